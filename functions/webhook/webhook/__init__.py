@@ -1,0 +1,1 @@
+"""The webhook function: Meta's verification handshake and signed Instagram event ingestion."""

@@ -1,0 +1,52 @@
+"""The app-level secret (app secrets that sign webhooks, the verify token) from Secrets Manager.
+
+Read through Powertools parameters, cached for SECRET_MAX_AGE_SECONDS. After an app-secret
+rotation the cache may be stale, so a failed signature check may refetch it, at most once a minute.
+"""
+
+import time
+from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from igdm.config import ConfigurationError
+
+_MIN_REFRESH_INTERVAL = 60.0
+
+
+class AppSecret(BaseModel):
+    model_config = ConfigDict(extra="allow")  # later issues add app ids and a callback signing secret
+
+    app_secrets: list[str] = Field(default_factory=list)
+    verify_token: str | None = None
+
+
+class SecretsManagerAppSecret:
+    def __init__(self, secret_id: str, max_age_seconds: int) -> None:
+        self._secret_id = secret_id
+        self._max_age = max_age_seconds
+        self._last_forced = 0.0
+
+    def current(self) -> AppSecret:
+        return self._fetch(force=False)
+
+    def refreshed(self) -> AppSecret | None:
+        """A freshly fetched secret, or None if one was fetched too recently to try again."""
+        now = time.monotonic()
+        if now - self._last_forced < _MIN_REFRESH_INTERVAL:
+            return None
+        self._last_forced = now
+        return self._fetch(force=True)
+
+    def _fetch(self, *, force: bool) -> AppSecret:
+        value: Any = parameters.get_secret(
+            self._secret_id, transform="json", max_age=self._max_age, force_fetch=force
+        )
+        try:
+            return AppSecret.model_validate(value)
+        except ValidationError:
+            raise ConfigurationError(
+                f"secret {self._secret_id} must be JSON like "
+                '{"app_secrets": ["..."], "verify_token": "..."}'
+            ) from None

@@ -1,0 +1,203 @@
+"""DynamoDB adapter: event items and conversation state in the single table (docs/data-model.md)."""
+
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from igdm.events import CONTENT_KINDS, InboundEvent
+from igdm.table import CONVERSATION_STATE_SK, EVENT_SK_PREFIX, TTL_ATTRIBUTE, conversation_pk, event_sk
+from webhook.service import SerializedEvent, StorageUnavailable, WindowUpdate
+
+_GET_BATCH = 100  # BatchGetItem's limit
+_TRANSACTION_ACTIONS = 100  # TransactWriteItems' limit
+_TRANSACTION_BYTES = 3_500_000  # under the 4 MB transaction limit, with room for attribute names
+_ATTEMPTS = 5
+_RETRYABLE_CANCELLATIONS = {"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+
+
+class DynamoEventStore:
+    def __init__(self, client: Any, table_name: str, retention_days: int) -> None:
+        self._client = client
+        self._table = table_name
+        self._retention_seconds = retention_days * 86_400
+
+    def stored_ids(self, events: Sequence[InboundEvent]) -> set[str]:
+        stored: set[str] = set()
+        for start in range(0, len(events), _GET_BATCH):
+            keys = [_event_key(e) for e in events[start:start + _GET_BATCH]]
+            request: dict[str, Any] = {
+                self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "event_id"}
+            }
+            for attempt in range(_ATTEMPTS):
+                response = self._call("batch_get_item", RequestItems=request)
+                stored.update(item["event_id"]["S"] for item in response.get("Responses", {}).get(self._table, []))
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                _backoff(attempt)
+            else:
+                raise StorageUnavailable("DynamoDB left keys unprocessed after retries")
+        return stored
+
+    def save(self, events: Sequence[SerializedEvent], windows: Sequence[WindowUpdate]) -> None:
+        expires_at = int(time.time()) + self._retention_seconds
+        actions = [self._put_event(e, expires_at) for e in events] + [self._update_window(w) for w in windows]
+        for chunk in _chunks(actions):
+            self._transact(chunk)
+
+    def content_events(self, account_id: str, customer_id: str, message_id: str) -> list[InboundEvent]:
+        kinds = sorted(k.value for k in CONTENT_KINDS)
+        values: dict[str, Any] = {
+            ":pk": {"S": conversation_pk(account_id, customer_id)},
+            ":prefix": {"S": EVENT_SK_PREFIX},
+            ":mid": {"S": message_id},
+        }
+        values.update({f":k{i}": {"S": k} for i, k in enumerate(kinds)})
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "FilterExpression": f"message_id = :mid AND #kind IN ({', '.join(f':k{i}' for i in range(len(kinds)))})",
+            "ExpressionAttributeNames": {"#kind": "kind", "#event": "event"},
+            "ExpressionAttributeValues": values,
+            "ProjectionExpression": "#event",
+            "ConsistentRead": True,
+        }
+        found: list[InboundEvent] = []
+        while True:
+            response = self._call("query", **query)
+            found.extend(InboundEvent.model_validate_json(item["event"]["S"]) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return found
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def overwrite(self, events: Sequence[SerializedEvent]) -> None:
+        expires_at = int(time.time()) + self._retention_seconds
+        for serialized in events:
+            put = self._put_event(serialized, expires_at)["Put"]
+            self._call("put_item", TableName=put["TableName"], Item=put["Item"])
+
+    def _put_event(self, serialized: SerializedEvent, expires_at: int) -> dict[str, Any]:
+        event = serialized.event
+        item: dict[str, Any] = {
+            **_event_key(event),
+            "event_id": {"S": event.event_id},
+            "kind": {"S": event.kind.value},
+            "account_id": {"S": event.account_id},
+            "occurred_at": {"N": str(_epoch_ms(event.occurred_at))},
+            "received_at": {"S": event.received_at.isoformat()},
+            "event": {"S": serialized.body},
+            TTL_ATTRIBUTE: {"N": str(expires_at)},
+        }
+        if event.customer_id:
+            item["customer_id"] = {"S": event.customer_id}
+        if event.message_id:
+            item["message_id"] = {"S": event.message_id}
+        # attribute_not_exists: a concurrent delivery that stored it first wins; never clobber.
+        return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def _update_window(self, window: WindowUpdate) -> dict[str, Any]:
+        at = _epoch_ms(window.occurred_at)
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": {"S": conversation_pk(window.account_id, window.customer_id)},
+                        "sk": {"S": CONVERSATION_STATE_SK}},
+                "UpdateExpression": (
+                    "SET account_id = :account, customer_id = :customer, last_user_message_at = :at, "
+                    "last_user_message_time = :time, last_user_message_id = :mid, "
+                    "last_user_message_kind = :kind, updated_at = :now"
+                ),
+                # Only move forward: an older message arriving late must not shrink the window.
+                "ConditionExpression": "attribute_not_exists(last_user_message_at) OR last_user_message_at < :at",
+                "ExpressionAttributeValues": {
+                    ":account": {"S": window.account_id},
+                    ":customer": {"S": window.customer_id},
+                    ":at": {"N": str(at)},
+                    ":time": {"S": window.occurred_at.isoformat()},
+                    ":mid": {"S": window.message_id} if window.message_id else {"NULL": True},
+                    ":kind": {"S": window.kind},
+                    ":now": {"S": datetime.now(UTC).isoformat()},
+                },
+            }
+        }
+
+    def _transact(self, actions: list[dict[str, Any]]) -> None:
+        pending = actions
+        for attempt in range(_ATTEMPTS):
+            try:
+                self._client.transact_write_items(TransactItems=pending)
+                return
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise StorageUnavailable(f"DynamoDB write failed: {_code(exc)}") from exc
+                pending = _still_to_write(pending, exc.response.get("CancellationReasons") or [])
+                if not pending:
+                    return
+            except BotoCoreError as exc:
+                raise StorageUnavailable(f"DynamoDB write failed: {type(exc).__name__}") from exc
+            _backoff(attempt)
+        raise StorageUnavailable("DynamoDB transaction kept being cancelled")
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._client, operation)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageUnavailable(f"DynamoDB {operation} failed: {_code(exc)}") from exc
+
+
+def _still_to_write(actions: list[dict[str, Any]], reasons: list[Any]) -> list[dict[str, Any]]:
+    """Drop actions whose condition failed (already stored, or a newer window); keep the retryable."""
+    if len(reasons) != len(actions):
+        raise StorageUnavailable("DynamoDB cancelled the transaction without per-item reasons")
+    retry = []
+    for action, reason in zip(actions, reasons, strict=True):
+        code = reason.get("Code") or "None"
+        if code == "ConditionalCheckFailed":
+            continue
+        if code not in _RETRYABLE_CANCELLATIONS:
+            raise StorageUnavailable(f"DynamoDB rejected a write: {code}")
+        retry.append(action)
+    return retry
+
+
+def _chunks(actions: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    size = 0
+    for action in actions:
+        action_size = _approximate_size(action)
+        if chunk and (len(chunk) == _TRANSACTION_ACTIONS or size + action_size > _TRANSACTION_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(action)
+        size += action_size
+    if chunk:
+        yield chunk
+
+
+def _approximate_size(action: dict[str, Any]) -> int:
+    put = action.get("Put")
+    return 1024 + (len(put["Item"]["event"]["S"].encode()) if put else 0)
+
+
+def _event_key(event: InboundEvent) -> dict[str, Any]:
+    return {
+        "pk": {"S": conversation_pk(event.account_id, event.customer_id)},
+        "sk": {"S": event_sk(_epoch_ms(event.occurred_at), event.event_id)},
+    }
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(min(0.05 * 2**attempt, 0.4))
+
+
+def _code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__

@@ -1,0 +1,169 @@
+"""Pydantic models of what Meta really sends on the Instagram webhook, tolerant by design.
+
+Unknown fields are kept, ids arrive as strings or JSON numbers (some exceed 2^53), and `time` /
+`timestamp` come in milliseconds, seconds, or as numeric strings (the App Dashboard's test payload).
+Items are validated one at a time by the normaliser, so one odd item never rejects its batch.
+"""
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _as_id(value: Any) -> Any:
+    # bool is an int subclass; an id of `true` is not an id.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+_SECONDS_CEILING = 100_000_000_000  # below this an epoch value is seconds (year 5138 in seconds)
+_MILLIS_CEILING = 100_000_000_000_000  # above this it is microseconds
+
+
+def _as_epoch_ms(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value  # let validation reject it
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = float(text) if "." in text or "e" in text.lower() else int(text)
+        except ValueError:
+            return value
+    if isinstance(value, (int, float)):
+        if value < _SECONDS_CEILING:
+            value = value * 1000
+        elif value >= _MILLIS_CEILING:
+            value = value / 1000
+        return int(value)
+    return value
+
+
+MetaId = Annotated[str, BeforeValidator(_as_id)]
+EpochMillis = Annotated[int, BeforeValidator(_as_epoch_ms), Field(ge=0)]
+
+
+class _Tolerant(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Entry(_Tolerant):
+    id: MetaId
+    time: EpochMillis | None = None
+    messaging: list[Any] = Field(default_factory=list)
+    standby: list[Any] = Field(default_factory=list)
+    changes: list[Any] = Field(default_factory=list)
+    # Instagram Login's docs print comment notifications with field/value straight on the entry.
+    field: str | None = None
+    value: Any = None
+
+
+class Envelope(_Tolerant):
+    object: str
+    entry: list[Entry]
+
+
+class Party(_Tolerant):
+    id: MetaId
+
+
+class AttachmentPart(_Tolerant):
+    type: str = "unknown"
+    payload: dict[str, Any] | None = None
+
+
+class StoryPart(_Tolerant):
+    id: MetaId | None = None
+    url: str | None = None
+
+
+class ReplyToPart(_Tolerant):
+    mid: MetaId | None = None
+    story: StoryPart | None = None
+
+
+class QuickReplyPart(_Tolerant):
+    payload: str | None = None
+
+
+class MessagePart(_Tolerant):
+    mid: MetaId
+    text: str | None = None
+    attachments: list[AttachmentPart] = Field(default_factory=list)
+    quick_reply: QuickReplyPart | None = None
+    reply_to: ReplyToPart | None = None
+    referral: dict[str, Any] | None = None
+    is_echo: bool = False
+    is_deleted: bool = False
+    is_unsupported: bool = False
+    is_self: bool = False
+    app_id: MetaId | None = None
+    metadata: str | None = None
+
+
+class EditPart(_Tolerant):
+    mid: MetaId
+    text: str | None = None
+    num_edit: int | None = None
+
+
+class ReactionPart(_Tolerant):
+    mid: MetaId
+    action: str
+    reaction: str | None = None
+    emoji: str | None = None
+
+
+class PostbackPart(_Tolerant):
+    mid: MetaId | None = None
+    title: str | None = None
+    payload: str | None = None
+
+
+class ReadPart(_Tolerant):
+    mid: MetaId | None = None
+
+
+class MessagingItem(_Tolerant):
+    sender: Party | None = None
+    recipient: Party | None = None
+    timestamp: EpochMillis | None = None
+    message: MessagePart | None = None
+    message_edit: EditPart | None = None
+    reaction: ReactionPart | None = None
+    postback: PostbackPart | None = None
+    read: ReadPart | None = None
+    referral: dict[str, Any] | None = None
+    optin: dict[str, Any] | None = None
+
+
+HANDOVER_KEYS = ("pass_thread_control", "take_thread_control", "request_thread_control", "app_roles")
+
+
+class CommentFrom(_Tolerant):
+    id: MetaId | None = None
+    username: str | None = None
+
+
+class CommentMedia(_Tolerant):
+    id: MetaId | None = None
+    media_product_type: str | None = None
+
+
+class CommentValue(_Tolerant):
+    id: MetaId | None = None
+    comment_id: MetaId | None = None
+    parent_id: MetaId | None = None
+    text: str | None = None
+    from_: CommentFrom | None = Field(None, alias="from")
+    media: CommentMedia | None = None
+
+
+class MentionValue(_Tolerant):
+    media_id: MetaId | None = None
+    comment_id: MetaId | None = None
+
+
+class Change(_Tolerant):
+    field: str
+    value: Any = None

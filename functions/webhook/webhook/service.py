@@ -1,0 +1,233 @@
+"""The webhook's logic: handshake, verification, parsing, and durable idempotent ingestion.
+
+Ingestion order is what makes redelivery safe and loses nothing:
+  1. look up which events are already stored (an item exists only once its event was published);
+  2. publish the rest on the FIFO events queue (deduplication id = event id);
+  3. store the published events, and the conversation's last user-initiated message time.
+A crash between 2 and 3 leads Meta to redeliver; the FIFO queue drops the repeat within its
+five-minute deduplication window and step 3 completes. Only then does Meta get its 200.
+"""
+
+import hmac
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol
+
+from pydantic import ValidationError
+
+from igdm.events import CONTENT_KINDS, EventKind, InboundEvent
+from webhook.meta_payload import Envelope
+from webhook.normalize import normalize
+from webhook.signature import matching_secret
+
+INSTAGRAM_OBJECT = "instagram"
+_CHALLENGE = re.compile(r"[A-Za-z0-9]{1,64}")
+
+
+class Rejected(Exception):
+    """A request refused at the edge with a 4xx and a reason; nothing was stored."""
+
+    def __init__(self, status: int, reason: str, metric: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.metric = metric
+
+
+class StorageUnavailable(Exception):
+    """DynamoDB or SQS did not take every event; Meta must retry (the caller answers 5xx)."""
+
+
+class SerializedEvent(NamedTuple):
+    """An event and its JSON, serialised once for both the queue and the table."""
+
+    event: InboundEvent
+    body: str
+
+    @classmethod
+    def of(cls, event: InboundEvent) -> "SerializedEvent":
+        return cls(event, event.model_dump_json())
+
+
+@dataclass(frozen=True)
+class WindowUpdate:
+    """The latest user-initiated message of a conversation seen in one request."""
+
+    account_id: str
+    customer_id: str
+    occurred_at: datetime
+    message_id: str | None
+    kind: str
+
+
+class EventStore(Protocol):
+    def stored_ids(self, events: Sequence[InboundEvent]) -> set[str]: ...
+
+    def save(self, events: Sequence[SerializedEvent], windows: Sequence[WindowUpdate]) -> None: ...
+
+    def content_events(self, account_id: str, customer_id: str, message_id: str) -> list[InboundEvent]:
+        """Stored events that carry content of message ``message_id`` (to remove it)."""
+        ...
+
+    def overwrite(self, events: Sequence[SerializedEvent]) -> None: ...
+
+
+class AppSecretView(Protocol):
+    app_secrets: list[str]
+    verify_token: str | None
+
+
+class SecretSource(Protocol):
+    def current(self) -> AppSecretView: ...
+
+    def refreshed(self) -> AppSecretView | None:
+        """A freshly fetched secret (after a rotation), or None when refetching is not allowed yet."""
+        ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, events: Sequence[SerializedEvent]) -> list[SerializedEvent]:
+        """Publish in order; return the events the queue accepted (the rest failed)."""
+        ...
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    received: int
+    published: int
+    duplicates: int
+    kinds: dict[str, int]
+
+
+def handshake(params: dict[str, str], verify_token: str | None) -> str:
+    """Meta's subscription check: the challenge to echo, or Rejected(403)."""
+    mode = params.get("hub.mode")
+    token = params.get("hub.verify_token", "")
+    challenge = params.get("hub.challenge", "")
+    if mode != "subscribe":
+        raise Rejected(403, "hub.mode must be subscribe", "HandshakeRejected")
+    if not verify_token or not hmac.compare_digest(token.encode(), verify_token.encode()):
+        raise Rejected(403, "verify token does not match", "HandshakeRejected")
+    if not _CHALLENGE.fullmatch(challenge):
+        raise Rejected(403, "hub.challenge must be 1-64 letters or digits", "HandshakeRejected")
+    return challenge
+
+
+def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str], max_bytes: int) -> Envelope:
+    """Size, then signature over the raw bytes, then JSON and the envelope; Rejected on any failure."""
+    if len(body) > max_bytes:
+        raise Rejected(413, f"body is {len(body)} bytes; the limit is {max_bytes}", "BodyTooLarge")
+    if not signature:
+        raise Rejected(401, "missing X-Hub-Signature-256 header", "SignatureRejected")
+    if matching_secret(body, signature, secrets) is None:
+        raise Rejected(401, "X-Hub-Signature-256 does not match the body", "SignatureRejected")
+    if not body.strip():
+        raise Rejected(400, "empty body", "MalformedBody")
+    try:
+        document = json.loads(body)
+    except ValueError as exc:
+        raise Rejected(400, f"body is not valid JSON: {exc}", "MalformedBody") from None
+    if not isinstance(document, dict):
+        raise Rejected(400, "body must be a JSON object", "MalformedBody")
+    if document.get("object") != INSTAGRAM_OBJECT:
+        raise Rejected(400, f"object must be 'instagram', got {document.get('object')!r}", "WrongObject")
+    try:
+        return Envelope.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise Rejected(400, f"envelope invalid at {where}: {first['msg']}", "MalformedBody") from None
+
+
+def receive(
+    body: bytes,
+    signature: str | None,
+    received_at_ms: int,
+    secrets: SecretSource,
+    max_body_bytes: int,
+    store: EventStore,
+    publisher: EventPublisher,
+) -> IngestResult:
+    """A webhook POST: verified against the app secrets (refetched once if they may have rotated)."""
+    try:
+        envelope = verify_and_parse(body, signature, secrets.current().app_secrets, max_body_bytes)
+    except Rejected as rejected:
+        fresh = secrets.refreshed() if rejected.metric == "SignatureRejected" and signature else None
+        if fresh is None:
+            raise
+        envelope = verify_and_parse(body, signature, fresh.app_secrets, max_body_bytes)
+    return ingest(envelope, received_at_ms, store, publisher)
+
+
+def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher: EventPublisher) -> IngestResult:
+    events = _in_occurrence_order(normalize(envelope, received_at_ms))
+    events = _without_deleted_content(events)
+    stored = store.stored_ids(events)
+    fresh = [SerializedEvent.of(e) for e in events if e.event_id not in stored]
+    published = publisher.publish(fresh)
+    durable_ids = stored | {s.event.event_id for s in published}
+    durable = [e for e in events if e.event_id in durable_ids]
+    store.save(published, _window_updates(durable))
+    for deletion in (e for e in durable if e.kind == EventKind.MESSAGE_DELETED):
+        _remove_stored_content(store, deletion)
+    if len(published) < len(fresh):
+        raise StorageUnavailable(f"{len(fresh) - len(published)} of {len(fresh)} events were not published")
+    kinds: dict[str, int] = {}
+    for event in events:
+        kinds[event.kind.value] = kinds.get(event.kind.value, 0) + 1
+    return IngestResult(received=len(events), published=len(published), duplicates=len(stored), kinds=kinds)
+
+
+def without_content(event: InboundEvent) -> InboundEvent:
+    """What remains of a message the customer deleted: ids and times, no text, media or raw content."""
+    raw: dict[str, Any] = {k: event.raw[k] for k in ("sender", "recipient", "timestamp") if k in event.raw}
+    if event.message_id:
+        raw["message"] = {"mid": event.message_id, "is_deleted": True}
+    return event.model_copy(
+        update={"text": None, "attachments": [], "reply_to": None, "quick_reply_payload": None,
+                "referral": None, "raw": raw, "content_deleted": True}
+    )
+
+
+def _in_occurrence_order(events: Iterable[InboundEvent]) -> list[InboundEvent]:
+    """One event per id, sorted by when it happened (stable, so same-time items keep Meta's order)."""
+    unique: dict[str, InboundEvent] = {}
+    for event in events:
+        unique.setdefault(event.event_id, event)
+    return sorted(unique.values(), key=lambda e: e.occurred_at)
+
+
+def _without_deleted_content(events: list[InboundEvent]) -> list[InboundEvent]:
+    deleted = {(e.account_id, e.message_id) for e in events if e.kind == EventKind.MESSAGE_DELETED}
+    if not deleted:
+        return events
+    return [
+        without_content(e) if e.kind in CONTENT_KINDS and (e.account_id, e.message_id) in deleted else e
+        for e in events
+    ]
+
+
+def _window_updates(events: Iterable[InboundEvent]) -> list[WindowUpdate]:
+    latest: dict[tuple[str, str], InboundEvent] = {}
+    for event in events:
+        if event.user_initiated and event.customer_id:
+            key = (event.account_id, event.customer_id)
+            if key not in latest or event.occurred_at > latest[key].occurred_at:
+                latest[key] = event
+    return [
+        WindowUpdate(e.account_id, e.customer_id, e.occurred_at, e.message_id, e.kind.value)
+        for e in latest.values()
+        if e.customer_id
+    ]
+
+
+def _remove_stored_content(store: EventStore, deletion: InboundEvent) -> None:
+    if not deletion.customer_id or not deletion.message_id:
+        return
+    found = store.content_events(deletion.account_id, deletion.customer_id, deletion.message_id)
+    scrubbed = [SerializedEvent.of(without_content(e)) for e in found if not e.content_deleted]
+    if scrubbed:
+        store.overwrite(scrubbed)

@@ -1,0 +1,29 @@
+"""boto3 clients with the gateway's timeouts and retry policy, created once per execution environment.
+
+Endpoints follow the standard AWS_ENDPOINT_URL variable, which is how the local stack points the real
+handlers at its emulator without any special casing here.
+"""
+
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Meta waits a few seconds for the webhook's answer: fail fast and let Meta retry rather than hang.
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=2,
+    read_timeout=5,
+    tcp_keepalive=True,
+)
+
+
+@cache
+def client(service: str) -> Any:
+    return boto3.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+
+
+def clear_clients() -> None:
+    """For tests and the local stack, which switch endpoints between runs."""
+    client.cache_clear()

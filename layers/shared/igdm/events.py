@@ -1,0 +1,178 @@
+"""The canonical event published on the events queue and stored in the table (schema version 1).
+
+Downstream services depend on this shape: change it only by adding optional fields, or by bumping
+SCHEMA_VERSION and documenting the change in docs/events.md. `make schemas` regenerates
+schemas/inbound-event.v1.json from this module and a test fails when the two disagree.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION: Literal["1"] = "1"
+
+
+class EventKind(StrEnum):
+    TEXT = "text"
+    ATTACHMENTS = "attachments"
+    STORY_REPLY = "story_reply"
+    REPLY = "reply"
+    QUICK_REPLY = "quick_reply"
+    POSTBACK = "postback"
+    REACTION = "reaction"
+    REACTION_REMOVED = "reaction_removed"
+    READ = "read"
+    MESSAGE_DELETED = "message_deleted"
+    MESSAGE_EDITED = "message_edited"
+    ECHO = "echo"
+    REFERRAL = "referral"
+    OPTIN = "optin"
+    HANDOVER = "handover"
+    COMMENT = "comment"
+    MENTION = "mention"
+    UNSUPPORTED = "unsupported"
+    UNKNOWN = "unknown"
+
+
+# Kinds that carry message content a customer can delete (their text and media are removed then).
+CONTENT_KINDS = frozenset(
+    {
+        EventKind.TEXT,
+        EventKind.ATTACHMENTS,
+        EventKind.STORY_REPLY,
+        EventKind.REPLY,
+        EventKind.QUICK_REPLY,
+        EventKind.MESSAGE_EDITED,
+        EventKind.UNSUPPORTED,
+    }
+)
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Attachment(_Part):
+    type: str = Field(description="Meta's attachment type as sent (image, video, audio, file, share, "
+                      "ig_post, ig_reel, reel, story_mention, or any type Meta adds later).")
+    url: str | None = Field(None, description="Meta's CDN URL. Media is never downloaded or stored; "
+                            "the URL expires (story media when the story does).")
+    title: str | None = None
+    media_id: str | None = Field(None, description="Post or reel media id, when Meta sends one.")
+    payload: dict[str, Any] = Field(default_factory=dict, description="The attachment payload as sent.")
+
+
+class StoryRef(_Part):
+    id: str | None = None
+    url: str | None = None
+
+
+class ReplyTo(_Part):
+    message_id: str | None = Field(None, description="The mid of the message replied to.")
+    story: StoryRef | None = Field(None, description="The business's story replied to.")
+
+
+class Postback(_Part):
+    title: str | None = None
+    payload: str | None = Field(None, description="Absent on postbacks delivered on the standby channel.")
+
+
+class Reaction(_Part):
+    action: Literal["react", "unreact"]
+    reaction: str | None = None
+    emoji: str | None = None
+
+
+class Referral(_Part):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    ref: str | None = None
+    source: str | None = None
+    type: str | None = None
+    ad_id: str | None = None
+
+
+class Handover(_Part):
+    type: str = Field(description="pass_thread_control, take_thread_control, request_thread_control "
+                      "or app_roles.")
+    previous_owner_app_id: str | None = None
+    new_owner_app_id: str | None = None
+    requested_owner_app_id: str | None = None
+    metadata: str | None = None
+    app_roles: dict[str, Any] | None = None
+
+
+class Comment(_Part):
+    field: str = Field(description="The webhook field: comments or live_comments.")
+    comment_id: str | None = None
+    parent_id: str | None = None
+    text: str | None = None
+    username: str | None = None
+    media_id: str | None = None
+    media_product_type: str | None = None
+
+
+class Mention(_Part):
+    media_id: str | None = None
+    comment_id: str | None = None
+
+
+class InboundEvent(BaseModel):
+    """One thing that happened in an Instagram conversation, as the gateway hands it on."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="InstagramGatewayEvent",
+        json_schema_extra={"$id": "https://instagram-dm-gateway/schemas/inbound-event.v1.json"},
+    )
+
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    event_id: str = Field(description="Deterministic: identical when Meta redelivers the same event, "
+                          "distinct for distinct events. Use it to deduplicate.")
+    kind: EventKind
+    account_id: str = Field(description="The business's Instagram account id (entry.id; user_id from "
+                            "/me?fields=user_id).")
+    customer_id: str | None = Field(description="The customer's IGSID (or commenter id), whatever the "
+                                    "direction. None only for unknown events with no identifiable customer.")
+    conversation_id: str = Field(description="account_id:customer_id; the ordering key on the queue.")
+    direction: Literal["inbound", "outbound"]
+    source: Literal["messaging", "standby", "changes"] = Field(
+        description="Where Meta put the item. standby means another app owns the thread."
+    )
+    user_initiated: bool = Field(description="True when the customer sent this (it opens or refreshes "
+                                 "the 24-hour messaging window).")
+    occurred_at: datetime = Field(description="When it happened (Meta's timestamp), UTC.")
+    received_at: datetime = Field(description="When the gateway received the webhook, UTC.")
+    message_id: str | None = Field(None, description="The mid this event is or is about (the target "
+                                   "message for reactions, reads, edits and deletions).")
+    text: str | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    reply_to: ReplyTo | None = None
+    quick_reply_payload: str | None = None
+    postback: Postback | None = None
+    reaction: Reaction | None = None
+    referral: Referral | None = None
+    edit_count: int | None = Field(None, description="num_edit of a message_edited event.")
+    optin: dict[str, Any] | None = None
+    handover: Handover | None = None
+    comment: Comment | None = None
+    mention: Mention | None = None
+    is_self: bool = Field(False, description="A message the account sent to itself (Meta's test "
+                          "feature); never a real customer.")
+    app_id: str | None = Field(None, description="On echoes: the app that sent the message, when Meta "
+                               "says.")
+    metadata: str | None = Field(None, description="On echoes: the metadata the sending app attached.")
+    content_deleted: bool = Field(False, description="The customer deleted this message: its text, "
+                                  "media and raw content have been removed.")
+    error: str | None = Field(None, description="On unknown events: why the item was not understood.")
+    raw: dict[str, Any] = Field(description="The item exactly as Meta sent it.")
+
+
+def conversation_id(account_id: str, customer_id: str | None) -> str:
+    return f"{account_id}:{customer_id}" if customer_id else account_id
+
+
+def json_schema() -> dict[str, Any]:
+    return InboundEvent.model_json_schema(mode="serialization")
