@@ -1,0 +1,271 @@
+"""Reads template.yaml and creates its tables, queues and secrets in an AWS endpoint (the emulator).
+
+The template is the single source of truth: nothing here names a table, queue or attribute. It
+understands the intrinsic functions the template uses (Ref, Fn::Sub, Fn::GetAtt, Fn::Join) and
+fails loudly on anything else, so a template change the local stack cannot follow is noticed.
+"""
+
+import json
+import re
+import secrets
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+class TemplateError(RuntimeError):
+    pass
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that turns CloudFormation short tags (!Ref, !Sub ...) into their long form."""
+
+
+def _construct_tag(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{tag_suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass with CFN tags only
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function_id: str
+
+
+@dataclass
+class Stack:
+    """What provisioning created: each resource's Ref value and attributes, by logical id."""
+
+    name: str
+    template: dict[str, Any]
+    refs: dict[str, str] = field(default_factory=dict)
+    attributes: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.template["Resources"].items() if v.get("Type") == resource_type}
+
+    def resolve(self, value: Any) -> Any:
+        """Resolve intrinsic functions against created resources, parameters and pseudo parameters."""
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return self._ref(arg)
+            if key == "Fn::GetAtt":
+                return self._get_att(arg[0], arg[1])
+            if key == "Fn::Sub":
+                return self._sub(arg)
+            if key == "Fn::Join":
+                return str(arg[0]).join(str(self.resolve(v)) for v in arg[1])
+            if key.startswith("Fn::") or key == "Condition":
+                raise TemplateError(f"the local stack does not support {key}")
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def _ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::StackName": self.name,
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.refs:
+            return self.refs[name]
+        parameters = self.template.get("Parameters", {})
+        if name in parameters:
+            return str(parameters[name].get("Default", ""))
+        raise _Unresolved(name)
+
+    def _get_att(self, logical_id: str, attribute: str) -> str:
+        if (logical_id, attribute) in self.attributes:
+            return self.attributes[(logical_id, attribute)]
+        raise _Unresolved(f"{logical_id}.{attribute}")
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(self.resolve(variables[name]))
+            if "." in name and not name.startswith("AWS::"):
+                logical_id, attribute = name.split(".", 1)
+                return self._get_att(logical_id, attribute)
+            return self._ref(name)
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+    def routes(self) -> list[Route]:
+        found = []
+        for logical_id, resource in self.resources("AWS::Serverless::Function").items():
+            for event in resource["Properties"].get("Events", {}).values():
+                if event.get("Type") == "HttpApi":
+                    props = event["Properties"]
+                    found.append(Route(props["Method"].upper(), props["Path"], logical_id))
+        return found
+
+    def function_environment(self, logical_id: str) -> dict[str, str]:
+        """Globals' variables overlaid with the function's own, resolved to local values."""
+        function = self.template["Resources"][logical_id]
+        if function.get("Type") != "AWS::Serverless::Function":
+            raise TemplateError(f"{logical_id} is not an AWS::Serverless::Function")
+        variables: dict[str, Any] = {}
+        globals_fn = self.template.get("Globals", {}).get("Function", {})
+        variables.update(globals_fn.get("Environment", {}).get("Variables", {}))
+        variables.update(function["Properties"].get("Environment", {}).get("Variables", {}))
+        return {k: str(self.resolve(v)) for k, v in variables.items()}
+
+    def function_code(self, logical_id: str) -> tuple[Path, str]:
+        """(CodeUri directory, Handler) of a function, and every layer's ContentUri is on sys.path."""
+        props = self.template["Resources"][logical_id]["Properties"]
+        handler = props.get("Handler") or self.template.get("Globals", {}).get("Function", {}).get("Handler")
+        return ROOT / props["CodeUri"], str(handler)
+
+    def layer_paths(self) -> list[Path]:
+        return [ROOT / r["Properties"]["ContentUri"] for r in self.resources("AWS::Serverless::LayerVersion").values()]
+
+
+class _Unresolved(Exception):
+    """A reference to something not created yet; provisioning retries the resource later."""
+
+
+def provision(clients: dict[str, Any], stack_name: str, secret_strings: dict[str, str] | None = None,
+              template: dict[str, Any] | None = None) -> Stack:
+    """Create the template's DynamoDB tables, SQS queues and Secrets Manager secrets.
+
+    ``clients`` maps "dynamodb", "sqs" and "secretsmanager" to boto3 clients of the target endpoint.
+    ``secret_strings`` gives local values for secrets by logical id (real ones come from Meta).
+    """
+    stack = Stack(stack_name, template or load())
+    creators = {
+        "AWS::DynamoDB::Table": _create_table,
+        "AWS::SQS::Queue": _create_queue,
+        "AWS::SecretsManager::Secret": _create_secret,
+    }
+    pending = {k: v for k, v in stack.template["Resources"].items() if v.get("Type") in creators}
+    while pending:
+        progressed = False
+        for logical_id, resource in list(pending.items()):
+            try:
+                properties = stack.resolve(resource.get("Properties", {}))
+            except _Unresolved:
+                continue
+            creators[resource["Type"]](clients, stack, logical_id, properties, secret_strings or {})
+            del pending[logical_id]
+            progressed = True
+        if not progressed:
+            raise TemplateError(f"cannot resolve references of {sorted(pending)}")
+    return stack
+
+
+def _create_table(clients: dict[str, Any], stack: Stack, logical_id: str, props: dict[str, Any],
+                  _: dict[str, str]) -> None:
+    ddb = clients["dynamodb"]
+    name = props.get("TableName") or f"{stack.name}-{logical_id}"
+    request: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    for optional in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "SSESpecification"):
+        if optional in props:
+            request[optional] = props[optional]
+    if request["BillingMode"] == "PROVISIONED":
+        request["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+    try:
+        arn = ddb.create_table(**request)["TableDescription"]["TableArn"]
+    except ddb.exceptions.ResourceInUseException:
+        arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+    pitr = props.get("PointInTimeRecoverySpecification")
+    if pitr:
+        ddb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification=pitr)
+    stack.refs[logical_id] = name
+    stack.attributes[(logical_id, "Arn")] = arn
+
+
+_QUEUE_ATTRIBUTES = (
+    "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit",
+    "MessageRetentionPeriod", "VisibilityTimeout", "DelaySeconds", "ReceiveMessageWaitTimeSeconds",
+    "MaximumMessageSize", "SqsManagedSseEnabled", "KmsMasterKeyId",
+)
+
+
+def _create_queue(clients: dict[str, Any], stack: Stack, logical_id: str, props: dict[str, Any],
+                  _: dict[str, str]) -> None:
+    sqs = clients["sqs"]
+    fifo = bool(props.get("FifoQueue"))
+    name = props.get("QueueName") or f"{stack.name}-{logical_id}" + (".fifo" if fifo else "")
+    attributes = {k: _attribute(props[k]) for k in _QUEUE_ATTRIBUTES if k in props}
+    if "RedrivePolicy" in props:
+        attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    stack.refs[logical_id] = url
+    stack.attributes[(logical_id, "Arn")] = arn
+    stack.attributes[(logical_id, "QueueName")] = name
+    stack.attributes[(logical_id, "QueueUrl")] = url
+
+
+def _create_secret(clients: dict[str, Any], stack: Stack, logical_id: str, props: dict[str, Any],
+                   local_values: dict[str, str]) -> None:
+    sm = clients["secretsmanager"]
+    name = props.get("Name") or f"{stack.name}-{logical_id}"
+    value = local_values.get(logical_id) or props.get("SecretString") or _generated(props)
+    try:
+        arn = sm.create_secret(Name=name, SecretString=value)["ARN"]
+    except sm.exceptions.ResourceExistsException:
+        arn = sm.put_secret_value(SecretId=name, SecretString=value)["ARN"]
+    stack.refs[logical_id] = arn
+    stack.attributes[(logical_id, "Id")] = arn
+
+
+def _generated(props: dict[str, Any]) -> str:
+    spec = props.get("GenerateSecretString", {})
+    alphabet = string.ascii_letters + string.digits
+    generated = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
+    if "SecretStringTemplate" in spec:
+        document = json.loads(spec["SecretStringTemplate"])
+        document[spec["GenerateStringKey"]] = generated
+        return json.dumps(document)
+    return generated
+
+
+def _attribute(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,71 @@
+"""Small in-memory stand-ins for the webhook's store, publisher and secret source."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from igdm.events import CONTENT_KINDS, InboundEvent
+from webhook.service import SerializedEvent, WindowUpdate
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.items: dict[str, InboundEvent] = {}
+        self.windows: dict[tuple[str, str], WindowUpdate] = {}
+
+    def stored_ids(self, events: Sequence[InboundEvent]) -> set[str]:
+        return {e.event_id for e in events if e.event_id in self.items}
+
+    def save(self, events: Sequence[SerializedEvent], windows: Sequence[WindowUpdate]) -> None:
+        for serialized in events:
+            self.items.setdefault(serialized.event.event_id, serialized.event)
+        for window in windows:
+            key = (window.account_id, window.customer_id)
+            if key not in self.windows or self.windows[key].occurred_at < window.occurred_at:
+                self.windows[key] = window
+
+    def content_events(self, account_id: str, customer_id: str, message_id: str) -> list[InboundEvent]:
+        return [e for e in self.items.values() if (e.account_id, e.customer_id, e.message_id) ==
+                (account_id, customer_id, message_id) and e.kind in CONTENT_KINDS]
+
+    def overwrite(self, events: Sequence[SerializedEvent]) -> None:
+        for serialized in events:
+            self.items[serialized.event.event_id] = serialized.event
+
+
+class MemoryQueue:
+    """Accepts events until ``fail_after`` have been taken, then refuses the rest."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.messages: list[InboundEvent] = []
+        self.fail_after = fail_after
+
+    def publish(self, events: Sequence[SerializedEvent]) -> list[SerializedEvent]:
+        accepted = []
+        for serialized in events:
+            if self.fail_after is not None and len(self.messages) >= self.fail_after:
+                break
+            self.messages.append(serialized.event)
+            accepted.append(serialized)
+        return accepted
+
+
+@dataclass
+class Secret:
+    app_secrets: list[str] = field(default_factory=list)
+    verify_token: str | None = None
+
+
+class StaticSecrets:
+    def __init__(self, current: Secret, rotated: Secret | None = None) -> None:
+        self._current = current
+        self._rotated = rotated
+        self.refreshes = 0
+
+    def current(self) -> Secret:
+        return self._current
+
+    def refreshed(self) -> Secret | None:
+        self.refreshes += 1
+        if self._rotated is not None:
+            self._current = self._rotated
+        return self._rotated

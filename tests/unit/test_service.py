@@ -1,0 +1,145 @@
+"""Webhook logic with in-memory adapters: handshake, edge rejections, idempotent ingestion."""
+
+import json
+from typing import Any
+
+import pytest
+
+from igdm.events import EventKind
+from tests import payloads as p
+from tests.fakes import MemoryQueue, MemoryStore, Secret, StaticSecrets
+from webhook.service import Rejected, StorageUnavailable, handshake, receive
+from webhook.signature import sign
+
+APP_SECRET = "app-secret"
+SECRETS = StaticSecrets(Secret([APP_SECRET], "verify-me"))
+NOW_MS = 1735689601000
+
+
+def post(document: Any, store: MemoryStore, queue: MemoryQueue, *, raw: bytes | None = None,
+         signature: str | None = "sign", secrets: StaticSecrets = SECRETS, max_bytes: int = 1_000_000) -> Any:
+    body = raw if raw is not None else p.body(document)
+    header = sign(body, APP_SECRET) if signature == "sign" else signature
+    return receive(body, header, NOW_MS, secrets, max_bytes, store, queue)
+
+
+# ---- handshake
+
+def test_handshake_echoes_the_challenge() -> None:
+    params = {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "1158201444"}
+    assert handshake(params, "verify-me") == "1158201444"
+
+
+@pytest.mark.parametrize("params", [
+    {"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"},
+    {"hub.mode": "unsubscribe", "hub.verify_token": "verify-me", "hub.challenge": "1"},
+    {"hub.verify_token": "verify-me", "hub.challenge": "1"},
+    {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "<script>alert(1)</script>"},
+    {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "9" * 65},
+    {"hub.mode": "subscribe", "hub.verify_token": "verify-me"},
+])
+def test_handshake_refuses_anything_else_with_403(params: dict[str, str]) -> None:
+    with pytest.raises(Rejected) as caught:
+        handshake(params, "verify-me")
+    assert caught.value.status == 403
+
+
+def test_handshake_fails_closed_without_a_configured_token() -> None:
+    with pytest.raises(Rejected):
+        handshake({"hub.mode": "subscribe", "hub.verify_token": "", "hub.challenge": "1"}, None)
+
+
+# ---- edge rejections store nothing
+
+@pytest.mark.parametrize(("raw", "signature", "status", "reason"), [
+    (b'{"object":"instagram","entry":[]}', None, 401, "missing X-Hub-Signature-256"),
+    (b'{"object":"instagram","entry":[]}', "sha256=" + "0" * 64, 401, "does not match"),
+    (b"", "sign", 400, "empty body"),
+    (b"{not json", "sign", 400, "not valid JSON"),
+    (b"[1,2]", "sign", 400, "JSON object"),
+    (b'{"object":"page","entry":[]}', "sign", 400, "object must be 'instagram'"),
+    (b'{"object":"instagram","entry":[{"time":1}]}', "sign", 400, "entry.0.id"),
+    (b'{"object":"instagram","entry":"x"}', "sign", 400, "entry"),
+    (b'{"object":"instagram","entry":[]}' + b" " * 2000, "sign", 413, "limit is 1024"),
+])
+def test_bad_requests_get_a_4xx_with_a_reason_and_store_nothing(raw: bytes, signature: str | None, status: int,
+                                                                reason: str) -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    with pytest.raises(Rejected) as caught:
+        post(None, store, queue, raw=raw, signature=signature, max_bytes=1024)
+    assert caught.value.status == status
+    assert reason in caught.value.reason
+    assert store.items == {} and queue.messages == []
+
+
+def test_signature_checked_after_refetching_a_rotated_secret() -> None:
+    secrets = StaticSecrets(Secret(["old-secret"]), rotated=Secret([APP_SECRET]))
+    store, queue = MemoryStore(), MemoryQueue()
+    result = post(p.envelope(p.text()), store, queue, secrets=secrets)
+    assert result.published == 1 and secrets.refreshes == 1
+
+
+# ---- ingestion
+
+def test_every_event_is_published_and_stored_in_occurrence_order() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    late, early = p.text(mid="late", ts=p.T0 + 10), p.text(mid="early", ts=p.T0)
+    result = post(p.envelope(late, early, p.reaction()), store, queue)
+    assert (result.received, result.published, result.duplicates) == (3, 3, 0)
+    assert [e.message_id for e in queue.messages] == ["early", "late", "m_6"]
+    assert set(store.items) == {e.event_id for e in queue.messages}
+
+
+def test_redelivery_publishes_and_stores_nothing_new() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    document = p.envelope(p.text(), p.read(), p.postback())
+    post(document, store, queue)
+    again = post(document, store, queue)
+    assert (again.published, again.duplicates) == (0, 3)
+    assert len(queue.messages) == 3 and len(store.items) == 3
+
+
+def test_duplicate_items_inside_one_post_become_one_event() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    result = post(p.envelope(p.text(), p.text()), store, queue)
+    assert result.received == 1 and len(queue.messages) == 1
+
+
+def test_queue_failure_raises_and_only_published_events_are_stored() -> None:
+    store, queue = MemoryStore(), MemoryQueue(fail_after=2)
+    document = p.envelope(*(p.text(mid=f"m{i}", ts=p.T0 + i) for i in range(5)))
+    with pytest.raises(StorageUnavailable):
+        post(document, store, queue)
+    assert set(store.items) == {e.event_id for e in queue.messages} and len(store.items) == 2
+    queue.fail_after = None  # Meta retries once the queue is back
+    result = post(document, store, queue)
+    assert (result.published, result.duplicates) == (3, 2)
+    assert [e.message_id for e in queue.messages] == [f"m{i}" for i in range(5)]
+
+
+def test_window_tracks_the_latest_user_initiated_message_only() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    post(p.envelope(p.text(mid="first", ts=p.T0), p.postback(), p.echo(), p.read(), p.reaction()), store, queue)
+    window = store.windows[(p.ACCOUNT, p.CUSTOMER)]
+    assert (window.message_id, window.kind) == ("m_pb", "postback")  # echo/read/reaction come later but don't count
+    post(p.envelope(p.text(mid="older", ts=p.T0 - 5000)), store, queue)
+    assert store.windows[(p.ACCOUNT, p.CUSTOMER)].message_id == "m_pb"
+
+
+def test_deleted_message_loses_its_content_in_the_same_post() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    post(p.envelope(p.text(mid="gone"), p.deleted(mid="gone")), store, queue)
+    original = next(e for e in queue.messages if e.kind == EventKind.TEXT)
+    assert (original.text, original.content_deleted) == (None, True)
+    assert "Hi, is this" not in json.dumps(original.raw)
+
+
+def test_deleted_message_loses_its_stored_content_and_edits_later() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    post(p.envelope(p.text(mid="m_text")), store, queue)
+    post(p.envelope(p.edited(mid="m_text")), store, queue)
+    post(p.envelope(p.deleted(mid="m_text")), store, queue)
+    stored = {e.kind: e for e in store.items.values()}
+    assert stored[EventKind.TEXT].text is None and stored[EventKind.TEXT].content_deleted
+    assert stored[EventKind.MESSAGE_EDITED].text is None
+    assert EventKind.MESSAGE_DELETED in stored
