@@ -199,9 +199,12 @@ def _create_table(clients: dict[str, Any], stack: Stack, logical_id: str, props:
         "KeySchema": props["KeySchema"],
         "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
     }
-    for optional in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "SSESpecification"):
+    for optional in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
         if optional in props:
             request[optional] = props[optional]
+    if "SSESpecification" in props:  # CloudFormation spells the API's Enabled as SSEEnabled
+        sse = dict(props["SSESpecification"])
+        request["SSESpecification"] = {"Enabled": sse.pop("SSEEnabled", True), **sse}
     if request["BillingMode"] == "PROVISIONED":
         request["ProvisionedThroughput"] = props["ProvisionedThroughput"]
     try:

@@ -45,6 +45,7 @@ def _publisher() -> SqsEventPublisher:
 def verify_subscription() -> Response[str]:
     params = app.current_event.query_string_parameters or {}
     challenge = service.handshake(params, _secret_source().current().verify_token)
+    metrics.add_metric(name="HandshakeVerified", unit=MetricUnit.Count, value=1)
     logger.info("webhook subscription verified")
     return Response(200, content_types.TEXT_PLAIN, challenge)
 

@@ -1,0 +1,129 @@
+"""The real webhook handler, in-process, against moto with the template's resources."""
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from igdm import aws
+from igdm.config import clear_settings_cache
+from local.apigw import LambdaContext, http_api_event
+from local.template import REGION, Stack, provision
+from webhook import handler
+from webhook.signature import sign
+
+APP_SECRET = "integration-app-secret"
+INSTAGRAM_APP_SECRET = "integration-instagram-secret"
+VERIFY_TOKEN = "integration-verify-token"
+
+
+def reset_function_state() -> None:
+    for cached in (handler._secret_source, handler._store, handler._publisher):
+        cached.cache_clear()
+    aws.clear_clients()
+    clear_settings_cache()
+    parameters.clear_caches()
+
+
+class Harness:
+    def __init__(self, stack: Stack, clients: dict[str, Any]) -> None:
+        self.stack = stack
+        self.clients = clients
+        self.table = stack.refs["GatewayTable"]
+        self.queue_url = stack.refs["EventsQueue"]
+
+    def post(self, document: Any = None, *, raw: bytes | None = None, signature: str | None = "sign",
+             secret: str = APP_SECRET, base64_body: bool = False) -> dict[str, Any]:
+        body = raw if raw is not None else json.dumps(document, separators=(",", ":")).encode()
+        headers = {"content-type": "application/octet-stream" if base64_body else "application/json"}
+        if signature == "sign":
+            headers["X-Hub-Signature-256"] = sign(body, secret)
+        elif signature is not None:
+            headers["X-Hub-Signature-256"] = signature
+        return self.invoke(http_api_event("POST", "/webhook", headers=headers, body=body))
+
+    def get(self, query: str) -> dict[str, Any]:
+        return self.invoke(http_api_event("GET", "/webhook", query=query))
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = handler.lambda_handler(event, LambdaContext("WebhookFunction"))
+        return result
+
+    def items(self) -> list[dict[str, Any]]:
+        table = boto3.resource("dynamodb", region_name=REGION).Table(self.table)
+        page = table.scan(ConsistentRead=True)
+        items = page["Items"]
+        while "LastEvaluatedKey" in page:
+            page = table.scan(ConsistentRead=True, ExclusiveStartKey=page["LastEvaluatedKey"])
+            items.extend(page["Items"])
+        return items
+
+    def count_event_items(self) -> int:
+        paginator = self.clients["dynamodb"].get_paginator("scan")
+        return sum(page["Count"] for page in paginator.paginate(
+            TableName=self.table, Select="COUNT", FilterExpression="begins_with(sk, :e)",
+            ExpressionAttributeValues={":e": {"S": "EVT#"}}))
+
+    def queue_depth(self) -> int:
+        attributes = self.clients["sqs"].get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    def event_items(self) -> list[dict[str, Any]]:
+        return [i for i in self.items() if i["sk"].startswith("EVT#")]
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Receive and delete everything on the events queue, in delivery order."""
+        messages: list[dict[str, Any]] = []
+        sqs = self.clients["sqs"]
+        while True:
+            got = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
+                                      AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+            if not got:
+                return messages
+            messages.extend(got)
+            sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+
+    def fail(self, service: str, operation: str, times: int = 1, code: str = "InternalServerError") -> None:
+        """Make the handler's next ``times`` calls of ``operation`` fail as AWS would."""
+        remaining = {"n": times}
+
+        def explode(**_: Any) -> None:
+            if remaining["n"] > 0:
+                remaining["n"] -= 1
+                raise ClientError({"Error": {"Code": code, "Message": "injected"}}, operation)
+
+        aws.client(service).meta.events.register(f"before-call.{service}.{operation}", explode)
+
+    def count_requests(self) -> Callable[[], int]:
+        counter = {"n": 0}
+
+        def count(**_: Any) -> None:
+            counter["n"] += 1
+
+        for service in ("dynamodb", "sqs", "secretsmanager"):
+            aws.client(service).meta.events.register("before-send", count)
+        return lambda: counter["n"]
+
+
+@pytest.fixture
+def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    for key, value in {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        clients = {s: boto3.client(s, region_name=REGION) for s in ("dynamodb", "sqs", "secretsmanager")}
+        app_secret = json.dumps({"app_secrets": [APP_SECRET, INSTAGRAM_APP_SECRET], "verify_token": VERIFY_TOKEN})
+        stack = provision(clients, "gw-test", {"AppSecret": app_secret})
+        for key, value in stack.function_environment("WebhookFunction").items():
+            monkeypatch.setenv(key, value)
+        reset_function_state()
+        yield Harness(stack, clients)
+        reset_function_state()

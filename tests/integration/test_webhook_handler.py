@@ -1,0 +1,187 @@
+"""The webhook handler against moto: durable writes, idempotent redelivery, failures answered 5xx."""
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+
+import pytest
+
+from igdm.observability import logger
+from igdm.table import CONVERSATION_STATE_SK, conversation_pk
+from tests import payloads as p
+from tests.integration.conftest import APP_SECRET, INSTAGRAM_APP_SECRET, VERIFY_TOKEN, Harness
+from webhook.signature import sign
+
+
+def test_handshake_answers_the_challenge_as_plain_text(harness: Harness) -> None:
+    response = harness.get(f"hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444")
+    assert response["statusCode"] == 200
+    assert response["body"] == "1158201444"
+    assert response["headers"]["Content-Type"] == "text/plain"
+    assert harness.get("hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1")["statusCode"] == 403
+
+
+def test_signed_post_lands_in_the_table_and_on_the_queue(harness: Harness) -> None:
+    response = harness.post(p.envelope(p.text(), p.reaction()))
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {"received": 2, "published": 2, "duplicates": 0}
+
+    messages = harness.drain()
+    events = [json.loads(m["Body"]) for m in messages]
+    assert [e["kind"] for e in events] == ["text", "reaction"]
+    assert {m["Attributes"]["MessageGroupId"] for m in messages} == {f"{p.ACCOUNT}:{p.CUSTOMER}"}
+    assert [m["Attributes"]["MessageDeduplicationId"] for m in messages] == [e["event_id"] for e in events]
+    assert messages[0]["MessageAttributes"]["kind"]["StringValue"] == "text"
+
+    stored = harness.event_items()
+    assert sorted(i["event_id"] for i in stored) == sorted(e["event_id"] for e in events)
+    text_item = next(i for i in stored if i["kind"] == "text")
+    assert text_item["pk"] == conversation_pk(p.ACCOUNT, p.CUSTOMER)
+    assert json.loads(text_item["event"])["text"] == "Hi, is this in stock?"
+    assert text_item["expires_at"] > Decimal(0)
+
+
+def test_conversation_state_keeps_the_last_user_message_time(harness: Harness) -> None:
+    harness.post(p.envelope(p.text(ts=p.T0), p.echo()))
+    state = next(i for i in harness.items() if i["sk"] == CONVERSATION_STATE_SK)
+    assert state["last_user_message_at"] == p.T0
+    assert state["last_user_message_id"] == "m_text"
+    harness.post(p.envelope(p.text(mid="older", ts=p.T0 - 60_000)))  # arrives late: must not move back
+    state = next(i for i in harness.items() if i["sk"] == CONVERSATION_STATE_SK)
+    assert state["last_user_message_at"] == p.T0
+
+
+def test_the_same_post_twice_leaves_one_item_and_one_message_per_event(harness: Harness) -> None:
+    document = p.envelope(p.text(), p.read(), p.postback(), p.attachment("image"))
+    first = harness.post(document)
+    harness.drain()  # the consumer has taken them; a later redelivery must not publish again
+    second = harness.post(document)
+    assert json.loads(first["body"])["published"] == 4
+    assert json.loads(second["body"]) == {"received": 4, "published": 0, "duplicates": 4}
+    assert harness.drain() == []
+    assert len(harness.event_items()) == 4
+
+
+def test_bad_signature_stores_nothing(harness: Harness) -> None:
+    response = harness.post(p.envelope(p.text()), secret="forged")
+    assert response["statusCode"] == 401
+    assert "does not match" in json.loads(response["body"])["error"]
+    assert harness.post(p.envelope(p.text()), signature=None)["statusCode"] == 401
+    assert harness.items() == [] and harness.drain() == []
+
+
+def test_either_configured_app_secret_is_accepted(harness: Harness) -> None:
+    assert harness.post(p.envelope(p.text()), secret=INSTAGRAM_APP_SECRET)["statusCode"] == 200
+
+
+def test_base64_encoded_body_is_verified_on_its_decoded_bytes(harness: Harness) -> None:
+    raw = p.body(p.envelope(p.text(words="äöå")))  # json.dumps escapes it as Meta does: \\u00e4
+    response = harness.post(raw=raw, base64_body=True)
+    assert response["statusCode"] == 200
+    assert json.loads(harness.drain()[0]["Body"])["text"] == "äöå"
+
+
+@pytest.mark.parametrize(("raw", "status"), [(b"", 400), (b"{oops", 400), (b'{"object":"page","entry":[]}', 400)])
+def test_bad_input_is_a_4xx_with_a_reason_and_nothing_written(harness: Harness, raw: bytes, status: int) -> None:
+    response = harness.post(raw=raw)
+    assert response["statusCode"] == status
+    assert json.loads(response["body"])["error"]
+    assert harness.items() == [] and harness.drain() == []
+
+
+def test_queue_failure_answers_503_then_the_retry_delivers_each_event_once(harness: Harness) -> None:
+    document = p.envelope(*(p.text(mid=f"m{i}", ts=p.T0 + i) for i in range(12)))
+    harness.fail("sqs", "SendMessageBatch", times=3)  # the first batch fails through all its attempts
+    response = harness.post(document)
+    assert response["statusCode"] == 503
+    assert harness.event_items() == []  # nothing stored that was not published
+    assert harness.post(document)["statusCode"] == 200
+    assert [json.loads(m["Body"])["message_id"] for m in harness.drain()] == [f"m{i}" for i in range(12)]
+    assert len(harness.event_items()) == 12
+
+
+def test_table_failure_after_publishing_answers_503_and_the_retry_adds_no_duplicate(harness: Harness) -> None:
+    document = p.envelope(p.text(), p.quick_reply())
+    harness.fail("dynamodb", "TransactWriteItems", times=1)
+    assert harness.post(document)["statusCode"] == 503
+    assert harness.event_items() == []
+    assert harness.post(document)["statusCode"] == 200  # Meta retries at once: FIFO dedup drops the repeat
+    assert len(harness.drain()) == 2
+    assert len(harness.event_items()) == 2
+
+
+def test_table_lookup_failure_answers_503_with_nothing_published(harness: Harness) -> None:
+    harness.fail("dynamodb", "BatchGetItem", times=1)
+    assert harness.post(p.envelope(p.text()))["statusCode"] == 503
+    assert harness.drain() == [] and harness.items() == []
+
+
+def test_deletion_removes_the_stored_content(harness: Harness) -> None:
+    harness.post(p.envelope(p.text(mid="m_gone", words="my phone is 555-0100")))
+    harness.post(p.envelope(p.deleted(mid="m_gone")))
+    original = next(i for i in harness.event_items() if i["kind"] == "text")
+    assert "555-0100" not in original["event"]
+    assert json.loads(original["event"])["content_deleted"] is True
+
+
+def test_a_1000_event_post_is_batched(harness: Harness) -> None:
+    customers = [f"90000000000{i:05d}" for i in range(100)]
+    items = [p.text(mid=f"m{i}", ts=p.T0 + i, customer=customers[i % 100]) for i in range(1000)]
+    requests = harness.count_requests()
+    response = harness.post(p.envelope(*items))
+    assert json.loads(response["body"])["published"] == 1000
+    # 10 lookups + 100 queue batches + 11 transactions (1000 events + 100 conversations) + 1 secret read
+    assert requests() <= 122
+    assert harness.queue_depth() == 1000
+    assert harness.count_event_items() == 1000
+
+
+def test_events_stay_in_order_within_each_conversation(harness: Harness) -> None:
+    customers = [f"90000000000{i:05d}" for i in range(10)]
+    # Meta's batch lists them out of order; each conversation must come out by timestamp.
+    items = [p.text(mid=f"m{i}", ts=p.T0 + i, customer=customers[i % 10]) for i in reversed(range(200))]
+    assert harness.post(p.envelope(*items))["statusCode"] == 200
+    per_customer: dict[str, list[int]] = {}
+    for message in harness.drain():
+        event = json.loads(message["Body"])
+        per_customer.setdefault(event["customer_id"], []).append(int(event["message_id"][1:]))
+    assert sorted(per_customer) == customers
+    assert all(ids == sorted(ids) and len(ids) == 20 for ids in per_customer.values())
+
+
+def test_logs_hold_no_secret_token_or_signature(harness: Harness) -> None:
+    raw = p.body(p.envelope(p.text()))
+    signature = sign(raw, APP_SECRET)
+    with captured_logs() as logged:
+        harness.post(raw=raw, signature=signature)
+        harness.post(raw=raw, signature="sha256=" + "f" * 64)
+        harness.get(f"hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1")
+        harness.get("hub.mode=subscribe&hub.verify_token=a-wrong-guess&hub.challenge=1")
+    output = logged.getvalue()
+    assert "webhook accepted" in output and "webhook request rejected" in output
+    for secret in (APP_SECRET, INSTAGRAM_APP_SECRET, VERIFY_TOKEN, "a-wrong-guess", signature[7:], "f" * 64):
+        assert secret not in output
+
+
+@contextmanager
+def captured_logs() -> Iterator[io.StringIO]:
+    """Everything the function logs, formatted exactly as Lambda would write it."""
+    stream = io.StringIO()
+    capture = logging.StreamHandler(stream)
+    capture.setFormatter(logger.registered_formatter)
+    logger.addHandler(capture)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(capture)
+
+
+def test_base64_flagged_garbage_is_a_400(harness: Harness) -> None:
+    from local.apigw import http_api_event
+
+    event = http_api_event("POST", "/webhook", headers={"X-Hub-Signature-256": "sha256=00"}, body=b"x")
+    event["body"], event["isBase64Encoded"] = "***", True
+    assert harness.invoke(event)["statusCode"] == 400
