@@ -11,7 +11,9 @@ import pytest
 
 from igdm.observability import logger
 from igdm.table import CONVERSATION_STATE_SK, conversation_pk
-from tests import payloads as p
+from local import meta_samples as p
+from local.stack import DEFAULT_APP_SECRET, DEFAULT_VERIFY_TOKEN
+from local.template import ROOT
 from tests.integration.conftest import APP_SECRET, INSTAGRAM_APP_SECRET, VERIFY_TOKEN, Harness
 from webhook.signature import sign
 
@@ -185,3 +187,19 @@ def test_base64_flagged_garbage_is_a_400(harness: Harness) -> None:
     event = http_api_event("POST", "/webhook", headers={"X-Hub-Signature-256": "sha256=00"}, body=b"x")
     event["body"], event["isBase64Encoded"] = "***", True
     assert harness.invoke(event)["statusCode"] == 400
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "events").glob("apigw_webhook_*.json")))
+def test_every_sample_event_gets_the_expected_answer(harness: Harness, name: str) -> None:
+    # The sample events are signed with the local stack's defaults, as `make invoke` uses them.
+    harness.clients["secretsmanager"].put_secret_value(
+        SecretId=harness.stack.refs["AppSecret"],
+        SecretString=json.dumps({"app_secrets": [DEFAULT_APP_SECRET], "verify_token": DEFAULT_VERIFY_TOKEN}))
+    event = json.loads((ROOT / "events" / name).read_text(encoding="utf-8"))
+    response = harness.invoke(event)
+    assert response["statusCode"] == (401 if "bad_signature" in name else 200)
+    if name == "apigw_webhook_every_kind.json":
+        kinds = {json.loads(m["Body"])["kind"] for m in harness.drain()}
+        assert kinds >= {"text", "attachments", "story_reply", "reply", "quick_reply", "postback", "reaction",
+                         "reaction_removed", "read", "message_edited", "echo", "referral", "optin", "handover",
+                         "unsupported", "message_deleted"}

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from igdm.events import EventKind, InboundEvent
-from tests import payloads as p
+from local import meta_samples as p
 from webhook.meta_payload import Envelope
 from webhook.normalize import normalize
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from igdm.events import EventKind
-from tests import payloads as p
+from local import meta_samples as p
 from tests.fakes import MemoryQueue, MemoryStore, Secret, StaticSecrets
 from webhook.service import Rejected, StorageUnavailable, handshake, receive
 from webhook.signature import sign

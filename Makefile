@@ -1,0 +1,84 @@
+# The one entry point: install, run, invoke, test, lint, build, deploy.
+# Python 3.13 matches the Lambda runtime; .python-version selects it for pyenv.
+
+PYTHON ?= $(shell pyenv which python3.13 2>/dev/null || command -v python3.13)
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+
+# Mirrors Lambda's /var/task + /opt/python for the tools that import the functions.
+export PYTHONPATH := functions/webhook:layers/shared:.
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.DEFAULT_GOAL := help
+.PHONY: help install run invoke test test-unit test-integration test-e2e lint build validate deploy schemas events clean
+
+help:
+	@echo "make install   create .venv (Python 3.13, pinned deps) and .venv-sam (AWS SAM CLI)"
+	@echo "make run       the whole gateway locally: AWS emulator + webhook on http://127.0.0.1:3000"
+	@echo "make invoke FUNCTION=WebhookFunction EVENT=events/apigw_webhook_text.json"
+	@echo "make test      unit, integration and end-to-end tests"
+	@echo "make lint      ruff, mypy, cfn-lint, sam validate --lint"
+	@echo "make build     sam build (no Docker needed)"
+	@echo "make deploy    sam build && sam deploy --guided"
+	@echo "make schemas / make events   regenerate schemas/ and events/"
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (e.g. pyenv install 3.13) and retry"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+$(SAM_VENV)/.installed:
+	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (e.g. pyenv install 3.13) and retry"; exit 1; }
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	@touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/python -m local.stack
+
+invoke: $(VENV)/.installed
+	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json"; exit 2; }
+	$(BIN)/python -m local.invoke $(FUNCTION) $(EVENT)
+
+test: $(VENV)/.installed
+	$(BIN)/pytest tests
+
+test-unit: $(VENV)/.installed
+	$(BIN)/pytest tests/unit
+
+test-integration: $(VENV)/.installed
+	$(BIN)/pytest tests/integration
+
+test-e2e: $(VENV)/.installed
+	$(BIN)/pytest tests/e2e
+
+lint: $(VENV)/.installed validate
+	$(BIN)/ruff check .
+	$(BIN)/mypy functions layers local
+	$(BIN)/cfn-lint template.yaml
+
+validate: $(SAM_VENV)/.installed
+	$(SAM) validate --lint
+
+build: $(SAM_VENV)/.installed
+	$(SAM) build
+
+deploy: build
+	$(SAM) deploy --guided
+
+schemas: $(VENV)/.installed
+	$(BIN)/python -m local.export_schemas
+
+events: $(VENV)/.installed
+	$(BIN)/python -m local.generate_events
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

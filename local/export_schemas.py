@@ -1,0 +1,22 @@
+"""`make schemas`: writes the JSON Schemas of the public contracts under schemas/."""
+
+import json
+
+from igdm.events import json_schema
+from local.template import ROOT
+
+SCHEMAS = {"inbound-event.v1.json": json_schema}
+
+
+def render(schema: dict[str, object]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main() -> None:
+    for name, build in SCHEMAS.items():
+        (ROOT / "schemas" / name).write_text(render(build()), encoding="utf-8")
+        print(f"wrote schemas/{name}")
+
+
+if __name__ == "__main__":
+    main()

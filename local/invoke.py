@@ -1,0 +1,36 @@
+"""`make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json`: one function, one event, as
+`sam local invoke` would run it, against the local emulator (started for the call if not running)."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from local.runtime import FunctionRuntime
+from local.stack import LocalConfig, emulator_running, provision_stack, start_emulator
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("function", help="logical id of an AWS::Serverless::Function in template.yaml")
+    parser.add_argument("event", type=Path, help="JSON event file, e.g. events/apigw_webhook_text.json")
+    args = parser.parse_args(argv)
+    event = json.loads(args.event.read_text(encoding="utf-8"))
+    config = LocalConfig.from_environment()
+    emulator = None if emulator_running(config) else start_emulator(config)
+    try:
+        stack = provision_stack(config)
+        if args.function not in stack.resources("AWS::Serverless::Function"):
+            names = ", ".join(stack.resources("AWS::Serverless::Function"))
+            print(f"no function {args.function!r} in template.yaml; functions: {names}", file=sys.stderr)
+            return 2
+        result = FunctionRuntime(stack, config.aws_environment()).invoke(args.function, event)
+        print(json.dumps(result, indent=2))
+        return 0
+    finally:
+        if emulator is not None:
+            emulator.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Starts `make run`'s local stack as a process and drives it over HTTP, as a user would."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+
+from local import meta_samples as m
+from local.template import ROOT
+from webhook.signature import sign
+
+pytestmark = pytest.mark.e2e
+
+APP_SECRET = "e2e-app-secret"
+VERIFY_TOKEN = "e2e-verify-token"
+STARTUP_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningStack:
+    api: str
+    aws: Any
+    output: list[str]
+
+    def request(self, method: str, path: str, body: bytes = b"",
+                headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
+        req = urllib.request.Request(  # noqa: S310 - self.api is http://127.0.0.1
+            self.api + path, data=body or None, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310 - loopback only
+                return resp.status, resp.read().decode(), dict(resp.headers)
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode(), dict(err.headers)
+
+    def post_signed(self, document: dict[str, Any], secret: str = APP_SECRET) -> tuple[int, dict[str, Any]]:
+        body = m.body(document)
+        status, text, _ = self.request("POST", "/webhook", body, {
+            "Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret)})
+        return status, json.loads(text)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[RunningStack]:
+    aws_port, api_port = free_port(), free_port()
+    env = {**os.environ, "LOCAL_AWS_PORT": str(aws_port), "LOCAL_API_PORT": str(api_port),
+           "APP_SECRET": APP_SECRET, "VERIFY_TOKEN": VERIFY_TOKEN, "PYTHONUNBUFFERED": "1"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    process = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    ready = threading.Event()
+
+    def pump() -> None:  # keep reading so the stack never blocks on a full pipe
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            if line.strip() == "ready":
+                ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        if not ready.wait(STARTUP_SECONDS):
+            pytest.fail("local stack did not start:\n" + "".join(output[-40:]))
+        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",
+                                        region_name="us-east-1")
+        aws = {s: session.client(s, endpoint_url=f"http://127.0.0.1:{aws_port}") for s in ("dynamodb", "sqs")}
+        yield RunningStack(f"http://127.0.0.1:{api_port}", aws, output)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def queue_url(stack: RunningStack) -> str:
+    urls = stack.aws["sqs"].list_queues()["QueueUrls"]
+    return next(u for u in urls if u.endswith("-events.fifo"))
+
+
+def table_name(stack: RunningStack) -> str:
+    return str(stack.aws["dynamodb"].list_tables()["TableNames"][0])
+
+
+def drain(stack: RunningStack) -> list[dict[str, Any]]:
+    sqs, url, events = stack.aws["sqs"], queue_url(stack), []
+    for _ in range(200):  # bounded: at most 2000 messages
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            break
+        events.extend(json.loads(msg["Body"]) for msg in got)
+        sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": msg["ReceiptHandle"]} for i, msg in enumerate(got)])
+    return events
+
+
+def event_count(stack: RunningStack) -> int:
+    return int(stack.aws["dynamodb"].scan(
+        TableName=table_name(stack), Select="COUNT", FilterExpression="begins_with(sk, :e)",
+        ExpressionAttributeValues={":e": {"S": "EVT#"}})["Count"])
+
+
+def test_banner_names_the_webhook_url_token_queues_and_table(stack: RunningStack) -> None:
+    banner = "".join(stack.output)
+    assert f"{stack.api}/webhook" in banner
+    assert VERIFY_TOKEN in banner
+    assert "-events.fifo" in banner and "-GatewayTable" in banner
+
+
+def test_meta_verification_handshake(stack: RunningStack) -> None:
+    status, body, headers = stack.request(
+        "GET", f"/webhook?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444")
+    assert (status, body) == (200, "1158201444")
+    assert headers["Content-Type"] == "text/plain"
+    assert stack.request("GET", "/webhook?hub.mode=subscribe&hub.verify_token=x&hub.challenge=1")[0] == 403
+
+
+def test_signed_webhook_lands_in_the_table_and_on_the_queue_once(stack: RunningStack) -> None:
+    document = m.envelope(m.text(mid="e2e-1"), m.story_reply(mid="e2e-2"), m.reaction(mid="e2e-1"))
+    before = event_count(stack)
+    status, result = stack.post_signed(document)
+    assert (status, result["published"]) == (200, 3)
+    events = drain(stack)
+    assert [e["kind"] for e in events] == ["text", "story_reply", "reaction"]
+    assert event_count(stack) == before + 3
+
+    status, again = stack.post_signed(document)  # Meta redelivers
+    assert (status, again["published"], again["duplicates"]) == (200, 0, 3)
+    assert drain(stack) == []
+    assert event_count(stack) == before + 3
+
+
+def test_bad_signature_is_401_and_stores_nothing(stack: RunningStack) -> None:
+    before = event_count(stack)
+    status, result = stack.post_signed(m.envelope(m.text(mid="forged")), secret="not-the-secret")
+    assert status == 401 and "does not match" in result["error"]
+    assert event_count(stack) == before and drain(stack) == []
+
+
+def test_unknown_route_is_404(stack: RunningStack) -> None:
+    assert stack.request("GET", "/nope")[0] == 404

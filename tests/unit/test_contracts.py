@@ -1,0 +1,41 @@
+"""The files others depend on stay in step with the code: JSON Schema, table keys, sample events."""
+
+import json
+
+from igdm import table
+from igdm.events import InboundEvent
+from local import export_schemas, generate_events
+from local.stack import DEFAULT_APP_SECRET
+from local.template import ROOT, load
+from webhook.signature import matching_secret
+
+
+def test_committed_json_schema_matches_the_event_model() -> None:
+    for name, build in export_schemas.SCHEMAS.items():
+        committed = (ROOT / "schemas" / name).read_text(encoding="utf-8")
+        assert committed == export_schemas.render(build()), f"schemas/{name} is stale: run `make schemas`"
+
+
+def test_schema_validates_a_real_event_and_names_every_kind() -> None:
+    schema = json.loads((ROOT / "schemas" / "inbound-event.v1.json").read_text(encoding="utf-8"))
+    kinds = schema["$defs"]["EventKind"]["enum"]
+    assert "unknown" in kinds and "story_reply" in kinds and len(kinds) == 19
+    assert set(schema["required"]) >= {"event_id", "kind", "account_id", "occurred_at", "raw"}
+    assert set(schema["properties"]) == set(InboundEvent.model_fields)
+
+
+def test_template_table_keys_and_ttl_are_the_codes() -> None:
+    props = load()["Resources"]["GatewayTable"]["Properties"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]] == [
+        (table.PARTITION_KEY, "HASH"), (table.SORT_KEY, "RANGE")]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": table.TTL_ATTRIBUTE, "Enabled": True}
+
+
+def test_committed_sample_events_are_current_and_signed_with_the_local_secret() -> None:
+    for name, event in generate_events.sample_events().items():
+        committed = (ROOT / "events" / name).read_text(encoding="utf-8")
+        assert committed == generate_events.render(event), f"events/{name} is stale: run `make events`"
+        if event["requestContext"]["http"]["method"] == "POST":
+            signed = matching_secret(event["body"].encode(), event["headers"]["x-hub-signature-256"],
+                                     [DEFAULT_APP_SECRET])
+            assert (signed is None) == ("bad_signature" in name)
