@@ -203,3 +203,38 @@ def test_every_sample_event_gets_the_expected_answer(harness: Harness, name: str
         assert kinds >= {"text", "attachments", "story_reply", "reply", "quick_reply", "postback", "reaction",
                          "reaction_removed", "read", "message_edited", "echo", "referral", "optin", "handover",
                          "unsupported", "message_deleted"}
+
+
+def test_comment_redelivered_with_a_new_send_time_is_still_one_event(harness: Harness) -> None:
+    def comment_at(entry_time: int) -> dict[str, object]:
+        return {"object": "instagram", "entry": [{"id": p.ACCOUNT, "time": entry_time,
+                                                  "changes": [p.comment_change()]}]}
+
+    harness.post(comment_at(1735690400))
+    harness.drain()
+    again = harness.post(comment_at(1735690460))  # Meta's retry a minute later, entry.time renewed
+    assert json.loads(again["body"])["duplicates"] == 1
+    assert harness.drain() == [] and len(harness.event_items()) == 1
+
+
+def test_conversation_state_expires_after_the_retention_period(harness: Harness) -> None:
+    harness.post(p.envelope(p.text(ts=p.T0)))
+    state = next(i for i in harness.items() if i["sk"] == CONVERSATION_STATE_SK)
+    retention_days = int(harness.stack.function_environment("WebhookFunction")["EVENT_RETENTION_DAYS"])
+    assert state["expires_at"] == p.T0 // 1000 + retention_days * 86_400
+
+
+def test_a_secret_that_is_not_json_is_a_clear_500(harness: Harness) -> None:
+    harness.clients["secretsmanager"].put_secret_value(SecretId=harness.stack.refs["AppSecret"],
+                                                       SecretString="not json")
+    response = harness.post(p.envelope(p.text()))
+    assert response["statusCode"] == 500
+    assert json.loads(response["body"]) == {"error": "gateway misconfigured"}
+    assert harness.items() == []
+
+
+def test_an_unreadable_secret_is_a_503_so_meta_retries(harness: Harness) -> None:
+    harness.fail("secretsmanager", "GetSecretValue", times=5, code="ThrottlingException")
+    response = harness.post(p.envelope(p.text()))
+    assert response["statusCode"] == 503
+    assert harness.items() == []

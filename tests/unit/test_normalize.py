@@ -243,3 +243,9 @@ def test_event_ids_are_identical_on_redelivery() -> None:
     again = normalize(Envelope.model_validate(p.envelope(p.text(), p.reaction(), p.read(), p.referral(),
                                                          p.optin())), RECEIVED_MS + 60_000)
     assert [e.event_id for e in first] == [e.event_id for e in again]
+
+
+def test_mentions_without_ids_stay_distinct() -> None:
+    events = events_of({"object": "instagram", "entry": [{"id": p.ACCOUNT, "time": 1, "changes": [
+        {"field": "mentions", "value": {"caption": "a"}}, {"field": "mentions", "value": {"caption": "b"}}]}]})
+    assert len({e.event_id for e in events}) == 2

@@ -8,11 +8,16 @@ import time
 from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from igdm.config import ConfigurationError
 
 _MIN_REFRESH_INTERVAL = 60.0
+
+
+class SecretUnavailable(Exception):
+    """Secrets Manager could not be reached; a retry may succeed."""
 
 
 class AppSecret(BaseModel):
@@ -23,7 +28,9 @@ class AppSecret(BaseModel):
 
 
 class SecretsManagerAppSecret:
-    def __init__(self, secret_id: str, max_age_seconds: int) -> None:
+    def __init__(self, client: Any, secret_id: str, max_age_seconds: int) -> None:
+        # Our client, so secret reads get the same timeouts and retry policy as every other call.
+        self._provider = parameters.SecretsProvider(boto3_client=client)
         self._secret_id = secret_id
         self._max_age = max_age_seconds
         self._last_forced = 0.0
@@ -40,9 +47,15 @@ class SecretsManagerAppSecret:
         return self._fetch(force=True)
 
     def _fetch(self, *, force: bool) -> AppSecret:
-        value: Any = parameters.get_secret(
-            self._secret_id, transform="json", max_age=self._max_age, force_fetch=force
-        )
+        try:
+            value: Any = self._provider.get(
+                self._secret_id, transform="json", max_age=self._max_age, force_fetch=force
+            )
+        except TransformParameterError:
+            raise ConfigurationError(f"secret {self._secret_id} is not JSON") from None
+        except GetParameterError as exc:
+            cause = type(exc.__cause__).__name__
+            raise SecretUnavailable(f"secret {self._secret_id} could not be read: {cause}") from exc
         try:
             return AppSecret.model_validate(value)
         except ValidationError:

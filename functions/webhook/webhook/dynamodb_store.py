@@ -43,8 +43,7 @@ class DynamoEventStore:
         return stored
 
     def save(self, events: Sequence[SerializedEvent], windows: Sequence[WindowUpdate]) -> None:
-        expires_at = int(time.time()) + self._retention_seconds
-        actions = [self._put_event(e, expires_at) for e in events] + [self._update_window(w) for w in windows]
+        actions = [self._put_event(e) for e in events] + [self._update_window(w) for w in windows]
         for chunk in _chunks(actions):
             self._transact(chunk)
 
@@ -74,13 +73,13 @@ class DynamoEventStore:
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def overwrite(self, events: Sequence[SerializedEvent]) -> None:
-        expires_at = int(time.time()) + self._retention_seconds
         for serialized in events:
-            put = self._put_event(serialized, expires_at)["Put"]
+            put = self._put_event(serialized)["Put"]
             self._call("put_item", TableName=put["TableName"], Item=put["Item"])
 
-    def _put_event(self, serialized: SerializedEvent, expires_at: int) -> dict[str, Any]:
+    def _put_event(self, serialized: SerializedEvent) -> dict[str, Any]:
         event = serialized.event
+        expires_at = int(event.received_at.timestamp()) + self._retention_seconds
         item: dict[str, Any] = {
             **_event_key(event),
             "event_id": {"S": event.event_id},
@@ -108,11 +107,14 @@ class DynamoEventStore:
                 "UpdateExpression": (
                     "SET account_id = :account, customer_id = :customer, last_user_message_at = :at, "
                     "last_user_message_time = :time, last_user_message_id = :mid, "
-                    "last_user_message_kind = :kind, updated_at = :now"
+                    "last_user_message_kind = :kind, updated_at = :now, #ttl = :expires"
                 ),
                 # Only move forward: an older message arriving late must not shrink the window.
                 "ConditionExpression": "attribute_not_exists(last_user_message_at) OR last_user_message_at < :at",
+                # A conversation silent for the retention period has long had its windows closed.
+                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
                 "ExpressionAttributeValues": {
+                    ":expires": {"N": str(at // 1000 + self._retention_seconds)},
                     ":account": {"S": window.account_id},
                     ":customer": {"S": window.customer_id},
                     ":at": {"N": str(at)},
@@ -185,7 +187,7 @@ def _approximate_size(action: dict[str, Any]) -> int:
 def _event_key(event: InboundEvent) -> dict[str, Any]:
     return {
         "pk": {"S": conversation_pk(event.account_id, event.customer_id)},
-        "sk": {"S": event_sk(_epoch_ms(event.occurred_at), event.event_id)},
+        "sk": {"S": event_sk(event.event_id)},
     }
 
 

@@ -15,7 +15,7 @@ from igdm import aws
 from igdm.config import ConfigurationError, cached_settings
 from igdm.observability import logger, metrics
 from webhook import service
-from webhook.app_secrets import SecretsManagerAppSecret
+from webhook.app_secrets import SecretsManagerAppSecret, SecretUnavailable
 from webhook.dynamodb_store import DynamoEventStore
 from webhook.service import Rejected, StorageUnavailable
 from webhook.settings import WebhookSettings
@@ -27,7 +27,8 @@ app = APIGatewayHttpResolver()
 @cache
 def _secret_source() -> SecretsManagerAppSecret:
     settings = cached_settings(WebhookSettings)
-    return SecretsManagerAppSecret(settings.app_secret_name, settings.secret_max_age_seconds)
+    return SecretsManagerAppSecret(aws.client("secretsmanager"), settings.app_secret_name,
+                                   settings.secret_max_age_seconds)
 
 
 @cache
@@ -89,8 +90,16 @@ def storage_unavailable(exc: StorageUnavailable) -> Response[str]:
                     json.dumps({"error": "events could not be stored; retry later"}))
 
 
+@app.exception_handler(SecretUnavailable)  # type: ignore[untyped-decorator]
+def secret_unavailable(exc: SecretUnavailable) -> Response[str]:
+    metrics.add_metric(name="SecretReadFailures", unit=MetricUnit.Count, value=1)
+    logger.error("app secret unreadable; asking Meta to retry", extra={"reason": str(exc)})
+    return Response(503, content_types.APPLICATION_JSON, json.dumps({"error": "secret unavailable; retry later"}))
+
+
 @app.exception_handler(ConfigurationError)  # type: ignore[untyped-decorator]
 def misconfigured(exc: ConfigurationError) -> Response[str]:
+    metrics.add_metric(name="ConfigurationErrors", unit=MetricUnit.Count, value=1)
     logger.error("function is misconfigured", extra={"reason": str(exc)})
     return Response(500, content_types.APPLICATION_JSON, json.dumps({"error": "gateway misconfigured"}))
 

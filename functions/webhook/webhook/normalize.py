@@ -229,7 +229,8 @@ def _from_change(entry: Entry, raw: dict[str, Any], received_at: datetime) -> In
         mention = MentionValue.model_validate(value)
         return _event(
             entry, raw, "changes", EventKind.MENTION,
-            f"mention|{mention.media_id}|{mention.comment_id}", None, "inbound", False, occurred, received_at,
+            f"mention|{mention.media_id}|{mention.comment_id}" if mention.media_id or mention.comment_id
+            else _content_key("mention", raw), None, "inbound", False, occurred, received_at,
             mention=Mention(media_id=mention.media_id, comment_id=mention.comment_id),
         )
     return _unknown(entry, raw, "changes", received_at, f"unrecognised field {change.field!r}")

@@ -5,7 +5,9 @@ Ingestion order is what makes redelivery safe and loses nothing:
   2. publish the rest on the FIFO events queue (deduplication id = event id);
   3. store the published events, and the conversation's last user-initiated message time.
 A crash between 2 and 3 leads Meta to redeliver; the FIFO queue drops the repeat within its
-five-minute deduplication window and step 3 completes. Only then does Meta get its 200.
+five-minute deduplication window and step 3 completes. Only then does Meta get its 200. (Meta's first
+retries come at once; were every retry for five minutes to fail too, the repeat would reach the
+queue, which is why consumers also deduplicate on event_id.)
 """
 
 import hmac

@@ -50,8 +50,10 @@ CONTENT_KINDS = frozenset(
 )
 
 
+# extra="ignore" keeps the published JSON Schema open (no additionalProperties: false), so a consumer
+# validating with this version's schema accepts events that carry fields added later.
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class Attachment(_Part):
@@ -122,7 +124,7 @@ class InboundEvent(BaseModel):
     """One thing that happened in an Instagram conversation, as the gateway hands it on."""
 
     model_config = ConfigDict(
-        extra="forbid",
+        extra="ignore",
         frozen=True,
         title="InstagramGatewayEvent",
         json_schema_extra={"$id": "https://instagram-dm-gateway/schemas/inbound-event.v1.json"},
@@ -135,7 +137,7 @@ class InboundEvent(BaseModel):
     account_id: str = Field(description="The business's Instagram account id (entry.id; user_id from "
                             "/me?fields=user_id).")
     customer_id: str | None = Field(description="The customer's IGSID (or commenter id), whatever the "
-                                    "direction. None only for unknown events with no identifiable customer.")
+                                    "direction. None for mentions, and when Meta names no customer.")
     conversation_id: str = Field(description="account_id:customer_id; the ordering key on the queue.")
     direction: Literal["inbound", "outbound"]
     source: Literal["messaging", "standby", "changes"] = Field(
@@ -143,7 +145,8 @@ class InboundEvent(BaseModel):
     )
     user_initiated: bool = Field(description="True when the customer sent this (it opens or refreshes "
                                  "the 24-hour messaging window).")
-    occurred_at: datetime = Field(description="When it happened (Meta's timestamp), UTC.")
+    occurred_at: datetime = Field(description="When it happened, UTC: the item's timestamp, or for items "
+                                  "without one (comments, mentions) the time Meta sent the notification.")
     received_at: datetime = Field(description="When the gateway received the webhook, UTC.")
     message_id: str | None = Field(None, description="The mid this event is or is about (the target "
                                    "message for reactions, reads, edits and deletions).")

@@ -14,6 +14,7 @@ def conversation_pk(account_id: str, customer_id: str | None) -> str:
     return f"CONV#{account_id}#{customer_id or '-'}"
 
 
-def event_sk(occurred_at_ms: int, event_id: str) -> str:
-    """Sorts a conversation's events by when they happened; the event id keeps it unique."""
-    return f"{EVENT_SK_PREFIX}{occurred_at_ms:013d}#{event_id}"
+def event_sk(event_id: str) -> str:
+    """Only the deterministic event id: a redelivery must find the same key, and for comments and
+    items without their own timestamp the occurrence time is Meta's send time, which can change."""
+    return f"{EVENT_SK_PREFIX}{event_id}"
