@@ -14,7 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run invoke test test-unit test-integration test-e2e lint build validate deploy schemas events clean
+.PHONY: help install run invoke test test-unit test-integration test-e2e lint build validate deploy bench schemas events clean
 
 help:
 	@echo "make install   create .venv (Python 3.13, pinned deps) and .venv-sam (AWS SAM CLI)"
@@ -24,6 +24,7 @@ help:
 	@echo "make lint      ruff, mypy, cfn-lint, sam validate --lint"
 	@echo "make build     sam build (no Docker needed)"
 	@echo "make deploy    sam build && sam deploy --guided"
+	@echo "make bench     webhook figures against their floors (cold import, CPU/event, AWS requests/event)"
 	@echo "make schemas / make events   regenerate schemas/ and events/"
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed
@@ -62,7 +63,7 @@ test-e2e: $(VENV)/.installed
 
 lint: $(VENV)/.installed validate
 	$(BIN)/ruff check .
-	$(BIN)/mypy functions layers local
+	$(BIN)/mypy functions layers local bench
 	$(BIN)/cfn-lint template.yaml
 
 validate: $(SAM_VENV)/.installed
@@ -73,6 +74,9 @@ build: $(SAM_VENV)/.installed
 
 deploy: build
 	$(SAM) deploy --guided
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/webhook.py
 
 schemas: $(VENV)/.installed
 	$(BIN)/python -m local.export_schemas
