@@ -5,6 +5,7 @@ queues and secrets are created in it from template.yaml; the template's HTTP rou
 127.0.0.1 by invoking the real handlers in this process with real API Gateway events.
 """
 
+import base64
 import json
 import logging
 import os
@@ -142,8 +143,6 @@ class _RouteHandler(BaseHTTPRequestHandler):
             return
         body = result.get("body") or ""
         if result.get("isBase64Encoded"):
-            import base64
-
             payload = base64.b64decode(body)
         else:
             payload = str(body).encode("utf-8")

@@ -150,7 +150,7 @@ class Stack:
         return {k: str(self.resolve(v)) for k, v in variables.items()}
 
     def function_code(self, logical_id: str) -> tuple[Path, str]:
-        """(CodeUri directory, Handler) of a function, and every layer's ContentUri is on sys.path."""
+        """(CodeUri directory, Handler) of a function."""
         props = self.template["Resources"][logical_id]["Properties"]
         handler = props.get("Handler") or self.template.get("Globals", {}).get("Function", {}).get("Handler")
         return ROOT / props["CodeUri"], str(handler)

@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import json
 
 from webhook.signature import matching_secret, sign
 
@@ -43,8 +44,6 @@ def test_non_ascii_in_metas_escaped_form_verifies_on_the_exact_bytes() -> None:
 
 
 def test_re_serialised_json_would_not_verify() -> None:
-    import json
-
     raw = b'{"text":"\\u00e4\\u00f6\\u00e5","n":1}'
     reserialised = json.dumps(json.loads(raw), ensure_ascii=False).encode()
     assert reserialised != raw
