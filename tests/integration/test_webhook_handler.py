@@ -238,3 +238,10 @@ def test_an_unreadable_secret_is_a_503_so_meta_retries(harness: Harness) -> None
     response = harness.post(p.envelope(p.text()))
     assert response["statusCode"] == 503
     assert harness.items() == []
+
+
+def test_an_unreadable_secret_is_logged_with_the_aws_error_code(harness: Harness) -> None:
+    harness.fail("secretsmanager", "GetSecretValue", times=5, code="ThrottlingException")
+    with captured_logs() as logged:
+        harness.post(p.envelope(p.text()))
+    assert "ThrottlingException" in logged.getvalue()

@@ -54,8 +54,8 @@ class SecretsManagerAppSecret:
         except TransformParameterError:
             raise ConfigurationError(f"secret {self._secret_id} is not JSON") from None
         except GetParameterError as exc:
-            cause = type(exc.__cause__).__name__
-            raise SecretUnavailable(f"secret {self._secret_id} could not be read: {cause}") from exc
+            # Powertools wraps the AWS error's text (error code and secret id; never the value).
+            raise SecretUnavailable(f"secret {self._secret_id} could not be read: {exc}") from exc
         try:
             return AppSecret.model_validate(value)
         except ValidationError:
