@@ -142,10 +142,7 @@ class _RouteHandler(BaseHTTPRequestHandler):
             self._reply(200, {"Content-Type": "application/json"}, json.dumps(result).encode())
             return
         body = result.get("body") or ""
-        if result.get("isBase64Encoded"):
-            payload = base64.b64decode(body)
-        else:
-            payload = str(body).encode("utf-8")
+        payload = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode("utf-8")
         self._reply(int(result["statusCode"]), dict(result.get("headers") or {}), payload)
 
     def _reply(self, status: int, headers: dict[str, str], payload: bytes) -> None:
