@@ -28,6 +28,7 @@ def http_api_event(
 ) -> dict[str, Any]:
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    cookie_header = lowered.pop("cookie", None)  # payload 2.0 moves cookies out of the headers
     content_type = lowered.get("content-type", "")
     as_text = content_type.startswith(_TEXT_TYPES)
     if as_text:
@@ -61,6 +62,8 @@ def http_api_event(
         },
         "isBase64Encoded": False,
     }
+    if cookie_header:
+        event["cookies"] = [c.strip() for c in cookie_header.split(";") if c.strip()]
     if query:
         params: dict[str, str] = {}
         for key, value in parse_qsl(query, keep_blank_values=True):
