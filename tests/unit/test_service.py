@@ -143,3 +143,18 @@ def test_deleted_message_loses_its_stored_content_and_edits_later() -> None:
     assert stored[EventKind.TEXT].text is None and stored[EventKind.TEXT].content_deleted
     assert stored[EventKind.MESSAGE_EDITED].text is None
     assert EventKind.MESSAGE_DELETED in stored
+
+
+def test_unconfigured_app_secret_is_named_and_picked_up_once_set() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    with pytest.raises(Rejected) as caught:
+        post(p.envelope(p.text()), store, queue, secrets=StaticSecrets(Secret([])))
+    assert (caught.value.status, caught.value.metric) == (401, "AppSecretMissing")
+    configured_later = StaticSecrets(Secret([]), rotated=Secret([APP_SECRET]))
+    assert post(p.envelope(p.text()), store, queue, secrets=configured_later).published == 1
+
+
+def test_handshake_names_a_missing_verify_token() -> None:
+    with pytest.raises(Rejected) as caught:
+        handshake({"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "1"}, None)
+    assert caught.value.reason == "no verify token is configured in the app secret"

@@ -111,7 +111,9 @@ def handshake(params: dict[str, str], verify_token: str | None) -> str:
     challenge = params.get("hub.challenge", "")
     if mode != "subscribe":
         raise Rejected(403, "hub.mode must be subscribe", "HandshakeRejected")
-    if not verify_token or not hmac.compare_digest(token.encode(), verify_token.encode()):
+    if not verify_token:
+        raise Rejected(403, "no verify token is configured in the app secret", "HandshakeRejected")
+    if not hmac.compare_digest(token.encode(), verify_token.encode()):
         raise Rejected(403, "verify token does not match", "HandshakeRejected")
     if not _CHALLENGE.fullmatch(challenge):
         raise Rejected(403, "hub.challenge must be 1-64 letters or digits", "HandshakeRejected")
@@ -124,6 +126,8 @@ def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str],
         raise Rejected(413, f"body is {len(body)} bytes; the limit is {max_bytes}", "BodyTooLarge")
     if not signature:
         raise Rejected(401, "missing X-Hub-Signature-256 header", "SignatureRejected")
+    if not secrets:
+        raise Rejected(401, "no app secret is configured in the app secret", "AppSecretMissing")
     if matching_secret(body, signature, secrets) is None:
         raise Rejected(401, "X-Hub-Signature-256 does not match the body", "SignatureRejected")
     if not body.strip():
@@ -157,7 +161,8 @@ def receive(
     try:
         envelope = verify_and_parse(body, signature, secrets.current().app_secrets, max_body_bytes)
     except Rejected as rejected:
-        fresh = secrets.refreshed() if rejected.metric == "SignatureRejected" and signature else None
+        may_have_rotated = rejected.metric in ("SignatureRejected", "AppSecretMissing") and signature
+        fresh = secrets.refreshed() if may_have_rotated else None
         if fresh is None:
             raise
         envelope = verify_and_parse(body, signature, fresh.app_secrets, max_body_bytes)
