@@ -249,3 +249,15 @@ def test_mentions_without_ids_stay_distinct() -> None:
     events = events_of({"object": "instagram", "entry": [{"id": p.ACCOUNT, "time": 1, "changes": [
         {"field": "mentions", "value": {"caption": "a"}}, {"field": "mentions", "value": {"caption": "b"}}]}]})
     assert len({e.event_id for e in events}) == 2
+
+
+@pytest.mark.parametrize("bad_time", [2**70, 1e300, -5, "soon", None])
+def test_unusable_timestamps_never_crash(bad_time: Any) -> None:
+    events = events_of(p.envelope(p.text(ts=bad_time), time=bad_time))
+    assert len(events) == 1
+    event = events[0]
+    if bad_time is None:
+        assert event.kind == EventKind.TEXT and event.occurred_at == event.received_at
+    else:
+        assert event.kind == EventKind.UNKNOWN and "timestamp" in (event.error or "")
+        assert event.occurred_at == event.received_at  # entry.time was unusable too

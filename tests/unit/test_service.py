@@ -158,3 +158,10 @@ def test_handshake_names_a_missing_verify_token() -> None:
     with pytest.raises(Rejected) as caught:
         handshake({"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "1"}, None)
     assert caught.value.reason == "no verify token is configured in the app secret"
+
+
+def test_non_json_constants_are_a_400() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    with pytest.raises(Rejected) as caught:
+        post(None, store, queue, raw=b'{"object":"instagram","entry":[{"id":"1","time":Infinity}]}')
+    assert caught.value.status == 400 and "Infinity is not JSON" in caught.value.reason

@@ -5,6 +5,7 @@ Unknown fields are kept, ids arrive as strings or JSON numbers (some exceed 2^53
 Items are validated one at a time by the normaliser, so one odd item never rejects its batch.
 """
 
+import math
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -19,6 +20,7 @@ def _as_id(value: Any) -> Any:
 
 _SECONDS_CEILING = 100_000_000_000  # below this an epoch value is seconds (year 5138 in seconds)
 _MILLIS_CEILING = 100_000_000_000_000  # above this it is microseconds
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant a datetime can hold
 
 
 def _as_epoch_ms(value: Any) -> Any:
@@ -30,6 +32,8 @@ def _as_epoch_ms(value: Any) -> Any:
             value = float(text) if "." in text or "e" in text.lower() else int(text)
         except ValueError:
             return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if value != value else -1  # NaN / infinities: let the range check reject them
     if isinstance(value, (int, float)):
         if value < _SECONDS_CEILING:
             value = value * 1000
@@ -39,8 +43,17 @@ def _as_epoch_ms(value: Any) -> Any:
     return value
 
 
+def _as_epoch_ms_or_none(value: Any) -> int | None:
+    """entry.time is only a fallback: an unusable one is dropped, never a reason to refuse the batch."""
+    converted = _as_epoch_ms(value)
+    if isinstance(converted, int) and not isinstance(converted, bool) and 0 <= converted <= MAX_EPOCH_MS:
+        return converted
+    return None
+
+
 MetaId = Annotated[str, BeforeValidator(_as_id)]
-EpochMillis = Annotated[int, BeforeValidator(_as_epoch_ms), Field(ge=0)]
+EpochMillis = Annotated[int, BeforeValidator(_as_epoch_ms), Field(ge=0, le=MAX_EPOCH_MS)]
+LenientEpochMillis = Annotated[int | None, BeforeValidator(_as_epoch_ms_or_none)]
 
 
 class _Tolerant(BaseModel):
@@ -49,7 +62,7 @@ class _Tolerant(BaseModel):
 
 class Entry(_Tolerant):
     id: MetaId
-    time: EpochMillis | None = None
+    time: LenientEpochMillis = None
     messaging: list[Any] = Field(default_factory=list)
     standby: list[Any] = Field(default_factory=list)
     changes: list[Any] = Field(default_factory=list)

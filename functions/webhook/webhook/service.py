@@ -133,7 +133,7 @@ def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str],
     if not body.strip():
         raise Rejected(400, "empty body", "MalformedBody")
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_constant=_reject_constant)
     except ValueError as exc:
         raise Rejected(400, f"body is not valid JSON: {exc}", "MalformedBody") from None
     if not isinstance(document, dict):
@@ -167,6 +167,11 @@ def receive(
             raise
         envelope = verify_and_parse(body, signature, fresh.app_secrets, max_body_bytes)
     return ingest(envelope, received_at_ms, store, publisher)
+
+
+def _reject_constant(name: str) -> None:
+    # Python accepts NaN and Infinity; JSON (and Meta) do not.
+    raise ValueError(f"{name} is not JSON")
 
 
 def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher: EventPublisher) -> IngestResult:

@@ -1,0 +1,68 @@
+"""Property: whatever signed JSON arrives, parsing answers Rejected (4xx) or events, never an exception."""
+
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from webhook.normalize import normalize
+from webhook.service import Rejected, verify_and_parse
+from webhook.signature import sign
+
+from local import meta_samples as m
+
+SECRET = "s"
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False),
+                    st.text(max_size=8), st.sampled_from(["1735689599876", "1527459824", "17841400000000001"]))
+json_values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=4)), max_leaves=12)
+known_keys = st.sampled_from(["sender", "recipient", "timestamp", "message", "reaction", "read", "postback",
+                              "referral", "optin", "message_edit", "pass_thread_control", "mid", "text",
+                              "attachments", "payload", "type", "is_echo", "is_deleted", "reply_to", "story",
+                              "quick_reply", "field", "value", "from", "id", "media", "changes", "time"])
+meta_like = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(known_keys, inner, max_size=5)), max_leaves=20)
+
+
+def mutate_sample(item: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    mutated = json.loads(json.dumps(item))
+    target = mutated.get("message", mutated)
+    target[key] = value
+    return mutated
+
+
+samples = st.sampled_from([m.text(), m.attachment("image"), m.post_share(), m.story_reply(), m.reaction(),
+                           m.read(), m.postback(), m.echo(), m.handover(), m.optin(), m.edited()])
+
+
+def check(document: Any) -> None:
+    body = json.dumps(document).encode()
+    try:
+        envelope = verify_and_parse(body, sign(body, SECRET), [SECRET], 10_000_000)
+    except Rejected as rejected:
+        assert 400 <= rejected.status < 500
+        return
+    events = normalize(envelope, 1735689601000)
+    items = sum(len(e.messaging) + len(e.standby) + len(e.changes) + (e.field is not None) for e in envelope.entry)
+    assert len(events) == items  # nothing dropped
+    for event in events:
+        event.model_dump_json()  # and every event serialises
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(entry=st.dictionaries(st.sampled_from(["id", "time", "messaging", "standby", "changes", "field", "value"]),
+                             meta_like, max_size=5))
+def test_arbitrary_entries(entry: dict[str, Any]) -> None:
+    check({"object": "instagram", "entry": [entry]})
+
+
+@settings(max_examples=300, deadline=None)
+@given(item=samples, key=known_keys, value=json_values)
+def test_realistic_items_with_one_field_replaced(item: dict[str, Any], key: str, value: Any) -> None:
+    check(m.envelope(mutate_sample(item, key, value)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(document=json_values)
+def test_arbitrary_json(document: Any) -> None:
+    check(document)
