@@ -5,11 +5,11 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from local import meta_samples as m
 from webhook.normalize import normalize
 from webhook.service import Rejected, verify_and_parse
 from webhook.signature import sign
-
-from local import meta_samples as m
 
 SECRET = "s"
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False),
