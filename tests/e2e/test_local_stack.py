@@ -21,7 +21,7 @@ from webhook.signature import sign
 
 pytestmark = pytest.mark.e2e
 
-APP_SECRET = "e2e-app-secret"
+APP_SECRET = "e2e-app-secret-0123456789"
 VERIFY_TOKEN = "e2e-verify-token"
 STARTUP_SECONDS = 60
 

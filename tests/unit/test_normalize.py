@@ -261,3 +261,24 @@ def test_unusable_timestamps_never_crash(bad_time: Any) -> None:
     else:
         assert event.kind == EventKind.UNKNOWN and "timestamp" in (event.error or "")
         assert event.occurred_at == event.received_at  # entry.time was unusable too
+
+
+def test_a_comment_by_the_account_itself_has_no_customer() -> None:
+    change = p.comment_change()
+    change["value"]["from"] = {"id": p.ACCOUNT, "username": "ourbrand"}
+    event = only({"object": "instagram", "entry": [{"id": p.ACCOUNT, "time": 1735690400, "changes": [change]}]})
+    assert (event.direction, event.customer_id, event.conversation_id) == ("outbound", None, p.ACCOUNT)
+
+
+def test_direction_when_entry_id_is_a_page_id_matching_neither_side() -> None:
+    page_id = "105000000000001"
+    inbound_text = only(p.envelope(p.text(), account=page_id))
+    echo = only(p.envelope(p.echo(), account=page_id))
+    assert (inbound_text.direction, inbound_text.customer_id) == ("inbound", p.CUSTOMER)
+    assert (echo.direction, echo.customer_id) == ("outbound", p.CUSTOMER)
+
+
+def test_ids_that_are_not_meta_ids_make_the_item_unknown() -> None:
+    for bad in ("", "with space", "\u00e9t\u00e9", "x" * 300):
+        event = only(p.envelope(p.text(mid=bad)))
+        assert event.kind == EventKind.UNKNOWN and event.message_id is None

@@ -8,7 +8,7 @@ import pytest
 from igdm.events import EventKind
 from local import meta_samples as p
 from tests.fakes import MemoryQueue, MemoryStore, Secret, StaticSecrets
-from webhook.service import Rejected, StorageUnavailable, handshake, receive
+from webhook.service import MAX_EVENT_BYTES, Rejected, SerializedEvent, StorageUnavailable, handshake, receive
 from webhook.signature import sign
 
 APP_SECRET = "app-secret"
@@ -58,8 +58,8 @@ def test_handshake_fails_closed_without_a_configured_token() -> None:
     (b"{not json", "sign", 400, "not valid JSON"),
     (b"[1,2]", "sign", 400, "JSON object"),
     (b'{"object":"page","entry":[]}', "sign", 400, "object must be 'instagram'"),
-    (b'{"object":"instagram","entry":[{"time":1}]}', "sign", 400, "entry.0.id"),
-    (b'{"object":"instagram","entry":"x"}', "sign", 400, "entry"),
+    (b'{"object":"instagram","entry":[1,2,{"x":[1e400]}]}', "sign", 400, "not a finite number"),
+    (b'{"object":"instagram"}', "sign", 400, "entry"),
     (b'{"object":"instagram","entry":[]}' + b" " * 2000, "sign", 413, "limit is 1024"),
 ])
 def test_bad_requests_get_a_4xx_with_a_reason_and_store_nothing(raw: bytes, signature: str | None, status: int,
@@ -165,3 +165,44 @@ def test_non_json_constants_are_a_400() -> None:
     with pytest.raises(Rejected) as caught:
         post(None, store, queue, raw=b'{"object":"instagram","entry":[{"id":"1","time":Infinity}]}')
     assert caught.value.status == 400 and "Infinity is not JSON" in caught.value.reason
+
+
+# ---- what customers can type, and what Meta can send, never blocks a batch
+
+def test_half_an_emoji_becomes_a_replacement_character_and_the_body_stays_ascii() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    raw = p.body(p.envelope(p.text(words="cut \ud83d"), p.text(mid="m2", words="non-character \uffff")))
+    result = post(None, store, queue, raw=raw)
+    assert result.published == 2
+    assert [e.text for e in queue.messages] == ["cut \ufffd", "non-character \uffff"]
+    for event in queue.messages:
+        body = SerializedEvent.of(event).body
+        assert body.isascii() and ("\\uffff" in body or "\\ufffd" in body)
+
+
+def test_an_event_too_big_for_the_queue_is_cut_not_refused() -> None:
+    huge = p.attachment("file", payload={"url": p.CDN.format(1), "blob": "x" * 500_000})
+    serialized = SerializedEvent.of(only_event(p.envelope(huge)))
+    assert len(serialized.body) <= MAX_EVENT_BYTES
+    assert serialized.event.truncated and serialized.event.raw == {}
+    assert serialized.event.attachments[0].url == p.CDN.format(1)
+
+
+def test_one_unusable_entry_does_not_cost_the_others() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    document = {"object": "instagram", "entry": [
+        {"id": p.ACCOUNT, "messaging": None}, None, {"time": 1},
+        {"id": p.ACCOUNT, "messaging": p.text(mid="lone-object")},  # an object where a list belongs
+        p.envelope(p.text())["entry"][0]]}
+    result = post(document, store, queue)
+    kinds = [e.kind for e in queue.messages]
+    assert result.received == 4 and kinds.count(EventKind.TEXT) == 2 and kinds.count(EventKind.UNKNOWN) == 2
+    unknown = next(e for e in queue.messages if e.kind == EventKind.UNKNOWN and e.raw == {"time": 1})
+    assert unknown.account_id == "unknown" and unknown.error and "entry not understood" in unknown.error
+
+
+def only_event(document: dict[str, Any]) -> Any:
+    store, queue = MemoryStore(), MemoryQueue()
+    post(document, store, queue)
+    assert len(queue.messages) == 1
+    return queue.messages[0]

@@ -43,11 +43,15 @@ def test_non_ascii_in_metas_escaped_form_verifies_on_the_exact_bytes() -> None:
     assert matching_secret(raw, meta_signature(raw, SECRET), [SECRET]) == 0
 
 
-def test_re_serialised_json_would_not_verify() -> None:
+def test_re_serialised_json_does_not_verify() -> None:
     raw = b'{"text":"\\u00e4\\u00f6\\u00e5","n":1}'
-    reserialised = json.dumps(json.loads(raw), ensure_ascii=False).encode()
-    assert reserialised != raw
-    assert matching_secret(raw, meta_signature(raw, SECRET), [SECRET]) == 0
+    signature = meta_signature(raw, SECRET)
+    parsed = json.loads(raw)
+    spaced, reordered = json.dumps(parsed), json.dumps(parsed, sort_keys=True, separators=(",", ":"))
+    for reserialised in (spaced.encode(), reordered.encode()):
+        assert reserialised != raw
+        assert matching_secret(reserialised, signature, [SECRET]) is None
+    assert matching_secret(raw, signature, [SECRET]) == 0
 
 
 def test_body_decoded_on_the_way_is_re_escaped_as_meta_signed_it() -> None:
@@ -64,3 +68,9 @@ def test_uppercase_hex_in_the_header_is_accepted() -> None:
 def test_sign_produces_what_meta_sends() -> None:
     raw = b'{"a":1}'
     assert sign(raw, SECRET) == meta_signature(raw, SECRET)
+
+
+def test_an_empty_secret_never_verifies() -> None:
+    raw = b'{"object":"instagram"}'
+    assert matching_secret(raw, meta_signature(raw, ""), ["", SECRET]) is None
+    assert matching_secret(raw, meta_signature(raw, SECRET), ["", SECRET]) == 1

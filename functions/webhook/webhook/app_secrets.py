@@ -5,11 +5,11 @@ rotation the cache may be stale, so a failed signature check may refetch it, at 
 """
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from igdm.config import ConfigurationError
 
@@ -20,11 +20,17 @@ class SecretUnavailable(Exception):
     """Secrets Manager could not be reached; a retry may succeed."""
 
 
+# Meta's app secrets are 32 hex digits. A short value is a placeholder left in by mistake, and an empty
+# one would let anyone sign with the empty key, so neither is ever used to verify.
+MIN_APP_SECRET_LENGTH = 16
+AppSecretValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=MIN_APP_SECRET_LENGTH)]
+
+
 class AppSecret(BaseModel):
     model_config = ConfigDict(extra="allow")  # later issues add app ids and a callback signing secret
 
-    app_secrets: list[str] = Field(default_factory=list)
-    verify_token: str | None = None
+    app_secrets: list[AppSecretValue] = Field(default_factory=list)
+    verify_token: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
 
 
 class SecretsManagerAppSecret:
@@ -61,5 +67,6 @@ class SecretsManagerAppSecret:
         except ValidationError:
             raise ConfigurationError(
                 f"secret {self._secret_id} must be JSON like "
-                '{"app_secrets": ["..."], "verify_token": "..."}'
+                '{"app_secrets": ["..."], "verify_token": "..."} '
+                f"with app secrets of at least {MIN_APP_SECRET_LENGTH} characters"
             ) from None

@@ -8,7 +8,7 @@ Items are validated one at a time by the normaliser, so one odd item never rejec
 import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 
 def _as_id(value: Any) -> Any:
@@ -18,6 +18,11 @@ def _as_id(value: Any) -> Any:
     return value
 
 
+# Meta's ids are digits, and mids base64-like text: printable ASCII. Anything else in an id field is
+# not an id, and must not reach a table key or a queue's message group id.
+ID_PATTERN = r"^[!-~]{1,256}$"
+
+
 _SECONDS_CEILING = 100_000_000_000  # below this an epoch value is seconds (year 5138 in seconds)
 _MILLIS_CEILING = 100_000_000_000_000  # above this it is microseconds
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant a datetime can hold
@@ -25,7 +30,7 @@ MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant
 
 def _as_epoch_ms(value: Any) -> Any:
     if isinstance(value, bool):
-        return value  # let validation reject it
+        raise ValueError("a boolean is not a timestamp")  # pydantic would take true as 1
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -45,19 +50,29 @@ def _as_epoch_ms(value: Any) -> Any:
 
 def _as_epoch_ms_or_none(value: Any) -> int | None:
     """entry.time is only a fallback: an unusable one is dropped, never a reason to refuse the batch."""
-    converted = _as_epoch_ms(value)
+    try:
+        converted = _as_epoch_ms(value)
+    except ValueError:
+        return None
     if isinstance(converted, int) and not isinstance(converted, bool) and 0 <= converted <= MAX_EPOCH_MS:
         return converted
     return None
 
 
-MetaId = Annotated[str, BeforeValidator(_as_id)]
+MetaId = Annotated[str, BeforeValidator(_as_id), Field(pattern=ID_PATTERN)]
 EpochMillis = Annotated[int, BeforeValidator(_as_epoch_ms), Field(ge=0, le=MAX_EPOCH_MS)]
 LenientEpochMillis = Annotated[int | None, BeforeValidator(_as_epoch_ms_or_none)]
 
 
 class _Tolerant(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+
+def _as_list(value: Any) -> list[Any]:
+    """null is no items, and a lone object one item: neither is a reason to refuse a signed batch."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 class Entry(_Tolerant):
@@ -67,13 +82,18 @@ class Entry(_Tolerant):
     standby: list[Any] = Field(default_factory=list)
     changes: list[Any] = Field(default_factory=list)
     # Instagram Login's docs print comment notifications with field/value straight on the entry.
-    field: str | None = None
+    field: Any = None
     value: Any = None
+
+    _lists = field_validator("messaging", "standby", "changes", mode="before")(_as_list)
 
 
 class Envelope(_Tolerant):
     object: str
-    entry: list[Entry]
+    # Each entry is validated on its own by the normaliser, so one odd entry never rejects the others.
+    entry: list[Any]
+
+    _entries = field_validator("entry", mode="before")(_as_list)
 
 
 class Party(_Tolerant):

@@ -6,6 +6,7 @@ so a new Meta type never crashes the pipeline or vanishes.
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -28,6 +29,7 @@ from igdm.events import (
 from igdm.observability import logger
 from webhook.meta_payload import (
     HANDOVER_KEYS,
+    ID_PATTERN,
     AttachmentPart,
     Change,
     CommentValue,
@@ -39,6 +41,7 @@ from webhook.meta_payload import (
 )
 
 Source = Literal["messaging", "standby", "changes"]
+_VALID_ID = re.compile(ID_PATTERN)
 
 
 class _Builder(Protocol):
@@ -62,12 +65,18 @@ MESSAGING_FIELDS = frozenset(
     }
 )
 COMMENT_FIELDS = frozenset({"comments", "live_comments"})
+UNKNOWN_ACCOUNT = "unknown"  # the account_id of an entry that names no usable account
 
 
 def normalize(envelope: Envelope, received_at_ms: int) -> list[InboundEvent]:
     received_at = _utc(received_at_ms)
     events: list[InboundEvent] = []
-    for entry in envelope.entry:
+    for raw_entry in envelope.entry:
+        try:
+            entry = Entry.model_validate(raw_entry)
+        except ValidationError as exc:
+            events.append(_unusable_entry(raw_entry, received_at, _reason(exc)))
+            continue
         for item in entry.messaging:
             events.append(_guarded(entry, item, "messaging", received_at))
         for item in entry.standby:
@@ -91,29 +100,46 @@ def _guarded(entry: Entry, item: Any, source: Source, received_at: datetime) -> 
             return _from_change(entry, raw, received_at)
         return _from_messaging(entry, raw, source, received_at)
     except ValidationError as exc:
-        reason = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'item'}: {err['msg']}"
-            for err in exc.errors(include_url=False, include_input=False)
-        )
-        return _unknown(entry, raw, source, received_at, f"not understood: {reason}")
+        return _unknown(entry, raw, source, received_at, f"not understood: {_reason(exc)}")
     except Exception as exc:  # a bug here must not lose the event: keep it raw, log it loudly
         logger.exception("normaliser failed on an item; kept as unknown")
         return _unknown(entry, raw, source, received_at, f"normaliser error: {type(exc).__name__}")
+
+
+def _reason(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'item'}: {err['msg']}"
+        for err in exc.errors(include_url=False, include_input=False)
+    )
+
+
+def _unusable_entry(raw_entry: Any, received_at: datetime, reason: str) -> InboundEvent:
+    """An entry without a usable id or shape: kept whole as one unknown event, under its id if it has one."""
+    raw = raw_entry if isinstance(raw_entry, dict) else {"entry": raw_entry}
+    account_id = _raw_id(raw) or UNKNOWN_ACCOUNT
+    return _event(account_id, raw, "messaging", EventKind.UNKNOWN, _content_key("entry", raw), None, "inbound",
+                  False, received_at, received_at, error=f"entry not understood: {reason}")
 
 
 def _from_messaging(entry: Entry, raw: dict[str, Any], source: Source, received_at: datetime) -> InboundEvent:
     item = MessagingItem.model_validate(raw)
     sender = item.sender.id if item.sender else None
     recipient = item.recipient.id if item.recipient else None
-    echo = bool(item.message and item.message.is_echo)
-    outbound = echo or (sender is not None and sender == entry.id)
+    # An echo is ours whatever the ids say; otherwise the side that is the account tells the direction.
+    # (With Facebook Login, entry.id may be the Page id and match neither side: then it is inbound.)
+    if item.message is not None and item.message.is_echo:
+        outbound = True
+    elif recipient is not None and recipient == entry.id:
+        outbound = False
+    else:
+        outbound = sender is not None and sender == entry.id
     customer = recipient if outbound else sender
     occurred = _utc(item.timestamp) if item.timestamp is not None else _entry_time(entry, received_at)
     ts = item.timestamp if item.timestamp is not None else ""
 
     def build(kind: EventKind, key: str, *, user_initiated: bool = False, **content: Any) -> InboundEvent:
         return _event(
-            entry, raw, source, kind, key, customer, "outbound" if outbound else "inbound",
+            entry.id, raw, source, kind, key, customer, "outbound" if outbound else "inbound",
             user_initiated and not outbound, occurred, received_at, **content,
         )
 
@@ -212,11 +238,13 @@ def _from_change(entry: Entry, raw: dict[str, Any], received_at: datetime) -> In
     if change.field in COMMENT_FIELDS and isinstance(value, dict):
         comment = CommentValue.model_validate(value)
         author = comment.from_.id if comment.from_ else None
+        by_the_account = author is not None and author == entry.id
         comment_id = comment.comment_id or comment.id
         return _event(
-            entry, raw, "changes", EventKind.COMMENT,
+            entry.id, raw, "changes", EventKind.COMMENT,
             f"comment|{change.field}|{comment_id}" if comment_id else _content_key("comment", raw),
-            author, "outbound" if author == entry.id else "inbound", False, occurred, received_at,
+            None if by_the_account else author, "outbound" if by_the_account else "inbound", False,
+            occurred, received_at,
             text=comment.text,
             comment=Comment(
                 field=change.field, comment_id=comment_id, parent_id=comment.parent_id, text=comment.text,
@@ -228,7 +256,7 @@ def _from_change(entry: Entry, raw: dict[str, Any], received_at: datetime) -> In
     if change.field == "mentions" and isinstance(value, dict):
         mention = MentionValue.model_validate(value)
         return _event(
-            entry, raw, "changes", EventKind.MENTION,
+            entry.id, raw, "changes", EventKind.MENTION,
             f"mention|{mention.media_id}|{mention.comment_id}" if mention.media_id or mention.comment_id
             else _content_key("mention", raw), None, "inbound", False, occurred, received_at,
             mention=Mention(media_id=mention.media_id, comment_id=mention.comment_id),
@@ -237,7 +265,7 @@ def _from_change(entry: Entry, raw: dict[str, Any], received_at: datetime) -> In
 
 
 def _event(
-    entry: Entry,
+    account_id: str,
     raw: dict[str, Any],
     source: Source,
     kind: EventKind,
@@ -250,11 +278,11 @@ def _event(
     **content: Any,
 ) -> InboundEvent:
     return InboundEvent(
-        event_id=event_id(entry.id, natural_key),
+        event_id=event_id(account_id, natural_key),
         kind=kind,
-        account_id=entry.id,
+        account_id=account_id,
         customer_id=customer_id,
-        conversation_id=conversation_id(entry.id, customer_id),
+        conversation_id=conversation_id(account_id, customer_id),
         direction=direction,
         source=source,
         user_initiated=user_initiated,
@@ -271,7 +299,7 @@ def _unknown(entry: Entry, raw: dict[str, Any], source: Source, received_at: dat
     outbound = sender is not None and sender == entry.id
     customer = recipient if outbound else sender
     return _event(
-        entry, raw, source, EventKind.UNKNOWN, _content_key(f"unknown|{source}", raw), customer,
+        entry.id, raw, source, EventKind.UNKNOWN, _content_key(f"unknown|{source}", raw), customer,
         "outbound" if outbound else "inbound", False, _entry_time(entry, received_at), received_at, error=error,
     )
 
@@ -311,7 +339,7 @@ def _handover(handover_type: str, data: dict[str, Any]) -> Handover:
 
 def _content_key(prefix: str, raw: dict[str, Any]) -> str:
     """For events with no natural id: the item's canonical JSON (identical on redelivery)."""
-    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
     return f"{prefix}|{hashlib.sha256(canonical.encode()).hexdigest()}"
 
 
@@ -321,9 +349,10 @@ def _ids_as_strings(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _raw_id(party: Any) -> str | None:
-    if isinstance(party, dict) and isinstance(party.get("id"), (str, int)) and not isinstance(party.get("id"), bool):
-        return str(party["id"])
-    return None
+    value = party.get("id") if isinstance(party, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return value if isinstance(value, str) and _VALID_ID.fullmatch(value) else None
 
 
 def _entry_time(entry: Entry, received_at: datetime) -> datetime:

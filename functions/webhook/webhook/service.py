@@ -12,6 +12,7 @@ queue, which is why consumers also deduplicate on event_id.)
 
 import hmac
 import json
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,11 @@ class StorageUnavailable(Exception):
     """DynamoDB or SQS did not take every event; Meta must retry (the caller answers 5xx)."""
 
 
+# Under SQS's 256 KiB message limit with room for attributes, and under DynamoDB's 400 KB item limit.
+MAX_EVENT_BYTES = 200_000
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class SerializedEvent(NamedTuple):
     """An event and its JSON, serialised once for both the queue and the table."""
 
@@ -51,7 +57,38 @@ class SerializedEvent(NamedTuple):
 
     @classmethod
     def of(cls, event: InboundEvent) -> "SerializedEvent":
-        return cls(event, event.model_dump_json())
+        body = _portable_json(event)
+        if len(body) > MAX_EVENT_BYTES:
+            event = _shrunk(event)
+            body = _portable_json(event)
+        return cls(event, body)
+
+
+def _portable_json(event: InboundEvent) -> str:
+    """ASCII JSON: SQS refuses some characters customers can type (U+FFFF), and every parser accepts escapes."""
+    return json.dumps(event.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":"))
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """Half of a surrogate pair is not Unicode: no queue, table or parser downstream takes it. U+FFFD does."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    return value
+
+
+def _shrunk(event: InboundEvent) -> InboundEvent:
+    """Too big for the queue: drop raw first, then cut long text and attachment payloads."""
+    smaller = event.model_copy(update={"raw": {}, "truncated": True})
+    if len(_portable_json(smaller)) <= MAX_EVENT_BYTES:
+        return smaller
+    attachments = [a.model_copy(update={"payload": {}, "url": (a.url or "")[:2048] or None})
+                   for a in event.attachments[:10]]
+    return smaller.model_copy(update={"text": (event.text or "")[:10_000] or None, "attachments": attachments,
+                                      "optin": None, "referral": None, "error": (event.error or "")[:1000] or None})
 
 
 @dataclass(frozen=True)
@@ -133,11 +170,15 @@ def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str],
     if not body.strip():
         raise Rejected(400, "empty body", "MalformedBody")
     try:
-        document = json.loads(body, parse_constant=_reject_constant)
+        document = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
     except ValueError as exc:
         raise Rejected(400, f"body is not valid JSON: {exc}", "MalformedBody") from None
+    except RecursionError:
+        raise Rejected(400, "body is nested too deeply", "MalformedBody") from None
     if not isinstance(document, dict):
         raise Rejected(400, "body must be a JSON object", "MalformedBody")
+    if b"\\ud" in body:  # emoji arrive as escaped surrogate pairs; text cut inside one leaves half a pair
+        document = _without_lone_surrogates(document)
     if document.get("object") != INSTAGRAM_OBJECT:
         raise Rejected(400, f"object must be 'instagram', got {document.get('object')!r}", "WrongObject")
     try:
@@ -172,6 +213,13 @@ def receive(
 def _reject_constant(name: str) -> None:
     # Python accepts NaN and Infinity; JSON (and Meta) do not.
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
 
 
 def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher: EventPublisher) -> IngestResult:

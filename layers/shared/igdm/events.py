@@ -169,6 +169,8 @@ class InboundEvent(BaseModel):
     metadata: str | None = Field(None, description="On echoes: the metadata the sending app attached.")
     content_deleted: bool = Field(False, description="The customer deleted this message: its text, "
                                   "media and raw content have been removed.")
+    truncated: bool = Field(False, description="The event was too large for the queue: raw was dropped and, "
+                            "if that was not enough, long text and attachment payloads were cut.")
     error: str | None = Field(None, description="On unknown events: why the item was not understood.")
     raw: dict[str, Any] = Field(description="The item exactly as Meta sent it.")
 
