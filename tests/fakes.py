@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from igdm.events import CONTENT_KINDS, InboundEvent
-from webhook.service import SerializedEvent, WindowUpdate
+from webhook.service import EventKey, SerializedEvent, WindowUpdate
 
 
 class MemoryStore:
@@ -12,12 +12,14 @@ class MemoryStore:
         self.items: dict[str, InboundEvent] = {}
         self.windows: dict[tuple[str, str], WindowUpdate] = {}
 
-    def stored_ids(self, events: Sequence[InboundEvent]) -> set[str]:
-        return {e.event_id for e in events if e.event_id in self.items}
+    def stored_ids(self, keys: Sequence[EventKey]) -> set[str]:
+        return {k.event_id for k in keys if k.event_id in self.items}
 
-    def save(self, events: Sequence[SerializedEvent], windows: Sequence[WindowUpdate]) -> None:
+    def save(self, events: Sequence[SerializedEvent]) -> None:
         for serialized in events:
             self.items.setdefault(serialized.event.event_id, serialized.event)
+
+    def advance_windows(self, windows: Sequence[WindowUpdate]) -> None:
         for window in windows:
             key = (window.account_id, window.customer_id)
             if key not in self.windows or self.windows[key].occurred_at < window.occurred_at:

@@ -121,12 +121,22 @@ def test_table_lookup_failure_answers_503_with_nothing_published(harness: Harnes
     assert harness.drain() == [] and harness.items() == []
 
 
-def test_deletion_removes_the_stored_content(harness: Harness) -> None:
+def test_deletion_removes_the_stored_content_of_the_message_and_its_edits(harness: Harness) -> None:
     harness.post(p.envelope(p.text(mid="m_gone", words="my phone is 555-0100")))
+    harness.post(p.envelope(p.edited(mid="m_gone")))
     harness.post(p.envelope(p.deleted(mid="m_gone")))
-    original = next(i for i in harness.event_items() if i["kind"] == "text")
-    assert "555-0100" not in original["event"]
-    assert json.loads(original["event"])["content_deleted"] is True
+    for kind in ("text", "message_edited"):
+        item = next(i for i in harness.event_items() if i["kind"] == kind)
+        assert "555-0100" not in item["event"] and "in blue" not in item["event"]
+        assert json.loads(item["event"])["content_deleted"] is True
+
+
+def test_a_message_redelivered_after_its_deletion_is_stored_without_content(harness: Harness) -> None:
+    harness.post(p.envelope(p.deleted(mid="m_late")))
+    harness.post(p.envelope(p.text(mid="m_late", words="my phone is 555-0100")))
+    item = next(i for i in harness.event_items() if i["kind"] == "text")
+    assert "555-0100" not in item["event"]
+    assert all("555-0100" not in m["Body"] for m in harness.drain())
 
 
 def test_a_1000_event_post_is_batched(harness: Harness) -> None:
@@ -135,8 +145,9 @@ def test_a_1000_event_post_is_batched(harness: Harness) -> None:
     requests = harness.count_requests()
     response = harness.post(p.envelope(*items))
     assert json.loads(response["body"])["published"] == 1000
-    # 10 lookups + 100 queue batches + 11 transactions (1000 events + 100 conversations) + 1 secret read
-    assert requests() <= 122
+    # 20 lookups (1000 event keys + 1000 deletion probes) + 100 queue batches + 10 event transactions
+    # + 1 window transaction (100 conversations) + 1 secret read
+    assert requests() <= 132
     assert harness.queue_depth() == 1000
     assert harness.count_event_items() == 1000
 

@@ -206,3 +206,23 @@ def only_event(document: dict[str, Any]) -> Any:
     post(document, store, queue)
     assert len(queue.messages) == 1
     return queue.messages[0]
+
+
+def test_a_message_redelivered_after_its_deletion_stays_without_content() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    post(p.envelope(p.deleted(mid="m_late")), store, queue)  # the message's own POST failed earlier
+    post(p.envelope(p.text(mid="m_late", words="my address is 1 Main St")), store, queue)  # Meta's retry
+    original = next(e for e in queue.messages if e.kind == EventKind.TEXT)
+    assert (original.text, original.content_deleted) == (None, True)
+    assert "Main St" not in json.dumps(original.raw)
+
+
+def test_a_late_queue_failure_keeps_the_chunks_already_through() -> None:
+    store, queue = MemoryStore(), MemoryQueue(fail_after=150)
+    document = p.envelope(*(p.text(mid=f"m{i}", ts=p.T0 + i) for i in range(250)))
+    with pytest.raises(StorageUnavailable):
+        post(document, store, queue)
+    assert len(store.items) == 150 == len(queue.messages)  # recorded as they went
+    queue.fail_after = None
+    assert post(document, store, queue).published == 100
+    assert [e.message_id for e in queue.messages] == [f"m{i}" for i in range(250)]

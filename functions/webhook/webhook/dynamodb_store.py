@@ -9,7 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from igdm.events import CONTENT_KINDS, InboundEvent
 from igdm.table import CONVERSATION_STATE_SK, EVENT_SK_PREFIX, TTL_ATTRIBUTE, conversation_pk, event_sk
-from webhook.service import SerializedEvent, StorageUnavailable, WindowUpdate
+from webhook.service import EventKey, SerializedEvent, StorageUnavailable, WindowUpdate
 
 _GET_BATCH = 100  # BatchGetItem's limit
 _TRANSACTION_ACTIONS = 100  # TransactWriteItems' limit
@@ -24,12 +24,13 @@ class DynamoEventStore:
         self._table = table_name
         self._retention_seconds = retention_days * 86_400
 
-    def stored_ids(self, events: Sequence[InboundEvent]) -> set[str]:
+    def stored_ids(self, keys: Sequence[EventKey]) -> set[str]:
         stored: set[str] = set()
-        for start in range(0, len(events), _GET_BATCH):
-            keys = [_event_key(e) for e in events[start:start + _GET_BATCH]]
+        unique = list(dict.fromkeys(keys))  # BatchGetItem refuses a key twice in one request
+        for start in range(0, len(unique), _GET_BATCH):
+            batch = [_item_key(k) for k in unique[start:start + _GET_BATCH]]
             request: dict[str, Any] = {
-                self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "event_id"}
+                self._table: {"Keys": batch, "ConsistentRead": True, "ProjectionExpression": "event_id"}
             }
             for attempt in range(_ATTEMPTS):
                 response = self._call("batch_get_item", RequestItems=request)
@@ -42,9 +43,12 @@ class DynamoEventStore:
                 raise StorageUnavailable("DynamoDB left keys unprocessed after retries")
         return stored
 
-    def save(self, events: Sequence[SerializedEvent], windows: Sequence[WindowUpdate]) -> None:
-        actions = [self._put_event(e) for e in events] + [self._update_window(w) for w in windows]
-        for chunk in _chunks(actions):
+    def save(self, events: Sequence[SerializedEvent]) -> None:
+        for chunk in _chunks([self._put_event(e) for e in events]):
+            self._transact(chunk)
+
+    def advance_windows(self, windows: Sequence[WindowUpdate]) -> None:
+        for chunk in _chunks([self._update_window(w) for w in windows]):
             self._transact(chunk)
 
     def content_events(self, account_id: str, customer_id: str, message_id: str) -> list[InboundEvent]:
@@ -81,7 +85,7 @@ class DynamoEventStore:
         event = serialized.event
         expires_at = int(event.received_at.timestamp()) + self._retention_seconds
         item: dict[str, Any] = {
-            **_event_key(event),
+            **_item_key(EventKey.of(event)),
             "event_id": {"S": event.event_id},
             "kind": {"S": event.kind.value},
             "account_id": {"S": event.account_id},
@@ -184,11 +188,8 @@ def _approximate_size(action: dict[str, Any]) -> int:
     return 1024 + (len(put["Item"]["event"]["S"].encode()) if put else 0)
 
 
-def _event_key(event: InboundEvent) -> dict[str, Any]:
-    return {
-        "pk": {"S": conversation_pk(event.account_id, event.customer_id)},
-        "sk": {"S": event_sk(event.event_id)},
-    }
+def _item_key(key: EventKey) -> dict[str, Any]:
+    return {"pk": {"S": conversation_pk(key.account_id, key.customer_id)}, "sk": {"S": event_sk(key.event_id)}}
 
 
 def _epoch_ms(moment: datetime) -> int:

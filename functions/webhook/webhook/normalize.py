@@ -93,6 +93,15 @@ def event_id(account_id: str, natural_key: str) -> str:
     return hashlib.sha256(f"{account_id}|{natural_key}".encode()).hexdigest()[:32]
 
 
+def deletion_event_id(account_id: str, message_id: str) -> str:
+    """The id the deletion of ``message_id`` has or will have, known before it arrives."""
+    return event_id(account_id, _deletion_key(message_id))
+
+
+def _deletion_key(message_id: str) -> str:
+    return f"message_deleted|{message_id}"
+
+
 def _guarded(entry: Entry, item: Any, source: Source, received_at: datetime) -> InboundEvent:
     raw = item if isinstance(item, dict) else {"item": item}
     try:
@@ -190,7 +199,7 @@ def _from_messaging(entry: Entry, raw: dict[str, Any], source: Source, received_
 def _from_message(message: MessagePart, build: "_Builder") -> InboundEvent:
     key = f"message|{message.mid}"
     if message.is_deleted:
-        return build(EventKind.MESSAGE_DELETED, f"message_deleted|{message.mid}", message_id=message.mid)
+        return build(EventKind.MESSAGE_DELETED, _deletion_key(message.mid), message_id=message.mid)
     content: dict[str, Any] = {
         "message_id": message.mid,
         "text": message.text,

@@ -23,10 +23,11 @@ from pydantic import ValidationError
 
 from igdm.events import CONTENT_KINDS, EventKind, InboundEvent
 from webhook.meta_payload import Envelope
-from webhook.normalize import normalize
+from webhook.normalize import deletion_event_id, normalize
 from webhook.signature import matching_secret
 
 INSTAGRAM_OBJECT = "instagram"
+PUBLISH_CHUNK = 100  # events published, then stored (one transaction), before the next chunk
 _CHALLENGE = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
@@ -102,10 +103,30 @@ class WindowUpdate:
     kind: str
 
 
-class EventStore(Protocol):
-    def stored_ids(self, events: Sequence[InboundEvent]) -> set[str]: ...
+class EventKey(NamedTuple):
+    """Where an event's item lives: its conversation and its deterministic id."""
 
-    def save(self, events: Sequence[SerializedEvent], windows: Sequence[WindowUpdate]) -> None: ...
+    account_id: str
+    customer_id: str | None
+    event_id: str
+
+    @classmethod
+    def of(cls, event: InboundEvent) -> "EventKey":
+        return cls(event.account_id, event.customer_id, event.event_id)
+
+
+class EventStore(Protocol):
+    def stored_ids(self, keys: Sequence[EventKey]) -> set[str]:
+        """The event ids among ``keys`` that have an item (strongly consistent)."""
+        ...
+
+    def save(self, events: Sequence[SerializedEvent]) -> None:
+        """Store events not stored yet; one stored by a concurrent delivery is left as it is."""
+        ...
+
+    def advance_windows(self, windows: Sequence[WindowUpdate]) -> None:
+        """Move each conversation's last user-initiated message forward, never back."""
+        ...
 
     def content_events(self, account_id: str, customer_id: str, message_id: str) -> list[InboundEvent]:
         """Stored events that carry content of message ``message_id`` (to remove it)."""
@@ -224,17 +245,32 @@ def _finite_float(text: str) -> float:
 
 def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher: EventPublisher) -> IngestResult:
     events = _in_occurrence_order(normalize(envelope, received_at_ms))
-    events = _without_deleted_content(events)
-    stored = store.stored_ids(events)
-    fresh = [SerializedEvent.of(e) for e in events if e.event_id not in stored]
-    published = publisher.publish(fresh)
-    durable_ids = stored | {s.event.event_id for s in published}
-    durable = [e for e in events if e.event_id in durable_ids]
-    store.save(published, _window_updates(durable))
+    # One lookup answers both questions: which events are stored, and which messages were deleted
+    # earlier (a message Meta redelivers after its deletion must not bring its content back).
+    deletion_probes = _deletion_probes(events)
+    found = store.stored_ids([EventKey.of(e) for e in events] + list(deletion_probes))
+    deleted = {(k.account_id, mid) for k, mid in deletion_probes.items() if k.event_id in found}
+    events = _without_deleted_content(events, deleted)
+    stored = {e.event_id for e in events} & found
+    fresh = [e for e in events if e.event_id not in stored]
+    published: list[SerializedEvent] = []
+    try:
+        # Publish then store, chunk by chunk: a late failure leaves the earlier chunks recorded, so
+        # Meta's retry does not publish them again.
+        for start in range(0, len(fresh), PUBLISH_CHUNK):
+            chunk = [SerializedEvent.of(e) for e in fresh[start:start + PUBLISH_CHUNK]]
+            accepted = publisher.publish(chunk)
+            store.save(accepted)
+            published.extend(accepted)
+            if len(accepted) < len(chunk):
+                raise StorageUnavailable(f"{len(fresh) - len(published)} of {len(fresh)} events were not published")
+    finally:
+        # Also after a failure: conversations whose events did get through move their window on.
+        durable_ids = stored | {s.event.event_id for s in published}
+        durable = [e for e in events if e.event_id in durable_ids]
+        store.advance_windows(_window_updates(durable))
     for deletion in (e for e in durable if e.kind == EventKind.MESSAGE_DELETED):
         _remove_stored_content(store, deletion)
-    if len(published) < len(fresh):
-        raise StorageUnavailable(f"{len(fresh) - len(published)} of {len(fresh)} events were not published")
     kinds: dict[str, int] = {}
     for event in events:
         kinds[event.kind.value] = kinds.get(event.kind.value, 0) + 1
@@ -260,8 +296,18 @@ def _in_occurrence_order(events: Iterable[InboundEvent]) -> list[InboundEvent]:
     return sorted(unique.values(), key=lambda e: e.occurred_at)
 
 
-def _without_deleted_content(events: list[InboundEvent]) -> list[InboundEvent]:
-    deleted = {(e.account_id, e.message_id) for e in events if e.kind == EventKind.MESSAGE_DELETED}
+def _deletion_probes(events: Iterable[InboundEvent]) -> dict[EventKey, str]:
+    """For each message with content here, the key its deletion event would have: message id by key."""
+    return {
+        EventKey(e.account_id, e.customer_id, deletion_event_id(e.account_id, e.message_id)): e.message_id
+        for e in events
+        if e.kind in CONTENT_KINDS and e.message_id
+    }
+
+
+def _without_deleted_content(events: list[InboundEvent], deleted_before: set[tuple[str, str]]) -> list[InboundEvent]:
+    deleted = deleted_before | {
+        (e.account_id, e.message_id) for e in events if e.kind == EventKind.MESSAGE_DELETED and e.message_id}
     if not deleted:
         return events
     return [

@@ -36,9 +36,12 @@ class EventKind(StrEnum):
     UNKNOWN = "unknown"
 
 
-# Kinds that carry message content a customer can delete (their text and media are removed then).
+# Kinds that can carry the content of a message that gets deleted (its text and media are removed then).
+# Echoes too: a business can unsend; unknown too: a message not understood keeps its content in raw.
 CONTENT_KINDS = frozenset(
     {
+        EventKind.ECHO,
+        EventKind.UNKNOWN,
         EventKind.TEXT,
         EventKind.ATTACHMENTS,
         EventKind.STORY_REPLY,
