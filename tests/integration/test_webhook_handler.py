@@ -75,8 +75,11 @@ def test_bad_signature_stores_nothing(harness: Harness) -> None:
     assert harness.items() == [] and harness.drain() == []
 
 
-def test_either_configured_app_secret_is_accepted(harness: Harness) -> None:
-    assert harness.post(p.envelope(p.text()), secret=INSTAGRAM_APP_SECRET)["statusCode"] == 200
+def test_either_configured_app_secret_is_accepted_and_the_one_used_is_logged(harness: Harness) -> None:
+    with captured_logs() as logged:
+        assert harness.post(p.envelope(p.text()), secret=INSTAGRAM_APP_SECRET)["statusCode"] == 200
+    accepted = next(json.loads(line) for line in logged.getvalue().splitlines() if "webhook accepted" in line)
+    assert accepted["app_secret_index"] == 1
 
 
 def test_base64_encoded_body_is_verified_on_its_decoded_bytes(harness: Harness) -> None:

@@ -226,3 +226,14 @@ def test_a_late_queue_failure_keeps_the_chunks_already_through() -> None:
     queue.fail_after = None
     assert post(document, store, queue).published == 100
     assert [e.message_id for e in queue.messages] == [f"m{i}" for i in range(250)]
+
+
+def test_a_forged_request_stays_401_when_refetching_the_secret_fails() -> None:
+    class FailingRefresh(StaticSecrets):
+        def refreshed(self) -> Secret | None:
+            raise RuntimeError("Secrets Manager unreachable")
+
+    with pytest.raises(Rejected) as caught:
+        post(p.envelope(p.text()), MemoryStore(), MemoryQueue(), signature="sha256=" + "0" * 64,
+             secrets=FailingRefresh(Secret([APP_SECRET])))
+    assert caught.value.status == 401

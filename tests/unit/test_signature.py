@@ -74,3 +74,15 @@ def test_an_empty_secret_never_verifies() -> None:
     raw = b'{"object":"instagram"}'
     assert matching_secret(raw, meta_signature(raw, ""), ["", SECRET]) is None
     assert matching_secret(raw, meta_signature(raw, SECRET), ["", SECRET]) == 1
+
+
+def test_the_re_escaping_fallback_is_not_run_on_large_bodies() -> None:
+    from webhook.signature import FALLBACK_MAX_BYTES
+
+    signed = b'{"t":"' + b"\\u00e9" * (FALLBACK_MAX_BYTES // 6) + b'"}'
+    decoded = signed.decode("unicode_escape").encode()  # what a decoding proxy would forward
+    assert len(decoded) <= len(signed) and len(decoded) > FALLBACK_MAX_BYTES // 3
+    small_signed, small_decoded = b'{"t":"\\u00e9"}', '{"t":"é"}'.encode()
+    assert matching_secret(small_decoded, meta_signature(small_signed, SECRET), [SECRET]) == 0
+    oversized = decoded + b" " * FALLBACK_MAX_BYTES
+    assert matching_secret(oversized, meta_signature(signed + b" " * FALLBACK_MAX_BYTES, SECRET), [SECRET]) is None

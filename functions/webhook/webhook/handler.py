@@ -70,7 +70,8 @@ def receive_events() -> Response[str]:
                            namespace=metrics.namespace) as metric:
             metric.add_dimension(name="kind", value=kind)
     logger.info("webhook accepted", extra={"received": result.received, "published": result.published,
-                                           "duplicates": result.duplicates, "kinds": result.kinds})
+                                           "duplicates": result.duplicates, "kinds": result.kinds,
+                                           "app_secret_index": result.secret_index})
     body = {"received": result.received, "published": result.published, "duplicates": result.duplicates}
     return Response(200, content_types.APPLICATION_JSON, json.dumps(body))
 

@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -160,6 +160,7 @@ class IngestResult:
     published: int
     duplicates: int
     kinds: dict[str, int]
+    secret_index: int | None = None
 
 
 def handshake(params: dict[str, str], verify_token: str | None) -> str:
@@ -178,7 +179,12 @@ def handshake(params: dict[str, str], verify_token: str | None) -> str:
     return challenge
 
 
-def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str], max_bytes: int) -> Envelope:
+class Verified(NamedTuple):
+    envelope: Envelope
+    secret_index: int  # which configured app secret signed it: tells which one Meta uses
+
+
+def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str], max_bytes: int) -> Verified:
     """Size, then signature over the raw bytes, then JSON and the envelope; Rejected on any failure."""
     if len(body) > max_bytes:
         raise Rejected(413, f"body is {len(body)} bytes; the limit is {max_bytes}", "BodyTooLarge")
@@ -186,7 +192,8 @@ def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str],
         raise Rejected(401, "missing X-Hub-Signature-256 header", "SignatureRejected")
     if not secrets:
         raise Rejected(401, "no app secret is configured in the app secret", "AppSecretMissing")
-    if matching_secret(body, signature, secrets) is None:
+    secret_index = matching_secret(body, signature, secrets)
+    if secret_index is None:
         raise Rejected(401, "X-Hub-Signature-256 does not match the body", "SignatureRejected")
     if not body.strip():
         raise Rejected(400, "empty body", "MalformedBody")
@@ -203,7 +210,7 @@ def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str],
     if document.get("object") != INSTAGRAM_OBJECT:
         raise Rejected(400, f"object must be 'instagram', got {document.get('object')!r}", "WrongObject")
     try:
-        return Envelope.model_validate(document)
+        return Verified(Envelope.model_validate(document), secret_index)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -221,14 +228,18 @@ def receive(
 ) -> IngestResult:
     """A webhook POST: verified against the app secrets (refetched once if they may have rotated)."""
     try:
-        envelope = verify_and_parse(body, signature, secrets.current().app_secrets, max_body_bytes)
+        verified = verify_and_parse(body, signature, secrets.current().app_secrets, max_body_bytes)
     except Rejected as rejected:
         may_have_rotated = rejected.metric in ("SignatureRejected", "AppSecretMissing") and signature
-        fresh = secrets.refreshed() if may_have_rotated else None
+        try:
+            fresh = secrets.refreshed() if may_have_rotated else None
+        except Exception:
+            fresh = None  # a failed refetch must not turn a forged request's 401 into a 5xx
         if fresh is None:
-            raise
-        envelope = verify_and_parse(body, signature, fresh.app_secrets, max_body_bytes)
-    return ingest(envelope, received_at_ms, store, publisher)
+            raise rejected from None
+        verified = verify_and_parse(body, signature, fresh.app_secrets, max_body_bytes)
+    result = ingest(verified.envelope, received_at_ms, store, publisher)
+    return replace(result, secret_index=verified.secret_index)
 
 
 def _reject_constant(name: str) -> None:

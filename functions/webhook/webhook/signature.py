@@ -5,6 +5,9 @@ import hmac
 from collections.abc import Sequence
 
 SIGNATURE_PREFIX = "sha256="
+# The re-escaping fallback runs before the sender is known to be Meta: it is pure Python, so it is only
+# tried on bodies up to this size (Meta's bodies rarely exceed a few hundred kB, and arrive escaped).
+FALLBACK_MAX_BYTES = 256 * 1024
 
 
 def matching_secret(body: bytes, header: str | None, secrets: Sequence[str]) -> int | None:
@@ -18,7 +21,7 @@ def matching_secret(body: bytes, header: str | None, secrets: Sequence[str]) -> 
     claimed = header[len(SIGNATURE_PREFIX):].strip().lower().encode("utf-8", "replace")
     keys = [secret.encode("utf-8") for secret in secrets]
     index = _first_match(body, claimed, keys)
-    if index is None and not body.isascii():
+    if index is None and len(body) <= FALLBACK_MAX_BYTES and not body.isascii():
         # Meta signs the escaped-unicode form (\u00e4). If something on the way decoded those
         # escapes into raw UTF-8, escape them back the way Meta does and check once more.
         escaped = _escape_non_ascii(body)
