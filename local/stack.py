@@ -27,6 +27,7 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_APP_SECRET = "local-app-secret"  # noqa: S105 - a documented local default, never a real secret
 DEFAULT_VERIFY_TOKEN = "local-verify-token"  # noqa: S105
 DEFAULT_STACK_NAME = "instagram-gateway-local"
+API_PAYLOAD_LIMIT = 10 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,11 @@ class _RouteHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         path, _, query = self.path.partition("?")
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self._body()
+        if body is None:
+            self._reply(413, {"Content-Type": "application/json"}, b'{"message":"Request Entity Too Large"}')
+            self.close_connection = True
+            return
         route = self.server.routes.get((self.command, path))
         if route is None:
             self._reply(404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}')
@@ -135,6 +139,26 @@ class _RouteHandler(BaseHTTPRequestHandler):
                 self._reply(500, {"Content-Type": "application/json"}, b'{"message":"Internal Server Error"}')
                 return
         self._reply_from_lambda(result)
+
+    def _body(self) -> bytes | None:
+        """The request body, or None past API Gateway's payload limit (HTTP API: 10 MB)."""
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks, total = [], 0
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                total += size
+                if total > API_PAYLOAD_LIMIT:
+                    return None
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()  # the CRLF after each chunk
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > API_PAYLOAD_LIMIT:
+            return None
+        return self.rfile.read(length) if length else b""
 
     def _reply_from_lambda(self, result: Any) -> None:
         if not isinstance(result, dict) or "statusCode" not in result:

@@ -1,5 +1,6 @@
 """Starts `make run`'s local stack as a process and drives it over HTTP, as a user would."""
 
+import http.client
 import json
 import os
 import socket
@@ -156,3 +157,22 @@ def test_bad_signature_is_401_and_stores_nothing(stack: RunningStack) -> None:
 
 def test_unknown_route_is_404(stack: RunningStack) -> None:
     assert stack.request("GET", "/nope")[0] == 404
+
+
+def test_a_chunked_request_body_is_read_whole(stack: RunningStack) -> None:
+    body = m.body(m.envelope(m.text(mid="e2e-chunked")))
+    host, port = stack.api.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=15)
+    connection.putrequest("POST", "/webhook")
+    for name, value in {"Content-Type": "application/json", "Transfer-Encoding": "chunked",
+                        "X-Hub-Signature-256": sign(body, APP_SECRET)}.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    for start in range(0, len(body), 50):
+        piece = body[start:start + 50]
+        connection.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+    connection.send(b"0\r\n\r\n")
+    response = connection.getresponse()
+    assert (response.status, json.loads(response.read())["published"]) == (200, 1)
+    connection.close()
+    assert [e["message_id"] for e in drain(stack)] == ["e2e-chunked"]
