@@ -143,7 +143,8 @@ class _RouteHandler(BaseHTTPRequestHandler):
     def _body(self) -> bytes | None:
         """The request body, or None past API Gateway's payload limit (HTTP API: 10 MB)."""
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks, total = [], 0
+            chunks: list[bytes] = []
+            total = 0
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
