@@ -67,7 +67,7 @@ class SerializedEvent(NamedTuple):
 
 def _portable_json(event: InboundEvent) -> str:
     """ASCII JSON: SQS refuses some characters customers can type (U+FFFF), and every parser accepts escapes."""
-    return json.dumps(event.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":"))
+    return event.model_dump_json(ensure_ascii=True)
 
 
 def _without_lone_surrogates(value: Any) -> Any:
