@@ -39,3 +39,11 @@ def test_committed_sample_events_are_current_and_signed_with_the_local_secret() 
             signed = matching_secret(event["body"].encode(), event["headers"]["x-hub-signature-256"],
                                      [DEFAULT_APP_SECRET])
             assert (signed is None) == ("bad_signature" in name)
+
+
+def test_the_handlers_routes_are_the_templates() -> None:
+    from local.template import Stack
+    from webhook.handler import ROUTES
+
+    routes = {f"{r.method} {r.path}" for r in Stack("t", load()).routes() if r.function_id == "WebhookFunction"}
+    assert set(ROUTES) == routes

@@ -282,3 +282,10 @@ def test_ids_that_are_not_meta_ids_make_the_item_unknown() -> None:
     for bad in ("", "with space", "\u00e9t\u00e9", "x" * 300):
         event = only(p.envelope(p.text(mid=bad)))
         assert event.kind == EventKind.UNKNOWN and event.message_id is None
+
+
+def test_a_self_message_is_outbound_to_the_account_itself() -> None:
+    item = {"sender": {"id": p.ACCOUNT}, "recipient": {"id": p.ACCOUNT}, "timestamp": p.T0,
+            "message": {"mid": "m_self2", "text": "preview", "is_self": True}}
+    event = only(p.envelope(item))
+    assert (event.direction, event.is_self, event.user_initiated) == ("outbound", True, False)

@@ -237,3 +237,11 @@ def test_a_forged_request_stays_401_when_refetching_the_secret_fails() -> None:
         post(p.envelope(p.text()), MemoryStore(), MemoryQueue(), signature="sha256=" + "0" * 64,
              secrets=FailingRefresh(Secret([APP_SECRET])))
     assert caught.value.status == 401
+
+
+def test_upper_case_escapes_of_half_an_emoji_are_replaced_too() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    raw = p.body(p.envelope(p.reaction())).replace(b'"love"', b'"\\uD83D"')
+    post(None, store, queue, raw=raw)
+    assert queue.messages[0].kind == EventKind.REACTION
+    assert queue.messages[0].reaction is not None and queue.messages[0].reaction.reaction == "\ufffd"

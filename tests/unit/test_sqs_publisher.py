@@ -54,10 +54,23 @@ def test_an_entry_overtaken_in_its_conversation_is_counted() -> None:
 
 
 def test_sender_faults_are_not_repeated_and_later_batches_wait() -> None:
-    sqs = ScriptedSqs([{"m3"}], sender_fault=True)
+    sqs = ScriptedSqs([{"m3"}, {"m3"}], sender_fault=True)
     sent = SqsEventPublisher(sqs, "q").publish(events(*(f"m{i}" for i in range(15))))
     assert sqs.calls == 1  # no retry of a refusal that cannot succeed, no second batch overtaking it
     assert [s.event.message_id for s in sent] == [f"m{i}" for i in range(10) if i != 3]
+
+
+def test_other_refusals_in_a_batch_are_still_retried_after_a_sender_fault() -> None:
+    class Mixed(ScriptedSqs):
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+            response = super().send_message_batch(QueueUrl, Entries)
+            for refusal in response["Failed"]:
+                refusal["SenderFault"] = refusal["Id"] == "0"
+            return response
+
+    sqs = Mixed([{"m0", "m1"}])
+    sent = SqsEventPublisher(sqs, "q").publish(events("m0", "m1", "m2"))
+    assert sqs.calls == 2 and [s.event.message_id for s in sent] == ["m1", "m2"]
 
 
 def test_group_ids_are_always_ones_sqs_accepts() -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 from igdm.config import ConfigurationError
 
@@ -18,6 +18,11 @@ _MIN_REFRESH_INTERVAL = 60.0
 
 class SecretUnavailable(Exception):
     """Secrets Manager could not be reached; a retry may succeed."""
+
+
+def _blank_as_none(value: Any) -> Any:
+    """An empty verify token is no verify token (the handshake then says so), not a broken secret."""
+    return None if isinstance(value, str) and not value.strip() else value
 
 
 # Meta's app secrets are 32 hex digits. A short value is a placeholder left in by mistake, and an empty
@@ -30,7 +35,7 @@ class AppSecret(BaseModel):
     model_config = ConfigDict(extra="allow")  # later issues add app ids and a callback signing secret
 
     app_secrets: list[AppSecretValue] = Field(default_factory=list)
-    verify_token: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)] | None = None
+    verify_token: Annotated[str | None, BeforeValidator(_blank_as_none)] = None
 
 
 class SecretsManagerAppSecret:

@@ -123,10 +123,9 @@ def _reason(exc: ValidationError) -> str:
 
 
 def _unusable_entry(raw_entry: Any, received_at: datetime, reason: str) -> InboundEvent:
-    """An entry without a usable id or shape: kept whole as one unknown event, under its id if it has one."""
+    """An entry without a usable id (all else in an entry is coerced): kept whole as one unknown event."""
     raw = raw_entry if isinstance(raw_entry, dict) else {"entry": raw_entry}
-    account_id = _raw_id(raw) or UNKNOWN_ACCOUNT
-    return _event(account_id, raw, "messaging", EventKind.UNKNOWN, _content_key("entry", raw), None, "inbound",
+    return _event(UNKNOWN_ACCOUNT, raw, "messaging", EventKind.UNKNOWN, _content_key("entry", raw), None, "inbound",
                   False, received_at, received_at, error=f"entry not understood: {reason}")
 
 
@@ -134,14 +133,8 @@ def _from_messaging(entry: Entry, raw: dict[str, Any], source: Source, received_
     item = MessagingItem.model_validate(raw)
     sender = item.sender.id if item.sender else None
     recipient = item.recipient.id if item.recipient else None
-    # An echo is ours whatever the ids say; otherwise the side that is the account tells the direction.
-    # (With Facebook Login, entry.id may be the Page id and match neither side: then it is inbound.)
-    if item.message is not None and item.message.is_echo:
-        outbound = True
-    elif recipient is not None and recipient == entry.id:
-        outbound = False
-    else:
-        outbound = sender is not None and sender == entry.id
+    ours = item.message is not None and (item.message.is_echo or item.message.is_self)
+    outbound = _is_outbound(entry.id, sender, recipient, ours)
     customer = recipient if outbound else sender
     occurred = _utc(item.timestamp) if item.timestamp is not None else _entry_time(entry, received_at)
     ts = item.timestamp if item.timestamp is not None else ""
@@ -302,10 +295,22 @@ def _event(
     )
 
 
+def _is_outbound(account_id: str, sender: str | None, recipient: str | None, ours: bool) -> bool:
+    """An echo (or a self-message) is ours whatever the ids say; otherwise the side that is the account
+    tells. With Facebook Login entry.id may be the Page id and match neither side: then it is inbound."""
+    if ours:
+        return True
+    if recipient is not None and recipient == account_id:
+        return False
+    return sender is not None and sender == account_id
+
+
 def _unknown(entry: Entry, raw: dict[str, Any], source: Source, received_at: datetime, error: str) -> InboundEvent:
     sender = _raw_id(raw.get("sender"))
     recipient = _raw_id(raw.get("recipient"))
-    outbound = sender is not None and sender == entry.id
+    message = raw.get("message")
+    ours = isinstance(message, dict) and (message.get("is_echo") is True or message.get("is_self") is True)
+    outbound = _is_outbound(entry.id, sender, recipient, ours)
     customer = recipient if outbound else sender
     return _event(
         entry.id, raw, source, EventKind.UNKNOWN, _content_key(f"unknown|{source}", raw), customer,

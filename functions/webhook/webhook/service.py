@@ -205,7 +205,7 @@ def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str],
         raise Rejected(400, "body is nested too deeply", "MalformedBody") from None
     if not isinstance(document, dict):
         raise Rejected(400, "body must be a JSON object", "MalformedBody")
-    if b"\\ud" in body:  # emoji arrive as escaped surrogate pairs; text cut inside one leaves half a pair
+    if b"\\ud" in body.lower():  # emoji arrive as escaped surrogate pairs; text cut inside one leaves half
         document = _without_lone_surrogates(document)
     if document.get("object") != INSTAGRAM_OBJECT:
         raise Rejected(400, f"object must be 'instagram', got {document.get('object')!r}", "WrongObject")

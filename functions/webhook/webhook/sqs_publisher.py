@@ -37,6 +37,7 @@ class SqsEventPublisher:
 
     def _send(self, batch: list[SerializedEvent]) -> list[SerializedEvent]:
         pending = dict(enumerate(batch))
+        refused: set[int] = set()  # refused for the entry itself: repeating it cannot succeed
         accepted_in_attempt: dict[int, int] = {}
         for attempt in range(_ATTEMPTS):
             if attempt:
@@ -55,10 +56,14 @@ class SqsEventPublisher:
             failed = response.get("Failed", [])
             if failed:
                 logger.warning("SQS refused events", extra={"codes": sorted({f.get("Code", "") for f in failed})})
-            if not pending or any(f.get("SenderFault") for f in failed):
-                break  # done, or refused for the request itself: repeating it cannot succeed
+            for refusal in failed:
+                if refusal.get("SenderFault"):
+                    refused.add(int(refusal["Id"]))
+                    pending.pop(int(refusal["Id"]), None)
+            if not pending:
+                break
         _count_overtaken(batch, accepted_in_attempt)
-        return [s for i, s in enumerate(batch) if i not in pending]
+        return [s for i, s in enumerate(batch) if i in accepted_in_attempt]
 
 
 def _count_overtaken(batch: list[SerializedEvent], accepted_in_attempt: dict[int, int]) -> None:
