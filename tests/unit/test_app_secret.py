@@ -2,6 +2,7 @@
 
 import pytest
 from pydantic import ValidationError
+
 from webhook.app_secrets import AppSecret
 
 META_APP_SECRET = "0123456789abcdef0123456789abcdef"
