@@ -120,7 +120,12 @@ class _RouteHandler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         path, _, query = self.path.partition("?")
-        body = self._body()
+        try:
+            body = self._body()
+        except ValueError:
+            self._reply(400, {"Content-Type": "application/json"}, b'{"message":"Bad Request"}')
+            self.close_connection = True
+            return
         if body is None:
             self._reply(413, {"Content-Type": "application/json"}, b'{"message":"Request Entity Too Large"}')
             self.close_connection = True

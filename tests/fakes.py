@@ -8,16 +8,22 @@ from webhook.service import EventKey, SerializedEvent, WindowUpdate
 
 
 class MemoryStore:
+    """Keyed as the table is: conversation and event id, so a probe under the wrong key finds nothing."""
+
     def __init__(self) -> None:
-        self.items: dict[str, InboundEvent] = {}
+        self.by_key: dict[EventKey, InboundEvent] = {}
         self.windows: dict[tuple[str, str], WindowUpdate] = {}
 
+    @property
+    def items(self) -> dict[str, InboundEvent]:
+        return {key.event_id: event for key, event in self.by_key.items()}
+
     def stored_ids(self, keys: Sequence[EventKey]) -> set[str]:
-        return {k.event_id for k in keys if k.event_id in self.items}
+        return {k.event_id for k in keys if k in self.by_key}
 
     def save(self, events: Sequence[SerializedEvent]) -> None:
         for serialized in events:
-            self.items.setdefault(serialized.event.event_id, serialized.event)
+            self.by_key.setdefault(EventKey.of(serialized.event), serialized.event)
 
     def advance_windows(self, windows: Sequence[WindowUpdate]) -> None:
         for window in windows:
@@ -26,12 +32,12 @@ class MemoryStore:
                 self.windows[key] = window
 
     def content_events(self, account_id: str, customer_id: str, message_id: str) -> list[InboundEvent]:
-        return [e for e in self.items.values() if (e.account_id, e.customer_id, e.message_id) ==
-                (account_id, customer_id, message_id) and e.kind in CONTENT_KINDS]
+        return [e for k, e in self.by_key.items() if (k.account_id, k.customer_id) == (account_id, customer_id)
+                and e.message_id == message_id and e.kind in CONTENT_KINDS]
 
     def overwrite(self, events: Sequence[SerializedEvent]) -> None:
         for serialized in events:
-            self.items[serialized.event.event_id] = serialized.event
+            self.by_key[EventKey.of(serialized.event)] = serialized.event
 
 
 class MemoryQueue:

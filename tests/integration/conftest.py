@@ -90,12 +90,16 @@ class Harness:
             sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
 
-    def fail(self, service: str, operation: str, times: int = 1, code: str = "InternalServerError") -> None:
-        """Make the handler's next ``times`` calls of ``operation`` fail as AWS would."""
-        remaining = {"n": times}
+    def fail(self, service: str, operation: str, times: int = 1, code: str = "InternalServerError",
+             after: int = 0) -> None:
+        """Make the handler's calls of ``operation`` fail as AWS would: ``times`` of them, once ``after``
+        have gone through."""
+        remaining = {"n": times, "skip": after}
 
         def explode(**_: Any) -> None:
-            if remaining["n"] > 0:
+            if remaining["skip"] > 0:
+                remaining["skip"] -= 1
+            elif remaining["n"] > 0:
                 remaining["n"] -= 1
                 raise ClientError({"Error": {"Code": code, "Message": "injected"}}, operation)
 

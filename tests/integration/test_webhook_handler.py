@@ -15,6 +15,7 @@ from local import meta_samples as p
 from local.stack import DEFAULT_APP_SECRET, DEFAULT_VERIFY_TOKEN
 from local.template import ROOT
 from tests.integration.conftest import APP_SECRET, INSTAGRAM_APP_SECRET, VERIFY_TOKEN, Harness
+from webhook.service import PUBLISH_CHUNK
 from webhook.signature import sign
 
 
@@ -259,3 +260,26 @@ def test_an_unreadable_secret_is_logged_with_the_aws_error_code(harness: Harness
     with captured_logs() as logged:
         harness.post(p.envelope(p.text()))
     assert "ThrottlingException" in logged.getvalue()
+
+
+def test_after_a_failure_at_most_one_chunk_is_published_but_not_stored(harness: Harness) -> None:
+    document = p.envelope(*(p.text(mid=f"m{i}", ts=p.T0 + i) for i in range(250)))
+    harness.fail("dynamodb", "TransactWriteItems", times=1, after=1)  # the second chunk's store fails
+    assert harness.post(document)["statusCode"] == 503
+    published, stored = harness.queue_depth(), harness.count_event_items()
+    assert published - stored <= PUBLISH_CHUNK and stored == 100  # what Meta's retry could republish
+    state = next(i for i in harness.items() if i["sk"] == CONVERSATION_STATE_SK)
+    assert state["last_user_message_id"] == "m99"  # the stored events moved the window on
+    assert json.loads(harness.post(document)["body"])["published"] == 150
+    assert [json.loads(m["Body"])["message_id"] for m in harness.drain()] == [f"m{i}" for i in range(250)]
+    assert harness.count_event_items() == 250
+
+
+@pytest.mark.parametrize("event", [
+    {"routeKey": "POST /webhook", "requestContext": {"timeEpoch": 1}, "headers": None,
+     "queryStringParameters": None, "isBase64Encoded": None, "body": None},
+    {"routeKey": "GET /webhook"},
+    {"hello": "world"},
+])
+def test_odd_invocation_events_get_a_4xx_not_an_error(harness: Harness, event: dict[str, object]) -> None:
+    assert 400 <= harness.invoke(event)["statusCode"] < 500

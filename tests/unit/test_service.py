@@ -245,3 +245,34 @@ def test_upper_case_escapes_of_half_an_emoji_are_replaced_too() -> None:
     post(None, store, queue, raw=raw)
     assert queue.messages[0].kind == EventKind.REACTION
     assert queue.messages[0].reaction is not None and queue.messages[0].reaction.reaction == "\ufffd"
+
+
+@pytest.mark.parametrize("huge_field", ["comment", "quick_reply", "postback", "metadata", "title", "emoji"])
+def test_no_field_can_make_an_event_too_big_for_the_queue(huge_field: str) -> None:
+    big = "\U0001f600" * 60_000  # 720 kB once escaped
+    items = {
+        "comment": None,
+        "quick_reply": p.inbound({"message": {"mid": "m1", "text": "t", "quick_reply": {"payload": big}}}),
+        "postback": p.inbound({"postback": {"mid": "m1", "title": "t", "payload": big}}),
+        "metadata": {**p.echo(), "message": {"mid": "m1", "text": "t", "is_echo": True, "metadata": big}},
+        "title": p.attachment("share", payload={"url": p.CDN.format(1), "title": big}),
+        "emoji": p.inbound({"reaction": {"mid": "m1", "action": "react", "emoji": big}}),
+    }
+    if huge_field == "comment":
+        change = p.comment_change()
+        change["value"]["text"] = big
+        document: dict[str, Any] = {"object": "instagram", "entry": [{"id": p.ACCOUNT, "time": 1, "changes": [change]}]}
+    else:
+        document = p.envelope(items[huge_field])
+    serialized = SerializedEvent.of(only_event(document))
+    assert len(serialized.body) <= MAX_EVENT_BYTES and serialized.event.truncated
+    assert serialized.event.event_id and serialized.event.kind != EventKind.UNKNOWN
+
+
+def test_content_of_a_message_not_understood_is_removed_on_deletion() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    broken = p.inbound({"message": {"mid": "m_odd", "text": "call 555-0100", "attachments": "oops"}})
+    post(p.envelope(broken), store, queue)
+    post(p.envelope(p.deleted(mid="m_odd")), store, queue)
+    unknown = next(e for e in store.items.values() if e.kind == EventKind.UNKNOWN)
+    assert unknown.message_id == "m_odd" and "555-0100" not in json.dumps(unknown.raw)

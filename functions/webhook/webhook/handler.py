@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from igdm import aws
 from igdm.config import ConfigurationError, cached_settings
@@ -81,6 +82,7 @@ ROUTES: dict[str, Callable[[HttpApiRequest], Reply]] = {
 def _answer(request: HttpApiRequest) -> Reply:
     route = ROUTES.get(request.route_key)
     if route is None:
+        metrics.add_metric(name="InvalidInvocations", unit=MetricUnit.Count, value=1)
         return Reply.of_json(404, {"error": f"no route {request.route_key}"})
     try:
         return route(request)
@@ -105,4 +107,12 @@ def _answer(request: HttpApiRequest) -> Reply:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return _answer(HttpApiRequest.model_validate(event)).to_api_gateway()
+    try:
+        request = HttpApiRequest.model_validate(event)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors(include_input=False)})
+        metrics.add_metric(name="InvalidInvocations", unit=MetricUnit.Count, value=1)
+        logger.warning("invoked with an event that is not an HTTP API request", extra={"fields": fields})
+        reply = Reply.of_json(400, {"error": f"not an API Gateway HTTP API request: {', '.join(fields)}"})
+        return reply.to_api_gateway()
+    return _answer(request).to_api_gateway()

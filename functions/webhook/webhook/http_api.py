@@ -9,9 +9,9 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 TEXT_PLAIN = "text/plain"
 APPLICATION_JSON = "application/json"
@@ -24,14 +24,25 @@ class RequestContext(BaseModel):
     time_epoch: int = Field(alias="timeEpoch")
 
 
+def _none_as_empty(value: Any) -> Any:
+    return {} if value is None else value
+
+
+def _none_as_false(value: Any) -> Any:
+    return False if value is None else value
+
+
 class HttpApiRequest(BaseModel):
+    """API Gateway omits what is absent; console and test invokes send null instead: both mean empty."""
+
     model_config = ConfigDict(extra="ignore")
 
     route_key: str = Field(alias="routeKey")
-    query: dict[str, str] = Field(default_factory=dict, alias="queryStringParameters")
-    headers: dict[str, str] = Field(default_factory=dict)
+    query: Annotated[dict[str, str], BeforeValidator(_none_as_empty)] = Field(
+        default_factory=dict, alias="queryStringParameters")
+    headers: Annotated[dict[str, str], BeforeValidator(_none_as_empty)] = Field(default_factory=dict)
     body: str | None = None
-    is_base64_encoded: bool = Field(False, alias="isBase64Encoded")
+    is_base64_encoded: Annotated[bool, BeforeValidator(_none_as_false)] = Field(False, alias="isBase64Encoded")
     request_context: RequestContext = Field(alias="requestContext")
 
     def header(self, name: str) -> str | None:

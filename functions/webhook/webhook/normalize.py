@@ -315,6 +315,8 @@ def _unknown(entry: Entry, raw: dict[str, Any], source: Source, received_at: dat
     return _event(
         entry.id, raw, source, EventKind.UNKNOWN, _content_key(f"unknown|{source}", raw), customer,
         "outbound" if outbound else "inbound", False, _entry_time(entry, received_at), received_at, error=error,
+        # The mid, when there is one, lets a later deletion find and remove the content raw holds.
+        message_id=_raw_id(raw.get("message"), "mid") or _raw_id(raw.get("message_edit"), "mid"),
     )
 
 
@@ -362,8 +364,8 @@ def _ids_as_strings(data: dict[str, Any]) -> dict[str, Any]:
             for k, v in data.items()}
 
 
-def _raw_id(party: Any) -> str | None:
-    value = party.get("id") if isinstance(party, dict) else None
+def _raw_id(party: Any, key: str = "id") -> str | None:
+    value = party.get(key) if isinstance(party, dict) else None
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     return value if isinstance(value, str) and _VALID_ID.fullmatch(value) else None

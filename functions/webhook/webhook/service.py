@@ -10,6 +10,7 @@ retries come at once; were every retry for five minutes to fail too, the repeat 
 queue, which is why consumers also deduplicate on event_id.)
 """
 
+import contextlib
 import hmac
 import json
 import math
@@ -82,14 +83,24 @@ def _without_lone_surrogates(value: Any) -> Any:
 
 
 def _shrunk(event: InboundEvent) -> InboundEvent:
-    """Too big for the queue: drop raw first, then cut long text and attachment payloads."""
+    """Too big for the queue: drop raw first, then cut long text and attachment payloads, and if some
+    other field is still huge, keep only the skeleton, whose size the id patterns bound."""
     smaller = event.model_copy(update={"raw": {}, "truncated": True})
     if len(_portable_json(smaller)) <= MAX_EVENT_BYTES:
         return smaller
-    attachments = [a.model_copy(update={"payload": {}, "url": (a.url or "")[:2048] or None})
+    attachments = [a.model_copy(update={"payload": {}, "url": (a.url or "")[:2048] or None, "title": None})
                    for a in event.attachments[:10]]
-    return smaller.model_copy(update={"text": (event.text or "")[:10_000] or None, "attachments": attachments,
-                                      "optin": None, "referral": None, "error": (event.error or "")[:1000] or None})
+    cut = smaller.model_copy(update={"text": (event.text or "")[:10_000] or None, "attachments": attachments,
+                                     "optin": None, "referral": None, "error": (event.error or "")[:1000] or None})
+    if len(_portable_json(cut)) <= MAX_EVENT_BYTES:
+        return cut
+    skeleton = {name: getattr(event, name) for name in _SKELETON_FIELDS}
+    return InboundEvent(**skeleton, raw={}, truncated=True, error="content too large for the queue")
+
+
+# Ids, kind and times only: each id is at most 256 printable characters (meta_payload.ID_PATTERN).
+_SKELETON_FIELDS = ("event_id", "kind", "account_id", "customer_id", "conversation_id", "direction", "source",
+                    "user_initiated", "occurred_at", "received_at", "message_id", "is_self", "content_deleted")
 
 
 @dataclass(frozen=True)
@@ -198,7 +209,8 @@ def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str],
     if not body.strip():
         raise Rejected(400, "empty body", "MalformedBody")
     try:
-        document = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+        # Decoded strictly as UTF-8 first: json.loads(bytes) would also take UTF-16 and encoded surrogates.
+        document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
     except ValueError as exc:
         raise Rejected(400, f"body is not valid JSON: {exc}", "MalformedBody") from None
     except RecursionError:
@@ -265,6 +277,11 @@ def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher
     stored = {e.event_id for e in events} & found
     fresh = [e for e in events if e.event_id not in stored]
     published: list[SerializedEvent] = []
+
+    def durable() -> list[InboundEvent]:
+        durable_ids = stored | {s.event.event_id for s in published}
+        return [e for e in events if e.event_id in durable_ids]
+
     try:
         # Publish then store, chunk by chunk: a late failure leaves the earlier chunks recorded, so
         # Meta's retry does not publish them again.
@@ -275,12 +292,14 @@ def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher
             published.extend(accepted)
             if len(accepted) < len(chunk):
                 raise StorageUnavailable(f"{len(fresh) - len(published)} of {len(fresh)} events were not published")
-    finally:
-        # Also after a failure: conversations whose events did get through move their window on.
-        durable_ids = stored | {s.event.event_id for s in published}
-        durable = [e for e in events if e.event_id in durable_ids]
-        store.advance_windows(_window_updates(durable))
-    for deletion in (e for e in durable if e.kind == EventKind.MESSAGE_DELETED):
+    except BaseException:
+        # Conversations whose events did get through still move their window on; the original error
+        # is what the caller must see, whatever happens here.
+        with contextlib.suppress(Exception):
+            store.advance_windows(_window_updates(durable()))
+        raise
+    store.advance_windows(_window_updates(durable()))
+    for deletion in (e for e in durable() if e.kind == EventKind.MESSAGE_DELETED):
         _remove_stored_content(store, deletion)
     kinds: dict[str, int] = {}
     for event in events:

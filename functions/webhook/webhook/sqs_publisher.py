@@ -37,7 +37,6 @@ class SqsEventPublisher:
 
     def _send(self, batch: list[SerializedEvent]) -> list[SerializedEvent]:
         pending = dict(enumerate(batch))
-        refused: set[int] = set()  # refused for the entry itself: repeating it cannot succeed
         accepted_in_attempt: dict[int, int] = {}
         for attempt in range(_ATTEMPTS):
             if attempt:
@@ -57,8 +56,7 @@ class SqsEventPublisher:
             if failed:
                 logger.warning("SQS refused events", extra={"codes": sorted({f.get("Code", "") for f in failed})})
             for refusal in failed:
-                if refusal.get("SenderFault"):
-                    refused.add(int(refusal["Id"]))
+                if refusal.get("SenderFault"):  # refused for the entry itself: repeating it cannot succeed
                     pending.pop(int(refusal["Id"]), None)
             if not pending:
                 break
