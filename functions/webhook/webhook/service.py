@@ -1,13 +1,15 @@
 """The webhook's logic: handshake, verification, parsing, and durable idempotent ingestion.
 
 Ingestion order is what makes redelivery safe and loses nothing:
-  1. look up which events are already stored (an item exists only once its event was published);
-  2. publish the rest on the FIFO events queue (deduplication id = event id);
-  3. store the published events, and the conversation's last user-initiated message time.
-A crash between 2 and 3 leads Meta to redeliver; the FIFO queue drops the repeat within its
-five-minute deduplication window and step 3 completes. Only then does Meta get its 200. (Meta's first
-retries come at once; were every retry for five minutes to fail too, the repeat would reach the
-queue, which is why consumers also deduplicate on event_id.)
+  1. one lookup: which events are already stored (an item exists only once its event was
+     published), and which messages here were deleted earlier (their content is removed);
+  2. for each chunk of 100 events: publish on the FIFO events queue (deduplication id = event id),
+     then store them, so a late failure leaves the earlier chunks recorded;
+  3. move each conversation's last user-initiated message time forward; scrub deleted messages.
+Only then does Meta get its 200. A crash between publishing and storing a chunk leads Meta to
+redeliver; the FIFO queue drops the repeat within its five-minute deduplication window. (Meta's
+first retries come at once; were every retry for five minutes to fail too, the repeat would reach
+the queue, which is why consumers also deduplicate on event_id.)
 """
 
 import contextlib
