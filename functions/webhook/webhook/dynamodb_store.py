@@ -1,12 +1,12 @@
 """DynamoDB adapter: event items and conversation state in the single table (docs/data-model.md)."""
 
-import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from igdm.aws import backoff
 from igdm.events import CONTENT_KINDS, InboundEvent
 from igdm.table import CONVERSATION_STATE_SK, EVENT_SK_PREFIX, TTL_ATTRIBUTE, conversation_pk, event_sk
 from webhook.service import EventKey, SerializedEvent, StorageUnavailable, WindowUpdate
@@ -38,7 +38,7 @@ class DynamoEventStore:
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
-                _backoff(attempt)
+                backoff(attempt)
             else:
                 raise StorageUnavailable("DynamoDB left keys unprocessed after retries")
         return stored
@@ -144,7 +144,7 @@ class DynamoEventStore:
                     return
             except BotoCoreError as exc:
                 raise StorageUnavailable(f"DynamoDB write failed: {type(exc).__name__}") from exc
-            _backoff(attempt)
+            backoff(attempt)
         raise StorageUnavailable("DynamoDB transaction kept being cancelled")
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
@@ -194,10 +194,6 @@ def _item_key(key: EventKey) -> dict[str, Any]:
 
 def _epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
-
-
-def _backoff(attempt: int) -> None:
-    time.sleep(min(0.05 * 2**attempt, 0.4))
 
 
 def _code(exc: Exception) -> str:

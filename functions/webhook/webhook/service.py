@@ -51,6 +51,7 @@ class StorageUnavailable(Exception):
 # Under SQS's 256 KiB message limit with room for attributes, and under DynamoDB's 400 KB item limit.
 MAX_EVENT_BYTES = 200_000
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class SerializedEvent(NamedTuple):
@@ -219,7 +220,7 @@ def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str],
         raise Rejected(400, "body is nested too deeply", "MalformedBody") from None
     if not isinstance(document, dict):
         raise Rejected(400, "body must be a JSON object", "MalformedBody")
-    if b"\\ud" in body.lower():  # emoji arrive as escaped surrogate pairs; text cut inside one leaves half
+    if _ESCAPED_SURROGATE.search(body):  # emoji arrive as escaped surrogate pairs; a cut one leaves half
         document = _without_lone_surrogates(document)
     if document.get("object") != INSTAGRAM_OBJECT:
         raise Rejected(400, f"object must be 'instagram', got {document.get('object')!r}", "WrongObject")

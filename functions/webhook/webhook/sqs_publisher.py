@@ -2,13 +2,13 @@
 
 import hashlib
 import re
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
+from igdm.aws import backoff
 from igdm.events import SCHEMA_VERSION
 from igdm.observability import logger, metrics
 from webhook.service import SerializedEvent
@@ -40,7 +40,7 @@ class SqsEventPublisher:
         accepted_in_attempt: dict[int, int] = {}
         for attempt in range(_ATTEMPTS):
             if attempt:
-                time.sleep(0.05 * 2**attempt)
+                backoff(attempt)
             try:
                 response = self._client.send_message_batch(
                     QueueUrl=self._queue_url,
