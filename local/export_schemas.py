@@ -2,10 +2,10 @@
 
 import json
 
-from igdm.events import json_schema
+from igdm import events, outbound
 from local.template import ROOT
 
-SCHEMAS = {"inbound-event.v1.json": json_schema}
+SCHEMAS = {"inbound-event.v1.json": events.json_schema, "outbound-message.v1.json": outbound.json_schema}
 
 
 def render(schema: dict[str, object]) -> str:

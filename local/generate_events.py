@@ -1,13 +1,16 @@
-"""`make events`: writes events/*.json, API Gateway events signed with the local default app secret.
+"""`make events`: writes events/*.json: API Gateway events signed with the local default app secret, and
+SQS events carrying an outbound message of every kind.
 
 Deterministic (fixed request id and time) so a test can check the committed files are current.
 """
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from local import meta_samples as m
+from local import outbound_samples as out
 from local.apigw import http_api_event
 from local.stack import DEFAULT_APP_SECRET, DEFAULT_VERIFY_TOKEN
 from local.template import ROOT
@@ -48,13 +51,39 @@ def sample_events() -> dict[str, dict[str, Any]]:
     }
 
 
+def sqs_event(body: dict[str, Any], *, queue: str = "instagram-gateway-local-outbound.fifo") -> dict[str, Any]:
+    """The event Lambda's SQS integration delivers for one FIFO message (as the local poller builds it)."""
+    text = json.dumps(body, ensure_ascii=False)
+    group = f"{body.get('account_id', '-')}:{(body.get('recipient') or {}).get('id', '-')}"
+    return {"Records": [{
+        "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
+        "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
+        "body": text,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(FIXED_TIME_MS),
+                       "SenderId": "AIDAIENQZJOLO23YVJ4VO", "ApproximateFirstReceiveTimestamp": str(FIXED_TIME_MS),
+                       "SequenceNumber": "18849496460467696128", "MessageGroupId": group,
+                       "MessageDeduplicationId": body["idempotency_key"]},
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue}",
+        "awsRegion": "us-east-1",
+    }]}
+
+
+def outbound_events() -> dict[str, dict[str, Any]]:
+    events = {f"sqs_outbound_{kind}.json": sqs_event(out.outbound(kind)) for kind in out.KINDS}
+    events["sqs_outbound_private_reply.json"] = sqs_event(out.private_reply())
+    return events
+
+
 def render(event: dict[str, Any]) -> str:
     return json.dumps(event, indent=2, ensure_ascii=False) + "\n"
 
 
 def main() -> None:
     EVENTS_DIR.mkdir(exist_ok=True)
-    for name, event in sample_events().items():
+    for name, event in {**sample_events(), **outbound_events()}.items():
         Path(EVENTS_DIR / name).write_text(render(event), encoding="utf-8")
         print(f"wrote events/{name}")
 

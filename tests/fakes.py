@@ -4,7 +4,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from igdm.events import CONTENT_KINDS, InboundEvent
-from webhook.service import EventKey, SerializedEvent, WindowUpdate
+from igdm.serialized import SerializedEvent
+from webhook.service import EventKey, WindowUpdate
 
 
 class MemoryStore:

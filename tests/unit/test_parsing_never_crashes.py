@@ -8,10 +8,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from igdm.events import InboundEvent
+from igdm.serialized import MAX_EVENT_BYTES, SerializedEvent
 from local import meta_samples as m
 from webhook.meta_payload import Entry
 from webhook.normalize import normalize
-from webhook.service import MAX_EVENT_BYTES, Rejected, SerializedEvent, verify_and_parse
+from webhook.service import Rejected, verify_and_parse
 from webhook.signature import sign
 
 SECRET = "s"

@@ -6,9 +6,10 @@ from typing import Any
 import pytest
 
 from igdm.events import EventKind
+from igdm.serialized import MAX_EVENT_BYTES, SerializedEvent
 from local import meta_samples as p
 from tests.fakes import MemoryQueue, MemoryStore, Secret, StaticSecrets
-from webhook.service import MAX_EVENT_BYTES, Rejected, SerializedEvent, StorageUnavailable, handshake, receive
+from webhook.service import Rejected, StorageUnavailable, handshake, receive
 from webhook.signature import sign
 
 APP_SECRET = "app-secret"

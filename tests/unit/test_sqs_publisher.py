@@ -3,11 +3,11 @@
 from typing import Any
 
 from igdm.observability import metrics
+from igdm.serialized import SerializedEvent
+from igdm.sqs_publisher import SqsEventPublisher, group_id
 from local import meta_samples as p
 from webhook.meta_payload import Envelope
 from webhook.normalize import normalize
-from webhook.service import SerializedEvent
-from webhook.sqs_publisher import SqsEventPublisher, group_id
 
 
 class ScriptedSqs:

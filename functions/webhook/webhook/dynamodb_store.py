@@ -8,8 +8,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from igdm.aws import backoff
 from igdm.events import CONTENT_KINDS, InboundEvent
+from igdm.serialized import SerializedEvent
 from igdm.table import CONVERSATION_STATE_SK, EVENT_SK_PREFIX, TTL_ATTRIBUTE, conversation_pk, event_sk
-from webhook.service import EventKey, SerializedEvent, StorageUnavailable, WindowUpdate
+from webhook.service import EventKey, StorageUnavailable, WindowUpdate
 
 _GET_BATCH = 100  # BatchGetItem's limit
 _TRANSACTION_ACTIONS = 100  # TransactWriteItems' limit

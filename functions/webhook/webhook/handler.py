@@ -12,13 +12,16 @@ from pydantic import ValidationError
 from igdm import aws
 from igdm.config import ConfigurationError, cached_settings
 from igdm.observability import logger, metrics
+from igdm.outbound_records import OutboundRecords, RecordsUnavailable
+from igdm.sqs_publisher import SqsEventPublisher
+from igdm.status_events import StatusNotPublished, StatusPublisher
 from webhook import service
 from webhook.app_secrets import SecretsManagerAppSecret, SecretUnavailable
 from webhook.dynamodb_store import DynamoEventStore
 from webhook.http_api import TEXT_PLAIN, HttpApiRequest, Reply
+from webhook.receipts import OutboundReceipts
 from webhook.service import Rejected, StorageUnavailable
 from webhook.settings import WebhookSettings
-from webhook.sqs_publisher import SqsEventPublisher
 
 
 @cache
@@ -32,6 +35,14 @@ def _secret_source() -> SecretsManagerAppSecret:
 def _store() -> DynamoEventStore:
     settings = cached_settings(WebhookSettings)
     return DynamoEventStore(aws.client("dynamodb"), settings.table_name, settings.event_retention_days)
+
+
+@cache
+def _receipts() -> OutboundReceipts:
+    settings = cached_settings(WebhookSettings)
+    return OutboundReceipts(
+        OutboundRecords(aws.client("dynamodb"), settings.table_name, settings.event_retention_days),
+        StatusPublisher(aws.client("sqs"), settings.events_queue_url, settings.callback_queue_url))
 
 
 @cache
@@ -58,6 +69,7 @@ def receive_events(request: HttpApiRequest) -> Reply:
         max_body_bytes=cached_settings(WebhookSettings).max_body_bytes,
         store=_store(),
         publisher=_publisher(),
+        receipts=_receipts(),
     )
     metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=result.published)
     metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=result.duplicates)
@@ -90,7 +102,7 @@ def _answer(request: HttpApiRequest) -> Reply:
         metrics.add_metric(name=exc.metric, unit=MetricUnit.Count, value=1)
         logger.warning("webhook request rejected", extra={"status": exc.status, "reason": exc.reason})
         return Reply.of_json(exc.status, {"error": exc.reason})
-    except StorageUnavailable as exc:
+    except (StorageUnavailable, RecordsUnavailable, StatusNotPublished) as exc:
         metrics.add_metric(name="StorageFailures", unit=MetricUnit.Count, value=1)
         logger.error("events not durable; asking Meta to retry", extra={"reason": str(exc)})
         return Reply.of_json(503, {"error": "events could not be stored; retry later"})

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple, Protocol
 from pydantic import ValidationError
 
 from igdm.events import CONTENT_KINDS, EventKind, InboundEvent
+from igdm.serialized import SerializedEvent
 from webhook.meta_payload import Envelope
 from webhook.normalize import deletion_event_id, normalize
 from webhook.signature import matching_secret
@@ -48,30 +49,8 @@ class StorageUnavailable(Exception):
     """DynamoDB or SQS did not take every event; Meta must retry (the caller answers 5xx)."""
 
 
-# Under SQS's 256 KiB message limit with room for attributes, and under DynamoDB's 400 KB item limit.
-MAX_EVENT_BYTES = 200_000
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-class SerializedEvent(NamedTuple):
-    """An event and its JSON, serialised once for both the queue and the table."""
-
-    event: InboundEvent
-    body: str
-
-    @classmethod
-    def of(cls, event: InboundEvent) -> "SerializedEvent":
-        body = _portable_json(event)
-        if len(body) > MAX_EVENT_BYTES:
-            event = _shrunk(event)
-            body = _portable_json(event)
-        return cls(event, body)
-
-
-def _portable_json(event: InboundEvent) -> str:
-    """ASCII JSON: SQS refuses some characters customers can type (U+FFFF), and every parser accepts escapes."""
-    return event.model_dump_json(ensure_ascii=True)
 
 
 def _without_lone_surrogates(value: Any) -> Any:
@@ -83,27 +62,6 @@ def _without_lone_surrogates(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_lone_surrogates(v) for v in value]
     return value
-
-
-def _shrunk(event: InboundEvent) -> InboundEvent:
-    """Too big for the queue: drop raw first, then cut long text and attachment payloads, and if some
-    other field is still huge, keep only the skeleton, whose size the id patterns bound."""
-    smaller = event.model_copy(update={"raw": {}, "truncated": True})
-    if len(_portable_json(smaller)) <= MAX_EVENT_BYTES:
-        return smaller
-    attachments = [a.model_copy(update={"payload": {}, "url": (a.url or "")[:2048] or None, "title": None})
-                   for a in event.attachments[:10]]
-    cut = smaller.model_copy(update={"text": (event.text or "")[:10_000] or None, "attachments": attachments,
-                                     "optin": None, "referral": None, "error": (event.error or "")[:1000] or None})
-    if len(_portable_json(cut)) <= MAX_EVENT_BYTES:
-        return cut
-    skeleton = {name: getattr(event, name) for name in _SKELETON_FIELDS}
-    return InboundEvent(**skeleton, raw={}, truncated=True, error="content too large for the queue")
-
-
-# Ids, kind and times only: each id is at most 256 printable characters (meta_payload.ID_PATTERN).
-_SKELETON_FIELDS = ("event_id", "kind", "account_id", "customer_id", "conversation_id", "direction", "source",
-                    "user_initiated", "occurred_at", "received_at", "message_id", "is_self", "content_deleted")
 
 
 @dataclass(frozen=True)
@@ -159,6 +117,12 @@ class SecretSource(Protocol):
 
     def refreshed(self) -> AppSecretView | None:
         """A freshly fetched secret (after a rotation), or None when refetching is not allowed yet."""
+        ...
+
+
+class Receipts(Protocol):
+    def apply(self, events: Iterable[InboundEvent]) -> int:
+        """Echoes and reads of messages the gateway sent: their DELIVERED and READ statuses."""
         ...
 
 
@@ -240,6 +204,7 @@ def receive(
     max_body_bytes: int,
     store: EventStore,
     publisher: EventPublisher,
+    receipts: Receipts | None = None,
 ) -> IngestResult:
     """A webhook POST: verified against the app secrets (refetched once if they may have rotated)."""
     try:
@@ -253,7 +218,7 @@ def receive(
         if fresh is None:
             raise rejected from None
         verified = verify_and_parse(body, signature, fresh.app_secrets, max_body_bytes)
-    result = ingest(verified.envelope, received_at_ms, store, publisher)
+    result = ingest(verified.envelope, received_at_ms, store, publisher, receipts)
     return replace(result, secret_index=verified.secret_index)
 
 
@@ -269,7 +234,8 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher: EventPublisher) -> IngestResult:
+def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher: EventPublisher,
+           receipts: Receipts | None = None) -> IngestResult:
     events = _in_occurrence_order(normalize(envelope, received_at_ms))
     # One lookup answers both questions: which events are stored, and which messages were deleted
     # earlier (a message Meta redelivers after its deletion must not bring its content back).
@@ -304,6 +270,9 @@ def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher
     store.advance_windows(_window_updates(durable()))
     for deletion in (e for e in durable() if e.kind == EventKind.MESSAGE_DELETED):
         _remove_stored_content(store, deletion)
+    if receipts is not None:
+        # Also for redelivered echoes and reads: a failure here answers 503, and Meta's retry finishes it.
+        receipts.apply(e for e in durable() if e.kind in (EventKind.ECHO, EventKind.READ))
     kinds: dict[str, int] = {}
     for event in events:
         kinds[event.kind.value] = kinds.get(event.kind.value, 0) + 1

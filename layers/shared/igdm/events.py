@@ -34,6 +34,7 @@ class EventKind(StrEnum):
     MENTION = "mention"
     UNSUPPORTED = "unsupported"
     UNKNOWN = "unknown"
+    MESSAGE_STATUS = "message_status"
 
 
 # Kinds that can carry the content of a message that gets deleted (its text and media are removed then).
@@ -123,6 +124,34 @@ class Mention(_Part):
     comment_id: str | None = None
 
 
+class GraphError(_Part):
+    """Meta's error object, as the Send API returned it."""
+
+    http_status: int | None = None
+    code: int | None = None
+    subcode: int | None = None
+    type: str | None = None
+    message: str | None = None
+    fbtrace_id: str | None = Field(None, description="Meta's trace id: quote it to Meta support (it expires).")
+
+
+class MessageStatus(_Part):
+    """What became of one outbound message (kind message_status)."""
+
+    idempotency_key: str
+    status: Literal["SENT", "DELIVERED", "READ", "FAILED", "UNKNOWN"]
+    correlation_id: str | None = None
+    callback_data: str | None = None
+    message_ids: list[str] = Field(default_factory=list, description="Meta's message id of each part sent, "
+                                   "in order (text split in parts and text with media make several).")
+    parts_total: int | None = Field(None, description="How many Send API calls the message takes.")
+    reason: str | None = Field(None, description="For FAILED and UNKNOWN: a stable reason code, such as "
+                               "invalid_message, window_closed, meta_rejected, token_invalid, ambiguous_outcome, "
+                               "retries_exhausted or no_account.")
+    detail: str | None = Field(None, description="A readable explanation of the reason.")
+    error: GraphError | None = Field(None, description="Meta's error, when Meta refused the message.")
+
+
 class InboundEvent(BaseModel):
     """One thing that happened in an Instagram conversation, as the gateway hands it on."""
 
@@ -143,8 +172,9 @@ class InboundEvent(BaseModel):
                                     "direction. None for mentions, and when Meta names no customer.")
     conversation_id: str = Field(description="account_id:customer_id; the ordering key on the queue.")
     direction: Literal["inbound", "outbound"]
-    source: Literal["messaging", "standby", "changes"] = Field(
-        description="Where Meta put the item. standby means another app owns the thread."
+    source: Literal["messaging", "standby", "changes", "gateway"] = Field(
+        description="Where Meta put the item. standby means another app owns the thread; gateway marks "
+                    "events the gateway itself raises (message_status)."
     )
     user_initiated: bool = Field(description="True when the customer sent this (it opens or refreshes "
                                  "the 24-hour messaging window).")
@@ -175,6 +205,8 @@ class InboundEvent(BaseModel):
     truncated: bool = Field(False, description="The event was too large for the queue: raw was dropped and, "
                             "if that was not enough, long text and attachment payloads were cut.")
     error: str | None = Field(None, description="On unknown events: why the item was not understood.")
+    status: MessageStatus | None = Field(None, description="On message_status events: the outbound message's "
+                                         "new status.")
     raw: dict[str, Any] = Field(description="The item exactly as Meta sent it.")
 
 

@@ -18,3 +18,42 @@ def event_sk(event_id: str) -> str:
     """Only the deterministic event id: a redelivery must find the same key, and for comments and
     items without their own timestamp the occurrence time is Meta's send time, which can change."""
     return f"{EVENT_SK_PREFIX}{event_id}"
+
+# Accounts: one partition, so the few accounts of a stack are listed with one Query.
+ACCOUNTS_PK = "ACCOUNTS"
+
+
+def account_sk(account_id: str) -> str:
+    return f"ACCOUNT#{account_id}"
+
+
+# Outbound messages: one item per idempotency key (its status record and the never-twice guard).
+OUTBOUND_SK = "MESSAGE"
+
+
+def outbound_pk(idempotency_key: str) -> str:
+    return f"OUT#{idempotency_key}"
+
+
+# Meta's message id of a part we sent -> its outbound message; echoes and reads find it by mid.
+MESSAGE_ID_SK = "MID"
+
+
+def message_id_pk(mid: str) -> str:
+    return f"MID#{mid}"
+
+
+# An outbound message whose fate is unknown, in its conversation's partition, until an echo settles it.
+UNSETTLED_SK_PREFIX = "UNSETTLED#"
+
+
+def unsettled_sk(idempotency_key: str) -> str:
+    return f"{UNSETTLED_SK_PREFIX}{idempotency_key}"
+
+
+# Send rate state of one account and rate class (text, media, private_reply).
+RATE_SK = "RATE"
+
+
+def rate_pk(account_id: str, rate_class: str) -> str:
+    return f"RATE#{account_id}#{rate_class}"

@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from igdm.aws import backoff
 from igdm.events import SCHEMA_VERSION
 from igdm.observability import logger, metrics
-from webhook.service import SerializedEvent
+from igdm.serialized import SerializedEvent
 
 _BATCH_ENTRIES = 10  # SendMessageBatch's limit
 _BATCH_BYTES = 256 * 1024  # SendMessageBatch's payload limit, bodies and attributes together

@@ -1,0 +1,178 @@
+"""An outbound message as the Send API requests that deliver it, in order, with the bodies Meta documents
+(../shared/reference/instagram-platform.md §5.2 and §5.3).
+
+Most messages are one request. Text over 1000 UTF-8 bytes becomes one request per part, and
+text_with_media becomes the text and then the file: the sender records each part, so a retry resumes
+after the last part that went out instead of sending the first one again.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+from igdm import outbound as o
+
+RateClass = Literal["text", "media", "private_reply"]
+MEDIA_RATE_TYPES = frozenset({"audio", "video"})  # Meta's separate, lower limit (10 calls/s)
+
+
+@dataclass(frozen=True)
+class GraphSend:
+    body: dict[str, Any]
+    rate_class: RateClass
+    expects_message_id: bool  # sender actions and reactions answer with recipient_id only
+
+
+def build_requests(message: o.OutboundMessage, *, human_agent_tag: bool) -> list[GraphSend]:
+    """The requests, in order. ``human_agent_tag``: the policy decided this message needs HUMAN_AGENT."""
+    recipient = {"id": message.recipient.id} if message.recipient.id else {"comment_id": message.recipient.comment_id}
+    envelope: dict[str, Any] = {"recipient": recipient}
+    if human_agent_tag:
+        # Messenger's convention; Instagram's own samples show the tag alone. Both fields are accepted.
+        envelope["messaging_type"] = "MESSAGE_TAG"
+        envelope["tag"] = "HUMAN_AGENT"
+    private = message.recipient.comment_id is not None
+    sends: list[GraphSend] = []
+
+    def add(content: dict[str, Any], rate_class: RateClass = "text", *, is_message: bool = True) -> None:
+        body = dict(envelope)
+        if is_message:
+            body["message"] = content
+            if message.reply_to_message_id:
+                body["reply_to"] = {"mid": message.reply_to_message_id}
+        else:
+            body.update(content)
+        sends.append(GraphSend(body, "private_reply" if private else rate_class, is_message))
+
+    m = message.message
+    match m:
+        case o.Text():
+            _add_text(add, m.text, [_quick_reply(q) for q in m.quick_replies or []])
+        case o.Choice():
+            replies = [{"content_type": "text", "title": c.title, "payload": c.payload or c.title} for c in m.choices]
+            _add_text(add, m.text, replies)
+        case o.Image():
+            media = m.media()
+            if len(media) == 1:
+                add({"attachment": _attachment("image", media[0].url, media[0].attachment_id)})
+            else:
+                add({"attachments": [_attachment("image", x.url, x.attachment_id) for x in media]})
+        case o.Audio() | o.Video() | o.File():
+            add({"attachment": _attachment(m.type, m.url, m.attachment_id)}, _rate_class(m.type))
+        case o.Sticker():
+            add({"attachment": {"type": m.sticker}})
+        case o.MediaShare():
+            add({"attachment": {"type": "MEDIA_SHARE", "payload": {"id": m.media_id}}})
+        case o.GenericTemplate():
+            add(_generic([_element(e) for e in m.elements]))
+        case o.Card():
+            add(_generic([_card_element(m)]))
+        case o.Carousel():
+            add(_generic([_card_element(c) for c in m.cards]))
+        case o.ButtonTemplate():
+            payload = {"template_type": "button", "text": m.text, "buttons": [_button(b) for b in m.buttons]}
+            add({"attachment": {"type": "template", "payload": payload}})
+        case o.Location():
+            _add_text(add, location_text(m), [])
+        case o.TextWithMedia():
+            _add_text(add, m.text, [])
+            add({"attachment": _attachment(m.media_type, m.url, m.attachment_id)}, _rate_class(m.media_type))
+        case o.React():
+            add({"sender_action": "react", "payload": {"message_id": m.message_id, "reaction": m.reaction}},
+                is_message=False)
+        case o.Unreact():
+            add({"sender_action": "unreact", "payload": {"message_id": m.message_id}}, is_message=False)
+        case o.SenderAction():
+            add({"sender_action": m.type}, is_message=False)
+    return sends
+
+
+def split_text(text: str, limit: int = o.MAX_TEXT_BYTES) -> list[str]:
+    """Parts of at most ``limit`` UTF-8 bytes, cut at whitespace; a word longer than a part is cut
+    between characters. Line breaks inside a part are kept; whitespace at a cut is dropped."""
+    if len(text.encode()) <= limit:
+        return [text]
+    parts: list[str] = []
+    current = ""
+    for token in re.findall(r"\s*\S+", text):
+        if len((current + token).encode()) <= limit:
+            current += token
+            continue
+        if current.strip():
+            parts.append(current.strip())
+        current = token.lstrip()
+        while len(current.encode()) > limit:
+            head = _utf8_prefix(current, limit)
+            parts.append(head)
+            current = current[len(head):]
+    if current.strip():
+        parts.append(current.strip())
+    return parts
+
+
+def location_text(location: o.Location) -> str:
+    coordinates = f"{location.latitude:.6f},{location.longitude:.6f}"
+    lines = [line for line in (location.title, location.label) if line]
+    lines.append(f"https://www.google.com/maps/search/?api=1&query={quote(coordinates)}")
+    return "\n".join(lines)
+
+
+def _utf8_prefix(text: str, limit: int) -> str:
+    encoded = text.encode()[:limit]
+    return encoded.decode("utf-8", "ignore")  # drops a character cut in half
+
+
+def _add_text(add: Any, text: str, quick_replies: list[dict[str, Any]]) -> None:
+    parts = split_text(text)
+    for i, part in enumerate(parts):
+        content: dict[str, Any] = {"text": part}
+        if quick_replies and i == len(parts) - 1:  # the buttons belong under the question, at the end
+            content["quick_replies"] = quick_replies
+        add(content)
+
+
+def _quick_reply(reply: o.QuickReply) -> dict[str, Any]:
+    if reply.content_type != "text":
+        return {"content_type": reply.content_type}
+    return {"content_type": "text", "title": reply.title, "payload": reply.payload}
+
+
+def _attachment(kind: str, url: str | None, attachment_id: str | None) -> dict[str, Any]:
+    return {"type": kind, "payload": {"url": url} if url else {"attachment_id": attachment_id}}
+
+
+def _rate_class(kind: str) -> RateClass:
+    return "media" if kind in MEDIA_RATE_TYPES else "text"
+
+
+def _generic(elements: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"attachment": {"type": "template", "payload": {"template_type": "generic", "elements": elements}}}
+
+
+def _button(button: o.UrlButton | o.PostbackButton) -> dict[str, Any]:
+    if isinstance(button, o.UrlButton):
+        return {"type": "web_url", "url": button.url, "title": button.title}
+    return {"type": "postback", "title": button.title, "payload": button.payload}
+
+
+def _element(element: o.Element) -> dict[str, Any]:
+    out: dict[str, Any] = {"title": element.title}
+    if element.subtitle:
+        out["subtitle"] = element.subtitle
+    if element.image_url:
+        out["image_url"] = element.image_url
+    if element.default_action:
+        out["default_action"] = {"type": "web_url", "url": element.default_action.url}
+    if element.buttons:
+        out["buttons"] = [_button(b) for b in element.buttons]
+    return out
+
+
+def _card_element(card: o.CardContent) -> dict[str, Any]:
+    buttons: list[o.UrlButton | o.PostbackButton] = [
+        o.UrlButton(type="web_url", title=c.title, url=c.url) if c.url
+        else o.PostbackButton(type="postback", title=c.title, payload=c.payload or c.title)
+        for c in card.choices
+    ]
+    return _element(o.Element(title=card.title, subtitle=card.description, image_url=card.media_url, buttons=buttons))

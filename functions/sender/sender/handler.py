@@ -1,0 +1,116 @@
+"""Lambda entry point for the outbound queue: Powertools' FIFO batch processing, wiring only.
+
+A failed record fails the rest of its message group in this batch (so the conversation keeps its
+order) while the other groups go on; ReportBatchItemFailures returns only those to the queue.
+"""
+
+import time
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from igdm import aws
+from igdm.accounts import AccountDirectory
+from igdm.config import cached_settings
+from igdm.observability import logger, metrics
+from igdm.outbound_records import OutboundRecords
+from igdm.status_events import StatusPublisher
+from igdm.table import CONVERSATION_STATE_SK, conversation_pk
+from sender.graph import GraphClient
+from sender.rate_limit import RateLimiter, intervals
+from sender.service import Retry, Sender
+from sender.settings import SenderSettings
+
+MAX_VISIBILITY_SECONDS = 43_200  # SQS's limit on a message's visibility timeout
+
+
+class _Conversations:
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def last_user_message_at(self, account_id: str, customer_id: str) -> int | None:
+        item = self._client.get_item(
+            TableName=self._table, ConsistentRead=True, ProjectionExpression="last_user_message_at",
+            Key={"pk": {"S": conversation_pk(account_id, customer_id)}, "sk": {"S": CONVERSATION_STATE_SK}},
+        ).get("Item")
+        value = (item or {}).get("last_user_message_at", {}).get("N")
+        return int(value) if value is not None else None
+
+
+class _Metrics:
+    def count(self, name: str, value: int = 1, **dimensions: str) -> None:
+        if not dimensions:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+            return
+        with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=metrics.namespace) as metric:
+            for key, dimension in dimensions.items():
+                metric.add_dimension(name=key, value=dimension)
+
+
+@cache
+def _sender() -> Sender:
+    settings = cached_settings(SenderSettings)
+    dynamodb = aws.client("dynamodb")
+    return Sender(
+        records=OutboundRecords(dynamodb, settings.table_name, settings.event_retention_days),
+        accounts=AccountDirectory(dynamodb, settings.table_name, aws.client("secretsmanager"),
+                                  secret_max_age_seconds=settings.secret_max_age_seconds),
+        graph=GraphClient(settings.graph_api_base_url, settings.graph_api_version, settings.graph_timeout_seconds),
+        limiter=RateLimiter(dynamodb, settings.table_name, intervals(
+            settings.text_rate_per_second, settings.media_rate_per_second, settings.private_replies_per_hour,
+            settings.rate_headroom)),
+        statuses=StatusPublisher(aws.client("sqs"), settings.events_queue_url, settings.callback_queue_url),
+        conversations=_Conversations(dynamodb, settings.table_name),
+        metrics=_Metrics(),
+        max_receive_count=settings.max_receive_count,
+    )
+
+
+def _queue_url(record: SQSRecord) -> str:
+    # arn:aws:sqs:<region>:<account>:<name> -> the queue URL the same endpoint serves
+    _, _, _, region, account, name = record.event_source_arn.split(":", 5)
+    endpoint = aws.client("sqs").meta.endpoint_url.rstrip("/")
+    if "amazonaws.com" in endpoint:
+        return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+    return f"{endpoint}/{account}/{name}"
+
+
+def _record_handler(record: SQSRecord) -> None:
+    sender = _sender()
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    try:
+        status = sender.process(record.body, sqs_message_id=record.message_id, receive_count=receive_count)
+    except Retry as retry:
+        delay = int(min(max(retry.delay, 1), MAX_VISIBILITY_SECONDS))
+        logger.info("outbound message retried later", extra={"sqs_message_id": record.message_id,
+                                                              "delay_seconds": delay, "reason": retry.reason,
+                                                              "receive_count": receive_count})
+        try:
+            aws.client("sqs").change_message_visibility(QueueUrl=_queue_url(record),
+                                                        ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay)
+        except Exception as exc:  # the queue's own visibility timeout still brings it back
+            logger.warning("could not delay the retry", extra={"error": type(exc).__name__})
+        raise
+    logger.info("outbound message processed", extra={"sqs_message_id": record.message_id, "status": status,
+                                                      "receive_count": receive_count})
+
+
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+# A batch whose every record is being retried later is not a function error: each record already
+# carries its own retry delay, and an error would only add noise to the Errors metric.
+processor.raise_on_entire_batch_failure = False
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    deadline = time.monotonic() + (context.get_remaining_time_in_millis() / 1000 if context else 30)
+    _sender().remaining_seconds = lambda: deadline - time.monotonic()
+    response: dict[str, Any] = dict(process_partial_response(event=event, record_handler=_record_handler,
+                                                              processor=processor, context=context))
+    return response

@@ -1,0 +1,89 @@
+"""Send rates per account shared by every concurrent sender: GCRA on one DynamoDB item per account and
+rate class, updated atomically, so no read-modify-write race between Lambda instances.
+
+The item holds the theoretical arrival time (tat) of the next allowed call. A call at `now` is
+allowed when tat <= now + tolerance, and then moves tat on by one emission interval. Throttling
+answers from Meta push tat into the future, which pauses every sender of that account at once.
+"""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from igdm.table import RATE_SK, TTL_ATTRIBUTE, rate_pk
+
+
+class RateStateUnavailable(Exception):
+    pass
+
+
+class RateLimiter:
+    def __init__(self, client: Any, table: str, intervals: dict[str, float], *, burst: int = 2,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self._table = table
+        self._intervals = intervals  # seconds between calls, by rate class
+        self._burst = burst
+        self._clock = clock
+
+    def acquire(self, account_id: str, rate_class: str) -> float:
+        """0 when the call may go now (and it is counted); else the seconds to wait before asking again."""
+        interval = self._intervals[rate_class]
+        tolerance = interval * self._burst
+        now = self._clock()
+        # Busy account: tat is ahead of now but within the tolerance.
+        old = self._update(account_id, rate_class, "SET tat = tat + :t",
+                           "tat > :now AND tat <= :limit", {":t": interval, ":now": now, ":limit": now + tolerance})
+        if old is None:
+            return 0.0
+        tat = old.get("tat")
+        if tat is not None and tat > now:
+            return max(tat - tolerance - now, 0.001)
+        # Idle account: no tat, or tat in the past.
+        old = self._update(account_id, rate_class, "SET tat = :next",
+                           "attribute_not_exists(tat) OR tat <= :now", {":next": now + interval, ":now": now})
+        if old is None:
+            return 0.0
+        return max(interval / 10, 0.001)  # lost a race to another sender: ask again shortly
+
+    def pause(self, account_id: str, rate_class: str, seconds: float) -> None:
+        """Meta throttled this account: no call of this class before ``seconds`` from now."""
+        until = self._clock() + seconds
+        self._update(account_id, rate_class, "SET tat = :until", "attribute_not_exists(tat) OR tat < :until",
+                     {":until": until})
+
+    def _update(self, account_id: str, rate_class: str, expression: str, condition: str,
+                values: dict[str, float]) -> dict[str, float] | None:
+        """None when the update applied; the old item's numbers when its condition failed."""
+        attribute_values = {k: {"N": f"{v:.6f}"} for k, v in values.items()}
+        attribute_values[":expires"] = {"N": str(int(self._clock()) + 86_400)}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": rate_pk(account_id, rate_class)}, "sk": {"S": RATE_SK}},
+                UpdateExpression=expression + ", #ttl = :expires",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues=attribute_values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return None
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise RateStateUnavailable(f"rate state update failed: {exc.response.get('Error', {}).get('Code')}") \
+                    from None
+            item: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+            return {k: float(v["N"]) for k, v in item.items() if isinstance(v, dict) and "N" in v}
+        except BotoCoreError as exc:
+            raise RateStateUnavailable(f"rate state update failed: {type(exc).__name__}") from None
+
+
+def intervals(text_per_second: float, media_per_second: float, private_replies_per_hour: float,
+              headroom: float) -> dict[str, float]:
+    return {
+        "text": 1 / (text_per_second * headroom),
+        "media": 1 / (media_per_second * headroom),
+        "private_reply": 3600 / (private_replies_per_hour * headroom),
+    }

@@ -1,0 +1,323 @@
+"""What the sender does with one outbound message, from the queue's body to its final status.
+
+  validate -> account -> record (the never-twice guard) -> window policy -> for each part still to
+  send: rate limit, mark in flight, call Meta, record the answer -> publish each status change.
+
+Retry decisions are returned as `Retry` (the handler hides the message for the delay, and SQS
+redelivers it after); everything that can never succeed ends FAILED with its reason at once.
+"""
+
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from igdm import outbound_records as st
+from igdm.accounts import Account, AccountUnavailable
+from igdm.observability import logger
+from igdm.outbound import IDEMPOTENCY_KEY_PATTERN, OutboundMessage, validation_reason
+from igdm.outbound_records import OutboundRecord, OutboundRecords
+from sender import errors
+from sender.errors import ErrorClass
+from sender.graph import Accepted, Ambiguous, NotSent, Outcome, Refused, regain_seconds
+from sender.graph_requests import GraphSend, build_requests
+from sender.policy import decide
+
+INLINE_WAIT_LIMIT = 1.0  # wait this long for a rate slot inside the invocation; longer, hand back to SQS
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 300.0
+THROTTLE_PAUSE_SECONDS = 60.0  # when Meta throttles without saying for how long
+
+
+class Retry(Exception):
+    """Try this message again after ``delay`` seconds (its conversation waits behind it)."""
+
+    def __init__(self, delay: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay = delay
+        self.reason = reason
+
+
+class Accounts(Protocol):
+    def resolve(self, account_id: str | None) -> Account: ...
+
+    def token(self, account: Account, *, fresh: bool = False) -> str: ...
+
+    def mark_needs_reauthorisation(self, account_id: str, detail: str) -> None: ...
+
+
+class Graph(Protocol):
+    def send(self, token: str, body: dict[str, Any]) -> Outcome: ...
+
+
+class Limiter(Protocol):
+    def acquire(self, account_id: str, rate_class: str) -> float: ...
+
+    def pause(self, account_id: str, rate_class: str, seconds: float) -> None: ...
+
+
+class Statuses(Protocol):
+    def publish(self, record: OutboundRecord) -> Any: ...
+
+
+class Conversations(Protocol):
+    def last_user_message_at(self, account_id: str, customer_id: str) -> int | None: ...
+
+
+class Metrics(Protocol):
+    def count(self, name: str, value: int = 1, **dimensions: str) -> None: ...
+
+
+@dataclass
+class Sender:
+    records: OutboundRecords
+    accounts: Accounts
+    graph: Graph
+    limiter: Limiter
+    statuses: Statuses
+    conversations: Conversations
+    metrics: Metrics
+    max_receive_count: int = 10
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    remaining_seconds: Callable[[], float] = lambda: 30.0
+
+    def process(self, body: str, *, sqs_message_id: str, receive_count: int) -> str:
+        """Handle one queue message; returns the status it ended in (for logs), or raises Retry."""
+        message, problem, raw = _parse(body)
+        if message is None:
+            return self._invalid(raw, problem or "invalid message", sqs_message_id)
+        try:
+            account = self.accounts.resolve(message.account_id)
+        except AccountUnavailable as exc:
+            return self._fail_unclaimed(message, message.account_id, exc.reason, exc.detail)
+        sends = build_requests(message, human_agent_tag=False)
+        record, created = self.records.claim(
+            idempotency_key=message.idempotency_key, payload_hash=_payload_hash(message),
+            kind=message.kind, account_id=account.account_id, customer_id=message.recipient.id,
+            parts_total=len(sends), correlation_id=message.correlation_id, callback_url=message.callback_url,
+            callback_data=message.callback_data)
+        if not created:
+            resumed = self._resume(record, message)
+            if resumed is not None:
+                return resumed
+        if account.status != "active":
+            return self._settle(record, st.FAILED, "token_invalid",
+                                f"account {account.account_id} needs re-authorisation; nothing was sent")
+        decision = self._window(message, account)
+        if not decision.allowed:
+            return self._settle(record, st.FAILED, decision.reason, decision.detail)
+        sends = build_requests(message, human_agent_tag=decision.human_agent_tag)
+        return self._send_parts(record, account, sends, receive_count)
+
+    # ------------------------------------------------------------------ steps
+
+    def _resume(self, record: OutboundRecord, message: OutboundMessage) -> str | None:
+        """A message seen before: go on from where it stopped, or only republish its status."""
+        if record.payload_hash != _payload_hash(message):
+            self.metrics.count("IdempotencyConflicts")
+            logger.error("idempotency key reused for a different message; the new one is dropped",
+                         extra={"idempotency_key": message.idempotency_key, "status": record.status})
+            return "CONFLICT"
+        if record.status != st.PENDING:
+            # Redelivered after it was settled; the status event may not have gone out before a crash.
+            self.statuses.publish(record)
+            self.metrics.count("DuplicatesSuppressed")
+            return record.status
+        if record.inflight_part is not None:
+            # An earlier attempt died while its request was out: Meta may have the message already.
+            self.metrics.count("AmbiguousSends")
+            sends = build_requests(message, human_agent_tag=False)
+            return self._unknown(record, f"an earlier attempt stopped while part {record.inflight_part + 1} "
+                                         "was being sent; it is not sent again",
+                                 send=sends[record.inflight_part] if record.inflight_part < len(sends) else None)
+        return None
+
+    def _window(self, message: OutboundMessage, account: Account) -> Any:
+        last = None
+        if message.recipient.id is not None:
+            last = self.conversations.last_user_message_at(account.account_id, message.recipient.id)
+        return decide(message, last, int(self.clock() * 1000))
+
+    def _send_parts(self, record: OutboundRecord, account: Account, sends: list[GraphSend],
+                    receive_count: int) -> str:
+        token_refetched = False
+        part = record.parts_sent
+        while part < len(sends):
+            send = sends[part]
+            self._wait_for_rate(account.account_id, send.rate_class)
+            if not self.records.begin_part(record.idempotency_key, part):
+                raise Retry(1.0, "the record changed under this attempt")
+            outcome = self.graph.send(self.accounts.token(account, fresh=token_refetched), send.body)
+            if isinstance(outcome, Accepted):
+                updated = self.records.part_sent(record.idempotency_key, part, outcome.message_id,
+                                                 last=part == len(sends) - 1)
+                if updated is None:
+                    raise Retry(1.0, "the record changed while its part was sent")
+                record = updated
+                receipts = self.records.link_message_id(outcome.message_id, record.idempotency_key) \
+                    if outcome.message_id else {}
+                self.metrics.count("MessagesSent", kind=record.kind)
+                part += 1
+                if part == len(sends):
+                    return self._sent(record, receipts)
+                continue
+            if isinstance(outcome, Ambiguous):
+                self.metrics.count("AmbiguousSends")
+                return self._unknown(record, f"Meta's answer never came ({outcome.detail}); whether part "
+                                             f"{part + 1} was delivered is settled by its echo, not by a resend",
+                                     send=send)
+            if isinstance(outcome, NotSent):
+                self.records.part_not_sent(record.idempotency_key, part)
+                return self._retry_or_fail(record, receive_count, f"Meta unreachable: {outcome.detail}")
+            assert isinstance(outcome, Refused)
+            error_class = errors.classify(outcome.error)
+            self.metrics.count("GraphErrors", code=str(outcome.error.code), error_class=error_class.value)
+            logger.warning("Meta refused a send", extra={"idempotency_key": record.idempotency_key, "part": part,
+                                                         "error": outcome.error.as_dict(),
+                                                         "error_class": error_class.value})
+            if error_class is ErrorClass.AMBIGUOUS:
+                return self._unknown(record, "Meta answered 1/1357046 (invalid JSON reply): the message may "
+                                             "have been sent; settled by its echo", outcome.error.as_dict(), send)
+            self.records.part_not_sent(record.idempotency_key, part)
+            if error_class is ErrorClass.AUTH and not token_refetched:
+                token_refetched = True  # the refresher may have just renewed it: read it again, once
+                continue
+            if error_class is ErrorClass.AUTH:
+                self.accounts.mark_needs_reauthorisation(account.account_id, outcome.error.message or "code 190")
+                self.metrics.count("AccountsNeedingReauthorisation")
+                return self._settle(record, st.FAILED, "token_invalid",
+                                    "Meta rejected the account's token (190) even after reading it again; the "
+                                    "account needs re-authorisation", outcome.error.as_dict())
+            if error_class is ErrorClass.THROTTLED:
+                pause = regain_seconds(outcome.usage) or THROTTLE_PAUSE_SECONDS * (0.5 + random.random() / 2)  # noqa: S311
+                self.limiter.pause(account.account_id, send.rate_class, pause)
+                self.metrics.count("Throttled")
+                return self._retry_or_fail(record, receive_count, "Meta throttled the account", outcome.error,
+                                           delay=pause)
+            if error_class is ErrorClass.TRANSIENT:
+                return self._retry_or_fail(record, receive_count, "Meta had a transient failure", outcome.error)
+            if error_class is ErrorClass.TRANSIENT_LIMITED:
+                return self._retry_or_fail(record, receive_count, "Meta had a temporary failure", outcome.error,
+                                           limit=errors.TRANSIENT_LIMITED_ATTEMPTS)
+            return self._settle(record, st.FAILED, errors.reason(error_class, outcome.error),
+                                outcome.error.message or "Meta refused the message", outcome.error.as_dict())
+        return self._sent(record, {})
+
+    def _wait_for_rate(self, account_id: str, rate_class: str) -> None:
+        while True:
+            wait = self.limiter.acquire(account_id, rate_class)
+            if wait <= 0:
+                return
+            if wait > INLINE_WAIT_LIMIT or wait > self.remaining_seconds() - 15:
+                raise Retry(wait, f"{rate_class} rate limit of account {account_id}")
+            self.sleep(wait)
+
+    def _retry_or_fail(self, record: OutboundRecord, receive_count: int, detail: str,
+                       error: Any = None, *, delay: float | None = None, limit: int | None = None) -> str:
+        """Raise Retry; or, on the last attempt SQS allows (or ``limit``), end FAILED instead of in the DLQ."""
+        attempts_allowed = min(limit or self.max_receive_count, self.max_receive_count)
+        if receive_count >= attempts_allowed:
+            return self._settle(record, st.FAILED, "retries_exhausted",
+                                f"{detail}; gave up after {receive_count} attempts",
+                                error.as_dict() if error is not None else None)
+        raise Retry(delay if delay is not None else backoff_seconds(receive_count), detail)
+
+    def _sent(self, record: OutboundRecord, receipts: dict[str, Any]) -> str:
+        self.statuses.publish(record)
+        # An echo or read that arrived before we recorded the mid: apply it now.
+        for status, attribute in ((st.DELIVERED, "delivered_at"), (st.READ, "read_at")):
+            if attribute in receipts:
+                moved = self.records.settle(record.idempotency_key, status)
+                if moved is not None:
+                    self.statuses.publish(moved)
+                    record = moved
+        return record.status
+
+    def _unknown(self, record: OutboundRecord, detail: str, error: dict[str, Any] | None = None,
+                 send: GraphSend | None = None) -> str:
+        # Waits in its conversation first, so an echo arriving at once already finds it.
+        if send is not None:
+            content = send.body.get("message") or {}
+            attachment = content.get("attachment") or (content.get("attachments") or [{}])[0]
+            self.records.add_unsettled(record, st.fingerprint(content.get("text"), attachment.get("type")))
+        return self._settle(record, st.UNKNOWN, "ambiguous_outcome", detail, error)
+
+    def _settle(self, record: OutboundRecord, status: str, reason: str | None, detail: str | None,
+                error: dict[str, Any] | None = None) -> str:
+        moved = self.records.settle(record.idempotency_key, status, reason=reason, detail=detail, error=error)
+        if moved is None:  # someone settled it first (an echo, a concurrent attempt): report that
+            current = self.records.get(record.idempotency_key)
+            return current.status if current else status
+        if status == st.FAILED:
+            self.metrics.count("MessagesFailed", reason=reason or "unknown")
+            logger.warning("outbound message failed", extra={"idempotency_key": record.idempotency_key,
+                                                             "reason": reason, "detail": detail})
+        self.statuses.publish(moved)
+        return status
+
+    def _fail_unclaimed(self, message: OutboundMessage, account_id: str | None, reason: str, detail: str) -> str:
+        record, _ = self.records.claim(
+            idempotency_key=message.idempotency_key, payload_hash=_payload_hash(message), kind=message.kind,
+            account_id=account_id, customer_id=message.recipient.id, parts_total=0,
+            correlation_id=message.correlation_id, callback_url=message.callback_url,
+            callback_data=message.callback_data)
+        return self._settle(record, st.FAILED, reason, detail)
+
+    def _invalid(self, raw: Any, problem: str, sqs_message_id: str) -> str:
+        """A message that is not a valid outbound message still gets a record and a FAILED status, under its
+        own idempotency key when it has a usable one (so the producer can match it), else the SQS id."""
+        document = raw if isinstance(raw, dict) else {}
+        key = document.get("idempotency_key")
+        if not isinstance(key, str) or not _valid_key(key):
+            key = f"sqs-{sqs_message_id}"
+        recipient = document.get("recipient")
+        customer = recipient.get("id") if isinstance(recipient, dict) else None
+
+        def text(name: str) -> str | None:
+            value = document.get(name)
+            return value if isinstance(value, str) and 0 < len(value) <= 4096 else None
+
+        record, _ = self.records.claim(
+            idempotency_key=key, payload_hash="invalid", kind=str((document.get("message") or {}).get("type")
+                                                                  if isinstance(document.get("message"), dict)
+                                                                  else "invalid")[:64],
+            account_id=text("account_id"), customer_id=customer if isinstance(customer, str) else None,
+            parts_total=0, correlation_id=text("correlation_id"), callback_url=text("callback_url"),
+            callback_data=text("callback_data"))
+        self.metrics.count("InvalidMessages")
+        return self._settle(record, st.FAILED, "invalid_message", problem)
+
+
+def backoff_seconds(receive_count: int) -> float:
+    """Exponential backoff with jitter, by how many times the message was received."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** max(receive_count - 1, 0))
+    return ceiling * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
+
+
+def _parse(body: str) -> tuple[OutboundMessage | None, str | None, Any]:
+    try:
+        raw = json.loads(body)
+    except ValueError as exc:
+        return None, f"body is not JSON: {exc}", None
+    if not isinstance(raw, dict):
+        return None, "body must be a JSON object", raw
+    try:
+        return OutboundMessage.model_validate(raw), None, raw
+    except ValidationError as exc:
+        return None, validation_reason(exc.errors(include_url=False, include_input=False)), raw
+
+
+def _payload_hash(message: OutboundMessage) -> str:
+    """The same message, whatever its key order or whitespace, hashes the same."""
+    return hashlib.sha256(message.model_dump_json().encode()).hexdigest()[:32]
+
+
+def _valid_key(key: str) -> bool:
+    return re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key) is not None

@@ -1,0 +1,21 @@
+"""The sender function's configuration (environment variables set by template.yaml)."""
+
+from pydantic import BaseModel, Field
+
+
+class SenderSettings(BaseModel):
+    table_name: str = Field(min_length=1)
+    events_queue_url: str = Field(min_length=1)
+    callback_queue_url: str | None = Field(None, description="Status callbacks are queued here.")
+    graph_api_base_url: str = Field("https://graph.instagram.com", pattern=r"^https?://[^\s]+[^/\s]$")
+    graph_api_version: str = Field("v24.0", pattern=r"^v\d+\.\d+$")
+    graph_timeout_seconds: float = Field(10, gt=0, le=60)
+    secret_max_age_seconds: int = Field(300, ge=0)
+    event_retention_days: int = Field(90, gt=0)
+    text_rate_per_second: float = Field(100, gt=0, description="Meta: text, links, reactions, stickers.")
+    media_rate_per_second: float = Field(10, gt=0, description="Meta: audio and video.")
+    private_replies_per_hour: float = Field(750, gt=0, description="Meta: private replies to post comments.")
+    rate_headroom: float = Field(0.97, gt=0, le=1, description="Fraction of Meta's limits used, so network "
+                                 "jitter never pushes a second over the limit at Meta's end.")
+    max_receive_count: int = Field(10, ge=2, description="The outbound queue's maxReceiveCount: the last "
+                                   "attempt ends FAILED rather than in the dead-letter queue.")

@@ -1,0 +1,49 @@
+"""Echoes and reads of the messages the sender sent: DELIVERED and READ statuses.
+
+Meta's echo carries the mid the Send API returned; messaging_seen carries the mid that was read.
+Each is recorded on the mid's item, so whichever comes second, the sender's record of the mid or
+the receipt, completes the status. An echo of a message whose send had an unknown outcome (no mid
+came back) settles it by matching its conversation, its text or attachment kind: never by resending.
+"""
+
+from collections.abc import Iterable
+
+from igdm import outbound_records as st
+from igdm.events import EventKind, InboundEvent
+from igdm.outbound_records import OutboundRecords
+from igdm.status_events import StatusPublisher
+
+
+class OutboundReceipts:
+    def __init__(self, records: OutboundRecords, statuses: StatusPublisher) -> None:
+        self._records = records
+        self._statuses = statuses
+
+    def apply(self, events: Iterable[InboundEvent]) -> int:
+        """Returns how many statuses moved."""
+        moved = 0
+        for event in events:
+            if not event.message_id or event.kind not in (EventKind.ECHO, EventKind.READ):
+                continue
+            status = st.DELIVERED if event.kind == EventKind.ECHO else st.READ
+            at_ms = int(event.occurred_at.timestamp() * 1000)
+            key = self._records.receipt(event.message_id, status, at_ms)
+            if key is None and event.kind == EventKind.ECHO and event.app_id and event.customer_id:
+                key = self._settle_unknown(event)
+            if key is not None:
+                record = self._records.settle(key, status)
+                if record is not None:
+                    self._statuses.publish(record)
+                    moved += 1
+        return moved
+
+    def _settle_unknown(self, echo: InboundEvent) -> str | None:
+        assert echo.customer_id is not None and echo.message_id is not None
+        attachment = echo.attachments[0].type if echo.attachments else None
+        wanted = st.fingerprint(echo.text, attachment)
+        for key, fingerprint in self._records.unsettled(echo.account_id, echo.customer_id):
+            if fingerprint == wanted:
+                self._records.link_message_id(echo.message_id, key)
+                self._records.remove_unsettled(echo.account_id, echo.customer_id, key)
+                return key
+        return None

@@ -1,0 +1,429 @@
+"""The outbound message contract (schema version 1): what a producer puts on the outbound queue.
+
+Every documented Instagram limit is checked here, so an invalid message is refused with its exact
+reason before Meta is called. Unknown fields are refused too: a misspelt field must not vanish.
+`make schemas` exports schemas/outbound-message.v1.json from this module (a test keeps them equal),
+and docs/messages.md shows an example of every kind.
+"""
+
+import math
+import re
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION: Literal["1"] = "1"
+MAX_TEXT_BYTES = 1000  # Meta: message text is at most 1000 UTF-8 bytes
+MAX_SPLIT_TEXT_BYTES = 20_000  # longer text is split; beyond 20 parts it is refused, not spammed
+MAX_TITLE_CHARS = 80  # generic template title and subtitle
+MAX_QUICK_REPLIES = 13
+MAX_QUICK_REPLY_TITLE_CHARS = 20
+MAX_PAYLOAD_CHARS = 1000  # quick reply and postback payloads (CM.com, Webex Connect; Meta is silent)
+MAX_BUTTON_TEXT_CHARS = 640  # button template text: Messenger's limit, unconfirmed for Instagram
+MAX_IMAGES = 10
+MAX_ELEMENTS = 10
+MAX_BUTTONS = 3
+
+# SQS deduplication ids allow 1-128 alphanumeric and punctuation characters; the producer helper uses
+# the idempotency key as one, so the key obeys the same rule.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,128}$"
+ID_PATTERN = r"^[!-~]{1,256}$"  # Meta's ids: digits or base64-like text
+_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+def _url(value: str, *, https_only: bool = True) -> str:
+    if len(value) > 2048 or not _URL.match(value):
+        raise ValueError("must be an absolute http(s) URL of at most 2048 characters")
+    if https_only and not value.lower().startswith("https://"):
+        raise ValueError("must be an https URL: Meta fetches media and opens links only over https")
+    return value
+
+
+def _utf8_bytes(value: str) -> int:
+    return len(value.encode("utf-8", "surrogatepass"))
+
+
+def _https_or_none(value: str | None) -> str | None:
+    return None if value is None else _url(value)
+
+
+def _splittable_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("text is blank")
+    if "\x00" in value:
+        raise ValueError("text contains a NUL character")
+    size = _utf8_bytes(value)
+    if size > MAX_SPLIT_TEXT_BYTES:
+        raise ValueError(f"text is {size} UTF-8 bytes; at most {MAX_SPLIT_TEXT_BYTES} are split into messages "
+                         f"of {MAX_TEXT_BYTES}")
+    return value
+
+
+class Media(_Strict):
+    """A file Meta fetches from a public https URL, or one uploaded before (attachment id)."""
+
+    url: str | None = Field(None, description="Public https URL, fetched by Meta without redirects.")
+    attachment_id: Id | None = Field(None, description="From the Attachment Upload API.")
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        return None if value is None else _url(value)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.url is None) == (self.attachment_id is None):
+            raise ValueError("give exactly one of url or attachment_id")
+        return self
+
+
+class QuickReply(_Strict):
+    content_type: Literal["text", "user_email", "user_phone_number"] = "text"
+    title: str | None = Field(None, min_length=1, max_length=MAX_QUICK_REPLY_TITLE_CHARS)
+    payload: str | None = Field(None, min_length=1, max_length=MAX_PAYLOAD_CHARS)
+
+    @model_validator(mode="after")
+    def _text_needs_title(self) -> Self:
+        if self.content_type == "text" and (self.title is None or self.payload is None):
+            raise ValueError("a text quick reply needs a title and a payload")
+        return self
+
+
+class UrlButton(_Strict):
+    type: Literal["web_url"]
+    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+    url: str
+
+    _https = field_validator("url")(_https_or_none)
+
+
+class PostbackButton(_Strict):
+    type: Literal["postback"]
+    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+    payload: str = Field(min_length=1, max_length=MAX_PAYLOAD_CHARS)
+
+
+Button = Annotated[UrlButton | PostbackButton, Field(discriminator="type")]
+
+
+class DefaultAction(_Strict):
+    url: str = Field(description="Opened when the element is tapped.")
+
+    _https = field_validator("url")(_https_or_none)
+
+
+class Element(_Strict):
+    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+    subtitle: str | None = Field(None, min_length=1, max_length=MAX_TITLE_CHARS)
+    image_url: str | None = None
+    default_action: DefaultAction | None = None
+    buttons: list[Button] = Field(default_factory=list, max_length=MAX_BUTTONS)
+
+    _https = field_validator("image_url")(_https_or_none)
+
+    @model_validator(mode="after")
+    def _more_than_title(self) -> Self:
+        if not (self.subtitle or self.image_url or self.default_action or self.buttons):
+            raise ValueError("an element needs a subtitle, image_url, default_action or button besides its title")
+        return self
+
+
+# ------------------------------------------------------------------------------------------------ kinds
+
+
+class Text(_Strict):
+    """Text or links. Longer than 1000 UTF-8 bytes: split at word boundaries into ordered parts."""
+
+    type: Literal["text"]
+    text: str = Field(min_length=1)
+    quick_replies: list[QuickReply] | None = Field(None, min_length=1, max_length=MAX_QUICK_REPLIES)
+
+    _bytes = field_validator("text")(_splittable_text)
+
+
+class Image(_Strict):
+    """One image or GIF (url or attachment_id), or up to 10 in `items`."""
+
+    type: Literal["image"]
+    url: str | None = None
+    attachment_id: Id | None = None
+    items: list[Media] | None = Field(None, min_length=1, max_length=MAX_IMAGES)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        given = [self.url is not None, self.attachment_id is not None, self.items is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of url, attachment_id or items")
+        if self.url is not None:
+            _url(self.url)
+        return self
+
+    def media(self) -> list[Media]:
+        return self.items or [Media(url=self.url, attachment_id=self.attachment_id)]
+
+
+class Audio(Media):
+    type: Literal["audio"]
+
+
+class Video(Media):
+    type: Literal["video"]
+
+
+class File(Media):
+    """A PDF."""
+
+    type: Literal["file"]
+
+
+class Sticker(_Strict):
+    type: Literal["sticker"]
+    sticker: Literal["like_heart"] = "like_heart"
+
+
+class MediaShare(_Strict):
+    """Shares one of the account's own published posts."""
+
+    type: Literal["media_share"]
+    media_id: Id
+
+
+class GenericTemplate(_Strict):
+    type: Literal["generic_template"]
+    elements: list[Element] = Field(min_length=1, max_length=MAX_ELEMENTS)
+
+
+class ButtonTemplate(_Strict):
+    type: Literal["button_template"]
+    text: str = Field(min_length=1, max_length=MAX_BUTTON_TEXT_CHARS)
+    buttons: list[Button] = Field(min_length=1, max_length=MAX_BUTTONS)
+
+    @field_validator("text")
+    @classmethod
+    def _bytes(cls, value: str) -> str:
+        if _utf8_bytes(value) > MAX_TEXT_BYTES:
+            raise ValueError(f"text is {_utf8_bytes(value)} UTF-8 bytes; at most {MAX_TEXT_BYTES}")
+        return value
+
+
+class React(_Strict):
+    type: Literal["react"]
+    message_id: Id = Field(description="The mid of the message to react to.")
+    reaction: str = Field(min_length=1, max_length=32, description="An emoji, or 'love'.")
+
+
+class Unreact(_Strict):
+    type: Literal["unreact"]
+    message_id: Id
+
+
+class SenderAction(_Strict):
+    """typing_on / typing_off, or mark_seen (marks the customer's latest message as seen)."""
+
+    type: Literal["typing_on", "typing_off", "mark_seen"]
+
+
+# Portable kinds, as the commercial platforms offer them, transcoded to what Instagram supports.
+
+
+class ChoiceOption(_Strict):
+    title: str = Field(min_length=1, max_length=MAX_QUICK_REPLY_TITLE_CHARS)
+    payload: str | None = Field(None, min_length=1, max_length=MAX_PAYLOAD_CHARS,
+                                description="Sent back in the quick_reply event; defaults to the title.")
+
+
+class Choice(_Strict):
+    """Text with reply choices: sent as quick replies."""
+
+    type: Literal["choice"]
+    text: str = Field(min_length=1)
+    choices: list[ChoiceOption] = Field(min_length=1, max_length=MAX_QUICK_REPLIES)
+
+    _bytes = field_validator("text")(_splittable_text)
+
+
+class CardChoice(_Strict):
+    """A card button: a URL to open, or a payload sent back as a postback."""
+
+    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+    url: str | None = None
+    payload: str | None = Field(None, min_length=1, max_length=MAX_PAYLOAD_CHARS)
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Self:
+        if (self.url is None) == (self.payload is None):
+            raise ValueError("a card choice needs exactly one of url or payload")
+        if self.url is not None:
+            _url(self.url)
+        return self
+
+
+class CardContent(_Strict):
+    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+    description: str | None = Field(None, min_length=1, max_length=MAX_TITLE_CHARS)
+    media_url: str | None = Field(None, description="An image (Instagram cards show images only).")
+    choices: list[CardChoice] = Field(default_factory=list, max_length=MAX_BUTTONS)
+
+    _https = field_validator("media_url")(_https_or_none)
+
+    @model_validator(mode="after")
+    def _more_than_title(self) -> Self:
+        if not (self.description or self.media_url or self.choices):
+            raise ValueError("a card needs a description, media_url or choice besides its title")
+        return self
+
+
+class Card(CardContent):
+    """One card: sent as a one-element generic template."""
+
+    type: Literal["card"]
+
+
+class Carousel(_Strict):
+    """Cards side by side: sent as a generic template of up to 10 elements."""
+
+    type: Literal["carousel"]
+    cards: list[CardContent] = Field(min_length=1, max_length=MAX_ELEMENTS)
+
+
+class Location(_Strict):
+    """Sent as text with a maps link: Instagram has no location message."""
+
+    type: Literal["location"]
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    title: str | None = Field(None, min_length=1, max_length=200)
+    label: str | None = Field(None, min_length=1, max_length=200)
+
+    @field_validator("latitude", "longitude")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+
+class TextWithMedia(_Strict):
+    """Text and a file: two sends, in order (text first, as Instagram displays them)."""
+
+    type: Literal["text_with_media"]
+    text: str = Field(min_length=1)
+    media_type: Literal["image", "audio", "video", "file"]
+    url: str | None = None
+    attachment_id: Id | None = None
+
+    _bytes = field_validator("text")(_splittable_text)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        Media(url=self.url, attachment_id=self.attachment_id)  # the same rules as any other file
+        return self
+
+
+Message = Annotated[
+    Text | Image | Audio | Video | File | Sticker | MediaShare | GenericTemplate | ButtonTemplate | React | Unreact
+    | SenderAction | Choice | Card | Carousel | Location | TextWithMedia,
+    Field(discriminator="type"),
+]
+
+PRIVATE_REPLY_KINDS = frozenset({"text"})
+
+
+class Recipient(_Strict):
+    id: Id | None = Field(None, description="The customer's IGSID.")
+    comment_id: Id | None = Field(None, description="A comment to answer privately (within 7 days of it).")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.id is None) == (self.comment_id is None):
+            raise ValueError("give exactly one of id or comment_id")
+        return self
+
+
+class OutboundMessage(_Strict):
+    """One message for one customer, as put on the outbound queue."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="InstagramGatewayOutboundMessage",
+        json_schema_extra={"$id": "https://instagram-dm-gateway/schemas/outbound-message.v1.json"},
+    )
+
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    idempotency_key: str = Field(pattern=IDEMPOTENCY_KEY_PATTERN, description=(
+        "Unique per message in this stack: a message with a key already seen is never sent again."))
+    account_id: Id | None = Field(None, description="The business account that sends (the id in its webhooks). "
+                                  "Optional when the stack has exactly one account.")
+    recipient: Recipient
+    message: Message
+    reply_to_message_id: Id | None = Field(None, description="The mid of the message this one replies to.")
+    human_agent: bool = Field(False, description="A person wrote this message. Only such messages may be sent "
+                              "between 24 hours and 7 days after the customer's last message (HUMAN_AGENT tag).")
+    correlation_id: str | None = Field(None, min_length=1, max_length=256,
+                                       description="Yours; repeated on every status event of this message.")
+    callback_url: str | None = Field(None, description="Each status change is POSTed here, signed (https only "
+                                     "in a deployed stack).")
+    callback_data: str | None = Field(None, max_length=4096, description="Repeated in every callback.")
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback(cls, value: str | None) -> str | None:
+        return None if value is None else _url(value, https_only=False)
+
+    @model_validator(mode="after")
+    def _combinations(self) -> Self:
+        kind = self.message.type
+        if self.recipient.comment_id is not None and kind not in PRIVATE_REPLY_KINDS:
+            raise ValueError(f"a private reply to a comment can only be text, not {kind}")
+        if self.recipient.comment_id is not None and isinstance(self.message, Text) and self.message.quick_replies:
+            raise ValueError("a private reply to a comment cannot carry quick replies")
+        if self.reply_to_message_id is not None and kind in {"react", "unreact", "typing_on", "typing_off",
+                                                              "mark_seen"}:
+            raise ValueError(f"reply_to_message_id does not apply to {kind}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return self.message.type
+
+
+def validation_reason(errors: list[Any]) -> str:
+    """A producer-readable reason from pydantic's errors: where, and what is wrong, for each."""
+    reasons = []
+    for error in errors[:5]:
+        where = ".".join(str(p) for p in _without_union_tags(error.get("loc", ())))
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        reasons.append(f"{where}: {message}" if where else message)
+    more = len(errors) - 5
+    return "; ".join(reasons) + (f"; and {more} more" if more > 0 else "")
+
+
+def _without_union_tags(location: Any) -> list[Any]:
+    """pydantic puts the discriminator's value in error locations (message.text.text); drop it."""
+    parts = list(location)
+    kept: list[Any] = []
+    for i, part in enumerate(parts):
+        before = parts[i - 1] if i else None
+        tag_position = before == "message" or (isinstance(before, int) and part in ("web_url", "postback"))
+        if tag_position and isinstance(part, str) and part in _KIND_NAMES:
+            continue
+        kept.append(part)
+    return kept
+
+
+_KIND_NAMES = frozenset({
+    "text", "image", "audio", "video", "file", "sticker", "media_share", "generic_template", "button_template",
+    "react", "unreact", "typing_on", "typing_off", "mark_seen", "choice", "card", "carousel", "location",
+    "text_with_media", "web_url", "postback",
+})
+
+
+def json_schema() -> dict[str, Any]:
+    return OutboundMessage.model_json_schema(mode="validation")

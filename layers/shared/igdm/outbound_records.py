@@ -1,0 +1,302 @@
+"""Each outbound message's record in the table: its status, the never-twice guard, and its parts.
+
+One item per idempotency key. Statuses only move forward:
+    PENDING -> SENT -> DELIVERED -> READ      (the echo, then messaging_seen)
+    PENDING -> FAILED                          (refused by us or by Meta, with the reason)
+    PENDING -> UNKNOWN -> DELIVERED -> READ    (ambiguous outcome, settled by the echo, never resent)
+A part is marked in flight before its request goes out. Finding a part still in flight means an
+earlier attempt died after sending it, or while: the outcome is unknown, so it is not sent again.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from igdm.table import (
+    MESSAGE_ID_SK,
+    OUTBOUND_SK,
+    TTL_ATTRIBUTE,
+    UNSETTLED_SK_PREFIX,
+    conversation_pk,
+    message_id_pk,
+    outbound_pk,
+    unsettled_sk,
+)
+
+PENDING = "PENDING"
+SENT = "SENT"
+DELIVERED = "DELIVERED"
+READ = "READ"
+FAILED = "FAILED"
+UNKNOWN = "UNKNOWN"
+
+# What each status may be reached from.
+PREDECESSORS = {
+    SENT: (PENDING,),
+    DELIVERED: (PENDING, SENT, UNKNOWN),
+    READ: (PENDING, SENT, DELIVERED, UNKNOWN),
+    FAILED: (PENDING,),
+    UNKNOWN: (PENDING,),
+}
+
+
+class RecordsUnavailable(Exception):
+    """DynamoDB did not answer: the message is retried later."""
+
+
+@dataclass(frozen=True)
+class OutboundRecord:
+    idempotency_key: str
+    status: str
+    account_id: str | None
+    customer_id: str | None
+    kind: str
+    payload_hash: str
+    parts_total: int
+    parts_sent: int
+    inflight_part: int | None
+    message_ids: list[str] = field(default_factory=list)
+    correlation_id: str | None = None
+    callback_url: str | None = None
+    callback_data: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    error: dict[str, Any] | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "OutboundRecord":
+        def text(name: str) -> str | None:
+            value = item.get(name)
+            return value["S"] if value and "S" in value else None
+
+        def number(name: str) -> int | None:
+            value = item.get(name)
+            return int(value["N"]) if value and "N" in value else None
+
+        error = item.get("error", {}).get("S")
+        return cls(
+            idempotency_key=item["idempotency_key"]["S"],
+            status=item["status"]["S"],
+            account_id=text("account_id"),
+            customer_id=text("customer_id"),
+            kind=text("kind") or "",
+            payload_hash=text("payload_hash") or "",
+            parts_total=number("parts_total") or 0,
+            parts_sent=number("parts_sent") or 0,
+            inflight_part=number("inflight_part"),
+            message_ids=[v["S"] for v in item.get("message_ids", {}).get("L", [])],
+            correlation_id=text("correlation_id"),
+            callback_url=text("callback_url"),
+            callback_data=text("callback_data"),
+            reason=text("reason"),
+            detail=text("detail"),
+            error=_json_loads(error) if error else None,
+        )
+
+
+def _json_loads(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class OutboundRecords:
+    def __init__(self, client: Any, table: str, retention_days: int) -> None:
+        self._client = client
+        self._table = table
+        self._retention_seconds = retention_days * 86_400
+
+    # ------------------------------------------------------------------ the sender's side
+
+    def claim(self, *, idempotency_key: str, payload_hash: str, kind: str, account_id: str | None,
+              customer_id: str | None, parts_total: int, correlation_id: str | None, callback_url: str | None,
+              callback_data: str | None) -> tuple[OutboundRecord, bool]:
+        """Create the record (PENDING); or return the one that exists. True when this call created it."""
+        now = datetime.now(UTC)
+        item: dict[str, Any] = {
+            **_key(idempotency_key),
+            "idempotency_key": {"S": idempotency_key},
+            "status": {"S": PENDING},
+            "kind": {"S": kind},
+            "payload_hash": {"S": payload_hash},
+            "parts_total": {"N": str(parts_total)},
+            "parts_sent": {"N": "0"},
+            "message_ids": {"L": []},
+            "created_at": {"S": now.isoformat()},
+            "updated_at": {"S": now.isoformat()},
+            TTL_ATTRIBUTE: {"N": str(int(now.timestamp()) + self._retention_seconds)},
+        }
+        for name, value in (("account_id", account_id), ("customer_id", customer_id),
+                            ("correlation_id", correlation_id), ("callback_url", callback_url),
+                            ("callback_data", callback_data)):
+            if value is not None:
+                item[name] = {"S": value}
+        try:
+            self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)",
+                                  ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            return OutboundRecord.from_item(item), True
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise RecordsUnavailable(f"DynamoDB put_item failed: {_code(exc)}") from exc
+            old: Any = exc.response.get("Item")
+            existing = OutboundRecord.from_item(old) if old else self.get(idempotency_key)
+            if existing is None:
+                raise RecordsUnavailable("record vanished between its write and its read") from None
+            return existing, False
+        except BotoCoreError as exc:
+            raise RecordsUnavailable(f"DynamoDB put_item failed: {type(exc).__name__}") from exc
+
+    def get(self, idempotency_key: str) -> OutboundRecord | None:
+        response = self._call("get_item", TableName=self._table, Key=_key(idempotency_key), ConsistentRead=True)
+        item = response.get("Item")
+        return OutboundRecord.from_item(item) if item else None
+
+    def begin_part(self, idempotency_key: str, part: int) -> bool:
+        """Mark part ``part`` in flight; False when the record is not waiting for exactly that part."""
+        return self._update(
+            idempotency_key,
+            "SET inflight_part = :part, inflight_at = :now, updated_at = :now ADD attempts :one",
+            "#status = :pending AND parts_sent = :part AND attribute_not_exists(inflight_part)",
+            {":part": {"N": str(part)}, ":pending": {"S": PENDING}, ":one": {"N": "1"}},
+        ) is not None
+
+    def part_sent(self, idempotency_key: str, part: int, message_id: str | None, last: bool) -> OutboundRecord | None:
+        """Record that Meta accepted part ``part``; SENT when it was the last one."""
+        expression = ("SET parts_sent = :next, message_ids = list_append(message_ids, :mid), updated_at = :now "
+                      "REMOVE inflight_part")
+        values: dict[str, Any] = {":next": {"N": str(part + 1)}, ":part": {"N": str(part)},
+                                  ":mid": {"L": [{"S": message_id}] if message_id else []}}
+        if last:
+            expression = expression.replace("updated_at = :now", "updated_at = :now, #status = :sent, sent_at = :now")
+            values[":sent"] = {"S": SENT}
+        return self._update(idempotency_key, expression, "inflight_part = :part", values)
+
+    def part_not_sent(self, idempotency_key: str, part: int) -> None:
+        """Meta definitely did not take the part (an error answer): it may be tried again."""
+        self._update(idempotency_key, "SET updated_at = :now REMOVE inflight_part", "inflight_part = :part",
+                     {":part": {"N": str(part)}})
+
+    def settle(self, idempotency_key: str, status: str, *, reason: str | None = None, detail: str | None = None,
+               error: dict[str, Any] | None = None) -> OutboundRecord | None:
+        """Move to ``status`` if allowed from the current one; None when it was not (already there or past)."""
+        sets = ["#status = :status", "updated_at = :now", f"{status.lower()}_at = :now"]
+        values: dict[str, Any] = {":status": {"S": status}}
+        for name, value in (("reason", reason), ("detail", detail), ("error", json.dumps(error) if error else None)):
+            if value is not None:
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = {"S": value[:2000]}
+        allowed = PREDECESSORS[status]
+        values.update({f":from{i}": {"S": s} for i, s in enumerate(allowed)})
+        condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
+        remove = " REMOVE inflight_part" if status in (FAILED, UNKNOWN) else ""
+        return self._update(idempotency_key, "SET " + ", ".join(sets) + remove, condition, values)
+
+    def link_message_id(self, message_id: str, idempotency_key: str) -> dict[str, Any]:
+        """Point Meta's mid at the message; returns the mid item, with any echo or read that came first."""
+        return self._update_mid(message_id, "SET idempotency_key = :key",
+                                {":key": {"S": idempotency_key}})
+
+    def unsettled(self, account_id: str, customer_id: str) -> list[tuple[str, str]]:
+        """(idempotency key, fingerprint) of the conversation's UNKNOWN messages, oldest first."""
+        response = self._call(
+            "query", TableName=self._table, ConsistentRead=True,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": conversation_pk(account_id, customer_id)},
+                                       ":prefix": {"S": UNSETTLED_SK_PREFIX}})
+        items = sorted(response.get("Items", []), key=lambda i: i.get("attempted_at", {}).get("S", ""))
+        return [(i["idempotency_key"]["S"], i["fingerprint"]["S"]) for i in items]
+
+    def remove_unsettled(self, account_id: str, customer_id: str, idempotency_key: str) -> None:
+        self._call("delete_item", TableName=self._table,
+                   Key={"pk": {"S": conversation_pk(account_id, customer_id)},
+                        "sk": {"S": unsettled_sk(idempotency_key)}})
+
+    def add_unsettled(self, record: OutboundRecord, fingerprint: str) -> None:
+        """An UNKNOWN message waits in its conversation for an echo that matches it."""
+        if not record.account_id or not record.customer_id:
+            return
+        now = datetime.now(UTC)
+        self._call("put_item", TableName=self._table, Item={
+            "pk": {"S": conversation_pk(record.account_id, record.customer_id)},
+            "sk": {"S": unsettled_sk(record.idempotency_key)},
+            "idempotency_key": {"S": record.idempotency_key},
+            "fingerprint": {"S": fingerprint},
+            "attempted_at": {"S": now.isoformat()},
+            TTL_ATTRIBUTE: {"N": str(int(now.timestamp()) + 7 * 86_400)},
+        })
+
+    # ------------------------------------------------------------------ the webhook's side
+
+    def receipt(self, message_id: str, kind: str, at_ms: int) -> str | None:
+        """An echo (kind delivered) or a read of ``message_id``: the idempotency key of our message it is
+        about, if we know it yet. Recorded either way, so a send recorded later still finds it."""
+        attribute = "delivered_at" if kind == DELIVERED else "read_at"
+        item = self._update_mid(message_id, f"SET {attribute} = if_not_exists({attribute}, :at)",
+                                {":at": {"N": str(at_ms)}})
+        key = item.get("idempotency_key", {}).get("S")
+        return key if isinstance(key, str) else None
+
+    def _update_mid(self, message_id: str, expression: str, values: dict[str, Any]) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        values = {**values, ":now": {"S": now.isoformat()},
+                  ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)}}
+        response = self._call(
+            "update_item", TableName=self._table,
+            Key={"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
+            UpdateExpression=expression + ", updated_at = :now, #ttl = :expires",
+            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+            ExpressionAttributeValues=values, ReturnValues="ALL_NEW")
+        attributes: dict[str, Any] = response.get("Attributes", {})
+        return attributes
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _update(self, idempotency_key: str, expression: str, condition: str,
+                values: dict[str, Any]) -> OutboundRecord | None:
+        names = {"#status": "status"} if "#status" in expression + condition else {}
+        request: dict[str, Any] = {
+            "TableName": self._table, "Key": _key(idempotency_key), "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": {**values, ":now": {"S": datetime.now(UTC).isoformat()}},
+            "ReturnValues": "ALL_NEW",
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
+        try:
+            response = self._client.update_item(**request)
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise RecordsUnavailable(f"DynamoDB update_item failed: {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise RecordsUnavailable(f"DynamoDB update_item failed: {type(exc).__name__}") from exc
+        return OutboundRecord.from_item(response["Attributes"])
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._client, operation)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise RecordsUnavailable(f"DynamoDB {operation} failed: {_code(exc)}") from exc
+
+
+def _key(idempotency_key: str) -> dict[str, Any]:
+    return {"pk": {"S": outbound_pk(idempotency_key)}, "sk": {"S": OUTBOUND_SK}}
+
+
+def _code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
+
+
+def fingerprint(text: str | None, attachment_type: str | None) -> str:
+    """What an echo and the message it echoes have in common: the text, or the kind of attachment."""
+    if text:
+        return "text:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"attachment:{(attachment_type or 'unknown').lower()}"

@@ -1,0 +1,49 @@
+"""An event serialised once, as ASCII JSON under the queue's and the table's size limits."""
+
+from typing import NamedTuple
+
+from igdm.events import InboundEvent
+
+# Under SQS's 256 KiB message limit with room for attributes, and under DynamoDB's 400 KB item limit.
+MAX_EVENT_BYTES = 200_000
+
+
+class SerializedEvent(NamedTuple):
+    """An event and its JSON, serialised once for both the queue and the table."""
+
+    event: InboundEvent
+    body: str
+
+    @classmethod
+    def of(cls, event: InboundEvent) -> "SerializedEvent":
+        body = _portable_json(event)
+        if len(body) > MAX_EVENT_BYTES:
+            event = _shrunk(event)
+            body = _portable_json(event)
+        return cls(event, body)
+
+
+def _portable_json(event: InboundEvent) -> str:
+    """ASCII JSON: SQS refuses some characters customers can type (U+FFFF), and every parser accepts escapes."""
+    return event.model_dump_json(ensure_ascii=True)
+
+
+def _shrunk(event: InboundEvent) -> InboundEvent:
+    """Too big for the queue: drop raw first, then cut long text and attachment payloads, and if some
+    other field is still huge, keep only the skeleton, whose size the id patterns bound."""
+    smaller = event.model_copy(update={"raw": {}, "truncated": True})
+    if len(_portable_json(smaller)) <= MAX_EVENT_BYTES:
+        return smaller
+    attachments = [a.model_copy(update={"payload": {}, "url": (a.url or "")[:2048] or None, "title": None})
+                   for a in event.attachments[:10]]
+    cut = smaller.model_copy(update={"text": (event.text or "")[:10_000] or None, "attachments": attachments,
+                                     "optin": None, "referral": None, "error": (event.error or "")[:1000] or None})
+    if len(_portable_json(cut)) <= MAX_EVENT_BYTES:
+        return cut
+    skeleton = {name: getattr(event, name) for name in _SKELETON_FIELDS}
+    return InboundEvent(**skeleton, raw={}, truncated=True, error="content too large for the queue")
+
+
+# Ids, kind and times only: each id is at most 256 printable characters (meta_payload.ID_PATTERN).
+_SKELETON_FIELDS = ("event_id", "kind", "account_id", "customer_id", "conversation_id", "direction", "source",
+                    "user_initiated", "occurred_at", "received_at", "message_id", "is_self", "content_deleted")
