@@ -22,7 +22,7 @@ from igdm.status_events import StatusPublisher
 from igdm.table import CONVERSATION_STATE_SK, conversation_pk
 from sender.graph import GraphClient
 from sender.rate_limit import RateLimiter, intervals
-from sender.service import Retry, Sender
+from sender.service import Retry, Sender, backoff_seconds
 from sender.settings import SenderSettings
 
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's limit on a message's visibility timeout
@@ -85,7 +85,11 @@ def _record_handler(record: SQSRecord) -> None:
     receive_count = int(record.attributes.approximate_receive_count or 1)
     try:
         status = sender.process(record.body, sqs_message_id=record.message_id, receive_count=receive_count)
-    except Retry as retry:
+    except Exception as exc:
+        # DynamoDB, SQS or Secrets Manager unavailable: retried like a transient Graph failure.
+        retry = exc if isinstance(exc, Retry) else Retry(backoff_seconds(receive_count), f"{type(exc).__name__}: {exc}")
+        if not isinstance(exc, Retry):
+            logger.exception("outbound message failed unexpectedly; retried later")
         delay = int(min(max(retry.delay, 1), MAX_VISIBILITY_SECONDS))
         logger.info("outbound message retried later", extra={"sqs_message_id": record.message_id,
                                                               "delay_seconds": delay, "reason": retry.reason,
@@ -95,7 +99,8 @@ def _record_handler(record: SQSRecord) -> None:
                                                         ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay)
         except Exception as exc:  # the queue's own visibility timeout still brings it back
             logger.warning("could not delay the retry", extra={"error": type(exc).__name__})
-        raise
+        _delays[record.message_id] = delay
+        raise retry from None
     logger.info("outbound message processed", extra={"sqs_message_id": record.message_id, "status": status,
                                                       "receive_count": receive_count})
 
@@ -111,6 +116,29 @@ processor.raise_on_entire_batch_failure = False
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deadline = time.monotonic() + (context.get_remaining_time_in_millis() / 1000 if context else 30)
     _sender().remaining_seconds = lambda: deadline - time.monotonic()
+    _delays.clear()
     response: dict[str, Any] = dict(process_partial_response(event=event, record_handler=_record_handler,
                                                               processor=processor, context=context))
+    _release_skipped(event, response)
     return response
+
+
+_delays: dict[str, int] = {}  # message id -> retry delay set on it, in this invocation
+
+
+def _release_skipped(event: dict[str, Any], response: dict[str, Any]) -> None:
+    """Records skipped because an earlier record of their group failed would stay invisible for the
+    queue's whole visibility timeout, and a FIFO group is blocked while any of its messages is. Make
+    them visible now: the group then waits only for its failed head's retry delay, and SQS still
+    delivers the head first."""
+    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+    skipped = [r for r in event.get("Records", []) if r.get("messageId") in failed and r["messageId"] not in _delays]
+    for start in range(0, len(skipped), 10):
+        chunk = skipped[start:start + 10]
+        try:
+            aws.client("sqs").change_message_visibility_batch(
+                QueueUrl=_queue_url(SQSRecord(chunk[0])),
+                Entries=[{"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": 0}
+                         for i, r in enumerate(chunk)])
+        except Exception as exc:  # they come back after the visibility timeout instead
+            logger.warning("could not release skipped records", extra={"error": type(exc).__name__})

@@ -20,18 +20,16 @@ class RateStateUnavailable(Exception):
 
 
 class RateLimiter:
-    def __init__(self, client: Any, table: str, intervals: dict[str, float], *, burst: int = 2,
+    def __init__(self, client: Any, table: str, limits: dict[str, tuple[float, float]], *,
                  clock: Callable[[], float] = time.time) -> None:
         self._client = client
         self._table = table
-        self._intervals = intervals  # seconds between calls, by rate class
-        self._burst = burst
+        self._limits = limits  # (seconds between calls, burst tolerance in seconds) by rate class
         self._clock = clock
 
     def acquire(self, account_id: str, rate_class: str) -> float:
         """0 when the call may go now (and it is counted); else the seconds to wait before asking again."""
-        interval = self._intervals[rate_class]
-        tolerance = interval * self._burst
+        interval, tolerance = self._limits[rate_class]
         now = self._clock()
         # Busy account: tat is ahead of now but within the tolerance.
         old = self._update(account_id, rate_class, "SET tat = tat + :t",
@@ -81,9 +79,17 @@ class RateLimiter:
 
 
 def intervals(text_per_second: float, media_per_second: float, private_replies_per_hour: float,
-              headroom: float) -> dict[str, float]:
+              headroom: float) -> dict[str, tuple[float, float]]:
     return {
-        "text": 1 / (text_per_second * headroom),
-        "media": 1 / (media_per_second * headroom),
-        "private_reply": 3600 / (private_replies_per_hour * headroom),
+        "text": _limit(text_per_second, 1.0, headroom),
+        "media": _limit(media_per_second, 1.0, headroom),
+        "private_reply": _limit(private_replies_per_hour, 3600.0, headroom),
     }
+
+
+def _limit(calls: float, period: float, headroom: float) -> tuple[float, float]:
+    """The emission interval, and the largest burst tolerance that still keeps every window of
+    ``period`` at or under ``calls``: a window holds at most floor((period + tolerance) / interval) + 1."""
+    interval = period / (calls * headroom)
+    tolerance = max(0.0, (calls - 1) * interval - period)
+    return interval, tolerance

@@ -33,6 +33,9 @@ INLINE_WAIT_LIMIT = 1.0  # wait this long for a rate slot inside the invocation;
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0
 THROTTLE_PAUSE_SECONDS = 60.0  # when Meta throttles without saying for how long
+# How far back an echo may settle a message whose send had no answer: the attempt's own span, with the
+# visibility timeout (180 s) before a crashed attempt's redelivery and room for clock skew.
+ECHO_LOOKBACK_SECONDS = 600.0
 
 
 class Retry(Exception):
@@ -242,12 +245,26 @@ class Sender:
 
     def _unknown(self, record: OutboundRecord, detail: str, error: dict[str, Any] | None = None,
                  send: GraphSend | None = None) -> str:
-        # Waits in its conversation first, so an echo arriving at once already finds it.
-        if send is not None:
-            content = send.body.get("message") or {}
+        """UNKNOWN, then settled by the echo: one that comes later finds the message waiting in its
+        conversation (the webhook matches it); one that came already is in the table (matched here)."""
+        wanted = None
+        if send is not None and "message" in send.body:
+            content = send.body["message"]
             attachment = content.get("attachment") or (content.get("attachments") or [{}])[0]
-            self.records.add_unsettled(record, st.fingerprint(content.get("text"), attachment.get("type")))
-        return self._settle(record, st.UNKNOWN, "ambiguous_outcome", detail, error)
+            wanted = st.fingerprint(content.get("text"), attachment.get("type"))
+            self.records.add_unsettled(record, wanted)
+        status = self._settle(record, st.UNKNOWN, "ambiguous_outcome", detail, error)
+        if wanted is None or status != st.UNKNOWN or not record.account_id or not record.customer_id:
+            return status
+        since_ms = int((self.clock() - ECHO_LOOKBACK_SECONDS) * 1000)
+        for mid, fingerprint in self.records.stored_echoes(record.account_id, record.customer_id, since_ms):
+            if fingerprint == wanted and self.records.claim_echo(mid, record.idempotency_key):
+                self.records.remove_unsettled(record.account_id, record.customer_id, record.idempotency_key)
+                delivered = self.records.settle(record.idempotency_key, st.DELIVERED)
+                if delivered is not None:
+                    self.statuses.publish(delivered)
+                    return st.DELIVERED
+        return status
 
     def _settle(self, record: OutboundRecord, status: str, reason: str | None, detail: str | None,
                 error: dict[str, Any] | None = None) -> str:

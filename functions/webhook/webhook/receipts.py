@@ -28,7 +28,7 @@ class OutboundReceipts:
             status = st.DELIVERED if event.kind == EventKind.ECHO else st.READ
             at_ms = int(event.occurred_at.timestamp() * 1000)
             key = self._records.receipt(event.message_id, status, at_ms)
-            if key is None and event.kind == EventKind.ECHO and event.app_id and event.customer_id:
+            if key is None and event.kind == EventKind.ECHO and event.customer_id:
                 key = self._settle_unknown(event)
             if key is not None:
                 record = self._records.settle(key, status)
@@ -42,8 +42,7 @@ class OutboundReceipts:
         attachment = echo.attachments[0].type if echo.attachments else None
         wanted = st.fingerprint(echo.text, attachment)
         for key, fingerprint in self._records.unsettled(echo.account_id, echo.customer_id):
-            if fingerprint == wanted:
-                self._records.link_message_id(echo.message_id, key)
+            if fingerprint == wanted and self._records.claim_echo(echo.message_id, key):
                 self._records.remove_unsettled(echo.account_id, echo.customer_id, key)
                 return key
         return None

@@ -10,6 +10,7 @@ earlier attempt died after sending it, or while: the outcome is unknown, so it i
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from igdm.table import (
+    EVENT_SK_PREFIX,
     MESSAGE_ID_SK,
     OUTBOUND_SK,
     TTL_ATTRIBUTE,
@@ -189,7 +191,7 @@ class OutboundRecords:
         values: dict[str, Any] = {":status": {"S": status}}
         for name, value in (("reason", reason), ("detail", detail), ("error", json.dumps(error) if error else None)):
             if value is not None:
-                sets.append(f"{name} = :{name}")
+                sets.append(f"#{name} = :{name}")  # names, because some (error) are DynamoDB reserved words
                 values[f":{name}"] = {"S": value[:2000]}
         allowed = PREDECESSORS[status]
         values.update({f":from{i}": {"S": s} for i, s in enumerate(allowed)})
@@ -211,6 +213,51 @@ class OutboundRecords:
                                        ":prefix": {"S": UNSETTLED_SK_PREFIX}})
         items = sorted(response.get("Items", []), key=lambda i: i.get("attempted_at", {}).get("S", ""))
         return [(i["idempotency_key"]["S"], i["fingerprint"]["S"]) for i in items]
+
+    def stored_echoes(self, account_id: str, customer_id: str, since_ms: int) -> list[tuple[str, str]]:
+        """(mid, fingerprint) of the echoes stored in a conversation since ``since_ms``: the echo of a
+        send whose answer never came usually arrives before the sender gives up waiting."""
+        query: dict[str, Any] = {
+            "TableName": self._table, "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "FilterExpression": "#kind = :echo AND occurred_at >= :since",
+            "ExpressionAttributeNames": {"#kind": "kind", "#event": "event"},
+            "ExpressionAttributeValues": {":pk": {"S": conversation_pk(account_id, customer_id)},
+                                          ":prefix": {"S": EVENT_SK_PREFIX}, ":echo": {"S": "echo"},
+                                          ":since": {"N": str(since_ms)}},
+            "ProjectionExpression": "#event, occurred_at",
+        }
+        found: list[tuple[int, str, str]] = []
+        while True:
+            page = self._call("query", **query)
+            for item in page.get("Items", []):
+                event = _json_loads(item["event"]["S"]) or {}
+                attachments = event.get("attachments") or [{}]
+                if event.get("message_id"):
+                    found.append((int(item["occurred_at"]["N"]), event["message_id"],
+                                  fingerprint(event.get("text"), attachments[0].get("type"))))
+            if "LastEvaluatedKey" not in page:
+                return [(mid, print_) for _, mid, print_ in sorted(found)]
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def claim_echo(self, message_id: str, idempotency_key: str) -> bool:
+        """Link an echo's mid to a message whose outcome was unknown, unless another message has it."""
+        now = datetime.now(UTC)
+        try:
+            self._client.update_item(
+                TableName=self._table, Key={"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
+                UpdateExpression="SET idempotency_key = :key, updated_at = :now, #ttl = if_not_exists(#ttl, :expires)",
+                ConditionExpression="attribute_not_exists(idempotency_key) OR idempotency_key = :key",
+                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={":key": {"S": idempotency_key}, ":now": {"S": now.isoformat()},
+                                           ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)}})
+            return True
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise RecordsUnavailable(f"DynamoDB update_item failed: {_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise RecordsUnavailable(f"DynamoDB update_item failed: {type(exc).__name__}") from exc
 
     def remove_unsettled(self, account_id: str, customer_id: str, idempotency_key: str) -> None:
         self._call("delete_item", TableName=self._table,
@@ -259,7 +306,7 @@ class OutboundRecords:
 
     def _update(self, idempotency_key: str, expression: str, condition: str,
                 values: dict[str, Any]) -> OutboundRecord | None:
-        names = {"#status": "status"} if "#status" in expression + condition else {}
+        names = {placeholder: placeholder[1:] for placeholder in re.findall(r"#\w+", expression + condition)}
         request: dict[str, Any] = {
             "TableName": self._table, "Key": _key(idempotency_key), "UpdateExpression": expression,
             "ConditionExpression": condition,
