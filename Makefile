@@ -14,11 +14,13 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run invoke test test-unit test-integration test-e2e lint build validate deploy bench schemas events clean
+.PHONY: help install run say send invoke test test-unit test-integration test-e2e lint build validate deploy bench schemas events clean
 
 help:
 	@echo "make install   create .venv (Python 3.13, pinned deps) and .venv-sam (AWS SAM CLI)"
-	@echo "make run       the whole gateway locally: AWS emulator + webhook on http://127.0.0.1:3000"
+	@echo "make run       the whole gateway locally: AWS emulator, webhook on http://127.0.0.1:3000, sender, Graph sandbox"
+	@echo "make say       (with make run) the sample customer writes: TEXT=\"...\""
+	@echo "make send      (with make run) the account answers; KIND=<kind> for any kind in docs/messages.md"
 	@echo "make invoke FUNCTION=WebhookFunction EVENT=events/apigw_webhook_text.json"
 	@echo "make test      unit, integration and end-to-end tests"
 	@echo "make lint      ruff, mypy, cfn-lint, sam validate --lint"
@@ -44,6 +46,12 @@ $(SAM_VENV)/.installed:
 
 run: $(VENV)/.installed
 	$(BIN)/python -m local.stack
+
+say: $(VENV)/.installed
+	$(BIN)/python -m local.try_it say
+
+send: $(VENV)/.installed
+	$(BIN)/python -m local.try_it send
 
 invoke: $(VENV)/.installed
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json"; exit 2; }

@@ -2,7 +2,9 @@
 
 moto in server mode on 127.0.0.1 emulates DynamoDB, SQS and Secrets Manager; the template's tables,
 queues and secrets are created in it from template.yaml; the template's HTTP routes are served on
-127.0.0.1 by invoking the real handlers in this process with real API Gateway events.
+127.0.0.1 by invoking the real handlers in this process with real API Gateway events; the template's
+SQS event sources are polled as Lambda would; and a Graph API sandbox on 127.0.0.1 answers the
+sender like Meta and sends the echo webhooks back (or GRAPH_API_BASE_URL names another endpoint).
 """
 
 import base64
@@ -19,14 +21,20 @@ from typing import Any
 
 import boto3
 
+from igdm.accounts import register_account
 from local.apigw import http_api_event
+from local.graph_sandbox import GraphSandbox
 from local.runtime import FunctionRuntime
+from local.sqs_poller import pollers
 from local.template import REGION, Route, Stack, provision
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_APP_SECRET = "local-app-secret"  # noqa: S105 - a documented local default, never a real secret
 DEFAULT_VERIFY_TOKEN = "local-verify-token"  # noqa: S105
 DEFAULT_STACK_NAME = "instagram-gateway-local"
+DEFAULT_ACCOUNT_ID = "17841400000000001"
+DEFAULT_ACCESS_TOKEN = "local-access-token"  # noqa: S105 - the sandbox's, documented
+DEFAULT_CUSTOMER_ID = "6543210987654321"
 API_PAYLOAD_LIMIT = 10 * 1024 * 1024
 
 
@@ -37,6 +45,10 @@ class LocalConfig:
     app_secret: str
     verify_token: str
     stack_name: str
+    account_id: str
+    access_token: str
+    graph_api_base_url: str | None  # None: run the Graph sandbox on graph_port
+    graph_port: int
 
     @classmethod
     def from_environment(cls) -> "LocalConfig":
@@ -46,6 +58,10 @@ class LocalConfig:
             app_secret=os.environ.get("APP_SECRET", DEFAULT_APP_SECRET),
             verify_token=os.environ.get("VERIFY_TOKEN", DEFAULT_VERIFY_TOKEN),
             stack_name=os.environ.get("LOCAL_STACK_NAME", DEFAULT_STACK_NAME),
+            account_id=os.environ.get("IG_ACCOUNT_ID", DEFAULT_ACCOUNT_ID),
+            access_token=os.environ.get("IG_ACCESS_TOKEN", DEFAULT_ACCESS_TOKEN),
+            graph_api_base_url=os.environ.get("GRAPH_API_BASE_URL") or None,
+            graph_port=int(os.environ.get("LOCAL_GRAPH_PORT", "8081")),
         )
 
     @property
@@ -188,7 +204,7 @@ class _RouteHandler(BaseHTTPRequestHandler):
         sys.stderr.write(f"api: {self.command} {self.path.partition('?')[0]} -> {args[1] if len(args) > 1 else ''}\n")
 
 
-def banner(config: LocalConfig, stack: Stack) -> str:
+def banner(config: LocalConfig, stack: Stack, graph_url: str, sandboxed: bool) -> str:
     queues = [stack.attributes[(q, "QueueName")] for q in stack.resources("AWS::SQS::Queue")]
     tables = [stack.refs[t] for t in stack.resources("AWS::DynamoDB::Table")]
     routes = ", ".join(f"{r.method} {r.path}" for r in stack.routes())
@@ -200,27 +216,67 @@ def banner(config: LocalConfig, stack: Stack) -> str:
         f"  AWS emulator  {config.endpoint}   (export AWS_ENDPOINT_URL={config.endpoint} to use the aws CLI)",
         f"  table         {', '.join(tables)}",
         f"  queues        {', '.join(queues)}",
+        f"  Graph API     {graph_url}   ({'the local sandbox' if sandboxed else 'GRAPH_API_BASE_URL'})",
+        f"  account       {config.account_id}   (IG_ACCOUNT_ID; its token from IG_ACCESS_TOKEN)",
+        "  try           make say   then   make send",
         "ready",
     ])
+
+
+def register_local_account(config: LocalConfig, stack: Stack) -> None:
+    clients = {s: boto3.client(s, endpoint_url=config.endpoint, region_name=REGION)
+               for s in ("dynamodb", "secretsmanager")}
+    prefix = stack.resolve({"Fn::Sub": "${AWS::StackName}/accounts/"})
+    register_account(clients["dynamodb"], clients["secretsmanager"], table=stack.refs["GatewayTable"],
+                     secret_prefix=prefix, account_id=config.account_id, access_token=config.access_token,
+                     username="local_account")
+
+
+def start_sandbox(config: LocalConfig) -> GraphSandbox | None:
+    if config.graph_api_base_url:
+        return None
+    sandbox = GraphSandbox(port=config.graph_port, webhook_url=f"http://{LOOPBACK}:{config.api_port}/webhook",
+                           app_secret=config.app_secret, echo_delay_seconds=0.2)
+    sandbox.add_account(config.account_id, config.access_token)
+    return sandbox.start()
 
 
 def main() -> None:
     config = LocalConfig.from_environment()
     emulator = start_emulator(config)
+    sandbox: GraphSandbox | None = None
     try:
         stack = provision_stack(config)
-        runtime = FunctionRuntime(stack, config.aws_environment())
+        register_local_account(config, stack)
+        sandbox = start_sandbox(config)
+        graph_url = config.graph_api_base_url or (sandbox.base_url if sandbox else "")
+        runtime = FunctionRuntime(stack, {**config.aws_environment(), "GRAPH_API_BASE_URL": graph_url})
         api = ApiServer(config.api_port, stack.routes(), runtime)
     except OSError as exc:
+        if sandbox:
+            sandbox.stop()
         emulator.stop()
-        raise SystemExit(f"cannot start the local API on port {config.api_port}: {exc} (set LOCAL_API_PORT)") from exc
+        raise SystemExit(f"cannot start a local server: {exc} (set LOCAL_API_PORT / LOCAL_GRAPH_PORT)") from exc
+    sqs = boto3.client("sqs", endpoint_url=config.endpoint, region_name=REGION)
+
+    def invoke(function_id: str, event: dict[str, Any]) -> Any:
+        with api.invoke_lock:  # one process: the API and the pollers take turns, like one warm instance each
+            return runtime.invoke(function_id, event)
+
+    queue_pollers = pollers(stack, sqs, invoke, region=REGION)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     threading.Thread(target=api.serve_forever, name="local-api", daemon=True).start()
-    print(banner(config, stack), flush=True)
+    for poller in queue_pollers:
+        poller.start()
+    print(banner(config, stack, graph_url, sandbox is not None), flush=True)
     stop.wait()
+    for poller in queue_pollers:
+        poller.stop()
     api.shutdown()
+    if sandbox:
+        sandbox.stop()
     emulator.stop()
     print("stopped", flush=True)
 

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -58,10 +59,12 @@ class RunningStack:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[RunningStack]:
-    aws_port, api_port = free_port(), free_port()
+    aws_port, api_port, graph_port = free_port(), free_port(), free_port()
     env = {**os.environ, "LOCAL_AWS_PORT": str(aws_port), "LOCAL_API_PORT": str(api_port),
+           "LOCAL_GRAPH_PORT": str(graph_port), "PYTHONPATH": os.pathsep.join(sys.path),  # as the Makefile sets it
            "APP_SECRET": APP_SECRET, "VERIFY_TOKEN": VERIFY_TOKEN, "PYTHONUNBUFFERED": "1"}
-    env.pop("AWS_ENDPOINT_URL", None)
+    for inherited in ("AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL", "IG_ACCOUNT_ID", "IG_ACCESS_TOKEN"):
+        env.pop(inherited, None)
     process = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
@@ -176,3 +179,25 @@ def test_a_chunked_request_body_is_read_whole(stack: RunningStack) -> None:
     assert (response.status, json.loads(response.read())["published"]) == (200, 1)
     connection.close()
     assert [e["message_id"] for e in drain(stack)] == ["e2e-chunked"]
+
+
+def test_an_outbound_message_goes_through_the_sender_and_the_sandbox_and_ends_delivered(stack: RunningStack) -> None:
+    from igdm.producer import enqueue
+    from local import outbound_samples as out
+
+    customer = "5550001112223334"
+    status, _ = stack.post_signed(m.envelope(m.text(mid="m_e2e_outbound", customer=customer,
+                                                    ts=int(time.time() * 1000))))
+    assert status == 200  # the customer wrote: the window is open
+    urls = stack.aws["sqs"].list_queues()["QueueUrls"]
+    outbound_url = next(u for u in urls if u.endswith("-outbound.fifo"))
+    enqueue(stack.aws["sqs"], outbound_url, out.outbound("text", key="e2e-outbound-1", recipient={"id": customer}))
+    deadline = time.monotonic() + 20
+    seen: list[str] = []
+    while time.monotonic() < deadline and (not seen or seen[-1] != "DELIVERED"):
+        item = stack.aws["dynamodb"].get_item(TableName=table_name(stack), ConsistentRead=True, Key={
+            "pk": {"S": "OUT#e2e-outbound-1"}, "sk": {"S": "MESSAGE"}}).get("Item")
+        if item and (not seen or seen[-1] != item["status"]["S"]):
+            seen.append(item["status"]["S"])
+        time.sleep(0.1)
+    assert seen and seen[-1] == "DELIVERED", "".join(stack.output[-30:])

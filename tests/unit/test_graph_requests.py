@@ -85,7 +85,8 @@ def test_private_reply_addresses_the_comment() -> None:
 def test_human_agent_tag_and_reply_to() -> None:
     assert bodies("text", tag=True, reply_to_message_id="m_7") == [{
         "recipient": {"id": out.CUSTOMER}, "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT",
-        "message": {"text": "Thanks! Your order ships tomorrow: https://example.com/t/123"}, "reply_to": {"mid": "m_7"}}]
+        "message": {"text": "Thanks! Your order ships tomorrow: https://example.com/t/123"},
+        "reply_to": {"mid": "m_7"}}]
 
 
 def test_rate_classes_follow_metas_split() -> None:

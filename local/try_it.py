@@ -1,0 +1,82 @@
+"""`make say` and `make send`: try the whole loop by hand against `make run`.
+
+    make say                       the sample customer writes to the local account (a signed webhook)
+    make say TEXT="where is it?"
+    make send                      the account answers (a text on the outbound queue), then its status
+    make send KIND=choice          any kind from docs/messages.md (local/outbound_samples.py)
+"""
+
+import json
+import os
+import sys
+import time
+import uuid
+from urllib.request import Request, urlopen
+
+import boto3
+
+from igdm.producer import enqueue
+from igdm.table import OUTBOUND_SK, outbound_pk
+from local import outbound_samples
+from local.stack import DEFAULT_CUSTOMER_ID, LOOPBACK, LocalConfig
+from local.template import REGION, Stack, load
+from webhook.signature import sign
+
+FINAL = {"DELIVERED", "READ", "FAILED"}
+
+
+def say(config: LocalConfig, text: str) -> None:
+    now = int(time.time() * 1000)
+    document = {"object": "instagram", "entry": [{"id": config.account_id, "time": now, "messaging": [{
+        "sender": {"id": DEFAULT_CUSTOMER_ID}, "recipient": {"id": config.account_id}, "timestamp": now,
+        "message": {"mid": f"m_local_{uuid.uuid4().hex[:16]}", "text": text}}]}]}
+    body = json.dumps(document, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, config.app_secret)}
+    url = f"http://{LOOPBACK}:{config.api_port}/webhook"
+    request = Request(url, data=body, method="POST", headers=headers)
+    with urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
+        print(f"customer {DEFAULT_CUSTOMER_ID} said {text!r}: {response.status} {response.read().decode()}")
+
+
+def send(config: LocalConfig, kind: str, text: str | None) -> None:
+    stack = Stack(config.stack_name, load())
+    queue_name = stack.resolve(stack.template["Resources"]["OutboundQueue"]["Properties"]["QueueName"])
+    sqs = boto3.client("sqs", endpoint_url=config.endpoint, region_name=REGION)
+    table = boto3.client("dynamodb", endpoint_url=config.endpoint, region_name=REGION)
+    table_name = next(t for t in table.list_tables()["TableNames"] if t.startswith(config.stack_name))
+    key = f"local-{uuid.uuid4().hex[:12]}"
+    message = outbound_samples.outbound(kind, key=key, account_id=config.account_id)
+    if text and kind == "text":
+        message["message"] = {"type": "text", "text": text}
+    enqueue(sqs, sqs.get_queue_url(QueueName=queue_name)["QueueUrl"], message)
+    print(f"queued {kind} message {key}; its status:")
+    seen = None
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        item = table.get_item(TableName=table_name, ConsistentRead=True,
+                              Key={"pk": {"S": outbound_pk(key)}, "sk": {"S": OUTBOUND_SK}}).get("Item")
+        status = item["status"]["S"] if item else "QUEUED"
+        if status != seen:
+            detail = item.get("detail", {}).get("S", "") if item else ""
+            print(f"  {status}{': ' + detail if detail else ''}")
+            seen = status
+        if status in FINAL:
+            return
+        time.sleep(0.2)
+    print("  (no final status within 15 s: is `make run` running?)")
+
+
+def main() -> None:
+    config = LocalConfig.from_environment()
+    os.environ.update(config.aws_environment())  # the emulator's endpoint and dummy credentials
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "say":
+        say(config, os.environ.get("TEXT") or "Hi! Is the blue hoodie in stock?")
+    elif command == "send":
+        send(config, os.environ.get("KIND") or "text", os.environ.get("TEXT"))
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
