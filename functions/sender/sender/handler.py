@@ -8,12 +8,11 @@ import time
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from igdm import aws
+from igdm import aws, observability
 from igdm.accounts import AccountDirectory
 from igdm.config import cached_settings
 from igdm.observability import logger, metrics
@@ -43,13 +42,7 @@ class _Conversations:
 
 
 class _Metrics:
-    def count(self, name: str, value: int = 1, **dimensions: str) -> None:
-        if not dimensions:
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-            return
-        with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=metrics.namespace) as metric:
-            for key, dimension in dimensions.items():
-                metric.add_dimension(name=key, value=dimension)
+    count = staticmethod(observability.count)
 
 
 @cache
@@ -71,15 +64,6 @@ def _sender() -> Sender:
     )
 
 
-def _queue_url(record: SQSRecord) -> str:
-    # arn:aws:sqs:<region>:<account>:<name> -> the queue URL the same endpoint serves
-    _, _, _, region, account, name = record.event_source_arn.split(":", 5)
-    endpoint = aws.client("sqs").meta.endpoint_url.rstrip("/")
-    if "amazonaws.com" in endpoint:
-        return f"https://sqs.{region}.amazonaws.com/{account}/{name}"
-    return f"{endpoint}/{account}/{name}"
-
-
 def _record_handler(record: SQSRecord) -> None:
     sender = _sender()
     receive_count = int(record.attributes.approximate_receive_count or 1)
@@ -95,11 +79,11 @@ def _record_handler(record: SQSRecord) -> None:
                                                               "delay_seconds": delay, "reason": retry.reason,
                                                               "receive_count": receive_count})
         try:
-            aws.client("sqs").change_message_visibility(QueueUrl=_queue_url(record),
+            aws.client("sqs").change_message_visibility(QueueUrl=cached_settings(SenderSettings).outbound_queue_url,
                                                         ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay)
         except Exception as exc:  # the queue's own visibility timeout still brings it back
             logger.warning("could not delay the retry", extra={"error": type(exc).__name__})
-        _delays[record.message_id] = delay
+        _retried.add(record.message_id)
         raise retry from None
     logger.info("outbound message processed", extra={"sqs_message_id": record.message_id, "status": status,
                                                       "receive_count": receive_count})
@@ -116,14 +100,14 @@ processor.raise_on_entire_batch_failure = False
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deadline = time.monotonic() + (context.get_remaining_time_in_millis() / 1000 if context else 30)
     _sender().remaining_seconds = lambda: deadline - time.monotonic()
-    _delays.clear()
+    _retried.clear()
     response: dict[str, Any] = dict(process_partial_response(event=event, record_handler=_record_handler,
                                                               processor=processor, context=context))
     _release_skipped(event, response)
     return response
 
 
-_delays: dict[str, int] = {}  # message id -> retry delay set on it, in this invocation
+_retried: set[str] = set()  # message ids given their own retry delay in this invocation
 
 
 def _release_skipped(event: dict[str, Any], response: dict[str, Any]) -> None:
@@ -132,12 +116,12 @@ def _release_skipped(event: dict[str, Any], response: dict[str, Any]) -> None:
     them visible now: the group then waits only for its failed head's retry delay, and SQS still
     delivers the head first."""
     failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-    skipped = [r for r in event.get("Records", []) if r.get("messageId") in failed and r["messageId"] not in _delays]
+    skipped = [r for r in event.get("Records", []) if r.get("messageId") in failed and r["messageId"] not in _retried]
     for start in range(0, len(skipped), 10):
         chunk = skipped[start:start + 10]
         try:
             aws.client("sqs").change_message_visibility_batch(
-                QueueUrl=_queue_url(SQSRecord(chunk[0])),
+                QueueUrl=cached_settings(SenderSettings).outbound_queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": 0}
                          for i, r in enumerate(chunk)])
         except Exception as exc:  # they come back after the visibility timeout instead

@@ -12,6 +12,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from igdm.aws import error_code
 from igdm.table import RATE_SK, TTL_ATTRIBUTE, rate_pk
 
 
@@ -69,9 +70,8 @@ class RateLimiter:
             )
             return None
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise RateStateUnavailable(f"rate state update failed: {exc.response.get('Error', {}).get('Code')}") \
-                    from None
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise RateStateUnavailable(f"rate state update failed: {error_code(exc)}") from None
             item: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
             return {k: float(v["N"]) for k, v in item.items() if isinstance(v, dict) and "N" in v}
         except BotoCoreError as exc:

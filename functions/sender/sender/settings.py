@@ -6,6 +6,8 @@ from pydantic import BaseModel, Field
 class SenderSettings(BaseModel):
     table_name: str = Field(min_length=1)
     events_queue_url: str = Field(min_length=1)
+    outbound_queue_url: str = Field(min_length=1, description="The queue the function reads; retries are "
+                                    "delayed on it.")
     callback_queue_url: str | None = Field(None, description="Status callbacks are queued here.")
     graph_api_base_url: str = Field("https://graph.instagram.com", pattern=r"^https?://[^\s]+[^/\s]$")
     graph_api_version: str = Field("v24.0", pattern=r"^v\d+\.\d+$")

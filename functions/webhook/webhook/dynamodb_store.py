@@ -6,7 +6,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from igdm.aws import backoff
+from igdm.aws import backoff, error_code
 from igdm.events import CONTENT_KINDS, InboundEvent
 from igdm.serialized import SerializedEvent
 from igdm.table import CONVERSATION_STATE_SK, EVENT_SK_PREFIX, TTL_ATTRIBUTE, conversation_pk, event_sk
@@ -138,8 +138,8 @@ class DynamoEventStore:
                 self._client.transact_write_items(TransactItems=pending)
                 return
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise StorageUnavailable(f"DynamoDB write failed: {_code(exc)}") from exc
+                if error_code(exc) != "TransactionCanceledException":
+                    raise StorageUnavailable(f"DynamoDB write failed: {error_code(exc)}") from exc
                 pending = _still_to_write(pending, exc.response.get("CancellationReasons") or [])
                 if not pending:
                     return
@@ -152,7 +152,7 @@ class DynamoEventStore:
         try:
             return getattr(self._client, operation)(**kwargs)
         except (ClientError, BotoCoreError) as exc:
-            raise StorageUnavailable(f"DynamoDB {operation} failed: {_code(exc)}") from exc
+            raise StorageUnavailable(f"DynamoDB {operation} failed: {error_code(exc)}") from exc
 
 
 def _still_to_write(actions: list[dict[str, Any]], reasons: list[Any]) -> list[dict[str, Any]]:
@@ -195,9 +195,3 @@ def _item_key(key: EventKey) -> dict[str, Any]:
 
 def _epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
-
-
-def _code(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
-    return type(exc).__name__

@@ -5,11 +5,11 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from igdm import aws
+from igdm import aws, observability
 from igdm.config import ConfigurationError, cached_settings
 from igdm.observability import logger, metrics
 from igdm.outbound_records import OutboundRecords, RecordsUnavailable
@@ -74,9 +74,7 @@ def receive_events(request: HttpApiRequest) -> Reply:
     metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=result.published)
     metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=result.duplicates)
     for kind, count in result.kinds.items():
-        with single_metric(name="EventsReceived", unit=MetricUnit.Count, value=count,
-                           namespace=metrics.namespace) as metric:
-            metric.add_dimension(name="kind", value=kind)
+        observability.count("EventsReceived", count, kind=kind)
     logger.info("webhook accepted", extra={"received": result.received, "published": result.published,
                                            "duplicates": result.duplicates, "kinds": result.kinds,
                                            "app_secret_index": result.secret_index})

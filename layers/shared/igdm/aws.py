@@ -31,6 +31,14 @@ def backoff(attempt: int) -> None:
     time.sleep(min(0.05 * 2**attempt, 0.4))
 
 
+def error_code(exc: Exception) -> str:
+    """The AWS error code of a ClientError (ConditionalCheckFailedException ...), else the exception's type."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
+
+
 def clear_clients() -> None:
     """For tests and the local stack, which switch endpoints between runs."""
     client.cache_clear()

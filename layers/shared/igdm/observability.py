@@ -6,6 +6,17 @@ every cold start for little gain on a path that makes three AWS calls per reques
 """
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 logger = Logger()
 metrics = Metrics()
+
+
+def count(name: str, value: int = 1, **dimensions: str) -> None:
+    """A count; with dimensions it is flushed as its own metric, so each dimension value stays apart."""
+    if not dimensions:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        return
+    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=metrics.namespace) as metric:
+        for key, dimension in dimensions.items():
+            metric.add_dimension(name=key, value=dimension)

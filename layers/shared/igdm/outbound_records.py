@@ -17,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from igdm.aws import error_code
 from igdm.table import (
     EVENT_SK_PREFIX,
     MESSAGE_ID_SK,
@@ -144,8 +145,8 @@ class OutboundRecords:
                                   ReturnValuesOnConditionCheckFailure="ALL_OLD")
             return OutboundRecord.from_item(item), True
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise RecordsUnavailable(f"DynamoDB put_item failed: {_code(exc)}") from exc
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise RecordsUnavailable(f"DynamoDB put_item failed: {error_code(exc)}") from exc
             old: Any = exc.response.get("Item")
             existing = OutboundRecord.from_item(old) if old else self.get(idempotency_key)
             if existing is None:
@@ -253,9 +254,9 @@ class OutboundRecords:
                                            ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)}})
             return True
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return False
-            raise RecordsUnavailable(f"DynamoDB update_item failed: {_code(exc)}") from exc
+            raise RecordsUnavailable(f"DynamoDB update_item failed: {error_code(exc)}") from exc
         except BotoCoreError as exc:
             raise RecordsUnavailable(f"DynamoDB update_item failed: {type(exc).__name__}") from exc
 
@@ -318,9 +319,9 @@ class OutboundRecords:
         try:
             response = self._client.update_item(**request)
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return None
-            raise RecordsUnavailable(f"DynamoDB update_item failed: {_code(exc)}") from exc
+            raise RecordsUnavailable(f"DynamoDB update_item failed: {error_code(exc)}") from exc
         except BotoCoreError as exc:
             raise RecordsUnavailable(f"DynamoDB update_item failed: {type(exc).__name__}") from exc
         return OutboundRecord.from_item(response["Attributes"])
@@ -329,17 +330,12 @@ class OutboundRecords:
         try:
             return getattr(self._client, operation)(**kwargs)
         except (ClientError, BotoCoreError) as exc:
-            raise RecordsUnavailable(f"DynamoDB {operation} failed: {_code(exc)}") from exc
+            raise RecordsUnavailable(f"DynamoDB {operation} failed: {error_code(exc)}") from exc
 
 
 def _key(idempotency_key: str) -> dict[str, Any]:
     return {"pk": {"S": outbound_pk(idempotency_key)}, "sk": {"S": OUTBOUND_SK}}
 
-
-def _code(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
-    return type(exc).__name__
 
 
 def fingerprint(text: str | None, attachment_type: str | None) -> str:
