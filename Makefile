@@ -9,7 +9,7 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
 
 # Mirrors Lambda's /var/task + /opt/python for the tools that import the functions.
-export PYTHONPATH := functions/webhook:functions/sender:layers/shared:.
+export PYTHONPATH := functions/webhook:functions/sender:functions/callback:layers/shared:.
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 

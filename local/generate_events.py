@@ -1,14 +1,18 @@
 """`make events`: writes events/*.json: API Gateway events signed with the local default app secret, and
-SQS events carrying an outbound message of every kind.
+SQS events carrying an outbound message of every kind, and a status callback job.
 
 Deterministic (fixed request id and time) so a test can check the committed files are current.
 """
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from igdm.outbound_records import OutboundRecord
+from igdm.serialized import SerializedEvent
+from igdm.status_events import status_event
 from local import meta_samples as m
 from local import outbound_samples as out
 from local.apigw import http_api_event
@@ -51,10 +55,11 @@ def sample_events() -> dict[str, dict[str, Any]]:
     }
 
 
-def sqs_event(body: dict[str, Any], *, queue: str = "instagram-gateway-local-outbound.fifo") -> dict[str, Any]:
+def sqs_event(body: dict[str, Any], *, queue: str = "instagram-gateway-local-outbound.fifo",
+              group: str | None = None, deduplication_id: str | None = None) -> dict[str, Any]:
     """The event Lambda's SQS integration delivers for one FIFO message (as the local poller builds it)."""
     text = json.dumps(body, ensure_ascii=False)
-    group = f"{body.get('account_id', '-')}:{(body.get('recipient') or {}).get('id', '-')}"
+    group = group or f"{body.get('account_id', '-')}:{(body.get('recipient') or {}).get('id', '-')}"
     return {"Records": [{
         "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
         "receiptHandle": "AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a",
@@ -62,7 +67,7 @@ def sqs_event(body: dict[str, Any], *, queue: str = "instagram-gateway-local-out
         "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(FIXED_TIME_MS),
                        "SenderId": "AIDAIENQZJOLO23YVJ4VO", "ApproximateFirstReceiveTimestamp": str(FIXED_TIME_MS),
                        "SequenceNumber": "18849496460467696128", "MessageGroupId": group,
-                       "MessageDeduplicationId": body["idempotency_key"]},
+                       "MessageDeduplicationId": deduplication_id or body["idempotency_key"]},
         "messageAttributes": {},
         "md5OfBody": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
         "eventSource": "aws:sqs",
@@ -77,13 +82,28 @@ def outbound_events() -> dict[str, dict[str, Any]]:
     return events
 
 
+def callback_events() -> dict[str, dict[str, Any]]:
+    """A callback job as the sender queues it: the SENT status of the sample text, for its callback URL."""
+    message = out.outbound("text")
+    record = OutboundRecord(
+        idempotency_key=message["idempotency_key"], status="SENT", account_id=out.ACCOUNT, customer_id=out.CUSTOMER,
+        kind="text", payload_hash="-", parts_total=1, parts_sent=1, inflight_part=None,
+        message_ids=["aWdfZAG1faWQZD"], correlation_id=message["correlation_id"],
+        callback_url="https://hooks.example.com/instagram/status", callback_data="customer-42|order-123")
+    fixed = datetime.fromtimestamp(FIXED_TIME_MS / 1000, UTC)
+    event = status_event(record).model_copy(update={"occurred_at": fixed, "received_at": fixed})
+    job = {"url": record.callback_url, "event_id": event.event_id, "body": SerializedEvent.of(event).body}
+    return {"sqs_callback_sent.json": sqs_event(job, queue="instagram-gateway-local-callbacks.fifo",
+                                                group=record.idempotency_key, deduplication_id=event.event_id)}
+
+
 def render(event: dict[str, Any]) -> str:
     return json.dumps(event, indent=2, ensure_ascii=False) + "\n"
 
 
 def main() -> None:
     EVENTS_DIR.mkdir(exist_ok=True)
-    for name, event in {**sample_events(), **outbound_events()}.items():
+    for name, event in {**sample_events(), **outbound_events(), **callback_events()}.items():
         Path(EVENTS_DIR / name).write_text(render(event), encoding="utf-8")
         print(f"wrote events/{name}")
 

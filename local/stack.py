@@ -5,6 +5,8 @@ queues and secrets are created in it from template.yaml; the template's HTTP rou
 127.0.0.1 by invoking the real handlers in this process with real API Gateway events; the template's
 SQS event sources are polled as Lambda would; and a Graph API sandbox on 127.0.0.1 answers the
 sender like Meta and sends the echo webhooks back (or GRAPH_API_BASE_URL names another endpoint).
+A callback inbox on 127.0.0.1 receives the status callbacks `make send` asks for, and checks their
+signatures.
 """
 
 import base64
@@ -23,6 +25,7 @@ import boto3
 
 from igdm.accounts import register_account
 from local.apigw import http_api_event
+from local.callback_inbox import CallbackInbox
 from local.graph_sandbox import GraphSandbox
 from local.runtime import FunctionRuntime
 from local.sqs_poller import pollers
@@ -35,6 +38,7 @@ DEFAULT_STACK_NAME = "instagram-gateway-local"
 DEFAULT_ACCOUNT_ID = "17841400000000001"
 DEFAULT_ACCESS_TOKEN = "local-access-token"  # noqa: S105 - the sandbox's, documented
 DEFAULT_CUSTOMER_ID = "6543210987654321"
+DEFAULT_CALLBACK_SIGNING_SECRET = "local-callback-signing-secret-0123456789"  # noqa: S105 - documented
 API_PAYLOAD_LIMIT = 10 * 1024 * 1024
 
 
@@ -49,6 +53,8 @@ class LocalConfig:
     access_token: str
     graph_api_base_url: str | None  # None: run the Graph sandbox on graph_port
     graph_port: int
+    callback_port: int
+    callback_signing_secret: str
 
     @classmethod
     def from_environment(cls) -> "LocalConfig":
@@ -62,7 +68,13 @@ class LocalConfig:
             access_token=os.environ.get("IG_ACCESS_TOKEN", DEFAULT_ACCESS_TOKEN),
             graph_api_base_url=os.environ.get("GRAPH_API_BASE_URL") or None,
             graph_port=int(os.environ.get("LOCAL_GRAPH_PORT", "8081")),
+            callback_port=int(os.environ.get("LOCAL_CALLBACK_PORT", "8082")),
+            callback_signing_secret=os.environ.get("CALLBACK_SIGNING_SECRET", DEFAULT_CALLBACK_SIGNING_SECRET),
         )
+
+    @property
+    def callback_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.callback_port}/callbacks"
 
     @property
     def endpoint(self) -> str:
@@ -79,7 +91,13 @@ class LocalConfig:
         }
 
     def secret_strings(self) -> dict[str, str]:
-        return {"AppSecret": json.dumps({"app_secrets": [self.app_secret], "verify_token": self.verify_token})}
+        return {"AppSecret": json.dumps({"app_secrets": [self.app_secret], "verify_token": self.verify_token}),
+                "CallbackSigningSecret": json.dumps({"signing_secret": self.callback_signing_secret})}
+
+    def function_environment(self, graph_url: str) -> dict[str, str]:
+        """What the local stack sets on top of the template: the emulator, the Graph endpoint, and the
+        permission (never given to a deployed stack) to call back http URLs on 127.0.0.1."""
+        return {**self.aws_environment(), "GRAPH_API_BASE_URL": graph_url, "ALLOW_LOCAL_CALLBACKS": "true"}
 
 
 def emulator_running(config: LocalConfig) -> bool:
@@ -218,6 +236,7 @@ def banner(config: LocalConfig, stack: Stack, graph_url: str, sandboxed: bool) -
         f"  queues        {', '.join(queues)}",
         f"  Graph API     {graph_url}   ({'the local sandbox' if sandboxed else 'GRAPH_API_BASE_URL'})",
         f"  account       {config.account_id}   (IG_ACCOUNT_ID; its token from IG_ACCESS_TOKEN)",
+        f"  callbacks     {config.callback_url}   (signing secret from CALLBACK_SIGNING_SECRET)",
         "  try           make say   then   make send",
         "ready",
     ])
@@ -245,18 +264,23 @@ def main() -> None:
     config = LocalConfig.from_environment()
     emulator = start_emulator(config)
     sandbox: GraphSandbox | None = None
+    inbox: CallbackInbox | None = None
     try:
         stack = provision_stack(config)
         register_local_account(config, stack)
         sandbox = start_sandbox(config)
         graph_url = config.graph_api_base_url or (sandbox.base_url if sandbox else "")
-        runtime = FunctionRuntime(stack, {**config.aws_environment(), "GRAPH_API_BASE_URL": graph_url})
+        runtime = FunctionRuntime(stack, config.function_environment(graph_url))
+        inbox = CallbackInbox(config.callback_signing_secret, config.callback_port, echo=True).start()
         api = ApiServer(config.api_port, stack.routes(), runtime)
     except OSError as exc:
+        if inbox:
+            inbox.stop()
         if sandbox:
             sandbox.stop()
         emulator.stop()
-        raise SystemExit(f"cannot start a local server: {exc} (set LOCAL_API_PORT / LOCAL_GRAPH_PORT)") from exc
+        raise SystemExit(f"cannot start a local server: {exc} "
+                         "(set LOCAL_API_PORT / LOCAL_GRAPH_PORT / LOCAL_CALLBACK_PORT)") from exc
     sqs = boto3.client("sqs", endpoint_url=config.endpoint, region_name=REGION)
 
     def invoke(function_id: str, event: dict[str, Any]) -> Any:
@@ -275,6 +299,7 @@ def main() -> None:
     for poller in queue_pollers:
         poller.stop()
     api.shutdown()
+    inbox.stop()
     if sandbox:
         sandbox.stop()
     emulator.stop()

@@ -4,6 +4,9 @@
     make say TEXT="where is it?"
     make send                      the account answers (a text on the outbound queue), then its status
     make send KIND=choice          any kind from docs/messages.md (local/outbound_samples.py)
+
+Messages from `make send` ask for status callbacks to the local callback inbox, which prints each
+one it receives with whether its signature checked out.
 """
 
 import json
@@ -46,6 +49,7 @@ def send(config: LocalConfig, kind: str, text: str | None) -> None:
     table_name = next(t for t in table.list_tables()["TableNames"] if t.startswith(config.stack_name))
     key = f"local-{uuid.uuid4().hex[:12]}"
     message = outbound_samples.outbound(kind, key=key, account_id=config.account_id)
+    message["callback_url"] = config.callback_url
     if text and kind == "text":
         message["message"] = {"type": "text", "text": text}
     enqueue(sqs, sqs.get_queue_url(QueueName=queue_name)["QueueUrl"], message)

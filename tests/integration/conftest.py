@@ -131,3 +131,6 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
         reset_function_state()
         yield Harness(stack, clients)
         reset_function_state()
+
+
+from tests.integration.outbound_loop import loop  # noqa: E402, F401 - the fixture, for the outbound tests

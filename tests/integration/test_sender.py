@@ -1,154 +1,18 @@
-"""The sender end to end in one process: the real handlers against moto with the template's resources,
-the local SQS poller as Lambda's event source mapping, the Graph sandbox on 127.0.0.1 as Meta, and the
-sandbox's signed echo and read webhooks going back through the real webhook handler."""
+"""The sender end to end in one process: outbound queue -> sender -> Graph sandbox -> echo and read
+webhooks -> statuses on the events queue (the loop is in outbound_loop.py)."""
 
 import json
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import pytest
-from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from igdm import aws
-from igdm.accounts import register_account
-from igdm.config import clear_settings_cache
-from local import meta_samples as m
 from local import outbound_samples as out
-from local.apigw import LambdaContext, http_api_event
-from local.graph_sandbox import GraphSandbox
-from local.runtime import FunctionRuntime
-from local.sqs_poller import SqsPoller, queue_subscriptions
-from local.stack import ApiServer
-from local.template import REGION, Stack, provision
-from sender import handler as sender_handler
-from sender import service as sender_service
+from local.template import REGION
+from tests.integration.outbound_loop import ACCOUNT, CUSTOMER, Loop
 from tests.unit.test_graph_requests import EXPECTED
-from webhook import handler as webhook_handler
-from webhook.signature import sign
-
-APP_SECRET = "sender-test-app-secret"
-TOKEN = "sender-test-token"
-ACCOUNT = out.ACCOUNT
-CUSTOMER = out.CUSTOMER
-
-
-def reset_function_state() -> None:
-    for cached in (webhook_handler._secret_source, webhook_handler._store, webhook_handler._publisher,
-                   webhook_handler._receipts, sender_handler._sender):
-        cached.cache_clear()
-    aws.clear_clients()
-    clear_settings_cache()
-    parameters.clear_caches()
-
-
-class Loop:
-    """Outbound queue -> sender -> sandbox -> echo webhook -> webhook -> statuses on the events queue."""
-
-    def __init__(self, stack: Stack, sandbox: GraphSandbox, sqs: Any) -> None:
-        self.stack = stack
-        self.sandbox = sandbox
-        self.sqs = sqs
-        self.outbound_url = stack.refs["OutboundQueue"]
-        self.events_url = stack.refs["EventsQueue"]
-        (subscription,) = [s for s in queue_subscriptions(stack) if s.function_id == "SenderFunction"]
-        self.poller = SqsPoller(sqs, self.outbound_url, stack.attributes[("OutboundQueue", "Arn")],
-                                lambda event: sender_handler.lambda_handler(event, LambdaContext("SenderFunction")),
-                                subscription, wait_seconds=0)
-        self._events: list[dict[str, Any]] = []
-
-    def say(self, text: str = "hi", *, customer: str = CUSTOMER, hours_ago: float = 0.0,
-            mid: str | None = None) -> None:
-        """The customer writes (a signed webhook through the real handler): opens the window."""
-        timestamp = int((time.time() - hours_ago * 3600) * 1000)
-        item = m.text(mid=mid or f"m_in_{customer}_{timestamp}", words=text, customer=customer, ts=timestamp)
-        body = m.body(m.envelope(item))
-        event = http_api_event("POST", "/webhook", headers={"x-hub-signature-256": sign(body, APP_SECRET)}, body=body)
-        assert webhook_handler.lambda_handler(event, LambdaContext("WebhookFunction"))["statusCode"] == 200
-
-    def enqueue(self, message: dict[str, Any]) -> None:
-        recipient = message.get("recipient", {})
-        self.sqs.send_message(
-            QueueUrl=self.outbound_url, MessageBody=json.dumps(message),
-            MessageGroupId=f"{message.get('account_id', '-')}:{recipient.get('id') or recipient.get('comment_id')}",
-            MessageDeduplicationId=f"{message.get('idempotency_key', 'x')}-{time.monotonic_ns()}")
-
-    def run(self, *, seconds: float = 0.0) -> None:
-        """Poll until the queue has nothing visible (and, with ``seconds``, until that long has passed
-        without anything in flight), like the event source mapping."""
-        deadline = time.monotonic() + max(seconds, 0.0) + 30
-        quiet_until = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            delivered = self.poller.poll_once()
-            if delivered == 0:
-                if self._in_flight() == 0 and time.monotonic() >= quiet_until:
-                    break
-                time.sleep(0.2)
-        self.sandbox.drain_webhooks(timeout=10)
-
-    def _in_flight(self) -> int:
-        attributes = self.sqs.get_queue_attributes(
-            QueueUrl=self.outbound_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-    def statuses(self, key: str | None = None) -> list[dict[str, Any]]:
-        while True:
-            got = self.sqs.receive_message(QueueUrl=self.events_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not got:
-                break
-            self._events.extend(json.loads(g["Body"]) for g in got)
-            self.sqs.delete_message_batch(QueueUrl=self.events_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": g["ReceiptHandle"]} for i, g in enumerate(got)])
-        found = [e["status"] for e in self._events if e["kind"] == "message_status"]
-        return [s for s in found if key is None or s["idempotency_key"] == key]
-
-    def status_names(self, key: str) -> list[str]:
-        return [s["status"] for s in self.statuses(key)]
-
-    def sent_to_meta(self) -> list[dict[str, Any]]:
-        return [s.body for s in self.sandbox.sent]
-
-
-@pytest.fixture
-def loop(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loop]:
-    for key, value in {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setattr(sender_service, "BACKOFF_BASE_SECONDS", 0.5)  # retries after ~1 s, not minutes
-    monkeypatch.setattr(sender_service, "THROTTLE_PAUSE_SECONDS", 1.0)
-    with mock_aws():
-        clients = {s: boto3.client(s, region_name=REGION) for s in ("dynamodb", "sqs", "secretsmanager")}
-        stack = provision(clients, "gw-send", {"AppSecret": json.dumps({"app_secrets": [APP_SECRET],
-                                                                          "verify_token": "t"})})
-        for function in ("WebhookFunction", "SenderFunction"):
-            for key, value in stack.function_environment(function).items():
-                monkeypatch.setenv(key, value)
-        api = ApiServer(0, stack.routes(), FunctionRuntime(stack, {}))
-        threading.Thread(target=api.serve_forever, daemon=True).start()
-        # The echo follows the answer by a moment, as Meta's does. (At once, it would race the sender's
-        # own update of the same mid item, and moto, unlike DynamoDB, can lose one of two concurrent updates.)
-        sandbox = GraphSandbox(webhook_url=f"http://127.0.0.1:{api.server_address[1]}/webhook",
-                               app_secret=APP_SECRET, echo_delay_seconds=0.2).start()
-        sandbox.add_account(ACCOUNT, TOKEN)
-        monkeypatch.setenv("GRAPH_API_BASE_URL", sandbox.base_url)
-        monkeypatch.setenv("GRAPH_TIMEOUT_SECONDS", "1")
-        register_account(clients["dynamodb"], clients["secretsmanager"], table=stack.refs["GatewayTable"],
-                         secret_prefix=stack.function_environment("SenderFunction")["ACCOUNT_SECRET_PREFIX"],
-                         account_id=ACCOUNT, access_token=TOKEN)
-        reset_function_state()
-        try:
-            yield Loop(stack, sandbox, clients["sqs"])
-        finally:
-            sandbox.stop()
-            api.shutdown()
-            reset_function_state()
-
 
 MESSAGE_KINDS = [k for k in out.KINDS if k not in ("react", "unreact", "typing_on", "typing_off", "mark_seen")]
 

@@ -32,7 +32,8 @@ def test_template_table_keys_and_ttl_are_the_codes() -> None:
 
 
 def test_committed_sample_events_are_current_and_signed_with_the_local_secret() -> None:
-    for name, event in {**generate_events.sample_events(), **generate_events.outbound_events()}.items():
+    for name, event in {**generate_events.sample_events(), **generate_events.outbound_events(),
+                        **generate_events.callback_events()}.items():
         committed = (ROOT / "events" / name).read_text(encoding="utf-8")
         assert committed == generate_events.render(event), f"events/{name} is stale: run `make events`"
         if "requestContext" in event and event["requestContext"]["http"]["method"] == "POST":

@@ -17,14 +17,13 @@ from igdm.accounts import AccountDirectory
 from igdm.config import cached_settings
 from igdm.observability import logger, metrics
 from igdm.outbound_records import OutboundRecords
+from igdm.sqs_retry import release_skipped, retry_after
 from igdm.status_events import StatusPublisher
 from igdm.table import CONVERSATION_STATE_SK, conversation_pk
 from sender.graph import GraphClient
 from sender.rate_limit import RateLimiter, intervals
 from sender.service import Retry, Sender, backoff_seconds
 from sender.settings import SenderSettings
-
-MAX_VISIBILITY_SECONDS = 43_200  # SQS's limit on a message's visibility timeout
 
 
 class _Conversations:
@@ -61,6 +60,7 @@ def _sender() -> Sender:
         conversations=_Conversations(dynamodb, settings.table_name),
         metrics=_Metrics(),
         max_receive_count=settings.max_receive_count,
+        allow_local_callbacks=settings.allow_local_callbacks,
     )
 
 
@@ -74,15 +74,11 @@ def _record_handler(record: SQSRecord) -> None:
         retry = exc if isinstance(exc, Retry) else Retry(backoff_seconds(receive_count), f"{type(exc).__name__}: {exc}")
         if not isinstance(exc, Retry):
             logger.exception("outbound message failed unexpectedly; retried later")
-        delay = int(min(max(retry.delay, 1), MAX_VISIBILITY_SECONDS))
+        delay = retry_after(aws.client("sqs"), cached_settings(SenderSettings).outbound_queue_url,
+                            record.receipt_handle, retry.delay)
         logger.info("outbound message retried later", extra={"sqs_message_id": record.message_id,
                                                               "delay_seconds": delay, "reason": retry.reason,
                                                               "receive_count": receive_count})
-        try:
-            aws.client("sqs").change_message_visibility(QueueUrl=cached_settings(SenderSettings).outbound_queue_url,
-                                                        ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay)
-        except Exception as exc:  # the queue's own visibility timeout still brings it back
-            logger.warning("could not delay the retry", extra={"error": type(exc).__name__})
         _retried.add(record.message_id)
         raise retry from None
     logger.info("outbound message processed", extra={"sqs_message_id": record.message_id, "status": status,
@@ -103,26 +99,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     _retried.clear()
     response: dict[str, Any] = dict(process_partial_response(event=event, record_handler=_record_handler,
                                                               processor=processor, context=context))
-    _release_skipped(event, response)
+    release_skipped(aws.client("sqs"), cached_settings(SenderSettings).outbound_queue_url, event, response, _retried)
     return response
 
 
 _retried: set[str] = set()  # message ids given their own retry delay in this invocation
 
-
-def _release_skipped(event: dict[str, Any], response: dict[str, Any]) -> None:
-    """Records skipped because an earlier record of their group failed would stay invisible for the
-    queue's whole visibility timeout, and a FIFO group is blocked while any of its messages is. Make
-    them visible now: the group then waits only for its failed head's retry delay, and SQS still
-    delivers the head first."""
-    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-    skipped = [r for r in event.get("Records", []) if r.get("messageId") in failed and r["messageId"] not in _retried]
-    for start in range(0, len(skipped), 10):
-        chunk = skipped[start:start + 10]
-        try:
-            aws.client("sqs").change_message_visibility_batch(
-                QueueUrl=cached_settings(SenderSettings).outbound_queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": 0}
-                         for i, r in enumerate(chunk)])
-        except Exception as exc:  # they come back after the visibility timeout instead
-            logger.warning("could not release skipped records", extra={"error": type(exc).__name__})

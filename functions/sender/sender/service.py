@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from igdm import outbound_records as st
 from igdm.accounts import Account, AccountUnavailable
+from igdm.callbacks import url_refusal
 from igdm.observability import logger
 from igdm.outbound import IDEMPOTENCY_KEY_PATTERN, OutboundMessage, validation_reason
 from igdm.outbound_records import OutboundRecord, OutboundRecords
@@ -90,10 +91,15 @@ class Sender:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     remaining_seconds: Callable[[], float] = lambda: 30.0
+    allow_local_callbacks: bool = False  # the local stack's http and 127.0.0.1 callback receivers
 
     def process(self, body: str, *, sqs_message_id: str, receive_count: int) -> str:
         """Handle one queue message; returns the status it ended in (for logs), or raises Retry."""
         message, problem, raw = _parse(body)
+        if message is not None and message.callback_url is not None:
+            refusal = url_refusal(message.callback_url, allow_local=self.allow_local_callbacks)
+            if refusal is not None:
+                message, problem = None, f"callback_url: {refusal}"
         if message is None:
             return self._invalid(raw, problem or "invalid message", sqs_message_id)
         try:
@@ -301,12 +307,16 @@ class Sender:
             value = document.get(name)
             return value if isinstance(value, str) and 0 < len(value) <= 4096 else None
 
+        callback_url = text("callback_url")
+        if callback_url is not None and url_refusal(callback_url, allow_local=self.allow_local_callbacks):
+            callback_url = None  # the FAILED status still reaches the events queue
+
         record, _ = self.records.claim(
             idempotency_key=key, payload_hash="invalid", kind=str((document.get("message") or {}).get("type")
                                                                   if isinstance(document.get("message"), dict)
                                                                   else "invalid")[:64],
             account_id=text("account_id"), customer_id=customer if isinstance(customer, str) else None,
-            parts_total=0, correlation_id=text("correlation_id"), callback_url=text("callback_url"),
+            parts_total=0, correlation_id=text("correlation_id"), callback_url=callback_url,
             callback_data=text("callback_data"))
         self.metrics.count("InvalidMessages")
         return self._settle(record, st.FAILED, "invalid_message", problem)

@@ -9,6 +9,8 @@ class SenderSettings(BaseModel):
     outbound_queue_url: str = Field(min_length=1, description="The queue the function reads; retries are "
                                     "delayed on it.")
     callback_queue_url: str | None = Field(None, description="Status callbacks are queued here.")
+    allow_local_callbacks: bool = Field(False, description="Local stack only: accept http and private-address "
+                                        "callback URLs. Never set in a deployed stack.")
     graph_api_base_url: str = Field("https://graph.instagram.com", pattern=r"^https?://[^\s]+[^/\s]$")
     graph_api_version: str = Field("v24.0", pattern=r"^v\d+\.\d+$")
     graph_timeout_seconds: float = Field(10, gt=0, le=60)

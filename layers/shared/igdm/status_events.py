@@ -3,7 +3,7 @@
 The event goes into the conversation's message group, so a consumer sees a message's SENT after
 the customer's message it answers and before the customer's reply. Its id is derived from the
 message and the status, so a repeated publication is dropped by the queue and by consumers alike.
-Messages with a callback URL also get a callback job on the callback queue.
+Messages with a callback URL also get a callback job on the callback queue (functions/callback).
 """
 
 import hashlib
@@ -64,9 +64,14 @@ class StatusPublisher:
         if not self._events.publish([serialized]):
             raise StatusNotPublished("the events queue refused a message_status event")
         if record.callback_url and self._callback_queue_url:
-            job = {"url": record.callback_url, "event_id": event.event_id, "body": json.loads(serialized.body)}
+            # The body goes as the exact text to POST, so every attempt signs the same bytes. One message
+            # group per outbound message keeps its callbacks in order (SENT before DELIVERED) without
+            # one slow receiver holding up other messages' callbacks.
+            job = {"url": record.callback_url, "event_id": event.event_id, "body": serialized.body}
             try:
-                self._sqs.send_message(QueueUrl=self._callback_queue_url, MessageBody=json.dumps(job))
+                self._sqs.send_message(QueueUrl=self._callback_queue_url, MessageBody=json.dumps(job),
+                                       MessageGroupId=record.idempotency_key,
+                                       MessageDeduplicationId=event.event_id)
             except Exception as exc:
                 raise StatusNotPublished(f"the callback queue refused a job: {type(exc).__name__}") from None
         return event

@@ -1,0 +1,120 @@
+"""What the callback function does with one job from the callback queue.
+
+  parse the job -> sign the body -> POST it -> delivered, or retried later with backoff, or moved to
+  the dead-letter queue with its reason (a target that may not be called, a redirect, 410 Gone, or
+  the last attempt spent).
+
+At least once: a receiver that times out is retried (its answer may have been lost), so receivers
+deduplicate on X-Gateway-Event-Id. Nothing is dropped: what cannot be delivered waits in the
+dead-letter queue, from which it can be replayed.
+"""
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from callback.http_client import Delivered, Result, RetryLater, Undeliverable
+from igdm.callbacks import signed_headers
+from igdm.observability import logger
+
+
+class Retry(Exception):
+    """Try this job again after ``delay`` seconds."""
+
+    def __init__(self, delay: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay = delay
+        self.reason = reason
+
+
+class CallbackJob(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    url: str = Field(min_length=1)
+    event_id: str = Field(min_length=1, max_length=128)
+    body: str
+
+
+class Client(Protocol):
+    @property
+    def longest_attempt_seconds(self) -> float: ...
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> Result: ...
+
+
+class DeadLetters(Protocol):
+    def put(self, job_body: str, *, group_id: str | None, deduplication_id: str, reason: str, detail: str) -> None: ...
+
+
+class Metrics(Protocol):
+    def count(self, name: str, value: int = 1, **dimensions: str) -> None: ...
+
+
+@dataclass
+class CallbackDelivery:
+    client: Client
+    signing_secret: Callable[[], str]
+    dead_letters: DeadLetters
+    metrics: Metrics
+    max_receive_count: int = 12
+    retry_base_seconds: float = 5.0
+    retry_cap_seconds: float = 900.0
+    remaining_seconds: Callable[[], float] = lambda: 60.0
+    clock: Callable[[], float] = time.time
+
+    def process(self, job_body: str, *, sqs_message_id: str, group_id: str | None, receive_count: int) -> str:
+        """Handle one job; returns what became of it (for logs), or raises Retry."""
+        try:
+            job = CallbackJob.model_validate_json(job_body)
+        except ValidationError as exc:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'job'}: {e['msg']}"
+                               for e in exc.errors(include_url=False, include_input=False))
+            return self._dead_letter(job_body, group_id, f"invalid-{sqs_message_id}", "invalid_job", detail)
+        if self.remaining_seconds() < self.client.longest_attempt_seconds + 2:
+            raise Retry(0, "not enough time left in this invocation for another attempt")
+        body = job.body.encode("utf-8")
+        result = self.client.post(job.url, body, signed_headers(self.signing_secret(), job.event_id, body,
+                                                                now=self.clock()))
+        context = {"event_id": job.event_id, "receive_count": receive_count}
+        if isinstance(result, Delivered):
+            self.metrics.count("CallbacksDelivered")
+            logger.info("callback delivered", extra={**context, "http_status": result.status})
+            return "delivered"
+        if isinstance(result, Undeliverable):
+            return self._dead_letter(job_body, group_id, job.event_id, result.reason, result.detail)
+        assert isinstance(result, RetryLater)
+        if receive_count >= self.max_receive_count:
+            return self._dead_letter(job_body, group_id, job.event_id, "retries_exhausted",
+                                     f"{receive_count} attempts; the last: {result.detail}")
+        self.metrics.count("CallbacksRetried", reason=result.reason)
+        delay = self.backoff_seconds(receive_count)
+        if result.retry_after is not None:
+            delay = min(max(delay, result.retry_after), self.retry_cap_seconds)
+        raise Retry(delay, result.detail)
+
+    def backoff_seconds(self, receive_count: int) -> float:
+        """Exponential backoff with jitter, by how many times the job was received."""
+        ceiling = min(self.retry_cap_seconds, self.retry_base_seconds * 2.0 ** max(receive_count - 1, 0))
+        return ceiling * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
+
+    def _dead_letter(self, job_body: str, group_id: str | None, deduplication_id: str, reason: str,
+                     detail: str) -> str:
+        self.dead_letters.put(job_body, group_id=group_id, deduplication_id=deduplication_id, reason=reason,
+                              detail=detail)
+        self.metrics.count("CallbacksUndeliverable", reason=reason)
+        logger.warning("callback moved to the dead-letter queue", extra={"reason": reason, "detail": detail,
+                                                                         "event_id": _event_id(job_body)})
+        return "dead_lettered"
+
+
+def _event_id(job_body: str) -> str | None:
+    try:
+        value = json.loads(job_body).get("event_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,42 @@
+"""Retrying SQS records later, for consumers that use Powertools' FIFO partial batch processing.
+
+A record that must wait is hidden for its own delay (ChangeMessageVisibility) and reported as a batch
+item failure. Records skipped because an earlier record of their group failed would otherwise stay
+hidden for the queue's whole visibility timeout, and a FIFO group is blocked while any of its messages
+is: they are made visible again at once, and SQS still delivers the group's failed head first.
+"""
+
+from collections.abc import Collection
+from typing import Any
+
+from igdm.observability import logger
+
+MAX_VISIBILITY_SECONDS = 43_200  # SQS's limit on a message's visibility timeout
+_BATCH = 10  # ChangeMessageVisibilityBatch's limit
+
+
+def retry_after(sqs: Any, queue_url: str, receipt_handle: str, delay: float) -> int:
+    """Hide the record for ``delay`` seconds (clamped to what SQS allows); returns the delay applied."""
+    seconds = int(min(max(delay, 1), MAX_VISIBILITY_SECONDS))
+    try:
+        sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds)
+    except Exception as exc:  # the queue's own visibility timeout still brings it back
+        logger.warning("could not delay the retry", extra={"error": type(exc).__name__})
+    return seconds
+
+
+def release_skipped(sqs: Any, queue_url: str, event: dict[str, Any], response: dict[str, Any],
+                    delayed: Collection[str]) -> None:
+    """Make visible now the failed records that were not given a delay of their own (``delayed``
+    holds the message ids that were)."""
+    failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+    skipped = [r for r in event.get("Records", []) if r.get("messageId") in failed and r["messageId"] not in delayed]
+    for start in range(0, len(skipped), _BATCH):
+        chunk = skipped[start:start + _BATCH]
+        try:
+            sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": 0}
+                         for i, r in enumerate(chunk)])
+        except Exception as exc:  # they come back after the visibility timeout instead
+            logger.warning("could not release skipped records", extra={"error": type(exc).__name__})
