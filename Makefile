@@ -26,7 +26,7 @@ help:
 	@echo "make lint      ruff, mypy, cfn-lint, sam validate --lint"
 	@echo "make build     sam build (no Docker needed)"
 	@echo "make deploy    sam build && sam deploy --guided"
-	@echo "make bench     webhook figures against their floors (cold import, CPU/event, AWS requests/event)"
+	@echo "make bench     webhook and sender figures against their floors and Meta's limits"
 	@echo "make schemas / make events   regenerate schemas/ and events/"
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed
@@ -85,6 +85,7 @@ deploy: build
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/webhook.py
+	$(BIN)/python bench/sender.py
 
 schemas: $(VENV)/.installed
 	$(BIN)/python -m local.export_schemas

@@ -60,11 +60,11 @@ class StubAws:
         return Client()
 
 
-def cold_import_ms(code: str) -> float:
+def cold_import_ms(code: str, paths: list[str] | None = None) -> float:
     """One import in a fresh interpreter with an empty bytecode cache, as in Lambda (the zip has no .pyc)."""
     with tempfile.TemporaryDirectory() as empty_cache:
         env = {**os.environ, "PYTHONPYCACHEPREFIX": empty_cache, "PYTHONDONTWRITEBYTECODE": "1",
-               "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": os.pathsep.join(sys.path[:3])}
+               "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": os.pathsep.join(paths or sys.path[:3])}
         out = subprocess.run(  # noqa: S603 - our own interpreter, fixed code
             [sys.executable, "-c", f"import time; t = time.perf_counter(); {code}; "
                                    "print((time.perf_counter() - t) * 1000)"],

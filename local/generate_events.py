@@ -16,7 +16,7 @@ from igdm.status_events import status_event
 from local import meta_samples as m
 from local import outbound_samples as out
 from local.apigw import http_api_event
-from local.stack import DEFAULT_APP_SECRET, DEFAULT_VERIFY_TOKEN
+from local.stack import DEFAULT_APP_SECRET, DEFAULT_VERIFY_TOKEN, callback_inbox_url
 from local.template import ROOT
 from webhook.signature import sign
 
@@ -83,13 +83,14 @@ def outbound_events() -> dict[str, dict[str, Any]]:
 
 
 def callback_events() -> dict[str, dict[str, Any]]:
-    """A callback job as the sender queues it: the SENT status of the sample text, for its callback URL."""
+    """A callback job as the sender queues it: the SENT status of the sample text, for the local stack's
+    callback inbox (so `make invoke` with it calls nothing but 127.0.0.1)."""
     message = out.outbound("text")
     record = OutboundRecord(
         idempotency_key=message["idempotency_key"], status="SENT", account_id=out.ACCOUNT, customer_id=out.CUSTOMER,
         kind="text", payload_hash="-", parts_total=1, parts_sent=1, inflight_part=None,
         message_ids=["aWdfZAG1faWQZD"], correlation_id=message["correlation_id"],
-        callback_url="https://hooks.example.com/instagram/status", callback_data="customer-42|order-123")
+        callback_url=callback_inbox_url(), callback_data="customer-42|order-123")
     fixed = datetime.fromtimestamp(FIXED_TIME_MS / 1000, UTC)
     event = status_event(record).model_copy(update={"occurred_at": fixed, "received_at": fixed})
     job = {"url": record.callback_url, "event_id": event.event_id, "body": SerializedEvent.of(event).body}

@@ -1018,7 +1018,7 @@ def main(argv: list[str] | None = None) -> None:
     # Account ids only: tokens stay out of terminals and CI logs.
     lines = [
         "Instagram Graph API sandbox (Send API)",
-        f"  send URL      {sandbox.base_url}/v21.0/<ig_id|me>/messages",
+        f"  send URL      {sandbox.base_url}/v24.0/<ig_id|me>/messages",
         f"  accounts      {', '.join(a for a, _ in accounts) or '(none: pass --account ID=TOKEN)'}",
         f"  webhooks to   {args.webhook_url or '(none)'}",
         f"  control       {sandbox.base_url}/__sandbox/{{faults,reset,read,sent}}",

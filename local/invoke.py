@@ -1,5 +1,6 @@
 """`make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json`: one function, one event, as
-`sam local invoke` would run it, against the local emulator (started for the call if not running)."""
+`sam local invoke` would run it, against the local emulator (started for the call if not running),
+the Graph sandbox's port and the callback inbox's (they answer when `make run` is up)."""
 
 import argparse
 import json
@@ -7,7 +8,7 @@ import sys
 from pathlib import Path
 
 from local.runtime import FunctionRuntime
-from local.stack import LocalConfig, emulator_running, provision_stack, start_emulator
+from local.stack import LOOPBACK, LocalConfig, emulator_running, provision_stack, start_emulator
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +25,10 @@ def main(argv: list[str] | None = None) -> int:
             names = ", ".join(stack.resources("AWS::Serverless::Function"))
             print(f"no function {args.function!r} in template.yaml; functions: {names}", file=sys.stderr)
             return 2
-        result = FunctionRuntime(stack, config.aws_environment()).invoke(args.function, event)
+        # As in make run: the Graph sandbox's address (GRAPH_API_BASE_URL overrides it) and the local
+        # callback inbox allowed, so an invoked function talks to nothing but 127.0.0.1.
+        graph_url = config.graph_api_base_url or f"http://{LOOPBACK}:{config.graph_port}"
+        result = FunctionRuntime(stack, config.function_environment(graph_url)).invoke(args.function, event)
         print(json.dumps(result, indent=2))
         return 0
     finally:

@@ -38,8 +38,13 @@ DEFAULT_STACK_NAME = "instagram-gateway-local"
 DEFAULT_ACCOUNT_ID = "17841400000000001"
 DEFAULT_ACCESS_TOKEN = "local-access-token"  # noqa: S105 - the sandbox's, documented
 DEFAULT_CUSTOMER_ID = "6543210987654321"
+DEFAULT_CALLBACK_PORT = 8082
 DEFAULT_CALLBACK_SIGNING_SECRET = "local-callback-signing-secret-0123456789"  # noqa: S105 - documented
 API_PAYLOAD_LIMIT = 10 * 1024 * 1024
+
+
+def callback_inbox_url(port: int = DEFAULT_CALLBACK_PORT) -> str:
+    return f"http://{LOOPBACK}:{port}/callbacks"
 
 
 @dataclass(frozen=True)
@@ -68,13 +73,13 @@ class LocalConfig:
             access_token=os.environ.get("IG_ACCESS_TOKEN", DEFAULT_ACCESS_TOKEN),
             graph_api_base_url=os.environ.get("GRAPH_API_BASE_URL") or None,
             graph_port=int(os.environ.get("LOCAL_GRAPH_PORT", "8081")),
-            callback_port=int(os.environ.get("LOCAL_CALLBACK_PORT", "8082")),
+            callback_port=int(os.environ.get("LOCAL_CALLBACK_PORT", str(DEFAULT_CALLBACK_PORT))),
             callback_signing_secret=os.environ.get("CALLBACK_SIGNING_SECRET", DEFAULT_CALLBACK_SIGNING_SECRET),
         )
 
     @property
     def callback_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.callback_port}/callbacks"
+        return callback_inbox_url(self.callback_port)
 
     @property
     def endpoint(self) -> str:

@@ -26,6 +26,8 @@ from local.template import REGION, Stack, load
 from webhook.signature import sign
 
 FINAL = {"DELIVERED", "READ", "FAILED"}
+# Sender actions have no message id, so no echo: SENT is as far as they go.
+ACTIONS = {"react", "unreact", "typing_on", "typing_off", "mark_seen"}
 
 
 def say(config: LocalConfig, text: str) -> None:
@@ -42,6 +44,8 @@ def say(config: LocalConfig, text: str) -> None:
 
 
 def send(config: LocalConfig, kind: str, text: str | None) -> None:
+    if kind not in outbound_samples.KINDS:
+        raise SystemExit(f"unknown KIND {kind!r}; one of: {', '.join(outbound_samples.KINDS)}")
     stack = Stack(config.stack_name, load())
     queue_name = stack.resolve(stack.template["Resources"]["OutboundQueue"]["Properties"]["QueueName"])
     sqs = boto3.client("sqs", endpoint_url=config.endpoint, region_name=REGION)
@@ -64,7 +68,7 @@ def send(config: LocalConfig, kind: str, text: str | None) -> None:
             detail = item.get("detail", {}).get("S", "") if item else ""
             print(f"  {status}{': ' + detail if detail else ''}")
             seen = status
-        if status in FINAL:
+        if status in FINAL or (kind in ACTIONS and status == "SENT"):
             return
         time.sleep(0.2)
     print("  (no final status within 15 s: is `make run` running?)")

@@ -72,6 +72,8 @@ def test_a_signed_callback_verifies_and_any_change_breaks_it() -> None:
     assert not verify(SECRET, body, stamp, mac, now=1_700_000_000 + 301)  # replayed too late
     assert not verify(SECRET, body, None, mac) and not verify(SECRET, body, stamp, None)
     assert not verify(SECRET, body, "-5", mac)
+    assert not verify(SECRET, body, "\u00b2", mac)  # a digit to isdigit(), not to int()
+    assert not verify(SECRET, body, stamp, "sha256=\u00e9" + mac[8:], now=1_700_000_100)  # non-ASCII header
 
 
 # ------------------------------------------------------------------ the HTTP client, against 127.0.0.1

@@ -82,7 +82,7 @@ class CallbackClient:
         for address in addresses:
             refusal = address_refusal(ipaddress.ip_address(address.split("%")[0]), allow_local=self._allow_local)
             if refusal is not None:
-                return Undeliverable("refused_target", f"{host} resolves to {refusal}")
+                return Undeliverable("refused_target", f"{host} resolves to a refused address: {refusal}")
         pool = self._pool(scheme, addresses[0], port, host)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host_header = host if parts.port is None else f"{host}:{port}"

@@ -29,6 +29,7 @@ from sender.errors import ErrorClass
 from sender.graph import Accepted, Ambiguous, NotSent, Outcome, Refused, regain_seconds
 from sender.graph_requests import GraphSend, build_requests
 from sender.policy import decide
+from sender.rate_limit import Slot
 
 INLINE_WAIT_LIMIT = 1.0  # wait this long for a rate slot inside the invocation; longer, hand back to SQS
 BACKOFF_BASE_SECONDS = 2.0
@@ -61,7 +62,7 @@ class Graph(Protocol):
 
 
 class Limiter(Protocol):
-    def acquire(self, account_id: str, rate_class: str) -> float: ...
+    def acquire(self, account_id: str, rate_class: str, max_wait: float = 0.0) -> Slot: ...
 
     def pause(self, account_id: str, rate_class: str, seconds: float) -> None: ...
 
@@ -220,13 +221,14 @@ class Sender:
         return self._sent(record, {})
 
     def _wait_for_rate(self, account_id: str, rate_class: str) -> None:
-        while True:
-            wait = self.limiter.acquire(account_id, rate_class)
-            if wait <= 0:
-                return
-            if wait > INLINE_WAIT_LIMIT or wait > self.remaining_seconds() - 15:
-                raise Retry(wait, f"{rate_class} rate limit of account {account_id}")
-            self.sleep(wait)
+        # A slot further off than this goes back to SQS rather than hold the invocation (and the rest of
+        # its batch), and never so late that the call could outlive the invocation.
+        max_wait = min(INLINE_WAIT_LIMIT, self.remaining_seconds() - 15)
+        slot = self.limiter.acquire(account_id, rate_class, max_wait)
+        if not slot.reserved:
+            raise Retry(slot.wait, f"{rate_class} rate limit of account {account_id}")
+        if slot.wait > 0:
+            self.sleep(slot.wait)
 
     def _retry_or_fail(self, record: OutboundRecord, receive_count: int, detail: str,
                        error: Any = None, *, delay: float | None = None, limit: int | None = None) -> str:

@@ -87,8 +87,10 @@ def signed_headers(secret: str, event_id: str, body: bytes, *, now: float | None
 def verify(secret: str, body: bytes, timestamp: str | None, signature_header: str | None, *,
            tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS, now: float | None = None) -> bool:
     """True when the request was signed with ``secret`` less than ``tolerance_seconds`` ago."""
-    if not timestamp or not signature_header or not timestamp.isdigit():
+    if not timestamp or not signature_header or not (timestamp.isascii() and timestamp.isdigit()):
+        return False
+    if not signature_header.isascii():
         return False
     if abs((time.time() if now is None else now) - int(timestamp)) > tolerance_seconds:
         return False
-    return hmac.compare_digest(signature(secret, int(timestamp), body), signature_header.strip())
+    return hmac.compare_digest(signature(secret, int(timestamp), body).encode(), signature_header.strip().encode())
