@@ -3,10 +3,13 @@ function signs and POSTs them to the producer's URL (a callback inbox on 127.0.0
 backoff, and moves what can never be delivered to the dead-letter queue with its reason."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from igdm.callbacks import signature
+from igdm.outbound_records import OutboundRecord, _error_json
+from igdm.status_events import StatusPublisher
 from local import outbound_samples as out
 from tests.integration.outbound_loop import SIGNING_SECRET, Loop
 
@@ -87,3 +90,28 @@ def test_a_deployed_stack_refuses_private_and_plain_http_callback_urls_before_se
         assert failed["status"] == "FAILED" and failed["reason"] == "invalid_message", key
         assert failed["detail"].startswith("callback_url: "), failed["detail"]
     assert loop._in_flight(loop.callback_url) == 0  # nothing queued for those URLs
+
+
+def test_delivered_is_always_preceded_by_sent_on_the_queue_and_at_the_callback(loop: Loop) -> None:
+    # The webhook can settle DELIVERED before the sender has published SENT; the publisher puts SENT first.
+    record = OutboundRecord(idempotency_key="raced", status="DELIVERED", account_id=out.ACCOUNT,
+                            customer_id=out.CUSTOMER, kind="text", payload_hash="-", parts_total=1, parts_sent=1,
+                            inflight_part=None, message_ids=["m_raced"], callback_url=loop.inbox.url)
+    publisher = StatusPublisher(loop.sqs, loop.events_url, loop.callback_url)
+    publisher.publish(record)
+    publisher.publish(replace(record, status="SENT"))  # the sender's own SENT, later: a repeat, dropped
+    assert loop.status_names("raced") == ["SENT", "DELIVERED"]
+    loop.run_callbacks()
+    assert [r.document["status"]["status"] for r in loop.inbox.wait_for(2)] == ["SENT", "DELIVERED"]
+    assert loop.inbox.attempts == 2
+
+
+def test_a_long_meta_error_is_kept_as_valid_json() -> None:
+    error = {"http_status": 400, "code": 100, "subcode": 2018001, "type": "OAuthException",
+             "message": "x" * 5000, "fbtrace_id": "AbC"}
+    text = _error_json(error) or ""
+    stored = json.loads(text)
+    assert len(text) <= 2000
+    assert {k: stored[k] for k in ("code", "subcode", "fbtrace_id")} == {"code": 100, "subcode": 2018001,
+                                                                         "fbtrace_id": "AbC"}
+    assert stored["message"].startswith("xxx") and stored["message"].endswith("…")

@@ -6,11 +6,15 @@ import time
 from typing import Any
 
 import boto3
+import pytest
 from botocore.exceptions import ClientError
 
 from igdm import aws
+from igdm.accounts import AccountDirectory, AccountLookupFailed
+from igdm.status_events import StatusNotPublished, StatusPublisher
 from local import outbound_samples as out
 from local.template import REGION
+from sender.graph import GraphClient
 from tests.integration.outbound_loop import ACCOUNT, CUSTOMER, Loop
 from tests.unit.test_graph_requests import EXPECTED
 
@@ -201,3 +205,60 @@ def test_a_dead_token_fails_and_marks_the_account(loop: Loop) -> None:
     loop.run()
     assert [s["reason"] for s in loop.statuses("while-dead")] == ["token_invalid"]
     assert len(loop.sandbox.requests) == 2  # nothing more went to Meta
+
+
+def test_the_echo_of_an_early_part_does_not_settle_a_message_still_being_sent(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    loop.say()
+    original = GraphClient.send
+    calls = []
+
+    def second_part_after_the_first_ones_echo(self: GraphClient, token: str, body: dict[str, Any]) -> Any:
+        calls.append(body)
+        if len(calls) == 2:  # the echo of part 1 reaches the webhook before part 2 leaves
+            loop.sandbox.drain_webhooks(timeout=10)
+        return original(self, token, body)
+
+    monkeypatch.setattr(GraphClient, "send", second_part_after_the_first_ones_echo)
+    loop.enqueue(out.outbound("text_with_media", key="two-parts"))
+    loop.run(seconds=1)
+    assert [b["message"].get("text") is not None for b in loop.sent_to_meta()] == [True, False]  # both parts
+    assert loop.status_names("two-parts") == ["SENT", "DELIVERED"]
+    (sent,) = [s for s in loop.statuses("two-parts") if s["status"] == "SENT"]
+    assert len(sent["message_ids"]) == 2
+
+
+def test_a_token_that_cannot_be_read_is_retried_not_taken_as_a_possible_send(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    loop.say()
+    original = AccountDirectory.token
+    failures = [AccountLookupFailed("token secret unreadable: injected")]
+
+    def flaky_token(self: AccountDirectory, account: Any, *, fresh: bool = False) -> str:
+        if failures:
+            raise failures.pop()
+        return original(self, account, fresh=fresh)
+
+    monkeypatch.setattr(AccountDirectory, "token", flaky_token)
+    loop.enqueue(out.outbound("text", key="secret-hiccup"))
+    loop.run(seconds=1)
+    assert loop.status_names("secret-hiccup") == ["SENT", "DELIVERED"]  # not UNKNOWN: nothing had gone out
+    assert len(loop.sent_to_meta()) == 1
+
+
+def test_a_delivered_status_whose_publication_failed_is_published_when_meta_retries_the_echo(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    loop.say()
+    original = StatusPublisher.publish
+    failures = [StatusNotPublished("injected: the events queue refused")]
+
+    def fail_first_delivered(self: StatusPublisher, record: Any) -> Any:
+        if record.status == "DELIVERED" and failures:
+            raise failures.pop()
+        return original(self, record)
+
+    monkeypatch.setattr(StatusPublisher, "publish", fail_first_delivered)
+    loop.enqueue(out.outbound("text", key="lost-publish"))
+    loop.run(seconds=1)
+    assert failures == []  # the webhook answered 503 once; the sandbox, like Meta, delivered the echo again
+    assert loop.status_names("lost-publish") == ["SENT", "DELIVERED"]

@@ -68,11 +68,14 @@ class RateLimiter:
                 return Slot(True, 0.0)
         return Slot(False, interval)
 
-    def pause(self, account_id: str, rate_class: str, seconds: float) -> None:
-        """Meta throttled this account: no call of this class before ``seconds`` from now."""
-        until = self._clock() + seconds
-        self._update(account_id, rate_class, "SET tat = :until", "attribute_not_exists(tat) OR tat < :until",
-                     {":until": until})
+    def pause(self, account_id: str, seconds: float) -> None:
+        """Meta throttled this account: no call of any class before ``seconds`` from now. A call is
+        allowed at tat - tolerance, so tat goes that much further."""
+        now = self._clock()
+        for rate_class, (_, tolerance) in self._limits.items():
+            until = now + seconds + tolerance
+            self._update(account_id, rate_class, "SET tat = :until", "attribute_not_exists(tat) OR tat < :until",
+                         {":until": until})
 
     def _update(self, account_id: str, rate_class: str, expression: str, condition: str,
                 values: dict[str, float]) -> tuple[bool, dict[str, float]]:
@@ -115,7 +118,7 @@ def intervals(text_per_second: float, media_per_second: float, private_replies_p
 def _limit(calls: float, period: float, headroom: float) -> tuple[float, float]:
     """The emission interval, and the burst tolerance left once the jitter allowance is kept.
 
-    Calls spaced by ``interval`` after a burst of ``tolerance`` put fewer than ``calls`` in any window
+    Calls spaced by ``interval`` after a burst of ``tolerance`` put at most ``calls`` in any window
     shorter than calls * interval - tolerance. The headroom makes that window longer than ``period``
     by period / headroom - period (42 ms for 100/s at 0.96): room for calls that reach Meta closer
     together than they left. Only what exceeds JITTER_ALLOWANCE_SECONDS of it is spent on bursts."""

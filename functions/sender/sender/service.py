@@ -64,7 +64,7 @@ class Graph(Protocol):
 class Limiter(Protocol):
     def acquire(self, account_id: str, rate_class: str, max_wait: float = 0.0) -> Slot: ...
 
-    def pause(self, account_id: str, rate_class: str, seconds: float) -> None: ...
+    def pause(self, account_id: str, seconds: float) -> None: ...
 
 
 class Statuses(Protocol):
@@ -161,10 +161,13 @@ class Sender:
         part = record.parts_sent
         while part < len(sends):
             send = sends[part]
+            # The token first: a part is marked in flight only when nothing but the call itself can fail
+            # (a part found in flight later is taken as possibly sent).
+            token = self.accounts.token(account, fresh=token_refetched)
             self._wait_for_rate(account.account_id, send.rate_class)
             if not self.records.begin_part(record.idempotency_key, part):
                 raise Retry(1.0, "the record changed under this attempt")
-            outcome = self.graph.send(self.accounts.token(account, fresh=token_refetched), send.body)
+            outcome = self.graph.send(token, send.body)
             if isinstance(outcome, Accepted):
                 updated = self.records.part_sent(record.idempotency_key, part, outcome.message_id,
                                                  last=part == len(sends) - 1)
@@ -207,7 +210,7 @@ class Sender:
                                     "account needs re-authorisation", outcome.error.as_dict())
             if error_class is ErrorClass.THROTTLED:
                 pause = regain_seconds(outcome.usage) or THROTTLE_PAUSE_SECONDS * (0.5 + random.random() / 2)  # noqa: S311
-                self.limiter.pause(account.account_id, send.rate_class, pause)
+                self.limiter.pause(account.account_id, pause)
                 self.metrics.count("Throttled")
                 return self._retry_or_fail(record, receive_count, "Meta throttled the account", outcome.error,
                                            delay=pause)

@@ -30,11 +30,18 @@ class OutboundReceipts:
             key = self._records.receipt(event.message_id, status, at_ms)
             if key is None and event.kind == EventKind.ECHO and event.customer_id:
                 key = self._settle_unknown(event)
-            if key is not None:
-                record = self._records.settle(key, status)
-                if record is not None:
-                    self._statuses.publish(record)
-                    moved += 1
+            if key is None:
+                continue
+            record = self._records.settle(key, status)
+            if record is not None:
+                self._statuses.publish(record)
+                moved += 1
+                continue
+            # Already there: a webhook Meta delivers again, perhaps because publishing failed after the
+            # status was recorded. Publish it again; the queue and consumers drop a repeat by event id.
+            current = self._records.get(key)
+            if current is not None and current.status == status:
+                self._statuses.publish(current)
         return moved
 
     def _settle_unknown(self, echo: InboundEvent) -> str | None:

@@ -38,10 +38,12 @@ FAILED = "FAILED"
 UNKNOWN = "UNKNOWN"
 
 # What each status may be reached from.
+# Never from PENDING: a receipt for an earlier part of a message still being sent must not settle it
+# (its later parts would never go). Receipts that come before SENT wait on the mid's item instead.
 PREDECESSORS = {
     SENT: (PENDING,),
-    DELIVERED: (PENDING, SENT, UNKNOWN),
-    READ: (PENDING, SENT, DELIVERED, UNKNOWN),
+    DELIVERED: (SENT, UNKNOWN),
+    READ: (SENT, DELIVERED, UNKNOWN),
     FAILED: (PENDING,),
     UNKNOWN: (PENDING,),
 }
@@ -190,10 +192,10 @@ class OutboundRecords:
         """Move to ``status`` if allowed from the current one; None when it was not (already there or past)."""
         sets = ["#status = :status", "updated_at = :now", f"{status.lower()}_at = :now"]
         values: dict[str, Any] = {":status": {"S": status}}
-        for name, value in (("reason", reason), ("detail", detail), ("error", json.dumps(error) if error else None)):
+        for name, value in (("reason", reason), ("detail", detail), ("error", _error_json(error))):
             if value is not None:
                 sets.append(f"#{name} = :{name}")  # names, because some (error) are DynamoDB reserved words
-                values[f":{name}"] = {"S": value[:2000]}
+                values[f":{name}"] = {"S": value[:MAX_TEXT_ATTRIBUTE]}
         allowed = PREDECESSORS[status]
         values.update({f":from{i}": {"S": s} for i, s in enumerate(allowed)})
         condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
@@ -331,6 +333,24 @@ class OutboundRecords:
             return getattr(self._client, operation)(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             raise RecordsUnavailable(f"DynamoDB {operation} failed: {error_code(exc)}") from exc
+
+
+MAX_TEXT_ATTRIBUTE = 2000
+
+
+def _error_json(error: dict[str, Any] | None) -> str | None:
+    """Meta's error as JSON that fits the attribute whole: a long message is shortened, never the JSON."""
+    if not error:
+        return None
+    text = json.dumps(error, ensure_ascii=False)
+    if len(text) > MAX_TEXT_ATTRIBUTE and isinstance(error.get("message"), str):
+        # Cut by the JSON's excess; what the message's escaping adds is made up by the loop.
+        message = error["message"]
+        while len(text) > MAX_TEXT_ATTRIBUTE and message:
+            message = message[:max(len(message) - (len(text) - MAX_TEXT_ATTRIBUTE) - 1, 0)]
+            text = json.dumps({**error, "message": message + "…"}, ensure_ascii=False)
+    return text if len(text) <= MAX_TEXT_ATTRIBUTE else json.dumps({k: error.get(k) for k in (
+        "http_status", "code", "subcode", "type", "fbtrace_id")})
 
 
 def _key(idempotency_key: str) -> dict[str, Any]:

@@ -8,11 +8,12 @@ Messages with a callback URL also get a callback job on the callback queue (func
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from igdm.events import EventKind, GraphError, InboundEvent, MessageStatus, conversation_id
-from igdm.outbound_records import OutboundRecord
+from igdm.outbound_records import DELIVERED, SENT, OutboundRecord
 from igdm.serialized import SerializedEvent
 from igdm.sqs_publisher import SqsEventPublisher
 
@@ -59,10 +60,23 @@ class StatusPublisher:
         self._callback_queue_url = callback_queue_url
 
     def publish(self, record: OutboundRecord) -> InboundEvent:
-        event = status_event(record)
-        serialized = SerializedEvent.of(event)
-        if not self._events.publish([serialized]):
+        """Publish the record's status; DELIVERED is preceded by SENT. The echo can reach the webhook,
+        which settles DELIVERED, in the moment between the sender recording SENT and publishing it, and
+        a consumer must still see SENT first. The repeat is dropped by the queue within its five-minute
+        deduplication window, and by consumers after it (same event id); in the same batch, it costs no
+        extra request to the events queue."""
+        records = [record]
+        if record.status == DELIVERED and record.message_ids:
+            records.insert(0, replace(record, status=SENT, reason=None, detail=None, error=None))
+        events = [status_event(r) for r in records]
+        serialized = [SerializedEvent.of(e) for e in events]
+        if not self._events.publish(serialized):
             raise StatusNotPublished("the events queue refused a message_status event")
+        for event, body in zip(events, serialized, strict=True):
+            self._callback(record, event, body)
+        return events[-1]
+
+    def _callback(self, record: OutboundRecord, event: InboundEvent, serialized: SerializedEvent) -> None:
         if record.callback_url and self._callback_queue_url:
             # The body goes as the exact text to POST, so every attempt signs the same bytes. One message
             # group per outbound message keeps its callbacks in order (SENT before DELIVERED) without
@@ -74,4 +88,3 @@ class StatusPublisher:
                                        MessageDeduplicationId=event.event_id)
             except Exception as exc:
                 raise StatusNotPublished(f"the callback queue refused a job: {type(exc).__name__}") from None
-        return event
