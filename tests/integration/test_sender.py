@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from igdm import aws
 from igdm.accounts import AccountDirectory, AccountLookupFailed
+from igdm.outbound_records import OutboundRecords
 from igdm.status_events import StatusNotPublished, StatusPublisher
 from local import outbound_samples as out
 from local.template import REGION
@@ -48,6 +49,9 @@ def test_an_invalid_message_fails_with_its_reason_and_is_not_retried(loop: Loop)
     assert "message.text: text is 20001 UTF-8 bytes" in failed["detail"]
     anonymous = [s for s in loop.statuses() if s["idempotency_key"].startswith("sqs-")]
     assert [s["reason"] for s in anonymous] == ["invalid_message"]
+    record = OutboundRecords(aws.client("dynamodb"), loop.stack.refs["GatewayTable"], 1).get(
+        anonymous[0]["idempotency_key"])
+    assert record is not None and (record.kind, record.customer_id) == ("invalid", None)
     assert loop._in_flight() == 0
 
 

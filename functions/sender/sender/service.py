@@ -307,6 +307,11 @@ class Sender:
             key = f"sqs-{sqs_message_id}"
         recipient = document.get("recipient")
         customer = recipient.get("id") if isinstance(recipient, dict) else None
+        if not isinstance(customer, str) or not 0 < len(customer) <= 64:
+            customer = None  # not an IGSID: it is not kept, only the reason names it
+        content = document.get("message")
+        kind = content.get("type") if isinstance(content, dict) else None
+        kind = kind[:64] if isinstance(kind, str) and kind else "invalid"
 
         def text(name: str) -> str | None:
             value = document.get(name)
@@ -317,10 +322,8 @@ class Sender:
             callback_url = None  # the FAILED status still reaches the events queue
 
         record, _ = self.records.claim(
-            idempotency_key=key, payload_hash="invalid", kind=str((document.get("message") or {}).get("type")
-                                                                  if isinstance(document.get("message"), dict)
-                                                                  else "invalid")[:64],
-            account_id=text("account_id"), customer_id=customer if isinstance(customer, str) else None,
+            idempotency_key=key, payload_hash="invalid", kind=kind,
+            account_id=text("account_id"), customer_id=customer,
             parts_total=0, correlation_id=text("correlation_id"), callback_url=callback_url,
             callback_data=text("callback_data"))
         self.metrics.count("InvalidMessages")
