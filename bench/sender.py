@@ -270,10 +270,11 @@ class _Job:
 def throughput(sandbox: SandboxProcess, accounts: list[str], messages: int, workers: int) -> dict[str, Any]:
     import heapq
 
+    from igdm.sqs_retry import Retry
     from local import outbound_samples as out
     from sender.graph import GraphClient
     from sender.rate_limit import RateLimiter, intervals
-    from sender.service import Retry, Sender
+    from sender.service import Sender
     from sender.settings import SenderSettings
 
     sandbox.reset()

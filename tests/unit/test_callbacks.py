@@ -13,8 +13,9 @@ import trustme
 
 from callback import service as callback_service
 from callback.http_client import CallbackClient, Delivered, RetryLater, Undeliverable
-from callback.service import CallbackDelivery, Retry
+from callback.service import CallbackDelivery
 from igdm.callbacks import signature, signed_headers, url_refusal, verify
+from igdm.sqs_retry import Retry
 
 SECRET = "a-signing-secret-of-some-length-0123456789"
 

@@ -13,13 +13,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callback.http_client import CallbackClient
-from callback.service import CallbackDelivery, Retry
+from callback.service import CallbackDelivery
 from callback.settings import CallbackSettings
 from callback.signing_secret import SigningSecret
 from igdm import aws, observability
 from igdm.config import cached_settings
 from igdm.observability import logger, metrics
-from igdm.sqs_retry import release_skipped, retry_after
+from igdm.sqs_retry import Retry, hand_back, release_skipped
 
 
 class _DeadLetters:
@@ -70,11 +70,8 @@ def _record_handler(record: SQSRecord) -> None:
                                                          f"{type(exc).__name__}: {exc}")
         if not isinstance(exc, Retry):
             logger.exception("callback failed unexpectedly; retried later")
-        delay = retry_after(aws.client("sqs"), cached_settings(CallbackSettings).callback_queue_url,
-                            record.receipt_handle, retry.delay)
-        logger.info("callback retried later", extra={"sqs_message_id": record.message_id, "delay_seconds": delay,
-                                                      "reason": retry.reason, "receive_count": receive_count})
-        _retried.add(record.message_id)
+        hand_back(aws.client("sqs"), cached_settings(CallbackSettings).callback_queue_url, record, retry,
+                  receive_count=receive_count, what="callback", delayed=_retried)
         raise retry from None
     logger.info("callback processed", extra={"sqs_message_id": record.message_id, "outcome": outcome})
 

@@ -21,15 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from callback.http_client import Delivered, Result, RetryLater, Undeliverable
 from igdm.callbacks import signed_headers
 from igdm.observability import logger
-
-
-class Retry(Exception):
-    """Try this job again after ``delay`` seconds."""
-
-    def __init__(self, delay: float, reason: str) -> None:
-        super().__init__(reason)
-        self.delay = delay
-        self.reason = reason
+from igdm.sqs_retry import Retry
 
 
 class CallbackJob(BaseModel):

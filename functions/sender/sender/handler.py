@@ -17,12 +17,12 @@ from igdm.accounts import AccountDirectory
 from igdm.config import cached_settings
 from igdm.observability import logger, metrics
 from igdm.outbound_records import OutboundRecords
-from igdm.sqs_retry import release_skipped, retry_after
+from igdm.sqs_retry import Retry, hand_back, release_skipped
 from igdm.status_events import StatusPublisher
 from igdm.table import CONVERSATION_STATE_SK, conversation_pk
 from sender.graph import GraphClient
 from sender.rate_limit import RateLimiter, intervals
-from sender.service import Retry, Sender, backoff_seconds
+from sender.service import Sender, backoff_seconds
 from sender.settings import SenderSettings
 
 
@@ -74,12 +74,8 @@ def _record_handler(record: SQSRecord) -> None:
         retry = exc if isinstance(exc, Retry) else Retry(backoff_seconds(receive_count), f"{type(exc).__name__}: {exc}")
         if not isinstance(exc, Retry):
             logger.exception("outbound message failed unexpectedly; retried later")
-        delay = retry_after(aws.client("sqs"), cached_settings(SenderSettings).outbound_queue_url,
-                            record.receipt_handle, retry.delay)
-        logger.info("outbound message retried later", extra={"sqs_message_id": record.message_id,
-                                                              "delay_seconds": delay, "reason": retry.reason,
-                                                              "receive_count": receive_count})
-        _retried.add(record.message_id)
+        hand_back(aws.client("sqs"), cached_settings(SenderSettings).outbound_queue_url, record, retry,
+                  receive_count=receive_count, what="outbound message", delayed=_retried)
         raise retry from None
     logger.info("outbound message processed", extra={"sqs_message_id": record.message_id, "status": status,
                                                       "receive_count": receive_count})

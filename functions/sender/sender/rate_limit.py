@@ -51,7 +51,8 @@ class RateLimiter:
         for _ in range(3):  # lost races to other senders only
             now = self._clock()
             # Busy account: tat is ahead of now; the slot it gives is at tat - tolerance.
-            applied, old = self._update(account_id, rate_class, "SET tat = tat + :t", "tat > :now AND tat <= :limit",
+            applied, old = self._update(account_id, rate_class, now, "SET tat = tat + :t",
+                                        "tat > :now AND tat <= :limit",
                                         {":t": interval, ":now": now, ":limit": now + tolerance + max(max_wait, 0.0)})
             if applied:
                 return Slot(True, max(old.get("tat", now) - tolerance - now, 0.0))
@@ -61,7 +62,7 @@ class RateLimiter:
                     continue  # moved on between our reading and our write
                 return Slot(False, tat - tolerance - now)
             # Idle account: no tat, or tat in the past.
-            applied, _ = self._update(account_id, rate_class, "SET tat = :next",
+            applied, _ = self._update(account_id, rate_class, now, "SET tat = :next",
                                       "attribute_not_exists(tat) OR tat <= :now",
                                       {":next": now + interval, ":now": now})
             if applied:
@@ -74,14 +75,14 @@ class RateLimiter:
         now = self._clock()
         for rate_class, (_, tolerance) in self._limits.items():
             until = now + seconds + tolerance
-            self._update(account_id, rate_class, "SET tat = :until", "attribute_not_exists(tat) OR tat < :until",
+            self._update(account_id, rate_class, now, "SET tat = :until", "attribute_not_exists(tat) OR tat < :until",
                          {":until": until})
 
-    def _update(self, account_id: str, rate_class: str, expression: str, condition: str,
+    def _update(self, account_id: str, rate_class: str, now: float, expression: str, condition: str,
                 values: dict[str, float]) -> tuple[bool, dict[str, float]]:
         """Whether the update applied, and the item's numbers before it (applied or not)."""
         attribute_values = {k: {"N": f"{v:.6f}"} for k, v in values.items()}
-        attribute_values[":expires"] = {"N": str(int(self._clock()) + 86_400)}
+        attribute_values[":expires"] = {"N": str(int(now) + 86_400)}
         try:
             response = self._client.update_item(
                 TableName=self._table,

@@ -24,6 +24,7 @@ from igdm.callbacks import url_refusal
 from igdm.observability import logger
 from igdm.outbound import IDEMPOTENCY_KEY_PATTERN, OutboundMessage, validation_reason
 from igdm.outbound_records import OutboundRecord, OutboundRecords
+from igdm.sqs_retry import Retry
 from sender import errors
 from sender.errors import ErrorClass
 from sender.graph import Accepted, Ambiguous, NotSent, Outcome, Refused, regain_seconds
@@ -38,15 +39,6 @@ THROTTLE_PAUSE_SECONDS = 60.0  # when Meta throttles without saying for how long
 # How far back an echo may settle a message whose send had no answer: the attempt's own span, with the
 # visibility timeout (180 s) before a crashed attempt's redelivery and room for clock skew.
 ECHO_LOOKBACK_SECONDS = 600.0
-
-
-class Retry(Exception):
-    """Try this message again after ``delay`` seconds (its conversation waits behind it)."""
-
-    def __init__(self, delay: float, reason: str) -> None:
-        super().__init__(reason)
-        self.delay = delay
-        self.reason = reason
 
 
 class Accounts(Protocol):

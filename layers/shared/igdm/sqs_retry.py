@@ -11,6 +11,15 @@ from typing import Any
 
 from igdm.observability import logger
 
+
+class Retry(Exception):
+    """Try this record again after ``delay`` seconds (its message group waits behind it)."""
+
+    def __init__(self, delay: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay = delay
+        self.reason = reason
+
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's limit on a message's visibility timeout
 _BATCH = 10  # ChangeMessageVisibilityBatch's limit
 
@@ -23,6 +32,15 @@ def retry_after(sqs: Any, queue_url: str, receipt_handle: str, delay: float) -> 
     except Exception as exc:  # the queue's own visibility timeout still brings it back
         logger.warning("could not delay the retry", extra={"error": type(exc).__name__})
     return seconds
+
+
+def hand_back(sqs: Any, queue_url: str, record: Any, retry: Retry, *, receive_count: int, what: str,
+              delayed: set[str]) -> None:
+    """Hide ``record`` (a Powertools SQSRecord) for the retry's delay and note it in ``delayed``."""
+    seconds = retry_after(sqs, queue_url, record.receipt_handle, retry.delay)
+    logger.info(f"{what} retried later", extra={"sqs_message_id": record.message_id, "delay_seconds": seconds,
+                                                 "reason": retry.reason, "receive_count": receive_count})
+    delayed.add(record.message_id)
 
 
 def release_skipped(sqs: Any, queue_url: str, event: dict[str, Any], response: dict[str, Any],
