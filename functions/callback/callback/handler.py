@@ -19,7 +19,7 @@ from callback.signing_secret import SigningSecret
 from igdm import aws, observability
 from igdm.config import cached_settings
 from igdm.observability import logger, metrics
-from igdm.sqs_retry import Retry, hand_back, release_skipped
+from igdm.sqs_retry import hand_back, release_skipped
 
 
 class _DeadLetters:
@@ -64,15 +64,10 @@ def _record_handler(record: SQSRecord) -> None:
     try:
         outcome = delivery.process(record.body, sqs_message_id=record.message_id,
                                    group_id=record.attributes.message_group_id, receive_count=receive_count)
-    except Exception as exc:
-        # Secrets Manager or SQS unavailable, or a signing secret not set up: retried, never dropped.
-        retry = exc if isinstance(exc, Retry) else Retry(delivery.backoff_seconds(receive_count),
-                                                         f"{type(exc).__name__}: {exc}")
-        if not isinstance(exc, Retry):
-            logger.exception("callback failed unexpectedly; retried later")
-        hand_back(aws.client("sqs"), cached_settings(CallbackSettings).callback_queue_url, record, retry,
-                  receive_count=receive_count, what="callback", delayed=_retried)
-        raise retry from None
+    except Exception as exc:  # Secrets Manager or SQS unavailable, or no signing secret: retried, never dropped
+        raise hand_back(aws.client("sqs"), cached_settings(CallbackSettings).callback_queue_url, record, exc,
+                        fallback_delay=delivery.backoff_seconds(receive_count), receive_count=receive_count,
+                        what="callback", delayed=_retried) from None
     logger.info("callback processed", extra={"sqs_message_id": record.message_id, "outcome": outcome})
 
 

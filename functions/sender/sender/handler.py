@@ -17,7 +17,7 @@ from igdm.accounts import AccountDirectory
 from igdm.config import cached_settings
 from igdm.observability import logger, metrics
 from igdm.outbound_records import OutboundRecords
-from igdm.sqs_retry import Retry, hand_back, release_skipped
+from igdm.sqs_retry import hand_back, release_skipped
 from igdm.status_events import StatusPublisher
 from igdm.table import CONVERSATION_STATE_SK, conversation_pk
 from sender.graph import GraphClient
@@ -69,14 +69,10 @@ def _record_handler(record: SQSRecord) -> None:
     receive_count = int(record.attributes.approximate_receive_count or 1)
     try:
         status = sender.process(record.body, sqs_message_id=record.message_id, receive_count=receive_count)
-    except Exception as exc:
-        # DynamoDB, SQS or Secrets Manager unavailable: retried like a transient Graph failure.
-        retry = exc if isinstance(exc, Retry) else Retry(backoff_seconds(receive_count), f"{type(exc).__name__}: {exc}")
-        if not isinstance(exc, Retry):
-            logger.exception("outbound message failed unexpectedly; retried later")
-        hand_back(aws.client("sqs"), cached_settings(SenderSettings).outbound_queue_url, record, retry,
-                  receive_count=receive_count, what="outbound message", delayed=_retried)
-        raise retry from None
+    except Exception as exc:  # DynamoDB, SQS or Secrets Manager unavailable: retried like a transient Graph failure
+        raise hand_back(aws.client("sqs"), cached_settings(SenderSettings).outbound_queue_url, record, exc,
+                        fallback_delay=backoff_seconds(receive_count), receive_count=receive_count,
+                        what="outbound message", delayed=_retried) from None
     logger.info("outbound message processed", extra={"sqs_message_id": record.message_id, "status": status,
                                                       "receive_count": receive_count})
 

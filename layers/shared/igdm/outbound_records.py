@@ -246,21 +246,14 @@ class OutboundRecords:
     def claim_echo(self, message_id: str, idempotency_key: str) -> bool:
         """Link an echo's mid to a message whose outcome was unknown, unless another message has it."""
         now = datetime.now(UTC)
-        try:
-            self._client.update_item(
-                TableName=self._table, Key={"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
-                UpdateExpression="SET idempotency_key = :key, updated_at = :now, #ttl = if_not_exists(#ttl, :expires)",
-                ConditionExpression="attribute_not_exists(idempotency_key) OR idempotency_key = :key",
-                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-                ExpressionAttributeValues={":key": {"S": idempotency_key}, ":now": {"S": now.isoformat()},
-                                           ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)}})
-            return True
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise RecordsUnavailable(f"DynamoDB update_item failed: {error_code(exc)}") from exc
-        except BotoCoreError as exc:
-            raise RecordsUnavailable(f"DynamoDB update_item failed: {type(exc).__name__}") from exc
+        return self._conditional_update({
+            "TableName": self._table, "Key": {"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
+            "UpdateExpression": "SET idempotency_key = :key, updated_at = :now, #ttl = if_not_exists(#ttl, :expires)",
+            "ConditionExpression": "attribute_not_exists(idempotency_key) OR idempotency_key = :key",
+            "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+            "ExpressionAttributeValues": {":key": {"S": idempotency_key}, ":now": {"S": now.isoformat()},
+                                          ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)}},
+        }) is not None
 
     def remove_unsettled(self, account_id: str, customer_id: str, idempotency_key: str) -> None:
         self._call("delete_item", TableName=self._table,
@@ -318,15 +311,20 @@ class OutboundRecords:
         }
         if names:
             request["ExpressionAttributeNames"] = names
+        response = self._conditional_update(request)
+        return OutboundRecord.from_item(response["Attributes"]) if response is not None else None
+
+    def _conditional_update(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """UpdateItem's response; None when its condition did not hold."""
         try:
-            response = self._client.update_item(**request)
+            response: dict[str, Any] = self._client.update_item(**request)
+            return response
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return None
             raise RecordsUnavailable(f"DynamoDB update_item failed: {error_code(exc)}") from exc
         except BotoCoreError as exc:
             raise RecordsUnavailable(f"DynamoDB update_item failed: {type(exc).__name__}") from exc
-        return OutboundRecord.from_item(response["Attributes"])
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
         try:

@@ -34,13 +34,21 @@ def retry_after(sqs: Any, queue_url: str, receipt_handle: str, delay: float) -> 
     return seconds
 
 
-def hand_back(sqs: Any, queue_url: str, record: Any, retry: Retry, *, receive_count: int, what: str,
-              delayed: set[str]) -> None:
-    """Hide ``record`` (a Powertools SQSRecord) for the retry's delay and note it in ``delayed``."""
+def hand_back(sqs: Any, queue_url: str, record: Any, failure: Exception, *, fallback_delay: float,
+              receive_count: int, what: str, delayed: set[str]) -> Retry:
+    """Hide ``record`` (a Powertools SQSRecord) until it should be tried again, note it in ``delayed``,
+    and return the Retry for the record handler to raise. A failure that is not a Retry (an AWS service
+    unavailable, a bug) is logged with its trace and retried after ``fallback_delay``."""
+    if isinstance(failure, Retry):
+        retry = failure
+    else:
+        logger.exception(f"{what} failed unexpectedly; retried later")
+        retry = Retry(fallback_delay, f"{type(failure).__name__}: {failure}")
     seconds = retry_after(sqs, queue_url, record.receipt_handle, retry.delay)
     logger.info(f"{what} retried later", extra={"sqs_message_id": record.message_id, "delay_seconds": seconds,
                                                  "reason": retry.reason, "receive_count": receive_count})
     delayed.add(record.message_id)
+    return retry
 
 
 def release_skipped(sqs: Any, queue_url: str, event: dict[str, Any], response: dict[str, Any],
