@@ -9,12 +9,12 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
 
 # Mirrors Lambda's /var/task + /opt/python for the tools that import the functions.
-export PYTHONPATH := functions/webhook:functions/sender:functions/callback:layers/shared:.
+export PYTHONPATH := functions/webhook:functions/sender:functions/callback:functions/onboarding:functions/refresher:layers/shared:.
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run say send invoke test test-unit test-integration test-e2e lint build validate deploy bench schemas events clean
+.PHONY: help install run say send refresh invite register accounts invoke test test-unit test-integration test-e2e lint build validate deploy bench schemas events clean
 
 help:
 	@echo "make install   create .venv (Python 3.13, pinned deps) and .venv-sam (AWS SAM CLI)"
@@ -53,6 +53,18 @@ say: $(VENV)/.installed
 send: $(VENV)/.installed
 	$(BIN)/python -m local.try_it send
 
+refresh: $(VENV)/.installed
+	$(BIN)/python -m local.invoke RefresherFunction events/scheduler_refresher.json
+
+invite: $(VENV)/.installed
+	$(BIN)/python -m tools.accounts invite --local
+
+register: $(VENV)/.installed
+	$(BIN)/python -m tools.accounts register --local
+
+accounts: $(VENV)/.installed
+	$(BIN)/python -m tools.accounts list --local
+
 invoke: $(VENV)/.installed
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json"; exit 2; }
 	$(BIN)/python -m local.invoke $(FUNCTION) $(EVENT)
@@ -71,7 +83,7 @@ test-e2e: $(VENV)/.installed
 
 lint: $(VENV)/.installed validate
 	$(BIN)/ruff check .
-	$(BIN)/mypy functions layers local bench
+	$(BIN)/mypy functions layers local bench tools
 	$(BIN)/cfn-lint template.yaml
 
 validate: $(SAM_VENV)/.installed

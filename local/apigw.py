@@ -29,6 +29,8 @@ def http_api_event(
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     cookie_header = lowered.pop("cookie", None)  # payload 2.0 moves cookies out of the headers
+    # API Gateway adds the scheme the client used; served locally over plain http.
+    lowered.setdefault("x-forwarded-proto", "http")
     content_type = lowered.get("content-type", "")
     as_text = content_type.startswith(_TEXT_TYPES)
     if as_text:

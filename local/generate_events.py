@@ -16,7 +16,7 @@ from igdm.status_events import status_event
 from local import meta_samples as m
 from local import outbound_samples as out
 from local.apigw import http_api_event
-from local.stack import DEFAULT_APP_SECRET, DEFAULT_VERIFY_TOKEN, callback_inbox_url
+from local.stack import DEFAULT_APP_SECRET, DEFAULT_VERIFY_TOKEN, callback_inbox_url, scheduler_event
 from local.template import ROOT
 from webhook.signature import sign
 
@@ -98,13 +98,18 @@ def callback_events() -> dict[str, dict[str, Any]]:
                                                 group=record.idempotency_key, deduplication_id=event.event_id)}
 
 
+def schedule_events() -> dict[str, dict[str, Any]]:
+    """What the refresher's schedule delivers (the refresher reads nothing from it): `make refresh`."""
+    return {"scheduler_refresher.json": scheduler_event()}
+
+
 def render(event: dict[str, Any]) -> str:
     return json.dumps(event, indent=2, ensure_ascii=False) + "\n"
 
 
 def main() -> None:
     EVENTS_DIR.mkdir(exist_ok=True)
-    for name, event in {**sample_events(), **outbound_events(), **callback_events()}.items():
+    for name, event in {**sample_events(), **outbound_events(), **callback_events(), **schedule_events()}.items():
         Path(EVENTS_DIR / name).write_text(render(event), encoding="utf-8")
         print(f"wrote events/{name}")
 

@@ -1,4 +1,4 @@
-"""A local stand-in for Meta's Instagram Graph API Send endpoint, for the local stack, tests and benchmarks.
+"""A local stand-in for Meta's Instagram Graph API (Send API, Business Login), for the local stack, tests, benches.
 
 It answers `POST /<version>/<ig_id>/messages` and `POST /<version>/me/messages` the way
 graph.instagram.com does (see the Instagram platform fact sheet: §5 Send API, §7 rate limits, §8 error
@@ -8,11 +8,22 @@ sends for every message the business sends, signed like a real webhook. Tests ad
 with `inject()` (or `POST /__sandbox/faults`), including the ambiguous ones (a timeout or a code
 1/1357046 reply after the message was in fact delivered) that a sender must reconcile through the echo.
 
+It also answers Business Login for Instagram (fact sheet §9, §11; the rules live in `local.instagram_identity`):
+`GET|POST /oauth/authorize` (a consent page, then a redirect with a code), `POST /oauth/access_token`,
+`GET /access_token` (ig_exchange_token), `GET /refresh_access_token`, `GET /<version>/<ig_id|me>` and
+`GET|POST|DELETE /<version>/<ig_id|me>/subscribed_apps`. Tokens age on a clock the caller controls
+(`clock=`, `advance()`), and the Send API refuses expired (190/463) and revoked (190/460) ones.
+
 Control endpoints, for tests and tools in other processes (JSON bodies, `Content-Type: application/json`):
-  POST /__sandbox/faults   {"kind": ..., "count": ..., "status": ..., ...}  same fields as inject()
-  POST /__sandbox/reset    clears faults, the request log, sent messages and rate windows
-  POST /__sandbox/read     {"account_id": ..., "igsid": ..., "mid": ...}    the customer's messaging_seen
-  GET  /__sandbox/sent     {"sent": [...], "requests": [...]}
+  POST /__sandbox/faults       {"kind": ..., "count": ..., "endpoint": ..., ...}  same fields as inject()
+  POST /__sandbox/reset        clears faults, the request log, sent messages and rate windows
+  POST /__sandbox/read         {"account_id": ..., "igsid": ..., "mid": ...}    the customer's messaging_seen
+  GET  /__sandbox/sent         {"sent": [...], "requests": [...]}
+  GET  /__sandbox/clock        {"now": ...}                                      the sandbox clock
+  POST /__sandbox/clock        {"advance_seconds": n} -> {"now": ...}
+  POST /__sandbox/revoke       {"account_id": ...}   every token of the account dies (a password reset)
+  POST /__sandbox/unsubscribe  {"account_id": ...}   drops its subscribed fields (Meta's auto-unsubscribe)
+  GET  /__sandbox/accounts     {"accounts": [...]}   usernames, subscribed fields, token ages; no token strings
 
 It listens on 127.0.0.1 only and delivers webhooks to loopback URLs only: it is a test double, not a
 service, and its control endpoints have no authentication.
@@ -41,9 +52,25 @@ from urllib.parse import parse_qs, urlsplit
 
 from requests import RequestException, Session
 
+from local.instagram_identity import (
+    DEFAULT_APP_ID,
+    DEFAULT_INSTAGRAM_APP_SECRET,
+    LONG_LIVED_SECONDS,
+    UNKNOWN_TOKEN_MESSAGE,
+    Answer,
+    IdentityError,
+    InstagramIdentity,
+    Route,
+    TokenInfo,
+)
+from local.instagram_identity import route as identity_route
+
 LOOPBACK = "127.0.0.1"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 FAULT_KINDS = ("http_5xx", "error", "throttle", "timeout", "invalid_json_reply")
+# "exchange" is GET /access_token (ig_exchange_token); "code_exchange" is POST /oauth/access_token.
+FAULT_ENDPOINTS = ("messages", "refresh", "exchange", "code_exchange", "me", "subscribed_apps")
+IDENTITY_FAULT_KINDS = ("http_5xx", "error", "throttle", "timeout")
 SENDER_ACTIONS = ("typing_on", "typing_off", "mark_seen", "react", "unreact")
 MESSAGING_TYPES = ("RESPONSE", "UPDATE", "MESSAGE_TAG")
 MEDIA_TYPES = ("image", "audio", "video", "file")
@@ -61,7 +88,7 @@ TOP_LEVEL_KEYS = frozenset({"recipient", "message", "sender_action", "payload", 
 MAX_BODY_BYTES = 1024 * 1024
 RATE_WINDOW_SECONDS = 1.0
 RATE_LIMIT_MESSAGE = "There have been too many calls to this Instagram account. Wait a bit and try again."
-BAD_OAUTH_MESSAGE = "Invalid OAuth access token - Cannot parse access token"
+BAD_OAUTH_MESSAGE = UNKNOWN_TOKEN_MESSAGE
 UNEXPECTED_ERROR_MESSAGE = "An unexpected error has occurred. Please retry your request later."
 THROTTLE_MESSAGES = {
     4: "(#4) Application request limit reached",
@@ -115,14 +142,16 @@ class _Fault:
     delay: float | None
     deliver: bool
     account_id: str | None
+    endpoint: str = "messages"
 
 
 @dataclass(frozen=True)
 class _Reply:
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any] | bytes  # a JSON object, or raw bytes of `content_type` (a page, a redirect)
     headers: dict[str, str]
     delay: float = 0.0
+    content_type: str = "application/json; charset=UTF-8"
 
 
 @dataclass(frozen=True)
@@ -534,10 +563,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._write(reply)
 
     def _write(self, reply: _Reply, *, close: bool = False) -> None:
-        payload = json.dumps(reply.body, separators=(",", ":")).encode()
+        body = reply.body
+        payload = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
         try:
             self.send_response(reply.status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Type", reply.content_type)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
@@ -571,7 +601,19 @@ class GraphSandbox:
         text_rate_per_second: int = 100,
         media_rate_per_second: int = 10,
         echo_delay_seconds: float = 0.0,
+        clock: Callable[[], float] = time.time,
+        app_id: str = DEFAULT_APP_ID,
+        instagram_app_secret: str = DEFAULT_INSTAGRAM_APP_SECRET,
+        token_response_shape: str = "data",  # noqa: S107 - a response shape, not a secret
+        subscription_field_spelling: str = "matrix",
+        refresh_invalidates_old: bool = False,
     ) -> None:
+        """`clock` drives token and code expiry (plus whatever advance() adds); `app_id` and
+        `instagram_app_secret` are the Instagram app's, checked by the OAuth endpoints (`app_secret` only signs
+        webhooks). `token_response_shape` is "data" (documented) or "flat" (seen: user_id a JSON number);
+        `subscription_field_spelling` is "matrix" (message_reactions, messaging_referral) or "send_doc"
+        (messaging_reactions, messaging_referrals); `refresh_invalidates_old` kills a token once refreshed.
+        """
         if webhook_url is not None:
             validate_webhook_url(webhook_url)
             if not app_secret:
@@ -588,7 +630,11 @@ class GraphSandbox:
         self.echo_delay_seconds = echo_delay_seconds
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._tokens: dict[str, str] = {}
+        # Accounts, tokens, codes and subscriptions, under the same lock.
+        self._identity = InstagramIdentity(
+            self._lock, clock=clock, app_id=app_id, instagram_app_secret=instagram_app_secret,
+            token_response_shape=token_response_shape, subscription_field_spelling=subscription_field_spelling,
+            refresh_invalidates_old=refresh_invalidates_old)
         self._sent: list[SentMessage] = []
         self._requests: list[RequestRecord] = []
         self._faults: list[_Fault] = []
@@ -649,12 +695,40 @@ class GraphSandbox:
 
     # --- configuration and inspection ---
 
-    def add_account(self, account_id: str, access_token: str) -> None:
-        """Register a token for an account. An account may hold several (an old and a refreshed one)."""
-        if not account_id or not access_token:
-            raise ValueError("account_id and access_token must be non-empty")
-        with self._lock:
-            self._tokens[access_token] = account_id
+    def add_account(self, account_id: str, access_token: str, *, username: str | None = None,
+                    issued_at: float | None = None, expires_in: float = LONG_LIVED_SECONDS) -> None:
+        """Register a long-lived token for an account, issued at `issued_at` (default now()) and expiring
+        `expires_in` seconds later. An account may hold several (an old and a refreshed one). The first call
+        for an account creates its profile (username default user_<last 4 digits>), subscribed to nothing.
+        """
+        self._identity.add_account(account_id, access_token, username=username, issued_at=issued_at,
+                                   expires_in=expires_in)
+
+    def add_login(self, account_id: str, username: str) -> None:
+        """An Instagram professional account a person can log in as on the consent page (/oauth/authorize)."""
+        self._identity.add_login(account_id, username)
+
+    def now(self) -> float:
+        """The sandbox clock: clock() plus every advance()."""
+        return self._identity.now()
+
+    def advance(self, seconds: float) -> None:
+        """Move the sandbox clock forward, ageing every token and authorization code."""
+        self._identity.advance(seconds)
+
+    def revoke(self, account_id: str) -> None:
+        """Revoke every token of the account, as a password reset does: they answer 190/460 from now on."""
+        self._identity.revoke(account_id)
+
+    def unsubscribe(self, account_id: str) -> None:
+        """Drop every subscribed field of the account, as Meta does after about an hour of failed webhooks."""
+        self._identity.unsubscribe(account_id)
+
+    def subscribed_fields(self, account_id: str) -> list[str]:
+        return self._identity.subscribed_fields(account_id)
+
+    def tokens_of(self, account_id: str) -> list[TokenInfo]:
+        return self._identity.tokens_of(account_id)
 
     def inject(
         self,
@@ -668,15 +742,23 @@ class GraphSandbox:
         delay: float | None = None,
         deliver: bool = False,
         account_id: str | None = None,
+        endpoint: str = "messages",
     ) -> None:
         """Queue a fault for the next `count` sends (of `account_id`, if given) that pass auth and validation.
 
         Faults are used first in, first out. A `deliver` fault (timeout, invalid_json_reply) records the send
         and queues its echo before answering, whatever the rate window holds: it models a message Meta did
         deliver while the caller saw a failure.
+
+        With another `endpoint` (refresh, exchange, code_exchange, me, subscribed_apps) the fault hits only
+        that endpoint, with kind http_5xx, error, throttle or timeout (a delay, then a 5xx), and changes no
+        state: `me` and `subscribed_apps` faults fire after the token is accepted, the others on any request.
         """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}")
+        if endpoint not in FAULT_ENDPOINTS:
+            raise ValueError(f"endpoint must be one of {', '.join(FAULT_ENDPOINTS)}")
+        kinds = FAULT_KINDS if endpoint == "messages" else IDENTITY_FAULT_KINDS
+        if kind not in kinds:
+            raise ValueError(f"kind must be one of {', '.join(kinds)}")
         _check_int("count", count, low=1)
         for name, value in (("status", status), ("code", code), ("subcode", subcode)):
             if value is not None:
@@ -689,15 +771,20 @@ class GraphSandbox:
             raise ValueError("deliver must be true or false")
         if deliver and kind not in ("timeout", "invalid_json_reply"):
             raise ValueError("deliver applies to the timeout and invalid_json_reply faults only")
+        if deliver and endpoint != "messages":
+            raise ValueError("deliver applies to the messages endpoint only")
         if account_id is not None and not isinstance(account_id, str):
             raise ValueError("account_id must be a string")
         fault = _Fault(kind, count, status, code, subcode, message, None if delay is None else float(delay),
-                       deliver, account_id)
+                       deliver, account_id, endpoint)
         with self._lock:
             self._faults.append(fault)
 
     def reset(self) -> None:
-        """Forget faults, requests, sent messages, rate windows and echo failures; keep accounts."""
+        """Forget faults, requests, sent messages, rate windows and echo failures.
+
+        Accounts, their tokens and subscriptions, and the clock stay.
+        """
         with self._lock:
             self._faults.clear()
             self._requests.clear()
@@ -771,6 +858,24 @@ class GraphSandbox:
 
     def _graph(self, method: str, path: str, query: dict[str, list[str]], headers: Message, raw: bytes) -> _Reply:
         via_url_token = "access_token" in query
+        route = identity_route(method, path)
+        if route is None:
+            reply, account_id, body = self._send_request(method, path, query, headers, raw)
+        else:
+            reply, account_id, body = self._identity_request(route, query, headers, raw)
+        error_code, error_subcode = _error_codes(reply.body) if reply.status >= 400 else (None, None)
+        record = RequestRecord(
+            at=time.time(), method=method, path=path, account_id=account_id, status=reply.status,
+            error_code=error_code, error_subcode=error_subcode, via_url_token=via_url_token, body=body,
+        )
+        with self._changed:
+            self._requests.append(record)
+            self._changed.notify_all()
+        return reply
+
+    def _send_request(self, method: str, path: str, query: dict[str, list[str]], headers: Message,
+                      raw: bytes) -> tuple[_Reply, str | None, Any]:
+        via_url_token = "access_token" in query
         body: Any = None
         account_id: str | None = None
         try:
@@ -792,17 +897,39 @@ class GraphSandbox:
             reply = self._send(account_id, body, via_url_token)
         except GraphError as error:
             reply = _Reply(error.status, error.body(), error.headers)
-        error_body = reply.body.get("error") if reply.status >= 400 else None
-        record = RequestRecord(
-            at=time.time(), method=method, path=path, account_id=account_id, status=reply.status,
-            error_code=error_body.get("code") if error_body else None,
-            error_subcode=error_body.get("error_subcode") if error_body else None,
-            via_url_token=via_url_token, body=body,
-        )
-        with self._changed:
-            self._requests.append(record)
-            self._changed.notify_all()
-        return reply
+        return reply, account_id, body
+
+    def _identity_request(self, route: Route, query: dict[str, list[str]], headers: Message,
+                          raw: bytes) -> tuple[_Reply, str | None, Any]:
+        # The log keeps what the answer says it may (subscribed fields at most): never a code, secret or token.
+        account_id: str | None = None
+        try:
+            if route.endpoint in ("me", "subscribed_apps"):
+                account_id = self._authenticate(headers.get("Authorization"), query)
+                self._identity.check_node(route.node, account_id, route.method)
+            elif route.endpoint in ("exchange", "refresh"):
+                token = query.get("access_token")
+                account_id = self._identity.owner_of(token[0] if token else None)
+            if route.endpoint != "authorize":
+                with self._lock:
+                    fault = self._take_fault(account_id, route.endpoint)
+                if fault is not None:
+                    return self._identity_fault_reply(fault, route.endpoint, account_id), account_id, None
+            answer = self._identity.answer(route, query=query, content_type=headers.get("Content-Type", ""),
+                                           raw=raw, account_id=account_id)
+        except (IdentityError, GraphError) as refusal:
+            error = _graph_error(refusal) if isinstance(refusal, IdentityError) else refusal
+            return _Reply(error.status, error.body(), error.headers), account_id, None
+        return _reply_of(answer), answer.account_id or account_id, answer.record
+
+    def _identity_fault_reply(self, fault: _Fault, endpoint: str, account_id: str | None) -> _Reply:
+        reply = self._fault_reply(fault, account_id or self._identity.app_id, {}, 0)
+        if endpoint != "code_exchange" or not isinstance(reply.body, dict):
+            return reply
+        # api.instagram.com answers its OAuth errors flat (fact sheet §9).
+        error = reply.body["error"]
+        flat = {"error_type": error["type"], "code": error["code"], "error_message": error["message"]}
+        return _Reply(reply.status, flat, reply.headers, reply.delay)
 
     def _authenticate(self, authorization: str | None, query: dict[str, list[str]]) -> str:
         token: str | None = None
@@ -812,11 +939,11 @@ class GraphSandbox:
                 token = value.strip()
         elif query.get("access_token"):
             token = query["access_token"][0]
-        with self._lock:
-            account_id = self._tokens.get(token) if token else None
-        if account_id is None:
-            raise GraphError(401, 190, BAD_OAUTH_MESSAGE, error_type="OAuthException")
-        return account_id
+        try:
+            # Unknown: 401/190. Expired: 400/190/463. Revoked: 400/190/460 (fact sheet §8).
+            return self._identity.account_for(token)
+        except IdentityError as error:
+            raise _graph_error(error) from None
 
     def _send(self, account_id: str, body: dict[str, Any], via_url_token: bool) -> _Reply:
         recipient = body["recipient"]
@@ -851,9 +978,9 @@ class GraphSandbox:
             return _Reply(200, success, usage_header(account_id, call_count))
         return self._fault_reply(fault, account_id, success, call_count)
 
-    def _take_fault(self, account_id: str) -> _Fault | None:
+    def _take_fault(self, account_id: str | None, endpoint: str = "messages") -> _Fault | None:
         for index, fault in enumerate(self._faults):
-            if fault.account_id in (None, account_id):
+            if fault.endpoint == endpoint and fault.account_id in (None, account_id):
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     del self._faults[index]
@@ -895,7 +1022,16 @@ class GraphSandbox:
                 sent = [asdict(item) for item in self._sent]
                 logged = [asdict(item) for item in self._requests]
             return _Reply(200, {"sent": sent, "requests": logged}, {})
-        if method != "POST" or path not in ("/__sandbox/faults", "/__sandbox/reset", "/__sandbox/read"):
+        if method == "GET" and path == "/__sandbox/clock":
+            return _Reply(200, {"now": self.now()}, {})
+        if method == "GET" and path == "/__sandbox/accounts":
+            return _Reply(200, {"accounts": self._identity.accounts()}, {})
+        actions: dict[str, Callable[..., dict[str, Any] | None]] = {
+            "/__sandbox/faults": self.inject, "/__sandbox/read": self.send_read,
+            "/__sandbox/clock": self._advance_clock, "/__sandbox/revoke": self.revoke,
+            "/__sandbox/unsubscribe": self.unsubscribe,
+        }
+        if method != "POST" or (path not in actions and path != "/__sandbox/reset"):
             return _Reply(404, {"error": f"no route {method} {path}"}, {})
         # A browser cannot send this content type cross-origin without a preflight, which is never answered.
         if headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
@@ -909,12 +1045,14 @@ class GraphSandbox:
             return _Reply(400, {"error": "the body must be a JSON object"}, {})
         if not isinstance(fields, dict):
             return _Reply(400, {"error": "the body must be a JSON object"}, {})
-        action: Callable[..., None] = self.inject if path == "/__sandbox/faults" else self.send_read
         try:
-            action(**fields)
+            answer = actions[path](**fields)
         except (TypeError, ValueError, RuntimeError) as exc:
             return _Reply(400, {"error": str(exc)}, {})
-        return _Reply(200, {"ok": True}, {})
+        return _Reply(200, answer if answer is not None else {"ok": True}, {})
+
+    def _advance_clock(self, advance_seconds: float) -> dict[str, Any]:
+        return {"now": self._identity.advance(advance_seconds)}
 
     # --- webhook delivery ---
 
@@ -974,6 +1112,26 @@ class GraphSandbox:
         return False
 
 
+def _graph_error(error: IdentityError) -> GraphError:
+    return GraphError(error.status, error.code, error.message, subcode=error.subcode, error_type=error.error_type)
+
+
+def _reply_of(answer: Answer) -> _Reply:
+    return _Reply(answer.status, answer.body, answer.headers, content_type=answer.content_type)
+
+
+def _error_codes(body: dict[str, Any] | bytes) -> tuple[int | None, int | None]:
+    """The code and subcode of an error answer: Graph's {"error": {...}}, or the flat OAuth shape."""
+    if not isinstance(body, dict):
+        return None, None
+    error = body.get("error")
+    if isinstance(error, dict):
+        return error.get("code"), error.get("error_subcode")
+    if "error_type" in body:
+        return body.get("code"), None
+    return None, None
+
+
 def _check_int(name: str, value: Any, *, low: int, high: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
         bound = f"{low} to {high}" if high is not None else f"at least {low}"
@@ -983,7 +1141,7 @@ def _check_int(name: str, value: Any, *, low: int, high: int | None = None) -> N
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m local.graph_sandbox",
-        description="A local stand-in for Meta's Instagram Graph API Send endpoint, on 127.0.0.1.",
+        description="A local stand-in for Meta's Instagram Graph API (Send API, Business Login), on 127.0.0.1.",
     )
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--account", action="append", default=[], metavar="ACCOUNT_ID=TOKEN",
@@ -993,6 +1151,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--text-rate", type=int, default=100, help="text sends per second per account")
     parser.add_argument("--media-rate", type=int, default=10, help="audio/video sends per second per account")
     parser.add_argument("--echo-delay", type=float, default=0.0, help="seconds before an echo is posted")
+    parser.add_argument("--login", action="append", default=[], metavar="ID=USERNAME",
+                        help="an Instagram professional account to log in as on the consent page (repeatable)")
+    parser.add_argument("--app-id", default=DEFAULT_APP_ID, help="the Instagram app ID (OAuth client_id)")
+    parser.add_argument("--instagram-app-secret", default=DEFAULT_INSTAGRAM_APP_SECRET,
+                        help="the Instagram app secret the OAuth endpoints check")
     args = parser.parse_args(argv)
     accounts = []
     for spec in args.account:
@@ -1000,14 +1163,23 @@ def main(argv: list[str] | None = None) -> None:
         if not sep or not account_id or not token:
             parser.error("--account takes ACCOUNT_ID=TOKEN")  # not echoed: a typo may still hold a token
         accounts.append((account_id, token))
+    logins = []
+    for spec in args.login:
+        account_id, sep, username = spec.partition("=")
+        if not sep or not account_id or not username:
+            parser.error(f"--login takes ID=USERNAME, got {spec!r}")
+        logins.append((account_id, username))
     try:
         sandbox = GraphSandbox(port=args.port, webhook_url=args.webhook_url, app_secret=args.app_secret,
                                text_rate_per_second=args.text_rate, media_rate_per_second=args.media_rate,
-                               echo_delay_seconds=args.echo_delay)
+                               echo_delay_seconds=args.echo_delay, app_id=args.app_id,
+                               instagram_app_secret=args.instagram_app_secret)
     except ValueError as exc:
         parser.error(str(exc))
     for account_id, token in accounts:
         sandbox.add_account(account_id, token)
+    for account_id, username in logins:
+        sandbox.add_login(account_id, username)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -1017,11 +1189,16 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"cannot listen on {LOOPBACK}:{args.port}: {exc}") from exc
     # Account ids only: tokens stay out of terminals and CI logs.
     lines = [
-        "Instagram Graph API sandbox (Send API)",
+        "Instagram Graph API sandbox (Send API, Business Login)",
         f"  send URL      {sandbox.base_url}/v24.0/<ig_id|me>/messages",
+        f"  login page    {sandbox.base_url}/oauth/authorize?client_id={args.app_id}&redirect_uri=<loopback URL>"
+        "&response_type=code&scope=instagram_business_basic,instagram_business_manage_messages",
+        f"  tokens        {sandbox.base_url}/oauth/access_token, /access_token, /refresh_access_token",
+        f"  profile       {sandbox.base_url}/v24.0/me?fields=user_id,username  and  /v24.0/me/subscribed_apps",
         f"  accounts      {', '.join(a for a, _ in accounts) or '(none: pass --account ID=TOKEN)'}",
+        f"  logins        {', '.join(f'{a} ({u})' for a, u in logins) or '(none: the --account ones)'}",
         f"  webhooks to   {args.webhook_url or '(none)'}",
-        f"  control       {sandbox.base_url}/__sandbox/{{faults,reset,read,sent}}",
+        f"  control       {sandbox.base_url}/__sandbox/{{faults,reset,read,sent,clock,revoke,unsubscribe,accounts}}",
         "ready",
     ]
     print("\n".join(lines), flush=True)

@@ -17,13 +17,17 @@ import signal
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
 
-from igdm.accounts import register_account
+from igdm.account_events import AccountEventPublisher
+from igdm.accounts import AccountTable, TokenVault, register_account
+from igdm.connect import AccountConnector
+from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin
 from local.apigw import http_api_event
 from local.callback_inbox import CallbackInbox
 from local.graph_sandbox import GraphSandbox
@@ -40,6 +44,12 @@ DEFAULT_ACCESS_TOKEN = "local-access-token"  # noqa: S105 - the sandbox's, docum
 DEFAULT_CUSTOMER_ID = "6543210987654321"
 DEFAULT_CALLBACK_PORT = 8082
 DEFAULT_CALLBACK_SIGNING_SECRET = "local-callback-signing-secret-0123456789"  # noqa: S105 - documented
+DEFAULT_INSTAGRAM_APP_ID = "local-instagram-app-id"
+DEFAULT_INSTAGRAM_APP_SECRET = "local-instagram-app-secret"  # noqa: S105 - the sandbox's, documented
+DEFAULT_USERNAME = "local_account"
+# An account the sandbox lets you log in as on its consent page, to try onboarding (make invite).
+ONBOARDING_ACCOUNT_ID = "17841400000000002"
+ONBOARDING_USERNAME = "local_shop"
 API_PAYLOAD_LIMIT = 10 * 1024 * 1024
 
 
@@ -60,6 +70,8 @@ class LocalConfig:
     graph_port: int
     callback_port: int
     callback_signing_secret: str
+    instagram_app_id: str = DEFAULT_INSTAGRAM_APP_ID
+    instagram_app_secret: str = DEFAULT_INSTAGRAM_APP_SECRET
 
     @classmethod
     def from_environment(cls) -> "LocalConfig":
@@ -75,11 +87,17 @@ class LocalConfig:
             graph_port=int(os.environ.get("LOCAL_GRAPH_PORT", "8081")),
             callback_port=int(os.environ.get("LOCAL_CALLBACK_PORT", str(DEFAULT_CALLBACK_PORT))),
             callback_signing_secret=os.environ.get("CALLBACK_SIGNING_SECRET", DEFAULT_CALLBACK_SIGNING_SECRET),
+            instagram_app_id=os.environ.get("INSTAGRAM_APP_ID", DEFAULT_INSTAGRAM_APP_ID),
+            instagram_app_secret=os.environ.get("INSTAGRAM_APP_SECRET", DEFAULT_INSTAGRAM_APP_SECRET),
         )
 
     @property
     def callback_url(self) -> str:
         return callback_inbox_url(self.callback_port)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.api_port}"
 
     @property
     def endpoint(self) -> str:
@@ -96,13 +114,18 @@ class LocalConfig:
         }
 
     def secret_strings(self) -> dict[str, str]:
-        return {"AppSecret": json.dumps({"app_secrets": [self.app_secret], "verify_token": self.verify_token}),
+        return {"AppSecret": json.dumps({"app_secrets": [self.app_secret], "verify_token": self.verify_token,
+                                         "instagram_app_id": self.instagram_app_id,
+                                         "instagram_app_secret": self.instagram_app_secret}),
                 "CallbackSigningSecret": json.dumps({"signing_secret": self.callback_signing_secret})}
 
     def function_environment(self, graph_url: str) -> dict[str, str]:
         """What the local stack sets on top of the template: the emulator, the Graph endpoint, and the
-        permission (never given to a deployed stack) to call back http URLs on 127.0.0.1."""
-        return {**self.aws_environment(), "GRAPH_API_BASE_URL": graph_url, "ALLOW_LOCAL_CALLBACKS": "true"}
+        permission (never given to a deployed stack) to call back http URLs on 127.0.0.1. Instagram's login
+        pages and token endpoint are the Graph sandbox's too."""
+        return {**self.aws_environment(), "GRAPH_API_BASE_URL": graph_url, "ALLOW_LOCAL_CALLBACKS": "true",
+                "INSTAGRAM_AUTHORIZE_URL": f"{graph_url}/oauth/authorize",
+                "INSTAGRAM_TOKEN_URL": f"{graph_url}/oauth/access_token"}
 
 
 def emulator_running(config: LocalConfig) -> bool:
@@ -242,27 +265,61 @@ def banner(config: LocalConfig, stack: Stack, graph_url: str, sandboxed: bool) -
         f"  Graph API     {graph_url}   ({'the local sandbox' if sandboxed else 'GRAPH_API_BASE_URL'})",
         f"  account       {config.account_id}   (IG_ACCOUNT_ID; its token from IG_ACCESS_TOKEN)",
         f"  callbacks     {config.callback_url}   (signing secret from CALLBACK_SIGNING_SECRET)",
+        f"  onboarding    {config.api_url}/oauth/start   (make invite prints a link; log in as {ONBOARDING_USERNAME})",
+        "  refresher     ran at start; make refresh runs it again",
         "  try           make say   then   make send",
         "ready",
     ])
 
 
-def register_local_account(config: LocalConfig, stack: Stack) -> None:
+def register_local_account(config: LocalConfig, stack: Stack, sandbox_url: str | None = None) -> None:
+    """The IG_ACCOUNT_ID account, connected as the onboarding pages would (its /me, its webhook fields,
+    an account_status event) when the sandbox answers; stored as given when GRAPH_API_BASE_URL is real."""
     clients = {s: boto3.client(s, endpoint_url=config.endpoint, region_name=REGION)
-               for s in ("dynamodb", "secretsmanager")}
+               for s in ("dynamodb", "secretsmanager", "sqs")}
     prefix = stack.resolve({"Fn::Sub": "${AWS::StackName}/accounts/"})
-    register_account(clients["dynamodb"], clients["secretsmanager"], table=stack.refs["GatewayTable"],
-                     secret_prefix=prefix, account_id=config.account_id, access_token=config.access_token,
-                     username="local_account")
+    now = int(time.time())
+    if sandbox_url is None:
+        register_account(clients["dynamodb"], clients["secretsmanager"], table=stack.refs["GatewayTable"],
+                         secret_prefix=prefix, account_id=config.account_id, access_token=config.access_token,
+                         username=DEFAULT_USERNAME)
+        return
+    environment = stack.function_environment("RefresherFunction")
+    login = InstagramLogin(graph_base_url=sandbox_url, api_version=environment["GRAPH_API_VERSION"], oauth_token_url="")
+    connector = AccountConnector(
+        login=login, vault=TokenVault(clients["secretsmanager"], prefix),
+        accounts=AccountTable(clients["dynamodb"], stack.refs["GatewayTable"]),
+        events=AccountEventPublisher(clients["sqs"], stack.refs["EventsQueue"]),
+        webhook_fields=environment["WEBHOOK_FIELDS"].split(","))
+    connector.connect(config.access_token, expires_at=now + LONG_LIVED_SECONDS, refreshed_at=now, scopes=(),
+                      now=now)
 
 
 def start_sandbox(config: LocalConfig) -> GraphSandbox | None:
     if config.graph_api_base_url:
         return None
     sandbox = GraphSandbox(port=config.graph_port, webhook_url=f"http://{LOOPBACK}:{config.api_port}/webhook",
-                           app_secret=config.app_secret, echo_delay_seconds=0.2)
-    sandbox.add_account(config.account_id, config.access_token)
+                           app_secret=config.app_secret, echo_delay_seconds=0.2, app_id=config.instagram_app_id,
+                           instagram_app_secret=config.instagram_app_secret)
+    sandbox.add_account(config.account_id, config.access_token, username=DEFAULT_USERNAME)
+    sandbox.add_login(config.account_id, DEFAULT_USERNAME)
+    sandbox.add_login(ONBOARDING_ACCOUNT_ID, ONBOARDING_USERNAME)
     return sandbox.start()
+
+
+def run_scheduled(stack: Stack, invoke: Any) -> None:
+    """What the template's schedules invoke (the token refresher), once, as `make run` starts."""
+    for function_id in stack.scheduled_functions():
+        try:
+            summary = invoke(function_id, scheduler_event())
+            print(f"{function_id}: {json.dumps(summary)}", flush=True)
+        except Exception as exc:  # a failed run is reported, and the stack keeps running
+            print(f"{function_id} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
+
+def scheduler_event() -> dict[str, Any]:
+    """The event EventBridge Scheduler sends a Lambda target by default (an empty JSON object)."""
+    return {}
 
 
 def main() -> None:
@@ -272,10 +329,10 @@ def main() -> None:
     inbox: CallbackInbox | None = None
     try:
         stack = provision_stack(config)
-        register_local_account(config, stack)
         sandbox = start_sandbox(config)
         graph_url = config.graph_api_base_url or (sandbox.base_url if sandbox else "")
         runtime = FunctionRuntime(stack, config.function_environment(graph_url))
+        register_local_account(config, stack, sandbox.base_url if sandbox else None)
         inbox = CallbackInbox(config.callback_signing_secret, config.callback_port, echo=True).start()
         api = ApiServer(config.api_port, stack.routes(), runtime)
     except OSError as exc:
@@ -299,6 +356,7 @@ def main() -> None:
     threading.Thread(target=api.serve_forever, name="local-api", daemon=True).start()
     for poller in queue_pollers:
         poller.start()
+    run_scheduled(stack, invoke)
     print(banner(config, stack, graph_url, sandbox is not None), flush=True)
     stop.wait()
     for poller in queue_pollers:

@@ -88,7 +88,7 @@ class Stack:
             if key == "Fn::Sub":
                 return self._sub(arg)
             if key == "Fn::Join":
-                return str(arg[0]).join(str(self.resolve(v)) for v in arg[1])
+                return str(arg[0]).join(str(self.resolve(v)) for v in self._list(arg[1]))
             if key.startswith("Fn::") or key == "Condition":
                 raise TemplateError(f"the local stack does not support {key}")
         return {k: self.resolve(v) for k, v in value.items()}
@@ -109,6 +109,16 @@ class Stack:
         if name in parameters:
             return str(parameters[name].get("Default", ""))
         raise _Unresolved(name)
+
+    def _list(self, value: Any) -> list[Any]:
+        """A literal list, or a Ref to a CommaDelimitedList parameter (its default, split)."""
+        if isinstance(value, list):
+            return value
+        name = value.get("Ref") if isinstance(value, dict) else None
+        parameter = self.template.get("Parameters", {}).get(name) if isinstance(name, str) else None
+        if parameter is None or parameter.get("Type") != "CommaDelimitedList":
+            raise TemplateError(f"Fn::Join needs a list or a CommaDelimitedList parameter, not {value!r}")
+        return [item.strip() for item in str(parameter.get("Default", "")).split(",")]
 
     def _get_att(self, logical_id: str, attribute: str) -> str:
         if (logical_id, attribute) in self.attributes:
@@ -137,6 +147,12 @@ class Stack:
                     props = event["Properties"]
                     found.append(Route(props["Method"].upper(), props["Path"], logical_id))
         return found
+
+    def scheduled_functions(self) -> list[str]:
+        """Functions a schedule invokes (Schedule and ScheduleV2 events): `make run` runs them at start."""
+        return [logical_id for logical_id, resource in self.resources("AWS::Serverless::Function").items()
+                if any(e.get("Type") in ("Schedule", "ScheduleV2")
+                       for e in resource["Properties"].get("Events", {}).values())]
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
         """Globals' variables overlaid with the function's own, resolved to local values."""
@@ -251,11 +267,14 @@ def _create_secret(clients: dict[str, Any], stack: Stack, logical_id: str, props
                    local_values: dict[str, str]) -> None:
     sm = clients["secretsmanager"]
     name = props.get("Name") or f"{stack.name}-{logical_id}"
-    value = local_values.get(logical_id) or props.get("SecretString") or _generated(props)
+    given = local_values.get(logical_id) or props.get("SecretString")
     try:
-        arn = sm.create_secret(Name=name, SecretString=value)["ARN"]
+        arn = sm.create_secret(Name=name, SecretString=given or _generated(props))["ARN"]
     except sm.exceptions.ResourceExistsException:
-        arn = sm.put_secret_value(SecretId=name, SecretString=value)["ARN"]
+        if given:
+            arn = sm.put_secret_value(SecretId=name, SecretString=given)["ARN"]
+        else:  # generated once, as CloudFormation does: provisioning again (make invoke, tools) keeps it
+            arn = sm.describe_secret(SecretId=name)["ARN"]
     stack.refs[logical_id] = arn
     stack.attributes[(logical_id, "Id")] = arn
 

@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -39,6 +39,8 @@ class RunningStack:
     api: str
     aws: Any
     output: list[str]
+    env: dict[str, str]  # the stack's environment, for tools run against it (python -m tools.accounts --local)
+    startup_events: list[dict[str, Any]] = field(default_factory=list)
 
     def request(self, method: str, path: str, body: bytes = b"",
                 headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
@@ -61,7 +63,8 @@ class RunningStack:
 def stack() -> Iterator[RunningStack]:
     aws_port, api_port, graph_port = free_port(), free_port(), free_port()
     env = {**os.environ, "LOCAL_AWS_PORT": str(aws_port), "LOCAL_API_PORT": str(api_port),
-           "LOCAL_GRAPH_PORT": str(graph_port), "PYTHONPATH": os.pathsep.join(sys.path),  # as the Makefile sets it
+           "LOCAL_GRAPH_PORT": str(graph_port),
+           "LOCAL_CALLBACK_PORT": str(free_port()), "PYTHONPATH": os.pathsep.join(sys.path),  # as the Makefile sets it
            "APP_SECRET": APP_SECRET, "VERIFY_TOKEN": VERIFY_TOKEN, "PYTHONUNBUFFERED": "1"}
     for inherited in ("AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL", "IG_ACCOUNT_ID", "IG_ACCESS_TOKEN"):
         env.pop(inherited, None)
@@ -84,7 +87,10 @@ def stack() -> Iterator[RunningStack]:
         session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",
                                         region_name="us-east-1")
         aws = {s: session.client(s, endpoint_url=f"http://127.0.0.1:{aws_port}") for s in ("dynamodb", "sqs")}
-        yield RunningStack(f"http://127.0.0.1:{api_port}", aws, output)
+        running = RunningStack(f"http://127.0.0.1:{api_port}", aws, output, env)
+        # make run connects its account (as onboarding would) before it prints "ready": one event.
+        running.startup_events = drain(running)
+        yield running
     finally:
         process.terminate()
         try:
@@ -126,6 +132,11 @@ def test_banner_names_the_webhook_url_token_queues_and_table(stack: RunningStack
     assert f"{stack.api}/webhook" in banner
     assert VERIFY_TOKEN in banner
     assert "-events.fifo" in banner and "-GatewayTable" in banner
+
+
+def test_make_run_connects_its_account_and_runs_the_refresher_at_start(stack: RunningStack) -> None:
+    assert [(e["kind"], e["account"]["change"]) for e in stack.startup_events] == [("account_status", "connected")]
+    assert any(line.startswith("RefresherFunction: ") and '"accounts": 1' in line for line in stack.output)
 
 
 def test_meta_verification_handshake(stack: RunningStack) -> None:

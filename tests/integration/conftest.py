@@ -133,4 +133,5 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
         reset_function_state()
 
 
+from tests.integration.accounts_harness import accounts  # noqa: E402, F401 - the fixture, for the account tests
 from tests.integration.outbound_loop import loop  # noqa: E402, F401 - the fixture, for the outbound tests

@@ -19,7 +19,7 @@ def test_committed_json_schema_matches_the_event_model() -> None:
 def test_schema_validates_a_real_event_and_names_every_kind() -> None:
     schema = json.loads((ROOT / "schemas" / "inbound-event.v1.json").read_text(encoding="utf-8"))
     kinds = schema["$defs"]["EventKind"]["enum"]
-    assert {"unknown", "story_reply", "message_status"} <= set(kinds) and len(kinds) == 20
+    assert {"unknown", "story_reply", "message_status", "account_status"} <= set(kinds) and len(kinds) == 21
     assert set(schema["required"]) >= {"event_id", "kind", "account_id", "occurred_at", "raw"}
     assert set(schema["properties"]) == set(InboundEvent.model_fields)
 
@@ -33,7 +33,7 @@ def test_template_table_keys_and_ttl_are_the_codes() -> None:
 
 def test_committed_sample_events_are_current_and_signed_with_the_local_secret() -> None:
     for name, event in {**generate_events.sample_events(), **generate_events.outbound_events(),
-                        **generate_events.callback_events()}.items():
+                        **generate_events.callback_events(), **generate_events.schedule_events()}.items():
         committed = (ROOT / "events" / name).read_text(encoding="utf-8")
         assert committed == generate_events.render(event), f"events/{name} is stale: run `make events`"
         if "requestContext" in event and event["requestContext"]["http"]["method"] == "POST":

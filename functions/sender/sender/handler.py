@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from igdm import aws, observability
+from igdm.account_events import AccountEventPublisher
 from igdm.accounts import AccountDirectory
 from igdm.config import cached_settings
 from igdm.observability import logger, metrics
@@ -51,7 +52,8 @@ def _sender() -> Sender:
     return Sender(
         records=OutboundRecords(dynamodb, settings.table_name, settings.event_retention_days),
         accounts=AccountDirectory(dynamodb, settings.table_name, aws.client("secretsmanager"),
-                                  secret_max_age_seconds=settings.secret_max_age_seconds),
+                                  secret_max_age_seconds=settings.secret_max_age_seconds,
+                                  events=AccountEventPublisher(aws.client("sqs"), settings.events_queue_url)),
         graph=GraphClient(settings.graph_api_base_url, settings.graph_api_version, settings.graph_timeout_seconds),
         limiter=RateLimiter(dynamodb, settings.table_name, intervals(
             settings.text_rate_per_second, settings.media_rate_per_second, settings.private_replies_per_hour,

@@ -109,7 +109,7 @@ class Sender:
             resumed = self._resume(record, message)
             if resumed is not None:
                 return resumed
-        if account.status != "active":
+        if not account.can_send:
             return self._settle(record, st.FAILED, "token_invalid",
                                 f"account {account.account_id} needs re-authorisation; nothing was sent")
         decision = self._window(message, account)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from igdm import aws, observability
 from igdm.config import ConfigurationError, cached_settings
+from igdm.http_api import TEXT_PLAIN, HttpApiRequest, Reply
 from igdm.observability import logger, metrics
 from igdm.outbound_records import OutboundRecords, RecordsUnavailable
 from igdm.sqs_publisher import SqsEventPublisher
@@ -18,7 +19,6 @@ from igdm.status_events import StatusNotPublished, StatusPublisher
 from webhook import service
 from webhook.app_secrets import SecretsManagerAppSecret, SecretUnavailable
 from webhook.dynamodb_store import DynamoEventStore
-from webhook.http_api import TEXT_PLAIN, HttpApiRequest, Reply
 from webhook.receipts import OutboundReceipts
 from webhook.service import Rejected, StorageUnavailable
 from webhook.settings import WebhookSettings

@@ -35,6 +35,7 @@ class EventKind(StrEnum):
     UNSUPPORTED = "unsupported"
     UNKNOWN = "unknown"
     MESSAGE_STATUS = "message_status"
+    ACCOUNT_STATUS = "account_status"
 
 
 # Kinds that can carry the content of a message that gets deleted (its text and media are removed then).
@@ -152,6 +153,29 @@ class MessageStatus(_Part):
     error: GraphError | None = Field(None, description="Meta's error, when Meta refused the message.")
 
 
+class AccountStatus(_Part):
+    """What the gateway found about one of its Instagram accounts (kind account_status)."""
+
+    status: Literal["active", "expiring", "needs_reauthorisation"] = Field(
+        description="The account's status after this change. needs_reauthorisation: nothing can be sent or "
+                    "refreshed until someone logs in again through the onboarding pages.")
+    change: Literal["connected", "token_dead", "token_expiring", "subscription_restored", "subscription_lost",
+                    "recovered"] = Field(
+        description="connected: onboarded or re-authorised; token_dead: Meta answered 190 (expired, revoked, "
+                    "password changed); token_expiring: within the alarm threshold of expiry and not refreshed; "
+                    "subscription_restored: Meta had dropped webhook fields and the gateway subscribed again; "
+                    "subscription_lost: they were dropped and could not be restored; recovered: a token "
+                    "marked dead works again.")
+    reason: str | None = Field(None, description="A stable code: token_expired, token_revoked, refresh_refused, "
+                               "fields_missing ...")
+    detail: str | None = Field(None, description="A readable explanation.")
+    username: str | None = None
+    token_expires_at: datetime | None = Field(None, description="When the current token expires, if known.")
+    missing_fields: list[str] = Field(default_factory=list, description="Webhook fields Meta had dropped.")
+    subscribed_fields: list[str] = Field(default_factory=list, description="Webhook fields subscribed now.")
+    error: GraphError | None = Field(None, description="Meta's error, when Meta refused a call.")
+
+
 class InboundEvent(BaseModel):
     """One thing that happened in an Instagram conversation, as the gateway hands it on."""
 
@@ -174,7 +198,7 @@ class InboundEvent(BaseModel):
     direction: Literal["inbound", "outbound"]
     source: Literal["messaging", "standby", "changes", "gateway"] = Field(
         description="Where Meta put the item. standby means another app owns the thread; gateway marks "
-                    "events the gateway itself raises (message_status)."
+                    "events the gateway itself raises (message_status, account_status)."
     )
     user_initiated: bool = Field(description="True when the customer sent this (it opens or refreshes "
                                  "the 24-hour messaging window).")
@@ -207,6 +231,8 @@ class InboundEvent(BaseModel):
     error: str | None = Field(None, description="On unknown events: why the item was not understood.")
     status: MessageStatus | None = Field(None, description="On message_status events: the outbound message's "
                                          "new status.")
+    account: AccountStatus | None = Field(None, description="On account_status events: what changed about the "
+                                          "account's token or webhook subscription.")
     raw: dict[str, Any] = Field(description="The item exactly as Meta sent it.")
 
 

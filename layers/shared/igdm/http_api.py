@@ -1,8 +1,8 @@
 """The API Gateway HTTP API (payload 2.0) request and response, as plain typed models.
 
-Written here rather than taken from Powertools' event handler: importing that package loads every
-resolver it has (AppSync, Bedrock, ...) and measured about 300 ms of extra cold start, a third of the
-handler's import time, for two routes.
+Shared by the webhook and the onboarding pages. Written here rather than taken from Powertools' event
+handler: importing that package loads every resolver it has (AppSync, Bedrock, ...) and measured about
+300 ms of extra cold start, a third of the webhook handler's import time, for two routes.
 """
 
 import base64
@@ -28,6 +28,10 @@ def _none_as_empty(value: Any) -> Any:
     return {} if value is None else value
 
 
+def _none_as_list(value: Any) -> Any:
+    return [] if value is None else value
+
+
 def _none_as_false(value: Any) -> Any:
     return False if value is None else value
 
@@ -41,6 +45,7 @@ class HttpApiRequest(BaseModel):
     query: Annotated[dict[str, str], BeforeValidator(_none_as_empty)] = Field(
         default_factory=dict, alias="queryStringParameters")
     headers: Annotated[dict[str, str], BeforeValidator(_none_as_empty)] = Field(default_factory=dict)
+    cookies: Annotated[list[str], BeforeValidator(_none_as_list)] = Field(default_factory=list)
     body: str | None = None
     is_base64_encoded: Annotated[bool, BeforeValidator(_none_as_false)] = Field(False, alias="isBase64Encoded")
     request_context: RequestContext = Field(alias="requestContext")
@@ -49,6 +54,14 @@ class HttpApiRequest(BaseModel):
         """HTTP API lowercases header names; compare without case all the same."""
         wanted = name.lower()
         return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
+
+    def cookie(self, name: str) -> str | None:
+        """A cookie's value (payload 2.0 moves the Cookie header into `cookies`, one "name=value" each)."""
+        for pair in self.cookies:
+            key, _, value = pair.partition("=")
+            if key.strip() == name:
+                return value.strip()
+        return None
 
     def raw_body(self) -> bytes | None:
         """The exact bytes sent (API Gateway base64-encodes what it cannot pass as text); None if the
@@ -68,11 +81,12 @@ class Reply:
     status: int
     body: str
     content_type: str = APPLICATION_JSON
+    headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of_json(cls, status: int, document: dict[str, Any]) -> "Reply":
         return cls(status, json.dumps(document))
 
     def to_api_gateway(self) -> dict[str, Any]:
-        return {"statusCode": self.status, "headers": {"Content-Type": self.content_type},
+        return {"statusCode": self.status, "headers": {"Content-Type": self.content_type, **dict(self.headers)},
                 "body": self.body, "isBase64Encoded": False}

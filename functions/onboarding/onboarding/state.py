@@ -1,0 +1,96 @@
+"""Invite links and the OAuth `state`: signed, expiring, and (for state) single-use.
+
+Both are HMAC-SHA256 over their fields with keys derived from the generated onboarding secret, one key
+per purpose, so an invite can never pass as a state or the other way round. The signature is checked
+first (no table access for a forged or stale value); a valid state is then consumed with a conditional
+delete, so the second use of the same state is refused even within its lifetime.
+"""
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from igdm.table import TTL_ATTRIBUTE
+
+STATE_SECONDS = 15 * 60  # a login takes a minute or two; a state older than this is refused
+STATE_PK_PREFIX = "OAUTH_STATE#"
+STATE_SK = "STATE"
+
+
+class StateRefused(Exception):
+    """The state (or invite) is missing, forged, expired or already used; the message says which."""
+
+
+def _key(secret: str, purpose: str) -> bytes:
+    return hmac.new(secret.encode(), f"igdm-onboarding|{purpose}".encode(), hashlib.sha256).digest()
+
+
+def _sign(key: bytes, *fields: str) -> str:
+    mac = hmac.new(key, "|".join(fields).encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def make_invite(secret: str, *, valid_seconds: int, now: float | None = None) -> str:
+    expires = str(int((time.time() if now is None else now) + valid_seconds))
+    return f"{expires}.{_sign(_key(secret, 'invite'), expires)}"
+
+
+def check_invite(secret: str, invite: str | None, *, now: float | None = None) -> None:
+    if not invite:
+        raise StateRefused("this page needs an invite link: ask the gateway's operator for one")
+    expires, _, signature = invite.partition(".")
+    if not expires.isdigit() or not hmac.compare_digest(signature, _sign(_key(secret, "invite"), expires)):
+        raise StateRefused("this invite link is not valid: ask the gateway's operator for a new one")
+    if int(expires) < (time.time() if now is None else now):
+        raise StateRefused("this invite link has expired: ask the gateway's operator for a new one")
+
+
+@dataclass(frozen=True)
+class State:
+    nonce: str
+    value: str
+
+
+class StateStore:
+    def __init__(self, dynamodb: Any, table: str, secret: str) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+        self._key = _key(secret, "state")
+
+    def issue(self, *, now: float) -> State:
+        nonce = secrets.token_urlsafe(24)
+        expires = int(now + STATE_SECONDS)
+        self._dynamodb.put_item(TableName=self._table, Item={
+            "pk": {"S": f"{STATE_PK_PREFIX}{nonce}"}, "sk": {"S": STATE_SK},
+            TTL_ATTRIBUTE: {"N": str(expires + 3600)},  # TTL: DynamoDB removes unused states later on
+        }, ConditionExpression="attribute_not_exists(pk)")
+        return State(nonce, f"{nonce}.{expires}.{_sign(self._key, nonce, str(expires))}")
+
+    def consume(self, value: str | None, *, cookie_nonce: str | None, now: float) -> str:
+        """The state's nonce, once: raises StateRefused for anything else."""
+        if not value:
+            raise StateRefused("the answer from Instagram carries no state")
+        nonce, expires, signature = [*value.split("."), "", ""][:3]
+        if not nonce or not expires.isdigit() or not hmac.compare_digest(
+                signature, _sign(self._key, nonce, expires)):
+            raise StateRefused("the state in the answer from Instagram is not one this gateway issued")
+        if int(expires) < now:
+            raise StateRefused("this login took too long and its state expired")
+        if cookie_nonce is None or not hmac.compare_digest(cookie_nonce, nonce):
+            # Bound to the browser that started it: a link someone else started cannot be completed here.
+            raise StateRefused("this login was started in another browser (or its cookie was blocked)")
+        try:
+            self._dynamodb.delete_item(TableName=self._table,
+                                       Key={"pk": {"S": f"{STATE_PK_PREFIX}{nonce}"}, "sk": {"S": STATE_SK}},
+                                       ConditionExpression="attribute_exists(pk)")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise StateRefused("this login was already completed (its state was used)") from None
+            raise
+        return nonce

@@ -1,0 +1,323 @@
+"""One run of the token refresher: every account's token renewed in time, proven, and its webhook
+subscription kept whole.
+
+For each account, independently (one account's failure never stops the others):
+  1. refresh the token through refresh_access_token when it is at least a day old and expires within
+     the window (or its expiry is unknown: a token pasted from the App Dashboard);
+  2. write the new token as the secret's pending version, prove it with /me, then make it current, so
+     no failure can leave a broken token where a working one was;
+  3. otherwise prove the current token with /me; on 190 try a pending token an interrupted run left,
+     and failing that mark the account needs_reauthorisation and say so on the events queue;
+  4. compare subscribed_apps with the fields the gateway needs and subscribe again when Meta dropped any.
+The run ends with the metrics the template's alarms watch.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from igdm.account_events import AccountChange, AccountEventPublisher
+from igdm.accounts import (
+    ACTIVE,
+    EXPIRING,
+    NEEDS_REAUTHORISATION,
+    PENDING,
+    Account,
+    AccountTable,
+    TokenDocument,
+    TokenVault,
+)
+from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin, LoginError, missing_fields
+from igdm.observability import logger
+
+DAY = 86_400
+MIN_TOKEN_AGE_SECONDS = DAY  # Meta refreshes only tokens at least 24 hours old
+
+REFRESH = "refresh"
+NOT_DUE = "not_due"
+TOO_YOUNG = "too_young"
+EXPIRED = "expired"
+
+# Meta's 190 subcodes (fact sheet §8), as the stable reasons of account_status events.
+DEAD_TOKEN_REASONS = {458: "app_deauthorised", 459: "checkpoint_required", 460: "token_revoked",
+                      463: "token_expired", 464: "user_unconfirmed", 467: "token_invalid"}
+
+
+def refresh_decision(now: float, *, refreshed_at: float | None, expires_at: float | None,
+                     window_seconds: float) -> str:
+    """Whether to call refresh_access_token now. An expired token cannot be refreshed (only a new login
+    helps); one younger than a day is refused by Meta; an unknown expiry is learnt by refreshing."""
+    if expires_at is not None and expires_at <= now:
+        return EXPIRED
+    if refreshed_at is not None and now - refreshed_at < MIN_TOKEN_AGE_SECONDS:
+        return TOO_YOUNG
+    if expires_at is None or expires_at - now <= window_seconds:
+        return REFRESH
+    return NOT_DUE
+
+
+@dataclass
+class RunReport:
+    accounts: int = 0
+    refreshed: list[str] = field(default_factory=list)
+    refresh_failed: list[str] = field(default_factory=list)
+    needs_reauthorisation: list[str] = field(default_factory=list)
+    expiring: list[str] = field(default_factory=list)
+    resubscribed: list[str] = field(default_factory=list)
+    subscription_failed: list[str] = field(default_factory=list)
+    check_failed: list[str] = field(default_factory=list)
+    earliest_expiry_days: float | None = None
+    events_unpublished: int = 0
+
+    @property
+    def retry_worthy(self) -> bool:
+        """Failures another attempt soon may fix (Meta or AWS not answering); dead tokens are not."""
+        return bool(self.refresh_failed or self.check_failed or self.subscription_failed or self.events_unpublished)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "accounts": self.accounts, "refreshed": self.refreshed, "refresh_failed": self.refresh_failed,
+            "needs_reauthorisation": self.needs_reauthorisation, "expiring": self.expiring,
+            "resubscribed": self.resubscribed, "subscription_failed": self.subscription_failed,
+            "check_failed": self.check_failed, "events_unpublished": self.events_unpublished,
+            "earliest_expiry_days": (None if self.earliest_expiry_days is None
+                                     else round(self.earliest_expiry_days, 2)),
+        }
+
+
+class Refresher:
+    def __init__(self, *, accounts: AccountTable, vault: TokenVault, login: InstagramLogin,
+                 events: AccountEventPublisher, webhook_fields: list[str], window_seconds: float,
+                 warning_seconds: float, clock: Callable[[], float] = time.time) -> None:
+        self.accounts = accounts
+        self.vault = vault
+        self.login = login
+        self.events = events
+        self.webhook_fields = webhook_fields
+        self.window_seconds = window_seconds
+        self.warning_seconds = warning_seconds
+        self.clock = clock
+
+    def run(self) -> RunReport:
+        now = self.clock()
+        report = RunReport()
+        changes: list[AccountChange] = []
+        for account in self.accounts.all():
+            report.accounts += 1
+            try:
+                _AccountRun(self, account, now, report, changes).check()
+            except Exception as exc:  # isolation: the next account is checked whatever this one raised
+                logger.error("account check failed", extra={"account_id": account.account_id,
+                                                            "error": type(exc).__name__})
+                report.check_failed.append(account.account_id)
+        if changes:
+            report.events_unpublished = len(self.events.publish(changes, now=now))
+        return report
+
+
+class _AccountRun:
+    def __init__(self, refresher: Refresher, account: Account, now: float, report: RunReport,
+                 changes: list[AccountChange]) -> None:
+        self.r = refresher
+        self.account = account
+        self.now = now
+        self.report = report
+        self.changes = changes
+        self.id = account.account_id
+        self.error: str | None = None  # the latest problem, kept on the account item as last_error
+
+    def check(self) -> None:
+        stored = self.r.vault.read(self.account.token_secret_id, self.id)
+        if stored is None:
+            self._dead(None, None, "token_missing", "the account's token secret has no current version")
+            return
+        document, version = stored
+        if self.account.status == NEEDS_REAUTHORISATION:
+            self._check_dead_account(document)
+            return
+        decision = refresh_decision(self.now, refreshed_at=document.refreshed_at, expires_at=document.expires_at,
+                                    window_seconds=self.r.window_seconds)
+        proven = False
+        if decision == EXPIRED:
+            # Our record says it lapsed; a pending token left by an interrupted refresh may still save it.
+            if not self._dead(document, version, "token_expired", "the token expired before it was refreshed"):
+                return
+            document, version, proven = self._current()
+        elif decision == REFRESH:
+            outcome = self._refresh(document, version)
+            if outcome is None:
+                return  # dead, reported
+            document, version, proven = outcome
+        subscribed: list[str] | None = None
+        try:
+            if not proven:
+                try:
+                    self.r.login.me(document.access_token)
+                except LoginError as error:
+                    if not error.token_dead:
+                        raise
+                    if not self._dead(document, version, _dead_reason(error), error.detail, error):
+                        return
+                    document, version, _ = self._current()
+            subscribed = self._check_subscription(document)
+        except LoginError as error:  # Meta did not answer: the expiry is still noted, the run retried
+            self.report.check_failed.append(self.id)
+            self.error = f"health check failed: {error.detail}"
+        self.r.accounts.record_check(self.id, now=self.now, subscribed_fields=subscribed, error=self.error)
+        self._note_expiry(document)
+
+    # --- refresh ---
+
+    def _refresh(self, document: TokenDocument, version: str) -> tuple[TokenDocument, str, bool] | None:
+        try:
+            issued = self.r.login.refresh(document.access_token)
+        except LoginError as error:
+            if error.token_dead:
+                if not self._dead(document, version, _dead_reason(error), error.detail, error):
+                    return None
+                return self._current()
+            if document.refreshed_at is None and error.code == 100:
+                # A pasted token of unknown age: Meta refuses one younger than a day. Not a failure;
+                # its age is now known to be under a day, and tomorrow's run refreshes it.
+                logger.info("token too young to refresh", extra={"account_id": self.id})
+                return document, version, False
+            self._refresh_failed(f"refresh refused: {error.detail}")
+            return document, version, False
+        renewed = replace(document, access_token=issued.access_token, refreshed_at=int(self.now),
+                          expires_at=int(self.now + (issued.expires_in or LONG_LIVED_SECONDS)))
+        secret = self.account.token_secret_id
+        try:
+            pending = self.r.vault.stage(secret, renewed)
+        except Exception as exc:
+            self._refresh_failed(f"the new token could not be written: {type(exc).__name__}")
+            return document, version, False
+        try:
+            profile = self.r.login.me(renewed.access_token)
+        except LoginError as error:
+            if error.token_dead:  # Meta handed out a token it does not accept: never promote it
+                self.r.vault.discard_pending(secret, pending)
+            self._refresh_failed(f"the new token failed /me: {error.detail}")
+            return document, version, False
+        if profile.user_id != self.id:
+            self.r.vault.discard_pending(secret, pending)
+            self._refresh_failed(f"the new token belongs to account {profile.user_id}")
+            return document, version, False
+        try:
+            self.r.vault.promote(secret, pending, version)
+        except Exception as exc:
+            # Left pending: the old token stays current, and a run that finds it dead promotes this one.
+            self._refresh_failed(f"the new token could not be made current: {type(exc).__name__}")
+            return document, version, False
+        renewed = replace(renewed, username=profile.username or renewed.username)
+        self.r.accounts.record_refresh(self.id, renewed, now=self.now)
+        self.report.refreshed.append(self.id)
+        logger.info("token refreshed", extra={"account_id": self.id, "expires_at": renewed.expires_at})
+        return renewed, pending, True
+
+    def _refresh_failed(self, detail: str) -> None:
+        logger.warning("token refresh failed", extra={"account_id": self.id, "detail": detail[:300]})
+        self.report.refresh_failed.append(self.id)
+        self.error = detail
+
+    def _current(self) -> tuple[TokenDocument, str, bool]:
+        stored = self.r.vault.read(self.account.token_secret_id, self.id)
+        if stored is None:
+            raise RuntimeError("the token secret lost its current version")
+        return stored[0], stored[1], True
+
+    # --- dead tokens ---
+
+    def _dead(self, document: TokenDocument | None, version: str | None, reason: str, detail: str,
+              error: LoginError | None = None) -> bool:
+        """The current token is dead. True when a pending token (from a refresh whose promotion did not
+        happen) works and is now current; otherwise the account needs a new login, and says so."""
+        if document is not None and version is not None and self._promote_pending(document, version):
+            return True
+        self.r.accounts.set_status(self.id, NEEDS_REAUTHORISATION, f"{reason}: {detail}", now=self.now)
+        self.report.needs_reauthorisation.append(self.id)
+        self.changes.append(AccountChange(
+            self.id, NEEDS_REAUTHORISATION, "token_dead", reason=reason, detail=detail[:500],
+            username=self.account.username, token_expires_at=document.expires_at if document else None,
+            error=error.as_graph_error() if error and error.code is not None else None))
+        logger.error("account needs re-authorisation", extra={"account_id": self.id, "reason": reason})
+        return False
+
+    def _promote_pending(self, document: TokenDocument, version: str) -> bool:
+        stored = self.r.vault.read(self.account.token_secret_id, self.id, PENDING)
+        if stored is None or stored[1] == version or stored[0].access_token == document.access_token:
+            return False
+        pending, pending_version = stored
+        try:
+            profile = self.r.login.me(pending.access_token)
+        except LoginError:
+            return False
+        if profile.user_id != self.id:
+            return False
+        self.r.vault.promote(self.account.token_secret_id, pending_version, version)
+        self.r.accounts.record_refresh(self.id, pending, now=self.now)
+        self.report.refreshed.append(self.id)
+        logger.info("pending token promoted", extra={"account_id": self.id})
+        return True
+
+    def _check_dead_account(self, document: TokenDocument) -> None:
+        """Only a new login brings an account back, but a token that works again (Meta answered 190 in
+        error, or a pending token) is noticed rather than left unused."""
+        try:
+            self.r.login.me(document.access_token)
+        except LoginError:
+            self.report.needs_reauthorisation.append(self.id)
+            return
+        self.r.accounts.set_status(self.id, ACTIVE, None, now=self.now)
+        self.changes.append(AccountChange(self.id, ACTIVE, "recovered", reason="token_works",
+                                          detail="the token marked dead passed /me again",
+                                          username=self.account.username, token_expires_at=document.expires_at))
+
+    # --- subscription and expiry ---
+
+    def _check_subscription(self, document: TokenDocument) -> list[str]:
+        """The fields subscribed after the check (re-subscribing when Meta dropped any)."""
+        subscribed = self.r.login.subscribed_fields(document.access_token)
+        missing = missing_fields(self.r.webhook_fields, subscribed)
+        if not missing:
+            return sorted(subscribed)
+        logger.warning("webhook fields missing", extra={"account_id": self.id, "missing": missing})
+        try:
+            fields, unsupported = self.r.login.subscribe(document.access_token, self.r.webhook_fields)
+        except LoginError as error:
+            self.report.subscription_failed.append(self.id)
+            self.error = f"re-subscribing failed: {error.detail}"
+            self.changes.append(AccountChange(
+                self.id, self.account.status, "subscription_lost", reason="resubscribe_failed",
+                detail=error.detail[:500], username=self.account.username, missing_fields=missing,
+                subscribed_fields=sorted(subscribed), error=error.as_graph_error() if error.code else None))
+            return sorted(subscribed)
+        self.report.resubscribed.append(self.id)
+        detail = f"Meta had dropped {', '.join(missing)}; subscribed again"
+        if unsupported:
+            detail += f" (Meta accepts no spelling of {', '.join(unsupported)})"
+        self.changes.append(AccountChange(
+            self.id, self.account.status, "subscription_restored", reason="fields_missing", detail=detail,
+            username=self.account.username, missing_fields=missing, subscribed_fields=fields))
+        return sorted(fields)
+
+    def _note_expiry(self, document: TokenDocument) -> None:
+        if document.expires_at is None:
+            return
+        days = (document.expires_at - self.now) / DAY
+        if self.report.earliest_expiry_days is None or days < self.report.earliest_expiry_days:
+            self.report.earliest_expiry_days = days
+        if document.expires_at - self.now > self.r.warning_seconds:
+            if self.account.status == EXPIRING and self.id not in self.report.refreshed:
+                self.r.accounts.set_status(self.id, ACTIVE, None, now=self.now)
+            return
+        self.report.expiring.append(self.id)
+        if self.account.status != EXPIRING:
+            detail = f"the token expires in {days:.1f} days and has not been refreshed"
+            self.r.accounts.set_status(self.id, EXPIRING, detail, now=self.now)
+            self.changes.append(AccountChange(
+                self.id, EXPIRING, "token_expiring", reason="refresh_not_done", detail=detail,
+                username=self.account.username, token_expires_at=document.expires_at))
+
+
+def _dead_reason(error: LoginError) -> str:
+    return DEAD_TOKEN_REASONS.get(error.subcode or 0, "token_invalid")

@@ -1,0 +1,71 @@
+"""account_status events: a dead token, a token about to lapse, a dropped webhook subscription, an
+account (re)connected. Published on the events queue in the account's own message group, so the
+systems that read customers' messages learn of them where they already look.
+
+The event id is derived from the account, the change and the day, so a run the scheduler repeats on
+the same day (or the onboarding page reloaded) does not announce the same change twice.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from igdm.events import AccountStatus, EventKind, GraphError, InboundEvent
+from igdm.serialized import SerializedEvent
+from igdm.sqs_publisher import SqsEventPublisher
+
+
+@dataclass(frozen=True)
+class AccountChange:
+    account_id: str
+    status: str
+    change: str
+    reason: str | None = None
+    detail: str | None = None
+    username: str | None = None
+    token_expires_at: int | None = None
+    missing_fields: list[str] = field(default_factory=list)
+    subscribed_fields: list[str] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+
+
+def account_event(change: AccountChange, *, now: float) -> InboundEvent:
+    at = datetime.fromtimestamp(now, UTC)
+    day = at.date().isoformat()
+    return InboundEvent(
+        event_id=hashlib.sha256(f"account|{change.account_id}|{change.change}|{day}".encode()).hexdigest()[:32],
+        kind=EventKind.ACCOUNT_STATUS,
+        account_id=change.account_id,
+        customer_id=None,
+        conversation_id=change.account_id,
+        direction="inbound",
+        source="gateway",
+        user_initiated=False,
+        occurred_at=at,
+        received_at=at,
+        account=AccountStatus(
+            status=change.status,  # type: ignore[arg-type]  # one of igdm.accounts.STATUSES
+            change=change.change,  # type: ignore[arg-type]
+            reason=change.reason,
+            detail=change.detail,
+            username=change.username,
+            token_expires_at=(datetime.fromtimestamp(change.token_expires_at, UTC)
+                              if change.token_expires_at is not None else None),
+            missing_fields=change.missing_fields,
+            subscribed_fields=change.subscribed_fields,
+            error=GraphError.model_validate(change.error) if change.error else None,
+        ),
+        raw={},
+    )
+
+
+class AccountEventPublisher:
+    def __init__(self, sqs: Any, events_queue_url: str) -> None:
+        self._events = SqsEventPublisher(sqs, events_queue_url)
+
+    def publish(self, changes: list[AccountChange], *, now: float) -> list[AccountChange]:
+        """Publish every change; returns those the queue did not take (the caller reports them)."""
+        serialized = [SerializedEvent.of(account_event(c, now=now)) for c in changes]
+        accepted = {s.event.event_id for s in self._events.publish(serialized)}
+        return [c for c, s in zip(changes, serialized, strict=True) if s.event.event_id not in accepted]

@@ -1,0 +1,190 @@
+"""Accounts and tokens in one process: moto with the template's resources, the Graph sandbox on 127.0.0.1
+as Instagram (login pages, token endpoints, /me, subscribed_apps) on a clock the test moves, the real
+refresher service on the same clock, and the real onboarding handler behind the local API server."""
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import boto3
+import pytest
+import requests
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from igdm import aws
+from igdm.account_events import AccountEventPublisher
+from igdm.accounts import CURRENT, PENDING, Account, AccountTable, TokenDocument, TokenVault, register_account
+from igdm.config import clear_settings_cache
+from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin
+from local.graph_sandbox import GraphSandbox
+from local.runtime import FunctionRuntime
+from local.stack import ApiServer
+from local.template import REGION, Stack, provision
+from onboarding import handler as onboarding_handler
+from onboarding.state import make_invite
+from refresher import handler as refresher_handler
+from refresher.service import DAY, Refresher, RunReport
+
+APP_ID = "test-instagram-app-id"
+INSTAGRAM_APP_SECRET = "test-instagram-app-secret-0123456789"
+STATE_KEY = "test-onboarding-state-key-0123456789abcdef"
+START = 1_790_000_000.0  # 2026-09-21: a fixed start, so day arithmetic is exact
+
+
+@dataclass
+class Clock:
+    now: float = START
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def reset_function_state() -> None:
+    onboarding_handler._onboarding.cache_clear()
+    refresher_handler._refresher.cache_clear()
+    aws.clear_clients()
+    clear_settings_cache()
+    parameters.clear_caches()
+
+
+@dataclass
+class AccountsHarness:
+    stack: Stack
+    clients: dict[str, Any]
+    sandbox: GraphSandbox
+    clock: Clock
+    api_url: str
+    fields: list[str]
+    seen_events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def table(self) -> AccountTable:
+        return AccountTable(self.clients["dynamodb"], self.stack.refs["GatewayTable"])
+
+    @property
+    def vault(self) -> TokenVault:
+        return TokenVault(self.clients["secretsmanager"], f"{self.stack.name}/accounts/")
+
+    def login(self) -> InstagramLogin:
+        return InstagramLogin(graph_base_url=self.sandbox.base_url, api_version="v24.0",
+                              oauth_token_url=f"{self.sandbox.base_url}/oauth/access_token")
+
+    def refresher(self, *, window_days: float = 30, warning_days: float = 7) -> Refresher:
+        return Refresher(accounts=self.table, vault=self.vault, login=self.login(),
+                         events=AccountEventPublisher(self.clients["sqs"], self.stack.refs["EventsQueue"]),
+                         webhook_fields=self.fields, window_seconds=window_days * DAY,
+                         warning_seconds=warning_days * DAY, clock=self.clock)
+
+    def run(self) -> RunReport:
+        return self.refresher().run()
+
+    def add(self, account_id: str, token: str, *, age_days: float = 0, expires_in_days: float = 60,
+            subscribed: bool = True) -> None:
+        """An account connected `age_days` ago, known to the sandbox and the gateway alike."""
+        issued = self.clock.now - age_days * DAY
+        self.sandbox.add_account(account_id, token, username=f"shop_{account_id[-2:]}", issued_at=issued,
+                                 expires_in=expires_in_days * DAY)
+        register_account(self.clients["dynamodb"], self.clients["secretsmanager"],
+                         table=self.stack.refs["GatewayTable"], secret_prefix=f"{self.stack.name}/accounts/",
+                         account_id=account_id, access_token=token, username=f"shop_{account_id[-2:]}",
+                         expires_at=int(issued + expires_in_days * DAY), refreshed_at=int(issued), now=self.clock.now)
+        if subscribed:
+            self.login().subscribe(token, self.fields)
+
+    def account(self, account_id: str) -> Account:
+        found = self.table.get(account_id)
+        assert found is not None, f"no account item for {account_id}"
+        return found
+
+    def token(self, account_id: str, stage: str = CURRENT) -> TokenDocument | None:
+        stored = self.vault.read(f"{self.stack.name}/accounts/{account_id}", account_id, stage)
+        return stored[0] if stored else None
+
+    def pending(self, account_id: str) -> TokenDocument | None:
+        return self.token(account_id, PENDING)
+
+    def account_events(self) -> list[dict[str, Any]]:
+        """account_status events published since the last call (the queue is drained as it is read)."""
+        sqs, url = self.clients["sqs"], self.stack.refs["EventsQueue"]
+        fresh: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                           VisibilityTimeout=0).get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                fresh.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        self.seen_events.extend(fresh)
+        return [e for e in fresh if e["kind"] == "account_status"]
+
+    def invite(self) -> str:
+        return f"{self.api_url}/oauth/start?invite={make_invite(STATE_KEY, valid_seconds=3600)}"
+
+    def token_alive(self, account_id: str) -> bool:
+        document = self.token(account_id)
+        assert document is not None
+        try:
+            self.login().me(document.access_token)
+        except Exception:
+            return False
+        return True
+
+
+@pytest.fixture
+def accounts(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[AccountsHarness]:
+    options: dict[str, Any] = getattr(request, "param", {})
+    for key, value in {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    clock = Clock()
+    with mock_aws():
+        clients = {s: boto3.client(s, region_name=REGION) for s in ("dynamodb", "sqs", "secretsmanager")}
+        stack = provision(clients, "gw-accounts", {
+            "AppSecret": json.dumps({"app_secrets": ["a" * 32], "verify_token": "t", "instagram_app_id": APP_ID,
+                                     "instagram_app_secret": INSTAGRAM_APP_SECRET}),
+            "OnboardingSecret": json.dumps({"state_key": STATE_KEY})})
+        sandbox = GraphSandbox(clock=clock, app_id=APP_ID, instagram_app_secret=INSTAGRAM_APP_SECRET,
+                               **options).start()
+        overrides = {"GRAPH_API_BASE_URL": sandbox.base_url,
+                     "INSTAGRAM_AUTHORIZE_URL": f"{sandbox.base_url}/oauth/authorize",
+                     "INSTAGRAM_TOKEN_URL": f"{sandbox.base_url}/oauth/access_token"}
+        for function in ("OnboardingFunction", "RefresherFunction"):
+            for key, value in {**stack.function_environment(function), **overrides}.items():
+                monkeypatch.setenv(key, value)  # first, so each is restored after the test
+        api = ApiServer(0, stack.routes(), FunctionRuntime(stack, overrides))
+        threading.Thread(target=api.serve_forever, daemon=True).start()
+        reset_function_state()
+        fields = stack.function_environment("RefresherFunction")["WEBHOOK_FIELDS"].split(",")
+        try:
+            yield AccountsHarness(stack, clients, sandbox, clock, f"http://127.0.0.1:{api.server_address[1]}",
+                                  fields)
+        finally:
+            sandbox.stop()
+            api.shutdown()
+            reset_function_state()
+
+
+def follow_login(harness: AccountsHarness, session: requests.Session, *, decision: str = "allow",
+                 account_id: str = "17841400000000077") -> requests.Response:
+    """Invite -> /oauth/start -> the sandbox's consent page -> Allow/Cancel -> the gateway's callback."""
+    start = session.get(harness.invite(), allow_redirects=False, timeout=10)
+    assert start.status_code == 302, start.text
+    consent = session.get(start.headers["Location"], timeout=10)
+    assert consent.status_code == 200 and 'id="allow"' in consent.text
+    params = dict(parse_qsl(urlsplit(start.headers["Location"]).query))
+    answer = session.post(f"{harness.sandbox.base_url}/oauth/authorize", allow_redirects=False, timeout=10,
+                          data={**params, "account_id": account_id, "decision": decision})
+    assert answer.status_code == 302, answer.text
+    return session.get(answer.headers["Location"], allow_redirects=False, timeout=30)
+
+
+LONG_LIVED_DAYS = LONG_LIVED_SECONDS / DAY

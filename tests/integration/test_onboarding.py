@@ -1,0 +1,137 @@
+"""Onboarding through Instagram Business Login: the real onboarding handler behind the local API server,
+the Graph sandbox as Instagram's login pages and token endpoints, moto as AWS."""
+
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import requests
+
+from igdm.accounts import ACTIVE
+from tests.integration.accounts_harness import APP_ID, AccountsHarness, follow_login
+
+NEW = "17841400000000077"
+
+
+@pytest.fixture(autouse=True)
+def _new_shop_can_log_in(accounts: AccountsHarness) -> None:
+    accounts.sandbox.add_login(NEW, "new_shop")
+
+
+def _stored_nothing(accounts: AccountsHarness) -> None:
+    assert accounts.table.all() == []
+    assert accounts.token(NEW) is None
+    assert accounts.account_events() == []
+
+
+def test_start_redirects_to_instagram_with_the_scopes_a_signed_state_and_a_cookie(accounts: AccountsHarness) -> None:
+    start = requests.get(accounts.invite(), allow_redirects=False, timeout=10)
+    assert start.status_code == 302
+    location = urlsplit(start.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == f"{accounts.sandbox.base_url}/oauth/authorize"
+    query = dict(parse_qsl(location.query))
+    assert query["client_id"] == APP_ID and query["response_type"] == "code"
+    assert query["scope"] == "instagram_business_basic,instagram_business_manage_messages"
+    assert query["redirect_uri"] == f"{accounts.api_url}/oauth/callback"
+    nonce = query["state"].split(".")[0]
+    assert start.cookies.get("igdm_oauth") == nonce
+    assert "HttpOnly" in start.headers["Set-Cookie"] and "SameSite=Lax" in start.headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize("accounts", [{}, {"token_response_shape": "flat"}], indirect=True,
+                         ids=["data-shape", "flat-shape"])
+def test_a_login_connects_the_account_stores_its_long_lived_token_and_subscribes_it(
+        accounts: AccountsHarness) -> None:
+    page = follow_login(accounts, requests.Session(), account_id=NEW)
+    assert page.status_code == 200, page.text
+    assert 'data-outcome="connected"' in page.text and "@new_shop" in page.text
+    account = accounts.account(NEW)
+    assert account.status == ACTIVE and account.username == "new_shop"
+    document = accounts.token(NEW)
+    assert document is not None and document.user_id == NEW
+    [long_lived] = [t for t in accounts.sandbox.tokens_of(NEW) if t.kind == "long"]
+    assert document.access_token == long_lived.token  # the long-lived one, never the 1-hour token
+    assert "instagram_business_manage_messages" in document.scopes
+    assert sorted(accounts.sandbox.subscribed_fields(NEW)) == sorted(accounts.fields)
+    [event] = accounts.account_events()
+    assert event["account_id"] == NEW and event["account"]["change"] == "connected"
+    assert long_lived.token not in page.text
+
+
+def test_a_denied_login_stores_nothing_and_says_why(accounts: AccountsHarness) -> None:
+    page = follow_login(accounts, requests.Session(), decision="cancel")
+    assert page.status_code == 400 and 'data-outcome="denied"' in page.text
+    assert "The user denied your request" in page.text
+    _stored_nothing(accounts)
+
+
+def test_a_replayed_state_is_refused(accounts: AccountsHarness) -> None:
+    session = requests.Session()
+    first = follow_login(accounts, session, account_id=NEW)
+    assert first.status_code == 200
+    again = session.get(first.url, allow_redirects=False, timeout=10)
+    assert again.status_code == 400 and 'data-outcome="state_refused"' in again.text
+
+
+def test_a_reused_code_is_refused_and_stores_nothing(accounts: AccountsHarness) -> None:
+    session = requests.Session()
+    first = follow_login(accounts, session, account_id=NEW)
+    code = dict(parse_qsl(urlsplit(first.url).query))["code"]
+    # A second login flow (a fresh state and cookie) presenting the first flow's code.
+    start = session.get(accounts.invite(), allow_redirects=False, timeout=10)
+    state = dict(parse_qsl(urlsplit(start.headers["Location"]).query))["state"]
+    page = session.get(f"{accounts.api_url}/oauth/callback", params={"code": code, "state": state}, timeout=10)
+    assert page.status_code == 400 and 'data-outcome="code_refused"' in page.text
+    assert "Matching code was not found or was already used" in page.text
+
+
+def test_an_expired_code_is_refused_and_stores_nothing(accounts: AccountsHarness) -> None:
+    session = requests.Session()
+    start = session.get(accounts.invite(), allow_redirects=False, timeout=10)
+    params = dict(parse_qsl(urlsplit(start.headers["Location"]).query))
+    answer = session.post(f"{accounts.sandbox.base_url}/oauth/authorize", allow_redirects=False, timeout=10,
+                          data={**params, "account_id": NEW, "decision": "allow"})
+    accounts.sandbox.advance(3601)  # codes live one hour
+    page = session.get(answer.headers["Location"], allow_redirects=False, timeout=10)
+    assert page.status_code == 400 and 'data-outcome="code_refused"' in page.text
+    _stored_nothing(accounts)
+
+
+def test_the_trailing_hash_underscore_is_stripped_from_the_code(accounts: AccountsHarness) -> None:
+    session = requests.Session()
+    start = session.get(accounts.invite(), allow_redirects=False, timeout=10)
+    params = dict(parse_qsl(urlsplit(start.headers["Location"]).query))
+    answer = session.post(f"{accounts.sandbox.base_url}/oauth/authorize", allow_redirects=False, timeout=10,
+                          data={**params, "account_id": NEW, "decision": "allow"})
+    code = dict(parse_qsl(urlsplit(answer.headers["Location"]).query))["code"]
+    # Pasted from a browser's address bar, the code can arrive with Meta's "#_" still on it.
+    page = session.get(f"{accounts.api_url}/oauth/callback", params={"code": code + "#_", "state": params["state"]},
+                       timeout=10)
+    assert page.status_code == 200, page.text
+    assert accounts.account(NEW).status == ACTIVE
+
+
+@pytest.mark.parametrize("tamper", ["forged", "no_cookie", "missing"])
+def test_a_bad_state_is_refused_and_stores_nothing(accounts: AccountsHarness, tamper: str) -> None:
+    session = requests.Session()
+    start = session.get(accounts.invite(), allow_redirects=False, timeout=10)
+    params = dict(parse_qsl(urlsplit(start.headers["Location"]).query))
+    answer = session.post(f"{accounts.sandbox.base_url}/oauth/authorize", allow_redirects=False, timeout=10,
+                          data={**params, "account_id": NEW, "decision": "allow"})
+    query = dict(parse_qsl(urlsplit(answer.headers["Location"]).query))
+    if tamper == "forged":
+        nonce, expires, _ = query["state"].split(".")
+        query["state"] = f"{nonce}.{int(expires) + 3600}.{'A' * 43}"
+    elif tamper == "missing":
+        del query["state"]
+    else:
+        session.cookies.clear()
+    page = session.get(f"{accounts.api_url}/oauth/callback", params=query, timeout=10)
+    assert page.status_code == 400 and 'data-outcome="state_refused"' in page.text
+    _stored_nothing(accounts)
+
+
+@pytest.mark.parametrize("invite", ["", "?invite=1.abc", "?invite=1000.x"])
+def test_start_without_a_valid_invite_is_refused(accounts: AccountsHarness, invite: str) -> None:
+    page = requests.get(f"{accounts.api_url}/oauth/start{invite}", allow_redirects=False, timeout=10)
+    assert page.status_code == 403 and 'data-outcome="invite_refused"' in page.text
+    assert "Location" not in page.headers
