@@ -24,10 +24,6 @@ from typing import Any
 
 import boto3
 
-from igdm.account_events import AccountEventPublisher
-from igdm.accounts import AccountTable, TokenVault, register_account
-from igdm.connect import AccountConnector
-from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin
 from local.apigw import http_api_event
 from local.callback_inbox import CallbackInbox
 from local.graph_sandbox import GraphSandbox
@@ -275,6 +271,13 @@ def banner(config: LocalConfig, stack: Stack, graph_url: str, sandboxed: bool) -
 def register_local_account(config: LocalConfig, stack: Stack, sandbox_url: str | None = None) -> None:
     """The IG_ACCOUNT_ID account, connected as the onboarding pages would (its /me, its webhook fields,
     an account_status event) when the sandbox answers; stored as given when GRAPH_API_BASE_URL is real."""
+    # Imported here, after FunctionRuntime has set the template's environment: igdm's Metrics singleton
+    # reads POWERTOOLS_METRICS_NAMESPACE when first imported, and every handler flushes through it.
+    from igdm.account_events import AccountEventPublisher
+    from igdm.accounts import AccountTable, TokenVault, register_account
+    from igdm.connect import AccountConnector
+    from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin
+
     clients = {s: boto3.client(s, endpoint_url=config.endpoint, region_name=REGION)
                for s in ("dynamodb", "secretsmanager", "sqs")}
     prefix = stack.resolve({"Fn::Sub": "${AWS::StackName}/accounts/"})

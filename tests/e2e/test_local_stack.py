@@ -66,7 +66,9 @@ def stack() -> Iterator[RunningStack]:
            "LOCAL_GRAPH_PORT": str(graph_port),
            "LOCAL_CALLBACK_PORT": str(free_port()), "PYTHONPATH": os.pathsep.join(sys.path),  # as the Makefile sets it
            "APP_SECRET": APP_SECRET, "VERIFY_TOKEN": VERIFY_TOKEN, "PYTHONUNBUFFERED": "1"}
-    for inherited in ("AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL", "IG_ACCOUNT_ID", "IG_ACCESS_TOKEN"):
+    # As from a plain shell: tests/conftest.py sets Powertools' variables, which the stack must set itself.
+    for inherited in ("AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL", "IG_ACCOUNT_ID", "IG_ACCESS_TOKEN",
+                      "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
         env.pop(inherited, None)
     process = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
