@@ -1,6 +1,8 @@
 """The onboarding pages' configuration (environment variables set by template.yaml)."""
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
+
+from igdm.config import CommaList
 
 
 class OnboardingSettings(BaseModel):
@@ -18,14 +20,7 @@ class OnboardingSettings(BaseModel):
     instagram_scopes: str = Field("instagram_business_basic,instagram_business_manage_messages", min_length=1)
     oauth_redirect_uri: str = Field("", description="The redirect URI registered with Meta; empty: this API's "
                                     "own /oauth/callback, from the request's host.")
-    webhook_fields: list[str] = Field(min_length=1)
-
-    @field_validator("webhook_fields", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [f.strip() for f in value.split(",") if f.strip()]
-        return value
+    webhook_fields: CommaList = Field(min_length=1)
 
     @property
     def scopes(self) -> list[str]:

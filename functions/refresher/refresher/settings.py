@@ -1,6 +1,8 @@
 """The refresher's configuration (environment variables set by template.yaml)."""
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
+
+from igdm.config import CommaList
 
 
 class RefresherSettings(BaseModel):
@@ -13,12 +15,5 @@ class RefresherSettings(BaseModel):
                                        "this many days (and is at least a day old).")
     token_expiry_warning_days: float = Field(7, gt=0, description="A token this close to expiry makes the "
                                              "account 'expiring' (and its alarm fires).")
-    webhook_fields: list[str] = Field(min_length=1, description="Webhook fields every account must be "
+    webhook_fields: CommaList = Field(min_length=1, description="Webhook fields every account must be "
                                       "subscribed to (comma-separated in the environment).")
-
-    @field_validator("webhook_fields", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [f.strip() for f in value.split(",") if f.strip()]
-        return value

@@ -2,11 +2,19 @@
 
 import os
 from functools import cache
-from typing import TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
+
+
+def _split_commas(value: Any) -> Any:
+    return [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
+
+
+# A list given in one environment variable as "a,b,c" (how the template passes a CommaDelimitedList).
+CommaList = Annotated[list[str], BeforeValidator(_split_commas)]
 
 
 class ConfigurationError(RuntimeError):
