@@ -31,7 +31,9 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def grants(client: Any, *, senders: int, seconds: float, rate_class: str = "text",
-           account: str = "acct", updates: list[int] | None = None) -> list[float]:
+           account: str = "acct", updates: list[int] | None = None,
+           queued: list[float] | None = None) -> list[float]:
+    """Slot times granted; ``queued`` collects those of senders told to wait for their slot."""
     granted: list[float] = []
     lock = threading.Lock()
     # moto serialises nothing: one lock stands in for DynamoDB's atomic conditional update.
@@ -61,6 +63,8 @@ def grants(client: Any, *, senders: int, seconds: float, rate_class: str = "text
             if slot.reserved:
                 with lock:
                     granted.append(seen.now + slot.wait)
+                    if queued is not None and slot.wait > 0:
+                        queued.append(seen.now + slot.wait)
             time.sleep(slot.wait)
 
     threads = [threading.Thread(target=sender) for _ in range(senders)]
@@ -82,9 +86,18 @@ def busiest_second(times: list[float]) -> int:
 
 def test_text_rate_holds_under_concurrent_senders_at_one_update_per_call(table: Any) -> None:
     updates: list[int] = []
-    times = grants(table, senders=6, seconds=2.5, updates=updates)
+    queued: list[float] = []
+    times = grants(table, senders=6, seconds=2.5, updates=updates, queued=queued)
+    interval, _ = intervals(100, 10, 750, 0.96)["text"]
     assert busiest_second(times) <= 100  # Meta's limit is never exceeded in any sliding second
-    assert len(times) >= 0.9 * 96 * 2.5  # and the account is not starved either
+    # Not starved: a sender told to wait got the very next slot after the one before it, so no capacity
+    # was left idle while senders queued. This is the limiter's promise whatever the machine's speed;
+    # how many calls a loaded machine manages to make through moto is not, so the count check is loose.
+    assert len(queued) >= 20, len(queued)  # the senders did queue, so the check below means something
+    previous = {at: times[i - 1] for i, at in enumerate(times) if i}
+    gaps = [at - previous[at] for at in queued if at in previous]
+    assert max(gaps) <= interval + 1e-4, max(gaps)
+    assert len(times) >= 0.5 * 96 * 2.5, len(times)
     # Waiting senders hold reservations instead of asking again: about one update per call (the
     # few extra are a reservation refused when the next free slot is more than max_wait away).
     assert len(updates) <= 1.2 * len(times), (len(updates), len(times))
