@@ -7,6 +7,9 @@ SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
+# checkov pins its own boto3 and friends, so it lives in a venv of its own, as the SAM CLI does.
+SCAN_VENV := .venv-scan
+CHECKOV_VERSION := 3.3.30
 
 # Mirrors Lambda's /var/task + /opt/python for the tools that import the functions.
 export PYTHONPATH := functions/webhook:functions/sender:functions/callback:functions/onboarding:functions/refresher:layers/shared:.
@@ -14,7 +17,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run say send refresh invite register accounts invoke test test-unit test-integration test-e2e lint build validate deploy bench schemas events clean
+.PHONY: help install run say send refresh invite register accounts invoke test test-unit test-integration test-e2e lint scan build validate deploy bench chaos schemas events clean
 
 help:
 	@echo "make install   create .venv (Python 3.13, pinned deps) and .venv-sam (AWS SAM CLI)"
@@ -27,12 +30,14 @@ help:
 	@echo "make invoke FUNCTION=WebhookFunction EVENT=events/apigw_webhook_text.json"
 	@echo "make test      unit, integration and end-to-end tests"
 	@echo "make lint      ruff, mypy, cfn-lint, sam validate --lint"
+	@echo "make scan      security scans: checkov on the template, bandit on the code"
 	@echo "make build     sam build (no Docker needed)"
 	@echo "make deploy    sam build && sam deploy --guided"
-	@echo "make bench     webhook and sender figures against their floors and Meta's limits"
+	@echo "make bench     every performance figure against its floor; writes docs/performance.md and .png"
+	@echo "make chaos     fault injection and fuzzing; ends with the lost/duplicated/out-of-order counts"
 	@echo "make schemas / make events   regenerate schemas/ and events/"
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(SCAN_VENV)/.installed
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (e.g. pyenv install 3.13) and retry"; exit 1; }
@@ -45,6 +50,12 @@ $(SAM_VENV)/.installed:
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (e.g. pyenv install 3.13) and retry"; exit 1; }
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+	@touch $@
+
+$(SCAN_VENV)/.installed:
+	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (e.g. pyenv install 3.13) and retry"; exit 1; }
+	$(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	@touch $@
 
 run: $(VENV)/.installed
@@ -86,8 +97,17 @@ test-e2e: $(VENV)/.installed
 
 lint: $(VENV)/.installed validate
 	$(BIN)/ruff check .
-	$(BIN)/mypy functions layers local bench tools
+	$(BIN)/mypy functions layers local bench chaos tools
 	$(BIN)/cfn-lint template.yaml
+
+# Suppressions live next to the resource they concern, each with its reason (template.yaml Metadata).
+# --skip-download: checkov never calls out to Prisma Cloud; nothing leaves this machine.
+scan: $(VENV)/.installed $(SCAN_VENV)/.installed
+	$(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
+	$(BIN)/bandit --quiet --recursive functions layers tools
+	@# The local stack, bench and chaos never deploy: their fixed credentials (local-app-secret, ...), asserts,
+	@# seeded random numbers and subprocesses of our own interpreter are by design, so those checks are skipped.
+	$(BIN)/bandit --quiet --recursive --skip B101,B105,B106,B311,B404,B603 local bench chaos
 
 validate: $(SAM_VENV)/.installed
 	$(SAM) validate --lint
@@ -99,8 +119,11 @@ deploy: build
 	$(SAM) deploy --guided
 
 bench: $(VENV)/.installed
-	$(BIN)/python bench/webhook.py
-	$(BIN)/python bench/sender.py
+	$(BIN)/python -m bench
+
+# CHAOS_QUICK=1: the short version CI runs (fewer fuzz cases, fewer messages per fault).
+chaos: $(VENV)/.installed
+	$(BIN)/python -m chaos
 
 schemas: $(VENV)/.installed
 	$(BIN)/python -m local.export_schemas

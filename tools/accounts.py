@@ -86,7 +86,7 @@ def invite(target: Target, hours: float) -> str:
 def register(target: Target, token: str) -> str:
     connector = AccountConnector(
         login=InstagramLogin(graph_base_url=target.graph_base_url, api_version=target.graph_api_version,
-                             oauth_token_url=""),
+                             oauth_token_url=""),  # nosec B106 # a URL, unused: no code is exchanged
         vault=TokenVault(target.clients["secretsmanager"], target.secret_prefix),
         accounts=AccountTable(target.clients["dynamodb"], target.table),
         events=AccountEventPublisher(target.clients["sqs"], target.events_queue_url),

@@ -79,7 +79,8 @@ class CallbackDelivery:
             return "delivered"
         if isinstance(result, Undeliverable):
             return self._dead_letter(job_body, group_id, job.event_id, result.reason, result.detail)
-        assert isinstance(result, RetryLater)
+        if not isinstance(result, RetryLater):  # the last of the three Result kinds (callback.http_client)
+            raise TypeError(f"unexpected delivery result {type(result).__name__}")
         if receive_count >= self.max_receive_count:
             return self._dead_letter(job_body, group_id, job.event_id, "retries_exhausted",
                                      f"{receive_count} attempts; the last: {result.detail}")
@@ -92,7 +93,7 @@ class CallbackDelivery:
     def backoff_seconds(self, receive_count: int) -> float:
         """Exponential backoff with jitter, by how many times the job was received."""
         ceiling = min(self.retry_cap_seconds, self.retry_base_seconds * 2.0 ** max(receive_count - 1, 0))
-        return ceiling * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
+        return ceiling * (0.5 + random.random() / 2)  # noqa: S311  # nosec B311 # jitter, not cryptography
 
     def _dead_letter(self, job_body: str, group_id: str | None, deduplication_id: str, reason: str,
                      detail: str) -> str:

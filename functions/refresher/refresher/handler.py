@@ -33,7 +33,7 @@ def _refresher() -> Refresher:
         accounts=AccountTable(aws.client("dynamodb"), settings.table_name),
         vault=TokenVault(aws.client("secretsmanager"), settings.account_secret_prefix),
         login=InstagramLogin(graph_base_url=settings.graph_api_base_url, api_version=settings.graph_api_version,
-                             oauth_token_url=""),  # the refresher never exchanges codes
+                             oauth_token_url=""),  # nosec B106 # a URL, unused: the refresher never exchanges codes
         events=AccountEventPublisher(aws.client("sqs"), settings.events_queue_url),
         webhook_fields=settings.webhook_fields,
         window_seconds=settings.refresh_window_days * DAY,

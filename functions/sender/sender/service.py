@@ -181,7 +181,8 @@ class Sender:
             if isinstance(outcome, NotSent):
                 self.records.part_not_sent(record.idempotency_key, part)
                 return self._retry_or_fail(record, receive_count, f"Meta unreachable: {outcome.detail}")
-            assert isinstance(outcome, Refused)
+            if not isinstance(outcome, Refused):  # the last of the four Outcome kinds (sender.graph)
+                raise TypeError(f"unexpected send outcome {type(outcome).__name__}")
             error_class = errors.classify(outcome.error)
             self.metrics.count("GraphErrors", code=str(outcome.error.code), error_class=error_class.value)
             logger.warning("Meta refused a send", extra={"idempotency_key": record.idempotency_key, "part": part,
@@ -201,7 +202,7 @@ class Sender:
                                     "Meta rejected the account's token (190) even after reading it again; the "
                                     "account needs re-authorisation", outcome.error.as_dict())
             if error_class is ErrorClass.THROTTLED:
-                pause = regain_seconds(outcome.usage) or THROTTLE_PAUSE_SECONDS * (0.5 + random.random() / 2)  # noqa: S311
+                pause = regain_seconds(outcome.usage) or THROTTLE_PAUSE_SECONDS * (0.5 + random.random() / 2)  # noqa: S311  # nosec B311 # jitter
                 self.limiter.pause(account.account_id, pause)
                 self.metrics.count("Throttled")
                 return self._retry_or_fail(record, receive_count, "Meta throttled the account", outcome.error,
@@ -325,7 +326,7 @@ class Sender:
 def backoff_seconds(receive_count: int) -> float:
     """Exponential backoff with jitter, by how many times the message was received."""
     ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** max(receive_count - 1, 0))
-    return ceiling * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
+    return ceiling * (0.5 + random.random() / 2)  # noqa: S311  # nosec B311 # jitter, not cryptography
 
 
 def _parse(body: str) -> tuple[OutboundMessage | None, str | None, Any]:

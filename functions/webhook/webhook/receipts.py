@@ -45,7 +45,8 @@ class OutboundReceipts:
         return moved
 
     def _settle_unknown(self, echo: InboundEvent) -> str | None:
-        assert echo.customer_id is not None and echo.message_id is not None
+        if echo.customer_id is None or echo.message_id is None:  # the caller checked; this narrows the types
+            return None
         attachment = echo.attachments[0].type if echo.attachments else None
         wanted = st.fingerprint(echo.text, attachment)
         for key, fingerprint in self._records.unsettled(echo.account_id, echo.customer_id):

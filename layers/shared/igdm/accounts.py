@@ -76,7 +76,7 @@ class TokenDocument:
     def to_json(self) -> str:
         return json.dumps({"access_token": self.access_token, "user_id": self.user_id, "username": self.username,
                            "scopes": list(self.scopes), "expires_at": self.expires_at,
-                           "refreshed_at": self.refreshed_at, "token_type": "instagram_user_long_lived"})
+                           "refreshed_at": self.refreshed_at, "token_type": "instagram_user_long_lived"})  # nosec B105 # a kind of token
 
     @classmethod
     def from_json(cls, text: str, account_id: str) -> "TokenDocument":
