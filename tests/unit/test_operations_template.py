@@ -1,0 +1,187 @@
+"""The template's operations and security promises, checked on the template itself: every dead-letter
+queue and every function has an alarm, every alarm reaches the one topic, the dashboard resolves and
+shows every alarm, the metrics watched are metrics the code emits, everything is encrypted at rest,
+the API is throttled and logs no query string, and no IAM statement grants a wildcard."""
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.template import load
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = load()
+RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
+NAMESPACE = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+
+
+def of_type(resource_type: str) -> dict[str, dict[str, Any]]:
+    return {k: v.get("Properties", {}) for k, v in RESOURCES.items() if v["Type"] == resource_type}
+
+
+ALARMS = of_type("AWS::CloudWatch::Alarm")
+FUNCTIONS = of_type("AWS::Serverless::Function")
+QUEUES = of_type("AWS::SQS::Queue")
+
+
+def watched_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    if "MetricName" in alarm:
+        return [alarm]
+    return [q["MetricStat"]["Metric"] for q in alarm.get("Metrics", []) if "MetricStat" in q]
+
+
+def dead_letter_queues() -> set[str]:
+    """Queues something parks failures in: a redrive target, a destination or a schedule's DLQ."""
+    found = {q["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+             for q in QUEUES.values() if "RedrivePolicy" in q}
+    text = json.dumps(FUNCTIONS)
+    found |= {m for m in re.findall(r'"Fn::GetAtt": \["(\w+)", "Arn"\]', text) if m in QUEUES and "DeadLetter" in m}
+    return found
+
+
+def test_every_alarm_notifies_the_one_topic_both_ways() -> None:
+    for name, alarm in ALARMS.items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name  # so the e-mail also says when it is over
+        assert len(alarm["AlarmDescription"]) > 40, name  # says what happened and what to do
+
+
+def test_the_alarm_topic_is_encrypted_and_can_mail_someone() -> None:
+    assert of_type("AWS::SNS::Topic")["AlarmTopic"]["KmsMasterKeyId"] == "alias/aws/sns"
+    subscription = RESOURCES["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail" and subscription["Properties"]["Protocol"] == "email"
+
+
+@pytest.mark.parametrize("queue", sorted(dead_letter_queues()))
+def test_every_dead_letter_queue_has_a_depth_alarm(queue: str) -> None:
+    watching = [name for name, alarm in ALARMS.items() for metric in watched_metrics(alarm)
+                if metric["MetricName"] == "ApproximateNumberOfMessagesVisible"
+                and metric["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]]
+    assert watching, f"no alarm on {queue}'s depth"
+    assert ALARMS[watching[0]]["Threshold"] == 1  # one parked message is already worth a look
+
+
+def test_the_dead_letter_queues_are_the_four_expected() -> None:
+    assert dead_letter_queues() == {"EventsDeadLetterQueue", "OutboundDeadLetterQueue", "CallbackDeadLetterQueue",
+                                    "RefresherDeadLetterQueue"}
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_every_function_has_an_errors_and_throttles_alarm_and_a_log_group_with_retention(function: str) -> None:
+    watched = {(m["Namespace"], m["MetricName"]) for alarm in ALARMS.values() for m in watched_metrics(alarm)
+               if {"Name": "FunctionName", "Value": {"Ref": function}} in m.get("Dimensions", [])}
+    assert watched == {("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles")}
+    log_group = FUNCTIONS[function]["LoggingConfig"]["LogGroup"]["Ref"]
+    assert RESOURCES[log_group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_api_5xx_and_signature_rejections_are_alarmed() -> None:
+    api = ALARMS["Api5xxAlarm"]
+    assert (api["Namespace"], api["MetricName"]) == ("AWS/ApiGateway", "5xx")
+    assert api["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": "HttpApi"}}]
+    rejections = ALARMS["SignatureRejectionAlarm"]
+    assert (rejections["Namespace"], rejections["MetricName"]) == (NAMESPACE, "SignatureRejected")
+    assert rejections["Threshold"] == {"Ref": "SignatureRejectionAlarmThreshold"}
+
+
+def substituted_dashboard() -> dict[str, Any]:
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+
+    def resolve(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name.startswith("AWS::"):
+            return "us-east-1"
+        logical_id = name.split(".")[0]
+        assert logical_id in RESOURCES, f"the dashboard names {name}, which the template does not have"
+        return f"{name}-value"
+
+    document: dict[str, Any] = json.loads(re.sub(r"\$\{([^}]+)\}", resolve, body))
+    return document
+
+
+def test_the_dashboard_is_valid_json_and_shows_every_alarm() -> None:
+    widgets = substituted_dashboard()["widgets"]
+    [alarm_widget] = [w for w in widgets if w["type"] == "alarm"]
+    assert {a.removesuffix(".Arn-value") for a in alarm_widget["properties"]["alarms"]} == set(ALARMS)
+    for widget in widgets:  # CloudWatch refuses a widget outside the 24-column grid
+        assert widget["x"] + widget["width"] <= 24
+
+
+def gateway_metric_names() -> set[str]:
+    """Metrics of our own namespace that an alarm or the dashboard watches."""
+    names = {m["MetricName"] for alarm in ALARMS.values() for m in watched_metrics(alarm)
+             if m["Namespace"] == NAMESPACE}
+    for widget in substituted_dashboard()["widgets"]:
+        for line in widget["properties"].get("metrics", []):
+            if isinstance(line, dict):  # a SEARCH expression: each dimension value its own line
+                names.update(re.findall(r'MetricName="(\w+)"', line["expression"]))
+            elif line[0] == NAMESPACE:
+                names.add(line[1])
+    return names
+
+
+def test_every_watched_metric_is_one_the_code_emits() -> None:
+    source = "\n".join(p.read_text(encoding="utf-8") for folder in ("functions", "layers/shared/igdm")
+                       for p in (ROOT / folder).rglob("*.py"))
+    watched = gateway_metric_names()
+    assert len(watched) > 25
+    missing = sorted(name for name in watched if f'"{name}"' not in source)
+    assert not missing, f"watched but never emitted (a typo, or a metric that was renamed): {missing}"
+
+
+def test_everything_is_encrypted_at_rest() -> None:
+    for name, queue in QUEUES.items():
+        assert queue.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in queue, name
+    for name, table in of_type("AWS::DynamoDB::Table").items():
+        assert table["SSESpecification"]["SSEEnabled"] is True, name
+    # Secrets Manager always encrypts (aws/secretsmanager unless a key is named); no secret may opt out.
+    for name, secret in of_type("AWS::SecretsManager::Secret").items():
+        assert secret.get("KmsKeyId") in (None, ""), name
+
+
+def test_the_api_is_throttled_and_its_access_log_carries_no_query_string() -> None:
+    api = of_type("AWS::Serverless::HttpApi")["HttpApi"]
+    assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+    log_format = api["AccessLogSettings"]["Format"]
+    json.loads(log_format)  # one JSON object per line, for Logs Insights
+    # The handshake's query string has the verify token, the OAuth callback's has the code.
+    for leaky in ("$context.path", "querystring", "$context.requestOverride", "$input"):
+        assert leaky not in log_format
+    onboarding_routes = FUNCTIONS["OnboardingFunction"]["Events"].values()
+    assert all(e["Properties"]["RouteSettings"]["ThrottlingRateLimit"] <= 5 for e in onboarding_routes)
+
+
+def test_the_webhook_body_limit_is_below_lambdas_payload_limit() -> None:
+    limit = TEMPLATE["Parameters"]["MaxWebhookBodyBytes"]
+    assert limit["MaxValue"] <= 6 * 1024 * 1024 * 3 // 4  # base64 grows a body by a third
+    assert FUNCTIONS["WebhookFunction"]["Environment"]["Variables"]["MAX_BODY_BYTES"] == {"Ref": "MaxWebhookBodyBytes"}
+
+
+def iam_statements() -> list[tuple[str, dict[str, Any]]]:
+    return [(name, statement) for name, function in FUNCTIONS.items() for policy in function.get("Policies", [])
+            if isinstance(policy, dict) for statement in policy.get("Statement", [])]
+
+
+def test_no_iam_statement_grants_a_wildcard_action_or_resource() -> None:
+    statements = iam_statements()
+    assert len(statements) >= len(FUNCTIONS)
+    for function, statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in action for action in actions), (function, actions)
+        resource = statement["Resource"]
+        assert resource != "*", function
+        # Account tokens are created at run time, so their ARNs are known only up to the stack's prefix.
+        if isinstance(resource, dict) and "Fn::Sub" in resource:
+            assert resource["Fn::Sub"].endswith(":secret:${AWS::StackName}/accounts/*"), (function, resource)
+
+
+def test_every_checkov_suppression_says_why() -> None:
+    skips = [(name, skip) for name, resource in RESOURCES.items()
+             for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])]
+    assert skips
+    for name, skip in skips:
+        assert re.fullmatch(r"CKV_AWS_\d+", skip["id"]), name
+        assert len(skip.get("comment", "")) > 60, (name, skip["id"])
