@@ -23,7 +23,7 @@ VERIFY_TOKEN = "integration-verify-token"
 
 
 def reset_function_state() -> None:
-    for cached in (handler._secret_source, handler._store, handler._publisher, handler._receipts):
+    for cached in (handler._secret_source, handler._store, handler._publisher, handler._receipts, handler._heartbeat):
         cached.cache_clear()
     aws.clear_clients()
     clear_settings_cache()

@@ -41,7 +41,8 @@ CUSTOMER = out.CUSTOMER
 
 def reset_function_state() -> None:
     for cached in (webhook_handler._secret_source, webhook_handler._store, webhook_handler._publisher,
-                   webhook_handler._receipts, sender_handler._sender, callback_handler._delivery):
+                   webhook_handler._receipts, webhook_handler._heartbeat, sender_handler._sender,
+                   callback_handler._delivery):
         cached.cache_clear()
     aws.clear_clients()
     clear_settings_cache()

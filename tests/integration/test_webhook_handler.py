@@ -3,12 +3,15 @@
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
 
+from igdm.accounts import AccountTable, register_account
 from igdm.observability import logger
 from igdm.table import CONVERSATION_STATE_SK, conversation_pk
 from local import meta_samples as p
@@ -150,8 +153,8 @@ def test_a_1000_event_post_is_batched(harness: Harness) -> None:
     response = harness.post(p.envelope(*items))
     assert json.loads(response["body"])["published"] == 1000
     # 20 lookups (1000 event keys + 1000 deletion probes) + 100 queue batches + 10 event transactions
-    # + 1 window transaction (100 conversations) + 1 secret read
-    assert requests() <= 132
+    # + 1 window transaction (100 conversations) + 1 secret read + 1 account heartbeat (last_webhook_at)
+    assert requests() <= 133
     assert harness.queue_depth() == 1000
     assert harness.count_event_items() == 1000
 
@@ -283,3 +286,19 @@ def test_after_a_failure_at_most_one_chunk_is_published_but_not_stored(harness: 
 ])
 def test_odd_invocation_events_get_a_4xx_not_an_error(harness: Harness, event: dict[str, object]) -> None:
     assert 400 <= harness.invoke(event)["statusCode"] < 500
+
+
+def test_a_webhook_records_when_its_account_last_heard_from_meta_and_creates_no_unknown_account(
+        harness: Harness) -> None:
+    register_account(harness.clients["dynamodb"], harness.clients["secretsmanager"],
+                     table=harness.stack.refs["GatewayTable"], secret_prefix=f"{harness.stack.name}/accounts/",
+                     account_id=p.ACCOUNT, access_token="IGAA-heartbeat")
+    accounts = AccountTable(harness.clients["dynamodb"], harness.stack.refs["GatewayTable"])
+    assert accounts.get(p.ACCOUNT).last_webhook_at is None
+    assert harness.post(p.envelope(p.text()))["statusCode"] == 200
+    heard = accounts.get(p.ACCOUNT).last_webhook_at
+    assert heard is not None and abs(datetime.fromisoformat(heard).timestamp() - time.time()) < 60
+
+    other = "17841499999999999"  # Meta delivers for an account this stack never registered
+    assert harness.post(p.envelope(p.text(mid="m_other"), account=other))["statusCode"] == 200
+    assert [a.account_id for a in accounts.all()] == [p.ACCOUNT]

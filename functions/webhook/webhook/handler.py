@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from igdm import aws, observability
+from igdm.accounts import AccountTable
 from igdm.config import ConfigurationError, cached_settings
 from igdm.http_api import TEXT_PLAIN, HttpApiRequest, Reply
 from igdm.observability import logger, metrics
@@ -19,6 +20,7 @@ from igdm.status_events import StatusNotPublished, StatusPublisher
 from webhook import service
 from webhook.app_secrets import SecretsManagerAppSecret, SecretUnavailable
 from webhook.dynamodb_store import DynamoEventStore
+from webhook.heartbeat import WebhookHeartbeat
 from webhook.receipts import OutboundReceipts
 from webhook.service import Rejected, StorageUnavailable
 from webhook.settings import WebhookSettings
@@ -43,6 +45,11 @@ def _receipts() -> OutboundReceipts:
     return OutboundReceipts(
         OutboundRecords(aws.client("dynamodb"), settings.table_name, settings.event_retention_days),
         StatusPublisher(aws.client("sqs"), settings.events_queue_url, settings.callback_queue_url))
+
+
+@cache
+def _heartbeat() -> WebhookHeartbeat:
+    return WebhookHeartbeat(AccountTable(aws.client("dynamodb"), cached_settings(WebhookSettings).table_name))
 
 
 @cache
@@ -71,6 +78,7 @@ def receive_events(request: HttpApiRequest) -> Reply:
         publisher=_publisher(),
         receipts=_receipts(),
     )
+    _heartbeat().seen(result.accounts)
     metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=result.published)
     metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=result.duplicates)
     for kind, count in result.kinds.items():

@@ -139,6 +139,7 @@ class IngestResult:
     duplicates: int
     kinds: dict[str, int]
     secret_index: int | None = None
+    accounts: frozenset[str] = frozenset()  # the accounts the events were for
 
 
 def handshake(params: dict[str, str], verify_token: str | None) -> str:
@@ -276,7 +277,8 @@ def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher
     kinds: dict[str, int] = {}
     for event in events:
         kinds[event.kind.value] = kinds.get(event.kind.value, 0) + 1
-    return IngestResult(received=len(events), published=len(published), duplicates=len(stored), kinds=kinds)
+    return IngestResult(received=len(events), published=len(published), duplicates=len(stored), kinds=kinds,
+                        accounts=frozenset(e.account_id for e in events))
 
 
 def without_content(event: InboundEvent) -> InboundEvent:
