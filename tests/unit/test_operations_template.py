@@ -49,8 +49,9 @@ def test_every_alarm_notifies_the_one_topic_both_ways() -> None:
         assert len(alarm["AlarmDescription"]) > 40, name  # says what happened and what to do
 
 
-def test_the_alarm_topic_is_encrypted_and_can_mail_someone() -> None:
-    assert of_type("AWS::SNS::Topic")["AlarmTopic"]["KmsMasterKeyId"] == "alias/aws/sns"
+def test_alarms_can_publish_to_the_topic_and_it_can_mail_someone() -> None:
+    # CloudWatch cannot use the AWS-managed aws/sns key, so a topic under it never receives an alarm.
+    assert of_type("AWS::SNS::Topic")["AlarmTopic"].get("KmsMasterKeyId") != "alias/aws/sns"
     subscription = RESOURCES["AlarmEmailSubscription"]
     assert subscription["Condition"] == "HasAlarmEmail" and subscription["Properties"]["Protocol"] == "email"
 
@@ -161,8 +162,12 @@ def test_the_webhook_body_limit_is_below_lambdas_payload_limit() -> None:
 
 
 def iam_statements() -> list[tuple[str, dict[str, Any]]]:
-    return [(name, statement) for name, function in FUNCTIONS.items() for policy in function.get("Policies", [])
-            if isinstance(policy, dict) for statement in policy.get("Statement", [])]
+    """The functions' inline statements (SAM Policies) and those of the roles the template declares."""
+    found = [(name, statement) for name, function in FUNCTIONS.items() for policy in function.get("Policies", [])
+             if isinstance(policy, dict) for statement in policy.get("Statement", [])]
+    found += [(name, statement) for name, role in of_type("AWS::IAM::Role").items()
+              for policy in role.get("Policies", []) for statement in policy["PolicyDocument"]["Statement"]]
+    return found
 
 
 def test_no_iam_statement_grants_a_wildcard_action_or_resource() -> None:
@@ -171,11 +176,27 @@ def test_no_iam_statement_grants_a_wildcard_action_or_resource() -> None:
     for function, statement in statements:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert all("*" not in action for action in actions), (function, actions)
-        resource = statement["Resource"]
-        assert resource != "*", function
-        # Account tokens are created at run time, so their ARNs are known only up to the stack's prefix.
-        if isinstance(resource, dict) and "Fn::Sub" in resource:
-            assert resource["Fn::Sub"].endswith(":secret:${AWS::StackName}/accounts/*"), (function, resource)
+        for resource in statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]:
+            assert resource != "*", function
+            # Account tokens are created at run time, so their ARNs are known only up to the stack's prefix.
+            if isinstance(resource, dict) and "Fn::Sub" in resource:
+                assert resource["Fn::Sub"].endswith(":secret:${AWS::StackName}/accounts/*"), (function, resource)
+
+
+@pytest.mark.parametrize("function", sorted(f for f, p in FUNCTIONS.items()
+                                             if any(e["Type"] == "SQS" for e in p.get("Events", {}).values())))
+def test_a_queue_triggered_function_has_its_own_role_scoped_to_its_queue(function: str) -> None:
+    # With SAM Policies, an SQS trigger also brings AWSLambdaSQSQueueExecutionRole: every queue in the account.
+    properties = FUNCTIONS[function]
+    assert "Policies" not in properties
+    role = of_type("AWS::IAM::Role")[properties["Role"]["Fn::GetAtt"][0]]
+    assert "ManagedPolicyArns" not in role
+    [queue] = [e["Properties"]["Queue"] for e in properties["Events"].values() if e["Type"] == "SQS"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    receive = [s for s in statements if "sqs:ReceiveMessage" in s["Action"]]
+    assert [s["Resource"] for s in receive] == [queue]
+    log_group = properties["LoggingConfig"]["LogGroup"]["Ref"]
+    assert any(s["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]} for s in statements)  # else no logs at all
 
 
 def test_every_checkov_suppression_says_why() -> None:

@@ -237,6 +237,7 @@ class Sender:
         raise Retry(delay if delay is not None else backoff_seconds(receive_count), detail)
 
     def _sent(self, record: OutboundRecord, receipts: dict[str, Any]) -> str:
+        _log_status(record, st.SENT)
         self.statuses.publish(record)
         # An echo or read that arrived before we recorded the mid: apply it now.
         for status, attribute in ((st.DELIVERED, "delivered_at"), (st.READ, "read_at")):
@@ -278,8 +279,7 @@ class Sender:
             return current.status if current else status
         if status == st.FAILED:
             self.metrics.count("MessagesFailed", reason=reason or "unknown")
-            logger.warning("outbound message failed", extra={"idempotency_key": record.idempotency_key,
-                                                             "reason": reason, "detail": detail})
+        _log_status(moved, status, reason, detail)
         self.statuses.publish(moved)
         return status
 
@@ -321,6 +321,15 @@ class Sender:
             callback_data=text("callback_data"))
         self.metrics.count("InvalidMessages")
         return self._settle(record, st.FAILED, "invalid_message", problem)
+
+
+def _log_status(record: OutboundRecord, status: str, reason: str | None = None, detail: str | None = None) -> None:
+    """One line per status a message reaches, with the keys an operator searches by (docs/operations.md)."""
+    log = logger.warning if status in (st.FAILED, st.UNKNOWN) else logger.info
+    log(f"outbound message {status.lower()}", extra={
+        "idempotency_key": record.idempotency_key, "correlation_id": record.correlation_id,
+        "account_id": record.account_id, "kind": record.kind, "status": status, "message_ids": record.message_ids,
+        "reason": reason, "detail": detail})
 
 
 def backoff_seconds(receive_count: int) -> float:
