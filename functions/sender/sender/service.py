@@ -324,7 +324,8 @@ class Sender:
 
 
 def _log_status(record: OutboundRecord, status: str, reason: str | None = None, detail: str | None = None) -> None:
-    """One line per status a message reaches, with the keys an operator searches by (docs/operations.md)."""
+    """One line per status the sender sets (sent, failed, unknown), with the keys an operator searches by
+    (docs/operations.md). Delivered and read come from Meta's webhooks and are events, not log lines."""
     log = logger.warning if status in (st.FAILED, st.UNKNOWN) else logger.info
     log(f"outbound message {status.lower()}", extra={
         "idempotency_key": record.idempotency_key, "correlation_id": record.correlation_id,
