@@ -49,8 +49,23 @@ class StorageUnavailable(Exception):
     """DynamoDB or SQS did not take every event; Meta must retry (the caller answers 5xx)."""
 
 
+MAX_NESTING = 64
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _nesting_depth(document: Any) -> int:
+    """How deep the parsed body goes, walked with a stack of our own (no recursion to run out of)."""
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list):
+            continue
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in value if isinstance(child, dict | list))
+    return deepest
 
 
 def _without_lone_surrogates(value: Any) -> Any:
@@ -185,6 +200,11 @@ def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str],
         raise Rejected(400, "body is nested too deeply", "MalformedBody") from None
     if not isinstance(document, dict):
         raise Rejected(400, "body must be a JSON object", "MalformedBody")
+    depth = _nesting_depth(document)
+    if depth > MAX_NESTING:
+        # Meta's bodies are a dozen levels deep. Far deeper, the recursive steps after this one (serialising
+        # the raw payload, replacing lone surrogates) would fail with a 500, and Meta would retry it forever.
+        raise Rejected(400, f"body is nested {depth} levels deep; the limit is {MAX_NESTING}", "MalformedBody")
     if _ESCAPED_SURROGATE.search(body):  # emoji arrive as escaped surrogate pairs; a cut one leaves half
         document = _without_lone_surrogates(document)
     if document.get("object") != INSTAGRAM_OBJECT:
