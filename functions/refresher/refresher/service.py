@@ -32,6 +32,8 @@ from igdm.observability import logger
 
 DAY = 86_400
 MIN_TOKEN_AGE_SECONDS = DAY  # Meta refreshes only tokens at least 24 hours old
+STAGE_ATTEMPTS = 3  # writes of a new token to Secrets Manager before the refresh counts as failed
+STAGE_BACKOFF_SECONDS = 0.2
 
 REFRESH = "refresh"
 NOT_DUE = "not_due"
@@ -186,11 +188,17 @@ class _AccountRun:
         renewed = replace(document, access_token=issued.access_token, refreshed_at=int(self.now),
                           expires_at=int(self.now + (issued.expires_in or LONG_LIVED_SECONDS)))
         secret = self.account.token_secret_id
-        try:
-            pending = self.r.vault.stage(secret, renewed)
-        except Exception as exc:
-            self._refresh_failed(f"the new token could not be written: {type(exc).__name__}")
-            return document, version, False
+        # Meta may have revoked the old token when it issued this one: losing the new one could leave the
+        # account with no working token at all, so its write gets retries of its own.
+        for attempt in range(STAGE_ATTEMPTS):
+            try:
+                pending = self.r.vault.stage(secret, renewed)
+                break
+            except Exception as exc:
+                if attempt + 1 == STAGE_ATTEMPTS:
+                    self._refresh_failed(f"the new token could not be written: {type(exc).__name__}")
+                    return document, version, False
+                time.sleep(STAGE_BACKOFF_SECONDS * 2**attempt)
         try:
             profile = self.r.login.me(renewed.access_token)
         except LoginError as error:

@@ -35,6 +35,7 @@ from sender.rate_limit import Slot
 INLINE_WAIT_LIMIT = 1.0  # wait this long for a rate slot inside the invocation; longer, hand back to SQS
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0
+MAX_SEND_ATTEMPTS = 10  # failed requests to Meta before a message ends FAILED retries_exhausted
 THROTTLE_PAUSE_SECONDS = 60.0  # when Meta throttles without saying for how long
 # How far back an echo may settle a message whose send had no answer: the attempt's own span, with the
 # visibility timeout (180 s) before a crashed attempt's redelivery and room for clock skew.
@@ -80,7 +81,8 @@ class Sender:
     statuses: Statuses
     conversations: Conversations
     metrics: Metrics
-    max_receive_count: int = 10
+    max_receive_count: int = 10  # the queue's: the last receive before SQS moves a message to the DLQ
+    max_attempts: int = MAX_SEND_ATTEMPTS
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     remaining_seconds: Callable[[], float] = lambda: 30.0
@@ -156,7 +158,10 @@ class Sender:
             # The token first: a part is marked in flight only when nothing but the call itself can fail
             # (a part found in flight later is taken as possibly sent).
             token = self.accounts.token(account, fresh=token_refetched)
-            self._wait_for_rate(account.account_id, send.rate_class)
+            try:
+                self._wait_for_rate(account.account_id, send.rate_class)
+            except Retry as wait:  # nothing was sent; on the last receive it must still end with a status
+                return self._retry_or_fail(record, receive_count, record.refusals, wait.reason, delay=wait.delay)
             if not self.records.begin_part(record.idempotency_key, part):
                 raise Retry(1.0, "the record changed under this attempt")
             outcome = self.graph.send(token, send.body)
@@ -179,8 +184,8 @@ class Sender:
                                              f"{part + 1} was delivered is settled by its echo, not by a resend",
                                      send=send)
             if isinstance(outcome, NotSent):
-                self.records.part_not_sent(record.idempotency_key, part)
-                return self._retry_or_fail(record, receive_count, f"Meta unreachable: {outcome.detail}")
+                refusals = self.records.part_not_sent(record.idempotency_key, part)
+                return self._retry_or_fail(record, receive_count, refusals, f"Meta unreachable: {outcome.detail}")
             if not isinstance(outcome, Refused):  # the last of the four Outcome kinds (sender.graph)
                 raise TypeError(f"unexpected send outcome {type(outcome).__name__}")
             error_class = errors.classify(outcome.error)
@@ -191,7 +196,7 @@ class Sender:
             if error_class is ErrorClass.AMBIGUOUS:
                 return self._unknown(record, "Meta answered 1/1357046 (invalid JSON reply): the message may "
                                              "have been sent; settled by its echo", outcome.error.as_dict(), send)
-            self.records.part_not_sent(record.idempotency_key, part)
+            refusals = self.records.part_not_sent(record.idempotency_key, part)
             if error_class is ErrorClass.AUTH and not token_refetched:
                 token_refetched = True  # the refresher may have just renewed it: read it again, once
                 continue
@@ -205,13 +210,21 @@ class Sender:
                 pause = regain_seconds(outcome.usage) or THROTTLE_PAUSE_SECONDS * (0.5 + random.random() / 2)  # noqa: S311  # nosec B311 # jitter
                 self.limiter.pause(account.account_id, pause)
                 self.metrics.count("Throttled")
-                return self._retry_or_fail(record, receive_count, "Meta throttled the account", outcome.error,
+                return self._retry_or_fail(record, receive_count, refusals, "Meta throttled the account",
+                                           outcome.error,
                                            delay=pause)
             if error_class is ErrorClass.TRANSIENT:
-                return self._retry_or_fail(record, receive_count, "Meta had a transient failure", outcome.error)
+                return self._retry_or_fail(record, receive_count, refusals, "Meta had a transient failure",
+                                           outcome.error)
             if error_class is ErrorClass.TRANSIENT_LIMITED:
-                return self._retry_or_fail(record, receive_count, "Meta had a temporary failure", outcome.error,
-                                           limit=errors.TRANSIENT_LIMITED_ATTEMPTS)
+                # Counted in Meta's answers, not in SQS receives: a receive spent waiting for a rate slot, or
+                # behind its group's head, sent nothing.
+                if refusals >= errors.TRANSIENT_LIMITED_ATTEMPTS:
+                    return self._settle(record, st.FAILED, "retries_exhausted",
+                                        f"Meta had a temporary failure; gave up after {refusals} attempts",
+                                        outcome.error.as_dict())
+                return self._retry_or_fail(record, receive_count, refusals, "Meta had a temporary failure",
+                                           outcome.error)
             return self._settle(record, st.FAILED, errors.reason(error_class, outcome.error),
                                 outcome.error.message or "Meta refused the message", outcome.error.as_dict())
         return self._sent(record, {})
@@ -226,15 +239,17 @@ class Sender:
         if slot.wait > 0:
             self.sleep(slot.wait)
 
-    def _retry_or_fail(self, record: OutboundRecord, receive_count: int, detail: str,
-                       error: Any = None, *, delay: float | None = None, limit: int | None = None) -> str:
-        """Raise Retry; or, on the last attempt SQS allows (or ``limit``), end FAILED instead of in the DLQ."""
-        attempts_allowed = min(limit or self.max_receive_count, self.max_receive_count)
-        if receive_count >= attempts_allowed:
+    def _retry_or_fail(self, record: OutboundRecord, receive_count: int, attempts: int, detail: str,
+                       error: Any = None, *, delay: float | None = None) -> str:
+        """Raise Retry; or end FAILED once Meta has failed ``attempts`` times of the ones allowed, or on the
+        last receive SQS allows (rather than let SQS park the message in the DLQ without a status).
+        Attempts are Meta's answers, not receives: a receive spent waiting for a rate slot, or behind the
+        head of the message's conversation, sent nothing."""
+        if attempts >= self.max_attempts or receive_count >= self.max_receive_count:
             return self._settle(record, st.FAILED, "retries_exhausted",
-                                f"{detail}; gave up after {receive_count} attempts",
+                                f"{detail}; gave up after {attempts} attempts in {receive_count} receives",
                                 error.as_dict() if error is not None else None)
-        raise Retry(delay if delay is not None else backoff_seconds(receive_count), detail)
+        raise Retry(delay if delay is not None else backoff_seconds(max(attempts, 1)), detail)
 
     def _sent(self, record: OutboundRecord, receipts: dict[str, Any]) -> str:
         _log_status(record, st.SENT)
@@ -295,6 +310,7 @@ class Sender:
         """A message that is not a valid outbound message still gets a record and a FAILED status, under its
         own idempotency key when it has a usable one (so the producer can match it), else the SQS id."""
         document = raw if isinstance(raw, dict) else {}
+        problem = _encodable(problem)  # it may quote a field name the producer sent
         key = document.get("idempotency_key")
         if not isinstance(key, str) or not _valid_key(key):
             key = f"sqs-{sqs_message_id}"
@@ -304,11 +320,11 @@ class Sender:
             customer = None  # not an IGSID: it is not kept, only the reason names it
         content = document.get("message")
         kind = content.get("type") if isinstance(content, dict) else None
-        kind = kind[:64] if isinstance(kind, str) and kind else "invalid"
+        kind = _encodable(kind[:64]) if isinstance(kind, str) and kind else "invalid"
 
         def text(name: str) -> str | None:
             value = document.get(name)
-            return value if isinstance(value, str) and 0 < len(value) <= 4096 else None
+            return _encodable(value) if isinstance(value, str) and 0 < len(value) <= 4096 else None
 
         callback_url = text("callback_url")
         if callback_url is not None and url_refusal(callback_url, allow_local=self.allow_local_callbacks):
@@ -316,7 +332,7 @@ class Sender:
 
         record, _ = self.records.claim(
             idempotency_key=key, payload_hash="invalid", kind=kind,
-            account_id=text("account_id"), customer_id=customer,
+            account_id=text("account_id"), customer_id=_encodable(customer) if customer else None,
             parts_total=0, correlation_id=text("correlation_id"), callback_url=callback_url,
             callback_data=text("callback_data"))
         self.metrics.count("InvalidMessages")
@@ -350,6 +366,15 @@ def _parse(body: str) -> tuple[OutboundMessage | None, str | None, Any]:
         return OutboundMessage.model_validate(raw), None, raw
     except ValidationError as exc:
         return None, validation_reason(exc.errors(include_url=False, include_input=False)), raw
+
+
+def _encodable(text: str) -> str:
+    """JSON's \\ud83d escape parses to half a surrogate pair, which botocore cannot encode: U+FFFD instead,
+    so even such a message gets its record and its FAILED status."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _payload_hash(message: OutboundMessage) -> str:

@@ -21,5 +21,5 @@ class SenderSettings(BaseModel):
     private_replies_per_hour: float = Field(750, gt=0, description="Meta: private replies to post comments.")
     rate_headroom: float = Field(0.96, gt=0, le=1, description="Fraction of Meta's limits used, so network "
                                  "jitter (up to 40 ms at 0.96) never pushes a second over the limit at Meta's end.")
-    max_receive_count: int = Field(10, ge=2, description="The outbound queue's maxReceiveCount: the last "
-                                   "attempt ends FAILED rather than in the dead-letter queue.")
+    max_receive_count: int = Field(50, ge=2, description="The outbound queue's maxReceiveCount: the last "
+                                   "receive ends FAILED rather than in the dead-letter queue.")

@@ -379,14 +379,17 @@ class OutboundMessage(_Strict):
 
     @model_validator(mode="after")
     def _combinations(self) -> Self:
+        # These rules span fields, so pydantic reports them at the top level: each reason names its field.
         kind = self.message.type
         if self.recipient.comment_id is not None and kind not in PRIVATE_REPLY_KINDS:
-            raise ValueError(f"a private reply to a comment can only be text, not {kind}")
+            raise ValueError(f"message.type: a private reply to a comment (recipient.comment_id) can only be "
+                             f"text, not {kind}")
         if self.recipient.comment_id is not None and isinstance(self.message, Text) and self.message.quick_replies:
-            raise ValueError("a private reply to a comment cannot carry quick replies")
+            raise ValueError("message.quick_replies: a private reply to a comment (recipient.comment_id) cannot "
+                             "carry quick replies")
         if self.reply_to_message_id is not None and kind in {"react", "unreact", "typing_on", "typing_off",
                                                               "mark_seen"}:
-            raise ValueError(f"reply_to_message_id does not apply to {kind}")
+            raise ValueError(f"reply_to_message_id: does not apply to {kind}")
         return self
 
     @property

@@ -64,6 +64,7 @@ class OutboundRecord:
     parts_total: int
     parts_sent: int
     inflight_part: int | None
+    refusals: int = 0  # error answers from Meta so far
     message_ids: list[str] = field(default_factory=list)
     correlation_id: str | None = None
     callback_url: str | None = None
@@ -93,6 +94,7 @@ class OutboundRecord:
             parts_total=number("parts_total") or 0,
             parts_sent=number("parts_sent") or 0,
             inflight_part=number("inflight_part"),
+            refusals=number("refusals") or 0,
             message_ids=[v["S"] for v in item.get("message_ids", {}).get("L", [])],
             correlation_id=text("correlation_id"),
             callback_url=text("callback_url"),
@@ -182,10 +184,12 @@ class OutboundRecords:
             values[":sent"] = {"S": SENT}
         return self._update(idempotency_key, expression, "inflight_part = :part", values)
 
-    def part_not_sent(self, idempotency_key: str, part: int) -> None:
-        """Meta definitely did not take the part (an error answer): it may be tried again."""
-        self._update(idempotency_key, "SET updated_at = :now REMOVE inflight_part", "inflight_part = :part",
-                     {":part": {"N": str(part)}})
+    def part_not_sent(self, idempotency_key: str, part: int) -> int:
+        """Meta definitely did not take the part (an error answer): it may be tried again. Returns how many
+        answers Meta has refused this message with so far (its retry limits count requests, not receives)."""
+        record = self._update(idempotency_key, "SET updated_at = :now ADD refusals :one REMOVE inflight_part",
+                              "inflight_part = :part", {":part": {"N": str(part)}, ":one": {"N": "1"}})
+        return record.refusals if record is not None else 0
 
     def settle(self, idempotency_key: str, status: str, *, reason: str | None = None, detail: str | None = None,
                error: dict[str, Any] | None = None) -> OutboundRecord | None:
