@@ -112,8 +112,9 @@ scan: $(VENV)/.installed $(SCAN_VENV)/.installed
 validate: $(SAM_VENV)/.installed
 	$(SAM) validate --lint
 
-build: $(SAM_VENV)/.installed
-	$(SAM) build
+# The layer's build compiles its bytecode with our Python 3.13 (layers/shared/Makefile).
+build: $(VENV)/.installed $(SAM_VENV)/.installed
+	PYTHON=$(abspath $(BIN)/python) $(SAM) build
 
 deploy: build
 	$(SAM) deploy --guided
