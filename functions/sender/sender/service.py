@@ -280,10 +280,11 @@ class Sender:
         for mid, fingerprint in self.records.stored_echoes(record.account_id, record.customer_id, since_ms):
             if fingerprint == wanted and self.records.claim_echo(mid, record.idempotency_key):
                 self.records.remove_unsettled(record.account_id, record.customer_id, record.idempotency_key)
-                delivered = self.records.settle(record.idempotency_key, st.DELIVERED)
-                if delivered is not None:
-                    self.statuses.publish(delivered)
-                    return st.DELIVERED
+                settled = self.records.settle_by_echo(record.idempotency_key)
+                if settled is not None:
+                    _log_status(settled, settled.status, settled.reason, settled.detail)
+                    self.statuses.publish(settled)
+                    return settled.status
         return status
 
     def _settle(self, record: OutboundRecord, status: str, reason: str | None, detail: str | None,

@@ -40,11 +40,14 @@ def _as_epoch_ms(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None if value != value else -1  # NaN / infinities: let the range check reject them
     if isinstance(value, (int, float)):
-        if value < _SECONDS_CEILING:
-            value = value * 1000
-        elif value >= _MILLIS_CEILING:
-            value = value / 1000
-        return int(value)
+        try:
+            if value < _SECONDS_CEILING:
+                value = value * 1000
+            elif value >= _MILLIS_CEILING:
+                value = value / 1000
+            return int(value)
+        except OverflowError:  # -1e306 * 1000 is -inf, 10**400 / 1000 no float: far out of range either way
+            return -1
     return value
 
 
@@ -52,7 +55,7 @@ def _as_epoch_ms_or_none(value: Any) -> int | None:
     """entry.time is only a fallback: an unusable one is dropped, never a reason to refuse the batch."""
     try:
         converted = _as_epoch_ms(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     if isinstance(converted, int) and not isinstance(converted, bool) and 0 <= converted <= MAX_EPOCH_MS:
         return converted

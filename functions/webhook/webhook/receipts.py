@@ -28,11 +28,12 @@ class OutboundReceipts:
             status = st.DELIVERED if event.kind == EventKind.ECHO else st.READ
             at_ms = int(event.occurred_at.timestamp() * 1000)
             key = self._records.receipt(event.message_id, status, at_ms)
+            by_fingerprint = False
             if key is None and event.kind == EventKind.ECHO and event.customer_id:
-                key = self._settle_unknown(event)
+                key, by_fingerprint = self._settle_unknown(event), True
             if key is None:
                 continue
-            record = self._records.settle(key, status)
+            record = self._records.settle_by_echo(key) if by_fingerprint else self._records.settle(key, status)
             if record is not None:
                 self._statuses.publish(record)
                 moved += 1

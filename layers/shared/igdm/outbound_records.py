@@ -44,7 +44,7 @@ PREDECESSORS = {
     SENT: (PENDING,),
     DELIVERED: (SENT, UNKNOWN),
     READ: (SENT, DELIVERED, UNKNOWN),
-    FAILED: (PENDING,),
+    FAILED: (PENDING, UNKNOWN),  # from UNKNOWN only by settle_by_echo: an echo proved some parts, not all
     UNKNOWN: (PENDING,),
 }
 
@@ -190,6 +190,16 @@ class OutboundRecords:
         record = self._update(idempotency_key, "SET updated_at = :now ADD refusals :one REMOVE inflight_part",
                               "inflight_part = :part", {":part": {"N": str(part)}, ":one": {"N": "1"}})
         return record.refusals if record is not None else 0
+
+    def settle_by_echo(self, idempotency_key: str) -> OutboundRecord | None:
+        """An UNKNOWN message whose uncertain part's echo came: DELIVERED when that part was its last, else
+        FAILED partially_sent, since the parts after it were never sent (a resend would repeat the rest)."""
+        record = self.get(idempotency_key)
+        if record is None or record.status != UNKNOWN or record.parts_sent + 1 >= record.parts_total:
+            return self.settle(idempotency_key, DELIVERED)
+        return self.settle(idempotency_key, FAILED, reason="partially_sent",
+                           detail=f"parts 1 to {record.parts_sent + 1} of {record.parts_total} reached Instagram "
+                                  "(the last of them after an uncertain answer); the rest were not sent")
 
     def settle(self, idempotency_key: str, status: str, *, reason: str | None = None, detail: str | None = None,
                error: dict[str, Any] | None = None) -> OutboundRecord | None:
