@@ -16,7 +16,6 @@ sample items), adding whole Meta bodies of every kind, structural mutations and 
 import base64
 import json
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -221,7 +220,7 @@ raw_bodies = st.one_of(
 SECRET = APP_SECRET
 
 
-def parsing_checker(known: Counter[str]) -> Callable[[bytes], None]:
+def parsing_checker() -> Callable[[bytes], None]:
     def check(body: bytes) -> None:
         """The handler's logic on a signed body: a 4xx with a reason, or every item as a portable event."""
         store, queue = MemoryStore(), MemoryQueue()
@@ -308,7 +307,7 @@ unsigned_deliveries = st.builds(lambda case, ctype, mode: Delivery(case[0], case
                                 unsigned_cases, content_types, base64_modes)
 
 
-def answer_checker(harness: Harness, known: Counter[str], *, signed: bool) -> Callable[[Delivery], None]:
+def answer_checker(harness: Harness, *, signed: bool) -> Callable[[Delivery], None]:
     def check(delivery: Delivery) -> None:
         response = harness.invoke(event_of(delivery))  # an exception out of it is a failure: Lambda's 500
         status = int(response["statusCode"])
@@ -334,13 +333,12 @@ def run(plan: WebhookFuzzPlan, seed: int) -> Result:
     started = time.monotonic()
     failures: list[str] = []
     counts: dict[str, int] = {}
-    known: Counter[str] = Counter()
     # Justified suppressions: bodies of hundreds of kB and 200,000-deep nesting are the point (data_too_large,
     # too_slow); a handler example costs moto round trips (too_slow).
     big = (HealthCheck.data_too_large, HealthCheck.too_slow, HealthCheck.large_base_example)
     with logged_errors() as logged:
         for name, check, strategy, examples in (
-                ("parsing", parsing_checker(known), raw_bodies, plan.parsing),
+                ("parsing", parsing_checker(), raw_bodies, plan.parsing),
                 ("unsigned parsing", check_unsigned_parsing, unsigned_cases, plan.unsigned_parsing)):
             found = check_property(check, strategy, examples=examples, run_seed=seed, suppress=big)
             counts[name] = found.examples
@@ -350,7 +348,7 @@ def run(plan: WebhookFuzzPlan, seed: int) -> Result:
         while done < plan.handler:
             size = min(plan.handler_round, plan.handler - done)
             with webhook_stack() as harness:
-                found = check_property(answer_checker(harness, known, signed=True), signed_deliveries, examples=size,
+                found = check_property(answer_checker(harness, signed=True), signed_deliveries, examples=size,
                                        run_seed=seed + done + 1, suppress=big)
             counts["handler"] = counts.get("handler", 0) + found.examples
             done += size
@@ -358,7 +356,7 @@ def run(plan: WebhookFuzzPlan, seed: int) -> Result:
                 failures.append(f"handler: {found.failure}")
                 break
         with webhook_stack() as harness:
-            found = check_property(answer_checker(harness, known, signed=False), unsigned_deliveries,
+            found = check_property(answer_checker(harness, signed=False), unsigned_deliveries,
                                    examples=plan.unsigned_handler, run_seed=seed, suppress=big)
             counts["unsigned handler"] = found.examples
             if found.failure:
@@ -374,5 +372,5 @@ def run(plan: WebhookFuzzPlan, seed: int) -> Result:
                f"{counts.get('handler', 0)} signed and {counts.get('unsigned handler', 0)} unsigned through the real "
                f"handler and moto; unsigned ones stored {kept[0]} items, queued {kept[1]} messages; "
                f"failures {len(failures)}")
-    return Result("webhook fuzzing", summary, violations=failures, seconds=time.monotonic() - started, known=known,
+    return Result("webhook fuzzing", summary, violations=failures, seconds=time.monotonic() - started,
                   figures={"bodies": total, **{name.replace(" ", "_"): n for name, n in counts.items()}})
