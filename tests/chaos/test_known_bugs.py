@@ -54,7 +54,7 @@ def test_a_signed_body_with_a_deeply_nested_value_gets_an_answer() -> None:
 
 
 def test_a_signed_body_with_a_lone_surrogate_and_deep_nesting_gets_an_answer() -> None:
-    """Was a 500 (RecursionError from _without_lone_surrogates)."""
+    """Was a 500 (RecursionError from replacing the lone surrogates, before nesting had a limit)."""
     with webhook_stack() as harness:
         body = (b'{"object":"instagram","entry":[{"id":"1","messaging":[{"t":"\\ud83d","x":'
                 + b"[" * 1500 + b"]" * 1500 + b"}]}]}")

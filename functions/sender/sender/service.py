@@ -25,6 +25,7 @@ from igdm.observability import logger
 from igdm.outbound import IDEMPOTENCY_KEY_PATTERN, OutboundMessage, validation_reason
 from igdm.outbound_records import OutboundRecord, OutboundRecords
 from igdm.sqs_retry import Retry
+from igdm.unicode import without_lone_surrogates
 from sender import errors
 from sender.errors import ErrorClass
 from sender.graph import Accepted, Ambiguous, NotSent, Outcome, Refused, regain_seconds
@@ -311,7 +312,7 @@ class Sender:
         """A message that is not a valid outbound message still gets a record and a FAILED status, under its
         own idempotency key when it has a usable one (so the producer can match it), else the SQS id."""
         document = raw if isinstance(raw, dict) else {}
-        problem = _encodable(problem)  # it may quote a field name the producer sent
+        problem = without_lone_surrogates(problem)  # it may quote a field name the producer sent
         key = document.get("idempotency_key")
         if not isinstance(key, str) or not _valid_key(key):
             key = f"sqs-{sqs_message_id}"
@@ -321,11 +322,11 @@ class Sender:
             customer = None  # not an IGSID: it is not kept, only the reason names it
         content = document.get("message")
         kind = content.get("type") if isinstance(content, dict) else None
-        kind = _encodable(kind[:64]) if isinstance(kind, str) and kind else "invalid"
+        kind = without_lone_surrogates(kind[:64]) if isinstance(kind, str) and kind else "invalid"
 
         def text(name: str) -> str | None:
             value = document.get(name)
-            return _encodable(value) if isinstance(value, str) and 0 < len(value) <= 4096 else None
+            return without_lone_surrogates(value) if isinstance(value, str) and 0 < len(value) <= 4096 else None
 
         callback_url = text("callback_url")
         if callback_url is not None and url_refusal(callback_url, allow_local=self.allow_local_callbacks):
@@ -333,7 +334,7 @@ class Sender:
 
         record, _ = self.records.claim(
             idempotency_key=key, payload_hash="invalid", kind=kind,
-            account_id=text("account_id"), customer_id=_encodable(customer) if customer else None,
+            account_id=text("account_id"), customer_id=without_lone_surrogates(customer) if customer else None,
             parts_total=0, correlation_id=text("correlation_id"), callback_url=callback_url,
             callback_data=text("callback_data"))
         self.metrics.count("InvalidMessages")
@@ -367,15 +368,6 @@ def _parse(body: str) -> tuple[OutboundMessage | None, str | None, Any]:
         return OutboundMessage.model_validate(raw), None, raw
     except ValidationError as exc:
         return None, validation_reason(exc.errors(include_url=False, include_input=False)), raw
-
-
-def _encodable(text: str) -> str:
-    """JSON's \\ud83d escape parses to half a surrogate pair, which botocore cannot encode: U+FFFD instead,
-    so even such a message gets its record and its FAILED status."""
-    return _LONE_SURROGATE.sub("\ufffd", text)
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _payload_hash(message: OutboundMessage) -> str:

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from igdm.events import CONTENT_KINDS, EventKind, InboundEvent
 from igdm.serialized import SerializedEvent
+from igdm.unicode import without_lone_surrogates
 from webhook.meta_payload import Envelope
 from webhook.normalize import deletion_event_id, normalize
 from webhook.signature import matching_secret
@@ -50,7 +51,6 @@ class StorageUnavailable(Exception):
 
 
 MAX_NESTING = 64
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
@@ -66,17 +66,6 @@ def _nesting_depth(document: Any) -> int:
         deepest = max(deepest, depth)
         pending.extend((child, depth + 1) for child in value if isinstance(child, dict | list))
     return deepest
-
-
-def _without_lone_surrogates(value: Any) -> Any:
-    """Half of a surrogate pair is not Unicode: no queue, table or parser downstream takes it. U+FFFD does."""
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, dict):
-        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_lone_surrogates(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
@@ -206,7 +195,7 @@ def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str],
         # the raw payload, replacing lone surrogates) would fail with a 500, and Meta would retry it forever.
         raise Rejected(400, f"body is nested {depth} levels deep; the limit is {MAX_NESTING}", "MalformedBody")
     if _ESCAPED_SURROGATE.search(body):  # emoji arrive as escaped surrogate pairs; a cut one leaves half
-        document = _without_lone_surrogates(document)
+        document = without_lone_surrogates(document)
     if document.get("object") != INSTAGRAM_OBJECT:
         raise Rejected(400, f"object must be 'instagram', got {document.get('object')!r}", "WrongObject")
     try:
