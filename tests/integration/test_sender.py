@@ -266,3 +266,37 @@ def test_a_delivered_status_whose_publication_failed_is_published_when_meta_retr
     loop.run(seconds=1)
     assert failures == []  # the webhook answered 503 once; the sandbox, like Meta, delivered the echo again
     assert loop.status_names("lost-publish") == ["SENT", "DELIVERED"]
+
+
+def _pending_after_a_transient_refusal(loop: Loop, key: str) -> None:
+    """A first message with ``key`` takes its record, and Meta refuses it for now (code 2): it waits."""
+    loop.say()
+    loop.sandbox.inject("http_5xx", count=2)
+    loop.enqueue(out.outbound("text", key=key, message={"type": "text", "text": "the first"}))
+    assert loop.poller.poll_once() == 1
+    record = OutboundRecords(aws.client("dynamodb"), loop.stack.refs["GatewayTable"], 1).get(key)
+    assert record is not None and record.status == "PENDING"
+
+
+@pytest.mark.parametrize("conflicting", [
+    {"message": {"type": "text", "text": "x" * 20_001}},  # invalid
+    {"account_id": "17841499999999999"},  # names an account this stack does not have
+    {"message": {"type": "nope"}, "recipient": {"id": "7777"}},  # invalid, in another conversation
+], ids=["invalid", "unknown-account", "invalid-elsewhere"])
+def test_a_reused_key_on_a_refused_message_leaves_the_pending_message_alone(
+        loop: Loop, conflicting: dict[str, Any]) -> None:
+    _pending_after_a_transient_refusal(loop, "reused")
+    loop.enqueue({**out.outbound("text", key="reused", recipient={"id": "5555"}), **conflicting})
+    loop.run(seconds=1)
+    assert [b["message"]["text"] for b in loop.sent_to_meta()] == ["the first"]
+    assert loop.status_names("reused") == ["SENT", "DELIVERED"]  # no FAILED: the refusal was not its own
+
+
+def test_a_deeply_nested_body_ends_failed_at_once(loop: Loop) -> None:
+    body = '{"idempotency_key": "deep", "x": ' + "[" * 20_000 + "]" * 20_000 + "}"
+    loop.sqs.send_message(QueueUrl=loop.outbound_url, MessageBody=body, MessageGroupId="deep",
+                          MessageDeduplicationId="deep")
+    loop.run()
+    (failed,) = [s for s in loop.statuses() if s["reason"] == "invalid_message"]
+    assert failed["status"] == "FAILED" and "nested" in failed["detail"]
+    assert loop._in_flight() == 0  # not retried

@@ -97,7 +97,7 @@ class Sender:
             if refusal is not None:
                 message, problem = None, f"callback_url: {refusal}"
         if message is None:
-            return self._invalid(raw, problem or "invalid message", sqs_message_id)
+            return self._invalid(body, raw, problem or "invalid message", sqs_message_id)
         try:
             account = self.accounts.resolve(message.account_id)
         except AccountUnavailable as exc:
@@ -123,18 +123,26 @@ class Sender:
 
     # ------------------------------------------------------------------ steps
 
-    def _resume(self, record: OutboundRecord, message: OutboundMessage) -> str | None:
-        """A message seen before: go on from where it stopped, or only republish its status."""
-        if record.payload_hash != _payload_hash(message):
+    def _seen_before(self, record: OutboundRecord, payload_hash: str) -> str | None:
+        """A record that existed before this receive: None when it is this message's and still PENDING
+        (go on); else the outcome, leaving a record that belongs to another message untouched."""
+        if record.payload_hash != payload_hash:
             self.metrics.count("IdempotencyConflicts")
             logger.error("idempotency key reused for a different message; the new one is dropped",
-                         extra={"idempotency_key": message.idempotency_key, "status": record.status})
+                         extra={"idempotency_key": record.idempotency_key, "status": record.status})
             return "CONFLICT"
         if record.status != st.PENDING:
             # Redelivered after it was settled; the status event may not have gone out before a crash.
             self.statuses.publish(record)
             self.metrics.count("DuplicatesSuppressed")
             return record.status
+        return None
+
+    def _resume(self, record: OutboundRecord, message: OutboundMessage) -> str | None:
+        """A message seen before: go on from where it stopped, or only republish its status."""
+        seen = self._seen_before(record, _payload_hash(message))
+        if seen is not None:
+            return seen
         if record.inflight_part is not None:
             # An earlier attempt died while its request was out: Meta may have the message already.
             self.metrics.count("AmbiguousSends")
@@ -301,14 +309,24 @@ class Sender:
         return status
 
     def _fail_unclaimed(self, message: OutboundMessage, account_id: str | None, reason: str, detail: str) -> str:
-        record, _ = self.records.claim(
-            idempotency_key=message.idempotency_key, payload_hash=_payload_hash(message), kind=message.kind,
+        payload_hash = _payload_hash(message)
+        record, created = self.records.claim(
+            idempotency_key=message.idempotency_key, payload_hash=payload_hash, kind=message.kind,
             account_id=account_id, customer_id=message.recipient.id, parts_total=0,
             correlation_id=message.correlation_id, callback_url=message.callback_url,
             callback_data=message.callback_data)
+        return self._refuse(record, created, payload_hash, reason, detail)
+
+    def _refuse(self, record: OutboundRecord, created: bool, payload_hash: str, reason: str, detail: str) -> str:
+        """FAILED with ``reason``, but only a record this message owns: a key reused by a message that cannot
+        be sent must not cancel the message that took the key first."""
+        if not created:
+            seen = self._seen_before(record, payload_hash)
+            if seen is not None:
+                return seen
         return self._settle(record, st.FAILED, reason, detail)
 
-    def _invalid(self, raw: Any, problem: str, sqs_message_id: str) -> str:
+    def _invalid(self, body: str, raw: Any, problem: str, sqs_message_id: str) -> str:
         """A message that is not a valid outbound message still gets a record and a FAILED status, under its
         own idempotency key when it has a usable one (so the producer can match it), else the SQS id."""
         document = raw if isinstance(raw, dict) else {}
@@ -332,13 +350,15 @@ class Sender:
         if callback_url is not None and url_refusal(callback_url, allow_local=self.allow_local_callbacks):
             callback_url = None  # the FAILED status still reaches the events queue
 
-        record, _ = self.records.claim(
-            idempotency_key=key, payload_hash="invalid", kind=kind,
+        # The body's own digest: a redelivery of this body finds its record, another message's record is not its.
+        payload_hash = "invalid-" + hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        record, created = self.records.claim(
+            idempotency_key=key, payload_hash=payload_hash, kind=kind,
             account_id=text("account_id"), customer_id=without_lone_surrogates(customer) if customer else None,
             parts_total=0, correlation_id=text("correlation_id"), callback_url=callback_url,
             callback_data=text("callback_data"))
         self.metrics.count("InvalidMessages")
-        return self._settle(record, st.FAILED, "invalid_message", problem)
+        return self._refuse(record, created, payload_hash, "invalid_message", problem)
 
 
 def _log_status(record: OutboundRecord, status: str, reason: str | None = None, detail: str | None = None) -> None:
@@ -362,6 +382,8 @@ def _parse(body: str) -> tuple[OutboundMessage | None, str | None, Any]:
         raw = json.loads(body)
     except ValueError as exc:
         return None, f"body is not JSON: {exc}", None
+    except RecursionError:  # thousands of nested arrays: unreadable like any other broken body, never retried
+        return None, "body is nested too deeply to be read", None
     if not isinstance(raw, dict):
         return None, "body must be a JSON object", raw
     try:
