@@ -68,15 +68,21 @@ class StatusPublisher:
         records = [record]
         if record.status == DELIVERED and record.message_ids:
             records.insert(0, replace(record, status=SENT, reason=None, detail=None, error=None))
-        events = [status_event(r) for r in records]
-        serialized = [SerializedEvent.of(e) for e in events]
-        if not self._events.publish(serialized):
-            raise StatusNotPublished("the events queue refused a message_status event")
-        for event, body in zip(events, serialized, strict=True):
-            self._callback(record, event, body)
-        return events[-1]
+        serialized = [SerializedEvent.of(status_event(r)) for r in records]
+        published = {id(s) for s in self._events.publish(serialized)}
+        # A callback only for a status that is on the events queue, and never for DELIVERED before SENT's.
+        for body in serialized:
+            if id(body) not in published:
+                break
+            self._callback(record, body)
+        if len(published) < len(serialized):
+            # The caller retries the whole: the queue and the callback queue drop what they already took.
+            raise StatusNotPublished(f"the events queue took {len(published)} of {len(serialized)} "
+                                     "message_status events")
+        return serialized[-1].event
 
-    def _callback(self, record: OutboundRecord, event: InboundEvent, serialized: SerializedEvent) -> None:
+    def _callback(self, record: OutboundRecord, serialized: SerializedEvent) -> None:
+        event = serialized.event
         if record.callback_url and self._callback_queue_url:
             # The body goes as the exact text to POST, so every attempt signs the same bytes. One message
             # group per outbound message keeps its callbacks in order (SENT before DELIVERED) without
