@@ -1,12 +1,15 @@
 """Onboarding through Instagram Business Login: the real onboarding handler behind the local API server,
 the Graph sandbox as Instagram's login pages and token endpoints, moto as AWS."""
 
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
 
 from igdm.accounts import ACTIVE
+from local.apigw import LambdaContext, http_api_event
+from onboarding.handler import lambda_handler
 from tests.integration.accounts_harness import APP_ID, AccountsHarness, follow_login
 
 NEW = "17841400000000077"
@@ -110,7 +113,8 @@ def test_the_trailing_hash_underscore_is_stripped_from_the_code(accounts: Accoun
     assert accounts.account(NEW).status == ACTIVE
 
 
-@pytest.mark.parametrize("tamper", ["forged", "no_cookie", "missing"])
+@pytest.mark.parametrize("tamper", ["forged", "no_cookie", "missing", "non_ascii_signature", "non_ascii_nonce",
+                                    "non_ascii_cookie"])
 def test_a_bad_state_is_refused_and_stores_nothing(accounts: AccountsHarness, tamper: str) -> None:
     session = requests.Session()
     start = session.get(accounts.invite(), allow_redirects=False, timeout=10)
@@ -123,6 +127,15 @@ def test_a_bad_state_is_refused_and_stores_nothing(accounts: AccountsHarness, ta
         query["state"] = f"{nonce}.{int(expires) + 3600}.{'A' * 43}"
     elif tamper == "missing":
         del query["state"]
+    elif tamper == "non_ascii_signature":  # compare_digest raises TypeError on a non-ASCII str: was a 503
+        nonce, expires, signature = query["state"].split(".")
+        query["state"] = f"{nonce}.{expires}.{signature[:-1]}\u00e9"
+    elif tamper == "non_ascii_nonce":
+        nonce, expires, signature = query["state"].split(".")
+        query["state"] = f"\u00e9{nonce}.{expires}.{signature}"
+    elif tamper == "non_ascii_cookie":  # the state is valid; the cookie it is checked against is not ASCII
+        session.cookies.clear()
+        session.cookies.set("igdm_oauth", "\u00e9" * 32)
     else:
         session.cookies.clear()
     page = session.get(f"{accounts.api_url}/oauth/callback", params=query, timeout=10)
@@ -130,8 +143,48 @@ def test_a_bad_state_is_refused_and_stores_nothing(accounts: AccountsHarness, ta
     _stored_nothing(accounts)
 
 
-@pytest.mark.parametrize("invite", ["", "?invite=1.abc", "?invite=1000.x"])
+@pytest.mark.parametrize("invite", ["", "?invite=1.abc", "?invite=1000.x", "?invite=1.%C3%A9",
+                                    "?invite=1790003600.%E2%80%94" + "A" * 42, "?invite=%C2%B2.abc"],
+                         ids=["none", "short", "forged", "non-ascii", "non-ascii-long", "superscript-digit"])
 def test_start_without_a_valid_invite_is_refused(accounts: AccountsHarness, invite: str) -> None:
     page = requests.get(f"{accounts.api_url}/oauth/start{invite}", allow_redirects=False, timeout=10)
     assert page.status_code == 403 and 'data-outcome="invite_refused"' in page.text
     assert "Location" not in page.headers
+
+
+def _invoke(path: str, query: dict[str, str], cookies: list[str] | None = None) -> dict[str, Any]:
+    """The onboarding handler invoked as Lambda invokes it, with values no HTTP request can carry."""
+    event = {**http_api_event("GET", path), "queryStringParameters": query, "cookies": cookies or []}
+    context: Any = LambdaContext("OnboardingFunction")  # the attributes Powertools reads, as local.stack passes
+    reply: dict[str, Any] = lambda_handler(event, context)
+    return reply
+
+
+@pytest.mark.parametrize("where", ["invite", "invite_expiry", "state_signature", "state_nonce", "cookie"])
+def test_half_a_surrogate_pair_is_refused_with_the_usual_page(accounts: AccountsHarness, where: str) -> None:
+    # Lambda decodes the event's JSON, so a "\\ud800" escape arrives as half a surrogate pair: a str that
+    # cannot even be encoded. It is refused like any invalid value, not answered with a 503.
+    if where.startswith("invite"):
+        forged = _invoke("/oauth/start", {"invite": "1.abc"})
+        invite = "1790003600.\ud800" if where == "invite" else "\ud800.abc"
+        reply = _invoke("/oauth/start", {"invite": invite})
+    else:
+        start = requests.get(accounts.invite(), allow_redirects=False, timeout=10)
+        state = dict(parse_qsl(urlsplit(start.headers["Location"]).query))["state"]
+        nonce, expires, signature = state.split(".")
+        forged = _invoke("/oauth/callback", {"state": f"{nonce}.{expires}.{'A' * 43}", "code": "c"},
+                         [f"igdm_oauth={nonce}"])
+        query, cookie = {"state": state, "code": "c"}, nonce
+        if where == "state_signature":
+            query["state"] = f"{nonce}.{expires}.{signature[:-1]}\ud800"
+        elif where == "state_nonce":
+            query["state"] = f"\ud800{nonce}.{expires}.{signature}"
+        else:
+            cookie = "\ud800"
+        reply = _invoke("/oauth/callback", query, [f"igdm_oauth={cookie}"])
+    assert reply["statusCode"] == forged["statusCode"] == (403 if where.startswith("invite") else 400), reply
+    outcome = 'data-outcome="invite_refused"' if where.startswith("invite") else 'data-outcome="state_refused"'
+    assert outcome in reply["body"] and outcome in forged["body"]
+    assert reply["headers"].keys() == forged["headers"].keys()  # the usual page: no-store, CSP, no Location
+    assert "Location" not in reply["headers"]
+    _stored_nothing(accounts)

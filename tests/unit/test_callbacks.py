@@ -1,6 +1,7 @@
 """Which callback targets may be called, how a callback is signed, and the HTTP client that connects
 only to checked addresses (with TLS still verified against the URL's host name)."""
 
+import ipaddress
 import ssl
 import threading
 import time
@@ -14,7 +15,7 @@ import trustme
 from callback import service as callback_service
 from callback.http_client import CallbackClient, Delivered, RetryLater, Undeliverable
 from callback.service import CallbackDelivery
-from igdm.callbacks import signature, signed_headers, url_refusal, verify
+from igdm.callbacks import address_refusal, embedded_ipv4, signature, signed_headers, url_refusal, verify
 from igdm.sqs_retry import Retry
 
 SECRET = "a-signing-secret-of-some-length-0123456789"
@@ -39,6 +40,21 @@ SECRET = "a-signing-secret-of-some-length-0123456789"
     ("https://[::1]/cb", "private, loopback"),
     ("https://[fd00::1]/cb", "private, loopback"),
     ("https://[::ffff:127.0.0.1]/cb", "private, loopback"),
+    # IPv6 forms that carry an IPv4 address, which a translator or tunnel delivers to: judged by it.
+    ("https://[::127.0.0.1]/cb", "embeds 127.0.0.1"),  # IPv4-compatible (deprecated, RFC 4291)
+    ("https://[::a9fe:a9fe]/cb", "embeds 169.254.169.254"),
+    ("https://[::2]/cb", "embeds 0.0.0.2"),
+    ("https://[::ffff:0:a9fe:a9fe]/cb", "embeds 169.254.169.254"),  # IPv4-translated (SIIT, RFC 2765)
+    ("https://[64:ff9b::a9fe:a9fe]/cb", "embeds 169.254.169.254"),  # NAT64 well-known prefix (RFC 6052)
+    ("https://[64:ff9b::10.0.0.8]/cb", "embeds 10.0.0.8"),
+    ("https://[64:ff9b:1::a9fe:a9fe]/cb", "embeds 169.254.169.254"),  # NAT64 local-use (RFC 8215), as /96
+    ("https://[64:ff9b:1:808:7f:0:100:0]/cb", "embeds 127.0.0.1"),  # ... as /64 (RFC 6052 §2.2)
+    ("https://[2002:a9fe:a9fe::1]/cb", "embeds 169.254.169.254"),  # 6to4 (RFC 3056)
+    ("https://[2002:808:808::1]/cb", "private, loopback"),  # 6to4 of a public address: 2002::/16 itself
+    ("https://[2001:0:a9fe:a9fe::1]/cb", "embeds 169.254.169.254"),  # Teredo server (RFC 4380)
+    ("https://[2001:0:808:808:0:0:80ff:fffe]/cb", "embeds 127.0.0.1"),  # Teredo client, obfuscated
+    ("https://[64:ff9b::808:808]/cb", None),  # NAT64 of a public address: how IPv6-only networks reach it
+    ("https://[2a00:1450:4001:82a::200e]/cb", None),
     ("https://0.0.0.0/cb", "not a host address"),
     ("https://224.0.0.1/cb", "not a host address"),
     ("https://hooks.example.com:99999/cb", "cannot be parsed"),
@@ -49,11 +65,45 @@ def test_a_deployed_stack_calls_back_only_public_https_urls(url: str, refused_be
     assert (refusal is None) if refused_because is None else (refused_because in (refusal or "")), refusal
 
 
+@pytest.mark.parametrize(("address", "embedded"), [
+    ("::ffff:169.254.169.254", ["169.254.169.254"]),
+    ("::127.0.0.1", ["127.0.0.1"]),
+    ("::8.8.8.8", ["8.8.8.8"]),
+    ("::ffff:0:10.0.0.1", ["10.0.0.1"]),
+    ("64:ff9b::a9fe:a9fe", ["169.254.169.254"]),
+    ("2002:a9fe:a9fe::1", ["169.254.169.254"]),
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", ["65.54.227.120", "192.0.2.45"]),  # RFC 4380's own example
+    # The local-use NAT64 prefix, read at each RFC 6052 length: /96, /64, /56, /48 (10.1.2.3 behind each).
+    ("64:ff9b:1::a01:203", ["10.1.2.3", "0.0.0.10", "0.0.0.0"]),  # noqa: S104 - read out, not bound to
+    ("64:ff9b:1:0:a:102:300:0", ["3.0.0.0", "10.1.2.3", "0.10.1.2", "0.0.10.1"]),
+    ("64:ff9b:1:a:1:203::", ["0.0.0.0", "1.2.3.0", "10.1.2.3", "0.10.1.2"]),  # noqa: S104
+    ("64:ff9b:1:a01:2:300::", ["0.0.0.0", "2.3.0.0", "1.2.3.0", "10.1.2.3"]),  # noqa: S104
+    ("::", []),
+    ("::1", []),  # loopback, not the IPv4-compatible 0.0.0.1
+    ("2606:4700::1111", []),
+    ("10.0.0.1", []),
+])
+def test_every_ipv6_form_that_carries_an_ipv4_address_is_unwrapped(address: str, embedded: list[str]) -> None:
+    assert [str(a) for a in embedded_ipv4(ipaddress.ip_address(address))] == embedded
+
+
+def test_an_embedded_ipv4_address_is_judged_only_where_private_addresses_are_refused() -> None:
+    nat64_metadata = ipaddress.ip_address("64:ff9b::a9fe:a9fe")
+    assert address_refusal(nat64_metadata, allow_local=False) == (
+        "64:ff9b::a9fe:a9fe embeds 169.254.169.254: 169.254.169.254 is a private, loopback, link-local or "
+        "reserved address")
+    assert address_refusal(nat64_metadata, allow_local=True) is None
+    assert address_refusal(ipaddress.ip_address("64:ff9b::808:808"), allow_local=False) is None
+
+
 @pytest.mark.parametrize(("url", "allowed"), [
     ("http://127.0.0.1:8082/callbacks", True),
     ("http://localhost:8082/callbacks", True),
     ("https://10.1.2.3/cb", True),
     ("http://0.0.0.0:8082/cb", False),
+    ("http://[::ffff:127.0.0.1]:8082/cb", True),
+    ("http://[::127.0.0.1]:8082/cb", True),
+    ("http://[64:ff9b::7f00:1]:8082/cb", True),
     ("ftp://127.0.0.1/cb", False),
 ])
 def test_the_local_stack_also_allows_http_and_private_addresses(url: str, allowed: bool) -> None:
@@ -133,6 +183,18 @@ def test_a_name_that_resolves_to_a_private_address_is_never_connected_to() -> No
     assert resolved == ["rebind.example.com"]
     assert isinstance(result, Undeliverable) and result.reason == "refused_target"
     assert "169.254.169.254" in result.detail
+
+
+@pytest.mark.parametrize("address", ["::127.0.0.1", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1",
+                                     "2001:0:808:808::80ff:fffe", "::ffff:0:a9fe:a9fe"])
+def test_a_name_that_resolves_to_an_ipv6_address_embedding_a_refused_ipv4_is_never_connected_to(
+        monkeypatch: pytest.MonkeyPatch, address: str) -> None:
+    client = CallbackClient(allow_local=False, connect_timeout=0.5, read_timeout=0.5,
+                            resolver=lambda host, port: ["2606:4700::1111", address])
+    monkeypatch.setattr(client, "_pool", lambda *args: pytest.fail(f"a connection was made to {args[1]}"))
+    result = client.post("https://nat64.example.com/cb", b"{}", {})
+    assert isinstance(result, Undeliverable) and result.reason == "refused_target", result
+    assert "nat64.example.com resolves to a refused address" in result.detail and "embeds" in result.detail
 
 
 def test_the_connection_goes_to_the_checked_address_with_the_urls_host_name(receiver: Any) -> None:

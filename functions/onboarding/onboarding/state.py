@@ -36,6 +36,13 @@ def _sign(key: bytes, *fields: str) -> str:
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
+def _equal(given: str, expected: str) -> bool:
+    """Constant-time equality for any str. compare_digest raises TypeError on a non-ASCII str, and an
+    unauthenticated request must not turn that into a 503; as bytes (surrogatepass: even half a surrogate
+    pair, which a JSON event can carry, encodes) a non-ASCII value is simply unequal to an ASCII one."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
 def make_invite(secret: str, *, valid_seconds: int, now: float | None = None) -> str:
     expires = str(int((time.time() if now is None else now) + valid_seconds))
     return f"{expires}.{_sign(_key(secret, 'invite'), expires)}"
@@ -45,7 +52,8 @@ def check_invite(secret: str, invite: str | None, *, now: float | None = None) -
     if not invite:
         raise StateRefused("this page needs an invite link: ask the gateway's operator for one")
     expires, _, signature = invite.partition(".")
-    if not expires.isdigit() or not hmac.compare_digest(signature, _sign(_key(secret, "invite"), expires)):
+    # Every invite this module makes is ASCII; isdigit() alone would also take "²", which int() refuses.
+    if not (invite.isascii() and expires.isdigit()) or not _equal(signature, _sign(_key(secret, "invite"), expires)):
         raise StateRefused("this invite link is not valid: ask the gateway's operator for a new one")
     if int(expires) < (time.time() if now is None else now):
         raise StateRefused("this invite link has expired: ask the gateway's operator for a new one")
@@ -77,12 +85,14 @@ class StateStore:
         if not value:
             raise StateRefused("the answer from Instagram carries no state")
         nonce, expires, signature = [*value.split("."), "", ""][:3]
-        if not nonce or not expires.isdigit() or not hmac.compare_digest(
+        # Every state this module issues is ASCII; refused before _sign, which cannot encode half a
+        # surrogate pair in the nonce.
+        if not value.isascii() or not nonce or not expires.isdigit() or not _equal(
                 signature, _sign(self._key, nonce, expires)):
             raise StateRefused("the state in the answer from Instagram is not one this gateway issued")
         if int(expires) < now:
             raise StateRefused("this login took too long and its state expired")
-        if cookie_nonce is None or not hmac.compare_digest(cookie_nonce, nonce):
+        if cookie_nonce is None or not _equal(cookie_nonce, nonce):
             # Bound to the browser that started it: a link someone else started cannot be completed here.
             raise StateRefused("this login was started in another browser (or its cookie was blocked)")
         try:

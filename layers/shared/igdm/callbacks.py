@@ -28,6 +28,22 @@ MAX_URL_LENGTH = 2048
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+# IPv6 ranges whose addresses carry an IPv4 address that a translator or tunnel on the way delivers to, and
+# which Python's ipaddress does not unwrap (it does ipv4_mapped, sixtofour and teredo). Each one's IPv4
+# address is judged too, or [64:ff9b::a9fe:a9fe] reaches the instance metadata service through a NAT64.
+# IPv4-compatible ::a.b.c.d (RFC 4291 §2.5.5.1, deprecated; :: and ::1 are not of it): a stack that still
+# tunnels it automatically sends it to a.b.c.d over IPv4, and ipaddress calls ::127.0.0.1 global.
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+# IPv4-translated ::ffff:0:a.b.c.d (RFC 2765 §2.1): what a stateless translator (SIIT) turns into a.b.c.d.
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
+# NAT64's well-known prefix (RFC 6052 §2.1): a.b.c.d in the last 32 bits. Deliberately globally reachable,
+# so ipaddress calls 64:ff9b::a9fe:a9fe global; an IPv6-only VPC reaches public IPv4 hosts this way.
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+# NAT64's local-use prefix (RFC 8215): an operator carves a NAT64 prefix of any RFC 6052 length out of it,
+# and which one is not knowable from here, so the IPv4 address is read at each length that fits a /48.
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+_NAT64_LOCAL_USE_LENGTHS = (96, 64, 56, 48)
+
 
 def url_refusal(url: str, *, allow_local: bool) -> str | None:
     """Why ``url`` may not be called back (None when it may), judged from the URL alone. Host names are
@@ -62,11 +78,45 @@ def address_refusal(address: IpAddress, *, allow_local: bool) -> str | None:
     """Why ``address`` may not be connected to (None when it may)."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
+    if not allow_local:  # the local stack connects to private addresses anyway, embedded or not
+        for inner in embedded_ipv4(address):
+            refusal = address_refusal(inner, allow_local=False)
+            if refusal is not None:
+                return f"{address} embeds {inner}: {refusal}"
     if address.is_unspecified or address.is_multicast:
         return f"{address} is not a host address"
     if not allow_local and not address.is_global:
         return f"{address} is a private, loopback, link-local or reserved address"
     return None
+
+
+def embedded_ipv4(address: IpAddress) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses that ``address`` carries and that a translator or tunnel would deliver to: for
+    Teredo both the server and the client (de-obfuscated), for NAT64's local-use prefix one per length."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    value = int(address)
+    found: list[ipaddress.IPv4Address] = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour is not None:  # 6to4 (RFC 3056): 2002:a.b.c.d::/48
+        found.append(address.sixtofour)
+    if address.teredo is not None:  # Teredo (RFC 4380): 2001:0:<server>:<flags>:<port>:<client xor ffffffff>
+        found.extend(address.teredo)
+    if (address in _IPV4_COMPATIBLE and value > 1) or address in _IPV4_TRANSLATED or address in _NAT64_WELL_KNOWN:
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    if address in _NAT64_LOCAL_USE:
+        found.extend(_rfc6052_ipv4(value, length) for length in _NAT64_LOCAL_USE_LENGTHS)
+    return list(dict.fromkeys(found))
+
+
+def _rfc6052_ipv4(value: int, prefix_length: int) -> ipaddress.IPv4Address:
+    """The IPv4 address after a NAT64 prefix of ``prefix_length`` bits (RFC 6052 §2.2): it skips bits 64-71
+    (the "u" octet), so behind a /48, /56 or /64 it straddles them; behind a /96 it is the last 32 bits."""
+    if prefix_length == 96:
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    without_u = (value >> 64 << 56) | (value & ((1 << 56) - 1))  # 120 bits: bits 0-63, then 72-127
+    return ipaddress.IPv4Address((without_u >> (120 - prefix_length - 32)) & 0xFFFFFFFF)
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
