@@ -125,7 +125,7 @@ class MemoryRecords:
         return self._change(idempotency_key, lambda r: r.status in PREDECESSORS[status], status=status,
                             reason=reason, detail=detail, error=error)
 
-    def link_message_id(self, message_id: str, idempotency_key: str) -> dict[str, Any]:
+    def link_message_id(self, message_id: str, record: OutboundRecord) -> dict[str, Any]:
         with self.lock:
             self.requests += 1
         return {}

@@ -4,14 +4,11 @@ reproduction in tests/chaos/test_known_bugs.py marked xfail(strict=True), which 
 fixed: then delete the entry here and the marker there. (Fixed since, their tests kept as regression tests:
 deep nesting answered 500, codes 1/2 given up after one request, waiting messages dead-lettered without a
 status, invalid messages with a lone surrogate never settled, cross-field reasons naming no field, an absurd
-entry.time answered 500, a multi-part message reported DELIVERED with parts never sent, and a refresh whose
-promotion half-failed declaring a working account dead.)"""
+entry.time answered 500, a multi-part message reported DELIVERED with parts never sent, a refresh whose
+promotion half-failed declaring a working account dead, and an UNKNOWN message settled by another message's
+echo.)"""
 
 KNOWN_BUGS: dict[str, str] = {
-    "echo-settles-another-message": (
-        "an UNKNOWN message is settled DELIVERED by the echo of another message of its conversation with the "
-        "same fingerprint (same attachment type, or same text) when that echo reaches the webhook before the "
-        "sender links its mid (functions/webhook/webhook/receipts.py OutboundReceipts._settle_unknown)"),
     "refresh-write-loses-token": (
         "with an Instagram that revokes a token when it is refreshed (the project's pessimistic reading), a "
         "write of the new token refused STAGE_ATTEMPTS (3) times in a row drops it "

@@ -202,9 +202,7 @@ def count(loop: Loop, messages: list[tuple[str, str, dict[str, Any], int]], fini
             if delivered < parts and st.UNKNOWN in history and sends[(key, unknown_part)]:
                 tally.lost += 1  # settled by its own echo while later parts never went: FAILED partially_sent
                 tally.violations.append(f"{key} reported {final}, but Meta got {delivered} of {parts} parts")
-            elif delivered < parts and st.UNKNOWN in history:
-                tally.known["echo-settles-another-message"] += 1  # settled by an echo that was not its own
-            elif delivered < parts:
+            elif delivered < parts:  # settled by an echo that was not its own, or never sent whole
                 tally.lost += 1
                 tally.violations.append(f"{key} reported {final}, but Meta got {delivered} of {parts} parts")
             else:
@@ -226,12 +224,8 @@ def count(loop: Loop, messages: list[tuple[str, str, dict[str, Any], int]], fini
                     and not last_receive:  # on the queue's last receive it ends FAILED rather than dead-lettered
                 tally.violations.append(f"{key} given up after {tried} request(s) to Meta for codes 1/2, whose "
                                         "limit is 3")
-    for key in left_unknown:
-        # Its echo came back but settled another message (the same known bug), or was lost: a failure.
-        if tally.known["echo-settles-another-message"]:
-            tally.known["echo-settles-another-message"] += 1
-        else:
-            tally.violations.append(f"{key} reached Meta and its echo came back, but it stayed UNKNOWN")
+    for key in left_unknown:  # its echo came back carrying its marker, and still did not settle it
+        tally.violations.append(f"{key} reached Meta and its echo came back, but it stayed UNKNOWN")
     return tally
 
 

@@ -77,6 +77,7 @@ MEDIA_TYPES = ("image", "audio", "video", "file")
 ATTACHMENT_TYPES = (*MEDIA_TYPES, "like_heart", "MEDIA_SHARE", "template")
 RATE_LIMITED_AS_MEDIA = frozenset({"audio", "video"})
 TEXT_MAX_BYTES = 1000
+METADATA_MAX_CHARACTERS = 1000  # Messenger's Send API reference; echoed back on the message's echo
 QUICK_REPLIES_MAX = 13
 QUICK_REPLY_TITLE_MAX = 20
 QUICK_REPLY_PAYLOAD_MAX = 1000
@@ -328,12 +329,16 @@ def _validate_sender_action(body: dict[str, Any]) -> None:
 
 
 def _validate_message(message: dict[str, Any], *, private_reply: bool) -> None:
-    _only_keys(message, {"text", "attachment", "attachments", "quick_replies"}, "message")
+    _only_keys(message, {"text", "attachment", "attachments", "quick_replies", "metadata"}, "message")
     contents = [key for key in ("text", "attachment", "attachments") if key in message]
     if len(contents) != 1:
         raise _invalid("Param message must have exactly one of text, attachment or attachments")
-    if private_reply and set(message) != {"text"}:
+    if private_reply and set(message) - {"metadata"} != {"text"}:
         raise _invalid("A private reply (recipient[comment_id]) can only send message[text]")
+    if "metadata" in message:
+        metadata = message["metadata"]
+        if not isinstance(metadata, str) or not 0 < len(metadata) <= METADATA_MAX_CHARACTERS:
+            raise _invalid(f"Param message[metadata] must be a string of 1 to {METADATA_MAX_CHARACTERS} characters")
     if "text" in message:
         text = message["text"]
         if not isinstance(text, str) or not text:
@@ -482,9 +487,16 @@ def _echo_attachment(attachment: dict[str, Any]) -> dict[str, Any]:
     return {"type": echoed_type, "payload": {"url": url}}
 
 
-def echo_message(mid: str, message: dict[str, Any]) -> dict[str, Any]:
-    """The `message` of the is_echo webhook for a sent message (fact sheet §4.1)."""
+def echo_message(mid: str, message: dict[str, Any], *, app_id: str | None = None,
+                 with_metadata: bool = True) -> dict[str, Any]:
+    """The `message` of the is_echo webhook for a sent message (fact sheet §4.1), with the sending app's id
+    and the metadata it attached, as Messenger's echoes carry them (whether Instagram's do is not documented:
+    the sandbox can leave either out)."""
     echo: dict[str, Any] = {"mid": mid, "is_echo": True}
+    if app_id is not None:
+        echo["app_id"] = app_id
+    if with_metadata and isinstance(message.get("metadata"), str):
+        echo["metadata"] = message["metadata"]
     if "text" in message:
         echo["text"] = message["text"]
     elif "attachment" in message:
@@ -607,12 +619,15 @@ class GraphSandbox:
         token_response_shape: str = "data",  # noqa: S107 - a response shape, not a secret
         subscription_field_spelling: str = "matrix",
         refresh_invalidates_old: bool = False,
+        echo_app_id: bool = True,
+        echo_metadata: bool = True,
     ) -> None:
         """`clock` drives token and code expiry (plus whatever advance() adds); `app_id` and
         `instagram_app_secret` are the Instagram app's, checked by the OAuth endpoints (`app_secret` only signs
         webhooks). `token_response_shape` is "data" (documented) or "flat" (seen: user_id a JSON number);
         `subscription_field_spelling` is "matrix" (message_reactions, messaging_referral) or "send_doc"
         (messaging_reactions, messaging_referrals); `refresh_invalidates_old` kills a token once refreshed.
+        `echo_app_id` and `echo_metadata`: whether echoes carry the app id and the sender's metadata.
         """
         if webhook_url is not None:
             validate_webhook_url(webhook_url)
@@ -628,6 +643,8 @@ class GraphSandbox:
         self.text_rate_per_second = text_rate_per_second
         self.media_rate_per_second = media_rate_per_second
         self.echo_delay_seconds = echo_delay_seconds
+        self.echo_app_id = app_id if echo_app_id else None
+        self.echo_metadata = echo_metadata
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         # Accounts, tokens, codes and subscriptions, under the same lock.
@@ -969,7 +986,8 @@ class GraphSandbox:
             call_count = min(100, len(window) * 100 // limit)
         if delivered and message_id is not None and self.webhook_url is not None:
             event = {"sender": {"id": account_id}, "recipient": {"id": recipient_id}, "timestamp": _now_ms(),
-                     "message": echo_message(message_id, body["message"])}
+                     "message": echo_message(message_id, body["message"], app_id=self.echo_app_id,
+                                             with_metadata=self.echo_metadata)}
             self._enqueue_webhook(account_id, event)
         success: dict[str, Any] = {"recipient_id": recipient_id}
         if message_id is not None:

@@ -62,6 +62,7 @@ class MemoryQueue:
 class Secret:
     app_secrets: list[str] = field(default_factory=list)
     verify_token: str | None = None
+    app_ids: frozenset[str] = frozenset()
 
 
 class StaticSecrets:

@@ -35,6 +35,7 @@ from webhook.signature import sign
 APP_SECRET = "sender-test-app-secret"
 TOKEN = "sender-test-token"
 SIGNING_SECRET = "callback-test-signing-secret-0123456789abcdef"
+GATEWAY_APP_ID = "1122334455667788"  # the gateway's Instagram app: the sandbox's echoes name it
 ACCOUNT = out.ACCOUNT
 CUSTOMER = out.CUSTOMER
 
@@ -75,8 +76,11 @@ class Loop:
             mid: str | None = None) -> None:
         """The customer writes (a signed webhook through the real handler): opens the window."""
         timestamp = int((time.time() - hours_ago * 3600) * 1000)
-        item = m.text(mid=mid or f"m_in_{customer}_{timestamp}", words=text, customer=customer, ts=timestamp)
-        body = m.body(m.envelope(item))
+        self.webhook(m.text(mid=mid or f"m_in_{customer}_{timestamp}", words=text, customer=customer, ts=timestamp))
+
+    def webhook(self, *items: dict[str, Any], account: str = ACCOUNT) -> None:
+        """Meta delivers ``items`` (signed, through the real webhook handler)."""
+        body = m.body(m.envelope(*items, account=account))
         event = http_api_event("POST", "/webhook", headers={"x-hub-signature-256": sign(body, APP_SECRET)}, body=body)
         assert webhook_handler.lambda_handler(event, LambdaContext("WebhookFunction"))["statusCode"] == 200
 
@@ -148,7 +152,8 @@ def loop(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loop]:
     with mock_aws():
         clients = {s: boto3.client(s, region_name=REGION) for s in ("dynamodb", "sqs", "secretsmanager")}
         stack = provision(clients, "gw-send", {
-            "AppSecret": json.dumps({"app_secrets": [APP_SECRET], "verify_token": "t"}),
+            "AppSecret": json.dumps({"app_secrets": [APP_SECRET], "verify_token": "t",
+                                     "instagram_app_id": GATEWAY_APP_ID}),
             "CallbackSigningSecret": json.dumps({"signing_secret": SIGNING_SECRET})})
         for function in ("WebhookFunction", "SenderFunction", "CallbackFunction"):
             for key, value in stack.function_environment(function).items():
@@ -160,8 +165,9 @@ def loop(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loop]:
         # The echo follows the answer by a moment, as Meta's does. (At once, it would race the sender's
         # own update of the same mid item, and moto, unlike DynamoDB, can lose one of two concurrent updates.)
         sandbox = GraphSandbox(webhook_url=f"http://127.0.0.1:{api.server_address[1]}/webhook",
-                               app_secret=APP_SECRET, echo_delay_seconds=0.2).start()
+                               app_secret=APP_SECRET, echo_delay_seconds=0.2, app_id=GATEWAY_APP_ID).start()
         sandbox.add_account(ACCOUNT, TOKEN)
+        monkeypatch.setenv("LOCAL_STACK", "true")  # the sandbox is http on 127.0.0.1, as in make run
         monkeypatch.setenv("GRAPH_API_BASE_URL", sandbox.base_url)
         monkeypatch.setenv("GRAPH_TIMEOUT_SECONDS", "1")
         register_account(clients["dynamodb"], clients["secretsmanager"], table=stack.refs["GatewayTable"],

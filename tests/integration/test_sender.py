@@ -17,7 +17,7 @@ from local import outbound_samples as out
 from local.template import REGION
 from sender.graph import GraphClient
 from tests.integration.outbound_loop import ACCOUNT, CUSTOMER, Loop
-from tests.unit.test_graph_requests import EXPECTED
+from tests.unit.test_graph_requests import sent
 
 MESSAGE_KINDS = [k for k in out.KINDS if k not in ("react", "unreact", "typing_on", "typing_off", "mark_seen")]
 
@@ -27,7 +27,7 @@ def test_every_kind_reaches_meta_as_the_documented_body_and_ends_delivered(loop:
     for kind in out.KINDS:
         loop.enqueue(out.outbound(kind))
     loop.run()
-    expected = [body for kind in out.KINDS for body in EXPECTED[kind]]
+    expected = [body for kind in out.KINDS for body in sent(kind)]
     assert sorted(map(json.dumps, loop.sent_to_meta())) == sorted(map(json.dumps, expected))
     for kind in MESSAGE_KINDS:
         assert loop.status_names(f"example-{kind}-0001") == ["SENT", "DELIVERED"], kind
@@ -300,3 +300,105 @@ def test_a_deeply_nested_body_ends_failed_at_once(loop: Loop) -> None:
     (failed,) = [s for s in loop.statuses() if s["reason"] == "invalid_message"]
     assert failed["status"] == "FAILED" and "nested" in failed["detail"]
     assert loop._in_flight() == 0  # not retried
+
+
+def _unknown_never_delivered(loop: Loop, key: str, text: str) -> None:
+    """A send whose answer never comes, and that Meta never took: UNKNOWN, and no echo of it will come."""
+    loop.say()
+    loop.sandbox.inject("timeout", delay=1.5)
+    loop.enqueue(out.outbound("text", key=key, message={"type": "text", "text": text}))
+    loop.run()
+    assert loop.status_names(key) == ["UNKNOWN"] and loop.sent_to_meta() == []
+
+
+@pytest.mark.parametrize("sender", [
+    {},  # a person typing in the Instagram app: no app, no metadata
+    {"app_id": "9999999999"},  # another tool on the same account
+    {"app_id": "9999999999", "metadata": "igdm1:whatever:0"},  # another tool, even one copying the marker
+], ids=["instagram-app", "other-app", "other-app-with-marker"])
+def test_an_unknown_message_is_not_settled_by_an_echo_the_gateway_did_not_send(
+        loop: Loop, sender: dict[str, Any]) -> None:
+    _unknown_never_delivered(loop, "lost-reply", "Your order ships tomorrow")
+    echo = {"sender": {"id": ACCOUNT}, "recipient": {"id": CUSTOMER}, "timestamp": int(time.time() * 1000),
+            "message": {"mid": "m_typed_in_app", "text": "Your order ships tomorrow", "is_echo": True, **sender}}
+    loop.webhook(echo)
+    assert loop.status_names("lost-reply") == ["UNKNOWN"]
+
+
+def test_without_metadata_on_echoes_the_gateways_app_id_and_the_attempt_settle_an_unknown_message(
+        loop: Loop) -> None:
+    """Should Instagram's echoes not carry metadata, Meta's app_id and the time of the attempt decide."""
+    loop.sandbox.echo_metadata = False
+    loop.say()
+    loop.sandbox.inject("timeout", delay=1.5, deliver=True)  # Meta sends it, but answers too late
+    loop.enqueue(out.outbound("text", key="late-answer"))
+    loop.run()
+    time.sleep(1.7)
+    loop.sandbox.drain_webhooks(timeout=10)
+    assert loop.status_names("late-answer") == ["UNKNOWN", "DELIVERED"]
+    assert len(loop.sent_to_meta()) == 1
+
+
+@pytest.mark.parametrize("echo_metadata", [True, False], ids=["marker", "app-id-only"])
+def test_the_echo_of_the_next_message_does_not_settle_an_unknown_one(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch, echo_metadata: bool) -> None:
+    loop.sandbox.echo_metadata = echo_metadata
+    _unknown_never_delivered(loop, "first", "Same words")
+    original = GraphClient.send
+
+    def echo_before_the_sender_records_the_mid(client: GraphClient, token: str, body: dict[str, Any]) -> Any:
+        outcome = original(client, token, body)
+        loop.sandbox.drain_webhooks(timeout=10)
+        return outcome
+
+    monkeypatch.setattr(GraphClient, "send", echo_before_the_sender_records_the_mid)
+    loop.enqueue(out.outbound("text", key="second", message={"type": "text", "text": "Same words"}))
+    loop.run()
+    assert loop.status_names("first") == ["UNKNOWN"]
+    assert loop.status_names("second") == ["SENT", "DELIVERED"]
+
+
+def test_a_read_in_another_accounts_entry_does_not_move_this_accounts_message(loop: Loop) -> None:
+    loop.say()
+    loop.enqueue(out.outbound("text", key="mine"))
+    loop.run()
+    (sent,) = loop.sandbox.sent
+    assert sent.message_id
+    other = "17841400000000999"
+    read = {"sender": {"id": CUSTOMER}, "recipient": {"id": other}, "timestamp": int(time.time() * 1000),
+            "read": {"mid": sent.message_id}}
+    loop.webhook(read, account=other)
+    assert loop.status_names("mine") == ["SENT", "DELIVERED"]
+    loop.sandbox.send_read(ACCOUNT, CUSTOMER, sent.message_id)  # the real one still counts
+    loop.sandbox.drain_webhooks(timeout=10)
+    assert loop.status_names("mine") == ["SENT", "DELIVERED", "READ"]
+
+
+def test_a_read_recorded_before_the_send_from_another_conversation_is_not_applied(
+        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    loop.say()
+    original = GraphClient.send
+
+    def foreign_read_first(client: GraphClient, token: str, body: dict[str, Any]) -> Any:
+        outcome = original(client, token, body)
+        mid = getattr(outcome, "message_id", None)
+        loop.webhook({"sender": {"id": "4444"}, "recipient": {"id": ACCOUNT}, "timestamp": int(time.time() * 1000),
+                      "read": {"mid": mid}})
+        return outcome
+
+    monkeypatch.setattr(GraphClient, "send", foreign_read_first)
+    loop.enqueue(out.outbound("text", key="read-elsewhere"))
+    loop.run()
+    assert "READ" not in loop.status_names("read-elsewhere")
+
+
+def test_if_meta_refuses_the_metadata_field_the_message_goes_without_it(loop: Loop) -> None:
+    loop.say()
+    loop.sandbox.inject("error", status=400, code=100, message="(#100) Param message[metadata] is not supported")
+    loop.enqueue(out.outbound("text", key="no-metadata-1"))
+    loop.enqueue(out.outbound("text", key="no-metadata-2"))
+    loop.run()
+    assert loop.status_names("no-metadata-1") == ["SENT", "DELIVERED"]
+    assert loop.status_names("no-metadata-2") == ["SENT", "DELIVERED"]
+    assert [r.status for r in loop.sandbox.requests] == [400, 200, 200]
+    assert ["metadata" in b["message"] for b in loop.sent_to_meta()] == [False, False]

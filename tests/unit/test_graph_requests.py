@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from igdm.echoes import marker
 from igdm.outbound import OutboundMessage, validation_reason
 from local import outbound_samples as out
 from sender.graph_requests import build_requests, split_text
@@ -14,9 +15,20 @@ R = {"recipient": {"id": out.CUSTOMER}}
 CDN = out.HTTPS
 
 
-def bodies(kind: str, *, tag: bool = False, **fields: Any) -> list[dict[str, Any]]:
+def bodies(kind: str, *, tag: bool = False, markers: bool = True, **fields: Any) -> list[dict[str, Any]]:
     message = OutboundMessage.model_validate(out.outbound(kind, **fields))
-    return [s.body for s in build_requests(message, human_agent_tag=tag)]
+    return [s.body for s in build_requests(message, human_agent_tag=tag, markers=markers)]
+
+
+def marked(documented: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Meta's documented bodies with the gateway's echo marker in each message's metadata field."""
+    return [{**b, "message": {**b["message"], "metadata": marker(key, part)}} if "message" in b else b
+            for part, b in enumerate(documented)]
+
+
+def sent(kind: str) -> list[dict[str, Any]]:
+    """What the sender sends for the sample message of ``kind``."""
+    return marked(EXPECTED[kind], f"example-{kind}-0001")
 
 
 EXPECTED: dict[str, list[dict[str, Any]]] = {
@@ -71,22 +83,33 @@ def test_every_sample_kind_has_an_expected_body() -> None:
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
 def test_exact_body_per_kind(kind: str) -> None:
-    assert bodies(kind) == EXPECTED[kind]
+    assert bodies(kind) == sent(kind)
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_without_markers_the_body_is_exactly_metas_documented_one(kind: str) -> None:
+    assert bodies(kind, markers=False) == EXPECTED[kind]
+
+
+def test_the_marker_names_the_message_by_a_digest_of_its_key_and_the_part() -> None:
+    assert [b["message"]["metadata"] for b in bodies("text_with_media", key="order-123-ack")] == [
+        "igdm1:c77473561f2059bfb4799623b08b02f5:0", "igdm1:c77473561f2059bfb4799623b08b02f5:1"]
 
 
 def test_private_reply_addresses_the_comment() -> None:
     message = OutboundMessage.model_validate(out.private_reply())
     sends = build_requests(message, human_agent_tag=False)
-    assert [s.body for s in sends] == [{"recipient": {"comment_id": "17999999999999999"},
-                                        "message": {"text": "Sent you the details in DM!"}}]
+    assert [s.body for s in sends] == marked([{"recipient": {"comment_id": "17999999999999999"},
+                                               "message": {"text": "Sent you the details in DM!"}}],
+                                             "example-private-reply-0001")
     assert sends[0].rate_class == "private_reply"
 
 
 def test_human_agent_tag_and_reply_to() -> None:
-    assert bodies("text", tag=True, reply_to_message_id="m_7") == [{
+    assert bodies("text", tag=True, reply_to_message_id="m_7") == marked([{
         "recipient": {"id": out.CUSTOMER}, "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT",
         "message": {"text": "Thanks! Your order ships tomorrow: https://example.com/t/123"},
-        "reply_to": {"mid": "m_7"}}]
+        "reply_to": {"mid": "m_7"}}], "example-text-0001")
 
 
 def test_rate_classes_follow_metas_split() -> None:

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from local.graph_sandbox import GraphError, GraphSandbox, echo_message, igsid_for_comment, validate_send
+from local.instagram_identity import DEFAULT_APP_ID
 
 ACCOUNT = "17841400000000001"
 TOKEN = "local-token"
@@ -341,7 +342,10 @@ INVALID: dict[str, tuple[Any, str]] = {
     "text and attachment": ({"recipient": {"id": IGSID}, "message": {"text": "hi", "attachment": IMG}},
                             "exactly one of text, attachment or attachments"),
     "empty message": ({"recipient": {"id": IGSID}, "message": {}}, "exactly one of text, attachment or attachments"),
-    "unknown message key": ({"recipient": {"id": IGSID}, "message": {"text": "hi", "metadata": "x"}}, "metadata"),
+    "unknown message key": ({"recipient": {"id": IGSID}, "message": {"text": "hi", "tags": "x"}}, "tags"),
+    "empty metadata": ({"recipient": {"id": IGSID}, "message": {"text": "hi", "metadata": ""}}, "metadata"),
+    "metadata over 1000 characters": ({"recipient": {"id": IGSID}, "message": {"text": "hi", "metadata": "m" * 1001}},
+                                      "metadata"),
     "no attachments": ({"recipient": {"id": IGSID}, "message": {"attachments": []}}, "message[attachments]"),
     "eleven attachments": ({"recipient": {"id": IGSID}, "message": {"attachments": [IMG] * 11}},
                            "message[attachments]"),
@@ -617,7 +621,8 @@ def test_timeout_fault_with_delivery_sends_and_echoes(
     [sent] = echoing.wait_for_sent(1)
     assert sent.message_id is not None and sent.body == text("did it go?")
     [echo] = receiver.wait_for(1)
-    assert echo.event["message"] == {"mid": sent.message_id, "is_echo": True, "text": "did it go?"}
+    assert echo.event["message"] == {"mid": sent.message_id, "is_echo": True, "app_id": DEFAULT_APP_ID,
+                                     "text": "did it go?"}
 
 
 def test_invalid_json_reply_with_delivery_reports_1_1357046_but_sent(
@@ -707,7 +712,22 @@ def test_echo_is_signed_compact_and_mirrors_the_text(
     [event] = entry["messaging"]
     assert event["sender"] == {"id": ACCOUNT} and event["recipient"] == {"id": IGSID}
     assert event["timestamp"] >= before
-    assert event["message"] == {"mid": answer["message_id"], "is_echo": True, "text": "Ja, Größe M ist da 👍"}
+    assert event["message"] == {"mid": answer["message_id"], "is_echo": True, "app_id": DEFAULT_APP_ID,
+                                "text": "Ja, Größe M ist da 👍"}
+
+
+@pytest.mark.parametrize(("options", "expected"), [
+    ({}, {"app_id": DEFAULT_APP_ID, "metadata": "igdm1:abc:0"}),
+    ({"echo_metadata": False}, {"app_id": DEFAULT_APP_ID}),
+    ({"echo_app_id": False, "echo_metadata": False}, {}),
+], ids=["as-messenger", "no-metadata", "neither"])
+def test_the_echo_carries_the_app_and_the_metadata_as_configured(
+        make_sandbox: Callable[..., GraphSandbox], receiver: WebhookReceiver, http: requests.Session,
+        options: dict[str, bool], expected: dict[str, str]) -> None:
+    sandbox = make_sandbox(webhook_url=receiver.url, app_secret=SECRET, **options)
+    answer = send(http, sandbox, {"recipient": {"id": IGSID}, "message": {"text": "hi", "metadata": "igdm1:abc:0"}})
+    [echo] = receiver.wait_for(1)
+    assert echo.event["message"] == {"mid": answer.json()["message_id"], "is_echo": True, "text": "hi", **expected}
 
 
 @pytest.mark.parametrize(("message", "attachments"), [

@@ -7,11 +7,12 @@ after the last part that went out instead of sending the first one again.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import quote
 
 from igdm import outbound as o
+from igdm.echoes import marker
 
 RateClass = Literal["text", "media", "private_reply"]
 MEDIA_RATE_TYPES = frozenset({"audio", "video"})  # Meta's separate, lower limit (10 calls/s)
@@ -24,8 +25,26 @@ class GraphSend:
     expects_message_id: bool  # sender actions and reactions answer with recipient_id only
 
 
-def build_requests(message: o.OutboundMessage, *, human_agent_tag: bool) -> list[GraphSend]:
-    """The requests, in order. ``human_agent_tag``: the policy decided this message needs HUMAN_AGENT."""
+def build_requests(message: o.OutboundMessage, *, human_agent_tag: bool, markers: bool = True) -> list[GraphSend]:
+    """The requests, in order. ``human_agent_tag``: the policy decided this message needs HUMAN_AGENT.
+    ``markers``: each message carries Meta's `metadata` field naming it and its part, which Meta hands back
+    on the echo, so an echo proves which message reached Instagram (igdm.echoes)."""
+    sends = _build(message, human_agent_tag)
+    if not markers:
+        return sends
+    key = message.idempotency_key
+    return [replace(s, body={**s.body, "message": {**s.body["message"], "metadata": marker(key, part)}})
+            if s.expects_message_id else s for part, s in enumerate(sends)]
+
+
+def without_marker(send: GraphSend) -> GraphSend:
+    if not send.expects_message_id or "metadata" not in send.body["message"]:
+        return send
+    return replace(send, body={**send.body, "message": {
+        k: v for k, v in send.body["message"].items() if k != "metadata"}})
+
+
+def _build(message: o.OutboundMessage, human_agent_tag: bool) -> list[GraphSend]:
     recipient = {"id": message.recipient.id} if message.recipient.id else {"comment_id": message.recipient.comment_id}
     envelope: dict[str, Any] = {"recipient": recipient}
     if human_agent_tag:

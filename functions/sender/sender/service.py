@@ -14,6 +14,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 from igdm import outbound_records as st
 from igdm.accounts import Account, AccountUnavailable
 from igdm.callbacks import url_refusal
+from igdm.echoes import CLOCK_SKEW_MS, Unsettled, fingerprint, settles
 from igdm.observability import logger
 from igdm.outbound import IDEMPOTENCY_KEY_PATTERN, OutboundMessage, validation_reason
 from igdm.outbound_records import OutboundRecord, OutboundRecords
@@ -29,7 +31,7 @@ from igdm.unicode import without_lone_surrogates
 from sender import errors
 from sender.errors import ErrorClass
 from sender.graph import Accepted, Ambiguous, NotSent, Outcome, Refused, regain_seconds
-from sender.graph_requests import GraphSend, build_requests
+from sender.graph_requests import GraphSend, build_requests, without_marker
 from sender.policy import decide
 from sender.rate_limit import Slot
 
@@ -38,8 +40,8 @@ BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0
 MAX_SEND_ATTEMPTS = 10  # failed requests to Meta before a message ends FAILED retries_exhausted
 THROTTLE_PAUSE_SECONDS = 60.0  # when Meta throttles without saying for how long
-# How far back an echo may settle a message whose send had no answer: the attempt's own span, with the
-# visibility timeout (180 s) before a crashed attempt's redelivery and room for clock skew.
+# When an attempt that died with its part in flight started, if its record does not say: the visibility
+# timeout (180 s) before a crashed attempt's redelivery, with room to spare.
 ECHO_LOOKBACK_SECONDS = 600.0
 
 
@@ -88,6 +90,9 @@ class Sender:
     sleep: Callable[[float], None] = time.sleep
     remaining_seconds: Callable[[], float] = lambda: 30.0
     allow_local_callbacks: bool = False  # the local stack's http and 127.0.0.1 callback receivers
+    # Meta's metadata field marks each message for its echo (igdm.echoes); off for the rest of this container's
+    # life once Meta refuses the field, and echoes are then matched by app id and content.
+    echo_markers: bool = True
 
     def process(self, body: str, *, sqs_message_id: str, receive_count: int) -> str:
         """Handle one queue message; returns the status it ended in (for logs), or raises Retry."""
@@ -102,7 +107,7 @@ class Sender:
             account = self.accounts.resolve(message.account_id)
         except AccountUnavailable as exc:
             return self._fail_unclaimed(message, message.account_id, exc.reason, exc.detail)
-        sends = build_requests(message, human_agent_tag=False)
+        sends = build_requests(message, human_agent_tag=False, markers=self.echo_markers)
         record, created = self.records.claim(
             idempotency_key=message.idempotency_key, payload_hash=_payload_hash(message),
             kind=message.kind, account_id=account.account_id, customer_id=message.recipient.id,
@@ -118,7 +123,7 @@ class Sender:
         decision = self._window(message, account)
         if not decision.allowed:
             return self._settle(record, st.FAILED, decision.reason, decision.detail)
-        sends = build_requests(message, human_agent_tag=decision.human_agent_tag)
+        sends = build_requests(message, human_agent_tag=decision.human_agent_tag, markers=self.echo_markers)
         return self._send_parts(record, account, sends, receive_count)
 
     # ------------------------------------------------------------------ steps
@@ -146,10 +151,12 @@ class Sender:
         if record.inflight_part is not None:
             # An earlier attempt died while its request was out: Meta may have the message already.
             self.metrics.count("AmbiguousSends")
-            sends = build_requests(message, human_agent_tag=False)
+            sends = build_requests(message, human_agent_tag=False, markers=self.echo_markers)
+            started = _epoch_ms(record.inflight_at) if record.inflight_at else None
             return self._unknown(record, f"an earlier attempt stopped while part {record.inflight_part + 1} "
                                          "was being sent; it is not sent again",
-                                 send=sends[record.inflight_part] if record.inflight_part < len(sends) else None)
+                                 send=sends[record.inflight_part] if record.inflight_part < len(sends) else None,
+                                 started_ms=started)
         return None
 
     def _window(self, message: OutboundMessage, account: Account) -> Any:
@@ -173,6 +180,7 @@ class Sender:
                 return self._retry_or_fail(record, receive_count, record.refusals, wait.reason, delay=wait.delay)
             if not self.records.begin_part(record.idempotency_key, part):
                 raise Retry(1.0, "the record changed under this attempt")
+            started_ms = int(self.clock() * 1000)
             outcome = self.graph.send(token, send.body)
             if isinstance(outcome, Accepted):
                 updated = self.records.part_sent(record.idempotency_key, part, outcome.message_id,
@@ -180,8 +188,7 @@ class Sender:
                 if updated is None:
                     raise Retry(1.0, "the record changed while its part was sent")
                 record = updated
-                receipts = self.records.link_message_id(outcome.message_id, record.idempotency_key) \
-                    if outcome.message_id else {}
+                receipts = self.records.link_message_id(outcome.message_id, record) if outcome.message_id else {}
                 self.metrics.count("MessagesSent", kind=record.kind)
                 part += 1
                 if part == len(sends):
@@ -191,12 +198,22 @@ class Sender:
                 self.metrics.count("AmbiguousSends")
                 return self._unknown(record, f"Meta's answer never came ({outcome.detail}); whether part "
                                              f"{part + 1} was delivered is settled by its echo, not by a resend",
-                                     send=send)
+                                     send=send, started_ms=started_ms)
             if isinstance(outcome, NotSent):
                 refusals = self.records.part_not_sent(record.idempotency_key, part)
                 return self._retry_or_fail(record, receive_count, refusals, f"Meta unreachable: {outcome.detail}")
             if not isinstance(outcome, Refused):  # the last of the four Outcome kinds (sender.graph)
                 raise TypeError(f"unexpected send outcome {type(outcome).__name__}")
+            if _refuses_marker(outcome, send):
+                # Meta does not take the metadata field on this platform: the same part again without it (a
+                # refusal is certain, so nothing went out), and none on later messages.
+                self.echo_markers = False
+                self.metrics.count("EchoMarkersRefused")
+                logger.warning("Meta refused the metadata field; sending without echo markers",
+                               extra={"idempotency_key": record.idempotency_key, "error": outcome.error.as_dict()})
+                self.records.part_not_sent(record.idempotency_key, part)
+                sends = [without_marker(s) for s in sends]
+                continue
             error_class = errors.classify(outcome.error)
             self.metrics.count("GraphErrors", code=str(outcome.error.code), error_class=error_class.value)
             logger.warning("Meta refused a send", extra={"idempotency_key": record.idempotency_key, "part": part,
@@ -204,7 +221,8 @@ class Sender:
                                                          "error_class": error_class.value})
             if error_class is ErrorClass.AMBIGUOUS:
                 return self._unknown(record, "Meta answered 1/1357046 (invalid JSON reply): the message may "
-                                             "have been sent; settled by its echo", outcome.error.as_dict(), send)
+                                             "have been sent; settled by its echo", outcome.error.as_dict(), send,
+                                     started_ms)
             refusals = self.records.part_not_sent(record.idempotency_key, part)
             if error_class is ErrorClass.AUTH and not token_refetched:
                 token_refetched = True  # the refresher may have just renewed it: read it again, once
@@ -273,27 +291,32 @@ class Sender:
         return record.status
 
     def _unknown(self, record: OutboundRecord, detail: str, error: dict[str, Any] | None = None,
-                 send: GraphSend | None = None) -> str:
+                 send: GraphSend | None = None, started_ms: int | None = None) -> str:
         """UNKNOWN, then settled by the echo: one that comes later finds the message waiting in its
         conversation (the webhook matches it); one that came already is in the table (matched here)."""
-        wanted = None
+        now_ms = int(self.clock() * 1000)
+        waiting = None
         if send is not None and "message" in send.body:
             content = send.body["message"]
             attachment = content.get("attachment") or (content.get("attachments") or [{}])[0]
-            wanted = st.fingerprint(content.get("text"), attachment.get("type"))
-            self.records.add_unsettled(record, wanted)
+            waiting = Unsettled(record.idempotency_key, fingerprint(content.get("text"), attachment.get("type")),
+                                content.get("metadata"),
+                                started_ms if started_ms is not None else now_ms - int(ECHO_LOOKBACK_SECONDS * 1000),
+                                now_ms)
+            self.records.add_unsettled(record, waiting)
         status = self._settle(record, st.UNKNOWN, "ambiguous_outcome", detail, error)
-        if wanted is None or status != st.UNKNOWN or not record.account_id or not record.customer_id:
+        if waiting is None or status != st.UNKNOWN or not record.account_id or not record.customer_id:
             return status
-        since_ms = int((self.clock() - ECHO_LOOKBACK_SECONDS) * 1000)
-        for mid, fingerprint in self.records.stored_echoes(record.account_id, record.customer_id, since_ms):
-            if fingerprint == wanted and self.records.claim_echo(mid, record.idempotency_key):
-                self.records.remove_unsettled(record.account_id, record.customer_id, record.idempotency_key)
-                settled = self.records.settle_by_echo(record.idempotency_key)
-                if settled is not None:
-                    _log_status(settled, settled.status, settled.reason, settled.detail)
-                    self.statuses.publish(settled)
-                    return settled.status
+        echoes = self.records.stored_echoes(record.account_id, record.customer_id, waiting.started_ms - CLOCK_SKEW_MS)
+        echo = settles(waiting, echoes, self.records.unsettled(record.account_id, record.customer_id)) \
+            if echoes else None
+        if echo is not None and self.records.claim_echo(echo.message_id, record.idempotency_key):
+            self.records.remove_unsettled(record.account_id, record.customer_id, record.idempotency_key)
+            settled = self.records.settle_by_echo(record.idempotency_key)
+            if settled is not None:
+                _log_status(settled, settled.status, settled.reason, settled.detail)
+                self.statuses.publish(settled)
+                return settled.status
         return status
 
     def _settle(self, record: OutboundRecord, status: str, reason: str | None, detail: str | None,
@@ -390,6 +413,19 @@ def _parse(body: str) -> tuple[OutboundMessage | None, str | None, Any]:
         return OutboundMessage.model_validate(raw), None, raw
     except ValidationError as exc:
         return None, validation_reason(exc.errors(include_url=False, include_input=False)), raw
+
+
+def _refuses_marker(outcome: Refused, send: GraphSend) -> bool:
+    """Meta's invalid-parameter answer naming the metadata field, to a request that carried it."""
+    return (outcome.error.code == 100 and "metadata" in (outcome.error.message or "").lower()
+            and "metadata" in send.body.get("message", {}))
+
+
+def _epoch_ms(iso: str) -> int | None:
+    try:
+        return int(datetime.fromisoformat(iso).timestamp() * 1000)
+    except ValueError:
+        return None
 
 
 def _payload_hash(message: OutboundMessage) -> str:

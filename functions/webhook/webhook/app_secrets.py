@@ -36,6 +36,15 @@ class AppSecret(BaseModel):
 
     app_secrets: list[AppSecretValue] = Field(default_factory=list)
     verify_token: Annotated[str | None, BeforeValidator(_blank_as_none)] = None
+    # Meta's echoes name the app that sent a message (app_id): which id, the Instagram app's or the Meta
+    # app's, is not documented for Instagram Login, so either counts as the gateway's own.
+    instagram_app_id: Annotated[str | None, BeforeValidator(_blank_as_none)] = None
+    meta_app_id: Annotated[str | None, BeforeValidator(_blank_as_none)] = None
+
+    @property
+    def app_ids(self) -> frozenset[str]:
+        """The ids Meta may put on echoes of the gateway's own messages."""
+        return frozenset(str(i).strip() for i in (self.instagram_app_id, self.meta_app_id) if i)
 
 
 class SecretsManagerAppSecret:

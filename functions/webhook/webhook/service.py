@@ -24,6 +24,7 @@ from typing import Any, NamedTuple, Protocol
 
 from pydantic import ValidationError
 
+from igdm.echoes import sent_by_gateway
 from igdm.events import CONTENT_KINDS, EventKind, InboundEvent
 from igdm.serialized import SerializedEvent
 from igdm.unicode import without_lone_surrogates
@@ -114,6 +115,11 @@ class EventStore(Protocol):
 class AppSecretView(Protocol):
     app_secrets: list[str]
     verify_token: str | None
+
+    @property
+    def app_ids(self) -> frozenset[str]:
+        """The gateway's app ids, as Meta names the sending app on echoes."""
+        ...
 
 
 class SecretSource(Protocol):
@@ -217,8 +223,9 @@ def receive(
     receipts: Receipts | None = None,
 ) -> IngestResult:
     """A webhook POST: verified against the app secrets (refetched once if they may have rotated)."""
+    secret = secrets.current()
     try:
-        verified = verify_and_parse(body, signature, secrets.current().app_secrets, max_body_bytes)
+        verified = verify_and_parse(body, signature, secret.app_secrets, max_body_bytes)
     except Rejected as rejected:
         may_have_rotated = rejected.metric in ("SignatureRejected", "AppSecretMissing") and signature
         try:
@@ -227,8 +234,9 @@ def receive(
             fresh = None  # a failed refetch must not turn a forged request's 401 into a 5xx
         if fresh is None:
             raise rejected from None
-        verified = verify_and_parse(body, signature, fresh.app_secrets, max_body_bytes)
-    result = ingest(verified.envelope, received_at_ms, store, publisher, receipts)
+        secret = fresh
+        verified = verify_and_parse(body, signature, secret.app_secrets, max_body_bytes)
+    result = ingest(verified.envelope, received_at_ms, store, publisher, receipts, gateway_app_ids=secret.app_ids)
     return replace(result, secret_index=verified.secret_index)
 
 
@@ -245,8 +253,8 @@ def _finite_float(text: str) -> float:
 
 
 def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher: EventPublisher,
-           receipts: Receipts | None = None) -> IngestResult:
-    events = _in_occurrence_order(normalize(envelope, received_at_ms))
+           receipts: Receipts | None = None, gateway_app_ids: frozenset[str] = frozenset()) -> IngestResult:
+    events = _in_occurrence_order(_attributed(normalize(envelope, received_at_ms), gateway_app_ids))
     # One lookup answers both questions: which events are stored, and which messages were deleted
     # earlier (a message Meta redelivers after its deletion must not bring its content back).
     deletion_probes = _deletion_probes(events)
@@ -288,6 +296,12 @@ def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher
         kinds[event.kind.value] = kinds.get(event.kind.value, 0) + 1
     return IngestResult(received=len(events), published=len(published), duplicates=len(stored), kinds=kinds,
                         accounts=frozenset(e.account_id for e in events))
+
+
+def _attributed(events: list[InboundEvent], gateway_app_ids: frozenset[str]) -> list[InboundEvent]:
+    """Echoes say whether the gateway sent them (igdm.echoes): only those may settle its messages."""
+    return [e.model_copy(update={"sent_by_gateway": sent_by_gateway(e.app_id, e.metadata, gateway_app_ids)})
+            if e.kind == EventKind.ECHO else e for e in events]
 
 
 def without_content(event: InboundEvent) -> InboundEvent:

@@ -224,6 +224,10 @@ class InboundEvent(BaseModel):
     app_id: str | None = Field(None, description="On echoes: the app that sent the message, when Meta "
                                "says.")
     metadata: str | None = Field(None, description="On echoes: the metadata the sending app attached.")
+    sent_by_gateway: bool | None = Field(None, description="On echoes: true when this gateway sent the message "
+                                         "(its marker in metadata, or Meta's app_id is the gateway's app), false "
+                                         "when another app or a person in the Instagram app did, absent when the "
+                                         "echo does not say.")
     content_deleted: bool = Field(False, description="The customer deleted this message: its text, "
                                   "media and raw content have been removed.")
     truncated: bool = Field(False, description="The event was too large for the queue: raw was dropped and, "

@@ -8,7 +8,6 @@ A part is marked in flight before its request goes out. Finding a part still in 
 earlier attempt died after sending it, or while: the outcome is unknown, so it is not sent again.
 """
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from igdm.aws import error_code
+from igdm.echoes import Echo, Unsettled, fingerprint
 from igdm.table import (
     EVENT_SK_PREFIX,
     MESSAGE_ID_SK,
@@ -65,6 +65,7 @@ class OutboundRecord:
     parts_sent: int
     inflight_part: int | None
     refusals: int = 0  # error answers from Meta so far
+    inflight_at: str | None = None  # when the part in flight went out (ISO 8601)
     message_ids: list[str] = field(default_factory=list)
     correlation_id: str | None = None
     callback_url: str | None = None
@@ -94,6 +95,7 @@ class OutboundRecord:
             parts_total=number("parts_total") or 0,
             parts_sent=number("parts_sent") or 0,
             inflight_part=number("inflight_part"),
+            inflight_at=text("inflight_at") if "inflight_part" in item else None,
             refusals=number("refusals") or 0,
             message_ids=[v["S"] for v in item.get("message_ids", {}).get("L", [])],
             correlation_id=text("correlation_id"),
@@ -202,8 +204,10 @@ class OutboundRecords:
                                   "(the last of them after an uncertain answer); the rest were not sent")
 
     def settle(self, idempotency_key: str, status: str, *, reason: str | None = None, detail: str | None = None,
-               error: dict[str, Any] | None = None) -> OutboundRecord | None:
-        """Move to ``status`` if allowed from the current one; None when it was not (already there or past)."""
+               error: dict[str, Any] | None = None,
+               conversation: tuple[str, str] | None = None) -> OutboundRecord | None:
+        """Move to ``status`` if allowed from the current one; None when it was not (already there or past,
+        or, with ``conversation`` (account, customer), when the message is not of that conversation)."""
         sets = ["#status = :status", "updated_at = :now", f"{status.lower()}_at = :now"]
         values: dict[str, Any] = {":status": {"S": status}}
         for name, value in (("reason", reason), ("detail", detail), ("error", _error_json(error))):
@@ -213,26 +217,42 @@ class OutboundRecords:
         allowed = PREDECESSORS[status]
         values.update({f":from{i}": {"S": s} for i, s in enumerate(allowed)})
         condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
+        if conversation is not None:
+            condition += " AND account_id = :account AND customer_id = :customer"
+            values.update({":account": {"S": conversation[0]}, ":customer": {"S": conversation[1]}})
         remove = " REMOVE inflight_part" if status in (FAILED, UNKNOWN) else ""
         return self._update(idempotency_key, "SET " + ", ".join(sets) + remove, condition, values)
 
-    def link_message_id(self, message_id: str, idempotency_key: str) -> dict[str, Any]:
-        """Point Meta's mid at the message; returns the mid item, with any echo or read that came first."""
-        return self._update_mid(message_id, "SET idempotency_key = :key",
-                                {":key": {"S": idempotency_key}})
+    def link_message_id(self, message_id: str, record: OutboundRecord) -> dict[str, Any]:
+        """Point Meta's mid at the message; returns any echo or read of it that came first from the message's
+        own conversation (one recorded from another conversation is not its receipt)."""
+        now = datetime.now(UTC)
+        response = self._call(
+            "update_item", TableName=self._table,
+            Key={"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
+            UpdateExpression="SET idempotency_key = :key, conversation_id = :conversation, updated_at = :now, "
+                             "#ttl = :expires",
+            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+            ExpressionAttributeValues={
+                ":key": {"S": record.idempotency_key}, ":conversation": {"S": _conversation(record)},
+                ":now": {"S": now.isoformat()},
+                ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)}},
+            ReturnValues="ALL_OLD")
+        before: dict[str, Any] = response.get("Attributes", {})
+        scope = before.get("conversation_id", {}).get("S")
+        return before if scope in (None, _conversation(record)) else {}
 
-    def unsettled(self, account_id: str, customer_id: str) -> list[tuple[str, str]]:
-        """(idempotency key, fingerprint) of the conversation's UNKNOWN messages, oldest first."""
+    def unsettled(self, account_id: str, customer_id: str) -> list[Unsettled]:
+        """The conversation's UNKNOWN messages, each with its uncertain part's fingerprint and attempt."""
         response = self._call(
             "query", TableName=self._table, ConsistentRead=True,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
             ExpressionAttributeValues={":pk": {"S": conversation_pk(account_id, customer_id)},
                                        ":prefix": {"S": UNSETTLED_SK_PREFIX}})
-        items = sorted(response.get("Items", []), key=lambda i: i.get("attempted_at", {}).get("S", ""))
-        return [(i["idempotency_key"]["S"], i["fingerprint"]["S"]) for i in items]
+        return [_unsettled(i) for i in response.get("Items", [])]
 
-    def stored_echoes(self, account_id: str, customer_id: str, since_ms: int) -> list[tuple[str, str]]:
-        """(mid, fingerprint) of the echoes stored in a conversation since ``since_ms``: the echo of a
+    def stored_echoes(self, account_id: str, customer_id: str, since_ms: int) -> list[Echo]:
+        """The echoes of the gateway's own app stored in a conversation since ``since_ms``: the echo of a
         send whose answer never came usually arrives before the sender gives up waiting."""
         query: dict[str, Any] = {
             "TableName": self._table, "ConsistentRead": True,
@@ -244,17 +264,17 @@ class OutboundRecords:
                                           ":since": {"N": str(since_ms)}},
             "ProjectionExpression": "#event, occurred_at",
         }
-        found: list[tuple[int, str, str]] = []
+        found: list[Echo] = []
         while True:
             page = self._call("query", **query)
             for item in page.get("Items", []):
                 event = _json_loads(item["event"]["S"]) or {}
                 attachments = event.get("attachments") or [{}]
-                if event.get("message_id"):
-                    found.append((int(item["occurred_at"]["N"]), event["message_id"],
-                                  fingerprint(event.get("text"), attachments[0].get("type"))))
+                if event.get("message_id") and event.get("sent_by_gateway") is True:
+                    found.append(Echo(event["message_id"], fingerprint(event.get("text"), attachments[0].get("type")),
+                                      event.get("metadata"), int(item["occurred_at"]["N"])))
             if "LastEvaluatedKey" not in page:
-                return [(mid, print_) for _, mid, print_ in sorted(found)]
+                return sorted(found, key=lambda e: e.occurred_ms)
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def claim_echo(self, message_id: str, idempotency_key: str) -> bool:
@@ -274,43 +294,47 @@ class OutboundRecords:
                    Key={"pk": {"S": conversation_pk(account_id, customer_id)},
                         "sk": {"S": unsettled_sk(idempotency_key)}})
 
-    def add_unsettled(self, record: OutboundRecord, fingerprint: str) -> None:
+    def add_unsettled(self, record: OutboundRecord, waiting: Unsettled) -> None:
         """An UNKNOWN message waits in its conversation for an echo that matches it."""
         if not record.account_id or not record.customer_id:
             return
         now = datetime.now(UTC)
-        self._call("put_item", TableName=self._table, Item={
+        item: dict[str, Any] = {
             "pk": {"S": conversation_pk(record.account_id, record.customer_id)},
             "sk": {"S": unsettled_sk(record.idempotency_key)},
             "idempotency_key": {"S": record.idempotency_key},
-            "fingerprint": {"S": fingerprint},
+            "fingerprint": {"S": waiting.fingerprint},
+            "started_ms": {"N": str(waiting.started_ms)},
+            "ended_ms": {"N": str(waiting.ended_ms)},
             "attempted_at": {"S": now.isoformat()},
             TTL_ATTRIBUTE: {"N": str(int(now.timestamp()) + 7 * 86_400)},
-        })
+        }
+        if waiting.marker:
+            item["marker"] = {"S": waiting.marker}
+        self._call("put_item", TableName=self._table, Item=item)
 
     # ------------------------------------------------------------------ the webhook's side
 
-    def receipt(self, message_id: str, kind: str, at_ms: int) -> str | None:
-        """An echo (kind delivered) or a read of ``message_id``: the idempotency key of our message it is
-        about, if we know it yet. Recorded either way, so a send recorded later still finds it."""
+    def receipt(self, message_id: str, kind: str, at_ms: int, account_id: str, customer_id: str) -> str | None:
+        """An echo (kind delivered) or a read of ``message_id`` in a conversation: the idempotency key of our
+        message it is about, if we know it yet. Recorded either way, so a send recorded later still finds it;
+        but a receipt from another conversation than the mid's is not recorded, and answers None."""
         attribute = "delivered_at" if kind == DELIVERED else "read_at"
-        item = self._update_mid(message_id, f"SET {attribute} = if_not_exists({attribute}, :at)",
-                                {":at": {"N": str(at_ms)}})
-        key = item.get("idempotency_key", {}).get("S")
-        return key if isinstance(key, str) else None
-
-    def _update_mid(self, message_id: str, expression: str, values: dict[str, Any]) -> dict[str, Any]:
         now = datetime.now(UTC)
-        values = {**values, ":now": {"S": now.isoformat()},
-                  ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)}}
-        response = self._call(
-            "update_item", TableName=self._table,
-            Key={"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
-            UpdateExpression=expression + ", updated_at = :now, #ttl = :expires",
-            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-            ExpressionAttributeValues=values, ReturnValues="ALL_NEW")
-        attributes: dict[str, Any] = response.get("Attributes", {})
-        return attributes
+        conversation = f"{account_id}:{customer_id}"
+        response = self._conditional_update({
+            "TableName": self._table, "Key": {"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
+            "UpdateExpression": f"SET {attribute} = if_not_exists({attribute}, :at), "
+                                "conversation_id = if_not_exists(conversation_id, :conversation), updated_at = :now, "
+                                "#ttl = :expires",
+            "ConditionExpression": "attribute_not_exists(conversation_id) OR conversation_id = :conversation",
+            "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+            "ExpressionAttributeValues": {
+                ":at": {"N": str(at_ms)}, ":conversation": {"S": conversation}, ":now": {"S": now.isoformat()},
+                ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)}},
+            "ReturnValues": "ALL_NEW"})
+        key = (response or {}).get("Attributes", {}).get("idempotency_key", {}).get("S")
+        return key if isinstance(key, str) else None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -369,9 +393,20 @@ def _key(idempotency_key: str) -> dict[str, Any]:
     return {"pk": {"S": outbound_pk(idempotency_key)}, "sk": {"S": OUTBOUND_SK}}
 
 
+def _conversation(record: OutboundRecord) -> str:
+    return f"{record.account_id}:{record.customer_id}"
 
-def fingerprint(text: str | None, attachment_type: str | None) -> str:
-    """What an echo and the message it echoes have in common: the text, or the kind of attachment."""
-    if text:
-        return "text:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return f"attachment:{(attachment_type or 'unknown').lower()}"
+
+LEGACY_ATTEMPT_MS = 600_000  # items written before attempts were recorded: the sender's echo lookback
+
+
+def _unsettled(item: dict[str, Any]) -> Unsettled:
+    ended = item.get("ended_ms", {}).get("N")
+    if ended is None:
+        ended_ms = int(datetime.fromisoformat(item["attempted_at"]["S"]).timestamp() * 1000)
+        started_ms = ended_ms - LEGACY_ATTEMPT_MS
+    else:
+        ended_ms, started_ms = int(ended), int(item["started_ms"]["N"])
+    return Unsettled(item["idempotency_key"]["S"], item["fingerprint"]["S"], item.get("marker", {}).get("S"),
+                     started_ms, ended_ms)
+
