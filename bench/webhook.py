@@ -139,7 +139,7 @@ def child(result_path: str) -> None:
     context = LambdaContext("bench-webhook", memory_limit_in_mb=int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]))
 
     def invoke(body: bytes, headers: dict[str, str]) -> tuple[float, float]:
-        event = http_api_event("POST", "/webhook", headers=headers, body=body)
+        event = http_api_event("POST", "/webhook", headers=headers, body=body, now_ms=m.RECEIVED_MS)
         wall, cpu = time.perf_counter(), time.process_time()
         response = handler.lambda_handler(event, context)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall

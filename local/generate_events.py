@@ -21,7 +21,7 @@ from local.template import ROOT
 from webhook.signature import sign
 
 EVENTS_DIR = ROOT / "events"
-FIXED_TIME_MS = 1735689601000
+FIXED_TIME_MS = m.RECEIVED_MS
 
 
 def _post(document: dict[str, Any], *, signature: str | None = None) -> dict[str, Any]:

@@ -1,11 +1,13 @@
 """Realistic Instagram webhook payloads, shaped as in Meta's examples (shared/reference §4)."""
 
 import json
+import time as _time
 from typing import Any
 
 ACCOUNT = "17841400000000001"
 CUSTOMER = "6543210987654321"
 T0 = 1735689599876  # ms
+RECEIVED_MS = 1735689601000  # when the samples' Meta delivers them (API Gateway's requestContext.timeEpoch)
 CDN = "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id={}&signature=abc"
 
 
@@ -20,6 +22,19 @@ def inbound(payload: dict[str, Any], *, ts: Any = T0, customer: str = CUSTOMER) 
 
 def body(document: dict[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
+
+
+def recent(document: Any, now_ms: int | None = None) -> Any:
+    """The same sample as if it had happened just now: every entry `time` and item `timestamp` moved by as
+    much as RECEIVED_MS is from now. The webhook ignores events older than the table keeps them (a replayed
+    body), so a sample posted to a running stack must be recent."""
+    shift = (int(_time.time() * 1000) if now_ms is None else now_ms) - RECEIVED_MS
+    if isinstance(document, list):
+        return [recent(item, RECEIVED_MS + shift) for item in document]
+    if not isinstance(document, dict):
+        return document
+    return {key: value + shift if key in ("time", "timestamp") and type(value) is int
+            else recent(value, RECEIVED_MS + shift) for key, value in document.items()}
 
 
 def text(mid: str = "m_text", words: str = "Hi, is this in stock?", **kw: Any) -> dict[str, Any]:

@@ -257,7 +257,7 @@ def banner(config: LocalConfig, stack: Stack, graph_url: str, sandboxed: bool) -
         f"  webhook URL   http://{LOOPBACK}:{config.api_port}/webhook   ({routes})",
         f"  verify token  {config.verify_token}",
         "  app secret    from APP_SECRET (signs test webhooks; see README)",
-        f"  AWS emulator  {config.endpoint}   (export AWS_ENDPOINT_URL={config.endpoint} to use the aws CLI)",
+        f"  AWS emulator  {config.endpoint}   (aws --endpoint-url {config.endpoint} ...)",
         f"  table         {', '.join(tables)}",
         f"  queues        {', '.join(queues)}",
         f"  Graph API     {graph_url}   ({'the local sandbox' if sandboxed else 'GRAPH_API_BASE_URL'})",

@@ -13,6 +13,7 @@ from moto import mock_aws
 from igdm import aws
 from igdm.config import clear_settings_cache
 from local.apigw import LambdaContext, http_api_event
+from local.meta_samples import RECEIVED_MS
 from local.template import REGION, Stack, provision
 from webhook import handler
 from webhook.signature import sign
@@ -38,14 +39,15 @@ class Harness:
         self.queue_url = stack.refs["EventsQueue"]
 
     def post(self, document: Any = None, *, raw: bytes | None = None, signature: str | None = "sign",
-             secret: str = APP_SECRET, base64_body: bool = False) -> dict[str, Any]:
+             secret: str = APP_SECRET, base64_body: bool = False, now_ms: int = RECEIVED_MS) -> dict[str, Any]:
+        """Meta delivers: by default at the sample payloads' own time (local.meta_samples)."""
         body = raw if raw is not None else json.dumps(document, separators=(",", ":")).encode()
         headers = {"content-type": "application/octet-stream" if base64_body else "application/json"}
         if signature == "sign":
             headers["X-Hub-Signature-256"] = sign(body, secret)
         elif signature is not None:
             headers["X-Hub-Signature-256"] = signature
-        return self.invoke(http_api_event("POST", "/webhook", headers=headers, body=body))
+        return self.invoke(http_api_event("POST", "/webhook", headers=headers, body=body, now_ms=now_ms))
 
     def get(self, query: str) -> dict[str, Any]:
         return self.invoke(http_api_event("GET", "/webhook", query=query))

@@ -33,7 +33,7 @@ def test_handshake_answers_the_challenge_as_plain_text(harness: Harness) -> None
 def test_signed_post_lands_in_the_table_and_on_the_queue(harness: Harness) -> None:
     response = harness.post(p.envelope(p.text(), p.reaction()))
     assert response["statusCode"] == 200
-    assert json.loads(response["body"]) == {"received": 2, "published": 2, "duplicates": 0}
+    assert json.loads(response["body"]) == {"received": 2, "published": 2, "duplicates": 0, "stale": 0}
 
     messages = harness.drain()
     events = [json.loads(m["Body"]) for m in messages]
@@ -66,7 +66,7 @@ def test_the_same_post_twice_leaves_one_item_and_one_message_per_event(harness: 
     harness.drain()  # the consumer has taken them; a later redelivery must not publish again
     second = harness.post(document)
     assert json.loads(first["body"])["published"] == 4
-    assert json.loads(second["body"]) == {"received": 4, "published": 0, "duplicates": 4}
+    assert json.loads(second["body"]) == {"received": 4, "published": 0, "duplicates": 4, "stale": 0}
     assert harness.drain() == []
     assert len(harness.event_items()) == 4
 
@@ -302,3 +302,30 @@ def test_a_webhook_records_when_its_account_last_heard_from_meta_and_creates_no_
     other = "17841499999999999"  # Meta delivers for an account this stack never registered
     assert harness.post(p.envelope(p.text(mid="m_other"), account=other))["statusCode"] == 200
     assert [a.account_id for a in accounts.all()] == [p.ACCOUNT]
+
+
+DAY_MS = 86_400_000
+
+
+def test_a_captured_body_replayed_once_its_items_expired_publishes_nothing(
+        harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    document = p.envelope(p.text(), p.reaction())
+    assert json.loads(harness.post(document)["body"])["published"] == 2
+    harness.drain()
+    for item in harness.items():  # the retention period went by: DynamoDB's TTL removed every item
+        harness.clients["dynamodb"].delete_item(TableName=harness.table, Key={"pk": {"S": item["pk"]},
+                                                                             "sk": {"S": item["sk"]}})
+    retention_days = int(harness.stack.function_environment("WebhookFunction")["EVENT_RETENTION_DAYS"])
+    capsys.readouterr()
+    replayed = harness.post(document, now_ms=p.RECEIVED_MS + retention_days * DAY_MS + 60_000)
+    assert replayed["statusCode"] == 200  # answered, so it is not sent again, and ignored
+    assert json.loads(replayed["body"]) == {"received": 2, "published": 0, "duplicates": 0, "stale": 2}
+    assert harness.drain() == [] and harness.items() == []
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [d["EventsStale"] for d in emitted if "EventsStale" in d] == [[2.0]]
+
+
+def test_an_event_younger_than_the_retention_period_is_taken(harness: Harness) -> None:
+    retention_days = int(harness.stack.function_environment("WebhookFunction")["EVENT_RETENTION_DAYS"])
+    late = harness.post(p.envelope(p.text(), p.reaction()), now_ms=p.RECEIVED_MS + (retention_days - 1) * DAY_MS)
+    assert json.loads(late["body"]) == {"received": 2, "published": 2, "duplicates": 0, "stale": 0}

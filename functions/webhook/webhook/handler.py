@@ -77,17 +77,22 @@ def receive_events(request: HttpApiRequest) -> Reply:
         store=_store(),
         publisher=_publisher(),
         receipts=_receipts(),
+        max_event_age_ms=cached_settings(WebhookSettings).max_event_age_ms,
     )
     _heartbeat().seen(result.accounts)
     metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=result.published)
     metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=result.duplicates)
+    if result.stale:
+        metrics.add_metric(name="EventsStale", unit=MetricUnit.Count, value=result.stale)
+        logger.warning("events older than the event retention ignored (a replayed body?)",
+                       extra={"stale": result.stale})
     for kind, count in result.kinds.items():
         observability.count("EventsReceived", count, kind=kind)
     logger.info("webhook accepted", extra={"received": result.received, "published": result.published,
-                                           "duplicates": result.duplicates, "kinds": result.kinds,
-                                           "app_secret_index": result.secret_index})
+                                           "duplicates": result.duplicates, "stale": result.stale,
+                                           "kinds": result.kinds, "app_secret_index": result.secret_index})
     return Reply.of_json(200, {"received": result.received, "published": result.published,
-                            "duplicates": result.duplicates})
+                            "duplicates": result.duplicates, "stale": result.stale})
 
 
 # API Gateway's routeKey for each route in template.yaml (a test keeps the two the same).

@@ -148,6 +148,7 @@ class IngestResult:
     published: int
     duplicates: int
     kinds: dict[str, int]
+    stale: int = 0  # ignored: older than the table keeps events, so possibly a replay of a captured body
     secret_index: int | None = None
     accounts: frozenset[str] = frozenset()  # the accounts the events were for
 
@@ -221,6 +222,7 @@ def receive(
     store: EventStore,
     publisher: EventPublisher,
     receipts: Receipts | None = None,
+    max_event_age_ms: int | None = None,
 ) -> IngestResult:
     """A webhook POST: verified against the app secrets (refetched once if they may have rotated)."""
     secret = secrets.current()
@@ -236,7 +238,8 @@ def receive(
             raise rejected from None
         secret = fresh
         verified = verify_and_parse(body, signature, secret.app_secrets, max_body_bytes)
-    result = ingest(verified.envelope, received_at_ms, store, publisher, receipts, gateway_app_ids=secret.app_ids)
+    result = ingest(verified.envelope, received_at_ms, store, publisher, receipts, gateway_app_ids=secret.app_ids,
+                    max_event_age_ms=max_event_age_ms)
     return replace(result, secret_index=verified.secret_index)
 
 
@@ -253,8 +256,17 @@ def _finite_float(text: str) -> float:
 
 
 def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher: EventPublisher,
-           receipts: Receipts | None = None, gateway_app_ids: frozenset[str] = frozenset()) -> IngestResult:
+           receipts: Receipts | None = None, gateway_app_ids: frozenset[str] = frozenset(),
+           max_event_age_ms: int | None = None) -> IngestResult:
     events = _in_occurrence_order(_attributed(normalize(envelope, received_at_ms), gateway_app_ids))
+    received = len(events)
+    stale = 0
+    if max_event_age_ms is not None:
+        # A signed body captured long ago is still signed: once its events' items have expired, it would pass
+        # for new. Meta retries for a day or two, so an event this old can only be such a replay.
+        cutoff = received_at_ms - max_event_age_ms
+        events = [e for e in events if e.occurred_at.timestamp() * 1000 >= cutoff]
+        stale = received - len(events)
     # One lookup answers both questions: which events are stored, and which messages were deleted
     # earlier (a message Meta redelivers after its deletion must not bring its content back).
     deletion_probes = _deletion_probes(events)
@@ -294,8 +306,8 @@ def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher
     kinds: dict[str, int] = {}
     for event in events:
         kinds[event.kind.value] = kinds.get(event.kind.value, 0) + 1
-    return IngestResult(received=len(events), published=len(published), duplicates=len(stored), kinds=kinds,
-                        accounts=frozenset(e.account_id for e in events))
+    return IngestResult(received=received, published=len(published), duplicates=len(stored), kinds=kinds,
+                        accounts=frozenset(e.account_id for e in events), stale=stale)
 
 
 def _attributed(events: list[InboundEvent], gateway_app_ids: frozenset[str]) -> list[InboundEvent]:

@@ -11,3 +11,13 @@ class WebhookSettings(BaseModel):
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Larger webhook bodies get a 413.")
     callback_queue_url: str | None = Field(None, description="Status callbacks are queued here.")
     event_retention_days: int = Field(90, gt=0, description="Event items expire (TTL) after this.")
+
+    @property
+    def max_event_age_ms(self) -> int:
+        """Older events are ignored: their items, which tell a redelivery from a new event, may be gone."""
+        return self.event_retention_days * 86_400_000 - STALE_MARGIN_MS
+
+
+# An event item lives at least EventRetentionDays after its event was received, which is after the event
+# happened; this margin is for Meta's clock running ahead of ours.
+STALE_MARGIN_MS = 3_600_000
