@@ -5,13 +5,7 @@ fixed: then delete the entry here and the marker there. (Fixed since, their test
 deep nesting answered 500, codes 1/2 given up after one request, waiting messages dead-lettered without a
 status, invalid messages with a lone surrogate never settled, cross-field reasons naming no field, an absurd
 entry.time answered 500, a multi-part message reported DELIVERED with parts never sent, a refresh whose
-promotion half-failed declaring a working account dead, and an UNKNOWN message settled by another message's
-echo.)"""
+promotion half-failed declaring a working account dead, an UNKNOWN message settled by another message's
+echo, and a refreshed token lost when Secrets Manager refused its writes three times in a row.)"""
 
-KNOWN_BUGS: dict[str, str] = {
-    "refresh-write-loses-token": (
-        "with an Instagram that revokes a token when it is refreshed (the project's pessimistic reading), a "
-        "write of the new token refused STAGE_ATTEMPTS (3) times in a row drops it "
-        "(functions/refresher/refresher/service.py _AccountRun._refresh): the old token is revoked, the new "
-        "one gone, and the account needs a new login"),
-}
+KNOWN_BUGS: dict[str, str] = {}

@@ -1,6 +1,7 @@
 """Scenario d: the token refresher failing mid-write. Secrets Manager's PutSecretValue (the new token, as
-AWSPENDING) and UpdateSecretVersionStage (the promotion), and DynamoDB's account updates, refused or
-losing their answer on a share of calls, through the deployed handler (refresher.handler) run after run.
+AWSPENDING) and UpdateSecretVersionStage (the promotion), and DynamoDB's account updates and the table's
+copy of a refused token, refused or losing their answer on a share of calls, through the deployed handler
+(refresher.handler) run after run.
 
 Every write of the refresher is followed by a check of that account: its AWSCURRENT token (what the sender
 reads) must be one Instagram accepts. Every run is followed by the same check of every account. A token
@@ -27,7 +28,9 @@ from igdm.accounts import ACTIVE
 from local.apigw import LambdaContext
 from refresher import handler as refresher_handler
 
-WRITES = ("PutSecretValue", "UpdateSecretVersionStage", "UpdateItem")
+# The refresher's writes: Secrets Manager's, the account items' updates, and the table's copy of a new token
+# Secrets Manager refused (igdm.accounts.TokenRescue, PutItem and DeleteItem).
+WRITES = ("PutSecretValue", "UpdateSecretVersionStage", "UpdateItem", "PutItem", "DeleteItem")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,16 @@ from moto import mock_aws
 
 from igdm import aws
 from igdm.account_events import AccountEventPublisher
-from igdm.accounts import CURRENT, PENDING, Account, AccountTable, TokenDocument, TokenVault, register_account
+from igdm.accounts import (
+    CURRENT,
+    PENDING,
+    Account,
+    AccountTable,
+    TokenDocument,
+    TokenRescue,
+    TokenVault,
+    register_account,
+)
 from igdm.config import clear_settings_cache
 from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin
 from local.graph_sandbox import GraphSandbox
@@ -72,12 +81,16 @@ class AccountsHarness:
     def vault(self) -> TokenVault:
         return TokenVault(self.clients["secretsmanager"], f"{self.stack.name}/accounts/")
 
+    @property
+    def rescue(self) -> TokenRescue:
+        return TokenRescue(self.clients["dynamodb"], self.stack.refs["GatewayTable"])
+
     def login(self) -> InstagramLogin:
         return InstagramLogin(graph_base_url=self.sandbox.base_url, api_version="v24.0",
                               oauth_token_url=f"{self.sandbox.base_url}/oauth/access_token")
 
     def refresher(self, *, window_days: float = 30, warning_days: float = 7) -> Refresher:
-        return Refresher(accounts=self.table, vault=self.vault, login=self.login(),
+        return Refresher(accounts=self.table, vault=self.vault, rescue=self.rescue, login=self.login(),
                          events=AccountEventPublisher(self.clients["sqs"], self.stack.refs["EventsQueue"]),
                          webhook_fields=self.fields, window_seconds=window_days * DAY,
                          warning_seconds=warning_days * DAY, clock=self.clock)

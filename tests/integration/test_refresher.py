@@ -96,7 +96,34 @@ def test_a_failed_write_keeps_the_old_token_current(accounts: AccountsHarness,
     assert report.refresh_failed == [A] and not report.refreshed
     assert accounts.token(A).access_token == "token-a"  # type: ignore[union-attr]
     assert accounts.token_alive(A)
-    assert "could not be written" in _last_error(accounts, A)
+    assert "kept in the table" in _last_error(accounts, A)
+
+
+@pytest.mark.parametrize("accounts", [{"refresh_invalidates_old": True}], indirect=True)
+def test_a_new_token_secrets_manager_refuses_waits_in_the_table_until_a_run_puts_it_in_place(
+        accounts: AccountsHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Meta may kill the old token on refresh (unconfirmed): the new one must outlive any refused write."""
+    accounts.add(A, "token-a", age_days=40)
+    with monkeypatch.context() as patch:
+        _failing(accounts.clients["secretsmanager"], "PutSecretValue", patch)
+        first = accounts.run()
+        assert (first.rescued, first.refresh_failed, first.needs_reauthorisation) == ([A], [A], [])
+        kept = accounts.rescue.get(A)
+        assert kept is not None and kept.access_token != "token-a" and accounts.login().me(kept.access_token)
+        assert not accounts.token_alive(A)  # the sandbox killed token-a when it refreshed
+        assert accounts.account_events() == []  # a dead old token is no reason to ask for a new login
+        # Meanwhile the sender meets the dead old token and marks the account.
+        accounts.table.set_status(A, NEEDS_REAUTHORISATION, "Meta refused the token while sending")
+        accounts.clock.advance(60)
+        second = accounts.run()  # Lambda's retry, Secrets Manager still refusing: the token still waits
+        assert second.refresh_failed == [A] and accounts.rescue.get(A) == kept
+    accounts.clock.advance(60)
+    third = accounts.run()
+    assert third.refreshed == [A] and not third.refresh_failed
+    assert accounts.token(A) is not None and accounts.token(A).access_token == kept.access_token  # type: ignore[union-attr]
+    assert accounts.token_alive(A) and accounts.account(A).status == ACTIVE
+    assert accounts.rescue.get(A) is None
+    assert [e["account"]["change"] for e in accounts.account_events()] == ["recovered"]
 
 
 def _last_error(accounts: AccountsHarness, account_id: str) -> str:

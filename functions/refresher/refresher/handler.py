@@ -6,6 +6,7 @@ asynchronous retries try again within minutes and a run that never succeeds land
 queue; a dead token is not such a failure (its alarm and event say what to do).
 """
 
+import time
 from functools import cache
 from typing import Any
 
@@ -14,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from igdm import aws
 from igdm.account_events import AccountEventPublisher
-from igdm.accounts import AccountTable, TokenVault
+from igdm.accounts import AccountTable, TokenRescue, TokenVault
 from igdm.config import cached_settings
 from igdm.instagram_login import InstagramLogin
 from igdm.observability import logger, metrics
@@ -32,6 +33,7 @@ def _refresher() -> Refresher:
     return Refresher(
         accounts=AccountTable(aws.client("dynamodb"), settings.table_name),
         vault=TokenVault(aws.client("secretsmanager"), settings.account_secret_prefix),
+        rescue=TokenRescue(aws.client("dynamodb"), settings.table_name),
         login=InstagramLogin(graph_base_url=settings.graph_api_base_url, api_version=settings.graph_api_version,
                              oauth_token_url=""),  # nosec B106 # a URL, unused: the refresher never exchanges codes
         events=AccountEventPublisher(aws.client("sqs"), settings.events_queue_url),
@@ -49,6 +51,7 @@ def publish_metrics(report: RunReport) -> None:
                         ("AccountsNeedingReauthorisation", len(report.needs_reauthorisation)),
                         ("AccountsExpiring", len(report.expiring)),
                         ("Resubscriptions", len(report.resubscribed)),
+                        ("TokensRescued", len(report.rescued)),
                         ("ResubscriptionFailures", len(report.subscription_failed)),
                         ("AccountCheckFailures", len(report.check_failed))):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
@@ -60,7 +63,10 @@ def publish_metrics(report: RunReport) -> None:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
-    report = _refresher().run()
+    deadline = time.monotonic() + (context.get_remaining_time_in_millis() / 1000 if context else 300)
+    refresher = _refresher()
+    refresher.remaining_seconds = lambda: deadline - time.monotonic()
+    report = refresher.run()
     publish_metrics(report)
     summary = report.summary()
     logger.info("refresher run", extra=summary)

@@ -5,7 +5,10 @@ For each account, independently (one account's failure never stops the others):
   1. refresh the token through refresh_access_token when it is at least a day old and expires within
      the window (or its expiry is unknown: a token pasted from the App Dashboard);
   2. write the new token as the secret's pending version, prove it with /me, then make it current, so
-     no failure can leave a broken token where a working one was;
+     no failure can leave a broken token where a working one was. Meta may have revoked the old token when
+     it issued the new one, so the new one is never dropped: while Secrets Manager refuses it, it waits in
+     the table (igdm.accounts.TokenRescue), and the next run (Lambda retries a run that reports it within
+     minutes) moves it into Secrets Manager before anything else;
   3. otherwise prove the current token with /me; on 190 try a pending token an interrupted run left,
      and failing that mark the account needs_reauthorisation and say so on the events queue;
   4. compare subscribed_apps with the fields the gateway needs and subscribe again when Meta dropped any.
@@ -25,6 +28,7 @@ from igdm.accounts import (
     Account,
     AccountTable,
     TokenDocument,
+    TokenRescue,
     TokenVault,
 )
 from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin, LoginError, missing_fields
@@ -32,8 +36,12 @@ from igdm.observability import logger
 
 DAY = 86_400
 MIN_TOKEN_AGE_SECONDS = DAY  # Meta refreshes only tokens at least 24 hours old
-STAGE_ATTEMPTS = 3  # writes of a new token to Secrets Manager before the refresh counts as failed
+STAGE_ATTEMPTS = 3  # writes of a new token to Secrets Manager before it is kept in the table instead
 STAGE_BACKOFF_SECONDS = 0.2
+# Should neither Secrets Manager nor the table take a new token, both are tried again for this long (never
+# closer than KEEP_RESERVE_SECONDS to the invocation's end): giving up loses the token.
+KEEP_BUDGET_SECONDS = 60.0
+KEEP_RESERVE_SECONDS = 30.0
 
 REFRESH = "refresh"
 NOT_DUE = "not_due"
@@ -70,6 +78,7 @@ class RunReport:
     check_failed: list[str] = field(default_factory=list)
     earliest_expiry_days: float | None = None
     events_unpublished: int = 0
+    rescued: list[str] = field(default_factory=list)  # new tokens kept in the table, Secrets Manager refusing
 
     @property
     def retry_worthy(self) -> bool:
@@ -82,17 +91,26 @@ class RunReport:
             "needs_reauthorisation": self.needs_reauthorisation, "expiring": self.expiring,
             "resubscribed": self.resubscribed, "subscription_failed": self.subscription_failed,
             "check_failed": self.check_failed, "events_unpublished": self.events_unpublished,
+            "rescued": self.rescued,
             "earliest_expiry_days": (None if self.earliest_expiry_days is None
                                      else round(self.earliest_expiry_days, 2)),
         }
 
 
+class TokenNotKept(Exception):
+    """Neither Secrets Manager nor the table took a refreshed token in the time there was."""
+
+
 class Refresher:
-    def __init__(self, *, accounts: AccountTable, vault: TokenVault, login: InstagramLogin,
+    def __init__(self, *, accounts: AccountTable, vault: TokenVault, rescue: TokenRescue, login: InstagramLogin,
                  events: AccountEventPublisher, webhook_fields: list[str], window_seconds: float,
-                 warning_seconds: float, clock: Callable[[], float] = time.time) -> None:
+                 warning_seconds: float, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.accounts = accounts
         self.vault = vault
+        self.rescue = rescue
+        self.sleep = sleep
+        self.remaining_seconds: Callable[[], float] = lambda: 300.0  # the handler sets the invocation's
         self.login = login
         self.events = events
         self.webhook_fields = webhook_fields
@@ -129,23 +147,27 @@ class _AccountRun:
         self.error: str | None = None  # the latest problem, kept on the account item as last_error
 
     def check(self) -> None:
+        adopted = self._adopt_rescued()
+        if adopted is None:  # a new token still waits in the table: nothing else until it is in place
+            self.r.accounts.record_check(self.id, now=self.now, error=self.error)
+            return
         stored = self.r.vault.read(self.account.token_secret_id, self.id)
         if stored is None:
             self._dead(None, None, "token_missing", "the account's token secret has no current version")
             return
         document, version = stored
-        if self.account.status == NEEDS_REAUTHORISATION:
+        if self.account.status == NEEDS_REAUTHORISATION and not adopted:
             self._check_dead_account(document)
             return
         decision = refresh_decision(self.now, refreshed_at=document.refreshed_at, expires_at=document.expires_at,
                                     window_seconds=self.r.window_seconds)
-        proven = False
+        proven = adopted
         if decision == EXPIRED:
             # Our record says it lapsed; a pending token left by an interrupted refresh may still save it.
             if not self._dead(document, version, "token_expired", "the token expired before it was refreshed"):
                 return
             document, version, proven = self._current()
-        elif decision == REFRESH:
+        elif decision == REFRESH and not adopted:
             outcome = self._refresh(document, version)
             if outcome is None:
                 return  # dead, reported
@@ -188,17 +210,21 @@ class _AccountRun:
         renewed = replace(document, access_token=issued.access_token, refreshed_at=int(self.now),
                           expires_at=int(self.now + (issued.expires_in or LONG_LIVED_SECONDS)))
         secret = self.account.token_secret_id
-        # Meta may have revoked the old token when it issued this one: losing the new one could leave the
-        # account with no working token at all, so its write gets retries of its own.
-        for attempt in range(STAGE_ATTEMPTS):
-            try:
-                pending = self.r.vault.stage(secret, renewed)
-                break
-            except Exception as exc:
-                if attempt + 1 == STAGE_ATTEMPTS:
-                    self._refresh_failed(f"the new token could not be written: {type(exc).__name__}")
-                    return document, version, False
-                time.sleep(STAGE_BACKOFF_SECONDS * 2**attempt)
+        try:
+            pending = self._keep(secret, renewed)
+        except TokenNotKept as exc:
+            logger.error("a refreshed token could not be stored anywhere", extra={"account_id": self.id,
+                                                                                  "error": str(exc)})
+            self._refresh_failed(f"the new token could not be stored: {exc}")
+            return document, version, False
+        if pending is None:
+            # Meta may have revoked the old token, so it is not checked now (a dead old token is no reason to
+            # ask for a new login); the run is retried, and the retry puts the new token in place.
+            self.report.rescued.append(self.id)
+            self._refresh_failed("Secrets Manager refused the new token; it is kept in the table until a later "
+                                 "run writes it there")
+            self.r.accounts.record_check(self.id, now=self.now, error=self.error)
+            return None
         try:
             profile = self.r.login.me(renewed.access_token)
         except LoginError as error:
@@ -224,6 +250,67 @@ class _AccountRun:
         self.report.refreshed.append(self.id)
         logger.info("token refreshed", extra={"account_id": self.id, "expires_at": renewed.expires_at})
         return renewed, pending, True
+
+    def _keep(self, secret: str, renewed: TokenDocument) -> str | None:
+        """The new token's pending version in Secrets Manager; None when only the table took it."""
+        budget = min(KEEP_BUDGET_SECONDS, self.r.remaining_seconds() - KEEP_RESERVE_SECONDS)
+        deadline = time.monotonic() + max(budget, 0.0)
+        attempt = 0
+        while True:
+            try:
+                return self.r.vault.stage(secret, renewed)
+            except Exception as exc:
+                failure = f"Secrets Manager: {type(exc).__name__}"
+            attempt += 1
+            if attempt >= STAGE_ATTEMPTS:
+                try:
+                    self.r.rescue.keep(renewed, now=self.now)
+                    logger.warning("new token kept in the table: Secrets Manager refused it",
+                                   extra={"account_id": self.id, "error": failure})
+                    return None
+                except Exception as exc:
+                    failure += f"; the table: {type(exc).__name__}"
+            if time.monotonic() >= deadline:
+                raise TokenNotKept(failure)
+            self.r.sleep(min(STAGE_BACKOFF_SECONDS * 2 ** (attempt - 1), 5.0))
+
+    def _adopt_rescued(self) -> bool | None:
+        """A new token an earlier run could only keep in the table, put in Secrets Manager as the current one
+        (it is proven first). True when that happened, False when none waits (or it no longer works), None
+        when it still waits: the run reports the account failed, so it is retried."""
+        rescued = self.r.rescue.get(self.id)
+        if rescued is None:
+            return False
+        try:
+            profile = self.r.login.me(rescued.access_token)
+        except LoginError as error:
+            if not error.token_dead:
+                self._refresh_failed(f"the new token kept in the table could not be checked: {error.detail}")
+                return None
+            logger.warning("the new token kept in the table no longer works; dropped", extra={"account_id": self.id})
+            self.r.rescue.drop(self.id)
+            return False
+        if profile.user_id != self.id:
+            self.r.rescue.drop(self.id)  # never made current: it is not this account's
+            return False
+        secret = self.account.token_secret_id
+        try:
+            self.r.vault.make_current(secret, rescued)
+        except Exception as exc:
+            if not self._is_current(secret, rescued):
+                self._refresh_failed(f"Secrets Manager still refuses the new token kept in the table: "
+                                     f"{type(exc).__name__}")
+                return None
+        self.r.rescue.drop(self.id)  # only now: until Secrets Manager has it, this is its one copy
+        rescued = replace(rescued, username=profile.username or rescued.username)
+        self.r.accounts.record_refresh(self.id, rescued, now=self.now)
+        self.report.refreshed.append(self.id)
+        logger.info("new token kept in the table is now current", extra={"account_id": self.id})
+        if self.account.status == NEEDS_REAUTHORISATION:  # marked by the sender while the old token was dead
+            self.changes.append(AccountChange(self.id, ACTIVE, "recovered", reason="token_works",
+                                              detail="the refreshed token Secrets Manager had refused is current",
+                                              username=self.account.username, token_expires_at=rescued.expires_at))
+        return True
 
     def _is_current(self, secret: str, renewed: TokenDocument) -> bool:
         try:

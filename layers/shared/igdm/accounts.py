@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from igdm.account_events import AccountChange
 from igdm.observability import logger
-from igdm.table import ACCOUNTS_PK, account_sk
+from igdm.table import ACCOUNTS_PK, TOKEN_RESCUE_SK, TTL_ATTRIBUTE, account_sk, token_rescue_pk
 
 ACTIVE = "active"
 EXPIRING = "expiring"
@@ -287,6 +287,11 @@ class TokenVault:
                                                VersionStages=[PENDING])
         return str(answer["VersionId"])
 
+    def make_current(self, secret_id: str, document: TokenDocument) -> str:
+        """Write a token already proven as the current version at once (the old one becomes AWSPREVIOUS)."""
+        answer = self._client.put_secret_value(SecretId=secret_id, SecretString=document.to_json())
+        return str(answer["VersionId"])
+
     def promote(self, secret_id: str, version_id: str, current_version_id: str) -> None:
         """Make the pending version current in one call (the old one becomes AWSPREVIOUS), then clear the
         pending label so a later run does not mistake it for a token still to be tried."""
@@ -297,6 +302,36 @@ class TokenVault:
     def discard_pending(self, secret_id: str, version_id: str) -> None:
         self._client.update_secret_version_stage(SecretId=secret_id, VersionStage=PENDING,
                                                  RemoveFromVersionId=version_id)
+
+
+class TokenRescue:
+    """Where a renewed token waits when Secrets Manager will not take it. Meta may have revoked the old token
+    when it issued the new one, so the new one must outlive a failed write: it is kept in the table, which
+    only the refresher's role may read (IAM dynamodb:LeadingKeys), until a later run writes it to Secrets
+    Manager and deletes it. It expires with the token."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+
+    def keep(self, document: TokenDocument, *, now: float) -> None:
+        item: dict[str, Any] = {
+            **_rescue_key(document.user_id), "token": {"S": document.to_json()}, "rescued_at": {"S": _iso(now)}}
+        if document.expires_at is not None:
+            item[TTL_ATTRIBUTE] = {"N": str(document.expires_at)}
+        self._dynamodb.put_item(TableName=self._table, Item=item)
+
+    def get(self, account_id: str) -> TokenDocument | None:
+        item = self._dynamodb.get_item(TableName=self._table, Key=_rescue_key(account_id),
+                                       ConsistentRead=True).get("Item")
+        return TokenDocument.from_json(item["token"]["S"], account_id) if item else None
+
+    def drop(self, account_id: str) -> None:
+        self._dynamodb.delete_item(TableName=self._table, Key=_rescue_key(account_id))
+
+
+def _rescue_key(account_id: str) -> dict[str, Any]:
+    return {"pk": {"S": token_rescue_pk(account_id)}, "sk": {"S": TOKEN_RESCUE_SK}}
 
 
 def token_secret_name(prefix: str, account_id: str) -> str:

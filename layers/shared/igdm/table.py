@@ -51,6 +51,16 @@ def unsettled_sk(idempotency_key: str) -> str:
     return f"{UNSETTLED_SK_PREFIX}{idempotency_key}"
 
 
+# A renewed token Secrets Manager kept refusing, kept here until a refresher run moves it there (only the
+# refresher's role may read or write these; see igdm.accounts.TokenRescue).
+TOKEN_RESCUE_PK_PREFIX = "TOKEN_RESCUE#"  # noqa: S105  # nosec B105 # a key prefix, not a secret
+TOKEN_RESCUE_SK = "TOKEN"  # noqa: S105  # nosec B105 # a sort key, not a secret
+
+
+def token_rescue_pk(account_id: str) -> str:
+    return f"{TOKEN_RESCUE_PK_PREFIX}{account_id}"
+
+
 # Send rate state of one account and rate class (text, media, private_reply).
 RATE_SK = "RATE"
 
