@@ -100,7 +100,7 @@ class World:
         return {**clean_environment(), **self.stack.function_environment(logical_id),
                 "AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                 "AWS_REGION": REGION, "GRAPH_API_BASE_URL": graph, "ALLOW_LOCAL_CALLBACKS": "true",
-                "INSTAGRAM_AUTHORIZE_URL": f"{graph}/oauth/authorize",
+                "LOCAL_STACK": "true", "INSTAGRAM_AUTHORIZE_URL": f"{graph}/oauth/authorize",
                 "INSTAGRAM_TOKEN_URL": f"{graph}/oauth/access_token", "PYTHONPATH": lambda_path(logical_id)}
 
     def state_key(self) -> str:

@@ -115,6 +115,7 @@ def outbound_stack(*, graph_timeout_seconds: float = 1.0, echo_delay_seconds: fl
                 inbox.start()
                 running.callback(inbox.shutdown)
                 sandbox.add_account(reuse.ACCOUNT, reuse.TOKEN)
+                patch.setenv("LOCAL_STACK", "true")  # the sandbox is http on 127.0.0.1, as in make run
                 patch.setenv("GRAPH_API_BASE_URL", sandbox.base_url)
                 patch.setenv("GRAPH_TIMEOUT_SECONDS", str(graph_timeout_seconds))
                 register_account(clients["dynamodb"], clients["secretsmanager"], table=stack.refs["GatewayTable"],
@@ -152,7 +153,7 @@ def accounts_stack(**sandbox_options: Any) -> Iterator[AccountsHarness]:
                                    instagram_app_secret=reuse.LOGIN_APP_SECRET, **sandbox_options)
             try:
                 sandbox.start()
-                overrides = {"GRAPH_API_BASE_URL": sandbox.base_url}
+                overrides = {"LOCAL_STACK": "true", "GRAPH_API_BASE_URL": sandbox.base_url}
                 for key, value in {**stack.function_environment("RefresherFunction"), **overrides}.items():
                     patch.setenv(key, value)
                 reuse.reset_accounts_state()

@@ -116,11 +116,12 @@ class LocalConfig:
                 "CallbackSigningSecret": json.dumps({"signing_secret": self.callback_signing_secret})}
 
     def function_environment(self, graph_url: str) -> dict[str, str]:
-        """What the local stack sets on top of the template: the emulator, the Graph endpoint, and the
-        permission (never given to a deployed stack) to call back http URLs on 127.0.0.1. Instagram's login
-        pages and token endpoint are the Graph sandbox's too."""
-        return {**self.aws_environment(), "GRAPH_API_BASE_URL": graph_url, "ALLOW_LOCAL_CALLBACKS": "true",
-                "INSTAGRAM_AUTHORIZE_URL": f"{graph_url}/oauth/authorize",
+        """What the local stack sets on top of the template: the emulator, the Graph endpoint, and what a
+        deployed stack is never given: LOCAL_STACK, which lets the Graph and Instagram URLs be http to
+        127.0.0.1 or localhost (the sandbox; a real host still needs https), and the permission to call
+        back http URLs on 127.0.0.1. Instagram's login pages and token endpoint are the Graph sandbox's too."""
+        return {**self.aws_environment(), "LOCAL_STACK": "true", "GRAPH_API_BASE_URL": graph_url,
+                "ALLOW_LOCAL_CALLBACKS": "true", "INSTAGRAM_AUTHORIZE_URL": f"{graph_url}/oauth/authorize",
                 "INSTAGRAM_TOKEN_URL": f"{graph_url}/oauth/access_token"}
 
 

@@ -167,7 +167,7 @@ def accounts(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) ->
             "OnboardingSecret": json.dumps({"state_key": STATE_KEY})})
         sandbox = GraphSandbox(clock=clock, app_id=APP_ID, instagram_app_secret=INSTAGRAM_APP_SECRET,
                                **options).start()
-        overrides = {"GRAPH_API_BASE_URL": sandbox.base_url,
+        overrides = {"LOCAL_STACK": "true", "GRAPH_API_BASE_URL": sandbox.base_url,
                      "INSTAGRAM_AUTHORIZE_URL": f"{sandbox.base_url}/oauth/authorize",
                      "INSTAGRAM_TOKEN_URL": f"{sandbox.base_url}/oauth/access_token"}
         for function in ("OnboardingFunction", "RefresherFunction"):

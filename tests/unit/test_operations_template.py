@@ -161,6 +161,38 @@ def test_the_webhook_body_limit_is_below_lambdas_payload_limit() -> None:
     assert FUNCTIONS["WebhookFunction"]["Environment"]["Variables"]["MAX_BODY_BYTES"] == {"Ref": "MaxWebhookBodyBytes"}
 
 
+@pytest.mark.parametrize("url", ["http://graph.instagram.com", "http://graph.facebook.com", "http://127.0.0.1:8081",
+                                 "HTTP://graph.instagram.com", "ftp://graph.instagram.com", "https://",
+                                 "https://graph.instagram.com/", "https://graph.instagram.com\n"])
+def test_the_graph_api_base_url_parameter_refuses_anything_but_https(url: str) -> None:
+    # CloudFormation matches AllowedPattern against the whole value, as fullmatch does.
+    parameter = TEMPLATE["Parameters"]["GraphApiBaseUrl"]
+    assert re.fullmatch(parameter["AllowedPattern"], url) is None
+
+
+@pytest.mark.parametrize("url", ["https://graph.instagram.com", "https://graph.facebook.com",
+                                 "https://graph.example.com:8443/proxy"])
+def test_the_graph_api_base_url_parameter_accepts_https_hosts(url: str) -> None:
+    parameter = TEMPLATE["Parameters"]["GraphApiBaseUrl"]
+    assert re.fullmatch(parameter["AllowedPattern"], url)
+    assert re.fullmatch(parameter["AllowedPattern"], parameter["Default"])
+
+
+def test_every_url_a_token_goes_to_is_https_and_no_function_is_marked_local() -> None:
+    environments = [("Globals", TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])]
+    environments += [(name, f.get("Environment", {}).get("Variables", {})) for name, f in FUNCTIONS.items()]
+    urls = 0
+    for name, variables in environments:
+        # The local stack's switches (http to loopback Graph URLs, local callback targets) are never deployed.
+        assert not {"LOCAL_STACK", "ALLOW_LOCAL_CALLBACKS"} & variables.keys(), name
+        for variable in ("GRAPH_API_BASE_URL", "INSTAGRAM_TOKEN_URL", "INSTAGRAM_AUTHORIZE_URL"):
+            if variable in variables:
+                urls += 1
+                value = variables[variable]
+                assert value == {"Ref": "GraphApiBaseUrl"} or value.startswith("https://"), (name, variable)
+    assert urls >= 5
+
+
 def iam_statements() -> list[tuple[str, dict[str, Any]]]:
     """The functions' inline statements (SAM Policies) and those of the roles the template declares."""
     found = [(name, statement) for name, function in FUNCTIONS.items() for policy in function.get("Policies", [])

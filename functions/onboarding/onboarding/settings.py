@@ -1,11 +1,11 @@
 """The onboarding pages' configuration (environment variables set by template.yaml)."""
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from igdm.config import CommaList
+from igdm.config import CommaList, LocalStackSettings, TokenUrl
 
 
-class OnboardingSettings(BaseModel):
+class OnboardingSettings(LocalStackSettings):
     table_name: str = Field(min_length=1)
     events_queue_url: str = Field(min_length=1, description="account_status 'connected' events go here.")
     account_secret_prefix: str = Field(min_length=1)
@@ -13,10 +13,11 @@ class OnboardingSettings(BaseModel):
     onboarding_secret_name: str = Field(min_length=1, description="Holds the generated state_key that signs "
                                         "invites and OAuth states.")
     secret_max_age_seconds: int = Field(300, ge=0)
-    graph_api_base_url: str = Field("https://graph.instagram.com", min_length=1)
+    graph_api_base_url: TokenUrl = Field("https://graph.instagram.com", min_length=1)
     graph_api_version: str = Field("v24.0", pattern=r"^v\d+\.\d+$")
-    instagram_authorize_url: str = Field("https://www.instagram.com/oauth/authorize", min_length=1)
-    instagram_token_url: str = Field("https://api.instagram.com/oauth/access_token", min_length=1)
+    instagram_authorize_url: TokenUrl = Field("https://www.instagram.com/oauth/authorize", min_length=1)
+    instagram_token_url: TokenUrl = Field("https://api.instagram.com/oauth/access_token", min_length=1,
+                                          description="Where the login's code and the app secret go.")
     instagram_scopes: str = Field("instagram_business_basic,instagram_business_manage_messages", min_length=1)
     oauth_redirect_uri: str = Field("", description="The redirect URI registered with Meta; empty: this API's "
                                     "own /oauth/callback, from the request's host.")

@@ -1,15 +1,15 @@
 """The refresher's configuration (environment variables set by template.yaml)."""
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from igdm.config import CommaList
+from igdm.config import CommaList, LocalStackSettings, TokenUrl
 
 
-class RefresherSettings(BaseModel):
+class RefresherSettings(LocalStackSettings):
     table_name: str = Field(min_length=1)
     events_queue_url: str = Field(min_length=1, description="account_status events go here.")
     account_secret_prefix: str = Field(min_length=1, description="Token secrets are named <prefix><account id>.")
-    graph_api_base_url: str = Field("https://graph.instagram.com", min_length=1)
+    graph_api_base_url: TokenUrl = Field("https://graph.instagram.com", min_length=1)
     graph_api_version: str = Field("v24.0", pattern=r"^v\d+\.\d+$")
     refresh_window_days: float = Field(30, gt=1, le=59, description="Refresh a token once it expires within "
                                        "this many days (and is at least a day old).")

@@ -1,9 +1,11 @@
 """The sender function's configuration (environment variables set by template.yaml)."""
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from igdm.config import LocalStackSettings, TokenUrl
 
 
-class SenderSettings(BaseModel):
+class SenderSettings(LocalStackSettings):
     table_name: str = Field(min_length=1)
     events_queue_url: str = Field(min_length=1)
     outbound_queue_url: str = Field(min_length=1, description="The queue the function reads; retries are "
@@ -11,7 +13,8 @@ class SenderSettings(BaseModel):
     callback_queue_url: str | None = Field(None, description="Status callbacks are queued here.")
     allow_local_callbacks: bool = Field(False, description="Local stack only: accept http and private-address "
                                         "callback URLs. Never set in a deployed stack.")
-    graph_api_base_url: str = Field("https://graph.instagram.com", pattern=r"^https?://[^\s]+[^/\s]$")
+    graph_api_base_url: TokenUrl = Field("https://graph.instagram.com", pattern=r"^\S+[^/\s]$",
+                                         description="No trailing /; https (TokenUrl checks the scheme).")
     graph_api_version: str = Field("v24.0", pattern=r"^v\d+\.\d+$")
     graph_timeout_seconds: float = Field(10, gt=0, le=60)
     secret_max_age_seconds: int = Field(300, ge=0)

@@ -3,8 +3,10 @@
 import os
 from functools import cache
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError, ValidationInfo
+from pydantic_core import PydanticCustomError
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
@@ -19,6 +21,43 @@ CommaList = Annotated[list[str], BeforeValidator(_split_commas)]
 
 class ConfigurationError(RuntimeError):
     """The function's environment is incomplete or invalid; the message names each variable."""
+
+
+# The only hosts the local stack may reach over http: its Graph sandbox listens on 127.0.0.1.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+
+
+class LocalStackSettings(BaseModel):
+    """Settings of a function that sends tokens or the app secret to Meta. ``local_stack`` is declared
+    first, so the URL fields below it (TokenUrl) are validated knowing it."""
+
+    local_stack: bool = Field(False, description="Set by the local stack and the test harnesses only (LOCAL_STACK): "
+                              "the Graph and Instagram URLs may then be http to 127.0.0.1 or localhost, where the "
+                              "Graph sandbox runs. Never set in a deployed stack.")
+
+
+def _https_unless_local_loopback(url: str, info: ValidationInfo) -> str:
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").rstrip(".")
+    except ValueError:  # an unparseable host ("http://[::1")
+        scheme, host = "", ""
+    shown = {"url": f"{scheme}://{host}" if scheme and host else "a URL without a scheme or host"}
+    if scheme == "https" and host:
+        return url
+    local = bool(info.data.get("local_stack"))  # absent (a model without it, or invalid): deployed
+    if scheme == "http" and host in LOOPBACK_HOSTS and local:
+        return url
+    if scheme == "http" and host and local:
+        raise PydanticCustomError("insecure_url", "must be https: it carries tokens, and even the local stack "
+                                  "(LOCAL_STACK) may use http only to 127.0.0.1 or localhost, not {url}", shown)
+    raise PydanticCustomError("insecure_url", "must be https, not {url}: it carries tokens (http is allowed only in "
+                              "the local stack, LOCAL_STACK=true, to 127.0.0.1 or localhost)", shown)
+
+
+# A URL the function sends an access token, a login code or the app secret to: https, except in the
+# local stack (a LocalStackSettings with local_stack) to a loopback host.
+TokenUrl = Annotated[str, AfterValidator(_https_unless_local_loopback)]
 
 
 def load_settings[SettingsT: BaseModel](model: type[SettingsT]) -> SettingsT:
