@@ -137,3 +137,4 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
 
 from tests.integration.accounts_harness import accounts  # noqa: E402, F401 - the fixture, for the account tests
 from tests.integration.outbound_loop import loop  # noqa: E402, F401 - the fixture, for the outbound tests
+from tests.integration.table_access import table_access  # noqa: E402, F401 - autouse: each request vs its role
