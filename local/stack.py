@@ -134,9 +134,14 @@ def emulator_running(config: LocalConfig) -> bool:
 def start_emulator(config: LocalConfig) -> Any:
     from moto.server import ThreadedMotoServer
 
+    from local import emulator_fixes
+
     if emulator_running(config):
         raise SystemExit(f"port {config.aws_port} is taken: stop what uses it or set LOCAL_AWS_PORT")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per emulator call drowns the function logs
+    # moto behaves as AWS does where a long run notices: the cost of a transaction or a send, memory, and
+    # FIFO deduplication (local/emulator_fixes.py).
+    emulator_fixes.apply()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=config.aws_port, verbose=False)
     server.start()
     return server

@@ -12,8 +12,6 @@ import random
 import time
 from typing import Any
 
-import pytest
-
 from chaos.faults import AwsFaults
 from chaos.fuzz_outbound import names_a_field
 from chaos.refresher_faults import working_token
