@@ -402,3 +402,10 @@ def test_if_meta_refuses_the_metadata_field_the_message_goes_without_it(loop: Lo
     assert loop.status_names("no-metadata-2") == ["SENT", "DELIVERED"]
     assert [r.status for r in loop.sandbox.requests] == [400, 200, 200]
     assert ["metadata" in b["message"] for b in loop.sent_to_meta()] == [False, False]
+
+
+def test_a_private_reply_is_delivered_by_its_echo_to_the_commenter(loop: Loop) -> None:
+    """A private reply names a comment, not a customer: its echo, to the commenter, still settles it."""
+    loop.enqueue(out.private_reply(key="private-1"))
+    loop.run()
+    assert loop.status_names("private-1") == ["SENT", "DELIVERED"]

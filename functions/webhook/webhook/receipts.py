@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from igdm import outbound_records as st
 from igdm.echoes import Echo, fingerprint, settled_by
 from igdm.events import EventKind, InboundEvent
-from igdm.outbound_records import OutboundRecords
+from igdm.outbound_records import OutboundRecords, in_conversation
 from igdm.status_events import StatusPublisher
 
 
@@ -46,8 +46,7 @@ class OutboundReceipts:
             # Already there: a webhook Meta delivers again, perhaps because publishing failed after the
             # status was recorded. Publish it again; the queue and consumers drop a repeat by event id.
             current = self._records.get(key)
-            if current is not None and current.status == status and (current.account_id, current.customer_id) == (
-                    event.account_id, event.customer_id):
+            if current is not None and current.status == status and in_conversation(current, *conversation):
                 self._statuses.publish(current)
         return moved
 

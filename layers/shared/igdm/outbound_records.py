@@ -218,7 +218,8 @@ class OutboundRecords:
         values.update({f":from{i}": {"S": s} for i, s in enumerate(allowed)})
         condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
         if conversation is not None:
-            condition += " AND account_id = :account AND customer_id = :customer"
+            # A private reply names a comment, so its record has no customer: any of its account's will do.
+            condition += " AND account_id = :account AND (customer_id = :customer OR attribute_not_exists(customer_id))"
             values.update({":account": {"S": conversation[0]}, ":customer": {"S": conversation[1]}})
         remove = " REMOVE inflight_part" if status in (FAILED, UNKNOWN) else ""
         return self._update(idempotency_key, "SET " + ", ".join(sets) + remove, condition, values)
@@ -227,20 +228,21 @@ class OutboundRecords:
         """Point Meta's mid at the message; returns any echo or read of it that came first from the message's
         own conversation (one recorded from another conversation is not its receipt)."""
         now = datetime.now(UTC)
+        values: dict[str, Any] = {":key": {"S": record.idempotency_key}, ":now": {"S": now.isoformat()},
+                                  ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)}}
+        expression = "SET idempotency_key = :key, updated_at = :now, #ttl = :expires"
+        if record.customer_id:  # a private reply's customer is known only from its echo
+            expression += ", conversation_id = :conversation"
+            values[":conversation"] = {"S": f"{record.account_id}:{record.customer_id}"}
         response = self._call(
             "update_item", TableName=self._table,
             Key={"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
-            UpdateExpression="SET idempotency_key = :key, conversation_id = :conversation, updated_at = :now, "
-                             "#ttl = :expires",
-            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-            ExpressionAttributeValues={
-                ":key": {"S": record.idempotency_key}, ":conversation": {"S": _conversation(record)},
-                ":now": {"S": now.isoformat()},
-                ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)}},
-            ReturnValues="ALL_OLD")
+            UpdateExpression=expression, ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+            ExpressionAttributeValues=values, ReturnValues="ALL_OLD")
         before: dict[str, Any] = response.get("Attributes", {})
         scope = before.get("conversation_id", {}).get("S")
-        return before if scope in (None, _conversation(record)) else {}
+        account, _, customer = (scope or "").partition(":")
+        return before if scope is None or in_conversation(record, account, customer) else {}
 
     def unsettled(self, account_id: str, customer_id: str) -> list[Unsettled]:
         """The conversation's UNKNOWN messages, each with its uncertain part's fingerprint and attempt."""
@@ -393,8 +395,10 @@ def _key(idempotency_key: str) -> dict[str, Any]:
     return {"pk": {"S": outbound_pk(idempotency_key)}, "sk": {"S": OUTBOUND_SK}}
 
 
-def _conversation(record: OutboundRecord) -> str:
-    return f"{record.account_id}:{record.customer_id}"
+def in_conversation(record: OutboundRecord, account_id: str, customer_id: str) -> bool:
+    """Whether a receipt in this conversation may be about the record's message (a private reply's
+    record names no customer: any of its account's)."""
+    return record.account_id == account_id and record.customer_id in (None, customer_id)
 
 
 LEGACY_ATTEMPT_MS = 600_000  # items written before attempts were recorded: the sender's echo lookback
