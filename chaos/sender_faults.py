@@ -68,7 +68,7 @@ class SenderFaultPlan:
     two_part_share: float = 0.2  # text_with_media: two sends per message
     fault_rate: float = 0.2  # of the sends (scenario b)
     graph_timeout_seconds: float = 0.5
-    timeout_delay_seconds: float = 1.0  # how long the sandbox holds a timed-out answer: beyond the client's
+    timeout_delay_seconds: float = 2.5  # how long the sandbox holds a timed-out answer: well beyond the client's
     seconds: float = 240.0
 
 

@@ -79,7 +79,7 @@ def webhook_stack() -> Iterator[Harness]:
 
 
 @contextmanager
-def outbound_stack(*, graph_timeout_seconds: float = 1.0, echo_delay_seconds: float = 0.2,
+def outbound_stack(*, graph_timeout_seconds: float = 10.0, echo_delay_seconds: float = 0.2,
                    max_receive_count: int | None = None) -> Iterator[Loop]:
     """tests/integration/outbound_loop.py's ``loop``: sender, webhook (for echoes) and callback handlers,
     the SQS poller, the Graph sandbox. ``max_receive_count`` overrides the template's OutboundMaxReceiveCount
@@ -122,7 +122,7 @@ def outbound_stack(*, graph_timeout_seconds: float = 1.0, echo_delay_seconds: fl
                                  secret_prefix=stack.function_environment("SenderFunction")["ACCOUNT_SECRET_PREFIX"],
                                  account_id=reuse.ACCOUNT, access_token=reuse.TOKEN)
                 reuse.reset_outbound_state()
-                yield Loop(stack, sandbox, clients["sqs"], inbox)
+                yield Loop(stack, sandbox, clients["sqs"], inbox, patch)
 
 
 def sender_poller(loop: Loop, batches: list[list[str]]) -> SqsPoller:

@@ -72,7 +72,7 @@ def test_an_unknown_message_is_not_settled_by_the_echo_of_another_message() -> N
     with outbound_stack(graph_timeout_seconds=0.5) as loop:
         loop.say()
         file = {"type": "file", "url": f"{out.HTTPS}/first.pdf"}
-        loop.sandbox.inject("timeout", delay=1.0)  # Meta never gets the first file; the sender cannot know
+        loop.sandbox.inject("timeout", delay=2.5)  # Meta never gets the first file; the sender cannot know
         loop.enqueue(out.outbound("file", key="first-file", message=file))
         drive(loop, time.monotonic() + 20)
         assert [s["status"] for s in loop.statuses("first-file")] == ["UNKNOWN"]
@@ -96,7 +96,7 @@ def test_a_message_reported_delivered_had_every_part_delivered() -> None:
     """Was DELIVERED with its file never sent: the text's own echo settled the UNKNOWN message."""
     with outbound_stack(graph_timeout_seconds=0.5) as loop:
         loop.say()
-        loop.sandbox.inject("timeout", delay=1.0, deliver=True)  # Meta takes the text, its answer comes late
+        loop.sandbox.inject("timeout", delay=2.5, deliver=True)  # Meta takes the text, its answer comes late
         loop.enqueue(out.outbound("text_with_media", key="two-parts"))
         drive(loop, time.monotonic() + 20)
         statuses = loop.statuses("two-parts")

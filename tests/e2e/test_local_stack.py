@@ -205,7 +205,7 @@ def test_an_outbound_message_goes_through_the_sender_and_the_sandbox_and_ends_de
     urls = stack.aws["sqs"].list_queues()["QueueUrls"]
     outbound_url = next(u for u in urls if u.endswith("-outbound.fifo"))
     enqueue(stack.aws["sqs"], outbound_url, out.outbound("text", key="e2e-outbound-1", recipient={"id": customer}))
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # the loop ends at DELIVERED; the bound is for a loaded machine
     seen: list[str] = []
     while time.monotonic() < deadline and (not seen or seen[-1] != "DELIVERED"):
         item = stack.aws["dynamodb"].get_item(TableName=table_name(stack), ConsistentRead=True, Key={

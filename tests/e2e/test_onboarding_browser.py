@@ -46,7 +46,7 @@ def browser() -> Iterator[object]:
                  "--disable-dev-shm-usage", f"--user-data-dir={profile}"):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
+    driver.set_page_load_timeout(60)  # a loaded machine; a page that never loads still fails
     try:
         yield driver
     finally:
@@ -63,13 +63,13 @@ def test_a_person_onboards_an_account_through_the_pages(stack: RunningStack, bro
     assert invite.startswith(f"{stack.api}/oauth/start?invite=")
     driver.get(invite)
     try:
-        WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.ID, "allow"))
+        WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "allow"))
     except Exception:
         raise AssertionError(f"no consent page at {driver.current_url}: {driver.page_source[:500]}") from None
     assert driver.title == "Log in to Instagram"
     Select(driver.find_element(By.ID, "account")).select_by_value(ONBOARDING_ACCOUNT)
     driver.find_element(By.ID, "allow").click()
-    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "title"))
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "title"))
     assert driver.current_url.startswith(f"{stack.api}/oauth/callback?code=")
     assert driver.find_element(By.ID, "title").text == "Account connected"
     assert "@local_shop" in driver.find_element(By.ID, "details").text
@@ -79,9 +79,9 @@ def test_a_person_onboards_an_account_through_the_pages(stack: RunningStack, bro
 
     # The same browser, a new invite, and "Cancel": nothing changes, and the page says why.
     driver.get(_tool(stack, "invite"))
-    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.ID, "cancel"))
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "cancel"))
     driver.find_element(By.ID, "cancel").click()
-    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "title"))
+    WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "title"))
     assert driver.find_element(By.ID, "title").text == "Instagram login not completed"
     assert "denied" in driver.find_element(By.ID, "details").text
     assert _tool(stack, "list") == listing

@@ -31,8 +31,7 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def grants(client: Any, *, senders: int, seconds: float, rate_class: str = "text",
-           account: str = "acct", updates: list[int] | None = None,
-           queued: list[float] | None = None) -> list[float]:
+           account: str = "acct", queued: list[float] | None = None) -> list[float]:
     """Slot times granted; ``queued`` collects those of senders told to wait for their slot."""
     granted: list[float] = []
     lock = threading.Lock()
@@ -42,8 +41,6 @@ def grants(client: Any, *, senders: int, seconds: float, rate_class: str = "text
     class Atomic:
         def update_item(self, **kwargs: Any) -> Any:
             with atomic:
-                if updates is not None:
-                    updates.append(1)
                 return client.update_item(**kwargs)
 
     # The slot's time is the limiter's own clock reading plus the wait it gave, so what is checked is the
@@ -84,29 +81,36 @@ def busiest_second(times: list[float]) -> int:
     return best
 
 
-def test_text_rate_holds_under_concurrent_senders_at_one_update_per_call(table: Any) -> None:
-    updates: list[int] = []
+def test_text_rate_holds_under_concurrent_senders(table: Any) -> None:
     queued: list[float] = []
-    times = grants(table, senders=6, seconds=2.5, updates=updates, queued=queued)
+    times = grants(table, senders=6, seconds=2.5, queued=queued)
     interval, _ = intervals(100, 10, 750, 0.96)["text"]
     assert busiest_second(times) <= 100  # Meta's limit is never exceeded in any sliding second
     # Not starved: a sender told to wait got the very next slot after the one before it, so no capacity
     # was left idle while senders queued. This is the limiter's promise whatever the machine's speed;
-    # how many calls a loaded machine manages to make through moto is not, so the count check is loose.
+    # how many calls, and how many updates per call, a loaded machine manages through moto is not (when
+    # senders come back late the account looks idle, and that path costs a second update): the update
+    # count is checked on a clock of its own below.
     assert len(queued) >= 20, len(queued)  # the senders did queue, so the check below means something
     previous = {at: times[i - 1] for i, at in enumerate(times) if i}
     gaps = [at - previous[at] for at in queued if at in previous]
     assert max(gaps) <= interval + 1e-4, max(gaps)
-    assert len(times) >= 0.5 * 96 * 2.5, len(times)
-    # Waiting senders hold reservations instead of asking again: about one update per call (the
-    # few extra are a reservation refused when the next free slot is more than max_wait away).
-    assert len(updates) <= 1.2 * len(times), (len(updates), len(times))
 
 
 def test_slots_are_handed_out_in_order_and_refused_beyond_max_wait(table: Any) -> None:
     now = [1000.0]
-    limiter = RateLimiter(table, "rates", intervals(100, 10, 750, 0.96), clock=lambda: now[0])
+    updates: list[str] = []
+
+    class Counted:
+        def update_item(self, **kwargs: Any) -> Any:
+            updates.append(kwargs["ConditionExpression"])
+            return table.update_item(**kwargs)
+
+    limiter = RateLimiter(Counted(), "rates", intervals(100, 10, 750, 0.96), clock=lambda: now[0])
     slots = [limiter.acquire("acct", "text", max_wait=0.05) for _ in range(7)]
+    # One conditional update per call on a busy account, reserved or refused; the first call finds the
+    # account idle, which takes a second one.
+    assert len(updates) == 7 + 1, updates
     interval, tolerance = intervals(100, 10, 750, 0.96)["text"]
     assert [s.reserved for s in slots] == [True] * 5 + [False] * 2
     # The first goes at once; each next one an interval later (less the small burst tolerance).

@@ -119,10 +119,10 @@ def test_permanent_errors_fail_at_once_with_metas_details(loop: Loop) -> None:
 
 def test_an_ambiguous_timeout_becomes_unknown_and_the_echo_settles_it_without_a_resend(loop: Loop) -> None:
     loop.say()
-    loop.sandbox.inject("timeout", delay=2.0, deliver=True)  # Meta sends it, but answers too late
+    late = loop.answer_timeout(1.0)
+    loop.sandbox.inject("timeout", delay=late, deliver=True)  # Meta sends it, but answers too late
     loop.enqueue(out.outbound("text", key="ambiguous"))
     loop.run()
-    time.sleep(2.2)
     loop.sandbox.drain_webhooks(timeout=10)
     assert len(loop.sent_to_meta()) == 1
     assert loop.status_names("ambiguous") == ["UNKNOWN", "DELIVERED"]
@@ -305,10 +305,11 @@ def test_a_deeply_nested_body_ends_failed_at_once(loop: Loop) -> None:
 def _unknown_never_delivered(loop: Loop, key: str, text: str) -> None:
     """A send whose answer never comes, and that Meta never took: UNKNOWN, and no echo of it will come."""
     loop.say()
-    loop.sandbox.inject("timeout", delay=1.5)
+    loop.sandbox.inject("timeout", delay=loop.answer_timeout(1.0))
     loop.enqueue(out.outbound("text", key=key, message={"type": "text", "text": text}))
     loop.run()
     assert loop.status_names(key) == ["UNKNOWN"] and loop.sent_to_meta() == []
+    loop.answer_timeout(10.0)  # the next messages: the usual patience
 
 
 @pytest.mark.parametrize("sender", [
@@ -330,10 +331,9 @@ def test_without_metadata_on_echoes_the_gateways_app_id_and_the_attempt_settle_a
     """Should Instagram's echoes not carry metadata, Meta's app_id and the time of the attempt decide."""
     loop.sandbox.echo_metadata = False
     loop.say()
-    loop.sandbox.inject("timeout", delay=1.5, deliver=True)  # Meta sends it, but answers too late
+    loop.sandbox.inject("timeout", delay=loop.answer_timeout(1.0), deliver=True)  # Meta sends it, answers too late
     loop.enqueue(out.outbound("text", key="late-answer"))
     loop.run()
-    time.sleep(1.7)
     loop.sandbox.drain_webhooks(timeout=10)
     assert loop.status_names("late-answer") == ["UNKNOWN", "DELIVERED"]
     assert len(loop.sent_to_meta()) == 1
