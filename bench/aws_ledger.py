@@ -59,17 +59,26 @@ class Ledger:
             return Ledger(Counter(self.requests), self.read_units, self.write_units, self.sqs_billed)
 
     def since(self, earlier: "Ledger") -> "Ledger":
-        return Ledger(self.requests - earlier.requests, self.read_units - earlier.read_units,
-                      self.write_units - earlier.write_units, self.sqs_billed - earlier.sqs_billed)
+        return Ledger(
+            self.requests - earlier.requests,
+            self.read_units - earlier.read_units,
+            self.write_units - earlier.write_units,
+            self.sqs_billed - earlier.sqs_billed,
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"requests": dict(self.requests), "read_units": self.read_units, "write_units": self.write_units,
-                "sqs_billed": self.sqs_billed}
+        return {
+            "requests": dict(self.requests),
+            "read_units": self.read_units,
+            "write_units": self.write_units,
+            "sqs_billed": self.sqs_billed,
+        }
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> "Ledger":
-        return cls(Counter(document["requests"]), document["read_units"], document["write_units"],
-                   document["sqs_billed"])
+        return cls(
+            Counter(document["requests"]), document["read_units"], document["write_units"], document["sqs_billed"]
+        )
 
     # ---------------------------------------------------------------- attaching
 
@@ -124,8 +133,13 @@ class StubAnswers:
             return _sent(None)
         if operation == "GetSecretValue":
             name = json.loads(raw)["SecretId"]
-            return {"ARN": name, "Name": name, "VersionId": str(uuid.uuid4()), "SecretString": self._secret_string,
-                    "VersionStages": ["AWSCURRENT"]}
+            return {
+                "ARN": name,
+                "Name": name,
+                "VersionId": str(uuid.uuid4()),
+                "SecretString": self._secret_string,
+                "VersionStages": ["AWSCURRENT"],
+            }
         if operation == "Query":
             return {"Items": [], "Count": 0, "ScannedCount": 0}
         if operation in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"):
@@ -156,6 +170,7 @@ def _raw(request: Any) -> bytes:
 
 # ------------------------------------------------------------------ DynamoDB request units
 
+
 def _dynamodb_units(operation: str, body: dict[str, Any]) -> tuple[float, float]:
     """(read units, write units) of one DynamoDB request, from its parameters."""
     strong = 1.0 if body.get("ConsistentRead") else 0.5
@@ -176,8 +191,10 @@ def _dynamodb_units(operation: str, body: dict[str, Any]) -> tuple[float, float]
         return 0.0, sum(2 * _units(_action_bytes(a), WRITE_UNIT_BYTES) for a in body["TransactItems"])
     if operation == "BatchWriteItem":
         writes = [w for table in body["RequestItems"].values() for w in table]
-        return 0.0, sum(_units(_item_bytes(w.get("PutRequest", w.get("DeleteRequest", {})).get("Item", {})),
-                               WRITE_UNIT_BYTES) for w in writes)
+        return 0.0, sum(
+            _units(_item_bytes(w.get("PutRequest", w.get("DeleteRequest", {})).get("Item", {})), WRITE_UNIT_BYTES)
+            for w in writes
+        )
     return 0.0, 0.0  # DescribeTable and the like: not billed per request
 
 

@@ -37,14 +37,16 @@ def draw(figures: list[Figure], machine: "Machine", path: Path) -> None:
     fig, axes = plt.subplots(2, 4, figsize=(20, 9.5), dpi=100)
     flat = list(axes.flat)
     for ax, (title, selector, labels, log) in zip(flat, PANELS, strict=False):
-        chosen = [f for f in figures if (f.key in selector if isinstance(selector, list)
-                                         else f.key.startswith(selector))]
+        chosen = [
+            f for f in figures if (f.key in selector if isinstance(selector, list) else f.key.startswith(selector))
+        ]
         if chosen:
             names = labels or [f.key.split("_", 1)[1] for f in chosen]
             _bars(ax, chosen, names, title, log)
     _legend(flat[-1], machine)
-    fig.suptitle("Instagram DM gateway: each figure (coloured) against its floor (grey); dashed: the target",
-                 fontsize=14)
+    fig.suptitle(
+        "Instagram DM gateway: each figure (coloured) against its floor (grey); dashed: the target", fontsize=14
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path)
     plt.close(fig)
@@ -61,8 +63,15 @@ def _bars(ax: "Axes", figures: list[Figure], labels: list[str], title: str, log:
             # An informational target (no verdict) is drawn grey, a target the figure is held to black.
             colour = INFORMATIONAL if figure.met is None else "black"
             ax.hlines(figure.target_value, p - WIDTH, p + WIDTH, colors=colour, linestyles="--", linewidth=1.5)
-        ax.annotate(value(figure.value, figure.unit), (p + WIDTH / 2, figure.value), ha="center", va="bottom",
-                    fontsize=8, xytext=(0, 2), textcoords="offset points")
+        ax.annotate(
+            value(figure.value, figure.unit),
+            (p + WIDTH / 2, figure.value),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            xytext=(0, 2),
+            textcoords="offset points",
+        )
     ratios = ["" if f.ratio is None else f"\n{f.ratio:.2f}x" for f in figures]
     ax.set_xticks(positions, [label + r for label, r in zip(labels, ratios, strict=True)], fontsize=9)
     ax.set_title(title, fontsize=11)
@@ -78,12 +87,21 @@ def _bars(ax: "Axes", figures: list[Figure], labels: list[str], title: str, log:
 
 def _legend(ax: "Axes", machine: "Machine") -> None:
     ax.axis("off")
-    handles = [Patch(color=FLOOR, label="floor (measured in the same run)"),
-               Patch(color=COLOURS[True], label="measured: target met"),
-               Patch(color=COLOURS[False], label="measured: target not met"),
-               Patch(color=COLOURS[None], label="measured: no target"),
-               Line2D([], [], color="black", linestyle="--", label="target"),
-               Line2D([], [], color=INFORMATIONAL, linestyle="--", label="target, informational only")]
+    handles = [
+        Patch(color=FLOOR, label="floor (measured in the same run)"),
+        Patch(color=COLOURS[True], label="measured: target met"),
+        Patch(color=COLOURS[False], label="measured: target not met"),
+        Patch(color=COLOURS[None], label="measured: no target"),
+        Line2D([], [], color="black", linestyle="--", label="target"),
+        Line2D([], [], color=INFORMATIONAL, linestyle="--", label="target, informational only"),
+    ]
     ax.legend(handles=handles, loc="upper left", fontsize=10, frameon=False)
-    ax.text(0.0, 0.35, "Under each pair: its ratio, measured / floor.\n\n" + machine.line().replace("; ", "\n"),
-            fontsize=9, va="top", transform=ax.transAxes, wrap=True)
+    ax.text(
+        0.0,
+        0.35,
+        "Under each pair: its ratio, measured / floor.\n\n" + machine.line().replace("; ", "\n"),
+        fontsize=9,
+        va="top",
+        transform=ax.transAxes,
+        wrap=True,
+    )

@@ -74,8 +74,12 @@ class ColdStarts:
 
 
 def _environment(logical_id: str, cache: Path, *, write: bool) -> dict[str, str]:
-    environment = {**clean_environment(), **stand_in_stack().function_environment(logical_id),
-                   "PYTHONPATH": f"{code_path(logical_id)}:{LAYER}", "PYTHONPYCACHEPREFIX": str(cache)}
+    environment = {
+        **clean_environment(),
+        **stand_in_stack().function_environment(logical_id),
+        "PYTHONPATH": f"{code_path(logical_id)}:{LAYER}",
+        "PYTHONPYCACHEPREFIX": str(cache),
+    }
     if write:
         environment.pop("PYTHONDONTWRITEBYTECODE", None)
     else:
@@ -86,8 +90,14 @@ def _environment(logical_id: str, cache: Path, *, write: bool) -> dict[str, str]
 def _run(code: str, environment: dict[str, str], *options: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-cold-") as cwd:  # not the repository: nothing else on sys.path
         out = subprocess.run(  # noqa: S603 - our own interpreter, our own code
-            [sys.executable, *options, "-c", code], env=environment, cwd=cwd, capture_output=True, text=True,
-            timeout=RUN_TIME_LIMIT, check=False)
+            [sys.executable, *options, "-c", code],
+            env=environment,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIME_LIMIT,
+            check=False,
+        )
     if out.returncode != 0:
         raise RuntimeError(f"cold start run failed:\n{out.stderr[-2000:]}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -149,47 +159,65 @@ def measure() -> ColdStarts:
             attribution = _run(handler, environment, "-X", "importtime")
             compiled = None
             if logical_id == TARGET_FUNCTION:  # as deployed: the layer carries its bytecode
-                compiled = _alternate(handler, floor, _environment(logical_id, everything, write=False),
-                                      COMPILED_ROUNDS)
+                compiled = _alternate(
+                    handler, floor, _environment(logical_id, everything, write=False), COMPILED_ROUNDS
+                )
             figures.append(_figure(logical_id, measured, floors, attribution, compiled))
     return ColdStarts(figures, floor_rss)
 
 
-def _figure(logical_id: str, measured: Runs, floors: Runs, attribution: dict[str, float],
-            compiled: tuple[Runs, Runs] | None) -> Figure:
+def _figure(
+    logical_id: str, measured: Runs, floors: Runs, attribution: dict[str, float], compiled: tuple[Runs, Runs] | None
+) -> Figure:
     name = SHORT_NAMES[logical_id]
     value, floor = median([m["ms"] for m in measured]), median([f["ms"] for f in floors])
     import_only = median([m["import_ms"] for m in measured])
     boto3_only = median([f["import_ms"] for f in floors])
     has_target = logical_id == TARGET_FUNCTION
     return Figure(
-        f"cold_{name}", f"Cold start: {handler_module(logical_id)} + {len(CLIENTS[logical_id])} clients",
-        value, floor, "ms", f"<= {TARGET_RATIO}x floor" if has_target else f"({TARGET_RATIO}x, informational)",
+        f"cold_{name}",
+        f"Cold start: {handler_module(logical_id)} + {len(CLIENTS[logical_id])} clients",
+        value,
+        floor,
+        "ms",
+        f"<= {TARGET_RATIO}x floor" if has_target else f"({TARGET_RATIO}x, informational)",
         value / floor <= TARGET_RATIO if has_target else None,
-        method=(f"For each function, fresh interpreters ({len(measured)} for the webhook, "
-                f"{DEFAULT_ROUNDS} for the others) import the handler module and create the function's clients "
-                "through `igdm.aws.client`, alternating with as many that `import boto3` and create the same "
-                "clients with `boto3.client`: the floor. The handlers create their clients on the first request, "
-                "not at import; that is still part of the cold start Meta waits for, so the measured side includes "
-                "them, like the floor (the import alone is in the details). Timed inside each process with "
-                "`time.perf_counter()`, so the interpreter's own start-up, the same for both, is left out; medians. "
-                "As on Lambda, only the standard library has bytecode (`PYTHONPYCACHEPREFIX` pointing at a cache "
-                "that holds the standard library's alone): the deployment zip and the layer hold sources. One more "
-                "import per function under `-X importtime` says where the time goes." if has_target else ""),
+        method=(
+            f"For each function, fresh interpreters ({len(measured)} for the webhook, "
+            f"{DEFAULT_ROUNDS} for the others) import the handler module and create the function's clients "
+            "through `igdm.aws.client`, alternating with as many that `import boto3` and create the same "
+            "clients with `boto3.client`: the floor. The handlers create their clients on the first request, "
+            "not at import; that is still part of the cold start Meta waits for, so the measured side includes "
+            "them, like the floor (the import alone is in the details). Timed inside each process with "
+            "`time.perf_counter()`, so the interpreter's own start-up, the same for both, is left out; medians. "
+            "As on Lambda, only the standard library has bytecode (`PYTHONPYCACHEPREFIX` pointing at a cache "
+            "that holds the standard library's alone): the deployment zip and the layer hold sources. One more "
+            "import per function under `-X importtime` says where the time goes."
+            if has_target
+            else ""
+        ),
         target_value=TARGET_RATIO * floor,
-        details=[f"import of the module alone: {import_only:.0f} ms ({import_only / floor:.2f}x the floor); "
-                 f"import boto3 alone: {boto3_only:.0f} ms; the clients: {floor - boto3_only:.0f} ms",
-                 "the import by package (-X importtime, self times): " + ", ".join(
-                     f"{group} {ms:.0f} ms" for group, ms in sorted(attribution.items(), key=lambda kv: -kv[1])
-                     if group in _GROUPS),
-                 *([] if compiled is None else [_compiled_detail(*compiled)])])
+        details=[
+            f"import of the module alone: {import_only:.0f} ms ({import_only / floor:.2f}x the floor); "
+            f"import boto3 alone: {boto3_only:.0f} ms; the clients: {floor - boto3_only:.0f} ms",
+            "the import by package (-X importtime, self times): "
+            + ", ".join(
+                f"{group} {ms:.0f} ms"
+                for group, ms in sorted(attribution.items(), key=lambda kv: -kv[1])
+                if group in _GROUPS
+            ),
+            *([] if compiled is None else [_compiled_detail(*compiled)]),
+        ],
+    )
 
 
 def _compiled_detail(measured: Runs, floors: Runs) -> str:
     value, floor = median([m["ms"] for m in measured]), median([f["ms"] for f in floors])
-    return (f"as deployed, the layer built with its bytecode (layers/shared/Makefile; the function's own few "
-            f"modules are counted compiled too): {value:.0f} ms against a floor with the same bytecode of "
-            f"{floor:.0f} ms, {value / floor:.2f}x ({len(measured)} runs each)")
+    return (
+        f"as deployed, the layer built with its bytecode (layers/shared/Makefile; the function's own few "
+        f"modules are counted compiled too): {value:.0f} ms against a floor with the same bytecode of "
+        f"{floor:.0f} ms, {value / floor:.2f}x ({len(measured)} runs each)"
+    )
 
 
 _GROUPS = {*PACKAGE_GROUPS.values(), "gateway", "stdlib and other"}

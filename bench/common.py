@@ -35,8 +35,13 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "OnboardingFunction": ("dynamodb", "sqs", "secretsmanager"),
     "RefresherFunction": ("dynamodb", "sqs", "secretsmanager"),
 }
-SHORT_NAMES = {"WebhookFunction": "webhook", "SenderFunction": "sender", "CallbackFunction": "callback",
-               "OnboardingFunction": "onboarding", "RefresherFunction": "refresher"}
+SHORT_NAMES = {
+    "WebhookFunction": "webhook",
+    "SenderFunction": "sender",
+    "CallbackFunction": "callback",
+    "OnboardingFunction": "onboarding",
+    "RefresherFunction": "refresher",
+}
 
 
 @dataclass
@@ -60,6 +65,7 @@ class Figure:
 
 
 # ------------------------------------------------------------------ the template
+
 
 @cache
 def template() -> dict[str, Any]:
@@ -117,8 +123,9 @@ def stand_in_stack(name: str = "bench") -> "Stack":
 GATEWAY_PACKAGES = frozenset({"igdm", "webhook", "sender", "callback", "onboarding", "refresher"})
 PACKAGE_GROUPS = {
     **dict.fromkeys(("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"), "boto3/botocore"),
-    **dict.fromkeys(("pydantic", "pydantic_core", "annotated_types", "typing_extensions", "typing_inspection"),
-                    "pydantic"),
+    **dict.fromkeys(
+        ("pydantic", "pydantic_core", "annotated_types", "typing_extensions", "typing_inspection"), "pydantic"
+    ),
     "aws_lambda_powertools": "Powertools",
     **dict.fromkeys(("requests", "certifi", "charset_normalizer", "idna"), "requests"),
 }
@@ -132,6 +139,7 @@ def package_group(top_level: str) -> str:
 
 
 # ------------------------------------------------------------------ child processes
+
 
 def clean_environment() -> dict[str, str]:
     """This process's environment without anything that would point a child at other AWS settings,
@@ -158,8 +166,14 @@ def run_child(module: str, args: list[str], env: dict[str, str], timeout: float)
         with log.open("w") as output:
             try:
                 subprocess.run(  # noqa: S603 - our own interpreter and module
-                    [sys.executable, "-m", module, *args, str(result)], cwd=ROOT, env=env, stdout=output,
-                    stderr=subprocess.STDOUT, timeout=timeout, check=True)
+                    [sys.executable, "-m", module, *args, str(result)],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    timeout=timeout,
+                    check=True,
+                )
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
                 tail = log.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"{module} {' '.join(args)} failed: {exc}\n{tail}") from None
@@ -178,6 +192,7 @@ def free_port() -> int:
 
 
 # ------------------------------------------------------------------ statistics
+
 
 def percentile(values: list[float], p: float) -> float:
     """The p-th percentile (0-100), interpolated between the two nearest ranks."""

@@ -54,17 +54,30 @@ MESSAGES_PER_BATCH = 1
 
 PRICES_TAKEN = "2026-11-21"
 PRICES = [  # for docs/performance.md: (what, price, source)
-    ("Lambda duration, arm64", f"${LAMBDA_ARM_PER_GB_SECOND:.10f} per GB-second",
-     "https://aws.amazon.com/lambda/pricing/"),
+    (
+        "Lambda duration, arm64",
+        f"${LAMBDA_ARM_PER_GB_SECOND:.10f} per GB-second",
+        "https://aws.amazon.com/lambda/pricing/",
+    ),
     ("Lambda requests", "$0.20 per million", "https://aws.amazon.com/lambda/pricing/"),
     ("API Gateway HTTP API", "$1.00 per million requests (512 KB each)", "https://aws.amazon.com/api-gateway/pricing/"),
     ("SQS FIFO", "$0.50 per million requests (64 KB each)", "https://aws.amazon.com/sqs/pricing/"),
-    ("DynamoDB on-demand writes", "$0.625 per million write request units",
-     "https://aws.amazon.com/dynamodb/pricing/on-demand/"),
-    ("DynamoDB on-demand reads", "$0.125 per million read request units",
-     "https://aws.amazon.com/dynamodb/pricing/on-demand/"),
+    (
+        "DynamoDB on-demand writes",
+        "$0.625 per million write request units",
+        "https://aws.amazon.com/dynamodb/pricing/on-demand/",
+    ),
+    (
+        "DynamoDB on-demand reads",
+        "$0.125 per million read request units",
+        "https://aws.amazon.com/dynamodb/pricing/on-demand/",
+    ),
     ("Secrets Manager", "$0.05 per 10,000 API calls", "https://aws.amazon.com/secrets-manager/pricing/"),
-    ("CloudWatch Logs ingestion", "$0.50 per GB (+26 bytes per log event)", "https://aws.amazon.com/cloudwatch/pricing/"),
+    (
+        "CloudWatch Logs ingestion",
+        "$0.50 per GB (+26 bytes per log event)",
+        "https://aws.amazon.com/cloudwatch/pricing/",
+    ),
 ]
 ASSUMPTIONS = [
     f"CPU time measured on one core here is multiplied by {FULL_VCPU_MEMORY_MB} MB / MemorySize: Lambda gives a "
@@ -153,8 +166,10 @@ def outbound(sender: InstanceRun, echo: Estimate) -> Estimate:
 
 def _usage(requests: dict[str, int], ledger: dict[str, Any], units: int, duration_ms: float) -> str:
     calls = ", ".join(f"{n / units:g} {name}" for name, n in sorted(requests.items()))
-    return (f"{calls}; {ledger['write_units'] / units:g} write and {ledger['read_units'] / units:g} read request "
-            f"units; {ledger['sqs_billed'] / units:g} SQS requests billed; {duration_ms:.0f} ms billed duration")
+    return (
+        f"{calls}; {ledger['write_units'] / units:g} write and {ledger['read_units'] / units:g} read request "
+        f"units; {ledger['sqs_billed'] / units:g} SQS requests billed; {duration_ms:.0f} ms billed duration"
+    )
 
 
 def floor_inbound() -> float:
@@ -173,23 +188,42 @@ def figures(single: SinglePosts, sender: InstanceRun) -> list[Figure]:
     event = inbound(single)
     message = outbound(sender, event)
     return [
-        Figure("cost_inbound", "Cost per million inbound events", event.total, floor_inbound(), "$", "-", None,
-               method=("Inbound: from the webhook's one-event POSTs (figure 2's child process): the measured duration "
-                       "and CPU, the AWS requests counted at botocore with their DynamoDB request units (estimated "
-                       "from the items written and read: 1 per KB written, twice that in a transaction; 1 per 4 KB "
-                       "read strongly, half that eventually) and SQS 64 KB chunks, and the bytes the function "
-                       "logged, priced for the configured MemorySize "
-                       f"({memory_size_mb('WebhookFunction')} MB, arm64). The floor is the least any "
-                       "webhook-to-queue design pays: one HTTP API request, a 1 ms invocation, one SQS request. "
-                       "Inbound events are priced one per POST, as Meta mostly delivers them."),
-               details=[f"by service: {event.line()}", f"priced per event: {event.usage}"]),
-        Figure("cost_outbound", "Cost per million outbound messages", message.total, floor_outbound(), "$", "-", None,
-               method=("Outbound: from one sender instance's warm batches against moto and the Graph sandbox "
-                       "(figure 5's child process): CPU, AWS requests and their units, and log bytes per message; "
-                       "plus the outbound queue's SendMessage and the event source mapping's receive and delete, and "
-                       "the message's echo webhook, priced as one inbound event (the DELIVERED update the echo leads "
-                       "to, about three more requests, is left out). The floor is the least any queue-to-Meta design "
-                       "pays: the queue's three requests and an invocation that waits for Meta's answer."),
-               details=[f"by service: {message.line()}",
-                        f"priced per message (the sender's own part): {message.usage}"]),
+        Figure(
+            "cost_inbound",
+            "Cost per million inbound events",
+            event.total,
+            floor_inbound(),
+            "$",
+            "-",
+            None,
+            method=(
+                "Inbound: from the webhook's one-event POSTs (figure 2's child process): the measured duration "
+                "and CPU, the AWS requests counted at botocore with their DynamoDB request units (estimated "
+                "from the items written and read: 1 per KB written, twice that in a transaction; 1 per 4 KB "
+                "read strongly, half that eventually) and SQS 64 KB chunks, and the bytes the function "
+                "logged, priced for the configured MemorySize "
+                f"({memory_size_mb('WebhookFunction')} MB, arm64). The floor is the least any "
+                "webhook-to-queue design pays: one HTTP API request, a 1 ms invocation, one SQS request. "
+                "Inbound events are priced one per POST, as Meta mostly delivers them."
+            ),
+            details=[f"by service: {event.line()}", f"priced per event: {event.usage}"],
+        ),
+        Figure(
+            "cost_outbound",
+            "Cost per million outbound messages",
+            message.total,
+            floor_outbound(),
+            "$",
+            "-",
+            None,
+            method=(
+                "Outbound: from one sender instance's warm batches against moto and the Graph sandbox "
+                "(figure 5's child process): CPU, AWS requests and their units, and log bytes per message; "
+                "plus the outbound queue's SendMessage and the event source mapping's receive and delete, and "
+                "the message's echo webhook, priced as one inbound event (the DELIVERED update the echo leads "
+                "to, about three more requests, is left out). The floor is the least any queue-to-Meta design "
+                "pays: the queue's three requests and an invocation that waits for Meta's answer."
+            ),
+            details=[f"by service: {message.line()}", f"priced per message (the sender's own part): {message.usage}"],
+        ),
     ]

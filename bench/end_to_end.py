@@ -58,13 +58,24 @@ class LocalStack:
         from bench.common import LAYER, code_path, functions
 
         path = [str(code_path(f)) for f in functions()] + [str(LAYER), str(ROOT)]
-        environment = {**clean_environment(), "LOCAL_AWS_PORT": str(self.aws_port),
-                       "LOCAL_API_PORT": str(self.api_port), "LOCAL_GRAPH_PORT": str(free_port()),
-                       "LOCAL_CALLBACK_PORT": str(free_port()), "PYTHONPATH": os.pathsep.join(path),
-                       "APP_SECRET": APP_SECRET, "PYTHONUNBUFFERED": "1"}
+        environment = {
+            **clean_environment(),
+            "LOCAL_AWS_PORT": str(self.aws_port),
+            "LOCAL_API_PORT": str(self.api_port),
+            "LOCAL_GRAPH_PORT": str(free_port()),
+            "LOCAL_CALLBACK_PORT": str(free_port()),
+            "PYTHONPATH": os.pathsep.join(path),
+            "APP_SECRET": APP_SECRET,
+            "PYTHONUNBUFFERED": "1",
+        }
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "local.stack"], cwd=ROOT, env=environment, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True)
+            [sys.executable, "-m", "local.stack"],
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         threading.Thread(target=self._pump, name="local-stack-output", daemon=True).start()
         if not self._ready.wait(STARTUP_LIMIT):
             self.__exit__(None, None, None)
@@ -79,8 +90,9 @@ class LocalStack:
             if line.strip() == "ready":
                 self._ready.set()
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         if self._process is None:
             return
         self._process.terminate()
@@ -91,8 +103,11 @@ class LocalStack:
             self._process.wait(timeout=5)
 
     def sqs(self) -> Any:
-        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106
-                                        region_name=REGION)
+        session = boto3.session.Session(
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106
+            region_name=REGION,
+        )
         return session.client("sqs", endpoint_url=f"http://{LOOPBACK}:{self.aws_port}")
 
 
@@ -109,14 +124,17 @@ class Consumer:
     def run(self, deadline: float) -> None:
         try:
             while not self.stop.is_set() and time.monotonic() < deadline:
-                got = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                               WaitTimeSeconds=POLL_SECONDS).get("Messages", [])
+                got = self.sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=POLL_SECONDS
+                ).get("Messages", [])
                 now = time.perf_counter()
                 for message in got:
                     self.seen.setdefault(_key(json.loads(message["Body"])), now)
                 if got:
-                    self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+                    self.sqs.delete_message_batch(
+                        QueueUrl=self.queue_url,
+                        Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
+                    )
         except Exception as exc:  # reported by the run, which then fails loudly
             self.failure.append(f"{type(exc).__name__}: {exc}")
 
@@ -130,8 +148,9 @@ def _key(document: dict[str, Any]) -> str:
 def _signed_post(i: int) -> tuple[bytes, dict[str, str]]:
     from local import meta_samples as m
 
-    body = m.body(m.envelope(m.text(mid=f"bench-e2e-{i}", ts=int(time.time() * 1000),
-                                    customer=f"9{i % CONVERSATIONS:015d}")))
+    body = m.body(
+        m.envelope(m.text(mid=f"bench-e2e-{i}", ts=int(time.time() * 1000), customer=f"9{i % CONVERSATIONS:015d}"))
+    )
     signature = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
     return body, {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
 
@@ -152,8 +171,9 @@ def run() -> Latencies:
         started = time.monotonic()
         deadline = started + RUN_LIMIT
         consumer = Consumer(stack.sqs(), queue_url)
-        reader = threading.Thread(target=consumer.run, args=(deadline + DRAIN_LIMIT,), name="events-consumer",
-                                  daemon=True)
+        reader = threading.Thread(
+            target=consumer.run, args=(deadline + DRAIN_LIMIT,), name="events-consumer", daemon=True
+        )
         reader.start()
         sent: dict[str, float] = {}
         post_ms: list[float] = []
@@ -177,8 +197,9 @@ def run() -> Latencies:
         return Latencies(real, floor, len(sent) - len(real) - len(floor), post_ms, time.monotonic() - started)
 
 
-def _post(i: int, api: http.client.HTTPConnection, sqs: Any, queue_url: str, sent: dict[str, float],
-          post_ms: list[float]) -> None:
+def _post(
+    i: int, api: http.client.HTTPConnection, sqs: Any, queue_url: str, sent: dict[str, float], post_ms: list[float]
+) -> None:
     body, headers = _signed_post(i)
     sent[f"bench-e2e-{i}"] = started = time.perf_counter()
     api.request("POST", "/webhook", body=body, headers=headers)
@@ -190,8 +211,9 @@ def _post(i: int, api: http.client.HTTPConnection, sqs: Any, queue_url: str, sen
         raise RuntimeError(f"the webhook answered {response.status}: {answer[:300]!r}")
 
 
-def _floor(i: int, api: http.client.HTTPConnection, sqs: Any, queue_url: str, sent: dict[str, float],
-           post_ms: list[float]) -> None:
+def _floor(
+    i: int, api: http.client.HTTPConnection, sqs: Any, queue_url: str, sent: dict[str, float], post_ms: list[float]
+) -> None:
     sent[f"floor-{i}"] = time.perf_counter()
     api.request("GET", "/bench-floor")
     _acknowledge_at_once(api)
@@ -199,8 +221,12 @@ def _floor(i: int, api: http.client.HTTPConnection, sqs: Any, queue_url: str, se
     response.read()
     if response.status != 404:
         raise RuntimeError(f"the floor's request was answered {response.status}, not 404")
-    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"bench_floor": i}),
-                     MessageGroupId=f"bench-floor-{i % CONVERSATIONS}", MessageDeduplicationId=f"bench-floor-{i}")
+    sqs.send_message(
+        QueueUrl=queue_url,
+        MessageBody=json.dumps({"bench_floor": i}),
+        MessageGroupId=f"bench-floor-{i % CONVERSATIONS}",
+        MessageDeduplicationId=f"bench-floor-{i}",
+    )
 
 
 def _acknowledge_at_once(api: http.client.HTTPConnection) -> None:
@@ -226,27 +252,45 @@ def measure() -> list[Figure]:
         raise RuntimeError("no event came through the local stack")
     real_ms = [s * 1000 for s in latencies.real]
     floor_ms = [s * 1000 for s in latencies.floor]
-    method = (f"`python -m local.stack` runs as a process on free loopback ports (moto server, the real handlers, "
-              f"the Graph sandbox), from a plain environment. {MESSAGES} signed webhook POSTs of one text message "
-              f"each ({CONVERSATIONS} conversations) go one after another over one keep-alive connection; a consumer "
-              f"thread long-polls the events queue ({POLL_SECONDS} s waits) and deletes what it reads. Latency: from "
-              "just before the POST is sent to the moment the consumer has the event (the webhook publishes before "
-              "it stores, so the event is often readable before the POST is answered). The floor, alternated with "
-              "the POSTs: a request the same API server answers 404 without invoking a function, then a SendMessage "
-              "straight to the events queue, timed until the consumer has it. The client acknowledges each answer "
-              "at once (`TCP_QUICKACK`): the local API server writes headers and body in two sends with Nagle's "
-              "algorithm on, which otherwise stalls every answer 40 ms on the client's delayed ACK. The time to the "
-              "POST's answer (in the details) is mostly the emulator's: moto copies the whole table on every "
-              "TransactWriteItems, so it grows with the events stored. Everything, the emulator included, shares "
-              "this machine's cores: these are local figures, not AWS's.")
-    details = [f"{len(real_ms)} of {MESSAGES} events read; lost: {latencies.missing}; POST answered in "
-               f"{percentile(latencies.post_ms, 50):.1f} ms (p50), {percentile(latencies.post_ms, 99):.1f} ms (p99); "
-               f"the run took {latencies.seconds:.0f} s"]
-    return [
-        Figure("e2e_p50", "End to end, POST to event on the queue: p50", percentile(real_ms, 50),
-               percentile(floor_ms, 50), "ms", "-", None if latencies.missing == 0 else False, method=method,
-               details=details),
-        Figure("e2e_p99", "End to end, POST to event on the queue: p99", percentile(real_ms, 99),
-               percentile(floor_ms, 99), "ms", "-", None if latencies.missing == 0 else False),
+    method = (
+        f"`python -m local.stack` runs as a process on free loopback ports (moto server, the real handlers, "
+        f"the Graph sandbox), from a plain environment. {MESSAGES} signed webhook POSTs of one text message "
+        f"each ({CONVERSATIONS} conversations) go one after another over one keep-alive connection; a consumer "
+        f"thread long-polls the events queue ({POLL_SECONDS} s waits) and deletes what it reads. Latency: from "
+        "just before the POST is sent to the moment the consumer has the event (the webhook publishes before "
+        "it stores, so the event is often readable before the POST is answered). The floor, alternated with "
+        "the POSTs: a request the same API server answers 404 without invoking a function, then a SendMessage "
+        "straight to the events queue, timed until the consumer has it. The client acknowledges each answer "
+        "at once (`TCP_QUICKACK`): the local API server writes headers and body in two sends with Nagle's "
+        "algorithm on, which otherwise stalls every answer 40 ms on the client's delayed ACK. The time to the "
+        "POST's answer (in the details) is mostly the emulator's: moto copies the whole table on every "
+        "TransactWriteItems, so it grows with the events stored. Everything, the emulator included, shares "
+        "this machine's cores: these are local figures, not AWS's."
+    )
+    details = [
+        f"{len(real_ms)} of {MESSAGES} events read; lost: {latencies.missing}; POST answered in "
+        f"{percentile(latencies.post_ms, 50):.1f} ms (p50), {percentile(latencies.post_ms, 99):.1f} ms (p99); "
+        f"the run took {latencies.seconds:.0f} s"
     ]
-
+    return [
+        Figure(
+            "e2e_p50",
+            "End to end, POST to event on the queue: p50",
+            percentile(real_ms, 50),
+            percentile(floor_ms, 50),
+            "ms",
+            "-",
+            None if latencies.missing == 0 else False,
+            method=method,
+            details=details,
+        ),
+        Figure(
+            "e2e_p99",
+            "End to end, POST to event on the queue: p99",
+            percentile(real_ms, 99),
+            percentile(floor_ms, 99),
+            "ms",
+            "-",
+            None if latencies.missing == 0 else False,
+        ),
+    ]

@@ -31,9 +31,12 @@ LOGINS = 3
 REFRESHER_RUNS = 2
 BATCH_SIZE = 10
 CHILD_TIME_LIMIT = 120.0
-WORKLOADS = {"SenderFunction": "text messages, batches of 10", "CallbackFunction": "status callbacks, batches of 10",
-             "OnboardingFunction": "complete Instagram logins",
-             "RefresherFunction": "runs that renew and check every account's token"}
+WORKLOADS = {
+    "SenderFunction": "text messages, batches of 10",
+    "CallbackFunction": "status callbacks, batches of 10",
+    "OnboardingFunction": "complete Instagram logins",
+    "RefresherFunction": "runs that renew and check every account's token",
+}
 
 
 @dataclass(frozen=True)
@@ -58,20 +61,25 @@ class InstanceRun:
 
 # ------------------------------------------------------------------ the parent
 
+
 def measure() -> dict[str, InstanceRun]:
     from bench.world import World
 
     runs = {}
-    with World(open_conversations=SENDER_BATCHES * BATCH_SIZE) as world, \
-            tempfile.TemporaryDirectory(prefix="bench-plan-") as scratch:
+    with (
+        World(open_conversations=SENDER_BATCHES * BATCH_SIZE) as world,
+        tempfile.TemporaryDirectory(prefix="bench-plan-") as scratch,
+    ):
         for logical_id, plan in _plans(world).items():
             path = Path(scratch) / f"{logical_id}.json"
             # The child learns its handler and memory from the plan: reading template.yaml there would put a
             # YAML parser in the peak memory measured.
-            path.write_text(json.dumps({**plan, "handler": handler_module(logical_id),
-                                        "memory_mb": memory_size_mb(logical_id)}))
-            result = run_child("bench.instance", [logical_id, str(path)], world.environment(logical_id),
-                               CHILD_TIME_LIMIT)
+            path.write_text(
+                json.dumps({**plan, "handler": handler_module(logical_id), "memory_mb": memory_size_mb(logical_id)})
+            )
+            result = run_child(
+                "bench.instance", [logical_id, str(path)], world.environment(logical_id), CHILD_TIME_LIMIT
+            )
             runs[logical_id] = InstanceRun(function=logical_id, **result)
     return runs
 
@@ -81,19 +89,36 @@ def _plans(world: "World") -> dict[str, dict[str, Any]]:
     from local import outbound_samples as out
     from onboarding.state import make_invite
 
-    outbound, callbacks = world.stack.attributes[("OutboundQueue", "Arn")], world.stack.attributes[
-        ("CallbackQueue", "Arn")]
-    messages = [out.outbound("text", key=f"bench-instance-{n}", account_id=SENDER_ACCOUNT,
-                             recipient={"id": customer(n)}) for n in range(SENDER_BATCHES * BATCH_SIZE)]
+    outbound, callbacks = (
+        world.stack.attributes[("OutboundQueue", "Arn")],
+        world.stack.attributes[("CallbackQueue", "Arn")],
+    )
+    messages = [
+        out.outbound("text", key=f"bench-instance-{n}", account_id=SENDER_ACCOUNT, recipient={"id": customer(n)})
+        for n in range(SENDER_BATCHES * BATCH_SIZE)
+    ]
     jobs = [world.callback_job(n) for n in range(CALLBACK_BATCHES * BATCH_SIZE)]
     return {
-        "SenderFunction": {"batches": [[_record(m, f"{SENDER_ACCOUNT}:{m['recipient']['id']}", m["idempotency_key"],
-                                                outbound) for m in messages[i:i + BATCH_SIZE]]
-                                       for i in range(0, len(messages), BATCH_SIZE)]},
-        "CallbackFunction": {"batches": [[_record(j, j["event_id"], j["event_id"], callbacks)
-                                          for j in jobs[i:i + BATCH_SIZE]] for i in range(0, len(jobs), BATCH_SIZE)]},
-        "OnboardingFunction": {"logins": LOGINS, "account_id": ONBOARDING_ACCOUNT,
-                               "invite": make_invite(world.state_key(), valid_seconds=3600)},
+        "SenderFunction": {
+            "batches": [
+                [
+                    _record(m, f"{SENDER_ACCOUNT}:{m['recipient']['id']}", m["idempotency_key"], outbound)
+                    for m in messages[i : i + BATCH_SIZE]
+                ]
+                for i in range(0, len(messages), BATCH_SIZE)
+            ]
+        },
+        "CallbackFunction": {
+            "batches": [
+                [_record(j, j["event_id"], j["event_id"], callbacks) for j in jobs[i : i + BATCH_SIZE]]
+                for i in range(0, len(jobs), BATCH_SIZE)
+            ]
+        },
+        "OnboardingFunction": {
+            "logins": LOGINS,
+            "account_id": ONBOARDING_ACCOUNT,
+            "invite": make_invite(world.state_key(), valid_seconds=3600),
+        },
         "RefresherFunction": {"runs": REFRESHER_RUNS},
     }
 
@@ -102,15 +127,29 @@ def _record(body: dict[str, Any], group: str, deduplication_id: str, queue_arn: 
     """One record of the event Lambda's SQS integration delivers from a FIFO queue."""
     text = json.dumps(body)
     now = str(int(time.time() * 1000))
-    return {"messageId": str(uuid.uuid4()), "receiptHandle": uuid.uuid4().hex, "body": text,
-            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": now, "SenderId": "AIDABENCH",
-                           "ApproximateFirstReceiveTimestamp": now, "SequenceNumber": "18849496460467696128",
-                           "MessageGroupId": group, "MessageDeduplicationId": deduplication_id[:128]},
-            "messageAttributes": {}, "md5OfBody": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
-            "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": "us-east-1"}
+    return {
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": uuid.uuid4().hex,
+        "body": text,
+        "attributes": {
+            "ApproximateReceiveCount": "1",
+            "SentTimestamp": now,
+            "SenderId": "AIDABENCH",
+            "ApproximateFirstReceiveTimestamp": now,
+            "SequenceNumber": "18849496460467696128",
+            "MessageGroupId": group,
+            "MessageDeduplicationId": deduplication_id[:128],
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": "us-east-1",
+    }
 
 
 # ------------------------------------------------------------------ the child
+
 
 class _Timer:
     """Times each invocation; keeps where the ledger and the log stood after the first (cold) one."""
@@ -148,16 +187,28 @@ def _logins(handler: Any, plan: dict[str, Any], timer: _Timer, context: Any) -> 
 
     host = {"host": "127.0.0.1:3000"}  # the redirect URI the gateway names; never called here
     for _ in range(plan["logins"]):
-        start = timer.time(1, handler.lambda_handler, http_api_event(
-            "GET", "/oauth/start", query=f"invite={plan['invite']}", headers=host), context)
+        start = timer.time(
+            1,
+            handler.lambda_handler,
+            http_api_event("GET", "/oauth/start", query=f"invite={plan['invite']}", headers=host),
+            context,
+        )
         if start["statusCode"] != 302:
             raise AssertionError(f"/oauth/start answered {start['statusCode']}")
         location, cookie = start["headers"]["Location"], start["headers"]["Set-Cookie"].split(";")[0]
-        consent = requests.post(location.partition("?")[0], allow_redirects=False, timeout=10, data={
-            **dict(parse_qsl(urlsplit(location).query)), "account_id": plan["account_id"], "decision": "allow"})
+        consent = requests.post(
+            location.partition("?")[0],
+            allow_redirects=False,
+            timeout=10,
+            data={**dict(parse_qsl(urlsplit(location).query)), "account_id": plan["account_id"], "decision": "allow"},
+        )
         back = urlsplit(consent.headers["Location"])
-        page = timer.time(0, handler.lambda_handler, http_api_event(
-            "GET", "/oauth/callback", query=back.query, headers={**host, "cookie": cookie}), context)
+        page = timer.time(
+            0,
+            handler.lambda_handler,
+            http_api_event("GET", "/oauth/callback", query=back.query, headers={**host, "cookie": cookie}),
+            context,
+        )
         if page["statusCode"] != 200:
             raise AssertionError(f"/oauth/callback answered {page['statusCode']}: {page['body'][:300]}")
 
@@ -182,21 +233,30 @@ def child(logical_id: str, plan_path: str, result_path: str) -> None:
     instance.watch_clients()
     context = LambdaContext(f"bench-{logical_id}", memory_limit_in_mb=plan["memory_mb"], timeout_seconds=60)
     timer = _Timer(instance)
-    workload = {"SenderFunction": _batches, "CallbackFunction": _batches, "OnboardingFunction": _logins,
-                "RefresherFunction": _runs}[logical_id]
+    workload = {
+        "SenderFunction": _batches,
+        "CallbackFunction": _batches,
+        "OnboardingFunction": _logins,
+        "RefresherFunction": _runs,
+    }[logical_id]
     workload(handler, plan, timer, context)
     # The cold invocation's requests and logs (clients created, secrets read) stay out of the per-unit figures.
     cold, logged, lines = timer.after_cold
     warm_units = sum(timer.units[1:]) or 1
-    write_result(result_path, {
-        "peak_rss_mb": instance.peak_rss_mb(), "clients": sorted(instance.clients), "units": warm_units,
-        "wall_ms_per_unit": sum(timer.walls[1:]) * 1000 / warm_units,
-        "cpu_ms_per_unit": sum(timer.cpus[1:]) * 1000 / warm_units,
-        "log_bytes_per_unit": (instance.output.bytes - logged) / warm_units,
-        "log_lines_per_unit": (instance.output.lines - lines) / warm_units,
-        "invocations_per_unit": (len(timer.walls) - 1) / warm_units,
-        "ledger": instance.ledger.snapshot().since(cold).as_dict(),
-    })
+    write_result(
+        result_path,
+        {
+            "peak_rss_mb": instance.peak_rss_mb(),
+            "clients": sorted(instance.clients),
+            "units": warm_units,
+            "wall_ms_per_unit": sum(timer.walls[1:]) * 1000 / warm_units,
+            "cpu_ms_per_unit": sum(timer.cpus[1:]) * 1000 / warm_units,
+            "log_bytes_per_unit": (instance.output.bytes - logged) / warm_units,
+            "log_lines_per_unit": (instance.output.lines - lines) / warm_units,
+            "invocations_per_unit": (len(timer.walls) - 1) / warm_units,
+            "ledger": instance.ledger.snapshot().since(cold).as_dict(),
+        },
+    )
 
 
 if __name__ == "__main__":

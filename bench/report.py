@@ -11,32 +11,50 @@ from bench.common import ROOT, Figure
 DOC = ROOT / "docs/performance.md"
 CHART = ROOT / "docs/performance.png"
 SECTIONS = [  # (key prefix, heading, what the figure means, for a newcomer)
-    ("cold_", "1. Cold start of each function",
-     "When Lambda starts a new instance of a function, it imports the handler module, and the first request "
-     "creates the boto3 clients; the caller waits for both. Meta waits on the webhook's cold starts, so the issue "
-     "holds the webhook to at most 1.3 times its floor, which is what any Python function talking to the same AWS "
-     "services pays: `import boto3` and creating those clients. The other functions have no target (nobody waits "
-     "on a cold sender, callback, onboarding page or refresher within a second); their ratio is shown against the "
-     "same 1.3x for information only (grey dashed line in the chart)."),
-    ("webhook_", "2. Webhook: CPU and AWS requests per event",
-     "The CPU the webhook spends per event when Meta delivers a big batch, against the least any webhook must do "
-     "(check the signature, parse the JSON); and how many AWS requests it makes per event, which drive its "
-     "latency and the bill. Target: at most 0.15 AWS requests per event in 1000-event batches."),
-    ("sender_", "3. Sender: sends per second against Meta's limit",
-     "Meta allows 100 text sends per second per account and throttles beyond. The sender must get close to that "
-     "limit without ever being throttled and without reordering a conversation. Target: at least 95 sends per "
-     "second for one account, no throttling answer, every conversation in order. With 10 accounts the limit is "
-     "per account, so the sender should go on scaling until the Lambda concurrency the template allows runs out."),
-    ("e2e_", "4. End to end on the local stack",
-     "How long an inbound message takes from Meta's POST to the moment your service can read its event on the "
-     "events queue, through the whole local stack (`make run`). No target: on this machine the AWS emulator "
-     "shares the cores with everything else."),
-    ("memory_", "5. Peak memory of each function",
-     "Lambda bills each function for its configured MemorySize and stops one that goes over it. Target: each "
-     "function's peak fits in its MemorySize (the Globals' 512 MB unless the function sets its own)."),
-    ("cost_", "6. Estimated AWS cost",
-     "What a million inbound events and a million outbound messages cost on AWS, estimated from this run's "
-     "measurements at us-east-1 list prices. These are list prices and an estimate, not a bill."),
+    (
+        "cold_",
+        "1. Cold start of each function",
+        "When Lambda starts a new instance of a function, it imports the handler module, and the first request "
+        "creates the boto3 clients; the caller waits for both. Meta waits on the webhook's cold starts, so the issue "
+        "holds the webhook to at most 1.3 times its floor, which is what any Python function talking to the same AWS "
+        "services pays: `import boto3` and creating those clients. The other functions have no target (nobody waits "
+        "on a cold sender, callback, onboarding page or refresher within a second); their ratio is shown against the "
+        "same 1.3x for information only (grey dashed line in the chart).",
+    ),
+    (
+        "webhook_",
+        "2. Webhook: CPU and AWS requests per event",
+        "The CPU the webhook spends per event when Meta delivers a big batch, against the least any webhook must do "
+        "(check the signature, parse the JSON); and how many AWS requests it makes per event, which drive its "
+        "latency and the bill. Target: at most 0.15 AWS requests per event in 1000-event batches.",
+    ),
+    (
+        "sender_",
+        "3. Sender: sends per second against Meta's limit",
+        "Meta allows 100 text sends per second per account and throttles beyond. The sender must get close to that "
+        "limit without ever being throttled and without reordering a conversation. Target: at least 95 sends per "
+        "second for one account, no throttling answer, every conversation in order. With 10 accounts the limit is "
+        "per account, so the sender should go on scaling until the Lambda concurrency the template allows runs out.",
+    ),
+    (
+        "e2e_",
+        "4. End to end on the local stack",
+        "How long an inbound message takes from Meta's POST to the moment your service can read its event on the "
+        "events queue, through the whole local stack (`make run`). No target: on this machine the AWS emulator "
+        "shares the cores with everything else.",
+    ),
+    (
+        "memory_",
+        "5. Peak memory of each function",
+        "Lambda bills each function for its configured MemorySize and stops one that goes over it. Target: each "
+        "function's peak fits in its MemorySize (the Globals' 512 MB unless the function sets its own).",
+    ),
+    (
+        "cost_",
+        "6. Estimated AWS cost",
+        "What a million inbound events and a million outbound messages cost on AWS, estimated from this run's "
+        "measurements at us-east-1 list prices. These are list prices and an estimate, not a bill.",
+    ),
 ]
 
 
@@ -50,8 +68,13 @@ class Machine:
 
     @classmethod
     def this(cls) -> "Machine":
-        return cls(os.cpu_count() or 0, _cpu_model(), platform.python_version(), platform.platform(terse=True),
-                   time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+        return cls(
+            os.cpu_count() or 0,
+            _cpu_model(),
+            platform.python_version(),
+            platform.platform(terse=True),
+            time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        )
 
     def line(self) -> str:
         return f"{self.cores} cores, {self.cpu}, Python {self.python}, {self.system}; {self.date}"
@@ -68,6 +91,7 @@ def _cpu_model() -> str:
 
 
 # ------------------------------------------------------------------ formatting
+
 
 def value(amount: float | None, unit: str) -> str:
     if amount is None:
@@ -105,6 +129,7 @@ def table(figures: list[Figure]) -> str:
 
 # ------------------------------------------------------------------ docs/performance.md
 
+
 def markdown(figures: list[Figure], machine: Machine, seconds: float, warnings: list[str]) -> str:
     missed = [f for f in figures if f.met is False]
     out = [
@@ -130,9 +155,12 @@ def markdown(figures: list[Figure], machine: Machine, seconds: float, warnings: 
         "",
     ]
     if missed:
-        out += ["**Not met:** " + "; ".join(f"{f.name} ({value(f.value, f.unit)}, target {f.target})"
-                                              for f in missed) + ". The sections below say how each was measured.",
-                ""]
+        out += [
+            "**Not met:** "
+            + "; ".join(f"{f.name} ({value(f.value, f.unit)}, target {f.target})" for f in missed)
+            + ". The sections below say how each was measured.",
+            "",
+        ]
     if warnings:
         out += ["**Warnings from this run:** " + "; ".join(warnings) + ".", ""]
     out += ["## What each figure means and how it is measured", ""]
@@ -163,8 +191,12 @@ def markdown(figures: list[Figure], machine: Machine, seconds: float, warnings: 
 def _prices() -> list[str]:
     from bench import cost
 
-    lines = [f"Prices (us-east-1 list prices, taken {cost.PRICES_TAKEN}; named constants in `bench/cost.py`):", "",
-             "| Service | Price | Source |", "|---|---|---|"]
+    lines = [
+        f"Prices (us-east-1 list prices, taken {cost.PRICES_TAKEN}; named constants in `bench/cost.py`):",
+        "",
+        "| Service | Price | Source |",
+        "|---|---|---|",
+    ]
     lines += [f"| {what} | {price} | {source} |" for what, price, source in cost.PRICES]
     lines += ["", "Assumptions:", ""] + [f"- {assumption}" for assumption in cost.ASSUMPTIONS] + [""]
     return lines

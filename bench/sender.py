@@ -75,6 +75,7 @@ def token_of(account: str) -> str:
 
 # ------------------------------------------------------------------ the Graph sandbox, in its own process
 
+
 def _sandbox_process(accounts: list[str], limit: int, port_out: Any, commands: Any) -> None:
     from bench.graph import SlowGraphSandbox
 
@@ -85,8 +86,10 @@ def _sandbox_process(accounts: list[str], limit: int, port_out: Any, commands: A
         port_out.send(sandbox.port)
         while commands.poll(RUN_TIME_LIMIT * 4) and (command := commands.recv()) != "stop":
             if command == "stats":
-                sent = [(s.account_id, s.body["recipient"]["id"], s.body["message"].get("text", ""), s.at)
-                        for s in sandbox.sent]
+                sent = [
+                    (s.account_id, s.body["recipient"]["id"], s.body["message"].get("text", ""), s.at)
+                    for s in sandbox.sent
+                ]
                 throttled = sum(1 for r in sandbox.requests if r.error_code in THROTTLING_CODES or r.status == 429)
                 commands.send({"sent": sent, "throttled": throttled, "requests": len(sandbox.requests)})
             elif command == "reset":
@@ -103,8 +106,9 @@ class SandboxProcess:
         context = multiprocessing.get_context("spawn")
         port_in, port_out = context.Pipe()
         self._commands, child_commands = context.Pipe()
-        self._process = context.Process(target=_sandbox_process, args=(accounts, limit, port_out, child_commands),
-                                        daemon=True)
+        self._process = context.Process(
+            target=_sandbox_process, args=(accounts, limit, port_out, child_commands), daemon=True
+        )
         self._process.start()
         if not port_in.poll(30):
             self.stop()
@@ -133,9 +137,12 @@ def probe_latency(sandbox: SandboxProcess) -> float:
     with requests.Session() as session:
         for i in range(PROBES):
             started = time.perf_counter()
-            answer = session.post(f"{sandbox.base_url}/{GRAPH_VERSION}/me/messages", timeout=10,
-                                  headers={"Authorization": f"Bearer {token_of(PROBE_ACCOUNT)}"},
-                                  json={"recipient": {"id": f"9{i:015d}"}, "message": {"text": "probe"}})
+            answer = session.post(
+                f"{sandbox.base_url}/{GRAPH_VERSION}/me/messages",
+                timeout=10,
+                headers={"Authorization": f"Bearer {token_of(PROBE_ACCOUNT)}"},
+                json={"recipient": {"id": f"9{i:015d}"}, "message": {"text": "probe"}},
+            )
             times.append(time.perf_counter() - started)
             answer.raise_for_status()
     sandbox.ask("reset")
@@ -143,6 +150,7 @@ def probe_latency(sandbox: SandboxProcess) -> float:
 
 
 # ------------------------------------------------------------------ SQS FIFO, as far as the sender sees it
+
 
 @dataclass
 class Job:
@@ -195,6 +203,7 @@ class FifoQueue:
 
 # ------------------------------------------------------------------ the run
 
+
 @dataclass
 class Run:
     messages: int
@@ -220,8 +229,13 @@ def _jobs(accounts: list[str], messages: int) -> list[Job]:
         account = accounts[i % len(accounts)]
         nth = i // len(accounts)  # the nth message of this account
         customer, sequence = f"9{nth % conversations:015d}", nth // conversations
-        body = out.outbound("text", key=f"bench-{account}-{nth}", account_id=account, recipient={"id": customer},
-                            message={"type": "text", "text": f"bench {sequence}"})
+        body = out.outbound(
+            "text",
+            key=f"bench-{account}-{nth}",
+            account_id=account,
+            recipient={"id": customer},
+            message={"type": "text", "text": f"bench {sequence}"},
+        )
         jobs.append(Job(f"{account}:{customer}", json.dumps(body)))
     return jobs
 
@@ -237,17 +251,27 @@ def throughput(sandbox: SandboxProcess, accounts: list[str], messages: int, limi
     sandbox.ask("reset")
     rates, records, statuses = RateTable(), MemoryRecords(), Statuses()
     defaults = SenderSettings.model_fields
-    limits = intervals(limit, defaults["media_rate_per_second"].default, defaults["private_replies_per_hour"].default,
-                       defaults["rate_headroom"].default)
+    limits = intervals(
+        limit,
+        defaults["media_rate_per_second"].default,
+        defaults["private_replies_per_hour"].default,
+        defaults["rate_headroom"].default,
+    )
     queue = FifoQueue(_jobs(accounts, messages))
     outcomes: Counter[str] = Counter()
     lock = threading.Lock()
     deadline = time.monotonic() + RUN_TIME_LIMIT
 
     def instance() -> None:
-        sender = Sender(records=records, accounts=Accounts(accounts, token_of),  # type: ignore[arg-type]
-                        graph=GraphClient(sandbox.base_url, GRAPH_VERSION, 10), limiter=RateLimiter(rates, "t", limits),
-                        statuses=statuses, conversations=OpenWindow(), metrics=NoMetrics())
+        sender = Sender(
+            records=records,  # type: ignore[arg-type]
+            accounts=Accounts(accounts, token_of),
+            graph=GraphClient(sandbox.base_url, GRAPH_VERSION, 10),
+            limiter=RateLimiter(rates, "t", limits),
+            statuses=statuses,
+            conversations=OpenWindow(),
+            metrics=NoMetrics(),
+        )
         while (job := queue.take(deadline)) is not None:
             try:
                 status = sender.process(job.body, sqs_message_id=f"sqs-{id(job)}", receive_count=job.receive_count)
@@ -273,8 +297,9 @@ def throughput(sandbox: SandboxProcess, accounts: list[str], messages: int, limi
     return _summary(stats, messages, dict(outcomes), cpu, rates.requests, accounts)
 
 
-def _summary(stats: dict[str, Any], messages: int, outcomes: dict[str, int], cpu: float, rate_updates: int,
-             accounts: list[str]) -> Run:
+def _summary(
+    stats: dict[str, Any], messages: int, outcomes: dict[str, int], cpu: float, rate_updates: int, accounts: list[str]
+) -> Run:
     sent = stats["sent"]
     times = sorted(at for *_, at in sent)
     span = times[-1] - times[0] if len(times) > 1 else 0.0
@@ -287,11 +312,20 @@ def _summary(stats: dict[str, Any], messages: int, outcomes: dict[str, int], cpu
     out_of_order = sum(1 for seqs in by_conversation.values() for a, b in itertools.pairwise(seqs) if b <= a)
     duplicates = sum(len(seqs) - len(set(seqs)) for seqs in by_conversation.values())
     per_account = {a: (len(t) - 1) / (max(t) - min(t)) for a, t in by_account.items() if len(t) > 1 and max(t) > min(t)}
-    return Run(messages=messages, sent=len(sent), rate=(len(times) - 1) / span if span > 0 else 0.0, span=span,
-               throttled=stats["throttled"], out_of_order=out_of_order, duplicates=duplicates, outcomes=outcomes,
-               cpu_ms_per_send=cpu * 1000 / max(len(sent), 1),
-               busiest_second=max((_busiest_second(t) for t in by_account.values()), default=0),
-               limiter_updates_per_send=rate_updates / max(len(sent), 1), per_account=per_account)
+    return Run(
+        messages=messages,
+        sent=len(sent),
+        rate=(len(times) - 1) / span if span > 0 else 0.0,
+        span=span,
+        throttled=stats["throttled"],
+        out_of_order=out_of_order,
+        duplicates=duplicates,
+        outcomes=outcomes,
+        cpu_ms_per_send=cpu * 1000 / max(len(sent), 1),
+        busiest_second=max((_busiest_second(t) for t in by_account.values()), default=0),
+        limiter_updates_per_send=rate_updates / max(len(sent), 1),
+        per_account=per_account,
+    )
 
 
 def _busiest_second(times: list[float]) -> int:
@@ -305,10 +339,13 @@ def _busiest_second(times: list[float]) -> int:
 
 
 def measure() -> list[Figure]:
-    environment = {**clean_environment(), **stand_in_stack().function_environment("SenderFunction"),
-                   "PYTHONPATH": lambda_path("SenderFunction"),
-                   # The stand-ins make no AWS request; were one made, it would fail here, on a closed loopback port.
-                   "AWS_ENDPOINT_URL": f"http://{LOOPBACK}:9"}
+    environment = {
+        **clean_environment(),
+        **stand_in_stack().function_environment("SenderFunction"),
+        "PYTHONPATH": lambda_path("SenderFunction"),
+        # The stand-ins make no AWS request; were one made, it would fail here, on a closed loopback port.
+        "AWS_ENDPOINT_URL": f"http://{LOOPBACK}:9",
+    }
     result = run_child("bench.sender", [], environment, CHILD_TIME_LIMIT)
     return _figures(text_limit(), result["latency"], Run(**result["single"]), Run(**result["several"]))
 
@@ -337,39 +374,66 @@ def _figures(limit: int, latency: float, single: Run, several: Run) -> list[Figu
     complete = single.sent == single.messages and several.sent == several.messages
 
     def details(run: Run) -> list[str]:
-        return [f"{run.sent} of {run.messages} sent in {run.span:.1f} s; outcomes {dict(sorted(run.outcomes.items()))}",
-                f"busiest second of one account at the sandbox: {run.busiest_second} sends; "
-                f"{run.cpu_ms_per_send:.2f} ms of sender CPU and {run.limiter_updates_per_send:.2f} rate-limit "
-                "updates per send"]
+        return [
+            f"{run.sent} of {run.messages} sent in {run.span:.1f} s; outcomes {dict(sorted(run.outcomes.items()))}",
+            f"busiest second of one account at the sandbox: {run.busiest_second} sends; "
+            f"{run.cpu_ms_per_send:.2f} ms of sender CPU and {run.limiter_updates_per_send:.2f} rate-limit "
+            "updates per send",
+        ]
 
-    setup = (f"The real sender (`Sender.process`, its GCRA rate limiter and Graph client) in {n} threads, one per "
-             "Lambda instance the template allows (the outbound queue's MaximumConcurrency), sends text messages "
-             f"to the Graph sandbox, which allows {limit} calls per second per account (a sliding second, as Meta) "
-             f"and answers each after {LATENCY_SECONDS * 1000:.0f} ms; the sandbox runs in its own process. "
-             f"Messages come from an in-memory FIFO queue that keeps SQS FIFO's rule (one message in flight per "
-             f"conversation, a retried message holding its conversation), {MESSAGES_PER_CONVERSATION} per "
-             "conversation. DynamoDB, SQS and Secrets Manager are in-memory stand-ins (an emulator would take "
-             "the CPU the senders need). Rate: sends the sandbox accepted, first to last.")
+    setup = (
+        f"The real sender (`Sender.process`, its GCRA rate limiter and Graph client) in {n} threads, one per "
+        "Lambda instance the template allows (the outbound queue's MaximumConcurrency), sends text messages "
+        f"to the Graph sandbox, which allows {limit} calls per second per account (a sliding second, as Meta) "
+        f"and answers each after {LATENCY_SECONDS * 1000:.0f} ms; the sandbox runs in its own process. "
+        f"Messages come from an in-memory FIFO queue that keeps SQS FIFO's rule (one message in flight per "
+        f"conversation, a retried message holding its conversation), {MESSAGES_PER_CONVERSATION} per "
+        "conversation. DynamoDB, SQS and Secrets Manager are in-memory stand-ins (an emulator would take "
+        "the CPU the senders need). Rate: sends the sandbox accepted, first to last."
+    )
     return [
-        Figure("sender_one", "Sender, 1 account: sends per second", single.rate, float(limit), "/s",
-               f">= {TARGET_PER_SECOND:g}/s, 0 throttled, order kept",
-               single.rate >= TARGET_PER_SECOND and single.throttled == 0 and order_ok and complete,
-               method=(f"{setup} {single.messages} messages to one account; the floor column holds Meta's limit. "
-                       f"Target: at least {TARGET_PER_SECOND:g} per second with no throttling answer (codes "
-                       f"{', '.join(str(c) for c in sorted(THROTTLING_CODES))} or HTTP 429) and every "
-                       "conversation's messages in the order they were queued."),
-               target_value=TARGET_PER_SECOND,
-               details=[f"throttling answers: {single.throttled}; out of order: {single.out_of_order}; sent twice: "
-                        f"{single.duplicates}", *details(single)]),
-        Figure("sender_ten", "Sender, 10 accounts: sends per second", several.rate, ceiling, "/s",
-               "(0 throttled, order kept)", None if several.throttled == 0 and order_ok and complete else False,
-               method=(f"As above, {several.messages} messages spread over 10 accounts at once. The floor column "
-                       f"holds the most this setup allows: {n} instances each waiting {latency * 1000:.0f} ms (the "
-                       f"sandbox's measured round trip for a bare call, median of {PROBES}) per send, or 10 times "
-                       f"the limit if less ({ceiling:.0f}/s). No target; throttling and order are still checked."),
-               details=[f"throttling answers: {several.throttled}; out of order: {several.out_of_order}; sent twice: "
-                        f"{several.duplicates}; per account {min(several.per_account.values(), default=0):.0f}-"
-                        f"{max(several.per_account.values(), default=0):.0f}/s", *details(several)]),
+        Figure(
+            "sender_one",
+            "Sender, 1 account: sends per second",
+            single.rate,
+            float(limit),
+            "/s",
+            f">= {TARGET_PER_SECOND:g}/s, 0 throttled, order kept",
+            single.rate >= TARGET_PER_SECOND and single.throttled == 0 and order_ok and complete,
+            method=(
+                f"{setup} {single.messages} messages to one account; the floor column holds Meta's limit. "
+                f"Target: at least {TARGET_PER_SECOND:g} per second with no throttling answer (codes "
+                f"{', '.join(str(c) for c in sorted(THROTTLING_CODES))} or HTTP 429) and every "
+                "conversation's messages in the order they were queued."
+            ),
+            target_value=TARGET_PER_SECOND,
+            details=[
+                f"throttling answers: {single.throttled}; out of order: {single.out_of_order}; sent twice: "
+                f"{single.duplicates}",
+                *details(single),
+            ],
+        ),
+        Figure(
+            "sender_ten",
+            "Sender, 10 accounts: sends per second",
+            several.rate,
+            ceiling,
+            "/s",
+            "(0 throttled, order kept)",
+            None if several.throttled == 0 and order_ok and complete else False,
+            method=(
+                f"As above, {several.messages} messages spread over 10 accounts at once. The floor column "
+                f"holds the most this setup allows: {n} instances each waiting {latency * 1000:.0f} ms (the "
+                f"sandbox's measured round trip for a bare call, median of {PROBES}) per send, or 10 times "
+                f"the limit if less ({ceiling:.0f}/s). No target; throttling and order are still checked."
+            ),
+            details=[
+                f"throttling answers: {several.throttled}; out of order: {several.out_of_order}; sent twice: "
+                f"{several.duplicates}; per account {min(several.per_account.values(), default=0):.0f}-"
+                f"{max(several.per_account.values(), default=0):.0f}/s",
+                *details(several),
+            ],
+        ),
     ]
 
 

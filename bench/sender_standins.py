@@ -34,17 +34,26 @@ class RateTable:
         self._lock = threading.Lock()
         self.requests = 0
 
-    def update_item(self, *, Key: dict[str, Any], UpdateExpression: str, ConditionExpression: str,
-                    ExpressionAttributeValues: dict[str, Any], ExpressionAttributeNames: dict[str, str],
-                    **options: Any) -> dict[str, Any]:
+    def update_item(
+        self,
+        *,
+        Key: dict[str, Any],
+        UpdateExpression: str,
+        ConditionExpression: str,
+        ExpressionAttributeValues: dict[str, Any],
+        ExpressionAttributeNames: dict[str, str],
+        **options: Any,
+    ) -> dict[str, Any]:
         values = {k: float(v["N"]) for k, v in ExpressionAttributeValues.items()}
         with self._lock:
             self.requests += 1
             key = Key["pk"]["S"]
             item = self._items.get(key, {})
             if not self._holds(ConditionExpression, item, values):
-                failure: Any = {"Error": {"Code": "ConditionalCheckFailedException", "Message": "failed"},
-                                "Item": {k: {"N": str(v)} for k, v in item.items()}}
+                failure: Any = {
+                    "Error": {"Code": "ConditionalCheckFailedException", "Message": "failed"},
+                    "Item": {k: {"N": str(v)} for k, v in item.items()},
+                }
                 raise ClientError(failure, "UpdateItem")
             updated = dict(item)
             for assignment in UpdateExpression.removeprefix("SET ").split(", "):
@@ -57,8 +66,10 @@ class RateTable:
         return {"Attributes": old} if options.get("ReturnValues") == "UPDATED_OLD" and old else {}
 
     def _holds(self, condition: str, item: dict[str, float], values: dict[str, float]) -> bool:
-        return any(all(self._term(term, item, values) for term in alternative.split(" AND "))
-                   for alternative in condition.split(" OR "))
+        return any(
+            all(self._term(term, item, values) for term in alternative.split(" AND "))
+            for alternative in condition.split(" OR ")
+        )
 
     def _term(self, term: str, item: dict[str, float], values: dict[str, float]) -> bool:
         match = self._TERM.match(term.strip())
@@ -70,8 +81,9 @@ class RateTable:
         if name not in item:
             return False
         left, right = item[name], values[placeholder]
-        return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right,
-                "=": left == right}[operator]
+        return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right, "=": left == right}[
+            operator
+        ]
 
 
 @dataclass
@@ -87,8 +99,14 @@ class MemoryRecords:
             self.requests += 1
             if idempotency_key in self.records:
                 return self.records[idempotency_key], False
-            record = OutboundRecord(idempotency_key=idempotency_key, status="PENDING", parts_sent=0,
-                                    inflight_part=None, message_ids=[], **fields)
+            record = OutboundRecord(
+                idempotency_key=idempotency_key,
+                status="PENDING",
+                parts_sent=0,
+                inflight_part=None,
+                message_ids=[],
+                **fields,
+            )
             self.records[idempotency_key] = record
             return record, True
 
@@ -98,14 +116,23 @@ class MemoryRecords:
             return self.records.get(idempotency_key)
 
     def begin_part(self, idempotency_key: str, part: int) -> bool:
-        return self._change(idempotency_key, lambda r: r.status == "PENDING" and r.parts_sent == part
-                            and r.inflight_part is None, inflight_part=part) is not None
+        return (
+            self._change(
+                idempotency_key,
+                lambda r: r.status == "PENDING" and r.parts_sent == part and r.inflight_part is None,
+                inflight_part=part,
+            )
+            is not None
+        )
 
     def part_sent(self, idempotency_key: str, part: int, message_id: str | None, last: bool) -> OutboundRecord | None:
         with self.lock:
             record = self.records[idempotency_key]
-        changes: dict[str, Any] = {"parts_sent": part + 1, "inflight_part": None,
-                                   "message_ids": [*record.message_ids, *([message_id] if message_id else [])]}
+        changes: dict[str, Any] = {
+            "parts_sent": part + 1,
+            "inflight_part": None,
+            "message_ids": [*record.message_ids, *([message_id] if message_id else [])],
+        }
         if last:
             changes["status"] = "SENT"
         return self._change(idempotency_key, lambda r: r.inflight_part == part, **changes)
@@ -113,17 +140,31 @@ class MemoryRecords:
     def part_not_sent(self, idempotency_key: str, part: int) -> int:
         with self.lock:
             refusals = self.records[idempotency_key].refusals + 1
-        changed = self._change(idempotency_key, lambda r: r.inflight_part == part, inflight_part=None,
-                               refusals=refusals)
+        changed = self._change(
+            idempotency_key, lambda r: r.inflight_part == part, inflight_part=None, refusals=refusals
+        )
         return changed.refusals if changed is not None else 0
 
     def settle_by_echo(self, idempotency_key: str) -> OutboundRecord | None:
         return self.settle(idempotency_key, "DELIVERED")  # the bench's messages are one part each
 
-    def settle(self, idempotency_key: str, status: str, *, reason: str | None = None, detail: str | None = None,
-               error: dict[str, Any] | None = None) -> OutboundRecord | None:
-        return self._change(idempotency_key, lambda r: r.status in PREDECESSORS[status], status=status,
-                            reason=reason, detail=detail, error=error)
+    def settle(
+        self,
+        idempotency_key: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        detail: str | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> OutboundRecord | None:
+        return self._change(
+            idempotency_key,
+            lambda r: r.status in PREDECESSORS[status],
+            status=status,
+            reason=reason,
+            detail=detail,
+            error=error,
+        )
 
     def link_message_id(self, message_id: str, record: OutboundRecord) -> dict[str, Any]:
         with self.lock:

@@ -64,58 +64,90 @@ class WebhookRun:
 
 
 def measure() -> WebhookRun:
-    environment = {**clean_environment(), **stand_in_stack().function_environment("WebhookFunction"),
-                   "PYTHONPATH": lambda_path("WebhookFunction"), "AWS_ACCESS_KEY_ID": "bench",
-                   "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_size_mb("WebhookFunction")),
-                   "AWS_SECRET_ACCESS_KEY": "bench",
-                   # Stubs answer every request; were one missed, it would fail here, on a closed loopback port.
-                   "AWS_ENDPOINT_URL": f"http://{LOOPBACK}:9"}
+    environment = {
+        **clean_environment(),
+        **stand_in_stack().function_environment("WebhookFunction"),
+        "PYTHONPATH": lambda_path("WebhookFunction"),
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_size_mb("WebhookFunction")),
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        # Stubs answer every request; were one missed, it would fail here, on a closed loopback port.
+        "AWS_ENDPOINT_URL": f"http://{LOOPBACK}:9",
+    }
     result = run_child("bench.webhook", [], environment, CHILD_TIME_LIMIT)
     cpu_us, floor_us = result["cpu_per_event_us"], result["floor_per_event_us"]
     requests = result["requests_per_event"]
     floor_requests = 1 / SQS_BATCH_LIMIT
     breakdown = ", ".join(f"{n / POSTS:g} {name}" for name, n in sorted(result["requests"].items()))
     figures = [
-        Figure("webhook_cpu", f"Webhook CPU per event ({EVENTS_PER_POST}-event POST)", cpu_us, floor_us, "µs",
-               "-", None,
-               method=(f"The real handler (`webhook.handler.lambda_handler`) in a child process, with the "
-                       f"template's environment, is given a signed POST of {EVENTS_PER_POST} text messages "
-                       f"over {CONVERSATIONS} conversations ({result['body_bytes'] / 1024:.0f} KB) as an API "
-                       f"Gateway HTTP API event, {POSTS} times after one cold POST. Every AWS request is "
-                       "answered by a stub at botocore's `before-send` hook, so botocore's validating, serialising, "
-                       "signing and parsing count, the network (urllib3, TLS) does not, and the stub's own small "
-                       "share stands in for it. CPU is `time.process_time()` around each "
-                       "invocation; the floor is the same process timing an HMAC-SHA256 over the same body "
-                       "plus `json.loads` of it, alternated with the POSTs. Medians; no target."),
-               details=[f"cold first POST: {result['cold_wall_ms']:.0f} ms wall, {result['cold_cpu_ms']:.0f} ms CPU "
-                        "(imports done; clients created, app secret read)",
-                        f"where the CPU goes (cProfile over {PROFILED_POSTS} warm POSTs, own time): " + ", ".join(
-                            f"{area} {share:.0%}" for area, share in sorted(result["profile"].items(),
-                                                                             key=lambda kv: -kv[1]) if share >= 0.005),
-                        f"warm POST: {result['wall_ms']:.0f} ms wall, i.e. "
-                        f"{EVENTS_PER_POST / result['wall_ms'] * 1000:.0f} events/s on one core"]),
-        Figure("webhook_requests", f"Webhook AWS requests per event ({EVENTS_PER_POST}-event POST)", requests,
-               floor_requests, "req", f"<= {REQUESTS_TARGET}", requests <= REQUESTS_TARGET,
-               method=(f"The AWS requests of the same warm {EVENTS_PER_POST}-event POSTs, counted at botocore's "
-                       "`before-send` hook (retries and batch splits included), divided by the events. The floor "
-                       f"is publishing alone: SQS takes at most {SQS_BATCH_LIMIT} messages per SendMessageBatch. "
-                       "The app secret is read once per instance and cached "
-                       f"(`SECRET_MAX_AGE_SECONDS`), so warm POSTs make no Secrets Manager call. Target "
-                       f"<= {REQUESTS_TARGET}."),
-               target_value=REQUESTS_TARGET, details=[f"per POST: {breakdown}"]),
+        Figure(
+            "webhook_cpu",
+            f"Webhook CPU per event ({EVENTS_PER_POST}-event POST)",
+            cpu_us,
+            floor_us,
+            "µs",
+            "-",
+            None,
+            method=(
+                f"The real handler (`webhook.handler.lambda_handler`) in a child process, with the "
+                f"template's environment, is given a signed POST of {EVENTS_PER_POST} text messages "
+                f"over {CONVERSATIONS} conversations ({result['body_bytes'] / 1024:.0f} KB) as an API "
+                f"Gateway HTTP API event, {POSTS} times after one cold POST. Every AWS request is "
+                "answered by a stub at botocore's `before-send` hook, so botocore's validating, serialising, "
+                "signing and parsing count, the network (urllib3, TLS) does not, and the stub's own small "
+                "share stands in for it. CPU is `time.process_time()` around each "
+                "invocation; the floor is the same process timing an HMAC-SHA256 over the same body "
+                "plus `json.loads` of it, alternated with the POSTs. Medians; no target."
+            ),
+            details=[
+                f"cold first POST: {result['cold_wall_ms']:.0f} ms wall, {result['cold_cpu_ms']:.0f} ms CPU "
+                "(imports done; clients created, app secret read)",
+                f"where the CPU goes (cProfile over {PROFILED_POSTS} warm POSTs, own time): "
+                + ", ".join(
+                    f"{area} {share:.0%}"
+                    for area, share in sorted(result["profile"].items(), key=lambda kv: -kv[1])
+                    if share >= 0.005
+                ),
+                f"warm POST: {result['wall_ms']:.0f} ms wall, i.e. "
+                f"{EVENTS_PER_POST / result['wall_ms'] * 1000:.0f} events/s on one core",
+            ],
+        ),
+        Figure(
+            "webhook_requests",
+            f"Webhook AWS requests per event ({EVENTS_PER_POST}-event POST)",
+            requests,
+            floor_requests,
+            "req",
+            f"<= {REQUESTS_TARGET}",
+            requests <= REQUESTS_TARGET,
+            method=(
+                f"The AWS requests of the same warm {EVENTS_PER_POST}-event POSTs, counted at botocore's "
+                "`before-send` hook (retries and batch splits included), divided by the events. The floor "
+                f"is publishing alone: SQS takes at most {SQS_BATCH_LIMIT} messages per SendMessageBatch. "
+                "The app secret is read once per instance and cached "
+                f"(`SECRET_MAX_AGE_SECONDS`), so warm POSTs make no Secrets Manager call. Target "
+                f"<= {REQUESTS_TARGET}."
+            ),
+            target_value=REQUESTS_TARGET,
+            details=[f"per POST: {breakdown}"],
+        ),
     ]
     return WebhookRun(figures, result["peak_rss_mb"], result["clients"], SinglePosts(**result["single"]))
 
 
 # ------------------------------------------------------------------ the child
 
+
 def _signed(items: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
     from local import meta_samples as m
 
     body = m.body(m.envelope(*items))
     signature = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return body, {"content-type": "application/json", "x-hub-signature-256": signature,
-                  "user-agent": "facebookexternalua"}
+    return body, {
+        "content-type": "application/json",
+        "x-hub-signature-256": signature,
+        "user-agent": "facebookexternalua",
+    }
 
 
 def _floor(body: bytes, signature: str) -> None:
@@ -147,8 +179,9 @@ def child(result_path: str) -> None:
             raise AssertionError(f"the webhook answered {response}")
         return wall, cpu
 
-    items = [m.text(mid=f"m_bench_{i}", ts=m.T0 + i, customer=f"9{i % CONVERSATIONS:015d}")
-             for i in range(EVENTS_PER_POST)]
+    items = [
+        m.text(mid=f"m_bench_{i}", ts=m.T0 + i, customer=f"9{i % CONVERSATIONS:015d}") for i in range(EVENTS_PER_POST)
+    ]
     body, headers = _signed(items)
     cold_wall, cold_cpu = invoke(body, headers)
 
@@ -179,18 +212,31 @@ def child(result_path: str) -> None:
         single_cpus.append(cpu)
     single = instance.ledger.snapshot().since(before)
 
-    write_result(result_path, {
-        "body_bytes": len(body),
-        "cold_wall_ms": cold_wall * 1000, "cold_cpu_ms": cold_cpu * 1000, "wall_ms": median(walls) * 1000,
-        "cpu_per_event_us": median(cpus) / EVENTS_PER_POST * 1e6,
-        "floor_per_event_us": median(floors) / EVENTS_PER_POST * 1e6,
-        "requests_per_event": batch.total / (POSTS * EVENTS_PER_POST), "requests": dict(batch.requests),
-        "single": {"events": SINGLE_POSTS, "body_bytes": single_bytes, "wall_ms": median(single_walls) * 1000,
-                   "cpu_ms": median(single_cpus) * 1000, "ledger": single.as_dict(),
-                   "log_bytes": (instance.output.bytes - logged) / SINGLE_POSTS,
-                   "log_lines": (instance.output.lines - lines) / SINGLE_POSTS},
-        "clients": sorted(instance.clients), "peak_rss_mb": instance.peak_rss_mb(), "profile": profile,
-    })
+    write_result(
+        result_path,
+        {
+            "body_bytes": len(body),
+            "cold_wall_ms": cold_wall * 1000,
+            "cold_cpu_ms": cold_cpu * 1000,
+            "wall_ms": median(walls) * 1000,
+            "cpu_per_event_us": median(cpus) / EVENTS_PER_POST * 1e6,
+            "floor_per_event_us": median(floors) / EVENTS_PER_POST * 1e6,
+            "requests_per_event": batch.total / (POSTS * EVENTS_PER_POST),
+            "requests": dict(batch.requests),
+            "single": {
+                "events": SINGLE_POSTS,
+                "body_bytes": single_bytes,
+                "wall_ms": median(single_walls) * 1000,
+                "cpu_ms": median(single_cpus) * 1000,
+                "ledger": single.as_dict(),
+                "log_bytes": (instance.output.bytes - logged) / SINGLE_POSTS,
+                "log_lines": (instance.output.lines - lines) / SINGLE_POSTS,
+            },
+            "clients": sorted(instance.clients),
+            "peak_rss_mb": instance.peak_rss_mb(),
+            "profile": profile,
+        },
+    )
 
 
 def _profile(post: Any) -> dict[str, float]:

@@ -39,8 +39,9 @@ class World:
             raise
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self._exit.close()
 
     def _start(self) -> None:
@@ -56,14 +57,27 @@ class World:
         emulator = ThreadedMotoServer(ip_address=LOOPBACK, port=int(self.endpoint.rpartition(":")[2]), verbose=False)
         emulator.start()
         self._exit.callback(emulator.stop)
-        session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench",  # noqa: S106
-                                        region_name=REGION)
+        session = boto3.session.Session(
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",  # noqa: S106
+            region_name=REGION,
+        )
         self.clients = {s: session.client(s, endpoint_url=self.endpoint) for s in ("dynamodb", "sqs", "secretsmanager")}
-        self.stack = provision(self.clients, "bench", {
-            "AppSecret": json.dumps({"app_secrets": [APP_SECRET], "verify_token": "bench",
-                                     "instagram_app_id": DEFAULT_APP_ID,
-                                     "instagram_app_secret": DEFAULT_INSTAGRAM_APP_SECRET}),
-            "CallbackSigningSecret": json.dumps({"signing_secret": CALLBACK_SIGNING_SECRET})})
+        self.stack = provision(
+            self.clients,
+            "bench",
+            {
+                "AppSecret": json.dumps(
+                    {
+                        "app_secrets": [APP_SECRET],
+                        "verify_token": "bench",
+                        "instagram_app_id": DEFAULT_APP_ID,
+                        "instagram_app_secret": DEFAULT_INSTAGRAM_APP_SECRET,
+                    }
+                ),
+                "CallbackSigningSecret": json.dumps({"signing_secret": CALLBACK_SIGNING_SECRET}),
+            },
+        )
         self.sandbox = SlowGraphSandbox(app_id=DEFAULT_APP_ID, instagram_app_secret=DEFAULT_INSTAGRAM_APP_SECRET)
         self.sandbox.start()
         self._exit.callback(self.sandbox.stop)
@@ -78,30 +92,59 @@ class World:
         now = time.time()
         table, prefix = self.stack.refs["GatewayTable"], self.stack.resolve({"Fn::Sub": "${AWS::StackName}/accounts/"})
         self.sandbox.add_account(SENDER_ACCOUNT, SENDER_TOKEN, username="bench_sender")
-        register_account(self.clients["dynamodb"], self.clients["secretsmanager"], table=table, secret_prefix=prefix,
-                         account_id=SENDER_ACCOUNT, access_token=SENDER_TOKEN, username="bench_sender",
-                         expires_at=int(now + 50 * DAY), refreshed_at=int(now - 10 * DAY))
+        register_account(
+            self.clients["dynamodb"],
+            self.clients["secretsmanager"],
+            table=table,
+            secret_prefix=prefix,
+            account_id=SENDER_ACCOUNT,
+            access_token=SENDER_TOKEN,
+            username="bench_sender",
+            expires_at=int(now + 50 * DAY),
+            refreshed_at=int(now - 10 * DAY),
+        )
         for i in range(self._open_conversations):  # each customer wrote a minute ago: the window is open
-            self.clients["dynamodb"].put_item(TableName=table, Item={
-                "pk": {"S": conversation_pk(SENDER_ACCOUNT, customer(i))}, "sk": {"S": CONVERSATION_STATE_SK},
-                "last_user_message_at": {"N": str(int((now - 60) * 1000))}})
+            self.clients["dynamodb"].put_item(
+                TableName=table,
+                Item={
+                    "pk": {"S": conversation_pk(SENDER_ACCOUNT, customer(i))},
+                    "sk": {"S": CONVERSATION_STATE_SK},
+                    "last_user_message_at": {"N": str(int((now - 60) * 1000))},
+                },
+            )
         # Tokens 40 days old, 20 days from expiry: inside the refresher's window, so each run renews them.
         for account in REFRESHED_ACCOUNTS:
             token = f"bench-token-{account}"
             self.sandbox.add_account(account, token, issued_at=now - 40 * DAY)
-            register_account(self.clients["dynamodb"], self.clients["secretsmanager"], table=table,
-                             secret_prefix=prefix, account_id=account, access_token=token,
-                             expires_at=int(now + 20 * DAY), refreshed_at=int(now - 40 * DAY))
+            register_account(
+                self.clients["dynamodb"],
+                self.clients["secretsmanager"],
+                table=table,
+                secret_prefix=prefix,
+                account_id=account,
+                access_token=token,
+                expires_at=int(now + 20 * DAY),
+                refreshed_at=int(now - 40 * DAY),
+            )
         self.sandbox.add_login(ONBOARDING_ACCOUNT, "bench_shop")
 
     def environment(self, logical_id: str) -> dict[str, str]:
         """The function's environment as Lambda would set it, pointed at this world."""
         graph = self.sandbox.base_url
-        return {**clean_environment(), **self.stack.function_environment(logical_id),
-                "AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                "AWS_REGION": REGION, "GRAPH_API_BASE_URL": graph, "ALLOW_LOCAL_CALLBACKS": "true",
-                "LOCAL_STACK": "true", "INSTAGRAM_AUTHORIZE_URL": f"{graph}/oauth/authorize",
-                "INSTAGRAM_TOKEN_URL": f"{graph}/oauth/access_token", "PYTHONPATH": lambda_path(logical_id)}
+        return {
+            **clean_environment(),
+            **self.stack.function_environment(logical_id),
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_REGION": REGION,
+            "GRAPH_API_BASE_URL": graph,
+            "ALLOW_LOCAL_CALLBACKS": "true",
+            "LOCAL_STACK": "true",
+            "INSTAGRAM_AUTHORIZE_URL": f"{graph}/oauth/authorize",
+            "INSTAGRAM_TOKEN_URL": f"{graph}/oauth/access_token",
+            "PYTHONPATH": lambda_path(logical_id),
+        }
 
     def state_key(self) -> str:
         secret = self.clients["secretsmanager"].get_secret_value(SecretId=self.stack.refs["OnboardingSecret"])
@@ -114,10 +157,20 @@ class World:
         from igdm.status_events import status_event
 
         record = OutboundRecord(
-            idempotency_key=f"bench-callback-{n}", status="SENT", account_id=SENDER_ACCOUNT, customer_id=customer(n),
-            kind="text", payload_hash="-", parts_total=1, parts_sent=1, inflight_part=None,
-            message_ids=[f"m_bench_{n}"], correlation_id=f"order-{n}", callback_url=self.inbox.url,
-            callback_data=f"customer-{n}")
+            idempotency_key=f"bench-callback-{n}",
+            status="SENT",
+            account_id=SENDER_ACCOUNT,
+            customer_id=customer(n),
+            kind="text",
+            payload_hash="-",
+            parts_total=1,
+            parts_sent=1,
+            inflight_part=None,
+            message_ids=[f"m_bench_{n}"],
+            correlation_id=f"order-{n}",
+            callback_url=self.inbox.url,
+            callback_data=f"customer-{n}",
+        )
         event = status_event(record)
         return {"url": self.inbox.url, "event_id": event.event_id, "body": SerializedEvent.of(event).body}
 

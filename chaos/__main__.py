@@ -35,21 +35,44 @@ def scenarios(quick: bool) -> list[Scenario]:
         return short if quick else full
 
     return [
-        Scenario("webhook faults", lambda seed: webhook_faults.run(
-            webhook_faults.WebhookFaultPlan(events=pick(400, 2000)), seed)),
-        Scenario("sender graph faults", lambda seed: sender_faults.run_graph_faults(
-            sender_faults.SenderFaultPlan(messages=pick(60, 200)), seed)),
-        Scenario("sender crash after send", lambda seed: sender_faults.run_crash_after_send(
-            sender_faults.CrashPlan(messages=pick(20, 60)), seed)),
-        Scenario("refresher faults", lambda seed: refresher_faults.run(
-            refresher_faults.RefresherFaultPlan(accounts=pick(10, 30)), seed)),
-        Scenario("refresher faults (old token revoked)", lambda seed: refresher_faults.run(
-            refresher_faults.RefresherFaultPlan(accounts=pick(10, 30), refresh_invalidates_old=True), seed)),
-        Scenario("webhook fuzzing", lambda seed: fuzz_webhook.run(pick(
-            fuzz_webhook.WebhookFuzzPlan(parsing=800, unsigned_parsing=100, handler=100, unsigned_handler=100),
-            fuzz_webhook.WebhookFuzzPlan()), seed)),
-        Scenario("outbound fuzzing", lambda seed: fuzz_outbound.run(pick(
-            fuzz_outbound.OutboundFuzzPlan(contract=300, sender=60), fuzz_outbound.OutboundFuzzPlan()), seed)),
+        Scenario(
+            "webhook faults",
+            lambda seed: webhook_faults.run(webhook_faults.WebhookFaultPlan(events=pick(400, 2000)), seed),
+        ),
+        Scenario(
+            "sender graph faults",
+            lambda seed: sender_faults.run_graph_faults(sender_faults.SenderFaultPlan(messages=pick(60, 200)), seed),
+        ),
+        Scenario(
+            "sender crash after send",
+            lambda seed: sender_faults.run_crash_after_send(sender_faults.CrashPlan(messages=pick(20, 60)), seed),
+        ),
+        Scenario(
+            "refresher faults",
+            lambda seed: refresher_faults.run(refresher_faults.RefresherFaultPlan(accounts=pick(10, 30)), seed),
+        ),
+        Scenario(
+            "refresher faults (old token revoked)",
+            lambda seed: refresher_faults.run(
+                refresher_faults.RefresherFaultPlan(accounts=pick(10, 30), refresh_invalidates_old=True), seed
+            ),
+        ),
+        Scenario(
+            "webhook fuzzing",
+            lambda seed: fuzz_webhook.run(
+                pick(
+                    fuzz_webhook.WebhookFuzzPlan(parsing=800, unsigned_parsing=100, handler=100, unsigned_handler=100),
+                    fuzz_webhook.WebhookFuzzPlan(),
+                ),
+                seed,
+            ),
+        ),
+        Scenario(
+            "outbound fuzzing",
+            lambda seed: fuzz_outbound.run(
+                pick(fuzz_outbound.OutboundFuzzPlan(contract=300, sender=60), fuzz_outbound.OutboundFuzzPlan()), seed
+            ),
+        ),
     ]
 
 
@@ -75,8 +98,10 @@ def main(argv: list[str]) -> int:
     if isinstance(handler, logging.StreamHandler):
         handler.setStream(io.StringIO())
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    say(f"chaos: {'quick' if quick else 'full'} run, seed {seed} (CHAOS_SEED={seed} replays it), "
-        f"{len(chosen)} scenarios")
+    say(
+        f"chaos: {'quick' if quick else 'full'} run, seed {seed} (CHAOS_SEED={seed} replays it), "
+        f"{len(chosen)} scenarios"
+    )
     started = time.monotonic()
     results = []
     for scenario in chosen:
@@ -91,9 +116,11 @@ def main(argv: list[str]) -> int:
     duplicated = sum(r.duplicated for r in results)
     out_of_order = sum(r.out_of_order for r in results)
     failed = [r.name for r in results if not r.ok]
-    say(f"summary: {len(results)} scenarios in {time.monotonic() - started:.0f} s: lost {lost}, duplicated "
+    say(
+        f"summary: {len(results)} scenarios in {time.monotonic() - started:.0f} s: lost {lost}, duplicated "
         f"{duplicated}, out of order {out_of_order}, other failures {sum(len(r.violations) for r in results)}"
-        f" -> {'FAILED: ' + ', '.join(failed) if failed else 'passed'}")
+        f" -> {'FAILED: ' + ', '.join(failed) if failed else 'passed'}"
+    )
     known: Counter[str] = Counter()
     for result in results:
         known.update(result.known)

@@ -24,10 +24,18 @@ from igdm import aws
 
 # The error answers AWS gives under load, by service id (the code, and its HTTP status).
 ERRORS: dict[str, tuple[tuple[str, int], ...]] = {
-    "dynamodb": (("ProvisionedThroughputExceededException", 400), ("ThrottlingException", 400),
-                 ("RequestLimitExceeded", 400), ("InternalServerError", 500)),
-    "sqs": (("RequestThrottled", 400), ("ThrottlingException", 400), ("ServiceUnavailable", 503),
-            ("InternalError", 500)),
+    "dynamodb": (
+        ("ProvisionedThroughputExceededException", 400),
+        ("ThrottlingException", 400),
+        ("RequestLimitExceeded", 400),
+        ("InternalServerError", 500),
+    ),
+    "sqs": (
+        ("RequestThrottled", 400),
+        ("ThrottlingException", 400),
+        ("ServiceUnavailable", 503),
+        ("InternalError", 500),
+    ),
     "secrets-manager": (("ThrottlingException", 400), ("InternalServiceError", 500)),
 }
 _ENDPOINT = "https://aws.chaos.invalid"  # never contacted: only named in the exceptions
@@ -63,9 +71,15 @@ class AwsFaults:
     ``after_call`` is called after every call that reached AWS, before a lost answer is raised.
     """
 
-    def __init__(self, rng: random.Random, *, rate: float = 0.0, lost_rate: float = 0.0,
-                 operations: Collection[str] | None = None,
-                 after_call: Callable[[str, str, dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        *,
+        rate: float = 0.0,
+        lost_rate: float = 0.0,
+        operations: Collection[str] | None = None,
+        after_call: Callable[[str, str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self._rng = rng
         self.rate = rate
         self.lost_rate = lost_rate
@@ -84,14 +98,16 @@ class AwsFaults:
             events.register(f"after-call.{service_id}", self._after)
         return self
 
-    def arm(self, service_id: str, kind: str, operation: str | None = None, *, this_thread: bool = False,
-            after: int = 0) -> None:
+    def arm(
+        self, service_id: str, kind: str, operation: str | None = None, *, this_thread: bool = False, after: int = 0
+    ) -> None:
         """The next call of ``service_id`` (of ``operation``, if given; made by this thread, if asked: the
         webhook shares the sender's clients from another thread), once ``after`` such calls went through,
         gets fault ``kind``: refused, unreachable or lost."""
         with self._lock:
-            self._armed.append(_Armed(service_id, kind, operation, threading.get_ident() if this_thread else None,
-                                      after))
+            self._armed.append(
+                _Armed(service_id, kind, operation, threading.get_ident() if this_thread else None, after)
+            )
 
     def pause(self) -> None:
         """No more random faults (armed ones still fire)."""
@@ -106,8 +122,12 @@ class AwsFaults:
 
     def _take_armed(self, service_id: str, operation: str, kinds: tuple[str, ...]) -> str | None:
         for index, armed in enumerate(self._armed):
-            if (armed.service == service_id and armed.kind in kinds and armed.operation in (None, operation)
-                    and armed.thread in (None, threading.get_ident())):
+            if (
+                armed.service == service_id
+                and armed.kind in kinds
+                and armed.operation in (None, operation)
+                and armed.thread in (None, threading.get_ident())
+            ):
                 if armed.skip:
                     armed.skip -= 1
                     return None
@@ -129,8 +149,10 @@ class AwsFaults:
             code, status = self._rng.choice(ERRORS[service_id])
             self.injected[Fault(service_id, model.name, f"refused:{code}")] += 1
         # What botocore builds from an error answer: it raises the modeled exception (a ClientError).
-        parsed = {"Error": {"Code": code, "Message": "injected by chaos"},
-                  "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "chaos"}}
+        parsed = {
+            "Error": {"Code": code, "Message": "injected by chaos"},
+            "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "chaos"},
+        }
         return AWSResponse(_ENDPOINT, status, HTTPHeaders(), _EmptyBody()), parsed
 
     def _after(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
@@ -141,7 +163,8 @@ class AwsFaults:
             self._after_call(service_id, model.name, parsed)
         with self._lock:
             lost = self._take_armed(service_id, model.name, ("lost",)) is not None or (
-                self._selected(model.name) and self._rng.random() < self.lost_rate)
+                self._selected(model.name) and self._rng.random() < self.lost_rate
+            )
             if lost:
                 self.injected[Fault(service_id, model.name, "lost")] += 1
         if lost:

@@ -40,40 +40,74 @@ from sender.service import _parse  # the sender's parsing itself: what process()
 _KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _FIELDS = frozenset(OutboundMessage.model_fields)
 
-texts = st.one_of(st.text(min_size=1, max_size=300), any_text,
-                  st.sampled_from(["\U0001f600" * 300, "a" * 20_001, " ", "\x00", "\ud83d", "x" * 1001]))
-urls = st.one_of(st.sampled_from([f"{out.HTTPS}/a.jpg", "http://cdn.example.com/a.jpg", "https://", "ftp://x/y",
-                                  "https://cdn.example.com/" + "a" * 2100, "javascript:alert(1)"]), any_text)
+texts = st.one_of(
+    st.text(min_size=1, max_size=300),
+    any_text,
+    st.sampled_from(["\U0001f600" * 300, "a" * 20_001, " ", "\x00", "\ud83d", "x" * 1001]),
+)
+urls = st.one_of(
+    st.sampled_from(
+        [
+            f"{out.HTTPS}/a.jpg",
+            "http://cdn.example.com/a.jpg",
+            "https://",
+            "ftp://x/y",
+            "https://cdn.example.com/" + "a" * 2100,
+            "javascript:alert(1)",
+        ]
+    ),
+    any_text,
+)
 ids = st.one_of(st.from_regex(r"[0-9]{1,20}", fullmatch=True), any_text, st.sampled_from(["", "1" * 257]))
-recipients = st.one_of(st.just({"id": out.CUSTOMER}), st.builds(lambda i: {"id": i}, ids),
-                       st.builds(lambda i: {"comment_id": i}, ids), st.just({"id": out.CUSTOMER, "comment_id": "1"}),
-                       st.just({}))
+recipients = st.one_of(
+    st.just({"id": out.CUSTOMER}),
+    st.builds(lambda i: {"id": i}, ids),
+    st.builds(lambda i: {"comment_id": i}, ids),
+    st.just({"id": out.CUSTOMER, "comment_id": "1"}),
+    st.just({}),
+)
 
 
 def _message(kind: str, key: str, recipient: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
     return out.outbound(kind, key=key, recipient=recipient, **extras)
 
 
-extras = st.fixed_dictionaries({}, optional={
-    "human_agent": st.booleans(), "correlation_id": texts, "callback_data": texts,
-    "reply_to_message_id": ids, "schema_version": st.sampled_from(["1", "2", 1]),
-    "callback_url": st.one_of(urls, st.just("https://producer.example.com/statuses")),
-    "account_id": st.one_of(st.just(out.ACCOUNT), ids, st.none()),
-})
+extras = st.fixed_dictionaries(
+    {},
+    optional={
+        "human_agent": st.booleans(),
+        "correlation_id": texts,
+        "callback_data": texts,
+        "reply_to_message_id": ids,
+        "schema_version": st.sampled_from(["1", "2", 1]),
+        "callback_url": st.one_of(urls, st.just("https://producer.example.com/statuses")),
+        "account_id": st.one_of(st.just(out.ACCOUNT), ids, st.none()),
+    },
+)
 generated = st.one_of(
-    st.builds(_message, st.sampled_from(sorted(out.KINDS)), st.from_regex(r"[!-~]{1,60}", fullmatch=True),
-              recipients, extras),
+    st.builds(
+        _message, st.sampled_from(sorted(out.KINDS)), st.from_regex(r"[!-~]{1,60}", fullmatch=True), recipients, extras
+    ),
     st.builds(lambda key: out.private_reply(key), st.from_regex(r"[!-~]{1,60}", fullmatch=True)),
-    st.builds(lambda kind, text: out.outbound(kind, message={**out.KINDS[kind], "text": text}),
-              st.sampled_from(["text", "quick_replies", "choice", "button_template", "text_with_media"]), texts),
-    st.builds(lambda kind, url: out.outbound(kind, message={**out.KINDS[kind], "url": url}),
-              st.sampled_from(["image", "audio", "video"]), urls),
+    st.builds(
+        lambda kind, text: out.outbound(kind, message={**out.KINDS[kind], "text": text}),
+        st.sampled_from(["text", "quick_replies", "choice", "button_template", "text_with_media"]),
+        texts,
+    ),
+    st.builds(
+        lambda kind, url: out.outbound(kind, message={**out.KINDS[kind], "url": url}),
+        st.sampled_from(["image", "audio", "video"]),
+        urls,
+    ),
 )
 STRUCTURAL = ("drop", "duplicate", "retype", "huge", "nest", "unicode")
 documents = st.one_of(
     generated,
-    st.builds(mutate, generated, st.lists(st.tuples(st.sampled_from(STRUCTURAL), st.integers(0, 10**6),
-                                                    json_values), min_size=1, max_size=3)),
+    st.builds(
+        mutate,
+        generated,
+        st.lists(st.tuples(st.sampled_from(STRUCTURAL), st.integers(0, 10**6), json_values), min_size=1, max_size=3),
+    ),
     json_values,
 )
 
@@ -83,7 +117,7 @@ def _text_mutation(body: str, operation: str, pick: int) -> str:
     return {
         "truncate": body[:at],
         "duplicate_key": body.replace("{", '{"idempotency_key":"dup",', 1),
-        "nan": body.replace(":", ":NaN,\"x\":", 1),
+        "nan": body.replace(":", ':NaN,"x":', 1),
         "trailing": body + "}",
         "insert": body[:at] + '"' + body[at:],
         "empty": "",
@@ -92,9 +126,12 @@ def _text_mutation(body: str, operation: str, pick: int) -> str:
 
 bodies = st.one_of(
     st.builds(json.dumps, documents),
-    st.builds(_text_mutation, st.builds(json.dumps, generated),
-              st.sampled_from(["truncate", "duplicate_key", "nan", "trailing", "insert", "empty"]),
-              st.integers(0, 10**6)),
+    st.builds(
+        _text_mutation,
+        st.builds(json.dumps, generated),
+        st.sampled_from(["truncate", "duplicate_key", "nan", "trailing", "insert", "empty"]),
+        st.integers(0, 10**6),
+    ),
 )
 
 
@@ -132,6 +169,7 @@ def contract_checker() -> Callable[[str], None]:
                     validate_send(send.body)
                 except GraphError as refused:  # the contract let through what Meta's rules refuse
                     raise AssertionError(f"{refused.message} in {send.body}") from None
+
     return check
 
 
@@ -146,9 +184,12 @@ def sender_checker(loop: Loop) -> Callable[[str], None]:
         body = _sqs_safe(_unique_key(body, numbered["n"]))
         message, _, _ = _parse(body)
         requests_before = len(loop.sandbox.requests)
-        sent = loop.sqs.send_message(QueueUrl=loop.outbound_url, MessageBody=body,
-                                     MessageGroupId=f"fuzz-{numbered['n']}",
-                                     MessageDeduplicationId=f"fuzz-{numbered['n']}")
+        sent = loop.sqs.send_message(
+            QueueUrl=loop.outbound_url,
+            MessageBody=body,
+            MessageGroupId=f"fuzz-{numbered['n']}",
+            MessageDeduplicationId=f"fuzz-{numbered['n']}",
+        )
         try:
             # One delivery, as the event source mapping makes it. A valid message may rightly wait (its
             # rate slot, a retry): only its first handling is looked at; an invalid one ends there.
@@ -168,13 +209,15 @@ def sender_checker(loop: Loop) -> Callable[[str], None]:
         record = table.get(key)
         if record is None:
             raise AssertionError(f"no record for the invalid message {key}")
-        expect((record.status, record.reason) == (records.FAILED, "invalid_message"),
-               f"{record.status} {record.reason}")
+        expect(
+            (record.status, record.reason) == (records.FAILED, "invalid_message"), f"{record.status} {record.reason}"
+        )
         if not record.detail:
             raise AssertionError("FAILED without a reason")
         expect(names_a_field(record.detail, document), f"reason names no field: {record.detail!r}")
         expect(len(loop.sandbox.requests) == requests_before, "Meta got a request for an invalid message")
         expect("FAILED" in [s["status"] for s in loop.statuses(key)], "no FAILED message_status event")
+
     return check
 
 
@@ -182,8 +225,11 @@ def _unique_key(body: str, number: int) -> str:
     """A usable idempotency key is made unique per example, so each message gets its own record (a key
     seen before would be a redelivery, answered from its first record)."""
     document = _document(body)
-    if isinstance(document, dict) and isinstance(document.get("idempotency_key"), str) \
-            and _KEY.fullmatch(document["idempotency_key"]):
+    if (
+        isinstance(document, dict)
+        and isinstance(document.get("idempotency_key"), str)
+        and _KEY.fullmatch(document["idempotency_key"])
+    ):
         document["idempotency_key"] = f"{document['idempotency_key'][:100]}-{number}"
         return json.dumps(document)
     return body
@@ -210,8 +256,7 @@ def run(plan: OutboundFuzzPlan, seed: int) -> Result:
     # a sender example is a queue round trip through moto and the sandbox (too_slow).
     suppress = (HealthCheck.data_too_large, HealthCheck.too_slow, HealthCheck.large_base_example)
     with logged_errors() as logged:
-        found = check_property(contract_checker(), bodies, examples=plan.contract, run_seed=seed,
-                               suppress=suppress)
+        found = check_property(contract_checker(), bodies, examples=plan.contract, run_seed=seed, suppress=suppress)
         counts["contract"] = found.examples
         if found.failure:
             failures.append(f"contract: {found.failure}")
@@ -220,15 +265,23 @@ def run(plan: OutboundFuzzPlan, seed: int) -> Result:
             size = min(plan.sender_round, plan.sender - done)
             with outbound_stack() as loop:
                 loop.say()  # the sample customer wrote: valid messages to them go to Meta
-                found = check_property(sender_checker(loop), bodies, examples=size, run_seed=seed + done + 1,
-                                       suppress=suppress)
+                found = check_property(
+                    sender_checker(loop), bodies, examples=size, run_seed=seed + done + 1, suppress=suppress
+                )
             counts["sender"] += found.examples
             done += size
             if found.failure:
                 failures.append(f"sender: {found.failure}")
                 break
     failures.extend(f"logged with a traceback: {r}" for r in sorted(set(logged.records))[:10])
-    summary = (f"{sum(counts.values())} messages (seed {seed}): {counts['contract']} through the sender's parsing "
-               f"and request building, {counts['sender']} through the real sender and moto; failures {len(failures)}")
-    return Result("outbound fuzzing", summary, violations=failures, seconds=time.monotonic() - started,
-                  figures={"messages": sum(counts.values()), **counts})
+    summary = (
+        f"{sum(counts.values())} messages (seed {seed}): {counts['contract']} through the sender's parsing "
+        f"and request building, {counts['sender']} through the real sender and moto; failures {len(failures)}"
+    )
+    return Result(
+        "outbound fuzzing",
+        summary,
+        violations=failures,
+        seconds=time.monotonic() - started,
+        figures={"messages": sum(counts.values()), **counts},
+    )

@@ -50,16 +50,41 @@ MAX_BODY_BYTES = 1_048_576  # the template's MAX_BODY_BYTES, for the parsing lay
 
 # --- Meta-shaped bodies ---------------------------------------------------------------------------------
 
-ids = st.one_of(st.from_regex(r"[0-9]{1,20}", fullmatch=True), st.integers(-(2**64), 2**64), any_text,
-                st.sampled_from([m.ACCOUNT, m.CUSTOMER, "", " ", "1" * 257]))
+ids = st.one_of(
+    st.from_regex(r"[0-9]{1,20}", fullmatch=True),
+    st.integers(-(2**64), 2**64),
+    any_text,
+    st.sampled_from([m.ACCOUNT, m.CUSTOMER, "", " ", "1" * 257]),
+)
 mids = st.one_of(st.from_regex(r"m_[A-Za-z0-9_-]{1,60}", fullmatch=True), ids)
-times = st.one_of(st.integers(-(2**40), 2**62), st.sampled_from([m.T0, m.T0 // 1000, str(m.T0), "1527459824.5",
-                                                                   "NaN", "-1", 253_402_300_800_000]),
-                  st.floats(allow_nan=True, allow_infinity=True), any_text, st.none())
-texts = st.one_of(st.text(max_size=200), any_text,
-                  st.sampled_from(["\U0001f600" * 5000, "\x00", "\ud83d", "a" * 150_000, "\u202e\u0301" * 50]))
-attachment_kinds = st.sampled_from(["image", "video", "audio", "file", "share", "ig_reel", "story_mention", "reel",
-                                    "ig_post", "fallback", "unsupported_type", "template"])
+times = st.one_of(
+    st.integers(-(2**40), 2**62),
+    st.sampled_from([m.T0, m.T0 // 1000, str(m.T0), "1527459824.5", "NaN", "-1", 253_402_300_800_000]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    any_text,
+    st.none(),
+)
+texts = st.one_of(
+    st.text(max_size=200),
+    any_text,
+    st.sampled_from(["\U0001f600" * 5000, "\x00", "\ud83d", "a" * 150_000, "\u202e\u0301" * 50]),
+)
+attachment_kinds = st.sampled_from(
+    [
+        "image",
+        "video",
+        "audio",
+        "file",
+        "share",
+        "ig_reel",
+        "story_mention",
+        "reel",
+        "ig_post",
+        "fallback",
+        "unsupported_type",
+        "template",
+    ]
+)
 
 
 def _set(document: dict[str, Any], **values: Any) -> dict[str, Any]:
@@ -67,48 +92,101 @@ def _set(document: dict[str, Any], **values: Any) -> dict[str, Any]:
 
 
 messaging_items = st.one_of(
-    st.builds(lambda mid, words, customer, ts: m.text(mid=mid, words=words, customer=customer, ts=ts),
-              mids, texts, ids, times),
-    st.builds(lambda kind, mid, payload: m.attachment(kind, mid=mid, payload=payload), attachment_kinds, mids,
-              st.one_of(st.none(), st.dictionaries(st.sampled_from(["url", "title", "id", "media_id",
-                                                                      "reel_video_id"]), json_values, max_size=3))),
-    st.builds(m.post_share, mids), st.builds(m.story_reply, mids), st.builds(m.reply, mids, mids),
-    st.builds(m.quick_reply, mids), st.builds(m.postback, mids),
+    st.builds(
+        lambda mid, words, customer, ts: m.text(mid=mid, words=words, customer=customer, ts=ts), mids, texts, ids, times
+    ),
+    st.builds(
+        lambda kind, mid, payload: m.attachment(kind, mid=mid, payload=payload),
+        attachment_kinds,
+        mids,
+        st.one_of(
+            st.none(),
+            st.dictionaries(
+                st.sampled_from(["url", "title", "id", "media_id", "reel_video_id"]), json_values, max_size=3
+            ),
+        ),
+    ),
+    st.builds(m.post_share, mids),
+    st.builds(m.story_reply, mids),
+    st.builds(m.reply, mids, mids),
+    st.builds(m.quick_reply, mids),
+    st.builds(m.postback, mids),
     st.builds(m.reaction, mids, st.sampled_from(["react", "unreact", "", "other"])),
-    st.builds(m.read, mids), st.builds(m.deleted, mids), st.builds(m.edited, mids), st.builds(m.echo, mids, texts),
-    st.just(m.referral()), st.builds(m.ad_message, mids), st.just(m.optin()), st.just(m.handover()),
+    st.builds(m.read, mids),
+    st.builds(m.deleted, mids),
+    st.builds(m.edited, mids),
+    st.builds(m.echo, mids, texts),
+    st.just(m.referral()),
+    st.builds(m.ad_message, mids),
+    st.just(m.optin()),
+    st.just(m.handover()),
     st.builds(m.unsupported, mids),
     st.builds(lambda item, ts: _set(item, timestamp=ts), samples, times),
-    st.builds(mutate_sample, samples, st.sampled_from(["mid", "text", "attachments", "is_echo", "is_deleted",
-                                                       "reply_to", "quick_reply", "sender", "recipient"]), json_values),
+    st.builds(
+        mutate_sample,
+        samples,
+        st.sampled_from(
+            ["mid", "text", "attachments", "is_echo", "is_deleted", "reply_to", "quick_reply", "sender", "recipient"]
+        ),
+        json_values,
+    ),
 )
 changes = st.one_of(
-    st.builds(m.comment_change, ids), st.just(m.mention_change()),
-    st.builds(lambda field, value: {"field": field, "value": value},
-              st.sampled_from(["comments", "live_comments", "mentions", "messages", "message_reactions",
-                               "messaging_seen", "story_insights", "unknown_field"]),
-              st.one_of(messaging_items, json_values)),
+    st.builds(m.comment_change, ids),
+    st.just(m.mention_change()),
+    st.builds(
+        lambda field, value: {"field": field, "value": value},
+        st.sampled_from(
+            [
+                "comments",
+                "live_comments",
+                "mentions",
+                "messages",
+                "message_reactions",
+                "messaging_seen",
+                "story_insights",
+                "unknown_field",
+            ]
+        ),
+        st.one_of(messaging_items, json_values),
+    ),
 )
 entries = st.builds(
     lambda account, at, messaging, standby, changed, unwrapped: {
-        "id": account, "time": at,
+        "id": account,
+        "time": at,
         **({"messaging": messaging} if messaging is not None else {}),
         **({"standby": standby} if standby else {}),
         **({"changes": changed} if changed else {}),
         **(unwrapped or {}),
     },
-    ids, times, st.one_of(st.none(), st.lists(messaging_items, max_size=6)), st.lists(messaging_items, max_size=2),
-    st.lists(changes, max_size=3), st.one_of(st.none(), changes),
+    ids,
+    times,
+    st.one_of(st.none(), st.lists(messaging_items, max_size=6)),
+    st.lists(messaging_items, max_size=2),
+    st.lists(changes, max_size=3),
+    st.one_of(st.none(), changes),
 )
-meta_bodies = st.builds(lambda listed: {"object": "instagram", "entry": listed}, st.lists(entries, min_size=0,
-                                                                                          max_size=4))
+meta_bodies = st.builds(
+    lambda listed: {"object": "instagram", "entry": listed}, st.lists(entries, min_size=0, max_size=4)
+)
 
 # --- mutations --------------------------------------------------------------------------------------------
 
 HUGE = ("x" * 300_000, "\U0001f600" * 70_000, "\ud83d" * 1000)  # each under 1.1 MB as escaped JSON
 STRUCTURAL = ("drop", "duplicate", "retype", "huge", "nest", "unicode")
-BYTEWISE = ("truncate", "invalid_utf8", "duplicate_key", "lone_surrogate", "nan", "bom", "trailing", "deep",
-            "digit", "utf16")
+BYTEWISE = (
+    "truncate",
+    "invalid_utf8",
+    "duplicate_key",
+    "lone_surrogate",
+    "nan",
+    "bom",
+    "trailing",
+    "deep",
+    "digit",
+    "utf16",
+)
 
 
 def _paths(value: Any) -> list[tuple[Any, ...]]:
@@ -194,11 +272,17 @@ def mutate_bytes(body: bytes, operations: list[tuple[str, int]]) -> bytes:
 
 documents = st.one_of(
     meta_bodies,
-    st.builds(mutate, meta_bodies, st.lists(st.tuples(st.sampled_from(STRUCTURAL), st.integers(0, 10**6),
-                                                      json_values), min_size=1, max_size=3)),
-    st.builds(lambda entry: {"object": "instagram", "entry": [entry]},  # the existing property's generator
-              st.dictionaries(st.sampled_from(["id", "time", "messaging", "standby", "changes", "field", "value"]),
-                              meta_like, max_size=5)),
+    st.builds(
+        mutate,
+        meta_bodies,
+        st.lists(st.tuples(st.sampled_from(STRUCTURAL), st.integers(0, 10**6), json_values), min_size=1, max_size=3),
+    ),
+    st.builds(
+        lambda entry: {"object": "instagram", "entry": [entry]},  # the existing property's generator
+        st.dictionaries(
+            st.sampled_from(["id", "time", "messaging", "standby", "changes", "field", "value"]), meta_like, max_size=5
+        ),
+    ),
     json_values,
 )
 
@@ -210,8 +294,11 @@ def _encode(document: Any) -> bytes:
 
 raw_bodies = st.one_of(
     st.builds(_encode, documents),
-    st.builds(mutate_bytes, st.builds(_encode, meta_bodies),
-              st.lists(st.tuples(st.sampled_from(BYTEWISE), st.integers(0, 10**7)), min_size=1, max_size=3)),
+    st.builds(
+        mutate_bytes,
+        st.builds(_encode, meta_bodies),
+        st.lists(st.tuples(st.sampled_from(BYTEWISE), st.integers(0, 10**7)), min_size=1, max_size=3),
+    ),
     st.binary(max_size=300),
 )
 
@@ -236,13 +323,16 @@ def parsing_checker() -> Callable[[bytes], None]:
         crashed = [e.error for e in events if e.error and e.error.startswith("normaliser error")]
         expect(not crashed, f"the normaliser raised on an item: {crashed}")
         distinct = len({e.event_id for e in events})
-        expect(result.published == distinct == len(queue.messages) == len(store.items),
-               f"{distinct} distinct events: {result.published} published, {len(queue.messages)} queued, "
-               f"{len(store.items)} stored")
+        expect(
+            result.published == distinct == len(queue.messages) == len(store.items),
+            f"{distinct} distinct events: {result.published} published, {len(queue.messages)} queued, "
+            f"{len(store.items)} stored",
+        )
         for event in queue.messages:
             serialized = SerializedEvent.of(event)
             expect(serialized.body.isascii() and len(serialized.body) <= MAX_EVENT_BYTES, "not queue/table-safe")
             expect(json.loads(serialized.body)["event_id"] == event.event_id, "the event does not parse back")
+
     return check
 
 
@@ -260,18 +350,34 @@ def forged(body: bytes, how: str, other: bytes) -> str | None:
     """A header that does not sign ``body`` with a configured secret."""
     right = sign(body, SECRET)
     return {
-        "missing": None, "empty": "", "wrong_secret": sign(body, "not-the-app-secret"),
+        "missing": None,
+        "empty": "",
+        "wrong_secret": sign(body, "not-the-app-secret"),
         "other_body": sign(other, SECRET) if other != body else sign(body + b" ", SECRET),
-        "truncated": right[:-2], "no_prefix": right.removeprefix("sha256="), "sha1": "sha1=" + right[7:47],
-        "flipped": right[:-1] + ("0" if right[-1] != "0" else "1"), "garbage": "sha256=" + "zz" * 32,
+        "truncated": right[:-2],
+        "no_prefix": right.removeprefix("sha256="),
+        "sha1": "sha1=" + right[7:47],
+        "flipped": right[:-1] + ("0" if right[-1] != "0" else "1"),
+        "garbage": "sha256=" + "zz" * 32,
         "twice": f"{right},{right}",
     }[how]
 
 
-FORGERIES = ("missing", "empty", "wrong_secret", "other_body", "truncated", "no_prefix", "sha1", "flipped",
-             "garbage", "twice")
-unsigned_cases = st.builds(lambda body, how, other: (body, forged(body, how, other)), raw_bodies,
-                           st.sampled_from(FORGERIES), raw_bodies)
+FORGERIES = (
+    "missing",
+    "empty",
+    "wrong_secret",
+    "other_body",
+    "truncated",
+    "no_prefix",
+    "sha1",
+    "flipped",
+    "garbage",
+    "twice",
+)
+unsigned_cases = st.builds(
+    lambda body, how, other: (body, forged(body, how, other)), raw_bodies, st.sampled_from(FORGERIES), raw_bodies
+)
 
 
 @dataclass(frozen=True)
@@ -296,15 +402,30 @@ def event_of(delivery: Delivery) -> dict[str, Any]:
     return event
 
 
-content_types = st.sampled_from([None, "application/json", "application/json; charset=utf-8", "text/plain",
-                                 "application/octet-stream", "application/x-www-form-urlencoded"])
+content_types = st.sampled_from(
+    [
+        None,
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/plain",
+        "application/octet-stream",
+        "application/x-www-form-urlencoded",
+    ]
+)
 base64_modes = st.sampled_from(["auto", "auto", "forced", "broken"])
 signed_deliveries = st.builds(
     lambda body, secret, ctype, mode, upper: Delivery(
-        body, (lambda h: h.upper().replace("SHA256=", "sha256=") if upper else h)(sign(body, secret)), ctype, mode),
-    raw_bodies, st.sampled_from([APP_SECRET, INSTAGRAM_APP_SECRET]), content_types, base64_modes, st.booleans())
-unsigned_deliveries = st.builds(lambda case, ctype, mode: Delivery(case[0], case[1], ctype, mode),
-                                unsigned_cases, content_types, base64_modes)
+        body, (lambda h: h.upper().replace("SHA256=", "sha256=") if upper else h)(sign(body, secret)), ctype, mode
+    ),
+    raw_bodies,
+    st.sampled_from([APP_SECRET, INSTAGRAM_APP_SECRET]),
+    content_types,
+    base64_modes,
+    st.booleans(),
+)
+unsigned_deliveries = st.builds(
+    lambda case, ctype, mode: Delivery(case[0], case[1], ctype, mode), unsigned_cases, content_types, base64_modes
+)
 
 
 def answer_checker(harness: Harness, *, signed: bool) -> Callable[[Delivery], None]:
@@ -317,6 +438,7 @@ def answer_checker(harness: Harness, *, signed: bool) -> Callable[[Delivery], No
             expect(isinstance(error, str) and bool(error), f"a {status} without a reason: {response.get('body')}")
         if not signed:
             expect(status >= 400, f"an unsigned body was answered {status}")
+
     return check
 
 
@@ -338,8 +460,9 @@ def run(plan: WebhookFuzzPlan, seed: int) -> Result:
     big = (HealthCheck.data_too_large, HealthCheck.too_slow, HealthCheck.large_base_example)
     with logged_errors() as logged:
         for name, check, strategy, examples in (
-                ("parsing", parsing_checker(), raw_bodies, plan.parsing),
-                ("unsigned parsing", check_unsigned_parsing, unsigned_cases, plan.unsigned_parsing)):
+            ("parsing", parsing_checker(), raw_bodies, plan.parsing),
+            ("unsigned parsing", check_unsigned_parsing, unsigned_cases, plan.unsigned_parsing),
+        ):
             found = check_property(check, strategy, examples=examples, run_seed=seed, suppress=big)
             counts[name] = found.examples
             if found.failure:
@@ -348,16 +471,26 @@ def run(plan: WebhookFuzzPlan, seed: int) -> Result:
         while done < plan.handler:
             size = min(plan.handler_round, plan.handler - done)
             with webhook_stack() as harness:
-                found = check_property(answer_checker(harness, signed=True), signed_deliveries, examples=size,
-                                       run_seed=seed + done + 1, suppress=big)
+                found = check_property(
+                    answer_checker(harness, signed=True),
+                    signed_deliveries,
+                    examples=size,
+                    run_seed=seed + done + 1,
+                    suppress=big,
+                )
             counts["handler"] = counts.get("handler", 0) + found.examples
             done += size
             if found.failure:
                 failures.append(f"handler: {found.failure}")
                 break
         with webhook_stack() as harness:
-            found = check_property(answer_checker(harness, signed=False), unsigned_deliveries,
-                                   examples=plan.unsigned_handler, run_seed=seed, suppress=big)
+            found = check_property(
+                answer_checker(harness, signed=False),
+                unsigned_deliveries,
+                examples=plan.unsigned_handler,
+                run_seed=seed,
+                suppress=big,
+            )
             counts["unsigned handler"] = found.examples
             if found.failure:
                 failures.append(f"unsigned handler: {found.failure}")
@@ -367,10 +500,17 @@ def run(plan: WebhookFuzzPlan, seed: int) -> Result:
     unexplained = sorted(set(logged.records))
     failures.extend(f"logged with a traceback: {r}" for r in unexplained[:10])
     total = sum(counts.values())
-    summary = (f"{total} bodies (seed {seed}): {counts.get('parsing', 0)} signed and "
-               f"{counts.get('unsigned parsing', 0)} unsigned through the parsing layer (verify_and_parse + ingest), "
-               f"{counts.get('handler', 0)} signed and {counts.get('unsigned handler', 0)} unsigned through the real "
-               f"handler and moto; unsigned ones stored {kept[0]} items, queued {kept[1]} messages; "
-               f"failures {len(failures)}")
-    return Result("webhook fuzzing", summary, violations=failures, seconds=time.monotonic() - started,
-                  figures={"bodies": total, **{name.replace(" ", "_"): n for name, n in counts.items()}})
+    summary = (
+        f"{total} bodies (seed {seed}): {counts.get('parsing', 0)} signed and "
+        f"{counts.get('unsigned parsing', 0)} unsigned through the parsing layer (verify_and_parse + ingest), "
+        f"{counts.get('handler', 0)} signed and {counts.get('unsigned handler', 0)} unsigned through the real "
+        f"handler and moto; unsigned ones stored {kept[0]} items, queued {kept[1]} messages; "
+        f"failures {len(failures)}"
+    )
+    return Result(
+        "webhook fuzzing",
+        summary,
+        violations=failures,
+        seconds=time.monotonic() - started,
+        figures={"bodies": total, **{name.replace(" ", "_"): n for name, n in counts.items()}},
+    )

@@ -26,16 +26,23 @@ class Outcome:
     failure: str | None = None  # the exception and Hypothesis's shrunk failing example
 
 
-def check_property(check: Callable[[Any], None], strategy: st.SearchStrategy[Any], *, examples: int, run_seed: int,
-                   suppress: Sequence[HealthCheck] = ()) -> Outcome:
+def check_property(
+    check: Callable[[Any], None],
+    strategy: st.SearchStrategy[Any],
+    *,
+    examples: int,
+    run_seed: int,
+    suppress: Sequence[HealthCheck] = (),
+) -> Outcome:
     """Run ``check`` on ``examples`` values of ``strategy``; the first failure, shrunk, ends the run.
     ``run_seed`` makes the values reproducible; nothing is saved to an example database."""
     outcome = Outcome()
     if examples < 1:
         return outcome
 
-    @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(suppress),
-              print_blob=False)
+    @settings(
+        max_examples=examples, deadline=None, database=None, suppress_health_check=list(suppress), print_blob=False
+    )
     @seed(run_seed)
     @given(strategy)
     def holds(value: Any) -> None:

@@ -53,8 +53,10 @@ def working_token(harness: AccountsHarness, account_id: str) -> bool:
     if document is None:
         return False
     now = harness.sandbox.now()
-    return any(info.token == document.access_token and not info.revoked and info.expires_at > now
-               for info in harness.sandbox.tokens_of(account_id))
+    return any(
+        info.token == document.access_token and not info.revoked and info.expires_at > now
+        for info in harness.sandbox.tokens_of(account_id)
+    )
 
 
 def run(plan: RefresherFaultPlan, seed: int) -> Result:
@@ -84,15 +86,18 @@ def run(plan: RefresherFaultPlan, seed: int) -> Result:
             if service == "secrets-manager" and isinstance(name, str) and name.startswith(prefix):
                 check(name.removeprefix(prefix))
 
-        faults = AwsFaults(random.Random(rng.random()), rate=plan.fault_rate,  # noqa: S311  # nosec B311
-                           lost_rate=plan.lost_rate, operations=WRITES,
-                           after_call=after_write).attach("secretsmanager", "dynamodb")
+        faults = AwsFaults(
+            random.Random(rng.random()),  # noqa: S311  # nosec B311 - a reproducible fault schedule
+            rate=plan.fault_rate,
+            lost_rate=plan.lost_rate,
+            operations=WRITES,
+            after_call=after_write,
+        ).attach("secretsmanager", "dynamodb")
         runs = 0
         for number in range(plan.faulted_runs + plan.clean_runs):
             if number == plan.faulted_runs:
                 faults.pause()
-            elif number > plan.faulted_runs and all(harness.token(a).access_token != original[a]
-                                                    for a in accounts):
+            elif number > plan.faulted_runs and all(harness.token(a).access_token != original[a] for a in accounts):
                 break
             runs += 1
             try:
@@ -109,8 +114,7 @@ def run(plan: RefresherFaultPlan, seed: int) -> Result:
         refreshed = [a for a in accounts if harness.token(a).access_token != original[a]]
         not_active = [a for a in accounts if harness.account(a).status != ACTIVE]
         pending_left = [a for a in accounts if harness.pending(a) is not None]
-        stale = [a for a in accounts
-                 if harness.account(a).token_expires_at != harness.token(a).expires_at]
+        stale = [a for a in accounts if harness.account(a).token_expires_at != harness.token(a).expires_at]
         published = harness.account_events()
         events = [e["account"]["change"] for e in published]
         # Declared dead (a token_dead event: the producer is told the account needs a new login) while the
@@ -130,16 +134,29 @@ def run(plan: RefresherFaultPlan, seed: int) -> Result:
     if not_active:
         violations.append(f"accounts not active at the end: {not_active[:5]}")
     variant = " (Instagram revoking the old token on refresh)" if plan.refresh_invalidates_old else ""
-    summary = (f"{len(accounts)} accounts due{variant}: refreshed {len(refreshed)} in {runs} runs "
-               f"({outcomes['incomplete']} reported incomplete, so Lambda retries them), tokens lost {lost} "
-               f"({checks} checks of the current token"
-               + (f"; without a working token until a later run: {for_a_while}" if plan.refresh_invalidates_old
-                  else "") + f"), faults injected {faults.total} ({faults.summary()}); "
-               f"afterwards: declared dead with a working token {len(falsely_dead)}, AWSPENDING labels left "
-               f"{len(pending_left)}, account items with a stale "
-               f"token_expires_at {len(stale)}, account events {sorted(set(events)) or 'none'}")
-    figures = {"accounts": len(accounts), "refreshed": len(refreshed), "runs": runs, "faults": faults.total,
-               "checks": checks}
-    return Result("refresher faults" + (" (old token revoked)" if plan.refresh_invalidates_old else ""), summary,
-                  lost=lost, violations=violations, seconds=time.monotonic() - started, figures=figures,
-                  known=known)
+    summary = (
+        f"{len(accounts)} accounts due{variant}: refreshed {len(refreshed)} in {runs} runs "
+        f"({outcomes['incomplete']} reported incomplete, so Lambda retries them), tokens lost {lost} "
+        f"({checks} checks of the current token"
+        + (f"; without a working token until a later run: {for_a_while}" if plan.refresh_invalidates_old else "")
+        + f"), faults injected {faults.total} ({faults.summary()}); "
+        f"afterwards: declared dead with a working token {len(falsely_dead)}, AWSPENDING labels left "
+        f"{len(pending_left)}, account items with a stale "
+        f"token_expires_at {len(stale)}, account events {sorted(set(events)) or 'none'}"
+    )
+    figures = {
+        "accounts": len(accounts),
+        "refreshed": len(refreshed),
+        "runs": runs,
+        "faults": faults.total,
+        "checks": checks,
+    }
+    return Result(
+        "refresher faults" + (" (old token revoked)" if plan.refresh_invalidates_old else ""),
+        summary,
+        lost=lost,
+        violations=violations,
+        seconds=time.monotonic() - started,
+        figures=figures,
+        known=known,
+    )

@@ -94,21 +94,32 @@ class Tally:
     known: Counter[str] = field(default_factory=Counter)
 
 
-def _messages(count: int, customers: int, two_part_share: float,
-              rng: random.Random) -> list[tuple[str, str, dict[str, Any], int]]:
+def _messages(
+    count: int, customers: int, two_part_share: float, rng: random.Random
+) -> list[tuple[str, str, dict[str, Any], int]]:
     """(key, recipient, message, parts) in enqueue order; texts and URLs carry the key, to be found at Meta."""
     made = []
     for number in range(count):
         recipient = f"70000000000{rng.randrange(customers):05d}"
         key = f"chaos-{recipient[-5:]}-{number:05d}"
         if rng.random() < two_part_share:
-            content = {"type": "text_with_media", "text": f"chaos {key}", "media_type": "file",
-                       "url": f"{out.HTTPS}/{key}.pdf"}
+            content = {
+                "type": "text_with_media",
+                "text": f"chaos {key}",
+                "media_type": "file",
+                "url": f"{out.HTTPS}/{key}.pdf",
+            }
             parts = 2
         else:
             content, parts = {"type": "text", "text": f"chaos {key}"}, 1
-        made.append((key, recipient, out.outbound("text", key=key, recipient={"id": recipient}, message=content,
-                                                  correlation_id=key), parts))
+        made.append(
+            (
+                key,
+                recipient,
+                out.outbound("text", key=key, recipient={"id": recipient}, message=content, correlation_id=key),
+                parts,
+            )
+        )
     return made
 
 
@@ -138,9 +149,13 @@ def drive(loop: Loop, deadline: float, *, died: Counter[str] | None = None) -> b
             died["invocations"] += 1
             # Its batch comes back once the visibility timeout (180 s) has passed: now, here. (Left to
             # expire, moto hands out the last in-flight message of a FIFO group first; SQS does not.)
-            loop.sqs.change_message_visibility_batch(QueueUrl=loop.outbound_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                for i, handle in enumerate(batches[-1])])
+            loop.sqs.change_message_visibility_batch(
+                QueueUrl=loop.outbound_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                    for i, handle in enumerate(batches[-1])
+                ],
+            )
             continue
         if delivered == 0:
             if loop._in_flight() == 0:
@@ -190,10 +205,17 @@ def count(loop: Loop, messages: list[tuple[str, str, dict[str, Any], int]], fini
         history = published.get(key, [])
         if final is None or final == st.PENDING:
             tally.lost += 1
-            where = (f"in the dead-letter queue after {dead_lettered[key]} receives" if key in dead_lettered
-                     else "time ran out" if not finished else "not on any queue")
-            tally.violations.append(f"{key} has no final status ({final}, {attempts[(key, delivered)]} requests "
-                                    f"to Meta for its part {delivered + 1}): {where}")
+            where = (
+                f"in the dead-letter queue after {dead_lettered[key]} receives"
+                if key in dead_lettered
+                else "time ran out"
+                if not finished
+                else "not on any queue"
+            )
+            tally.violations.append(
+                f"{key} has no final status ({final}, {attempts[(key, delivered)]} requests "
+                f"to Meta for its part {delivered + 1}): {where}"
+            )
             continue
         if final not in history:
             tally.violations.append(f"{key} ended {final}, but no {final} status event was published ({history})")
@@ -220,10 +242,12 @@ def count(loop: Loop, messages: list[tuple[str, str, dict[str, Any], int]], fini
             tried = attempts[(key, delivered)]
             receives = re.search(r"in (\d+) receives", detail)
             last_receive = receives is not None and int(receives.group(1)) >= max_receives
-            if reason == "retries_exhausted" and "temporary failure" in detail and tried < 3 \
-                    and not last_receive:  # on the queue's last receive it ends FAILED rather than dead-lettered
-                tally.violations.append(f"{key} given up after {tried} request(s) to Meta for codes 1/2, whose "
-                                        "limit is 3")
+            if (
+                reason == "retries_exhausted" and "temporary failure" in detail and tried < 3 and not last_receive
+            ):  # on the queue's last receive it ends FAILED rather than dead-lettered
+                tally.violations.append(
+                    f"{key} given up after {tried} request(s) to Meta for codes 1/2, whose limit is 3"
+                )
     for key in left_unknown:  # its echo came back carrying its marker, and still did not settle it
         tally.violations.append(f"{key} reached Meta and its echo came back, but it stayed UNKNOWN")
     return tally
@@ -235,8 +259,7 @@ def dead_letters(loop: Loop) -> dict[str, int]:
     url = loop.stack.refs["OutboundDeadLetterQueue"]
     found: dict[str, int] = {}
     for _ in range(1000):  # at most 10,000 messages; a run enqueues a few hundred
-        got = loop.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
-            "Messages", [])
+        got = loop.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
         if not got:
             break
         for message in got:
@@ -245,14 +268,18 @@ def dead_letters(loop: Loop) -> dict[str, int]:
             except (ValueError, AttributeError):
                 key = message["MessageId"]
             found[key] = int(message["Attributes"].get("ApproximateReceiveCount", 0))
-        loop.sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+        loop.sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)]
+        )
     return found
 
 
 @contextmanager
-def wrapped_send(wrapper: Callable[[Callable[[GraphClient, str, dict[str, Any]], Outcome], GraphClient, str,
-                                    dict[str, Any]], Outcome]) -> Iterator[None]:
+def wrapped_send(
+    wrapper: Callable[
+        [Callable[[GraphClient, str, dict[str, Any]], Outcome], GraphClient, str, dict[str, Any]], Outcome
+    ],
+) -> Iterator[None]:
     """Every Send API call of the sender goes through ``wrapper(original, client, token, body)``."""
     original = GraphClient.send
     with pytest.MonkeyPatch.context() as patch:
@@ -267,16 +294,32 @@ def _open_windows(loop: Loop, messages: list[tuple[str, str, dict[str, Any], int
 
 def _result(name: str, tally: Tally, extra: str, seconds: float, figures: dict[str, int]) -> Result:
     failed = ", ".join(f"{n} {reason}" for reason, n in sorted(tally.failed.items())) or "none"
-    summary = (f"{tally.messages} messages: delivered once {tally.delivered_once} (of which UNKNOWN, then "
-               f"settled by their echo: {tally.settled_by_echo}), UNKNOWN and not delivered "
-               f"{tally.unknown_not_delivered}, "
-               f"failed {sum(tally.failed.values())} ({failed}); lost {tally.lost}, duplicated {tally.duplicated}, "
-               f"out of order {tally.out_of_order}; {extra}")
-    figures = {**figures, "messages": tally.messages, "delivered_once": tally.delivered_once,
-               "settled_by_echo": tally.settled_by_echo, "unknown_not_delivered": tally.unknown_not_delivered,
-               "failed": sum(tally.failed.values())}
-    return Result(name, summary, tally.lost, tally.duplicated, tally.out_of_order, tally.violations[:20], seconds,
-                  known=tally.known, figures=figures)
+    summary = (
+        f"{tally.messages} messages: delivered once {tally.delivered_once} (of which UNKNOWN, then "
+        f"settled by their echo: {tally.settled_by_echo}), UNKNOWN and not delivered "
+        f"{tally.unknown_not_delivered}, "
+        f"failed {sum(tally.failed.values())} ({failed}); lost {tally.lost}, duplicated {tally.duplicated}, "
+        f"out of order {tally.out_of_order}; {extra}"
+    )
+    figures = {
+        **figures,
+        "messages": tally.messages,
+        "delivered_once": tally.delivered_once,
+        "settled_by_echo": tally.settled_by_echo,
+        "unknown_not_delivered": tally.unknown_not_delivered,
+        "failed": sum(tally.failed.values()),
+    }
+    return Result(
+        name,
+        summary,
+        tally.lost,
+        tally.duplicated,
+        tally.out_of_order,
+        tally.violations[:20],
+        seconds,
+        known=tally.known,
+        figures=figures,
+    )
 
 
 def run_graph_faults(plan: SenderFaultPlan, seed: int) -> Result:
@@ -305,9 +348,13 @@ def run_graph_faults(plan: SenderFaultPlan, seed: int) -> Result:
         tally = count(loop, messages, finished)
         requests = len([r for r in loop.sandbox.requests if r.path.endswith("/messages")])
     faults = ", ".join(f"{kind} {n}" for kind, n in sorted(injected.items()))
-    return _result("sender graph faults", tally, f"{requests} Send API requests, faults injected "
-                   f"{sum(injected.values())} ({faults})", time.monotonic() - started,
-                   {"faults": sum(injected.values()), "requests": requests})
+    return _result(
+        "sender graph faults",
+        tally,
+        f"{requests} Send API requests, faults injected {sum(injected.values())} ({faults})",
+        time.monotonic() - started,
+        {"faults": sum(injected.values()), "requests": requests},
+    )
 
 
 def run_crash_after_send(plan: CrashPlan, seed: int) -> Result:
@@ -339,6 +386,10 @@ def run_crash_after_send(plan: CrashPlan, seed: int) -> Result:
             finished = drive(loop, started + plan.seconds, died=died)
         tally = count(loop, messages, finished)
     crashes = ", ".join(f"{kind} {n}" for kind, n in sorted(injected.items()))
-    return _result("sender crash after send", tally, f"crashes injected {sum(injected.values())} ({crashes}), "
-                   f"invocations that died {died['invocations']}", time.monotonic() - started,
-                   {"crashes": sum(injected.values()), "died": died["invocations"]})
+    return _result(
+        "sender crash after send",
+        tally,
+        f"crashes injected {sum(injected.values())} ({crashes}), invocations that died {died['invocations']}",
+        time.monotonic() - started,
+        {"crashes": sum(injected.values()), "died": died["invocations"]},
+    )

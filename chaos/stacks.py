@@ -34,11 +34,15 @@ from sender import service as sender_service
 
 
 @contextmanager
-def _aws(patch: pytest.MonkeyPatch, name: str, secrets: dict[str, str],
-         parameters: dict[str, int] | None = None) -> Iterator[tuple[Stack, dict[str, Any]]]:
+def _aws(
+    patch: pytest.MonkeyPatch, name: str, secrets: dict[str, str], parameters: dict[str, int] | None = None
+) -> Iterator[tuple[Stack, dict[str, Any]]]:
     dummy = "testing"  # moto accepts any credentials; these never leave this process
-    for key, value in {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": dummy,
-                       "AWS_SECRET_ACCESS_KEY": dummy}.items():
+    for key, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": dummy,
+        "AWS_SECRET_ACCESS_KEY": dummy,
+    }.items():
         patch.setenv(key, value)
     patch.delenv("AWS_ENDPOINT_URL", raising=False)  # moto in this process, never a real endpoint
     # DynamoDB and SQS apply each request atomically; moto's in-process backends do not (a transaction
@@ -53,9 +57,11 @@ def _aws(patch: pytest.MonkeyPatch, name: str, secrets: dict[str, str],
 
     patch.setattr(BotocoreStubber, "process_request", one_at_a_time)
     with mock_aws():
-        clients = {"dynamodb": boto3.client("dynamodb", region_name=REGION),
-                   "sqs": boto3.client("sqs", region_name=REGION),
-                   "secretsmanager": boto3.client("secretsmanager", region_name=REGION)}
+        clients = {
+            "dynamodb": boto3.client("dynamodb", region_name=REGION),
+            "sqs": boto3.client("sqs", region_name=REGION),
+            "secretsmanager": boto3.client("secretsmanager", region_name=REGION),
+        }
         template = load()
         for parameter, default in (parameters or {}).items():  # as `sam deploy --parameter-overrides` would
             template["Parameters"][parameter]["Default"] = default
@@ -66,8 +72,9 @@ def _aws(patch: pytest.MonkeyPatch, name: str, secrets: dict[str, str],
 def webhook_stack() -> Iterator[Harness]:
     """tests/integration/conftest.py's ``harness``: the webhook handler against moto."""
     with pytest.MonkeyPatch.context() as patch:
-        app_secret = json.dumps({"app_secrets": [reuse.APP_SECRET, reuse.INSTAGRAM_APP_SECRET],
-                                 "verify_token": reuse.VERIFY_TOKEN})
+        app_secret = json.dumps(
+            {"app_secrets": [reuse.APP_SECRET, reuse.INSTAGRAM_APP_SECRET], "verify_token": reuse.VERIFY_TOKEN}
+        )
         with _aws(patch, "gw-chaos", {"AppSecret": app_secret}) as (stack, clients):
             for key, value in stack.function_environment("WebhookFunction").items():
                 patch.setenv(key, value)
@@ -79,8 +86,9 @@ def webhook_stack() -> Iterator[Harness]:
 
 
 @contextmanager
-def outbound_stack(*, graph_timeout_seconds: float = 10.0, echo_delay_seconds: float = 0.2,
-                   max_receive_count: int | None = None) -> Iterator[Loop]:
+def outbound_stack(
+    *, graph_timeout_seconds: float = 10.0, echo_delay_seconds: float = 0.2, max_receive_count: int | None = None
+) -> Iterator[Loop]:
     """tests/integration/outbound_loop.py's ``loop``: sender, webhook (for echoes) and callback handlers,
     the SQS poller, the Graph sandbox. ``max_receive_count`` overrides the template's OutboundMaxReceiveCount
     (the queue's redrive policy and the sender's last attempt alike)."""
@@ -88,9 +96,10 @@ def outbound_stack(*, graph_timeout_seconds: float = 10.0, echo_delay_seconds: f
         # Retries after about a second rather than minutes, as in the integration tests.
         patch.setattr(sender_service, "BACKOFF_BASE_SECONDS", 0.5)
         patch.setattr(sender_service, "THROTTLE_PAUSE_SECONDS", 1.0)
-        secrets = {"AppSecret": json.dumps({"app_secrets": [reuse.OUTBOUND_APP_SECRET],
-                                            "verify_token": reuse.VERIFY_TOKEN}),
-                   "CallbackSigningSecret": json.dumps({"signing_secret": reuse.SIGNING_SECRET})}
+        secrets = {
+            "AppSecret": json.dumps({"app_secrets": [reuse.OUTBOUND_APP_SECRET], "verify_token": reuse.VERIFY_TOKEN}),
+            "CallbackSigningSecret": json.dumps({"signing_secret": reuse.SIGNING_SECRET}),
+        }
         parameters = {"OutboundMaxReceiveCount": max_receive_count} if max_receive_count else None
         with _aws(patch, "gw-chaos-send", secrets, parameters) as (stack, clients):
             for function in ("WebhookFunction", "SenderFunction", "CallbackFunction"):
@@ -106,8 +115,11 @@ def outbound_stack(*, graph_timeout_seconds: float = 10.0, echo_delay_seconds: f
                 api_thread.start()
                 running.callback(api_thread.join, 5)
                 running.callback(api.shutdown)
-                sandbox = GraphSandbox(webhook_url=f"http://127.0.0.1:{api.server_address[1]}/webhook",
-                                       app_secret=reuse.OUTBOUND_APP_SECRET, echo_delay_seconds=echo_delay_seconds)
+                sandbox = GraphSandbox(
+                    webhook_url=f"http://127.0.0.1:{api.server_address[1]}/webhook",
+                    app_secret=reuse.OUTBOUND_APP_SECRET,
+                    echo_delay_seconds=echo_delay_seconds,
+                )
                 running.callback(sandbox.stop)  # safe before start(): the sandbox checks what it started
                 sandbox.start()
                 inbox = CallbackInbox(reuse.SIGNING_SECRET)
@@ -118,9 +130,14 @@ def outbound_stack(*, graph_timeout_seconds: float = 10.0, echo_delay_seconds: f
                 patch.setenv("LOCAL_STACK", "true")  # the sandbox is http on 127.0.0.1, as in make run
                 patch.setenv("GRAPH_API_BASE_URL", sandbox.base_url)
                 patch.setenv("GRAPH_TIMEOUT_SECONDS", str(graph_timeout_seconds))
-                register_account(clients["dynamodb"], clients["secretsmanager"], table=stack.refs["GatewayTable"],
-                                 secret_prefix=stack.function_environment("SenderFunction")["ACCOUNT_SECRET_PREFIX"],
-                                 account_id=reuse.ACCOUNT, access_token=reuse.TOKEN)
+                register_account(
+                    clients["dynamodb"],
+                    clients["secretsmanager"],
+                    table=stack.refs["GatewayTable"],
+                    secret_prefix=stack.function_environment("SenderFunction")["ACCOUNT_SECRET_PREFIX"],
+                    account_id=reuse.ACCOUNT,
+                    access_token=reuse.TOKEN,
+                )
                 reuse.reset_outbound_state()
                 yield Loop(stack, sandbox, clients["sqs"], inbox, patch)
 
@@ -134,8 +151,14 @@ def sender_poller(loop: Loop, batches: list[list[str]]) -> SqsPoller:
         return sender_handler.lambda_handler(event, LambdaContext("SenderFunction"))
 
     subscription = next(s for s in queue_subscriptions(loop.stack) if s.function_id == "SenderFunction")
-    return SqsPoller(loop.sqs, loop.outbound_url, loop.stack.attributes[("OutboundQueue", "Arn")], invoke,
-                     subscription, wait_seconds=0)
+    return SqsPoller(
+        loop.sqs,
+        loop.outbound_url,
+        loop.stack.attributes[("OutboundQueue", "Arn")],
+        invoke,
+        subscription,
+        wait_seconds=0,
+    )
 
 
 @contextmanager
@@ -144,13 +167,21 @@ def accounts_stack(**sandbox_options: Any) -> Iterator[AccountsHarness]:
     refresher's environment from the template, the sandbox as Instagram on the real clock (the deployed
     handler reads time.time())."""
     with pytest.MonkeyPatch.context() as patch:
-        secrets = {"AppSecret": json.dumps({"app_secrets": ["a" * 32], "verify_token": reuse.VERIFY_TOKEN,
-                                            "instagram_app_id": reuse.LOGIN_APP_ID,
-                                            "instagram_app_secret": reuse.LOGIN_APP_SECRET})}
+        secrets = {
+            "AppSecret": json.dumps(
+                {
+                    "app_secrets": ["a" * 32],
+                    "verify_token": reuse.VERIFY_TOKEN,
+                    "instagram_app_id": reuse.LOGIN_APP_ID,
+                    "instagram_app_secret": reuse.LOGIN_APP_SECRET,
+                }
+            )
+        }
         with _aws(patch, "gw-chaos-accounts", secrets) as (stack, clients):
             clock = Clock(now=time.time())
-            sandbox = GraphSandbox(app_id=reuse.LOGIN_APP_ID,
-                                   instagram_app_secret=reuse.LOGIN_APP_SECRET, **sandbox_options)
+            sandbox = GraphSandbox(
+                app_id=reuse.LOGIN_APP_ID, instagram_app_secret=reuse.LOGIN_APP_SECRET, **sandbox_options
+            )
             try:
                 sandbox.start()
                 overrides = {"LOCAL_STACK": "true", "GRAPH_API_BASE_URL": sandbox.base_url}
@@ -162,4 +193,3 @@ def accounts_stack(**sandbox_options: Any) -> Iterator[AccountsHarness]:
             finally:
                 sandbox.stop()
                 reuse.reset_accounts_state()
-

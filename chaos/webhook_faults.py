@@ -43,22 +43,34 @@ def _item(kind: str, customer: str, tag: str, ts: int) -> dict[str, Any]:
     if kind == "text":
         return m.text(mid=tag, words=f"chaos {tag}", customer=customer, ts=ts)
     if kind == "attachment":
-        return m.inbound({"message": {"mid": tag, "attachments": [
-            {"type": "image", "payload": {"url": m.CDN.format(tag)}}]}}, customer=customer, ts=ts)
+        return m.inbound(
+            {"message": {"mid": tag, "attachments": [{"type": "image", "payload": {"url": m.CDN.format(tag)}}]}},
+            customer=customer,
+            ts=ts,
+        )
     if kind == "reaction":
-        return m.inbound({"reaction": {"mid": tag, "action": "react", "reaction": "love", "emoji": "\u2764"}},
-                         customer=customer, ts=ts)
+        return m.inbound(
+            {"reaction": {"mid": tag, "action": "react", "reaction": "love", "emoji": "\u2764"}},
+            customer=customer,
+            ts=ts,
+        )
     if kind == "read":
         return m.inbound({"read": {"mid": tag}}, customer=customer, ts=ts)
     if kind == "postback":
-        return m.inbound({"postback": {"mid": tag, "title": "Talk to a human", "payload": "HUMAN"}},
-                         customer=customer, ts=ts)
-    return {"sender": {"id": m.ACCOUNT}, "recipient": {"id": customer}, "timestamp": ts,
-            "message": {"mid": tag, "text": f"chaos {tag}", "is_echo": True}}
+        return m.inbound(
+            {"postback": {"mid": tag, "title": "Talk to a human", "payload": "HUMAN"}}, customer=customer, ts=ts
+        )
+    return {
+        "sender": {"id": m.ACCOUNT},
+        "recipient": {"id": customer},
+        "timestamp": ts,
+        "message": {"mid": tag, "text": f"chaos {tag}", "is_echo": True},
+    }
 
 
-def bodies(events: int, plan: WebhookFaultPlan,
-           rng: random.Random) -> tuple[list[dict[str, Any]], dict[str, tuple[str, int]]]:
+def bodies(
+    events: int, plan: WebhookFaultPlan, rng: random.Random
+) -> tuple[list[dict[str, Any]], dict[str, tuple[str, int]]]:
     """Meta-shaped bodies holding ``events`` events; and each event's tag -> (customer, sequence).
     A body lists its items in any order (Meta's batches are not sorted); time only moves forward from
     one body to the next, per conversation."""
@@ -103,15 +115,31 @@ def run(plan: WebhookFaultPlan, seed: int) -> Result:
     if total.unexpected:
         violations.append(f"{total.unexpected} events nobody sent")
     statuses = total.statuses
-    summary = (f"sent {total.sent} events in {total.bodies} bodies, stored {total.stored}, queued {total.queued}, "
-               f"lost {total.lost}, duplicated {total.duplicated}, out of order {total.out_of_order}, "
-               f"faults injected {total.faults.total()} ({_describe(total.faults)}); "
-               f"{sum(statuses.values())} POSTs: {statuses[200]} x 200, {statuses[503]} x 503, "
-               f"Meta gave up on {total.gave_up}")
-    figures = {"sent": total.sent, "stored": total.stored, "queued": total.queued, "faults": sum(total.faults.values()),
-               "posts": sum(statuses.values()), "answered_503": statuses[503]}
-    return Result("webhook faults", summary, total.lost, total.duplicated, total.out_of_order, violations, elapsed,
-                  figures=figures)
+    summary = (
+        f"sent {total.sent} events in {total.bodies} bodies, stored {total.stored}, queued {total.queued}, "
+        f"lost {total.lost}, duplicated {total.duplicated}, out of order {total.out_of_order}, "
+        f"faults injected {total.faults.total()} ({_describe(total.faults)}); "
+        f"{sum(statuses.values())} POSTs: {statuses[200]} x 200, {statuses[503]} x 503, "
+        f"Meta gave up on {total.gave_up}"
+    )
+    figures = {
+        "sent": total.sent,
+        "stored": total.stored,
+        "queued": total.queued,
+        "faults": sum(total.faults.values()),
+        "posts": sum(statuses.values()),
+        "answered_503": statuses[503],
+    }
+    return Result(
+        "webhook faults",
+        summary,
+        total.lost,
+        total.duplicated,
+        total.out_of_order,
+        violations,
+        elapsed,
+        figures=figures,
+    )
 
 
 @dataclass
@@ -130,8 +158,17 @@ class _Round:
     faults: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: "_Round") -> None:
-        for name in ("sent", "bodies", "stored", "queued", "lost", "duplicated", "out_of_order", "unexpected",
-                     "gave_up"):
+        for name in (
+            "sent",
+            "bodies",
+            "stored",
+            "queued",
+            "lost",
+            "duplicated",
+            "out_of_order",
+            "unexpected",
+            "gave_up",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.statuses.update(other.statuses)
         self.crashes.update(other.crashes)
@@ -146,8 +183,11 @@ def _round(plan: WebhookFaultPlan, size: int, rng: random.Random, deadline: floa
     documents, expected = bodies(size, plan, rng)
     found = _Round(sent=len(expected), bodies=len(documents))
     with webhook_stack() as harness:
-        faults = AwsFaults(random.Random(rng.random()), rate=plan.fault_rate,  # noqa: S311  # nosec B311
-                           lost_rate=plan.lost_rate).attach("dynamodb", "sqs")
+        faults = AwsFaults(
+            random.Random(rng.random()),  # noqa: S311  # nosec B311 - a reproducible fault schedule
+            rate=plan.fault_rate,
+            lost_rate=plan.lost_rate,
+        ).attach("dynamodb", "sqs")
 
         def deliver(document: dict[str, Any]) -> bool:
             """Meta: the same bytes again until a 200, at most max_attempts times."""

@@ -88,8 +88,12 @@ class _InboxHandler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        ok = verify(self.server.signing_secret, body, headers.get(TIMESTAMP_HEADER.lower()),
-                    headers.get(SIGNATURE_HEADER.lower()))
+        ok = verify(
+            self.server.signing_secret,
+            body,
+            headers.get(TIMESTAMP_HEADER.lower()),
+            headers.get(SIGNATURE_HEADER.lower()),
+        )
         status = self.server._take(Received(self.path, headers, body, ok)) if ok else 401
         if self.server.echo:
             self._print(body, ok, status)

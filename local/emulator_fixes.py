@@ -65,8 +65,11 @@ def apply() -> None:
     from moto.sqs.models import Queue, SQSBackend
 
     counts: dict[str, Any] = {name: vars(Queue).get(name) for name in _QUEUE_COUNTS}
-    if (vars(dynamodb_models).get("copy") is not copy or "__new__" not in vars(BaseModel)
-            or not all(isinstance(count, property) for count in counts.values())):
+    if (
+        vars(dynamodb_models).get("copy") is not copy
+        or "__new__" not in vars(BaseModel)
+        or not all(isinstance(count, property) for count in counts.values())
+    ):
         raise RuntimeError("moto has changed: review local/emulator_fixes.py against the new version")
     patches: list[tuple[Any, str, Any]] = [
         (dynamodb_models, "copy", _CopyExceptTables(Table)),
@@ -158,7 +161,8 @@ class _Journal:
             return  # moto cancels a transaction that names an item twice; the first copy is the original
         current = table.get_item(hash_key, range_key)
         self._before[(table.name, hash_key, range_key)] = _Before(
-            table, hash_key, range_key, copy.deepcopy(current) if current is not None else None)
+            table, hash_key, range_key, copy.deepcopy(current) if current is not None else None
+        )
         if table.stream_shard is not None and all(shard is not table.stream_shard for shard, _ in self._streams):
             self._streams.append((table.stream_shard, len(table.stream_shard.items)))
 
@@ -266,8 +270,11 @@ def _add_message(self: Any, message: Any) -> None:
 
 # 4. The cost of a send -----------------------------------------------------------------------------
 
-_QUEUE_COUNTS = ("approximate_number_of_messages", "approximate_number_of_messages_delayed",
-                 "approximate_number_of_messages_not_visible")
+_QUEUE_COUNTS = (
+    "approximate_number_of_messages",
+    "approximate_number_of_messages_delayed",
+    "approximate_number_of_messages_not_visible",
+)
 _send_in_progress = threading.local()
 
 

@@ -203,13 +203,15 @@ def igsid_for_comment(comment_id: str) -> str:
 
 def usage_header(account_id: str, call_count: int) -> dict[str, str]:
     usage = {
-        account_id: [{
-            "type": "instagram",
-            "call_count": call_count,
-            "total_cputime": max(1, call_count // 4) if call_count else 0,
-            "total_time": max(1, call_count // 2) if call_count else 0,
-            "estimated_time_to_regain_access": 0,
-        }]
+        account_id: [
+            {
+                "type": "instagram",
+                "call_count": call_count,
+                "total_cputime": max(1, call_count // 4) if call_count else 0,
+                "total_time": max(1, call_count // 2) if call_count else 0,
+                "estimated_time_to_regain_access": 0,
+            }
+        ]
     }
     return {"X-Business-Use-Case-Usage": json.dumps(usage, separators=(",", ":"))}
 
@@ -487,8 +489,9 @@ def _echo_attachment(attachment: dict[str, Any]) -> dict[str, Any]:
     return {"type": echoed_type, "payload": {"url": url}}
 
 
-def echo_message(mid: str, message: dict[str, Any], *, app_id: str | None = None,
-                 with_metadata: bool = True) -> dict[str, Any]:
+def echo_message(
+    mid: str, message: dict[str, Any], *, app_id: str | None = None, with_metadata: bool = True
+) -> dict[str, Any]:
     """The `message` of the is_echo webhook for a sent message (fact sheet §4.1), with the sending app's id
     and the metadata it attached, as Messenger's echoes carry them (whether Instagram's do is not documented:
     the sandbox can leave either out)."""
@@ -649,9 +652,14 @@ class GraphSandbox:
         self._changed = threading.Condition(self._lock)
         # Accounts, tokens, codes and subscriptions, under the same lock.
         self._identity = InstagramIdentity(
-            self._lock, clock=clock, app_id=app_id, instagram_app_secret=instagram_app_secret,
-            token_response_shape=token_response_shape, subscription_field_spelling=subscription_field_spelling,
-            refresh_invalidates_old=refresh_invalidates_old)
+            self._lock,
+            clock=clock,
+            app_id=app_id,
+            instagram_app_secret=instagram_app_secret,
+            token_response_shape=token_response_shape,
+            subscription_field_spelling=subscription_field_spelling,
+            refresh_invalidates_old=refresh_invalidates_old,
+        )
         self._sent: list[SentMessage] = []
         self._requests: list[RequestRecord] = []
         self._faults: list[_Fault] = []
@@ -672,8 +680,9 @@ class GraphSandbox:
         self._server = _SandboxServer(self._requested_port, self)
         self._threads = [
             # A short poll keeps stop() fast, which adds up over a test suite that starts one per test.
-            threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
-                             name="graph-sandbox", daemon=True),
+            threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="graph-sandbox", daemon=True
+            ),
             threading.Thread(target=self._deliver_webhooks, name="graph-sandbox-webhooks", daemon=True),
         ]
         for thread in self._threads:
@@ -712,14 +721,22 @@ class GraphSandbox:
 
     # --- configuration and inspection ---
 
-    def add_account(self, account_id: str, access_token: str, *, username: str | None = None,
-                    issued_at: float | None = None, expires_in: float = LONG_LIVED_SECONDS) -> None:
+    def add_account(
+        self,
+        account_id: str,
+        access_token: str,
+        *,
+        username: str | None = None,
+        issued_at: float | None = None,
+        expires_in: float = LONG_LIVED_SECONDS,
+    ) -> None:
         """Register a long-lived token for an account, issued at `issued_at` (default now()) and expiring
         `expires_in` seconds later. An account may hold several (an old and a refreshed one). The first call
         for an account creates its profile (username default user_<last 4 digits>), subscribed to nothing.
         """
-        self._identity.add_account(account_id, access_token, username=username, issued_at=issued_at,
-                                   expires_in=expires_in)
+        self._identity.add_account(
+            account_id, access_token, username=username, issued_at=issued_at, expires_in=expires_in
+        )
 
     def add_login(self, account_id: str, username: str) -> None:
         """An Instagram professional account a person can log in as on the consent page (/oauth/authorize)."""
@@ -792,8 +809,18 @@ class GraphSandbox:
             raise ValueError("deliver applies to the messages endpoint only")
         if account_id is not None and not isinstance(account_id, str):
             raise ValueError("account_id must be a string")
-        fault = _Fault(kind, count, status, code, subcode, message, None if delay is None else float(delay),
-                       deliver, account_id, endpoint)
+        fault = _Fault(
+            kind,
+            count,
+            status,
+            code,
+            subcode,
+            message,
+            None if delay is None else float(delay),
+            deliver,
+            account_id,
+            endpoint,
+        )
         with self._lock:
             self._faults.append(fault)
 
@@ -852,8 +879,7 @@ class GraphSandbox:
         for name, value in (("account_id", account_id), ("igsid", igsid), ("mid", mid)):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name} must be a non-empty string")
-        event = {"sender": {"id": igsid}, "recipient": {"id": account_id}, "timestamp": _now_ms(),
-                 "read": {"mid": mid}}
+        event = {"sender": {"id": igsid}, "recipient": {"id": account_id}, "timestamp": _now_ms(), "read": {"mid": mid}}
         self._enqueue_webhook(account_id, event)
 
     # --- request handling ---
@@ -882,16 +908,24 @@ class GraphSandbox:
             reply, account_id, body = self._identity_request(route, query, headers, raw)
         error_code, error_subcode = _error_codes(reply.body) if reply.status >= 400 else (None, None)
         record = RequestRecord(
-            at=time.time(), method=method, path=path, account_id=account_id, status=reply.status,
-            error_code=error_code, error_subcode=error_subcode, via_url_token=via_url_token, body=body,
+            at=time.time(),
+            method=method,
+            path=path,
+            account_id=account_id,
+            status=reply.status,
+            error_code=error_code,
+            error_subcode=error_subcode,
+            via_url_token=via_url_token,
+            body=body,
         )
         with self._changed:
             self._requests.append(record)
             self._changed.notify_all()
         return reply
 
-    def _send_request(self, method: str, path: str, query: dict[str, list[str]], headers: Message,
-                      raw: bytes) -> tuple[_Reply, str | None, Any]:
+    def _send_request(
+        self, method: str, path: str, query: dict[str, list[str]], headers: Message, raw: bytes
+    ) -> tuple[_Reply, str | None, Any]:
         via_url_token = "access_token" in query
         body: Any = None
         account_id: str | None = None
@@ -903,9 +937,13 @@ class GraphSandbox:
             ig_id = match.group(2)
             if ig_id not in ("me", account_id):
                 raise GraphError(
-                    400, 100, f"Unsupported post request. Object with ID '{ig_id}' does not exist, cannot be "
+                    400,
+                    100,
+                    f"Unsupported post request. Object with ID '{ig_id}' does not exist, cannot be "
                     "loaded due to missing permissions, or does not support this operation",
-                    subcode=33, error_type="GraphMethodException")
+                    subcode=33,
+                    error_type="GraphMethodException",
+                )
             try:
                 body = json.loads(raw)
             except (ValueError, RecursionError):
@@ -916,8 +954,9 @@ class GraphSandbox:
             reply = _Reply(error.status, error.body(), error.headers)
         return reply, account_id, body
 
-    def _identity_request(self, route: Route, query: dict[str, list[str]], headers: Message,
-                          raw: bytes) -> tuple[_Reply, str | None, Any]:
+    def _identity_request(
+        self, route: Route, query: dict[str, list[str]], headers: Message, raw: bytes
+    ) -> tuple[_Reply, str | None, Any]:
         # The log keeps what the answer says it may (subscribed fields at most): never a code, secret or token.
         account_id: str | None = None
         try:
@@ -932,8 +971,9 @@ class GraphSandbox:
                     fault = self._take_fault(account_id, route.endpoint)
                 if fault is not None:
                     return self._identity_fault_reply(fault, route.endpoint, account_id), account_id, None
-            answer = self._identity.answer(route, query=query, content_type=headers.get("Content-Type", ""),
-                                           raw=raw, account_id=account_id)
+            answer = self._identity.answer(
+                route, query=query, content_type=headers.get("Content-Type", ""), raw=raw, account_id=account_id
+            )
         except (IdentityError, GraphError) as refusal:
             error = _graph_error(refusal) if isinstance(refusal, IdentityError) else refusal
             return _Reply(error.status, error.body(), error.headers), account_id, None
@@ -976,8 +1016,9 @@ class GraphSandbox:
                 window.popleft()
             delivered = fault is None or fault.deliver
             if fault is None and len(window) >= limit:
-                raise GraphError(400, 80002, RATE_LIMIT_MESSAGE, is_transient=True,
-                                 headers=usage_header(account_id, 100))
+                raise GraphError(
+                    400, 80002, RATE_LIMIT_MESSAGE, is_transient=True, headers=usage_header(account_id, 100)
+                )
             message_id = f"m_{secrets.token_urlsafe(24)}" if is_message else None
             if delivered:
                 window.append(now)
@@ -985,9 +1026,14 @@ class GraphSandbox:
                 self._changed.notify_all()
             call_count = min(100, len(window) * 100 // limit)
         if delivered and message_id is not None and self.webhook_url is not None:
-            event = {"sender": {"id": account_id}, "recipient": {"id": recipient_id}, "timestamp": _now_ms(),
-                     "message": echo_message(message_id, body["message"], app_id=self.echo_app_id,
-                                             with_metadata=self.echo_metadata)}
+            event = {
+                "sender": {"id": account_id},
+                "recipient": {"id": recipient_id},
+                "timestamp": _now_ms(),
+                "message": echo_message(
+                    message_id, body["message"], app_id=self.echo_app_id, with_metadata=self.echo_metadata
+                ),
+            }
             self._enqueue_webhook(account_id, event)
         success: dict[str, Any] = {"recipient_id": recipient_id}
         if message_id is not None:
@@ -1012,26 +1058,46 @@ class GraphSandbox:
             if fault.deliver:
                 # Whoever is still waiting after the delay learns that the send went through.
                 return _Reply(200, success, usage_header(account_id, call_count), delay)
-            error = GraphError(fault.status or 500, fault.code or 2, fault.message or UNEXPECTED_ERROR_MESSAGE,
-                               subcode=fault.subcode, is_transient=True)
+            error = GraphError(
+                fault.status or 500,
+                fault.code or 2,
+                fault.message or UNEXPECTED_ERROR_MESSAGE,
+                subcode=fault.subcode,
+                is_transient=True,
+            )
         elif fault.kind == "http_5xx":
-            error = GraphError(fault.status or 500, fault.code or 2, fault.message or UNEXPECTED_ERROR_MESSAGE,
-                               subcode=fault.subcode, is_transient=True)
+            error = GraphError(
+                fault.status or 500,
+                fault.code or 2,
+                fault.message or UNEXPECTED_ERROR_MESSAGE,
+                subcode=fault.subcode,
+                is_transient=True,
+            )
         elif fault.kind == "throttle":
             code = fault.code or 4
             message = fault.message or THROTTLE_MESSAGES.get(code, f"(#{code}) Rate limit reached")
             headers = (
                 {"X-App-Usage": json.dumps({"call_count": 100, "total_cputime": 25, "total_time": 50})}
-                if code == 4 else usage_header(account_id, 100)
+                if code == 4
+                else usage_header(account_id, 100)
             )
-            error = GraphError(fault.status or 400, code, message, subcode=fault.subcode, is_transient=True,
-                               headers=headers)
+            error = GraphError(
+                fault.status or 400, code, message, subcode=fault.subcode, is_transient=True, headers=headers
+            )
         elif fault.kind == "invalid_json_reply":
-            error = GraphError(fault.status or 500, fault.code or 1, fault.message or "Received Invalid JSON reply.",
-                               subcode=fault.subcode if fault.subcode is not None else 1357046)
+            error = GraphError(
+                fault.status or 500,
+                fault.code or 1,
+                fault.message or "Received Invalid JSON reply.",
+                subcode=fault.subcode if fault.subcode is not None else 1357046,
+            )
         else:
-            error = GraphError(fault.status or 400, fault.code if fault.code is not None else 1,
-                               fault.message or "An unknown error has occurred.", subcode=fault.subcode)
+            error = GraphError(
+                fault.status or 400,
+                fault.code if fault.code is not None else 1,
+                fault.message or "An unknown error has occurred.",
+                subcode=fault.subcode,
+            )
         return _Reply(error.status, error.body(), error.headers, delay)
 
     def _control(self, method: str, path: str, headers: Message, raw: bytes) -> _Reply:
@@ -1045,8 +1111,10 @@ class GraphSandbox:
         if method == "GET" and path == "/__sandbox/accounts":
             return _Reply(200, {"accounts": self._identity.accounts()}, {})
         actions: dict[str, Callable[..., dict[str, Any] | None]] = {
-            "/__sandbox/faults": self.inject, "/__sandbox/read": self.send_read,
-            "/__sandbox/clock": self._advance_clock, "/__sandbox/revoke": self.revoke,
+            "/__sandbox/faults": self.inject,
+            "/__sandbox/read": self.send_read,
+            "/__sandbox/clock": self._advance_clock,
+            "/__sandbox/revoke": self.revoke,
             "/__sandbox/unsubscribe": self.unsubscribe,
         }
         if method != "POST" or (path not in actions and path != "/__sandbox/reset"):
@@ -1114,12 +1182,20 @@ class GraphSandbox:
         assert self.webhook_url is not None and self._app_secret is not None
         # Built once, so every retry carries the same bytes and signature, as Meta's retries do.
         raw = webhook_body(delivery.account_id, delivery.event)
-        headers = {"Content-Type": "application/json", "User-Agent": WEBHOOK_USER_AGENT,
-                   "X-Hub-Signature-256": sign(raw, self._app_secret)}
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": WEBHOOK_USER_AGENT,
+            "X-Hub-Signature-256": sign(raw, self._app_secret),
+        }
         for backoff in (*self.ECHO_RETRY_BACKOFF, None):
             try:
-                response = session.post(self.webhook_url, data=raw, headers=headers,
-                                        timeout=self.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False)
+                response = session.post(
+                    self.webhook_url,
+                    data=raw,
+                    headers=headers,
+                    timeout=self.WEBHOOK_TIMEOUT_SECONDS,
+                    allow_redirects=False,
+                )
                 response.close()
                 if 200 <= response.status_code < 300:
                     return True
@@ -1162,18 +1238,31 @@ def main(argv: list[str] | None = None) -> None:
         description="A local stand-in for Meta's Instagram Graph API (Send API, Business Login), on 127.0.0.1.",
     )
     parser.add_argument("--port", type=int, default=8081)
-    parser.add_argument("--account", action="append", default=[], metavar="ACCOUNT_ID=TOKEN",
-                        help="an Instagram account and an access token for it (repeatable)")
+    parser.add_argument(
+        "--account",
+        action="append",
+        default=[],
+        metavar="ACCOUNT_ID=TOKEN",
+        help="an Instagram account and an access token for it (repeatable)",
+    )
     parser.add_argument("--webhook-url", help="where echo and read webhooks go (a loopback http URL)")
     parser.add_argument("--app-secret", help="signs the webhooks (X-Hub-Signature-256)")
     parser.add_argument("--text-rate", type=int, default=100, help="text sends per second per account")
     parser.add_argument("--media-rate", type=int, default=10, help="audio/video sends per second per account")
     parser.add_argument("--echo-delay", type=float, default=0.0, help="seconds before an echo is posted")
-    parser.add_argument("--login", action="append", default=[], metavar="ID=USERNAME",
-                        help="an Instagram professional account to log in as on the consent page (repeatable)")
+    parser.add_argument(
+        "--login",
+        action="append",
+        default=[],
+        metavar="ID=USERNAME",
+        help="an Instagram professional account to log in as on the consent page (repeatable)",
+    )
     parser.add_argument("--app-id", default=DEFAULT_APP_ID, help="the Instagram app ID (OAuth client_id)")
-    parser.add_argument("--instagram-app-secret", default=DEFAULT_INSTAGRAM_APP_SECRET,
-                        help="the Instagram app secret the OAuth endpoints check")
+    parser.add_argument(
+        "--instagram-app-secret",
+        default=DEFAULT_INSTAGRAM_APP_SECRET,
+        help="the Instagram app secret the OAuth endpoints check",
+    )
     args = parser.parse_args(argv)
     accounts = []
     for spec in args.account:
@@ -1188,10 +1277,16 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--login takes ID=USERNAME, got {spec!r}")
         logins.append((account_id, username))
     try:
-        sandbox = GraphSandbox(port=args.port, webhook_url=args.webhook_url, app_secret=args.app_secret,
-                               text_rate_per_second=args.text_rate, media_rate_per_second=args.media_rate,
-                               echo_delay_seconds=args.echo_delay, app_id=args.app_id,
-                               instagram_app_secret=args.instagram_app_secret)
+        sandbox = GraphSandbox(
+            port=args.port,
+            webhook_url=args.webhook_url,
+            app_secret=args.app_secret,
+            text_rate_per_second=args.text_rate,
+            media_rate_per_second=args.media_rate,
+            echo_delay_seconds=args.echo_delay,
+            app_id=args.app_id,
+            instagram_app_secret=args.instagram_app_secret,
+        )
     except ValueError as exc:
         parser.error(str(exc))
     for account_id, token in accounts:

@@ -43,10 +43,32 @@ TOKEN_RESPONSE_SHAPES = ("data", "flat")
 # IG-WH's field matrix, and the spellings IG-SEND lists instead (fact sheet §11; which one the IGL edge takes
 # is unconfirmed, so the sandbox can be told either).
 SUBSCRIPTION_FIELDS: dict[str, tuple[str, ...]] = {
-    "matrix": ("messages", "message_reactions", "messaging_postbacks", "messaging_seen", "messaging_referral",
-               "messaging_optins", "message_echoes", "messaging_handover", "standby", "comments", "live_comments"),
-    "send_doc": ("messages", "messaging_reactions", "messaging_postbacks", "messaging_seen", "messaging_referrals",
-                 "messaging_optins", "message_echoes", "messaging_handover", "standby", "comments", "live_comments"),
+    "matrix": (
+        "messages",
+        "message_reactions",
+        "messaging_postbacks",
+        "messaging_seen",
+        "messaging_referral",
+        "messaging_optins",
+        "message_echoes",
+        "messaging_handover",
+        "standby",
+        "comments",
+        "live_comments",
+    ),
+    "send_doc": (
+        "messages",
+        "messaging_reactions",
+        "messaging_postbacks",
+        "messaging_seen",
+        "messaging_referrals",
+        "messaging_optins",
+        "message_echoes",
+        "messaging_handover",
+        "standby",
+        "comments",
+        "live_comments",
+    ),
 }
 PROFILE_FIELDS = ("id", "user_id", "username", "name", "account_type")
 CODE_LIFETIME_SECONDS = 3600
@@ -63,9 +85,7 @@ SESSION_INVALIDATED_MESSAGE = (
     "or Facebook has changed the session for security reasons."
 )
 # Constructed: Meta's text for a token replaced by a refresh (if it ever kills the old one) is unknown.
-SESSION_REPLACED_MESSAGE = (
-    "Error validating access token: The session is invalid because the token was refreshed."
-)
+SESSION_REPLACED_MESSAGE = "Error validating access token: The session is invalid because the token was refreshed."
 BAD_CLIENT_SECRET_MESSAGE = "Error validating client secret."  # noqa: S105
 CODE_NOT_FOUND_MESSAGE = "Matching code was not found or was already used"
 REDIRECT_MISMATCH_MESSAGE = (
@@ -101,8 +121,9 @@ _SUBSCRIBED_APPS_PATH = re.compile(rf"/{_VERSION}/([^/]+)/subscribed_apps")
 class IdentityError(Exception):
     """A refusal in the Graph error-object shape (fact sheet §8); the sandbox answers it as a GraphError."""
 
-    def __init__(self, status: int, code: int, message: str, *, subcode: int | None = None,
-                 error_type: str = "OAuthException") -> None:
+    def __init__(
+        self, status: int, code: int, message: str, *, subcode: int | None = None, error_type: str = "OAuthException"
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -276,41 +297,47 @@ def _check_time(name: str, value: Any, *, positive: bool = False) -> float:
 
 def _page(title: str, body: str) -> bytes:
     return (
-        "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">"
+        '<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title></head>\n<body>\n{body}\n</body>\n</html>\n"
     ).encode()
 
 
 def _error_page(message: str) -> Answer:
-    body = f"<h1>Sorry, this page isn't available</h1>\n<p id=\"error\">{html.escape(message)}</p>"
+    body = f'<h1>Sorry, this page isn\'t available</h1>\n<p id="error">{html.escape(message)}</p>'
     return Answer(400, _page("Error", body), dict(_PAGE_HEADERS), HTML_CONTENT_TYPE)
 
 
 def _consent_page(request: _AuthRequest, accounts: list[tuple[str, str]]) -> Answer:
     def hidden(name: str, value: str) -> str:
-        return f"<input type=\"hidden\" name=\"{name}\" value=\"{html.escape(value)}\">"
+        return f'<input type="hidden" name="{name}" value="{html.escape(value)}">'
 
     options = "\n".join(
-        f"<option value=\"{html.escape(account_id)}\">{html.escape(username)}</option>"
+        f'<option value="{html.escape(account_id)}">{html.escape(username)}</option>'
         for account_id, username in accounts
     )
     scopes = "\n".join(f"<li>{html.escape(scope)}</li>" for scope in request.scopes)
-    fields = [hidden("client_id", request.client_id), hidden("redirect_uri", request.redirect_uri),
-              hidden("response_type", "code"), hidden("scope", request.scope)]
+    fields = [
+        hidden("client_id", request.client_id),
+        hidden("redirect_uri", request.redirect_uri),
+        hidden("response_type", "code"),
+        hidden("scope", request.scope),
+    ]
     if request.state is not None:
         fields.append(hidden("state", request.state))
-    body = "\n".join([
-        "<h1>Log in to Instagram</h1>",
-        f"<p><strong>{html.escape(APP_NAME)}</strong> would like to access your professional account:</p>",
-        f"<ul id=\"scopes\">\n{scopes}\n</ul>",
-        "<form method=\"post\" action=\"/oauth/authorize\">",
-        *fields,
-        "<label for=\"account\">Log in as</label>",
-        f"<select id=\"account\" name=\"account_id\">\n{options}\n</select>",
-        "<button id=\"allow\" type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>",
-        "<button id=\"cancel\" type=\"submit\" name=\"decision\" value=\"cancel\">Cancel</button>",
-        "</form>",
-    ])
+    body = "\n".join(
+        [
+            "<h1>Log in to Instagram</h1>",
+            f"<p><strong>{html.escape(APP_NAME)}</strong> would like to access your professional account:</p>",
+            f'<ul id="scopes">\n{scopes}\n</ul>',
+            '<form method="post" action="/oauth/authorize">',
+            *fields,
+            '<label for="account">Log in as</label>',
+            f'<select id="account" name="account_id">\n{options}\n</select>',
+            '<button id="allow" type="submit" name="decision" value="allow">Allow</button>',
+            '<button id="cancel" type="submit" name="decision" value="cancel">Cancel</button>',
+            "</form>",
+        ]
+    )
     return Answer(200, _page("Log in to Instagram", body), dict(_PAGE_HEADERS), HTML_CONTENT_TYPE)
 
 
@@ -379,8 +406,15 @@ class InstagramIdentity:
 
     # --- accounts ---
 
-    def add_account(self, account_id: str, access_token: str, *, username: str | None = None,
-                    issued_at: float | None = None, expires_in: float = LONG_LIVED_SECONDS) -> None:
+    def add_account(
+        self,
+        account_id: str,
+        access_token: str,
+        *,
+        username: str | None = None,
+        issued_at: float | None = None,
+        expires_in: float = LONG_LIVED_SECONDS,
+    ) -> None:
         if not isinstance(account_id, str) or not account_id or not isinstance(access_token, str) or not access_token:
             raise ValueError("account_id and access_token must be non-empty strings")
         if username is not None and (not isinstance(username, str) or not username):
@@ -431,22 +465,35 @@ class InstagramIdentity:
     def tokens_of(self, account_id: str) -> list[TokenInfo]:
         with self._lock:
             self._known(account_id)
-            return [TokenInfo(value, token.kind, token.issued_at, token.expires_at, token.revoked or token.replaced)
-                    for value, token in self._tokens.items() if token.account_id == account_id]
+            return [
+                TokenInfo(value, token.kind, token.issued_at, token.expires_at, token.revoked or token.replaced)
+                for value, token in self._tokens.items()
+                if token.account_id == account_id
+            ]
 
     def accounts(self) -> list[dict[str, Any]]:
         """Every account for the control endpoint, without a single token string."""
         with self._lock:
-            return [{
-                "account_id": account_id,
-                "id": app_scoped_id(self.app_id, account_id),
-                "username": profile.username,
-                "login": profile.login,
-                "subscribed_fields": list(profile.fields),
-                "tokens": [{"kind": token.kind, "issued_at": token.issued_at, "expires_at": token.expires_at,
-                            "revoked": token.revoked or token.replaced}
-                           for token in self._tokens.values() if token.account_id == account_id],
-            } for account_id, profile in self._profiles.items()]
+            return [
+                {
+                    "account_id": account_id,
+                    "id": app_scoped_id(self.app_id, account_id),
+                    "username": profile.username,
+                    "login": profile.login,
+                    "subscribed_fields": list(profile.fields),
+                    "tokens": [
+                        {
+                            "kind": token.kind,
+                            "issued_at": token.issued_at,
+                            "expires_at": token.expires_at,
+                            "revoked": token.revoked or token.replaced,
+                        }
+                        for token in self._tokens.values()
+                        if token.account_id == account_id
+                    ],
+                }
+                for account_id, profile in self._profiles.items()
+            ]
 
     # --- tokens ---
 
@@ -472,8 +519,12 @@ class InstagramIdentity:
         now = self._now()
         if now >= record.expires_at:
             raise IdentityError(
-                400, 190, f"Error validating access token: Session has expired on {meta_time(record.expires_at)}. "
-                f"The current time is {meta_time(now)}.", subcode=463)
+                400,
+                190,
+                f"Error validating access token: Session has expired on {meta_time(record.expires_at)}. "
+                f"The current time is {meta_time(now)}.",
+                subcode=463,
+            )
         return record
 
     def _mint(self, account_id: str, kind: str, lifetime: float, scopes: tuple[str, ...]) -> str:
@@ -489,12 +540,17 @@ class InstagramIdentity:
         """The `<ig_id|me>` segment must name the token's own account, by its user_id."""
         if node not in ("me", account_id):
             raise IdentityError(
-                400, 100, f"Unsupported {method.lower()} request. Object with ID '{node}' does not exist, cannot be "
+                400,
+                100,
+                f"Unsupported {method.lower()} request. Object with ID '{node}' does not exist, cannot be "
                 "loaded due to missing permissions, or does not support this operation",
-                subcode=33, error_type="GraphMethodException")
+                subcode=33,
+                error_type="GraphMethodException",
+            )
 
-    def answer(self, route: Route, *, query: dict[str, list[str]], content_type: str, raw: bytes,
-               account_id: str | None) -> Answer:
+    def answer(
+        self, route: Route, *, query: dict[str, list[str]], content_type: str, raw: bytes, account_id: str | None
+    ) -> Answer:
         """Answer a routed request. `account_id` is the authenticated account for `me` and `subscribed_apps`."""
         if route.endpoint == "authorize":
             return self._authorize_page(query) if route.method == "GET" else self._authorize(content_type, raw)
@@ -525,10 +581,18 @@ class InstagramIdentity:
             port_ok = True
         except ValueError:
             port_ok = False
-        if (parts.scheme not in ("http", "https") or parts.hostname not in LOOPBACK_REDIRECT_HOSTS or not port_ok
-                or parts.username is not None or parts.password is not None or parts.fragment or "#" in redirect_uri):
-            raise _PageError("Invalid redirect_uri: it must be an absolute http(s) URL on 127.0.0.1 or localhost, "
-                             "without a fragment")
+        if (
+            parts.scheme not in ("http", "https")
+            or parts.hostname not in LOOPBACK_REDIRECT_HOSTS
+            or not port_ok
+            or parts.username is not None
+            or parts.password is not None
+            or parts.fragment
+            or "#" in redirect_uri
+        ):
+            raise _PageError(
+                "Invalid redirect_uri: it must be an absolute http(s) URL on 127.0.0.1 or localhost, without a fragment"
+            )
         scope = params.get("scope", "")
         scopes = tuple(_unique(_split_names(scope)))
         unknown = [name for name in scopes if name not in SCOPES]
@@ -561,9 +625,15 @@ class InstagramIdentity:
         decision = form.get("decision")
         state = [("state", request.state)] if request.state is not None else []
         if decision == "cancel":
-            return _redirect(request.redirect_uri, [
-                ("error", "access_denied"), ("error_reason", "user_denied"),
-                ("error_description", "The user denied your request"), *state])
+            return _redirect(
+                request.redirect_uri,
+                [
+                    ("error", "access_denied"),
+                    ("error_reason", "user_denied"),
+                    ("error_description", "The user denied your request"),
+                    *state,
+                ],
+            )
         if decision != "allow":
             return _error_page("Invalid decision: choose Allow or Cancel")
         with self._lock:
@@ -572,8 +642,9 @@ class InstagramIdentity:
             if account_id not in choices:
                 return _error_page("Choose one of the listed accounts to log in as")
             code = "AQ" + secrets.token_urlsafe(48)
-            self._codes[code] = _Code(request.client_id, request.redirect_uri, account_id, request.scopes,
-                                      self._now() + CODE_LIFETIME_SECONDS)
+            self._codes[code] = _Code(
+                request.client_id, request.redirect_uri, account_id, request.scopes, self._now() + CODE_LIFETIME_SECONDS
+            )
         # Meta appends "#_" after the query (IG-LOGIN); it is not part of the code.
         answer = _redirect(request.redirect_uri, [("code", code), *state], fragment="_")
         return Answer(answer.status, answer.body, answer.headers, answer.content_type, account_id=account_id)
@@ -603,8 +674,9 @@ class InstagramIdentity:
                 return _oauth_error(REDIRECT_MISMATCH_MESSAGE)
             token = self._mint(code.account_id, "short", SHORT_LIVED_SECONDS, code.scopes)
         if self.token_response_shape == "data":  # noqa: S105 - a response shape
-            body: dict[str, Any] = {"data": [{"access_token": token, "user_id": code.account_id,
-                                              "permissions": ",".join(code.scopes)}]}
+            body: dict[str, Any] = {
+                "data": [{"access_token": token, "user_id": code.account_id, "permissions": ",".join(code.scopes)}]
+            }
         else:
             # Seen by integrators (fact sheet §9): user_id as a JSON number, which is why IDs must become strings.
             user_id: int | str = int(code.account_id) if code.account_id.isdigit() else code.account_id
@@ -661,8 +733,9 @@ class InstagramIdentity:
 
     # /<version>/<me|ig_id>/subscribed_apps
 
-    def _subscribed_apps(self, method: str, account_id: str, query: dict[str, list[str]], content_type: str,
-                         raw: bytes) -> Answer:
+    def _subscribed_apps(
+        self, method: str, account_id: str, query: dict[str, list[str]], content_type: str, raw: bytes
+    ) -> Answer:
         if method == "GET":
             with self._lock:
                 fields = list(self._known(account_id).fields)
@@ -675,8 +748,10 @@ class InstagramIdentity:
         requested = self._requested_fields(query, content_type, raw)
         for index, name in enumerate(requested):
             if name not in self.accepted_fields:
-                raise _graph_invalid(f"Param subscribed_fields[{index}] must be one of "
-                                     f"{{{', '.join(self.accepted_fields)}}} - got \"{name}\"")
+                raise _graph_invalid(
+                    f"Param subscribed_fields[{index}] must be one of "
+                    f'{{{", ".join(self.accepted_fields)}}} - got "{name}"'
+                )
         with self._lock:
             self._known(account_id).fields[:] = _unique(requested)
         return Answer(200, {"success": True}, account_id=account_id, record={"subscribed_fields": requested})

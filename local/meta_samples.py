@@ -11,8 +11,9 @@ RECEIVED_MS = 1735689601000  # when the samples' Meta delivers them (API Gateway
 CDN = "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id={}&signature=abc"
 
 
-def envelope(*items: dict[str, Any], account: str = ACCOUNT, time: Any = 1735689600123,
-             key: str = "messaging") -> dict[str, Any]:
+def envelope(
+    *items: dict[str, Any], account: str = ACCOUNT, time: Any = 1735689600123, key: str = "messaging"
+) -> dict[str, Any]:
     return {"object": "instagram", "entry": [{"id": account, "time": time, key: list(items)}]}
 
 
@@ -33,8 +34,12 @@ def recent(document: Any, now_ms: int | None = None) -> Any:
         return [recent(item, RECEIVED_MS + shift) for item in document]
     if not isinstance(document, dict):
         return document
-    return {key: value + shift if key in ("time", "timestamp") and type(value) is int
-            else recent(value, RECEIVED_MS + shift) for key, value in document.items()}
+    return {
+        key: value + shift
+        if key in ("time", "timestamp") and type(value) is int
+        else recent(value, RECEIVED_MS + shift)
+        for key, value in document.items()
+    }
 
 
 def text(mid: str = "m_text", words: str = "Hi, is this in stock?", **kw: Any) -> dict[str, Any]:
@@ -42,19 +47,41 @@ def text(mid: str = "m_text", words: str = "Hi, is this in stock?", **kw: Any) -
 
 
 def attachment(kind: str, mid: str = "m_att", payload: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
-    return inbound({"message": {"mid": mid, "attachments": [
-        {"type": kind, "payload": payload if payload is not None else {"url": CDN.format(mid)}}]}}, **kw)
+    return inbound(
+        {
+            "message": {
+                "mid": mid,
+                "attachments": [
+                    {"type": kind, "payload": payload if payload is not None else {"url": CDN.format(mid)}}
+                ],
+            }
+        },
+        **kw,
+    )
 
 
 def post_share(mid: str = "m_share") -> dict[str, Any]:
     shared = {"ig_post_media_id": "18139494541428835", "title": "Caption", "url": CDN.format(18139494541428835)}
-    return inbound({"message": {"mid": mid, "attachments": [
-        {"type": "share", "payload": shared}, {"type": "ig_post", "payload": shared}]}})
+    return inbound(
+        {
+            "message": {
+                "mid": mid,
+                "attachments": [{"type": "share", "payload": shared}, {"type": "ig_post", "payload": shared}],
+            }
+        }
+    )
 
 
 def story_reply(mid: str = "m_story_reply") -> dict[str, Any]:
-    return inbound({"message": {"mid": mid, "text": "Love this!", "reply_to": {
-        "story": {"url": CDN.format(9), "id": "17900000000000000"}}}})
+    return inbound(
+        {
+            "message": {
+                "mid": mid,
+                "text": "Love this!",
+                "reply_to": {"story": {"url": CDN.format(9), "id": "17900000000000000"}},
+            }
+        }
+    )
 
 
 def reply(mid: str = "m_reply", to: str = "m_6") -> dict[str, Any]:
@@ -85,36 +112,68 @@ def deleted(mid: str = "m_text") -> dict[str, Any]:
 
 
 def edited(mid: str = "m_text") -> dict[str, Any]:
-    return inbound({"message_edit": {"mid": mid, "text": "Hi, is this in stock in blue?", "num_edit": 1}},
-                   ts=T0 + 500)
+    return inbound({"message_edit": {"mid": mid, "text": "Hi, is this in stock in blue?", "num_edit": 1}}, ts=T0 + 500)
 
 
 def echo(mid: str = "m_echo", words: str = "Yes, size M is available") -> dict[str, Any]:
-    return {"sender": {"id": ACCOUNT}, "recipient": {"id": CUSTOMER}, "timestamp": T0 + 600,
-            "message": {"mid": mid, "text": words, "is_echo": True}}
+    return {
+        "sender": {"id": ACCOUNT},
+        "recipient": {"id": CUSTOMER},
+        "timestamp": T0 + 600,
+        "message": {"mid": mid, "text": words, "is_echo": True},
+    }
 
 
 def referral() -> dict[str, Any]:
-    return inbound({"referral": {"ref": "promo42", "source": "https://ig.me/m/yourbrand?ref=promo42",
-                                 "type": "OPEN_THREAD"}}, ts=T0 + 700)
+    return inbound(
+        {"referral": {"ref": "promo42", "source": "https://ig.me/m/yourbrand?ref=promo42", "type": "OPEN_THREAD"}},
+        ts=T0 + 700,
+    )
 
 
 def ad_message(mid: str = "m_ad") -> dict[str, Any]:
-    return inbound({"message": {"mid": mid, "text": "Hi!", "referral": {
-        "ref": "summer", "ad_id": 120000000000, "source": "ADS", "type": "OPEN_THREAD",
-        "ads_context_data": {"ad_title": "Summer sale"}}}})
+    return inbound(
+        {
+            "message": {
+                "mid": mid,
+                "text": "Hi!",
+                "referral": {
+                    "ref": "summer",
+                    "ad_id": 120000000000,
+                    "source": "ADS",
+                    "type": "OPEN_THREAD",
+                    "ads_context_data": {"ad_title": "Summer sale"},
+                },
+            }
+        }
+    )
 
 
 def optin() -> dict[str, Any]:
-    return inbound({"optin": {"type": "notification_messages", "payload": "DEALS",
-                              "notification_messages_token": "tok", "token_expiry_timestamp": 1767225600000}},
-                   ts=T0 + 800)
+    return inbound(
+        {
+            "optin": {
+                "type": "notification_messages",
+                "payload": "DEALS",
+                "notification_messages_token": "tok",
+                "token_expiry_timestamp": 1767225600000,
+            }
+        },
+        ts=T0 + 800,
+    )
 
 
 def handover() -> dict[str, Any]:
-    return inbound({"pass_thread_control": {"previous_owner_app_id": 111111111111111,
-                                            "new_owner_app_id": "222222222222222", "metadata": "escalated"}},
-                   ts=T0 + 900)
+    return inbound(
+        {
+            "pass_thread_control": {
+                "previous_owner_app_id": 111111111111111,
+                "new_owner_app_id": "222222222222222",
+                "metadata": "escalated",
+            }
+        },
+        ts=T0 + 900,
+    )
 
 
 def unsupported(mid: str = "m_unsupported") -> dict[str, Any]:
@@ -122,9 +181,15 @@ def unsupported(mid: str = "m_unsupported") -> dict[str, Any]:
 
 
 def comment_change(comment_id: str = "17999999999999999") -> dict[str, Any]:
-    return {"field": "comments", "value": {"from": {"id": CUSTOMER, "username": "jane"}, "id": comment_id,
-                                           "text": "price?", "media": {"id": "18000000000000000",
-                                                                       "media_product_type": "FEED"}}}
+    return {
+        "field": "comments",
+        "value": {
+            "from": {"id": CUSTOMER, "username": "jane"},
+            "id": comment_id,
+            "text": "price?",
+            "media": {"id": "18000000000000000", "media_product_type": "FEED"},
+        },
+    }
 
 
 def mention_change() -> dict[str, Any]:

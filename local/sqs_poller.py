@@ -42,8 +42,15 @@ _NO_LOCAL_EFFECT = {"ScalingConfig", "ProvisionedPollerConfig", "MetricsConfig",
 
 # The order Lambda writes a record's attributes in; any attribute SQS adds later still goes through.
 _ATTRIBUTE_ORDER = (
-    "ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp",
-    "SequenceNumber", "MessageGroupId", "MessageDeduplicationId", "AWSTraceHeader", "DeadLetterQueueSourceArn",
+    "ApproximateReceiveCount",
+    "SentTimestamp",
+    "SenderId",
+    "ApproximateFirstReceiveTimestamp",
+    "SequenceNumber",
+    "MessageGroupId",
+    "MessageDeduplicationId",
+    "AWSTraceHeader",
+    "DeadLetterQueueSourceArn",
 )
 
 
@@ -113,8 +120,9 @@ def _subscription(stack: Stack, function_id: str, where: str, event: dict[str, A
 
 def _queue_logical_id(stack: Stack, queue: Any, where: str) -> str:
     argument = queue.get("Fn::GetAtt") if isinstance(queue, dict) and len(queue) == 1 else None
-    if not (isinstance(argument, list) and len(argument) == 2 and isinstance(argument[0], str)
-            and argument[1] == "Arn"):
+    if not (
+        isinstance(argument, list) and len(argument) == 2 and isinstance(argument[0], str) and argument[1] == "Arn"
+    ):
         raise TemplateError(f"{where}: expected !GetAtt <queue>.Arn, got {queue!r}")
     logical_id = argument[0]
     if stack.template["Resources"].get(logical_id, {}).get("Type") != "AWS::SQS::Queue":
@@ -159,8 +167,17 @@ class SqsPoller:
     Lambda would reject, endpoint errors).
     """
 
-    def __init__(self, sqs_client: Any, queue_url: str, queue_arn: str, invoke: Callable[[dict[str, Any]], Any],
-                 subscription: QueueSubscription, *, region: str = REGION, wait_seconds: int = 1) -> None:
+    def __init__(
+        self,
+        sqs_client: Any,
+        queue_url: str,
+        queue_arn: str,
+        invoke: Callable[[dict[str, Any]], Any],
+        subscription: QueueSubscription,
+        *,
+        region: str = REGION,
+        wait_seconds: int = 1,
+    ) -> None:
         if not 0 <= wait_seconds <= 20:
             raise ValueError("wait_seconds must be within SQS's 0..20")
         self.queue_url = queue_url
@@ -182,8 +199,9 @@ class SqsPoller:
         if self._thread is not None and self._thread.is_alive():
             raise RuntimeError(f"{self._name} is already polling")
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"sqs-poller-{self.subscription.function_id}",
-                                         daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"sqs-poller-{self.subscription.function_id}", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> bool:
@@ -239,8 +257,9 @@ class SqsPoller:
             if remaining <= 0:
                 break
             try:
-                more = self._receive(min(batch_size - len(messages), SQS_BATCH_LIMIT),
-                                     min(self._wait_seconds, int(remaining)))
+                more = self._receive(
+                    min(batch_size - len(messages), SQS_BATCH_LIMIT), min(self._wait_seconds, int(remaining))
+                )
             except Exception as exc:  # deliver what is already in flight rather than let it time out
                 self.errors += 1
                 self._say(f"receive failed while filling a batch ({type(exc).__name__}: {_one_line(exc)})")
@@ -253,8 +272,12 @@ class SqsPoller:
 
     def _receive(self, count: int, wait_seconds: int) -> list[dict[str, Any]]:
         response = self._sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=count, WaitTimeSeconds=wait_seconds,
-            AttributeNames=["All"], MessageAttributeNames=["All"])
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
         return list(response.get("Messages", []))
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -266,8 +289,9 @@ class SqsPoller:
             "receiptHandle": message["ReceiptHandle"],
             "body": message["Body"],
             "attributes": ordered,
-            "messageAttributes": {name: _message_attribute(value)
-                                  for name, value in message.get("MessageAttributes", {}).items()},
+            "messageAttributes": {
+                name: _message_attribute(value) for name, value in message.get("MessageAttributes", {}).items()
+            },
             "md5OfBody": message["MD5OfBody"],
             "eventSource": "aws:sqs",
             "eventSourceARN": self.queue_arn,
@@ -284,34 +308,42 @@ class SqsPoller:
             result = json.loads(json.dumps(result))
         except Exception as exc:
             self.errors += 1
-            self._say(f"the function raised {type(exc).__name__}: {_one_line(exc)}; "
-                      f"{len(every_id)} message(s) stay on the queue")
+            self._say(
+                f"the function raised {type(exc).__name__}: {_one_line(exc)}; "
+                f"{len(every_id)} message(s) stay on the queue"
+            )
             return every_id
         if not self.subscription.report_batch_item_failures:
             return set()  # without ReportBatchItemFailures Lambda ignores the return value
         failed = _batch_item_failures(result, every_id)
         if failed is None:
             self.errors += 1
-            self._say(f"invalid batchItemFailures {_one_line(result)}; Lambda fails the whole batch "
-                      f"({len(every_id)} message(s) stay on the queue)")
+            self._say(
+                f"invalid batchItemFailures {_one_line(result)}; Lambda fails the whole batch "
+                f"({len(every_id)} message(s) stay on the queue)"
+            )
             return every_id
         return failed
 
     def _delete(self, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), SQS_BATCH_LIMIT):
-            chunk = messages[start:start + SQS_BATCH_LIMIT]
+            chunk = messages[start : start + SQS_BATCH_LIMIT]
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)]
             try:
                 failed = self._sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries).get("Failed", [])
             except Exception as exc:  # the messages come back after their visibility timeout, as in AWS
                 self.errors += 1
-                self._say(f"could not delete {len(chunk)} message(s) ({type(exc).__name__}: {_one_line(exc)}); "
-                          "they will be delivered again")
+                self._say(
+                    f"could not delete {len(chunk)} message(s) ({type(exc).__name__}: {_one_line(exc)}); "
+                    "they will be delivered again"
+                )
                 continue
             if failed:
                 self.errors += 1
-                self._say(f"could not delete {len(failed)} message(s) ({failed[0].get('Code')}: "
-                          f"{failed[0].get('Message')}); they will be delivered again")
+                self._say(
+                    f"could not delete {len(failed)} message(s) ({failed[0].get('Code')}: "
+                    f"{failed[0].get('Message')}); they will be delivered again"
+                )
 
     @property
     def _name(self) -> str:
@@ -363,8 +395,14 @@ def _one_line(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def pollers(stack: Stack, sqs_client: Any, invoke: Callable[[str, dict[str, Any]], Any], *,
-            region: str = REGION, wait_seconds: int = 1) -> list[SqsPoller]:
+def pollers(
+    stack: Stack,
+    sqs_client: Any,
+    invoke: Callable[[str, dict[str, Any]], Any],
+    *,
+    region: str = REGION,
+    wait_seconds: int = 1,
+) -> list[SqsPoller]:
     """One poller per SQS subscription of a provisioned stack; ``invoke(function_id, event)``, as
     FunctionRuntime.invoke takes it."""
     built = []
@@ -376,6 +414,15 @@ def pollers(stack: Stack, sqs_client: Any, invoke: Callable[[str, dict[str, Any]
         def invoke_function(event: dict[str, Any], function_id: str = subscription.function_id) -> Any:
             return invoke(function_id, event)
 
-        built.append(SqsPoller(sqs_client, stack.refs[queue_id], stack.attributes[(queue_id, "Arn")],
-                               invoke_function, subscription, region=region, wait_seconds=wait_seconds))
+        built.append(
+            SqsPoller(
+                sqs_client,
+                stack.refs[queue_id],
+                stack.attributes[(queue_id, "Arn")],
+                invoke_function,
+                subscription,
+                region=region,
+                wait_seconds=wait_seconds,
+            )
+        )
     return built

@@ -110,19 +110,31 @@ class LocalConfig:
         }
 
     def secret_strings(self) -> dict[str, str]:
-        return {"AppSecret": json.dumps({"app_secrets": [self.app_secret], "verify_token": self.verify_token,
-                                         "instagram_app_id": self.instagram_app_id,
-                                         "instagram_app_secret": self.instagram_app_secret}),
-                "CallbackSigningSecret": json.dumps({"signing_secret": self.callback_signing_secret})}
+        return {
+            "AppSecret": json.dumps(
+                {
+                    "app_secrets": [self.app_secret],
+                    "verify_token": self.verify_token,
+                    "instagram_app_id": self.instagram_app_id,
+                    "instagram_app_secret": self.instagram_app_secret,
+                }
+            ),
+            "CallbackSigningSecret": json.dumps({"signing_secret": self.callback_signing_secret}),
+        }
 
     def function_environment(self, graph_url: str) -> dict[str, str]:
         """What the local stack sets on top of the template: the emulator, the Graph endpoint, and what a
         deployed stack is never given: LOCAL_STACK, which lets the Graph and Instagram URLs be http to
         127.0.0.1 or localhost (the sandbox; a real host still needs https), and the permission to call
         back http URLs on 127.0.0.1. Instagram's login pages and token endpoint are the Graph sandbox's too."""
-        return {**self.aws_environment(), "LOCAL_STACK": "true", "GRAPH_API_BASE_URL": graph_url,
-                "ALLOW_LOCAL_CALLBACKS": "true", "INSTAGRAM_AUTHORIZE_URL": f"{graph_url}/oauth/authorize",
-                "INSTAGRAM_TOKEN_URL": f"{graph_url}/oauth/access_token"}
+        return {
+            **self.aws_environment(),
+            "LOCAL_STACK": "true",
+            "GRAPH_API_BASE_URL": graph_url,
+            "ALLOW_LOCAL_CALLBACKS": "true",
+            "INSTAGRAM_AUTHORIZE_URL": f"{graph_url}/oauth/authorize",
+            "INSTAGRAM_TOKEN_URL": f"{graph_url}/oauth/access_token",
+        }
 
 
 def emulator_running(config: LocalConfig) -> bool:
@@ -149,8 +161,10 @@ def start_emulator(config: LocalConfig) -> Any:
 
 def provision_stack(config: LocalConfig) -> Stack:
     os.environ.update(config.aws_environment())
-    clients = {s: boto3.client(s, endpoint_url=config.endpoint, region_name=REGION)
-               for s in ("dynamodb", "sqs", "secretsmanager")}
+    clients = {
+        s: boto3.client(s, endpoint_url=config.endpoint, region_name=REGION)
+        for s in ("dynamodb", "sqs", "secretsmanager")
+    }
     return provision(clients, config.stack_name, config.secret_strings())
 
 
@@ -200,8 +214,15 @@ class _RouteHandler(BaseHTTPRequestHandler):
         if route is None:
             self._reply(404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}')
             return
-        event = http_api_event(self.command, path, query=query, headers=dict(self.headers.items()), body=body,
-                               route_key=f"{route.method} {route.path}", source_ip=self.client_address[0])
+        event = http_api_event(
+            self.command,
+            path,
+            query=query,
+            headers=dict(self.headers.items()),
+            body=body,
+            route_key=f"{route.method} {route.path}",
+            source_ip=self.client_address[0],
+        )
         with self.server.invoke_lock:
             try:
                 result = self.server.runtime.invoke(route.function_id, event)
@@ -258,22 +279,25 @@ def banner(config: LocalConfig, stack: Stack, graph_url: str, sandboxed: bool) -
     queues = [stack.attributes[(q, "QueueName")] for q in stack.resources("AWS::SQS::Queue")]
     tables = [stack.refs[t] for t in stack.resources("AWS::DynamoDB::Table")]
     routes = ", ".join(f"{r.method} {r.path}" for r in stack.routes())
-    return "\n".join([
-        "Instagram DM gateway, local stack (no AWS account, no Docker)",
-        f"  webhook URL   http://{LOOPBACK}:{config.api_port}/webhook   ({routes})",
-        f"  verify token  {config.verify_token}",
-        "  app secret    from APP_SECRET (signs test webhooks; see README)",
-        f"  AWS emulator  {config.endpoint}   (aws --endpoint-url {config.endpoint} ...)",
-        f"  table         {', '.join(tables)}",
-        f"  queues        {', '.join(queues)}",
-        f"  Graph API     {graph_url}   ({'the local sandbox' if sandboxed else 'GRAPH_API_BASE_URL'})",
-        f"  account       {config.account_id}   (IG_ACCOUNT_ID; its token from IG_ACCESS_TOKEN)",
-        f"  callbacks     {config.callback_url}   (signing secret from CALLBACK_SIGNING_SECRET)",
-        f"  onboarding    {config.api_url}/oauth/start   (make invite prints a link; log in as {ONBOARDING_USERNAME})",
-        "  refresher     ran at start; make refresh runs it again",
-        "  try           make say   then   make send",
-        "ready",
-    ])
+    return "\n".join(
+        [
+            "Instagram DM gateway, local stack (no AWS account, no Docker)",
+            f"  webhook URL   http://{LOOPBACK}:{config.api_port}/webhook   ({routes})",
+            f"  verify token  {config.verify_token}",
+            "  app secret    from APP_SECRET (signs test webhooks; see README)",
+            f"  AWS emulator  {config.endpoint}   (aws --endpoint-url {config.endpoint} ...)",
+            f"  table         {', '.join(tables)}",
+            f"  queues        {', '.join(queues)}",
+            f"  Graph API     {graph_url}   ({'the local sandbox' if sandboxed else 'GRAPH_API_BASE_URL'})",
+            f"  account       {config.account_id}   (IG_ACCOUNT_ID; its token from IG_ACCESS_TOKEN)",
+            f"  callbacks     {config.callback_url}   (signing secret from CALLBACK_SIGNING_SECRET)",
+            f"  onboarding    {config.api_url}/oauth/start   "
+            f"(make invite prints a link; log in as {ONBOARDING_USERNAME})",
+            "  refresher     ran at start; make refresh runs it again",
+            "  try           make say   then   make send",
+            "ready",
+        ]
+    )
 
 
 def register_local_account(config: LocalConfig, stack: Stack, sandbox_url: str | None = None) -> None:
@@ -286,32 +310,46 @@ def register_local_account(config: LocalConfig, stack: Stack, sandbox_url: str |
     from igdm.connect import AccountConnector
     from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin
 
-    clients = {s: boto3.client(s, endpoint_url=config.endpoint, region_name=REGION)
-               for s in ("dynamodb", "secretsmanager", "sqs")}
+    clients = {
+        s: boto3.client(s, endpoint_url=config.endpoint, region_name=REGION)
+        for s in ("dynamodb", "secretsmanager", "sqs")
+    }
     prefix = stack.resolve({"Fn::Sub": "${AWS::StackName}/accounts/"})
     now = int(time.time())
     if sandbox_url is None:
-        register_account(clients["dynamodb"], clients["secretsmanager"], table=stack.refs["GatewayTable"],
-                         secret_prefix=prefix, account_id=config.account_id, access_token=config.access_token,
-                         username=DEFAULT_USERNAME)
+        register_account(
+            clients["dynamodb"],
+            clients["secretsmanager"],
+            table=stack.refs["GatewayTable"],
+            secret_prefix=prefix,
+            account_id=config.account_id,
+            access_token=config.access_token,
+            username=DEFAULT_USERNAME,
+        )
         return
     environment = stack.function_environment("RefresherFunction")
     login = InstagramLogin(graph_base_url=sandbox_url, api_version=environment["GRAPH_API_VERSION"], oauth_token_url="")
     connector = AccountConnector(
-        login=login, vault=TokenVault(clients["secretsmanager"], prefix),
+        login=login,
+        vault=TokenVault(clients["secretsmanager"], prefix),
         accounts=AccountTable(clients["dynamodb"], stack.refs["GatewayTable"]),
         events=AccountEventPublisher(clients["sqs"], stack.refs["EventsQueue"]),
-        webhook_fields=environment["WEBHOOK_FIELDS"].split(","))
-    connector.connect(config.access_token, expires_at=now + LONG_LIVED_SECONDS, refreshed_at=now, scopes=(),
-                      now=now)
+        webhook_fields=environment["WEBHOOK_FIELDS"].split(","),
+    )
+    connector.connect(config.access_token, expires_at=now + LONG_LIVED_SECONDS, refreshed_at=now, scopes=(), now=now)
 
 
 def start_sandbox(config: LocalConfig) -> GraphSandbox | None:
     if config.graph_api_base_url:
         return None
-    sandbox = GraphSandbox(port=config.graph_port, webhook_url=f"http://{LOOPBACK}:{config.api_port}/webhook",
-                           app_secret=config.app_secret, echo_delay_seconds=0.2, app_id=config.instagram_app_id,
-                           instagram_app_secret=config.instagram_app_secret)
+    sandbox = GraphSandbox(
+        port=config.graph_port,
+        webhook_url=f"http://{LOOPBACK}:{config.api_port}/webhook",
+        app_secret=config.app_secret,
+        echo_delay_seconds=0.2,
+        app_id=config.instagram_app_id,
+        instagram_app_secret=config.instagram_app_secret,
+    )
     sandbox.add_account(config.account_id, config.access_token, username=DEFAULT_USERNAME)
     sandbox.add_login(config.account_id, DEFAULT_USERNAME)
     sandbox.add_login(ONBOARDING_ACCOUNT_ID, ONBOARDING_USERNAME)
@@ -352,8 +390,9 @@ def main() -> None:
         if sandbox:
             sandbox.stop()
         emulator.stop()
-        raise SystemExit(f"cannot start a local server: {exc} "
-                         "(set LOCAL_API_PORT / LOCAL_GRAPH_PORT / LOCAL_CALLBACK_PORT)") from exc
+        raise SystemExit(
+            f"cannot start a local server: {exc} (set LOCAL_API_PORT / LOCAL_GRAPH_PORT / LOCAL_CALLBACK_PORT)"
+        ) from exc
     sqs = boto3.client("sqs", endpoint_url=config.endpoint, region_name=REGION)
 
     def invoke(function_id: str, event: dict[str, Any]) -> Any:

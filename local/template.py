@@ -80,7 +80,7 @@ class Stack:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self._ref(arg)
             if key == "Fn::GetAtt":
@@ -150,9 +150,13 @@ class Stack:
 
     def scheduled_functions(self) -> list[str]:
         """Functions a schedule invokes (Schedule and ScheduleV2 events): `make run` runs them at start."""
-        return [logical_id for logical_id, resource in self.resources("AWS::Serverless::Function").items()
-                if any(e.get("Type") in ("Schedule", "ScheduleV2")
-                       for e in resource["Properties"].get("Events", {}).values())]
+        return [
+            logical_id
+            for logical_id, resource in self.resources("AWS::Serverless::Function").items()
+            if any(
+                e.get("Type") in ("Schedule", "ScheduleV2") for e in resource["Properties"].get("Events", {}).values()
+            )
+        ]
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
         """Globals' variables overlaid with the function's own, resolved to local values."""
@@ -179,8 +183,12 @@ class _Unresolved(Exception):
     """A reference to something not created yet; provisioning retries the resource later."""
 
 
-def provision(clients: dict[str, Any], stack_name: str, secret_strings: dict[str, str] | None = None,
-              template: dict[str, Any] | None = None) -> Stack:
+def provision(
+    clients: dict[str, Any],
+    stack_name: str,
+    secret_strings: dict[str, str] | None = None,
+    template: dict[str, Any] | None = None,
+) -> Stack:
     """Create the template's DynamoDB tables, SQS queues and Secrets Manager secrets.
 
     ``clients`` maps "dynamodb", "sqs" and "secretsmanager" to boto3 clients of the target endpoint.
@@ -208,8 +216,9 @@ def provision(clients: dict[str, Any], stack_name: str, secret_strings: dict[str
     return stack
 
 
-def _create_table(clients: dict[str, Any], stack: Stack, logical_id: str, props: dict[str, Any],
-                  _: dict[str, str]) -> None:
+def _create_table(
+    clients: dict[str, Any], stack: Stack, logical_id: str, props: dict[str, Any], _: dict[str, str]
+) -> None:
     ddb = clients["dynamodb"]
     name = props.get("TableName") or f"{stack.name}-{logical_id}"
     request: dict[str, Any] = {
@@ -241,14 +250,23 @@ def _create_table(clients: dict[str, Any], stack: Stack, logical_id: str, props:
 
 
 _QUEUE_ATTRIBUTES = (
-    "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit",
-    "MessageRetentionPeriod", "VisibilityTimeout", "DelaySeconds", "ReceiveMessageWaitTimeSeconds",
-    "MaximumMessageSize", "SqsManagedSseEnabled", "KmsMasterKeyId",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+    "MessageRetentionPeriod",
+    "VisibilityTimeout",
+    "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds",
+    "MaximumMessageSize",
+    "SqsManagedSseEnabled",
+    "KmsMasterKeyId",
 )
 
 
-def _create_queue(clients: dict[str, Any], stack: Stack, logical_id: str, props: dict[str, Any],
-                  _: dict[str, str]) -> None:
+def _create_queue(
+    clients: dict[str, Any], stack: Stack, logical_id: str, props: dict[str, Any], _: dict[str, str]
+) -> None:
     sqs = clients["sqs"]
     fifo = bool(props.get("FifoQueue"))
     name = props.get("QueueName") or f"{stack.name}-{logical_id}" + (".fifo" if fifo else "")
@@ -263,8 +281,9 @@ def _create_queue(clients: dict[str, Any], stack: Stack, logical_id: str, props:
     stack.attributes[(logical_id, "QueueUrl")] = url
 
 
-def _create_secret(clients: dict[str, Any], stack: Stack, logical_id: str, props: dict[str, Any],
-                   local_values: dict[str, str]) -> None:
+def _create_secret(
+    clients: dict[str, Any], stack: Stack, logical_id: str, props: dict[str, Any], local_values: dict[str, str]
+) -> None:
     sm = clients["secretsmanager"]
     name = props.get("Name") or f"{stack.name}-{logical_id}"
     given = local_values.get(logical_id) or props.get("SecretString")

@@ -32,9 +32,23 @@ ACTIONS = {"react", "unreact", "typing_on", "typing_off", "mark_seen"}
 
 def say(config: LocalConfig, text: str) -> None:
     now = int(time.time() * 1000)
-    document = {"object": "instagram", "entry": [{"id": config.account_id, "time": now, "messaging": [{
-        "sender": {"id": DEFAULT_CUSTOMER_ID}, "recipient": {"id": config.account_id}, "timestamp": now,
-        "message": {"mid": f"m_local_{uuid.uuid4().hex[:16]}", "text": text}}]}]}
+    document = {
+        "object": "instagram",
+        "entry": [
+            {
+                "id": config.account_id,
+                "time": now,
+                "messaging": [
+                    {
+                        "sender": {"id": DEFAULT_CUSTOMER_ID},
+                        "recipient": {"id": config.account_id},
+                        "timestamp": now,
+                        "message": {"mid": f"m_local_{uuid.uuid4().hex[:16]}", "text": text},
+                    }
+                ],
+            }
+        ],
+    }
     body = json.dumps(document, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, config.app_secret)}
     url = f"http://{LOOPBACK}:{config.api_port}/webhook"
@@ -61,8 +75,9 @@ def send(config: LocalConfig, kind: str, text: str | None) -> None:
     seen = None
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        item = table.get_item(TableName=table_name, ConsistentRead=True,
-                              Key={"pk": {"S": outbound_pk(key)}, "sk": {"S": OUTBOUND_SK}}).get("Item")
+        item = table.get_item(
+            TableName=table_name, ConsistentRead=True, Key={"pk": {"S": outbound_pk(key)}, "sk": {"S": OUTBOUND_SK}}
+        ).get("Item")
         status = item["status"]["S"] if item else "QUEUED"
         if status != seen:
             detail = item.get("detail", {}).get("S", "") if item else ""

@@ -33,8 +33,13 @@ class MemoryStore:
                 self.windows[key] = window
 
     def content_events(self, account_id: str, customer_id: str, message_id: str) -> list[InboundEvent]:
-        return [e for k, e in self.by_key.items() if (k.account_id, k.customer_id) == (account_id, customer_id)
-                and e.message_id == message_id and e.kind in CONTENT_KINDS]
+        return [
+            e
+            for k, e in self.by_key.items()
+            if (k.account_id, k.customer_id) == (account_id, customer_id)
+            and e.message_id == message_id
+            and e.kind in CONTENT_KINDS
+        ]
 
     def overwrite(self, events: Sequence[SerializedEvent]) -> None:
         for serialized in events:

@@ -28,10 +28,16 @@ TABLE = "GatewayTable"
 CONDITION_OPERATOR = "ForAllValues:StringLike"
 CONDITION_KEY = "dynamodb:LeadingKeys"
 # The item actions LeadingKeys scopes (Scan is not one: it names no key).
-ITEM_ACTIONS = frozenset({"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem",
-                          "BatchWriteItem", "ConditionCheckItem"})
-_TRANSACTION_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
-                        "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
+ITEM_ACTIONS = frozenset(
+    {"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "ConditionCheckItem"}
+)
+_TRANSACTION_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
 
 
 class GrantError(AssertionError):
@@ -86,8 +92,9 @@ def _statements(template: dict[str, Any], function_id: str) -> list[dict[str, An
     else:
         managed = [p for p in properties.get("Policies", []) if isinstance(p, str)]
         documents = [p for p in properties.get("Policies", []) if isinstance(p, dict) and "Statement" in p]
-        templates = [name for p in properties.get("Policies", []) if isinstance(p, dict) and "Statement" not in p
-                     for name in p]
+        templates = [
+            name for p in properties.get("Policies", []) if isinstance(p, dict) and "Statement" not in p for name in p
+        ]
         if any("DynamoDB" in name for name in templates):  # DynamoDBCrudPolicy & co: the whole table
             raise GrantError(f"{function_id}: a SAM DynamoDB policy template grants the whole table")
     if any("DynamoDB" in repr(arn) for arn in managed):
@@ -147,8 +154,11 @@ def authorisations(operation: str, params: dict[str, Any], partition_key: str) -
     if operation == "BatchGetItem":
         return [(Part(operation, tuple(key_of(k) for r in params["RequestItems"].values() for k in r["Keys"])),)]
     if operation == "BatchWriteItem":
-        keys = [key_of(w["PutRequest"]["Item"]) if "PutRequest" in w else key_of(w["DeleteRequest"]["Key"])
-                for writes in params["RequestItems"].values() for w in writes]
+        keys = [
+            key_of(w["PutRequest"]["Item"]) if "PutRequest" in w else key_of(w["DeleteRequest"]["Key"])
+            for writes in params["RequestItems"].values()
+            for w in writes
+        ]
         return [(Part(operation, tuple(keys)),)]
     if operation in ("TransactWriteItems", "TransactGetItems"):
         parts = []

@@ -25,8 +25,9 @@ from igdm.accounts import AccountTable, TokenVault
 from igdm.connect import AccountConnector
 from igdm.instagram_login import InstagramLogin, LoginError
 
-DEFAULT_FIELDS = ("messages,message_reactions,messaging_postbacks,messaging_seen,messaging_referral,"
-                  "messaging_optins,comments")
+DEFAULT_FIELDS = (
+    "messages,message_reactions,messaging_postbacks,messaging_seen,messaging_referral,messaging_optins,comments"
+)
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,21 @@ def deployed(stack_name: str) -> Target:
     cloudformation = boto3.client("cloudformation")
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    parameters = {p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", "")) for p in
-                  stack.get("Parameters", [])}
+    parameters = {
+        p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", "")) for p in stack.get("Parameters", [])
+    }
     clients = {s: boto3.client(s) for s in ("dynamodb", "secretsmanager", "sqs")}
-    return Target(clients, outputs["TableName"], outputs["EventsQueueUrl"], f"{stack_name}/accounts/",
-                  outputs["OnboardingSecretArn"], outputs["OnboardingStartUrl"],
-                  parameters.get("GraphApiBaseUrl") or "https://graph.instagram.com",
-                  parameters.get("GraphApiVersion") or "v24.0",
-                  (parameters.get("WebhookFields") or DEFAULT_FIELDS).split(","))
+    return Target(
+        clients,
+        outputs["TableName"],
+        outputs["EventsQueueUrl"],
+        f"{stack_name}/accounts/",
+        outputs["OnboardingSecretArn"],
+        outputs["OnboardingStartUrl"],
+        parameters.get("GraphApiBaseUrl") or "https://graph.instagram.com",
+        parameters.get("GraphApiVersion") or "v24.0",
+        (parameters.get("WebhookFields") or DEFAULT_FIELDS).split(","),
+    )
 
 
 def local() -> Target:
@@ -66,35 +74,49 @@ def local() -> Target:
         raise SystemExit("the local stack is not running: start it with `make run` in another terminal")
     stack = provision_stack(config)
     environment = stack.function_environment("RefresherFunction")
-    clients = {s: boto3.client(s, endpoint_url=config.endpoint, region_name="us-east-1")
-               for s in ("dynamodb", "secretsmanager", "sqs")}
-    return Target(clients, stack.refs["GatewayTable"], stack.refs["EventsQueue"],
-                  stack.resolve({"Fn::Sub": "${AWS::StackName}/accounts/"}), stack.refs["OnboardingSecret"],
-                  f"{config.api_url}/oauth/start",
-                  config.graph_api_base_url or f"http://{LOOPBACK}:{config.graph_port}",
-                  environment["GRAPH_API_VERSION"], environment["WEBHOOK_FIELDS"].split(","))
+    clients = {
+        s: boto3.client(s, endpoint_url=config.endpoint, region_name="us-east-1")
+        for s in ("dynamodb", "secretsmanager", "sqs")
+    }
+    return Target(
+        clients,
+        stack.refs["GatewayTable"],
+        stack.refs["EventsQueue"],
+        stack.resolve({"Fn::Sub": "${AWS::StackName}/accounts/"}),
+        stack.refs["OnboardingSecret"],
+        f"{config.api_url}/oauth/start",
+        config.graph_api_base_url or f"http://{LOOPBACK}:{config.graph_port}",
+        environment["GRAPH_API_VERSION"],
+        environment["WEBHOOK_FIELDS"].split(","),
+    )
 
 
 def invite(target: Target, hours: float) -> str:
     from onboarding.state import make_invite  # the onboarding function's own code, so both always agree
 
-    document = json.loads(target.clients["secretsmanager"].get_secret_value(
-        SecretId=target.onboarding_secret)["SecretString"])
+    document = json.loads(
+        target.clients["secretsmanager"].get_secret_value(SecretId=target.onboarding_secret)["SecretString"]
+    )
     return f"{target.start_url}?invite={make_invite(document['state_key'], valid_seconds=int(hours * 3600))}"
 
 
 def register(target: Target, token: str) -> str:
     connector = AccountConnector(
-        login=InstagramLogin(graph_base_url=target.graph_base_url, api_version=target.graph_api_version,
-                             oauth_token_url=""),  # nosec B106 # a URL, unused: no code is exchanged
+        login=InstagramLogin(
+            graph_base_url=target.graph_base_url, api_version=target.graph_api_version, oauth_token_url=""
+        ),  # nosec B106 # a URL, unused: no code is exchanged
         vault=TokenVault(target.clients["secretsmanager"], target.secret_prefix),
         accounts=AccountTable(target.clients["dynamodb"], target.table),
         events=AccountEventPublisher(target.clients["sqs"], target.events_queue_url),
-        webhook_fields=target.webhook_fields)
+        webhook_fields=target.webhook_fields,
+    )
     connected = connector.connect_pasted_token(token)
     account = connected.account
-    expires = (datetime.fromtimestamp(account.token_expires_at, UTC).date().isoformat()
-               if account.token_expires_at else "unknown")
+    expires = (
+        datetime.fromtimestamp(account.token_expires_at, UTC).date().isoformat()
+        if account.token_expires_at
+        else "unknown"
+    )
     lines = [f"registered @{account.username or '?'} (account {account.account_id}); token expires {expires}"]
     if connected.subscription_error:
         lines.append(f"webhook subscription failed: {connected.subscription_error} (the refresher retries daily)")
@@ -106,12 +128,17 @@ def register(target: Target, token: str) -> str:
 def listing(target: Target) -> str:
     rows = []
     for account in AccountTable(target.clients["dynamodb"], target.table).all():
-        expires = (datetime.fromtimestamp(account.token_expires_at, UTC).isoformat(timespec="minutes")
-                   if account.token_expires_at else "unknown")
+        expires = (
+            datetime.fromtimestamp(account.token_expires_at, UTC).isoformat(timespec="minutes")
+            if account.token_expires_at
+            else "unknown"
+        )
         fields = ",".join(account.subscribed_fields) or "-"
-        rows.append(f"{account.account_id}  @{account.username or '?'}  {account.status}  token expires {expires}  "
-                    f"fields {fields}  last webhook {account.last_webhook_at or '-'}"
-                    + (f"  ({account.status_detail})" if account.status_detail else ""))
+        rows.append(
+            f"{account.account_id}  @{account.username or '?'}  {account.status}  token expires {expires}  "
+            f"fields {fields}  last webhook {account.last_webhook_at or '-'}"
+            + (f"  ({account.status_detail})" if account.status_detail else "")
+        )
     return "\n".join(rows) or "no accounts"
 
 
@@ -121,8 +148,9 @@ def _read_token() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.accounts", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.accounts", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=("invite", "register", "list"))
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--stack", help="the deployed stack's name")

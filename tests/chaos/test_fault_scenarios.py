@@ -28,8 +28,7 @@ def test_graph_faults_on_a_fifth_of_sends_lose_duplicate_and_reorder_no_message(
 
 
 def test_a_sender_dying_after_meta_answered_never_sends_twice() -> None:
-    result = sender_faults.run_crash_after_send(sender_faults.CrashPlan(messages=10, customers=3, crash_rate=0.5),
-                                                SEED)
+    result = sender_faults.run_crash_after_send(sender_faults.CrashPlan(messages=10, customers=3, crash_rate=0.5), SEED)
     assert (result.lost, result.duplicated, result.out_of_order, result.violations) == (0, 0, 0, []), result.line()
     assert result.figures["crashes"] > 0
     # Delivered once; or, for a message of several parts whose crash came after Meta took part N, FAILED

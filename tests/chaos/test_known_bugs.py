@@ -54,8 +54,12 @@ def test_a_signed_body_with_a_deeply_nested_value_gets_an_answer() -> None:
 def test_a_signed_body_with_a_lone_surrogate_and_deep_nesting_gets_an_answer() -> None:
     """Was a 500 (RecursionError from replacing the lone surrogates, before nesting had a limit)."""
     with webhook_stack() as harness:
-        body = (b'{"object":"instagram","entry":[{"id":"1","messaging":[{"t":"\\ud83d","x":'
-                + b"[" * 1500 + b"]" * 1500 + b"}]}]}")
+        body = (
+            b'{"object":"instagram","entry":[{"id":"1","messaging":[{"t":"\\ud83d","x":'
+            + b"[" * 1500
+            + b"]" * 1500
+            + b"}]}]}"
+        )
         _answered_whole(harness, harness.post(raw=body), None)
 
 
@@ -84,11 +88,13 @@ def test_an_unknown_message_is_not_settled_by_the_echo_of_another_message() -> N
             return outcome
 
         with wrapped_send(lambda _, client, token, body: echo_first(client, token, body)):
-            loop.enqueue(out.outbound("file", key="second-file",
-                                      message={"type": "file", "url": f"{out.HTTPS}/second.pdf"}))
+            loop.enqueue(
+                out.outbound("file", key="second-file", message={"type": "file", "url": f"{out.HTTPS}/second.pdf"})
+            )
             drive(loop, time.monotonic() + 20)
         assert [s.body["message"]["attachment"]["payload"]["url"] for s in loop.sandbox.sent] == [
-            f"{out.HTTPS}/second.pdf"]
+            f"{out.HTTPS}/second.pdf"
+        ]
         assert "DELIVERED" not in [s["status"] for s in loop.statuses("first-file")], "settled by the second's echo"
 
 
@@ -152,7 +158,8 @@ def _refresh_with_refused_writes(refusals: int, *, next_days: int = 0) -> bool:
         for _ in range(refusals):
             faults.arm("secrets-manager", "refused", operation="PutSecretValue")
         retries = accounts.stack.template["Resources"]["RefresherFunction"]["Properties"]["EventInvokeConfig"][
-            "MaximumRetryAttempts"]
+            "MaximumRetryAttempts"
+        ]
         for _ in range(1 + next_days):
             for _ in range(1 + retries):
                 try:

@@ -42,10 +42,12 @@ class RunningStack:
     env: dict[str, str]  # the stack's environment, for tools run against it (python -m tools.accounts --local)
     startup_events: list[dict[str, Any]] = field(default_factory=list)
 
-    def request(self, method: str, path: str, body: bytes = b"",
-                headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
+    def request(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, str, dict[str, str]]:
         req = urllib.request.Request(  # noqa: S310 - self.api is http://127.0.0.1
-            self.api + path, data=body or None, method=method, headers=headers or {})
+            self.api + path, data=body or None, method=method, headers=headers or {}
+        )
         try:
             with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310 - loopback only
                 return resp.status, resp.read().decode(), dict(resp.headers)
@@ -54,24 +56,44 @@ class RunningStack:
 
     def post_signed(self, document: dict[str, Any], secret: str = APP_SECRET) -> tuple[int, dict[str, Any]]:
         body = m.body(document)
-        status, text, _ = self.request("POST", "/webhook", body, {
-            "Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret)})
+        status, text, _ = self.request(
+            "POST", "/webhook", body, {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret)}
+        )
         return status, json.loads(text)
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[RunningStack]:
     aws_port, api_port, graph_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "LOCAL_AWS_PORT": str(aws_port), "LOCAL_API_PORT": str(api_port),
-           "LOCAL_GRAPH_PORT": str(graph_port),
-           "LOCAL_CALLBACK_PORT": str(free_port()), "PYTHONPATH": os.pathsep.join(sys.path),  # as the Makefile sets it
-           "APP_SECRET": APP_SECRET, "VERIFY_TOKEN": VERIFY_TOKEN, "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "LOCAL_AWS_PORT": str(aws_port),
+        "LOCAL_API_PORT": str(api_port),
+        "LOCAL_GRAPH_PORT": str(graph_port),
+        "LOCAL_CALLBACK_PORT": str(free_port()),
+        "PYTHONPATH": os.pathsep.join(sys.path),  # as the Makefile sets it
+        "APP_SECRET": APP_SECRET,
+        "VERIFY_TOKEN": VERIFY_TOKEN,
+        "PYTHONUNBUFFERED": "1",
+    }
     # As from a plain shell: tests/conftest.py sets Powertools' variables, which the stack must set itself.
-    for inherited in ("AWS_ENDPOINT_URL", "GRAPH_API_BASE_URL", "IG_ACCOUNT_ID", "IG_ACCESS_TOKEN",
-                      "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
+    for inherited in (
+        "AWS_ENDPOINT_URL",
+        "GRAPH_API_BASE_URL",
+        "IG_ACCOUNT_ID",
+        "IG_ACCESS_TOKEN",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+    ):
         env.pop(inherited, None)
-    process = subprocess.Popen([sys.executable, "-m", "local.stack"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.stack"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     output: list[str] = []
     ready = threading.Event()
 
@@ -86,8 +108,9 @@ def stack() -> Iterator[RunningStack]:
     try:
         if not ready.wait(STARTUP_SECONDS):
             pytest.fail("local stack did not start:\n" + "".join(output[-40:]))
-        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",
-                                        region_name="us-east-1")
+        session = boto3.session.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
+        )
         aws = {s: session.client(s, endpoint_url=f"http://127.0.0.1:{aws_port}") for s in ("dynamodb", "sqs")}
         running = RunningStack(f"http://127.0.0.1:{api_port}", aws, output, env)
         # make run connects its account (as onboarding would) before it prints "ready": one event.
@@ -118,15 +141,21 @@ def drain(stack: RunningStack) -> list[dict[str, Any]]:
         if not got:
             break
         events.extend(json.loads(msg["Body"]) for msg in got)
-        sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": msg["ReceiptHandle"]} for i, msg in enumerate(got)])
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": msg["ReceiptHandle"]} for i, msg in enumerate(got)]
+        )
     return events
 
 
 def event_count(stack: RunningStack) -> int:
-    return int(stack.aws["dynamodb"].scan(
-        TableName=table_name(stack), Select="COUNT", FilterExpression="begins_with(sk, :e)",
-        ExpressionAttributeValues={":e": {"S": "EVT#"}})["Count"])
+    return int(
+        stack.aws["dynamodb"].scan(
+            TableName=table_name(stack),
+            Select="COUNT",
+            FilterExpression="begins_with(sk, :e)",
+            ExpressionAttributeValues={":e": {"S": "EVT#"}},
+        )["Count"]
+    )
 
 
 def test_banner_names_the_webhook_url_token_queues_and_table(stack: RunningStack) -> None:
@@ -143,7 +172,8 @@ def test_make_run_connects_its_account_and_runs_the_refresher_at_start(stack: Ru
 
 def test_meta_verification_handshake(stack: RunningStack) -> None:
     status, body, headers = stack.request(
-        "GET", f"/webhook?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444")
+        "GET", f"/webhook?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444"
+    )
     assert (status, body) == (200, "1158201444")
     assert headers["Content-Type"] == "text/plain"
     assert stack.request("GET", "/webhook?hub.mode=subscribe&hub.verify_token=x&hub.challenge=1")[0] == 403
@@ -181,12 +211,15 @@ def test_a_chunked_request_body_is_read_whole(stack: RunningStack) -> None:
     host, port = stack.api.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=15)
     connection.putrequest("POST", "/webhook")
-    for name, value in {"Content-Type": "application/json", "Transfer-Encoding": "chunked",
-                        "X-Hub-Signature-256": sign(body, APP_SECRET)}.items():
+    for name, value in {
+        "Content-Type": "application/json",
+        "Transfer-Encoding": "chunked",
+        "X-Hub-Signature-256": sign(body, APP_SECRET),
+    }.items():
         connection.putheader(name, value)
     connection.endheaders()
     for start in range(0, len(body), 50):
-        piece = body[start:start + 50]
+        piece = body[start : start + 50]
         connection.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
     connection.send(b"0\r\n\r\n")
     response = connection.getresponse()
@@ -208,8 +241,15 @@ def test_an_outbound_message_goes_through_the_sender_and_the_sandbox_and_ends_de
     deadline = time.monotonic() + 60  # the loop ends at DELIVERED; the bound is for a loaded machine
     seen: list[str] = []
     while time.monotonic() < deadline and (not seen or seen[-1] != "DELIVERED"):
-        item = stack.aws["dynamodb"].get_item(TableName=table_name(stack), ConsistentRead=True, Key={
-            "pk": {"S": "OUT#e2e-outbound-1"}, "sk": {"S": "MESSAGE"}}).get("Item")
+        item = (
+            stack.aws["dynamodb"]
+            .get_item(
+                TableName=table_name(stack),
+                ConsistentRead=True,
+                Key={"pk": {"S": "OUT#e2e-outbound-1"}, "sk": {"S": "MESSAGE"}},
+            )
+            .get("Item")
+        )
         if item and (not seen or seen[-1] != item["status"]["S"]):
             seen.append(item["status"]["S"])
         time.sleep(0.1)

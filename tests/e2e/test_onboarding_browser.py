@@ -23,8 +23,15 @@ ONBOARDING_ACCOUNT = "17841400000000002"  # local.stack.ONBOARDING_ACCOUNT_ID, s
 
 def _tool(running: RunningStack, *args: str) -> str:
     command = [sys.executable, "-m", "tools.accounts", *args, "--local"]  # our own module, fixed arguments
-    result = subprocess.run(command, cwd=ROOT, env=running.env, capture_output=True, text=True,  # noqa: S603
-                            timeout=60, check=True)
+    result = subprocess.run(  # noqa: S603
+        command,
+        cwd=ROOT,
+        env=running.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return result.stdout.strip()
 
 
@@ -41,9 +48,18 @@ def browser() -> Iterator[object]:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     # As root, and on a machine with no network but loopback: no sandbox, no background connections.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(60)  # a loaded machine; a page that never loads still fails

@@ -86,28 +86,48 @@ class AccountsHarness:
         return TokenRescue(self.clients["dynamodb"], self.stack.refs["GatewayTable"])
 
     def login(self) -> InstagramLogin:
-        return InstagramLogin(graph_base_url=self.sandbox.base_url, api_version="v24.0",
-                              oauth_token_url=f"{self.sandbox.base_url}/oauth/access_token")
+        return InstagramLogin(
+            graph_base_url=self.sandbox.base_url,
+            api_version="v24.0",
+            oauth_token_url=f"{self.sandbox.base_url}/oauth/access_token",
+        )
 
     def refresher(self, *, window_days: float = 30, warning_days: float = 7) -> Refresher:
-        return Refresher(accounts=self.table, vault=self.vault, rescue=self.rescue, login=self.login(),
-                         events=AccountEventPublisher(self.clients["sqs"], self.stack.refs["EventsQueue"]),
-                         webhook_fields=self.fields, window_seconds=window_days * DAY,
-                         warning_seconds=warning_days * DAY, clock=self.clock)
+        return Refresher(
+            accounts=self.table,
+            vault=self.vault,
+            rescue=self.rescue,
+            login=self.login(),
+            events=AccountEventPublisher(self.clients["sqs"], self.stack.refs["EventsQueue"]),
+            webhook_fields=self.fields,
+            window_seconds=window_days * DAY,
+            warning_seconds=warning_days * DAY,
+            clock=self.clock,
+        )
 
     def run(self) -> RunReport:
         return self.refresher().run()
 
-    def add(self, account_id: str, token: str, *, age_days: float = 0, expires_in_days: float = 60,
-            subscribed: bool = True) -> None:
+    def add(
+        self, account_id: str, token: str, *, age_days: float = 0, expires_in_days: float = 60, subscribed: bool = True
+    ) -> None:
         """An account connected `age_days` ago, known to the sandbox and the gateway alike."""
         issued = self.clock.now - age_days * DAY
-        self.sandbox.add_account(account_id, token, username=f"shop_{account_id[-2:]}", issued_at=issued,
-                                 expires_in=expires_in_days * DAY)
-        register_account(self.clients["dynamodb"], self.clients["secretsmanager"],
-                         table=self.stack.refs["GatewayTable"], secret_prefix=f"{self.stack.name}/accounts/",
-                         account_id=account_id, access_token=token, username=f"shop_{account_id[-2:]}",
-                         expires_at=int(issued + expires_in_days * DAY), refreshed_at=int(issued), now=self.clock.now)
+        self.sandbox.add_account(
+            account_id, token, username=f"shop_{account_id[-2:]}", issued_at=issued, expires_in=expires_in_days * DAY
+        )
+        register_account(
+            self.clients["dynamodb"],
+            self.clients["secretsmanager"],
+            table=self.stack.refs["GatewayTable"],
+            secret_prefix=f"{self.stack.name}/accounts/",
+            account_id=account_id,
+            access_token=token,
+            username=f"shop_{account_id[-2:]}",
+            expires_at=int(issued + expires_in_days * DAY),
+            refreshed_at=int(issued),
+            now=self.clock.now,
+        )
         if subscribed:
             self.login().subscribe(token, self.fields)
 
@@ -128,8 +148,9 @@ class AccountsHarness:
         sqs, url = self.clients["sqs"], self.stack.refs["EventsQueue"]
         fresh: list[dict[str, Any]] = []
         while True:
-            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                           VisibilityTimeout=0).get("Messages", [])
+            messages = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=0
+            ).get("Messages", [])
             if not messages:
                 break
             for message in messages:
@@ -154,22 +175,38 @@ class AccountsHarness:
 @pytest.fixture
 def accounts(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[AccountsHarness]:
     options: dict[str, Any] = getattr(request, "param", {})
-    for key, value in {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+    for key, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     clock = Clock()
     with mock_aws():
         clients = {s: boto3.client(s, region_name=REGION) for s in ("dynamodb", "sqs", "secretsmanager")}
-        stack = provision(clients, "gw-accounts", {
-            "AppSecret": json.dumps({"app_secrets": ["a" * 32], "verify_token": "t", "instagram_app_id": APP_ID,
-                                     "instagram_app_secret": INSTAGRAM_APP_SECRET}),
-            "OnboardingSecret": json.dumps({"state_key": STATE_KEY})})
-        sandbox = GraphSandbox(clock=clock, app_id=APP_ID, instagram_app_secret=INSTAGRAM_APP_SECRET,
-                               **options).start()
-        overrides = {"LOCAL_STACK": "true", "GRAPH_API_BASE_URL": sandbox.base_url,
-                     "INSTAGRAM_AUTHORIZE_URL": f"{sandbox.base_url}/oauth/authorize",
-                     "INSTAGRAM_TOKEN_URL": f"{sandbox.base_url}/oauth/access_token"}
+        stack = provision(
+            clients,
+            "gw-accounts",
+            {
+                "AppSecret": json.dumps(
+                    {
+                        "app_secrets": ["a" * 32],
+                        "verify_token": "t",
+                        "instagram_app_id": APP_ID,
+                        "instagram_app_secret": INSTAGRAM_APP_SECRET,
+                    }
+                ),
+                "OnboardingSecret": json.dumps({"state_key": STATE_KEY}),
+            },
+        )
+        sandbox = GraphSandbox(clock=clock, app_id=APP_ID, instagram_app_secret=INSTAGRAM_APP_SECRET, **options).start()
+        overrides = {
+            "LOCAL_STACK": "true",
+            "GRAPH_API_BASE_URL": sandbox.base_url,
+            "INSTAGRAM_AUTHORIZE_URL": f"{sandbox.base_url}/oauth/authorize",
+            "INSTAGRAM_TOKEN_URL": f"{sandbox.base_url}/oauth/access_token",
+        }
         for function in ("OnboardingFunction", "RefresherFunction"):
             for key, value in {**stack.function_environment(function), **overrides}.items():
                 monkeypatch.setenv(key, value)  # first, so each is restored after the test
@@ -178,24 +215,32 @@ def accounts(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) ->
         reset_function_state()
         fields = stack.function_environment("RefresherFunction")["WEBHOOK_FIELDS"].split(",")
         try:
-            yield AccountsHarness(stack, clients, sandbox, clock, f"http://127.0.0.1:{api.server_address[1]}",
-                                  fields)
+            yield AccountsHarness(stack, clients, sandbox, clock, f"http://127.0.0.1:{api.server_address[1]}", fields)
         finally:
             sandbox.stop()
             api.shutdown()
             reset_function_state()
 
 
-def follow_login(harness: AccountsHarness, session: requests.Session, *, decision: str = "allow",
-                 account_id: str = "17841400000000077") -> requests.Response:
+def follow_login(
+    harness: AccountsHarness,
+    session: requests.Session,
+    *,
+    decision: str = "allow",
+    account_id: str = "17841400000000077",
+) -> requests.Response:
     """Invite -> /oauth/start -> the sandbox's consent page -> Allow/Cancel -> the gateway's callback."""
     start = session.get(harness.invite(), allow_redirects=False, timeout=10)
     assert start.status_code == 302, start.text
     consent = session.get(start.headers["Location"], timeout=10)
     assert consent.status_code == 200 and 'id="allow"' in consent.text
     params = dict(parse_qsl(urlsplit(start.headers["Location"]).query))
-    answer = session.post(f"{harness.sandbox.base_url}/oauth/authorize", allow_redirects=False, timeout=10,
-                          data={**params, "account_id": account_id, "decision": decision})
+    answer = session.post(
+        f"{harness.sandbox.base_url}/oauth/authorize",
+        allow_redirects=False,
+        timeout=10,
+        data={**params, "account_id": account_id, "decision": decision},
+    )
     assert answer.status_code == 302, answer.text
     return session.get(answer.headers["Location"], allow_redirects=False, timeout=30)
 

@@ -38,8 +38,16 @@ class Harness:
         self.table = stack.refs["GatewayTable"]
         self.queue_url = stack.refs["EventsQueue"]
 
-    def post(self, document: Any = None, *, raw: bytes | None = None, signature: str | None = "sign",
-             secret: str = APP_SECRET, base64_body: bool = False, now_ms: int = RECEIVED_MS) -> dict[str, Any]:
+    def post(
+        self,
+        document: Any = None,
+        *,
+        raw: bytes | None = None,
+        signature: str | None = "sign",
+        secret: str = APP_SECRET,
+        base64_body: bool = False,
+        now_ms: int = RECEIVED_MS,
+    ) -> dict[str, Any]:
         """Meta delivers: by default at the sample payloads' own time (local.meta_samples)."""
         body = raw if raw is not None else json.dumps(document, separators=(",", ":")).encode()
         headers = {"content-type": "application/octet-stream" if base64_body else "application/json"}
@@ -67,13 +75,20 @@ class Harness:
 
     def count_event_items(self) -> int:
         paginator = self.clients["dynamodb"].get_paginator("scan")
-        return sum(page["Count"] for page in paginator.paginate(
-            TableName=self.table, Select="COUNT", FilterExpression="begins_with(sk, :e)",
-            ExpressionAttributeValues={":e": {"S": "EVT#"}}))
+        return sum(
+            page["Count"]
+            for page in paginator.paginate(
+                TableName=self.table,
+                Select="COUNT",
+                FilterExpression="begins_with(sk, :e)",
+                ExpressionAttributeValues={":e": {"S": "EVT#"}},
+            )
+        )
 
     def queue_depth(self) -> int:
         attributes = self.clients["sqs"].get_queue_attributes(
-            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"])
 
     def event_items(self) -> list[dict[str, Any]]:
@@ -84,16 +99,20 @@ class Harness:
         messages: list[dict[str, Any]] = []
         sqs = self.clients["sqs"]
         while True:
-            got = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
-                                      AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+            got = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+            ).get("Messages", [])
             if not got:
                 return messages
             messages.extend(got)
-            sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+            sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
+            )
 
-    def fail(self, service: str, operation: str, times: int = 1, code: str = "InternalServerError",
-             after: int = 0) -> None:
+    def fail(
+        self, service: str, operation: str, times: int = 1, code: str = "InternalServerError", after: int = 0
+    ) -> None:
         """Make the handler's calls of ``operation`` fail as AWS would: ``times`` of them, once ``after``
         have gone through."""
         remaining = {"n": times, "skip": after}
@@ -120,8 +139,11 @@ class Harness:
 
 @pytest.fixture
 def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
-    for key, value in {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+    for key, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():

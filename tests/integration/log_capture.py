@@ -32,8 +32,7 @@ from igdm.observability import logger
 MIN_SECRET_LENGTH = 8
 
 # Fields of the stack's Secrets Manager documents whose values are secret (ids, usernames and dates are not).
-SECRET_FIELDS = ("access_token", "app_secrets", "verify_token", "instagram_app_secret", "signing_secret",
-                 "state_key")
+SECRET_FIELDS = ("access_token", "app_secrets", "verify_token", "instagram_app_secret", "signing_secret", "state_key")
 # Query and form parameters that carry a credential: an OAuth code, a state and an invite are bearer
 # credentials while they are valid; a verify token guess may be a near miss of the real one.
 SECRET_PARAMETERS = ("access_token", "client_secret", "code", "state", "invite", "hub.verify_token")
@@ -136,10 +135,18 @@ class WireTap:
         original = HTTPConnectionPool.urlopen
 
         # urllib3 calls itself again positionally on a retry or redirect, hence *args.
-        def urlopen(pool: HTTPConnectionPool, method: str, url: str, body: Any = None, headers: Any = None,
-                    *args: Any, **kwargs: Any) -> Any:
-            tap.requests.append(WireRequest(method, url, {str(k).lower(): str(v) for k, v in (headers or {}).items()},
-                                            _text(body)))
+        def urlopen(
+            pool: HTTPConnectionPool,
+            method: str,
+            url: str,
+            body: Any = None,
+            headers: Any = None,
+            *args: Any,
+            **kwargs: Any,
+        ) -> Any:
+            tap.requests.append(
+                WireRequest(method, url, {str(k).lower(): str(v) for k, v in (headers or {}).items()}, _text(body))
+            )
             return original(pool, method, url, body, headers, *args, **kwargs)
 
         monkeypatch.setattr(HTTPConnectionPool, "urlopen", urlopen)
@@ -220,5 +227,7 @@ class Secrets:
             if held:
                 sources, _ = found.setdefault(self.mask(line.text), ([], held))
                 sources.append(line.source)
-        return [f"[{', '.join(dict.fromkeys(sources))}] {', '.join(held)} in: {masked[:2000]}"
-                for masked, (sources, held) in found.items()]
+        return [
+            f"[{', '.join(dict.fromkeys(sources))}] {', '.join(held)} in: {masked[:2000]}"
+            for masked, (sources, held) in found.items()
+        ]

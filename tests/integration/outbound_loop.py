@@ -41,9 +41,15 @@ CUSTOMER = out.CUSTOMER
 
 
 def reset_function_state() -> None:
-    for cached in (webhook_handler._secret_source, webhook_handler._store, webhook_handler._publisher,
-                   webhook_handler._receipts, webhook_handler._heartbeat, sender_handler._sender,
-                   callback_handler._delivery):
+    for cached in (
+        webhook_handler._secret_source,
+        webhook_handler._store,
+        webhook_handler._publisher,
+        webhook_handler._receipts,
+        webhook_handler._heartbeat,
+        sender_handler._sender,
+        callback_handler._delivery,
+    ):
         cached.cache_clear()
     aws.clear_clients()
     clear_settings_cache()
@@ -53,8 +59,9 @@ def reset_function_state() -> None:
 class Loop:
     """Outbound queue -> sender -> sandbox -> echo webhook -> webhook -> statuses on the events queue."""
 
-    def __init__(self, stack: Stack, sandbox: GraphSandbox, sqs: Any, inbox: CallbackInbox,
-                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self, stack: Stack, sandbox: GraphSandbox, sqs: Any, inbox: CallbackInbox, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         self._monkeypatch = monkeypatch
         self.stack = stack
         self.sandbox = sandbox
@@ -65,13 +72,22 @@ class Loop:
         self.callback_url = stack.refs["CallbackQueue"]
         self.callback_dlq_url = stack.refs["CallbackDeadLetterQueue"]
         subscriptions = {s.function_id: s for s in queue_subscriptions(stack)}
-        self.poller = SqsPoller(sqs, self.outbound_url, stack.attributes[("OutboundQueue", "Arn")],
-                                lambda event: sender_handler.lambda_handler(event, LambdaContext("SenderFunction")),
-                                subscriptions["SenderFunction"], wait_seconds=0)
+        self.poller = SqsPoller(
+            sqs,
+            self.outbound_url,
+            stack.attributes[("OutboundQueue", "Arn")],
+            lambda event: sender_handler.lambda_handler(event, LambdaContext("SenderFunction")),
+            subscriptions["SenderFunction"],
+            wait_seconds=0,
+        )
         self.callback_poller = SqsPoller(
-            sqs, self.callback_url, stack.attributes[("CallbackQueue", "Arn")],
+            sqs,
+            self.callback_url,
+            stack.attributes[("CallbackQueue", "Arn")],
             lambda event: callback_handler.lambda_handler(event, LambdaContext("CallbackFunction", timeout_seconds=60)),
-            subscriptions["CallbackFunction"], wait_seconds=0)
+            subscriptions["CallbackFunction"],
+            wait_seconds=0,
+        )
         self._events: list[dict[str, Any]] = []
 
     def answer_timeout(self, seconds: float) -> float:
@@ -82,8 +98,9 @@ class Loop:
         clear_settings_cache()
         return seconds + 2.0
 
-    def say(self, text: str = "hi", *, customer: str = CUSTOMER, hours_ago: float = 0.0,
-            mid: str | None = None) -> None:
+    def say(
+        self, text: str = "hi", *, customer: str = CUSTOMER, hours_ago: float = 0.0, mid: str | None = None
+    ) -> None:
         """The customer writes (a signed webhook through the real handler): opens the window."""
         timestamp = int((time.time() - hours_ago * 3600) * 1000)
         self.webhook(m.text(mid=mid or f"m_in_{customer}_{timestamp}", words=text, customer=customer, ts=timestamp))
@@ -97,9 +114,11 @@ class Loop:
     def enqueue(self, message: dict[str, Any]) -> None:
         recipient = message.get("recipient", {})
         self.sqs.send_message(
-            QueueUrl=self.outbound_url, MessageBody=json.dumps(message),
+            QueueUrl=self.outbound_url,
+            MessageBody=json.dumps(message),
             MessageGroupId=f"{message.get('account_id', '-')}:{recipient.get('id') or recipient.get('comment_id')}",
-            MessageDeduplicationId=f"{message.get('idempotency_key', 'x')}-{time.monotonic_ns()}")
+            MessageDeduplicationId=f"{message.get('idempotency_key', 'x')}-{time.monotonic_ns()}",
+        )
 
     def run(self, *, seconds: float = 0.0) -> None:
         """Poll until the queue has nothing visible (and, with ``seconds``, until that long has passed
@@ -124,14 +143,18 @@ class Loop:
     def _in_flight(self, queue_url: str | None = None) -> int:
         attributes = self.sqs.get_queue_attributes(
             QueueUrl=queue_url or self.outbound_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def dead_callbacks(self) -> list[dict[str, Any]]:
-        got = self.sqs.receive_message(QueueUrl=self.callback_dlq_url, MaxNumberOfMessages=10,
-                                       MessageAttributeNames=["All"]).get("Messages", [])
-        return [{"job": json.loads(g["Body"]),
-                 **{k: v["StringValue"] for k, v in g.get("MessageAttributes", {}).items()}} for g in got]
+        got = self.sqs.receive_message(
+            QueueUrl=self.callback_dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        return [
+            {"job": json.loads(g["Body"]), **{k: v["StringValue"] for k, v in g.get("MessageAttributes", {}).items()}}
+            for g in got
+        ]
 
     def statuses(self, key: str | None = None) -> list[dict[str, Any]]:
         while True:
@@ -139,8 +162,10 @@ class Loop:
             if not got:
                 break
             self._events.extend(json.loads(g["Body"]) for g in got)
-            self.sqs.delete_message_batch(QueueUrl=self.events_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": g["ReceiptHandle"]} for i, g in enumerate(got)])
+            self.sqs.delete_message_batch(
+                QueueUrl=self.events_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": g["ReceiptHandle"]} for i, g in enumerate(got)],
+            )
         found = [e["status"] for e in self._events if e["kind"] == "message_status"]
         return [s for s in found if key is None or s["idempotency_key"] == key]
 
@@ -153,18 +178,27 @@ class Loop:
 
 @pytest.fixture
 def loop(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loop]:
-    for key, value in {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+    for key, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setattr(sender_service, "BACKOFF_BASE_SECONDS", 0.5)  # retries after ~1 s, not minutes
     monkeypatch.setattr(sender_service, "THROTTLE_PAUSE_SECONDS", 1.0)
     with mock_aws():
         clients = {s: boto3.client(s, region_name=REGION) for s in ("dynamodb", "sqs", "secretsmanager")}
-        stack = provision(clients, "gw-send", {
-            "AppSecret": json.dumps({"app_secrets": [APP_SECRET], "verify_token": "t",
-                                     "instagram_app_id": GATEWAY_APP_ID}),
-            "CallbackSigningSecret": json.dumps({"signing_secret": SIGNING_SECRET})})
+        stack = provision(
+            clients,
+            "gw-send",
+            {
+                "AppSecret": json.dumps(
+                    {"app_secrets": [APP_SECRET], "verify_token": "t", "instagram_app_id": GATEWAY_APP_ID}
+                ),
+                "CallbackSigningSecret": json.dumps({"signing_secret": SIGNING_SECRET}),
+            },
+        )
         for function in ("WebhookFunction", "SenderFunction", "CallbackFunction"):
             for key, value in stack.function_environment(function).items():
                 monkeypatch.setenv(key, value)
@@ -174,17 +208,26 @@ def loop(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loop]:
         threading.Thread(target=api.serve_forever, daemon=True).start()
         # The echo follows the answer by a moment, as Meta's does. (At once, it would race the sender's
         # own update of the same mid item, and moto, unlike DynamoDB, can lose one of two concurrent updates.)
-        sandbox = GraphSandbox(webhook_url=f"http://127.0.0.1:{api.server_address[1]}/webhook",
-                               app_secret=APP_SECRET, echo_delay_seconds=0.2, app_id=GATEWAY_APP_ID).start()
+        sandbox = GraphSandbox(
+            webhook_url=f"http://127.0.0.1:{api.server_address[1]}/webhook",
+            app_secret=APP_SECRET,
+            echo_delay_seconds=0.2,
+            app_id=GATEWAY_APP_ID,
+        ).start()
         sandbox.add_account(ACCOUNT, TOKEN)
         monkeypatch.setenv("LOCAL_STACK", "true")  # the sandbox is http on 127.0.0.1, as in make run
         monkeypatch.setenv("GRAPH_API_BASE_URL", sandbox.base_url)
         # As deployed: a loaded machine must not turn a slow answer into an UNKNOWN. Tests of timeouts shorten
         # it (Loop.answer_timeout) and make the sandbox answer well after it.
         monkeypatch.setenv("GRAPH_TIMEOUT_SECONDS", "10")
-        register_account(clients["dynamodb"], clients["secretsmanager"], table=stack.refs["GatewayTable"],
-                         secret_prefix=stack.function_environment("SenderFunction")["ACCOUNT_SECRET_PREFIX"],
-                         account_id=ACCOUNT, access_token=TOKEN)
+        register_account(
+            clients["dynamodb"],
+            clients["secretsmanager"],
+            table=stack.refs["GatewayTable"],
+            secret_prefix=stack.function_environment("SenderFunction")["ACCOUNT_SECRET_PREFIX"],
+            account_id=ACCOUNT,
+            access_token=TOKEN,
+        )
         inbox = CallbackInbox(SIGNING_SECRET).start()
         reset_function_state()
         try:

@@ -28,7 +28,8 @@ _TEMPLATE = load()
 GRANTS = table_grants(_TEMPLATE, strict=False)  # tests/unit/test_table_access.py holds the scoping
 CODE_DIRECTORIES: dict[str, str] = {
     f"{(ROOT / resource['Properties']['CodeUri']).resolve()}/": function
-    for function, resource in _TEMPLATE["Resources"].items() if resource["Type"] == "AWS::Serverless::Function"
+    for function, resource in _TEMPLATE["Resources"].items()
+    if resource["Type"] == "AWS::Serverless::Function"
 }
 
 
@@ -103,4 +104,5 @@ def table_access(monkeypatch: pytest.MonkeyPatch) -> Iterator[TableAccessLog]:
     problems = sorted(set(log.problems))
     assert not refused and not problems, (
         "DynamoDB requests template.yaml does not grant (AccessDenied in AWS; the emulator allows them):\n  "
-        + "\n  ".join(refused + problems))
+        + "\n  ".join(refused + problems)
+    )

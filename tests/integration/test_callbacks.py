@@ -51,8 +51,7 @@ def test_a_failing_receiver_is_retried_with_backoff_until_it_accepts(loop: Loop)
     assert loop.dead_callbacks() == []
 
 
-def test_a_receiver_that_answers_gone_gets_nothing_more_and_the_job_waits_in_the_dead_letter_queue(
-        loop: Loop) -> None:
+def test_a_receiver_that_answers_gone_gets_nothing_more_and_the_job_waits_in_the_dead_letter_queue(loop: Loop) -> None:
     loop.say()
     loop.inbox.fail_next(1, status=410)
     loop.enqueue(with_callback(loop))
@@ -77,11 +76,16 @@ def test_retries_end_in_the_dead_letter_queue_with_the_reason(loop: Loop, monkey
 
 
 def test_a_deployed_stack_refuses_private_and_plain_http_callback_urls_before_sending(
-        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ALLOW_LOCAL_CALLBACKS", "false")
     loop.say()
-    for key, url in [("to-loopback", "https://127.0.0.1/cb"), ("to-metadata", "https://169.254.169.254/latest"),
-                     ("plain-http", "http://hooks.example.com/cb"), ("to-localhost", "https://localhost:8443/cb")]:
+    for key, url in [
+        ("to-loopback", "https://127.0.0.1/cb"),
+        ("to-metadata", "https://169.254.169.254/latest"),
+        ("plain-http", "http://hooks.example.com/cb"),
+        ("to-localhost", "https://localhost:8443/cb"),
+    ]:
         loop.enqueue(out.outbound("text", key=key, callback_url=url))
     loop.run()
     assert loop.sent_to_meta() == []
@@ -94,9 +98,19 @@ def test_a_deployed_stack_refuses_private_and_plain_http_callback_urls_before_se
 
 def test_delivered_is_always_preceded_by_sent_on_the_queue_and_at_the_callback(loop: Loop) -> None:
     # The webhook can settle DELIVERED before the sender has published SENT; the publisher puts SENT first.
-    record = OutboundRecord(idempotency_key="raced", status="DELIVERED", account_id=out.ACCOUNT,
-                            customer_id=out.CUSTOMER, kind="text", payload_hash="-", parts_total=1, parts_sent=1,
-                            inflight_part=None, message_ids=["m_raced"], callback_url=loop.inbox.url)
+    record = OutboundRecord(
+        idempotency_key="raced",
+        status="DELIVERED",
+        account_id=out.ACCOUNT,
+        customer_id=out.CUSTOMER,
+        kind="text",
+        payload_hash="-",
+        parts_total=1,
+        parts_sent=1,
+        inflight_part=None,
+        message_ids=["m_raced"],
+        callback_url=loop.inbox.url,
+    )
     publisher = StatusPublisher(loop.sqs, loop.events_url, loop.callback_url)
     publisher.publish(record)
     publisher.publish(replace(record, status="SENT"))  # the sender's own SENT, later: a repeat, dropped
@@ -107,11 +121,20 @@ def test_delivered_is_always_preceded_by_sent_on_the_queue_and_at_the_callback(l
 
 
 def test_a_long_meta_error_is_kept_as_valid_json() -> None:
-    error = {"http_status": 400, "code": 100, "subcode": 2018001, "type": "OAuthException",
-             "message": "x" * 5000, "fbtrace_id": "AbC"}
+    error = {
+        "http_status": 400,
+        "code": 100,
+        "subcode": 2018001,
+        "type": "OAuthException",
+        "message": "x" * 5000,
+        "fbtrace_id": "AbC",
+    }
     text = _error_json(error) or ""
     stored = json.loads(text)
     assert len(text) <= 2000
-    assert {k: stored[k] for k in ("code", "subcode", "fbtrace_id")} == {"code": 100, "subcode": 2018001,
-                                                                         "fbtrace_id": "AbC"}
+    assert {k: stored[k] for k in ("code", "subcode", "fbtrace_id")} == {
+        "code": 100,
+        "subcode": 2018001,
+        "fbtrace_id": "AbC",
+    }
     assert stored["message"].startswith("xxx") and stored["message"].endswith("…")

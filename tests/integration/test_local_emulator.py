@@ -57,11 +57,19 @@ def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
         monkeypatch.setenv(key, value)
     server = start_emulator(config)
     try:
-        clients = {s: boto3.client(s, endpoint_url=config.endpoint, region_name=REGION,
-                                   aws_access_key_id="local", aws_secret_access_key="local")
-                   for s in ("dynamodb", "sqs", "secretsmanager")}
-        stack = provision(clients, "emulator-test",
-                          {"AppSecret": json.dumps({"app_secrets": [APP_SECRET], "verify_token": "t"})})
+        clients = {
+            s: boto3.client(
+                s,
+                endpoint_url=config.endpoint,
+                region_name=REGION,
+                aws_access_key_id="local",
+                aws_secret_access_key="local",
+            )
+            for s in ("dynamodb", "sqs", "secretsmanager")
+        }
+        stack = provision(
+            clients, "emulator-test", {"AppSecret": json.dumps({"app_secrets": [APP_SECRET], "verify_token": "t"})}
+        )
         yield Emulator(config.endpoint, stack, clients)
     finally:
         # moto's backends are this process's: leave them empty for the tests that follow.
@@ -99,19 +107,22 @@ def _take_all(sqs: Any, url: str) -> list[str]:
         if not got:
             break
         bodies.extend(m["Body"] for m in got)
-        sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)]
+        )
     return bodies
 
 
 def _depth(sqs: Any, url: str) -> int:
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
 def test_a_deduplication_id_is_kept_five_minutes_after_its_message_was_deleted(
-        emulator: Emulator, clock: Callable[[float], None]) -> None:
+    emulator: Emulator, clock: Callable[[float], None]
+) -> None:
     sqs, url = emulator.clients["sqs"], emulator.stack.refs["CallbackQueue"]
     _send(sqs, url, "message-1", "status-SENT", "SENT, first")
     assert _take_all(sqs, url) == ["SENT, first"]  # received and deleted
@@ -159,12 +170,30 @@ def _seed(emulator: Emulator) -> dict[tuple[str, str], dict[str, Any]]:
 
 def _writes_that_succeed(table: str) -> list[dict[str, Any]]:
     return [
-        {"Put": {"TableName": table, "Item": {**_key("c", "EVT#new"), "body": {"S": "new"}},
-                 "ConditionExpression": "attribute_not_exists(pk)"}},
-        {"Update": {"TableName": table, "Key": _key("c", "STATE"), "UpdateExpression": "SET n = :n",
-                    "ConditionExpression": "n < :n", "ExpressionAttributeValues": {":n": {"N": "2"}}}},
-        {"Update": {"TableName": table, "Key": _key("other", "STATE"), "UpdateExpression": "SET n = :n",
-                    "ExpressionAttributeValues": {":n": {"N": "1"}}}},
+        {
+            "Put": {
+                "TableName": table,
+                "Item": {**_key("c", "EVT#new"), "body": {"S": "new"}},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
+        {
+            "Update": {
+                "TableName": table,
+                "Key": _key("c", "STATE"),
+                "UpdateExpression": "SET n = :n",
+                "ConditionExpression": "n < :n",
+                "ExpressionAttributeValues": {":n": {"N": "2"}},
+            }
+        },
+        {
+            "Update": {
+                "TableName": table,
+                "Key": _key("other", "STATE"),
+                "UpdateExpression": "SET n = :n",
+                "ExpressionAttributeValues": {":n": {"N": "1"}},
+            }
+        },
         {"Delete": {"TableName": table, "Key": _key("c", "EVT#doomed")}},
     ]
 
@@ -173,9 +202,14 @@ def test_a_transaction_with_one_failing_condition_writes_nothing(emulator: Emula
     table, dynamodb = emulator.stack.refs["GatewayTable"], emulator.clients["dynamodb"]
     before = _seed(emulator)
     # The failing condition comes last, after moto has applied the other four.
-    failing = {"Put": {"TableName": table, "Item": {**_key("c", "EVT#old"), "body": {"S": "overwritten"}},
-                       "ConditionExpression": "attribute_not_exists(pk)",
-                       "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}}
+    failing = {
+        "Put": {
+            "TableName": table,
+            "Item": {**_key("c", "EVT#old"), "body": {"S": "overwritten"}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
     with pytest.raises(ClientError) as cancelled:
         dynamodb.transact_write_items(TransactItems=[*_writes_that_succeed(table), failing])
     assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
@@ -188,13 +222,24 @@ def test_a_transaction_with_one_failing_condition_writes_nothing(emulator: Emula
 def test_a_condition_check_that_fails_cancels_the_writes_before_it(emulator: Emulator) -> None:
     table, dynamodb = emulator.stack.refs["GatewayTable"], emulator.clients["dynamodb"]
     before = _seed(emulator)
-    check = {"ConditionCheck": {"TableName": table, "Key": _key("c", "STATE"), "ConditionExpression": "n > :n",
-                                "ExpressionAttributeValues": {":n": {"N": "5"}}}}
+    check = {
+        "ConditionCheck": {
+            "TableName": table,
+            "Key": _key("c", "STATE"),
+            "ConditionExpression": "n > :n",
+            "ExpressionAttributeValues": {":n": {"N": "5"}},
+        }
+    }
     with pytest.raises(ClientError) as cancelled:
-        dynamodb.transact_write_items(TransactItems=[*_writes_that_succeed(table)[:1], check,
-                                                     *_writes_that_succeed(table)[2:]])
+        dynamodb.transact_write_items(
+            TransactItems=[*_writes_that_succeed(table)[:1], check, *_writes_that_succeed(table)[2:]]
+        )
     assert [r["Code"] for r in cancelled.value.response["CancellationReasons"]] == [
-        "None", "ConditionalCheckFailed", "None", "None"]
+        "None",
+        "ConditionalCheckFailed",
+        "None",
+        "None",
+    ]
     assert _items(emulator) == before
 
 
@@ -212,9 +257,14 @@ def test_an_action_with_two_operations_rejects_the_whole_transaction(emulator: E
     # moto 5.2.5 raises this one without its rollback, keeping the writes of the actions before it.
     table, dynamodb = emulator.stack.refs["GatewayTable"], emulator.clients["dynamodb"]
     before = _seed(emulator)
-    two = {"ConditionCheck": {"TableName": table, "Key": _key("c", "EVT#old"),
-                              "ConditionExpression": "attribute_exists(pk)"},
-           "Delete": {"TableName": table, "Key": _key("c", "EVT#old")}}
+    two = {
+        "ConditionCheck": {
+            "TableName": table,
+            "Key": _key("c", "EVT#old"),
+            "ConditionExpression": "attribute_exists(pk)",
+        },
+        "Delete": {"TableName": table, "Key": _key("c", "EVT#old")},
+    }
     with pytest.raises(ClientError) as rejected:
         dynamodb.transact_write_items(TransactItems=[*_writes_that_succeed(table), two])
     assert rejected.value.response["Error"]["Code"] == "ValidationException"
@@ -256,21 +306,40 @@ def _rss_mb() -> float:
 
 def _post(document: dict[str, Any]) -> dict[str, Any]:
     body = json.dumps(document, separators=(",", ":")).encode()
-    event = http_api_event("POST", "/webhook", body=body, headers={
-        "content-type": "application/json", "X-Hub-Signature-256": sign(body, APP_SECRET)})
+    event = http_api_event(
+        "POST",
+        "/webhook",
+        body=body,
+        headers={"content-type": "application/json", "X-Hub-Signature-256": sign(body, APP_SECRET)},
+    )
     result: dict[str, Any] = handler.lambda_handler(event, LambdaContext("WebhookFunction"))
     return result
 
 
 def _messages(first: int, count: int, since_ms: int) -> dict[str, Any]:
-    return {"object": "instagram", "entry": [{"id": ACCOUNT, "time": since_ms + first * 1000, "messaging": [
-        {"sender": {"id": str(6543210987654000 + n % CONVERSATIONS)}, "recipient": {"id": ACCOUNT},
-         "timestamp": since_ms + n * 1000, "message": {"mid": f"m_long_run_{n}", "text": f"message {n}"}}
-        for n in range(first, first + count)]}]}
+    return {
+        "object": "instagram",
+        "entry": [
+            {
+                "id": ACCOUNT,
+                "time": since_ms + first * 1000,
+                "messaging": [
+                    {
+                        "sender": {"id": str(6543210987654000 + n % CONVERSATIONS)},
+                        "recipient": {"id": ACCOUNT},
+                        "timestamp": since_ms + n * 1000,
+                        "message": {"mid": f"m_long_run_{n}", "text": f"message {n}"},
+                    }
+                    for n in range(first, first + count)
+                ],
+            }
+        ],
+    }
 
 
 def test_5000_webhook_events_cost_the_same_per_post_and_memory_stays_bounded(
-        emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for key, value in emulator.stack.function_environment("WebhookFunction").items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", emulator.endpoint)
@@ -308,23 +377,31 @@ def test_5000_webhook_events_cost_the_same_per_post_and_memory_stays_bounded(
             # Without the fix this is actions x table size: 2,500 in the first POST, and growing with the table.
             assert copies["n"] <= COPIES_PER_EVENT * EVENTS_PER_POST, (
                 f"POST {first // EVENTS_PER_POST + 1} deep-copied {copies['n']} items, "
-                f"with {first} events stored before it")
+                f"with {first} events stored before it"
+            )
             copies["most"] = max(copies["most"], copies["n"])
             # Without the fix, each send walks the queue 5 times: 22,700 looks in the first POST, then more.
             assert looked_at["n"] <= MESSAGES_LOOKED_AT_PER_EVENT * EVENTS_PER_POST, (
                 f"POST {first // EVENTS_PER_POST + 1} looked at {looked_at['n']} queued messages, "
-                f"with {first} events queued before it")
+                f"with {first} events queued before it"
+            )
     finally:
         reset_function_state()
     elapsed = time.monotonic() - started
 
-    stored = sum(page["Count"] for page in emulator.clients["dynamodb"].get_paginator("scan").paginate(
-        TableName=emulator.stack.refs["GatewayTable"], Select="COUNT"))
+    stored = sum(
+        page["Count"]
+        for page in emulator.clients["dynamodb"]
+        .get_paginator("scan")
+        .paginate(TableName=emulator.stack.refs["GatewayTable"], Select="COUNT")
+    )
     assert stored >= EVENTS + CONVERSATIONS
     gc.collect()
     live_items = len(list(vars(Item)["instances_tracked"]))  # what moto keeps for its dashboard, no more
     assert live_items <= stored + LIVE_ITEMS_SLACK, f"{live_items} moto items alive for {stored} stored"
     growth = _rss_mb() - rss_before
     assert growth < RSS_GROWTH_BOUND_MB, f"the process grew {growth:.0f} MB over {EVENTS} events"
-    print(f"{EVENTS} events in {elapsed:.1f} s, at most {copies['most']} items copied per POST, {stored} items "
-          f"stored, {live_items} moto items alive, RSS +{growth:.0f} MB")
+    print(
+        f"{EVENTS} events in {elapsed:.1f} s, at most {copies['most']} items copied per POST, {stored} items "
+        f"stored, {live_items} moto items alive, RSS +{growth:.0f} MB"
+    )

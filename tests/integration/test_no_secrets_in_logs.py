@@ -50,8 +50,12 @@ FUNCTIONS = ("WebhookFunction", "SenderFunction", "CallbackFunction", "Onboardin
 
 
 def test_the_whole_loop_logs_no_token_secret_or_signature(
-        loop: Loop, request: pytest.FixtureRequest, capfd: pytest.CaptureFixture[str],
-        recwarn: pytest.WarningsRecorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    loop: Loop,
+    request: pytest.FixtureRequest,
+    capfd: pytest.CaptureFixture[str],
+    recwarn: pytest.WarningsRecorder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     tap = WireTap.install(monkeypatch)
     with capture_logs(capfd, recwarn) as logs:
         _webhook_sender_and_callbacks(loop, monkeypatch)
@@ -78,20 +82,31 @@ def _webhook_sender_and_callbacks(loop: Loop, monkeypatch: pytest.MonkeyPatch) -
     # webhook first reads the secret.
     boto3.client("secretsmanager", region_name=REGION).put_secret_value(
         SecretId=loop.stack.refs["AppSecret"],
-        SecretString=json.dumps({"app_secrets": [APP_SECRET, SECOND_APP_SECRET], "verify_token": VERIFY_TOKEN}))
+        SecretString=json.dumps({"app_secrets": [APP_SECRET, SECOND_APP_SECRET], "verify_token": VERIFY_TOKEN}),
+    )
     monkeypatch.setenv("CALLBACK_MAX_RECEIVE_COUNT", "2")  # the failing callback is dead-lettered quickly
 
     # The webhook over HTTP through the local API server (the sandbox's echoes arrive the same way).
     webhook = str(loop.sandbox.webhook_url)
     for verify_token, status in ((VERIFY_TOKEN, 200), (WRONG_VERIFY_TOKEN, 403)):
-        answer = requests.get(webhook, timeout=10, params={
-            "hub.mode": "subscribe", "hub.verify_token": verify_token, "hub.challenge": "1158201444"})
+        answer = requests.get(
+            webhook,
+            timeout=10,
+            params={"hub.mode": "subscribe", "hub.verify_token": verify_token, "hub.challenge": "1158201444"},
+        )
         assert answer.status_code == status, answer.text
     hello = m.body(m.envelope(m.text(mid="m_no_secrets", customer=out.CUSTOMER, ts=int(time.time() * 1000))))
-    for body, secret, status in ((hello, APP_SECRET, 200), (hello, FORGED_APP_SECRET, 401),
-                                 (b"{oops", SECOND_APP_SECRET, 400)):
-        answer = requests.post(webhook, data=body, timeout=10, headers={
-            "Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret)})
+    for body, secret, status in (
+        (hello, APP_SECRET, 200),
+        (hello, FORGED_APP_SECRET, 401),
+        (b"{oops", SECOND_APP_SECRET, 400),
+    ):
+        answer = requests.post(
+            webhook,
+            data=body,
+            timeout=10,
+            headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret)},
+        )
         assert answer.status_code == status, answer.text
 
     loop.enqueue(out.outbound("text", key="delivered", callback_url=loop.inbox.url))
@@ -116,7 +131,8 @@ def _webhook_sender_and_callbacks(loop: Loop, monkeypatch: pytest.MonkeyPatch) -
     # 190 after a refresh: the sender reads the token again and sends with the renewed one.
     token_secret = loop.stack.function_environment("SenderFunction")["ACCOUNT_SECRET_PREFIX"] + out.ACCOUNT
     boto3.client("secretsmanager", region_name=REGION).put_secret_value(
-        SecretId=token_secret, SecretString=json.dumps({"access_token": RENEWED_TOKEN}))
+        SecretId=token_secret, SecretString=json.dumps({"access_token": RENEWED_TOKEN})
+    )
     loop.sandbox.add_account(out.ACCOUNT, RENEWED_TOKEN)
     loop.sandbox.inject("error", status=401, code=190, message="Error validating access token")
     loop.enqueue(out.outbound("text", key="renewed"))
@@ -157,12 +173,12 @@ def _onboarding_and_refresher(accounts: AccountsHarness) -> None:
     incomplete = _run_refresher()
     assert isinstance(incomplete, refresher_handler.RefreshIncomplete), incomplete
     assert [e["account"]["reason"] for e in accounts.account_events() if e["account_id"] == REVOKED] == [
-        "token_revoked"]
+        "token_revoked"
+    ]
 
 
 def _run_refresher() -> Any:
-    context = LambdaContext(function_name="gw-accounts-RefresherFunction", memory_limit_in_mb=256,
-                            timeout_seconds=300)
+    context = LambdaContext(function_name="gw-accounts-RefresherFunction", memory_limit_in_mb=256, timeout_seconds=300)
     return invoke_like_lambda(refresher_handler.lambda_handler, {}, context)
 
 
@@ -179,10 +195,18 @@ def _every_secret(loop: Loop, accounts: AccountsHarness, tap: WireTap) -> Secret
     secrets.harvest_wire(tap)
     # The harvest itself worked: every kind of credential is there, so an empty search cannot pass.
     assert all(value in secrets for values in CHOSEN.values() for value in values)
-    for label, at_least in (("x-hub-signature-256", 6), ("x-hub-signature-256 digest", 6),
-                            ("x-gateway-signature-256", 4), ("Authorization header", 5), ("code", 1),
-                            ("state", 2), ("invite", 1), ("cookie", 2), ("short-lived access token", 1),
-                            ("long-lived access token", 5)):
+    for label, at_least in (
+        ("x-hub-signature-256", 6),
+        ("x-hub-signature-256 digest", 6),
+        ("x-gateway-signature-256", 4),
+        ("Authorization header", 5),
+        ("code", 1),
+        ("state", 2),
+        ("invite", 1),
+        ("cookie", 2),
+        ("short-lived access token", 1),
+        ("long-lived access token", 5),
+    ):
         assert len(secrets.labelled(label)) >= at_least, (label, secrets.labelled(label))
     return secrets
 

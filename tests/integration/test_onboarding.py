@@ -40,10 +40,10 @@ def test_start_redirects_to_instagram_with_the_scopes_a_signed_state_and_a_cooki
     assert "HttpOnly" in start.headers["Set-Cookie"] and "SameSite=Lax" in start.headers["Set-Cookie"]
 
 
-@pytest.mark.parametrize("accounts", [{}, {"token_response_shape": "flat"}], indirect=True,
-                         ids=["data-shape", "flat-shape"])
-def test_a_login_connects_the_account_stores_its_long_lived_token_and_subscribes_it(
-        accounts: AccountsHarness) -> None:
+@pytest.mark.parametrize(
+    "accounts", [{}, {"token_response_shape": "flat"}], indirect=True, ids=["data-shape", "flat-shape"]
+)
+def test_a_login_connects_the_account_stores_its_long_lived_token_and_subscribes_it(accounts: AccountsHarness) -> None:
     page = follow_login(accounts, requests.Session(), account_id=NEW)
     assert page.status_code == 200, page.text
     assert 'data-outcome="connected"' in page.text and "@new_shop" in page.text
@@ -91,8 +91,12 @@ def test_an_expired_code_is_refused_and_stores_nothing(accounts: AccountsHarness
     session = requests.Session()
     start = session.get(accounts.invite(), allow_redirects=False, timeout=10)
     params = dict(parse_qsl(urlsplit(start.headers["Location"]).query))
-    answer = session.post(f"{accounts.sandbox.base_url}/oauth/authorize", allow_redirects=False, timeout=10,
-                          data={**params, "account_id": NEW, "decision": "allow"})
+    answer = session.post(
+        f"{accounts.sandbox.base_url}/oauth/authorize",
+        allow_redirects=False,
+        timeout=10,
+        data={**params, "account_id": NEW, "decision": "allow"},
+    )
     accounts.sandbox.advance(3601)  # codes live one hour
     page = session.get(answer.headers["Location"], allow_redirects=False, timeout=10)
     assert page.status_code == 400 and 'data-outcome="code_refused"' in page.text
@@ -103,24 +107,34 @@ def test_the_trailing_hash_underscore_is_stripped_from_the_code(accounts: Accoun
     session = requests.Session()
     start = session.get(accounts.invite(), allow_redirects=False, timeout=10)
     params = dict(parse_qsl(urlsplit(start.headers["Location"]).query))
-    answer = session.post(f"{accounts.sandbox.base_url}/oauth/authorize", allow_redirects=False, timeout=10,
-                          data={**params, "account_id": NEW, "decision": "allow"})
+    answer = session.post(
+        f"{accounts.sandbox.base_url}/oauth/authorize",
+        allow_redirects=False,
+        timeout=10,
+        data={**params, "account_id": NEW, "decision": "allow"},
+    )
     code = dict(parse_qsl(urlsplit(answer.headers["Location"]).query))["code"]
     # Pasted from a browser's address bar, the code can arrive with Meta's "#_" still on it.
-    page = session.get(f"{accounts.api_url}/oauth/callback", params={"code": code + "#_", "state": params["state"]},
-                       timeout=10)
+    page = session.get(
+        f"{accounts.api_url}/oauth/callback", params={"code": code + "#_", "state": params["state"]}, timeout=10
+    )
     assert page.status_code == 200, page.text
     assert accounts.account(NEW).status == ACTIVE
 
 
-@pytest.mark.parametrize("tamper", ["forged", "no_cookie", "missing", "non_ascii_signature", "non_ascii_nonce",
-                                    "non_ascii_cookie"])
+@pytest.mark.parametrize(
+    "tamper", ["forged", "no_cookie", "missing", "non_ascii_signature", "non_ascii_nonce", "non_ascii_cookie"]
+)
 def test_a_bad_state_is_refused_and_stores_nothing(accounts: AccountsHarness, tamper: str) -> None:
     session = requests.Session()
     start = session.get(accounts.invite(), allow_redirects=False, timeout=10)
     params = dict(parse_qsl(urlsplit(start.headers["Location"]).query))
-    answer = session.post(f"{accounts.sandbox.base_url}/oauth/authorize", allow_redirects=False, timeout=10,
-                          data={**params, "account_id": NEW, "decision": "allow"})
+    answer = session.post(
+        f"{accounts.sandbox.base_url}/oauth/authorize",
+        allow_redirects=False,
+        timeout=10,
+        data={**params, "account_id": NEW, "decision": "allow"},
+    )
     query = dict(parse_qsl(urlsplit(answer.headers["Location"]).query))
     if tamper == "forged":
         nonce, expires, _ = query["state"].split(".")
@@ -143,9 +157,18 @@ def test_a_bad_state_is_refused_and_stores_nothing(accounts: AccountsHarness, ta
     _stored_nothing(accounts)
 
 
-@pytest.mark.parametrize("invite", ["", "?invite=1.abc", "?invite=1000.x", "?invite=1.%C3%A9",
-                                    "?invite=1790003600.%E2%80%94" + "A" * 42, "?invite=%C2%B2.abc"],
-                         ids=["none", "short", "forged", "non-ascii", "non-ascii-long", "superscript-digit"])
+@pytest.mark.parametrize(
+    "invite",
+    [
+        "",
+        "?invite=1.abc",
+        "?invite=1000.x",
+        "?invite=1.%C3%A9",
+        "?invite=1790003600.%E2%80%94" + "A" * 42,
+        "?invite=%C2%B2.abc",
+    ],
+    ids=["none", "short", "forged", "non-ascii", "non-ascii-long", "superscript-digit"],
+)
 def test_start_without_a_valid_invite_is_refused(accounts: AccountsHarness, invite: str) -> None:
     page = requests.get(f"{accounts.api_url}/oauth/start{invite}", allow_redirects=False, timeout=10)
     assert page.status_code == 403 and 'data-outcome="invite_refused"' in page.text
@@ -172,8 +195,9 @@ def test_half_a_surrogate_pair_is_refused_with_the_usual_page(accounts: Accounts
         start = requests.get(accounts.invite(), allow_redirects=False, timeout=10)
         state = dict(parse_qsl(urlsplit(start.headers["Location"]).query))["state"]
         nonce, expires, signature = state.split(".")
-        forged = _invoke("/oauth/callback", {"state": f"{nonce}.{expires}.{'A' * 43}", "code": "c"},
-                         [f"igdm_oauth={nonce}"])
+        forged = _invoke(
+            "/oauth/callback", {"state": f"{nonce}.{expires}.{'A' * 43}", "code": "c"}, [f"igdm_oauth={nonce}"]
+        )
         query, cookie = {"state": state, "code": "c"}, nonce
         if where == "state_signature":
             query["state"] = f"{nonce}.{expires}.{signature[:-1]}\ud800"

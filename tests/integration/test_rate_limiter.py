@@ -22,16 +22,27 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
-        client.create_table(TableName="rates", BillingMode="PAY_PER_REQUEST",
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                  {"AttributeName": "sk", "AttributeType": "S"}],
-                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                       {"AttributeName": "sk", "KeyType": "RANGE"}])
+        client.create_table(
+            TableName="rates",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        )
         yield client
 
 
-def grants(client: Any, *, senders: int, seconds: float, rate_class: str = "text",
-           account: str = "acct", queued: list[float] | None = None) -> list[float]:
+def grants(
+    client: Any,
+    *,
+    senders: int,
+    seconds: float,
+    rate_class: str = "text",
+    account: str = "acct",
+    queued: list[float] | None = None,
+) -> list[float]:
     """Slot times granted; ``queued`` collects those of senders told to wait for their slot."""
     granted: list[float] = []
     lock = threading.Lock()
@@ -118,7 +129,6 @@ def test_slots_are_handed_out_in_order_and_refused_beyond_max_wait(table: Any) -
     assert [s.wait for s in slots[:5]] == pytest.approx(expected, abs=1e-5)  # tat is stored to the microsecond
     assert slots[4].wait <= 0.05 < slots[5].wait  # the sixth slot is beyond max_wait: refused, nothing counted
     assert slots[6].wait == slots[5].wait
-
 
 
 def test_media_rate_is_ten_per_second(table: Any) -> None:

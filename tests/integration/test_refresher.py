@@ -13,7 +13,8 @@ A, B, C = "17841400000000011", "17841400000000012", "17841400000000013"
 
 
 def test_a_due_token_is_refreshed_proven_and_promoted_and_the_old_one_kept_as_previous(
-        accounts: AccountsHarness) -> None:
+    accounts: AccountsHarness,
+) -> None:
     accounts.add(A, "token-a", age_days=35)  # expires in 25 days: inside the 30-day window
     report = accounts.run()
     assert report.refreshed == [A] and not report.refresh_failed
@@ -29,14 +30,18 @@ def test_a_due_token_is_refreshed_proven_and_promoted_and_the_old_one_kept_as_pr
     assert accounts.token_alive(A)
 
 
-@pytest.mark.parametrize(("age_days", "expires_in_days", "refreshed"), [
-    (23 / 24, 1.5, False),  # 23 hours old: Meta would refuse, so no call (even this close to expiry)
-    (1.0, 1.5, True),  # a day old and inside the window
-    (29.5, 60, False),  # 30.5 days left: outside the window
-    (30.5, 60, True),  # 29.5 days left: inside
-])
-def test_refresh_decision_edges_against_the_sandbox(accounts: AccountsHarness, age_days: float,
-                                                    expires_in_days: float, refreshed: bool) -> None:
+@pytest.mark.parametrize(
+    ("age_days", "expires_in_days", "refreshed"),
+    [
+        (23 / 24, 1.5, False),  # 23 hours old: Meta would refuse, so no call (even this close to expiry)
+        (1.0, 1.5, True),  # a day old and inside the window
+        (29.5, 60, False),  # 30.5 days left: outside the window
+        (30.5, 60, True),  # 29.5 days left: inside
+    ],
+)
+def test_refresh_decision_edges_against_the_sandbox(
+    accounts: AccountsHarness, age_days: float, expires_in_days: float, refreshed: bool
+) -> None:
     accounts.add(A, "token-a", age_days=age_days, expires_in_days=expires_in_days)
     report = accounts.run()
     assert (report.refreshed == [A]) is refreshed
@@ -72,7 +77,8 @@ def test_one_accounts_failures_never_stop_the_others(accounts: AccountsHarness) 
     assert accounts.account(B).status == ACTIVE and accounts.token_alive(B)
     events = accounts.account_events()
     assert [(e["account_id"], e["account"]["change"], e["account"]["reason"]) for e in events] == [
-        (A, "token_dead", "token_revoked")]
+        (A, "token_dead", "token_revoked")
+    ]
     assert report.retry_worthy  # B's refresh deserves another try soon
     # The next day B is refreshed; A stays dead without a new event.
     accounts.clock.advance(DAY)
@@ -84,12 +90,14 @@ def _failing(client: Any, operation: str, monkeypatch: pytest.MonkeyPatch) -> No
     def refuse(**_: Any) -> None:
         raise ClientError({"Error": {"Code": "InternalServiceError", "Message": "injected"}}, operation)
 
-    monkeypatch.setattr(client, {"PutSecretValue": "put_secret_value",
-                                 "UpdateSecretVersionStage": "update_secret_version_stage"}[operation], refuse)
+    monkeypatch.setattr(
+        client,
+        {"PutSecretValue": "put_secret_value", "UpdateSecretVersionStage": "update_secret_version_stage"}[operation],
+        refuse,
+    )
 
 
-def test_a_failed_write_keeps_the_old_token_current(accounts: AccountsHarness,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_keeps_the_old_token_current(accounts: AccountsHarness, monkeypatch: pytest.MonkeyPatch) -> None:
     accounts.add(A, "token-a", age_days=40)
     _failing(accounts.clients["secretsmanager"], "PutSecretValue", monkeypatch)
     report = accounts.run()
@@ -101,7 +109,8 @@ def test_a_failed_write_keeps_the_old_token_current(accounts: AccountsHarness,
 
 @pytest.mark.parametrize("accounts", [{"refresh_invalidates_old": True}], indirect=True)
 def test_a_new_token_secrets_manager_refuses_waits_in_the_table_until_a_run_puts_it_in_place(
-        accounts: AccountsHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    accounts: AccountsHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Meta may kill the old token on refresh (unconfirmed): the new one must outlive any refused write."""
     accounts.add(A, "token-a", age_days=40)
     with monkeypatch.context() as patch:
@@ -129,13 +138,15 @@ def test_a_new_token_secrets_manager_refuses_waits_in_the_table_until_a_run_puts
 def _last_error(accounts: AccountsHarness, account_id: str) -> str:
     item = accounts.clients["dynamodb"].get_item(
         TableName=accounts.stack.refs["GatewayTable"],
-        Key={"pk": {"S": "ACCOUNTS"}, "sk": {"S": f"ACCOUNT#{account_id}"}})["Item"]
+        Key={"pk": {"S": "ACCOUNTS"}, "sk": {"S": f"ACCOUNT#{account_id}"}},
+    )["Item"]
     return str(item.get("last_error", {}).get("S", ""))
 
 
 @pytest.mark.parametrize("accounts", [{"refresh_invalidates_old": True}], indirect=True)
 def test_a_failed_promotion_leaves_the_new_token_pending_and_the_next_run_promotes_it(
-        accounts: AccountsHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    accounts: AccountsHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Meta may kill the old token on refresh (unconfirmed): the new one must never be lost."""
     accounts.add(A, "token-a", age_days=40)
     with monkeypatch.context() as patch:
@@ -186,8 +197,7 @@ def test_the_other_spelling_of_field_names_is_used_when_meta_lists_it(accounts: 
     assert report.resubscribed == [] and report.subscription_failed == []
 
 
-def test_a_token_near_expiry_that_cannot_be_refreshed_makes_the_account_expiring(
-        accounts: AccountsHarness) -> None:
+def test_a_token_near_expiry_that_cannot_be_refreshed_makes_the_account_expiring(accounts: AccountsHarness) -> None:
     accounts.add(A, "token-a", age_days=55)  # 5 days left
     accounts.sandbox.inject("http_5xx", count=2, endpoint="refresh")
     report = accounts.run()
@@ -206,8 +216,12 @@ def test_a_token_near_expiry_that_cannot_be_refreshed_makes_the_account_expiring
 
 def test_the_sender_picks_up_a_refreshed_token_without_a_redeploy(accounts: AccountsHarness) -> None:
     accounts.add(A, "token-a", age_days=40)
-    directory = AccountDirectory(accounts.clients["dynamodb"], accounts.stack.refs["GatewayTable"],
-                                 accounts.clients["secretsmanager"], secret_max_age_seconds=300)
+    directory = AccountDirectory(
+        accounts.clients["dynamodb"],
+        accounts.stack.refs["GatewayTable"],
+        accounts.clients["secretsmanager"],
+        secret_max_age_seconds=300,
+    )
     account = directory.resolve(A)
     assert directory.token(account) == "token-a"
     accounts.run()
@@ -220,7 +234,8 @@ def test_the_sender_picks_up_a_refreshed_token_without_a_redeploy(accounts: Acco
 
 
 def test_the_handler_runs_every_account_and_emits_the_metrics_the_alarms_watch(
-        accounts: AccountsHarness, capsys: pytest.CaptureFixture[str]) -> None:
+    accounts: AccountsHarness, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The deployed wiring: settings from the template's environment, EMF metrics on stdout."""
     import json
     import time
@@ -235,11 +250,16 @@ def test_the_handler_runs_every_account_and_emits_the_metrics_the_alarms_watch(
     accounts.sandbox.inject("http_5xx", endpoint="subscribed_apps", account_id=A)  # worth a retry
     capsys.readouterr()
     with pytest.raises(handler.RefreshIncomplete):
-        handler.lambda_handler({}, LambdaContext(function_name="refresher", memory_limit_in_mb=256,
-                                                 timeout_seconds=300))
+        handler.lambda_handler(
+            {}, LambdaContext(function_name="refresher", memory_limit_in_mb=256, timeout_seconds=300)
+        )
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    values = {m["Name"]: document[m["Name"]][0] for document in emitted
-              for directive in document["_aws"]["CloudWatchMetrics"] for m in directive["Metrics"]}
+    values = {
+        m["Name"]: document[m["Name"]][0]
+        for document in emitted
+        for directive in document["_aws"]["CloudWatchMetrics"]
+        for m in directive["Metrics"]
+    }
     assert values["Accounts"] == 2 and values["AccountsNeedingReauthorisation"] == 1
     assert values["TokenRefreshes"] == 1 and values["AccountCheckFailures"] == 1
     assert values["DaysUntilEarliestTokenExpiry"] == pytest.approx(60, abs=0.01)  # A's new token

@@ -50,7 +50,8 @@ def test_an_invalid_message_fails_with_its_reason_and_is_not_retried(loop: Loop)
     anonymous = [s for s in loop.statuses() if s["idempotency_key"].startswith("sqs-")]
     assert [s["reason"] for s in anonymous] == ["invalid_message"]
     record = OutboundRecords(aws.client("dynamodb"), loop.stack.refs["GatewayTable"], 1).get(
-        anonymous[0]["idempotency_key"])
+        anonymous[0]["idempotency_key"]
+    )
     assert record is not None and (record.kind, record.customer_id) == ("invalid", None)
     assert loop._in_flight() == 0
 
@@ -102,15 +103,20 @@ def test_throttling_slows_down_and_retries(loop: Loop) -> None:
 
 def test_permanent_errors_fail_at_once_with_metas_details(loop: Loop) -> None:
     loop.say()
-    loop.sandbox.inject("error", status=403, code=10, subcode=2534022,
-                        message="This message is sent outside of allowed window.")
+    loop.sandbox.inject(
+        "error", status=403, code=10, subcode=2534022, message="This message is sent outside of allowed window."
+    )
     loop.sandbox.inject("error", status=400, code=100, message="(#100) Invalid parameter")
     loop.enqueue(out.outbound("text", key="outside"))
     loop.enqueue(out.outbound("text", key="invalid-param"))
     loop.run()
     (outside,) = loop.statuses("outside")
     assert (outside["status"], outside["reason"], outside["error"]["code"], outside["error"]["subcode"]) == (
-        "FAILED", "window_closed", 10, 2534022)
+        "FAILED",
+        "window_closed",
+        10,
+        2534022,
+    )
     assert outside["error"]["fbtrace_id"]
     (invalid,) = loop.statuses("invalid-param")
     assert (invalid["reason"], invalid["error"]["code"]) == ("meta_rejected", 100)
@@ -202,8 +208,8 @@ def test_a_dead_token_fails_and_marks_the_account(loop: Loop) -> None:
     (failed,) = loop.statuses("dead-token")
     assert (failed["status"], failed["reason"]) == ("FAILED", "token_invalid")
     item = boto3.client("dynamodb", region_name=REGION).get_item(
-        TableName=loop.stack.refs["GatewayTable"],
-        Key={"pk": {"S": "ACCOUNTS"}, "sk": {"S": f"ACCOUNT#{ACCOUNT}"}})["Item"]
+        TableName=loop.stack.refs["GatewayTable"], Key={"pk": {"S": "ACCOUNTS"}, "sk": {"S": f"ACCOUNT#{ACCOUNT}"}}
+    )["Item"]
     assert item["status"]["S"] == "needs_reauthorisation"
     loop.enqueue(out.outbound("text", key="while-dead"))
     loop.run()
@@ -212,7 +218,8 @@ def test_a_dead_token_fails_and_marks_the_account(loop: Loop) -> None:
 
 
 def test_the_echo_of_an_early_part_does_not_settle_a_message_still_being_sent(
-        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
     loop.say()
     original = GraphClient.send
     calls = []
@@ -233,7 +240,8 @@ def test_the_echo_of_an_early_part_does_not_settle_a_message_still_being_sent(
 
 
 def test_a_token_that_cannot_be_read_is_retried_not_taken_as_a_possible_send(
-        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
     loop.say()
     original = AccountDirectory.token
     failures = [AccountLookupFailed("token secret unreadable: injected")]
@@ -251,7 +259,8 @@ def test_a_token_that_cannot_be_read_is_retried_not_taken_as_a_possible_send(
 
 
 def test_a_delivered_status_whose_publication_failed_is_published_when_meta_retries_the_echo(
-        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
     loop.say()
     original = StatusPublisher.publish
     failures = [StatusNotPublished("injected: the events queue refused")]
@@ -278,13 +287,18 @@ def _pending_after_a_transient_refusal(loop: Loop, key: str) -> None:
     assert record is not None and record.status == "PENDING"
 
 
-@pytest.mark.parametrize("conflicting", [
-    {"message": {"type": "text", "text": "x" * 20_001}},  # invalid
-    {"account_id": "17841499999999999"},  # names an account this stack does not have
-    {"message": {"type": "nope"}, "recipient": {"id": "7777"}},  # invalid, in another conversation
-], ids=["invalid", "unknown-account", "invalid-elsewhere"])
+@pytest.mark.parametrize(
+    "conflicting",
+    [
+        {"message": {"type": "text", "text": "x" * 20_001}},  # invalid
+        {"account_id": "17841499999999999"},  # names an account this stack does not have
+        {"message": {"type": "nope"}, "recipient": {"id": "7777"}},  # invalid, in another conversation
+    ],
+    ids=["invalid", "unknown-account", "invalid-elsewhere"],
+)
 def test_a_reused_key_on_a_refused_message_leaves_the_pending_message_alone(
-        loop: Loop, conflicting: dict[str, Any]) -> None:
+    loop: Loop, conflicting: dict[str, Any]
+) -> None:
     _pending_after_a_transient_refusal(loop, "reused")
     loop.enqueue({**out.outbound("text", key="reused", recipient={"id": "5555"}), **conflicting})
     loop.run(seconds=1)
@@ -294,8 +308,9 @@ def test_a_reused_key_on_a_refused_message_leaves_the_pending_message_alone(
 
 def test_a_deeply_nested_body_ends_failed_at_once(loop: Loop) -> None:
     body = '{"idempotency_key": "deep", "x": ' + "[" * 20_000 + "]" * 20_000 + "}"
-    loop.sqs.send_message(QueueUrl=loop.outbound_url, MessageBody=body, MessageGroupId="deep",
-                          MessageDeduplicationId="deep")
+    loop.sqs.send_message(
+        QueueUrl=loop.outbound_url, MessageBody=body, MessageGroupId="deep", MessageDeduplicationId="deep"
+    )
     loop.run()
     (failed,) = [s for s in loop.statuses() if s["reason"] == "invalid_message"]
     assert failed["status"] == "FAILED" and "nested" in failed["detail"]
@@ -312,22 +327,30 @@ def _unknown_never_delivered(loop: Loop, key: str, text: str) -> None:
     loop.answer_timeout(10.0)  # the next messages: the usual patience
 
 
-@pytest.mark.parametrize("sender", [
-    {},  # a person typing in the Instagram app: no app, no metadata
-    {"app_id": "9999999999"},  # another tool on the same account
-    {"app_id": "9999999999", "metadata": "igdm1:whatever:0"},  # another tool, even one copying the marker
-], ids=["instagram-app", "other-app", "other-app-with-marker"])
+@pytest.mark.parametrize(
+    "sender",
+    [
+        {},  # a person typing in the Instagram app: no app, no metadata
+        {"app_id": "9999999999"},  # another tool on the same account
+        {"app_id": "9999999999", "metadata": "igdm1:whatever:0"},  # another tool, even one copying the marker
+    ],
+    ids=["instagram-app", "other-app", "other-app-with-marker"],
+)
 def test_an_unknown_message_is_not_settled_by_an_echo_the_gateway_did_not_send(
-        loop: Loop, sender: dict[str, Any]) -> None:
+    loop: Loop, sender: dict[str, Any]
+) -> None:
     _unknown_never_delivered(loop, "lost-reply", "Your order ships tomorrow")
-    echo = {"sender": {"id": ACCOUNT}, "recipient": {"id": CUSTOMER}, "timestamp": int(time.time() * 1000),
-            "message": {"mid": "m_typed_in_app", "text": "Your order ships tomorrow", "is_echo": True, **sender}}
+    echo = {
+        "sender": {"id": ACCOUNT},
+        "recipient": {"id": CUSTOMER},
+        "timestamp": int(time.time() * 1000),
+        "message": {"mid": "m_typed_in_app", "text": "Your order ships tomorrow", "is_echo": True, **sender},
+    }
     loop.webhook(echo)
     assert loop.status_names("lost-reply") == ["UNKNOWN"]
 
 
-def test_without_metadata_on_echoes_the_gateways_app_id_and_the_attempt_settle_an_unknown_message(
-        loop: Loop) -> None:
+def test_without_metadata_on_echoes_the_gateways_app_id_and_the_attempt_settle_an_unknown_message(loop: Loop) -> None:
     """Should Instagram's echoes not carry metadata, Meta's app_id and the time of the attempt decide."""
     loop.sandbox.echo_metadata = False
     loop.say()
@@ -341,7 +364,8 @@ def test_without_metadata_on_echoes_the_gateways_app_id_and_the_attempt_settle_a
 
 @pytest.mark.parametrize("echo_metadata", [True, False], ids=["marker", "app-id-only"])
 def test_the_echo_of_the_next_message_does_not_settle_an_unknown_one(
-        loop: Loop, monkeypatch: pytest.MonkeyPatch, echo_metadata: bool) -> None:
+    loop: Loop, monkeypatch: pytest.MonkeyPatch, echo_metadata: bool
+) -> None:
     loop.sandbox.echo_metadata = echo_metadata
     _unknown_never_delivered(loop, "first", "Same words")
     original = GraphClient.send
@@ -365,8 +389,12 @@ def test_a_read_in_another_accounts_entry_does_not_move_this_accounts_message(lo
     (sent,) = loop.sandbox.sent
     assert sent.message_id
     other = "17841400000000999"
-    read = {"sender": {"id": CUSTOMER}, "recipient": {"id": other}, "timestamp": int(time.time() * 1000),
-            "read": {"mid": sent.message_id}}
+    read = {
+        "sender": {"id": CUSTOMER},
+        "recipient": {"id": other},
+        "timestamp": int(time.time() * 1000),
+        "read": {"mid": sent.message_id},
+    }
     loop.webhook(read, account=other)
     assert loop.status_names("mine") == ["SENT", "DELIVERED"]
     loop.sandbox.send_read(ACCOUNT, CUSTOMER, sent.message_id)  # the real one still counts
@@ -375,15 +403,22 @@ def test_a_read_in_another_accounts_entry_does_not_move_this_accounts_message(lo
 
 
 def test_a_read_recorded_before_the_send_from_another_conversation_is_not_applied(
-        loop: Loop, monkeypatch: pytest.MonkeyPatch) -> None:
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
     loop.say()
     original = GraphClient.send
 
     def foreign_read_first(client: GraphClient, token: str, body: dict[str, Any]) -> Any:
         outcome = original(client, token, body)
         mid = getattr(outcome, "message_id", None)
-        loop.webhook({"sender": {"id": "4444"}, "recipient": {"id": ACCOUNT}, "timestamp": int(time.time() * 1000),
-                      "read": {"mid": mid}})
+        loop.webhook(
+            {
+                "sender": {"id": "4444"},
+                "recipient": {"id": ACCOUNT},
+                "timestamp": int(time.time() * 1000),
+                "read": {"mid": mid},
+            }
+        )
         return outcome
 
     monkeypatch.setattr(GraphClient, "send", foreign_read_first)

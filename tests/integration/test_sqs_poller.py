@@ -23,8 +23,11 @@ from moto.sqs.models import SQSBackend
 from local.sqs_poller import BACKOFF_SECONDS, QueueSubscription, SqsPoller, pollers, queue_subscriptions
 from local.template import REGION, Stack, TemplateError, load
 
-SAM_EVENT = json.loads((Path(__file__).parent.parent / "fixtures" / "sam_generate_event_sqs_receive_message.json")
-                       .read_text(encoding="utf-8"))
+SAM_EVENT = json.loads(
+    (Path(__file__).parent.parent / "fixtures" / "sam_generate_event_sqs_receive_message.json").read_text(
+        encoding="utf-8"
+    )
+)
 VISIBILITY_TIMEOUT = 1
 MAX_RECEIVE_COUNT = 3
 FIFO_ATTRIBUTES = {"SequenceNumber", "MessageGroupId", "MessageDeduplicationId"}
@@ -63,8 +66,11 @@ def _release_expired_in_flight_messages(monkeypatch: pytest.MonkeyPatch) -> None
 
 @pytest.fixture
 def queues(monkeypatch: pytest.MonkeyPatch) -> Iterator[Queues]:
-    for key, value in {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+    for key, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     _release_expired_in_flight_messages(monkeypatch)
@@ -72,11 +78,17 @@ def queues(monkeypatch: pytest.MonkeyPatch) -> Iterator[Queues]:
         sqs = boto3.client("sqs", region_name=REGION)
         dlq_url = sqs.create_queue(QueueName="poller-test-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
         redrive = {"deadLetterTargetArn": _arn(sqs, dlq_url), "maxReceiveCount": MAX_RECEIVE_COUNT}
-        fifo_url = sqs.create_queue(QueueName="poller-test.fifo", Attributes={
-            "FifoQueue": "true", "VisibilityTimeout": str(VISIBILITY_TIMEOUT),
-            "RedrivePolicy": json.dumps(redrive)})["QueueUrl"]
-        standard_url = sqs.create_queue(QueueName="poller-test", Attributes={
-            "VisibilityTimeout": str(VISIBILITY_TIMEOUT)})["QueueUrl"]
+        fifo_url = sqs.create_queue(
+            QueueName="poller-test.fifo",
+            Attributes={
+                "FifoQueue": "true",
+                "VisibilityTimeout": str(VISIBILITY_TIMEOUT),
+                "RedrivePolicy": json.dumps(redrive),
+            },
+        )["QueueUrl"]
+        standard_url = sqs.create_queue(
+            QueueName="poller-test", Attributes={"VisibilityTimeout": str(VISIBILITY_TIMEOUT)}
+        )["QueueUrl"]
         yield Queues(sqs, fifo_url, _arn(sqs, fifo_url), dlq_url, standard_url, _arn(sqs, standard_url))
 
 
@@ -105,8 +117,9 @@ class Function:
 
 def failing(*bodies: str) -> Callable[[Event], Any]:
     """A partial batch response listing the records with these bodies."""
-    return lambda event: {"batchItemFailures": [
-        {"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"] in bodies]}
+    return lambda event: {
+        "batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"] in bodies]
+    }
 
 
 def raising(_: Event) -> Any:
@@ -142,13 +155,13 @@ def subscription(batch_size: int = 10, *, report: bool = True, window: float = 0
 
 
 def standard_poller(queues: Queues, function: Callable[[Event], Any], **settings: Any) -> SqsPoller:
-    return SqsPoller(queues.sqs, queues.standard_url, queues.standard_arn, function, subscription(**settings),
-                     wait_seconds=0)
+    return SqsPoller(
+        queues.sqs, queues.standard_url, queues.standard_arn, function, subscription(**settings), wait_seconds=0
+    )
 
 
 def fifo_poller(queues: Queues, function: Callable[[Event], Any], **settings: Any) -> SqsPoller:
-    return SqsPoller(queues.sqs, queues.fifo_url, queues.fifo_arn, function, subscription(**settings),
-                     wait_seconds=0)
+    return SqsPoller(queues.sqs, queues.fifo_url, queues.fifo_arn, function, subscription(**settings), wait_seconds=0)
 
 
 def send_standard(queues: Queues, *bodies: str, **extra: Any) -> None:
@@ -159,14 +172,16 @@ def send_standard(queues: Queues, *bodies: str, **extra: Any) -> None:
 def send_fifo(queues: Queues, *messages: tuple[str, str]) -> None:
     """(group, body) pairs; the body doubles as the deduplication id."""
     for group, body in messages:
-        queues.sqs.send_message(QueueUrl=queues.fifo_url, MessageBody=body, MessageGroupId=group,
-                                MessageDeduplicationId=body)
+        queues.sqs.send_message(
+            QueueUrl=queues.fifo_url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=body
+        )
 
 
 def depth(queues: Queues, url: str) -> tuple[int, int]:
     """(visible, in flight) messages of a queue."""
-    attributes = queues.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    attributes = queues.sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
@@ -178,11 +193,15 @@ def wait_for_visibility_timeout() -> None:
 
 
 def test_event_has_the_shape_of_sams_sample(queues: Queues) -> None:
-    send_standard(queues, '{"hello":"world"}', MessageAttributes={
-        "kind": {"DataType": "String", "StringValue": "text"},
-        "count": {"DataType": "Number", "StringValue": "3"},
-        "blob": {"DataType": "Binary", "BinaryValue": b"\x00\xff"},
-    })
+    send_standard(
+        queues,
+        '{"hello":"world"}',
+        MessageAttributes={
+            "kind": {"DataType": "String", "StringValue": "text"},
+            "count": {"DataType": "Number", "StringValue": "3"},
+            "blob": {"DataType": "Binary", "BinaryValue": b"\x00\xff"},
+        },
+    )
     function = Function()
     assert standard_poller(queues, function).poll_once() == 1
 
@@ -195,14 +214,21 @@ def test_event_has_the_shape_of_sams_sample(queues: Queues) -> None:
     assert record["body"] == '{"hello":"world"}'
     assert record["md5OfBody"] == hashlib.md5(b'{"hello":"world"}').hexdigest()  # noqa: S324 - SQS's checksum
     assert (record["eventSource"], record["eventSourceARN"], record["awsRegion"]) == (
-        "aws:sqs", queues.standard_arn, REGION)
+        "aws:sqs",
+        queues.standard_arn,
+        REGION,
+    )
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
     assert all(isinstance(v, str) for v in record["attributes"].values())
     assert record["messageAttributes"] == {
         "kind": {"stringValue": "text", "stringListValues": [], "binaryListValues": [], "dataType": "String"},
         "count": {"stringValue": "3", "stringListValues": [], "binaryListValues": [], "dataType": "Number"},
-        "blob": {"binaryValue": base64.b64encode(b"\x00\xff").decode(), "stringListValues": [],
-                 "binaryListValues": [], "dataType": "Binary"},
+        "blob": {
+            "binaryValue": base64.b64encode(b"\x00\xff").decode(),
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "Binary",
+        },
     }
     assert json.loads(json.dumps(event)) == event
 
@@ -213,8 +239,12 @@ def test_fifo_records_carry_the_group_sequence_and_deduplication_id(queues: Queu
     fifo_poller(queues, function).poll_once()
 
     attributes = function.events[0]["Records"][0]["attributes"]
-    assert list(attributes) == [*SAM_EVENT["Records"][0]["attributes"],
-                                "SequenceNumber", "MessageGroupId", "MessageDeduplicationId"]
+    assert list(attributes) == [
+        *SAM_EVENT["Records"][0]["attributes"],
+        "SequenceNumber",
+        "MessageGroupId",
+        "MessageDeduplicationId",
+    ]
     assert (attributes["MessageGroupId"], attributes["MessageDeduplicationId"]) == ("conversation-1", "first")
     assert function.events[0]["Records"][0]["eventSourceARN"] == queues.fifo_arn
 
@@ -253,8 +283,9 @@ def test_a_batching_window_fills_batches_beyond_one_receive(queues: Queues) -> N
 # ----------------------------------------------------------------------- success and failure
 
 
-@pytest.mark.parametrize("returned", [None, {}, {"batchItemFailures": []}, {"batchItemFailures": None},
-                                      {"statusCode": 200}])
+@pytest.mark.parametrize(
+    "returned", [None, {}, {"batchItemFailures": []}, {"batchItemFailures": None}, {"statusCode": 200}]
+)
 def test_a_successful_batch_is_deleted(queues: Queues, returned: Any) -> None:
     send_standard(queues, "a", "b", "c")
     poller = standard_poller(queues, Function(lambda _: returned))
@@ -287,8 +318,7 @@ def test_partial_failure_redelivers_only_the_failed_record(queues: Queues) -> No
     assert depth(queues, queues.standard_url) == (0, 0)
 
 
-def test_an_exception_leaves_the_whole_batch_on_the_queue(queues: Queues,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_exception_leaves_the_whole_batch_on_the_queue(queues: Queues, capsys: pytest.CaptureFixture[str]) -> None:
     send_standard(queues, "a", "b", "c")
     poller = standard_poller(queues, Function(raising))
     assert poller.poll_once() == 3
@@ -302,14 +332,17 @@ def test_an_exception_leaves_the_whole_batch_on_the_queue(queues: Queues,
     assert sorted(retry.bodies()) == ["a", "b", "c"] and retry.receive_counts() == ["2", "2", "2"]
 
 
-@pytest.mark.parametrize("returned", [
-    {"batchItemFailures": [{"itemIdentifier": ""}]},
-    {"batchItemFailures": [{"itemIdentifier": None}]},
-    {"batchItemFailures": [{"itemIdentifier": "not-in-this-batch"}]},
-    {"batchItemFailures": [{"id": "bad key name"}]},
-    {"batchItemFailures": "not a list"},
-    {"unserialisable": object()},
-])
+@pytest.mark.parametrize(
+    "returned",
+    [
+        {"batchItemFailures": [{"itemIdentifier": ""}]},
+        {"batchItemFailures": [{"itemIdentifier": None}]},
+        {"batchItemFailures": [{"itemIdentifier": "not-in-this-batch"}]},
+        {"batchItemFailures": [{"id": "bad key name"}]},
+        {"batchItemFailures": "not a list"},
+        {"unserialisable": object()},
+    ],
+)
 def test_a_response_lambda_rejects_fails_the_whole_batch(queues: Queues, returned: Any) -> None:
     send_standard(queues, "a", "b")
     poller = standard_poller(queues, Function(lambda _: returned))
@@ -371,7 +404,8 @@ def test_fifo_order_within_a_group_survives_a_failure(queues: Queues) -> None:
 
 
 def test_the_thread_survives_endpoint_errors_never_spins_and_stops_quickly(
-        queues: Queues, capsys: pytest.CaptureFixture[str]) -> None:
+    queues: Queues, capsys: pytest.CaptureFixture[str]
+) -> None:
     receives = {queues.standard_url: 0, queues.fifo_url: 0}
     lock = threading.Lock()
 
@@ -428,19 +462,45 @@ TEMPLATE: dict[str, Any] = {
     "Resources": {
         "Orders": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "orders.fifo", "FifoQueue": True}},
         "Jobs": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "jobs"}},
-        "Consumer": {"Type": "AWS::Serverless::Function", "Properties": {"Handler": "c.handler", "Events": {
-            "Api": {"Type": "HttpApi", "Properties": {"Path": "/x", "Method": "GET"}},
-            "FromOrders": {"Type": "SQS", "Properties": {
-                "Queue": {"Fn::GetAtt": ["Orders", "Arn"]}, "BatchSize": {"Ref": "ConsumerBatch"},
-                "FunctionResponseTypes": ["ReportBatchItemFailures"]}},
-        }}},
-        "Worker": {"Type": "AWS::Serverless::Function", "Properties": {"Handler": "w.handler", "Events": {
-            "FromJobs": {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}}},
-            "Bulk": {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "BatchSize": 100,
-                                                   "MaximumBatchingWindowInSeconds": 5,
-                                                   "ScalingConfig": {"MaximumConcurrency": 2}}},
-            "Paused": {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "Enabled": False}},
-        }}},
+        "Consumer": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "Handler": "c.handler",
+                "Events": {
+                    "Api": {"Type": "HttpApi", "Properties": {"Path": "/x", "Method": "GET"}},
+                    "FromOrders": {
+                        "Type": "SQS",
+                        "Properties": {
+                            "Queue": {"Fn::GetAtt": ["Orders", "Arn"]},
+                            "BatchSize": {"Ref": "ConsumerBatch"},
+                            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                        },
+                    },
+                },
+            },
+        },
+        "Worker": {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "Handler": "w.handler",
+                "Events": {
+                    "FromJobs": {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}}},
+                    "Bulk": {
+                        "Type": "SQS",
+                        "Properties": {
+                            "Queue": {"Fn::GetAtt": ["Jobs", "Arn"]},
+                            "BatchSize": 100,
+                            "MaximumBatchingWindowInSeconds": 5,
+                            "ScalingConfig": {"MaximumConcurrency": 2},
+                        },
+                    },
+                    "Paused": {
+                        "Type": "SQS",
+                        "Properties": {"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "Enabled": False},
+                    },
+                },
+            },
+        },
         "Quiet": {"Type": "AWS::Serverless::Function", "Properties": {"Handler": "q.handler"}},
     },
 }
@@ -455,7 +515,8 @@ def test_queue_subscriptions_reads_the_templates_sqs_events() -> None:
 
 
 def test_queue_subscriptions_follows_the_short_getatt_form(tmp_path: Path) -> None:
-    (tmp_path / "template.yaml").write_text("""
+    (tmp_path / "template.yaml").write_text(
+        """
 Resources:
   Jobs:
     Type: AWS::SQS::Queue
@@ -468,28 +529,35 @@ Resources:
           Properties:
             Queue: !GetAtt Jobs.Arn
             BatchSize: 3
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     assert queue_subscriptions(Stack("test", load(tmp_path / "template.yaml"))) == [
-        QueueSubscription("Worker", "Jobs", 3, False, 0.0)]
+        QueueSubscription("Worker", "Jobs", 3, False, 0.0)
+    ]
 
 
-@pytest.mark.parametrize(("properties", "message"), [
-    ({"Queue": {"Ref": "Jobs"}}, "expected !GetAtt"),
-    ({"Queue": {"Fn::GetAtt": ["Jobs", "QueueName"]}}, "expected !GetAtt"),
-    ({"Queue": "arn:aws:sqs:us-east-1:123456789012:elsewhere"}, "expected !GetAtt"),
-    ({"Queue": {"Fn::GetAtt": ["Worker", "Arn"]}}, "not an AWS::SQS::Queue"),
-    ({"Queue": {"Fn::GetAtt": ["Orders", "Arn"]}, "BatchSize": 11}, "outside 1..10"),
-    ({"Queue": {"Fn::GetAtt": ["Orders", "Arn"]}, "MaximumBatchingWindowInSeconds": 1}, "FIFO"),
-    ({"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "BatchSize": 11}, "at least 1"),
-    ({"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "BatchSize": 10_001, "MaximumBatchingWindowInSeconds": 1},
-     "outside 1..10000"),
-    ({"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "BatchSize": "ten"}, "whole number"),
-    ({"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "FunctionResponseTypes": ["Everything"]}, "FunctionResponseTypes"),
-    ({"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "FilterCriteria": {"Filters": []}}, "FilterCriteria"),
-    ({"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "BatchSize": {"Ref": "Undeclared"}}, "cannot resolve"),
-])
-def test_queue_subscriptions_fails_loudly_on_what_it_cannot_follow(properties: dict[str, Any],
-                                                                   message: str) -> None:
+@pytest.mark.parametrize(
+    ("properties", "message"),
+    [
+        ({"Queue": {"Ref": "Jobs"}}, "expected !GetAtt"),
+        ({"Queue": {"Fn::GetAtt": ["Jobs", "QueueName"]}}, "expected !GetAtt"),
+        ({"Queue": "arn:aws:sqs:us-east-1:123456789012:elsewhere"}, "expected !GetAtt"),
+        ({"Queue": {"Fn::GetAtt": ["Worker", "Arn"]}}, "not an AWS::SQS::Queue"),
+        ({"Queue": {"Fn::GetAtt": ["Orders", "Arn"]}, "BatchSize": 11}, "outside 1..10"),
+        ({"Queue": {"Fn::GetAtt": ["Orders", "Arn"]}, "MaximumBatchingWindowInSeconds": 1}, "FIFO"),
+        ({"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "BatchSize": 11}, "at least 1"),
+        (
+            {"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "BatchSize": 10_001, "MaximumBatchingWindowInSeconds": 1},
+            "outside 1..10000",
+        ),
+        ({"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "BatchSize": "ten"}, "whole number"),
+        ({"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "FunctionResponseTypes": ["Everything"]}, "FunctionResponseTypes"),
+        ({"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "FilterCriteria": {"Filters": []}}, "FilterCriteria"),
+        ({"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "BatchSize": {"Ref": "Undeclared"}}, "cannot resolve"),
+    ],
+)
+def test_queue_subscriptions_fails_loudly_on_what_it_cannot_follow(properties: dict[str, Any], message: str) -> None:
     template = copy.deepcopy(TEMPLATE)
     template["Resources"]["Worker"]["Properties"]["Events"] = {"Broken": {"Type": "SQS", "Properties": properties}}
     with pytest.raises(TemplateError, match=message):
@@ -497,13 +565,25 @@ def test_queue_subscriptions_fails_loudly_on_what_it_cannot_follow(properties: d
 
 
 def test_pollers_wires_each_subscription_to_its_function(queues: Queues) -> None:
-    template = {"Resources": {
-        "Jobs": {"Type": "AWS::SQS::Queue"},
-        "Worker": {"Type": "AWS::Serverless::Function", "Properties": {"Events": {
-            "FromJobs": {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "BatchSize": 2}}}}},
-    }}
-    stack = Stack("test", template, refs={"Jobs": queues.standard_url},
-                  attributes={("Jobs", "Arn"): queues.standard_arn})
+    template = {
+        "Resources": {
+            "Jobs": {"Type": "AWS::SQS::Queue"},
+            "Worker": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Events": {
+                        "FromJobs": {
+                            "Type": "SQS",
+                            "Properties": {"Queue": {"Fn::GetAtt": ["Jobs", "Arn"]}, "BatchSize": 2},
+                        }
+                    }
+                },
+            },
+        }
+    }
+    stack = Stack(
+        "test", template, refs={"Jobs": queues.standard_url}, attributes={("Jobs", "Arn"): queues.standard_arn}
+    )
     calls: list[tuple[str, int]] = []
 
     def invoke(function_id: str, event: Event) -> None:

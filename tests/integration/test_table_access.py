@@ -18,7 +18,8 @@ def test_the_webhooks_requests_are_recorded_as_the_webhooks(harness: Harness, ta
 
 
 def test_the_senders_requests_made_on_the_pollers_threads_are_recorded_as_the_senders(
-        loop: Loop, table_access: TableAccessLog) -> None:
+    loop: Loop, table_access: TableAccessLog
+) -> None:
     loop.say()
     loop.enqueue(out.outbound("text"))
     loop.run()

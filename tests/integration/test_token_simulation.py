@@ -12,8 +12,12 @@ REVOKE_DAY = 45
 UNSUBSCRIBE_DAY = 100
 
 
-@pytest.mark.parametrize("accounts", [{}, {"refresh_invalidates_old": True}], indirect=True,
-                         ids=["old-token-survives-refresh", "refresh-kills-old-token"])
+@pytest.mark.parametrize(
+    "accounts",
+    [{}, {"refresh_invalidates_old": True}],
+    indirect=True,
+    ids=["old-token-survives-refresh", "refresh-kills-old-token"],
+)
 def test_180_days_no_token_lapses_and_each_fault_is_reported_within_one_run(accounts: AccountsHarness) -> None:
     accounts.add(A, "token-a", age_days=0)
     accounts.add(B, "token-b", age_days=10)

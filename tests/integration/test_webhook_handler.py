@@ -212,21 +212,39 @@ def test_every_sample_event_gets_the_expected_answer(harness: Harness, name: str
     # The sample events are signed with the local stack's defaults, as `make invoke` uses them.
     harness.clients["secretsmanager"].put_secret_value(
         SecretId=harness.stack.refs["AppSecret"],
-        SecretString=json.dumps({"app_secrets": [DEFAULT_APP_SECRET], "verify_token": DEFAULT_VERIFY_TOKEN}))
+        SecretString=json.dumps({"app_secrets": [DEFAULT_APP_SECRET], "verify_token": DEFAULT_VERIFY_TOKEN}),
+    )
     event = json.loads((ROOT / "events" / name).read_text(encoding="utf-8"))
     response = harness.invoke(event)
     assert response["statusCode"] == (401 if "bad_signature" in name else 200)
     if name == "apigw_webhook_every_kind.json":
         kinds = {json.loads(m["Body"])["kind"] for m in harness.drain()}
-        assert kinds >= {"text", "attachments", "story_reply", "reply", "quick_reply", "postback", "reaction",
-                         "reaction_removed", "read", "message_edited", "echo", "referral", "optin", "handover",
-                         "unsupported", "message_deleted"}
+        assert kinds >= {
+            "text",
+            "attachments",
+            "story_reply",
+            "reply",
+            "quick_reply",
+            "postback",
+            "reaction",
+            "reaction_removed",
+            "read",
+            "message_edited",
+            "echo",
+            "referral",
+            "optin",
+            "handover",
+            "unsupported",
+            "message_deleted",
+        }
 
 
 def test_comment_redelivered_with_a_new_send_time_is_still_one_event(harness: Harness) -> None:
     def comment_at(entry_time: int) -> dict[str, object]:
-        return {"object": "instagram", "entry": [{"id": p.ACCOUNT, "time": entry_time,
-                                                  "changes": [p.comment_change()]}]}
+        return {
+            "object": "instagram",
+            "entry": [{"id": p.ACCOUNT, "time": entry_time, "changes": [p.comment_change()]}],
+        }
 
     harness.post(comment_at(1735690400))
     harness.drain()
@@ -243,8 +261,9 @@ def test_conversation_state_expires_after_the_retention_period(harness: Harness)
 
 
 def test_a_secret_that_is_not_json_is_a_clear_500(harness: Harness) -> None:
-    harness.clients["secretsmanager"].put_secret_value(SecretId=harness.stack.refs["AppSecret"],
-                                                       SecretString="not json")
+    harness.clients["secretsmanager"].put_secret_value(
+        SecretId=harness.stack.refs["AppSecret"], SecretString="not json"
+    )
     response = harness.post(p.envelope(p.text()))
     assert response["statusCode"] == 500
     assert json.loads(response["body"]) == {"error": "gateway misconfigured"}
@@ -278,21 +297,36 @@ def test_after_a_failure_at_most_one_chunk_is_published_but_not_stored(harness: 
     assert harness.count_event_items() == 250
 
 
-@pytest.mark.parametrize("event", [
-    {"routeKey": "POST /webhook", "requestContext": {"timeEpoch": 1}, "headers": None,
-     "queryStringParameters": None, "isBase64Encoded": None, "body": None},
-    {"routeKey": "GET /webhook"},
-    {"hello": "world"},
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {
+            "routeKey": "POST /webhook",
+            "requestContext": {"timeEpoch": 1},
+            "headers": None,
+            "queryStringParameters": None,
+            "isBase64Encoded": None,
+            "body": None,
+        },
+        {"routeKey": "GET /webhook"},
+        {"hello": "world"},
+    ],
+)
 def test_odd_invocation_events_get_a_4xx_not_an_error(harness: Harness, event: dict[str, object]) -> None:
     assert 400 <= harness.invoke(event)["statusCode"] < 500
 
 
 def test_a_webhook_records_when_its_account_last_heard_from_meta_and_creates_no_unknown_account(
-        harness: Harness) -> None:
-    register_account(harness.clients["dynamodb"], harness.clients["secretsmanager"],
-                     table=harness.stack.refs["GatewayTable"], secret_prefix=f"{harness.stack.name}/accounts/",
-                     account_id=p.ACCOUNT, access_token="IGAA-heartbeat")
+    harness: Harness,
+) -> None:
+    register_account(
+        harness.clients["dynamodb"],
+        harness.clients["secretsmanager"],
+        table=harness.stack.refs["GatewayTable"],
+        secret_prefix=f"{harness.stack.name}/accounts/",
+        account_id=p.ACCOUNT,
+        access_token="IGAA-heartbeat",
+    )
     accounts = AccountTable(harness.clients["dynamodb"], harness.stack.refs["GatewayTable"])
     assert accounts.get(p.ACCOUNT).last_webhook_at is None
     assert harness.post(p.envelope(p.text()))["statusCode"] == 200
@@ -308,13 +342,15 @@ DAY_MS = 86_400_000
 
 
 def test_a_captured_body_replayed_once_its_items_expired_publishes_nothing(
-        harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
     document = p.envelope(p.text(), p.reaction())
     assert json.loads(harness.post(document)["body"])["published"] == 2
     harness.drain()
     for item in harness.items():  # the retention period went by: DynamoDB's TTL removed every item
-        harness.clients["dynamodb"].delete_item(TableName=harness.table, Key={"pk": {"S": item["pk"]},
-                                                                             "sk": {"S": item["sk"]}})
+        harness.clients["dynamodb"].delete_item(
+            TableName=harness.table, Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}
+        )
     retention_days = int(harness.stack.function_environment("WebhookFunction")["EVENT_RETENTION_DAYS"])
     capsys.readouterr()
     replayed = harness.post(document, now_ms=p.RECEIVED_MS + retention_days * DAY_MS + 60_000)

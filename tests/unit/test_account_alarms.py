@@ -25,22 +25,31 @@ def _watched(alarm: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _emitted() -> dict[str, Any]:
-    report = RunReport(accounts=3, refreshed=["1"], refresh_failed=["2"], needs_reauthorisation=["3"],
-                       resubscribed=["1"], earliest_expiry_days=5.5)
+    report = RunReport(
+        accounts=3,
+        refreshed=["1"],
+        refresh_failed=["2"],
+        needs_reauthorisation=["3"],
+        resubscribed=["1"],
+        earliest_expiry_days=5.5,
+    )
     publish_metrics(report)
     document: dict[str, Any] = metrics.serialize_metric_set()
     metrics.clear_metrics()
     return document
 
 
-@pytest.mark.parametrize(("metric", "alarm"), [
-    ("DaysUntilEarliestTokenExpiry", "TokenExpiryAlarm"),
-    ("TokenRefreshFailures", "TokenRefreshFailedAlarm"),
-    ("AccountsNeedingReauthorisation", "AccountNeedsReauthorisationAlarm"),
-    ("Resubscriptions", "WebhookSubscriptionDroppedAlarm"),
-    ("ResubscriptionFailures", "WebhookSubscriptionDroppedAlarm"),
-    ("Accounts", "RefresherNotRunningAlarm"),
-])
+@pytest.mark.parametrize(
+    ("metric", "alarm"),
+    [
+        ("DaysUntilEarliestTokenExpiry", "TokenExpiryAlarm"),
+        ("TokenRefreshFailures", "TokenRefreshFailedAlarm"),
+        ("AccountsNeedingReauthorisation", "AccountNeedsReauthorisationAlarm"),
+        ("Resubscriptions", "WebhookSubscriptionDroppedAlarm"),
+        ("ResubscriptionFailures", "WebhookSubscriptionDroppedAlarm"),
+        ("Accounts", "RefresherNotRunningAlarm"),
+    ],
+)
 def test_every_account_signal_is_emitted_and_alarmed(metric: str, alarm: str) -> None:
     document = _emitted()
     [directive] = document["_aws"]["CloudWatchMetrics"]

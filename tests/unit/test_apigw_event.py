@@ -7,8 +7,9 @@ from typing import Any
 
 from local.apigw import http_api_event
 
-SAM_EVENT = json.loads((Path(__file__).parent.parent / "fixtures" / "sam_generate_event_http_api_proxy.json")
-                       .read_text(encoding="utf-8"))
+SAM_EVENT = json.loads(
+    (Path(__file__).parent.parent / "fixtures" / "sam_generate_event_http_api_proxy.json").read_text(encoding="utf-8")
+)
 # Present in sam's sample only with path parameters, mTLS, a JWT authorizer or stage variables.
 OPTIONAL = {"pathParameters", "stageVariables", "requestContext.authentication", "requestContext.authorizer"}
 
@@ -23,8 +24,13 @@ def paths(document: dict[str, Any], prefix: str = "") -> set[str]:
 
 
 def test_same_keys_as_sams_sample_event() -> None:
-    ours = http_api_event("POST", "/webhook", query="a=1", body=b'{"x":1}',
-                          headers={"Content-Type": "application/json", "Cookie": "s=1; t=2"})
+    ours = http_api_event(
+        "POST",
+        "/webhook",
+        query="a=1",
+        body=b'{"x":1}',
+        headers={"Content-Type": "application/json", "Cookie": "s=1; t=2"},
+    )
     expected = {p for p in paths(SAM_EVENT) if not any(p == o or p.startswith(o + ".") for o in OPTIONAL)}
     assert paths(ours) == expected
     assert ours["cookies"] == ["s=1", "t=2"] and "cookie" not in ours["headers"]

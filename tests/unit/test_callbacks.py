@@ -21,68 +21,74 @@ from igdm.sqs_retry import Retry
 SECRET = "a-signing-secret-of-some-length-0123456789"
 
 
-@pytest.mark.parametrize(("url", "refused_because"), [
-    ("https://hooks.example.com/cb?x=1", None),
-    ("https://93.184.215.14:8443/cb", None),
-    ("https://[2606:4700::1111]/cb", None),
-    ("http://hooks.example.com/cb", "must be https"),
-    ("ftp://hooks.example.com/cb", "must be https"),
-    ("https:///cb", "no host"),
-    ("https://user:pass@hooks.example.com/cb", "credentials"),
-    ("https://localhost/cb", "loopback name"),
-    ("https://api.localhost./cb", "loopback name"),
-    ("https://127.0.0.1/cb", "private, loopback"),
-    ("https://10.0.0.8/cb", "private, loopback"),
-    ("https://172.16.3.4/cb", "private, loopback"),
-    ("https://192.168.1.1/cb", "private, loopback"),
-    ("https://100.64.0.1/cb", "private, loopback"),
-    ("https://169.254.169.254/latest/meta-data", "private, loopback"),
-    ("https://[::1]/cb", "private, loopback"),
-    ("https://[fd00::1]/cb", "private, loopback"),
-    ("https://[::ffff:127.0.0.1]/cb", "private, loopback"),
-    # IPv6 forms that carry an IPv4 address, which a translator or tunnel delivers to: judged by it.
-    ("https://[::127.0.0.1]/cb", "embeds 127.0.0.1"),  # IPv4-compatible (deprecated, RFC 4291)
-    ("https://[::a9fe:a9fe]/cb", "embeds 169.254.169.254"),
-    ("https://[::2]/cb", "embeds 0.0.0.2"),
-    ("https://[::ffff:0:a9fe:a9fe]/cb", "embeds 169.254.169.254"),  # IPv4-translated (SIIT, RFC 2765)
-    ("https://[64:ff9b::a9fe:a9fe]/cb", "embeds 169.254.169.254"),  # NAT64 well-known prefix (RFC 6052)
-    ("https://[64:ff9b::10.0.0.8]/cb", "embeds 10.0.0.8"),
-    ("https://[64:ff9b:1::a9fe:a9fe]/cb", "embeds 169.254.169.254"),  # NAT64 local-use (RFC 8215), as /96
-    ("https://[64:ff9b:1:808:7f:0:100:0]/cb", "embeds 127.0.0.1"),  # ... as /64 (RFC 6052 §2.2)
-    ("https://[2002:a9fe:a9fe::1]/cb", "embeds 169.254.169.254"),  # 6to4 (RFC 3056)
-    ("https://[2002:808:808::1]/cb", "private, loopback"),  # 6to4 of a public address: 2002::/16 itself
-    ("https://[2001:0:a9fe:a9fe::1]/cb", "embeds 169.254.169.254"),  # Teredo server (RFC 4380)
-    ("https://[2001:0:808:808:0:0:80ff:fffe]/cb", "embeds 127.0.0.1"),  # Teredo client, obfuscated
-    ("https://[64:ff9b::808:808]/cb", None),  # NAT64 of a public address: how IPv6-only networks reach it
-    ("https://[2a00:1450:4001:82a::200e]/cb", None),
-    ("https://0.0.0.0/cb", "not a host address"),
-    ("https://224.0.0.1/cb", "not a host address"),
-    ("https://hooks.example.com:99999/cb", "cannot be parsed"),
-    ("https://hooks.example.com/" + "x" * 2048, "longer than 2048"),
-])
+@pytest.mark.parametrize(
+    ("url", "refused_because"),
+    [
+        ("https://hooks.example.com/cb?x=1", None),
+        ("https://93.184.215.14:8443/cb", None),
+        ("https://[2606:4700::1111]/cb", None),
+        ("http://hooks.example.com/cb", "must be https"),
+        ("ftp://hooks.example.com/cb", "must be https"),
+        ("https:///cb", "no host"),
+        ("https://user:pass@hooks.example.com/cb", "credentials"),
+        ("https://localhost/cb", "loopback name"),
+        ("https://api.localhost./cb", "loopback name"),
+        ("https://127.0.0.1/cb", "private, loopback"),
+        ("https://10.0.0.8/cb", "private, loopback"),
+        ("https://172.16.3.4/cb", "private, loopback"),
+        ("https://192.168.1.1/cb", "private, loopback"),
+        ("https://100.64.0.1/cb", "private, loopback"),
+        ("https://169.254.169.254/latest/meta-data", "private, loopback"),
+        ("https://[::1]/cb", "private, loopback"),
+        ("https://[fd00::1]/cb", "private, loopback"),
+        ("https://[::ffff:127.0.0.1]/cb", "private, loopback"),
+        # IPv6 forms that carry an IPv4 address, which a translator or tunnel delivers to: judged by it.
+        ("https://[::127.0.0.1]/cb", "embeds 127.0.0.1"),  # IPv4-compatible (deprecated, RFC 4291)
+        ("https://[::a9fe:a9fe]/cb", "embeds 169.254.169.254"),
+        ("https://[::2]/cb", "embeds 0.0.0.2"),
+        ("https://[::ffff:0:a9fe:a9fe]/cb", "embeds 169.254.169.254"),  # IPv4-translated (SIIT, RFC 2765)
+        ("https://[64:ff9b::a9fe:a9fe]/cb", "embeds 169.254.169.254"),  # NAT64 well-known prefix (RFC 6052)
+        ("https://[64:ff9b::10.0.0.8]/cb", "embeds 10.0.0.8"),
+        ("https://[64:ff9b:1::a9fe:a9fe]/cb", "embeds 169.254.169.254"),  # NAT64 local-use (RFC 8215), as /96
+        ("https://[64:ff9b:1:808:7f:0:100:0]/cb", "embeds 127.0.0.1"),  # ... as /64 (RFC 6052 §2.2)
+        ("https://[2002:a9fe:a9fe::1]/cb", "embeds 169.254.169.254"),  # 6to4 (RFC 3056)
+        ("https://[2002:808:808::1]/cb", "private, loopback"),  # 6to4 of a public address: 2002::/16 itself
+        ("https://[2001:0:a9fe:a9fe::1]/cb", "embeds 169.254.169.254"),  # Teredo server (RFC 4380)
+        ("https://[2001:0:808:808:0:0:80ff:fffe]/cb", "embeds 127.0.0.1"),  # Teredo client, obfuscated
+        ("https://[64:ff9b::808:808]/cb", None),  # NAT64 of a public address: how IPv6-only networks reach it
+        ("https://[2a00:1450:4001:82a::200e]/cb", None),
+        ("https://0.0.0.0/cb", "not a host address"),
+        ("https://224.0.0.1/cb", "not a host address"),
+        ("https://hooks.example.com:99999/cb", "cannot be parsed"),
+        ("https://hooks.example.com/" + "x" * 2048, "longer than 2048"),
+    ],
+)
 def test_a_deployed_stack_calls_back_only_public_https_urls(url: str, refused_because: str | None) -> None:
     refusal = url_refusal(url, allow_local=False)
     assert (refusal is None) if refused_because is None else (refused_because in (refusal or "")), refusal
 
 
-@pytest.mark.parametrize(("address", "embedded"), [
-    ("::ffff:169.254.169.254", ["169.254.169.254"]),
-    ("::127.0.0.1", ["127.0.0.1"]),
-    ("::8.8.8.8", ["8.8.8.8"]),
-    ("::ffff:0:10.0.0.1", ["10.0.0.1"]),
-    ("64:ff9b::a9fe:a9fe", ["169.254.169.254"]),
-    ("2002:a9fe:a9fe::1", ["169.254.169.254"]),
-    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", ["65.54.227.120", "192.0.2.45"]),  # RFC 4380's own example
-    # The local-use NAT64 prefix, read at each RFC 6052 length: /96, /64, /56, /48 (10.1.2.3 behind each).
-    ("64:ff9b:1::a01:203", ["10.1.2.3", "0.0.0.10", "0.0.0.0"]),  # noqa: S104 - read out, not bound to
-    ("64:ff9b:1:0:a:102:300:0", ["3.0.0.0", "10.1.2.3", "0.10.1.2", "0.0.10.1"]),
-    ("64:ff9b:1:a:1:203::", ["0.0.0.0", "1.2.3.0", "10.1.2.3", "0.10.1.2"]),  # noqa: S104
-    ("64:ff9b:1:a01:2:300::", ["0.0.0.0", "2.3.0.0", "1.2.3.0", "10.1.2.3"]),  # noqa: S104
-    ("::", []),
-    ("::1", []),  # loopback, not the IPv4-compatible 0.0.0.1
-    ("2606:4700::1111", []),
-    ("10.0.0.1", []),
-])
+@pytest.mark.parametrize(
+    ("address", "embedded"),
+    [
+        ("::ffff:169.254.169.254", ["169.254.169.254"]),
+        ("::127.0.0.1", ["127.0.0.1"]),
+        ("::8.8.8.8", ["8.8.8.8"]),
+        ("::ffff:0:10.0.0.1", ["10.0.0.1"]),
+        ("64:ff9b::a9fe:a9fe", ["169.254.169.254"]),
+        ("2002:a9fe:a9fe::1", ["169.254.169.254"]),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", ["65.54.227.120", "192.0.2.45"]),  # RFC 4380's own example
+        # The local-use NAT64 prefix, read at each RFC 6052 length: /96, /64, /56, /48 (10.1.2.3 behind each).
+        ("64:ff9b:1::a01:203", ["10.1.2.3", "0.0.0.10", "0.0.0.0"]),  # noqa: S104 - read out, not bound to
+        ("64:ff9b:1:0:a:102:300:0", ["3.0.0.0", "10.1.2.3", "0.10.1.2", "0.0.10.1"]),
+        ("64:ff9b:1:a:1:203::", ["0.0.0.0", "1.2.3.0", "10.1.2.3", "0.10.1.2"]),  # noqa: S104
+        ("64:ff9b:1:a01:2:300::", ["0.0.0.0", "2.3.0.0", "1.2.3.0", "10.1.2.3"]),  # noqa: S104
+        ("::", []),
+        ("::1", []),  # loopback, not the IPv4-compatible 0.0.0.1
+        ("2606:4700::1111", []),
+        ("10.0.0.1", []),
+    ],
+)
 def test_every_ipv6_form_that_carries_an_ipv4_address_is_unwrapped(address: str, embedded: list[str]) -> None:
     assert [str(a) for a in embedded_ipv4(ipaddress.ip_address(address))] == embedded
 
@@ -91,21 +97,25 @@ def test_an_embedded_ipv4_address_is_judged_only_where_private_addresses_are_ref
     nat64_metadata = ipaddress.ip_address("64:ff9b::a9fe:a9fe")
     assert address_refusal(nat64_metadata, allow_local=False) == (
         "64:ff9b::a9fe:a9fe embeds 169.254.169.254: 169.254.169.254 is a private, loopback, link-local or "
-        "reserved address")
+        "reserved address"
+    )
     assert address_refusal(nat64_metadata, allow_local=True) is None
     assert address_refusal(ipaddress.ip_address("64:ff9b::808:808"), allow_local=False) is None
 
 
-@pytest.mark.parametrize(("url", "allowed"), [
-    ("http://127.0.0.1:8082/callbacks", True),
-    ("http://localhost:8082/callbacks", True),
-    ("https://10.1.2.3/cb", True),
-    ("http://0.0.0.0:8082/cb", False),
-    ("http://[::ffff:127.0.0.1]:8082/cb", True),
-    ("http://[::127.0.0.1]:8082/cb", True),
-    ("http://[64:ff9b::7f00:1]:8082/cb", True),
-    ("ftp://127.0.0.1/cb", False),
-])
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://127.0.0.1:8082/callbacks", True),
+        ("http://localhost:8082/callbacks", True),
+        ("https://10.1.2.3/cb", True),
+        ("http://0.0.0.0:8082/cb", False),
+        ("http://[::ffff:127.0.0.1]:8082/cb", True),
+        ("http://[::127.0.0.1]:8082/cb", True),
+        ("http://[64:ff9b::7f00:1]:8082/cb", True),
+        ("ftp://127.0.0.1/cb", False),
+    ],
+)
 def test_the_local_stack_also_allows_http_and_private_addresses(url: str, allowed: bool) -> None:
     assert (url_refusal(url, allow_local=True) is None) is allowed
 
@@ -128,6 +138,7 @@ def test_a_signed_callback_verifies_and_any_change_breaks_it() -> None:
 
 
 # ------------------------------------------------------------------ the HTTP client, against 127.0.0.1
+
 
 class _Receiver(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -185,12 +196,19 @@ def test_a_name_that_resolves_to_a_private_address_is_never_connected_to() -> No
     assert "169.254.169.254" in result.detail
 
 
-@pytest.mark.parametrize("address", ["::127.0.0.1", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1",
-                                     "2001:0:808:808::80ff:fffe", "::ffff:0:a9fe:a9fe"])
+@pytest.mark.parametrize(
+    "address",
+    ["::127.0.0.1", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "2001:0:808:808::80ff:fffe", "::ffff:0:a9fe:a9fe"],
+)
 def test_a_name_that_resolves_to_an_ipv6_address_embedding_a_refused_ipv4_is_never_connected_to(
-        monkeypatch: pytest.MonkeyPatch, address: str) -> None:
-    client = CallbackClient(allow_local=False, connect_timeout=0.5, read_timeout=0.5,
-                            resolver=lambda host, port: ["2606:4700::1111", address])
+    monkeypatch: pytest.MonkeyPatch, address: str
+) -> None:
+    client = CallbackClient(
+        allow_local=False,
+        connect_timeout=0.5,
+        read_timeout=0.5,
+        resolver=lambda host, port: ["2606:4700::1111", address],
+    )
     monkeypatch.setattr(client, "_pool", lambda *args: pytest.fail(f"a connection was made to {args[1]}"))
     result = client.post("https://nat64.example.com/cb", b"{}", {})
     assert isinstance(result, Undeliverable) and result.reason == "refused_target", result
@@ -209,8 +227,16 @@ def test_the_connection_goes_to_the_checked_address_with_the_urls_host_name(rece
 
 def test_answers_are_classified(receiver: Any) -> None:
     port = receiver.server_address[1]
-    receiver.answers.extend([(500, {}, 0.0), (429, {"Retry-After": "42"}, 0.0), (302, {"Location": "/x"}, 0.0),
-                             (410, {}, 0.0), (400, {}, 0.0), (200, {}, 0.6)])
+    receiver.answers.extend(
+        [
+            (500, {}, 0.0),
+            (429, {"Retry-After": "42"}, 0.0),
+            (302, {"Location": "/x"}, 0.0),
+            (410, {}, 0.0),
+            (400, {}, 0.0),
+            (200, {}, 0.6),
+        ]
+    )
     client = CallbackClient(allow_local=True, connect_timeout=1, read_timeout=0.3, resolver=loopback)
     url = f"http://127.0.0.1:{port}/cb"
     results = [client.post(url, b"{}", {}) for _ in range(6)]
@@ -240,8 +266,9 @@ def test_https_to_the_checked_address_still_verifies_the_certificate_for_the_url
     port = server.server_address[1]
     try:
         with authority.cert_pem.tempfile() as ca_file:
-            client = CallbackClient(allow_local=True, connect_timeout=1, read_timeout=1, resolver=loopback,
-                                    ca_certs=ca_file)
+            client = CallbackClient(
+                allow_local=True, connect_timeout=1, read_timeout=1, resolver=loopback, ca_certs=ca_file
+            )
             assert client.post(f"https://hooks.example.test:{port}/cb", b"{}", {}) == Delivered(204)
             wrong_name = client.post(f"https://other.example.test:{port}/cb", b"{}", {})
         untrusted = CallbackClient(allow_local=True, connect_timeout=1, read_timeout=1, resolver=loopback)
@@ -255,6 +282,7 @@ def test_https_to_the_checked_address_still_verifies_the_certificate_for_the_url
 
 
 # ------------------------------------------------------------------ the delivery decisions
+
 
 class _FakeClient:
     longest_attempt_seconds = 13.0
@@ -289,8 +317,18 @@ JOB = '{"url": "https://hooks.example.com/cb", "event_id": "e1", "body": "{\\"x\
 
 def delivery(client: _FakeClient, **fields: Any) -> tuple[Any, _FakeDeadLetters, _FakeMetrics]:
     dead, metrics = _FakeDeadLetters(), _FakeMetrics()
-    return CallbackDelivery(client=client, signing_secret=lambda: SECRET, dead_letters=dead, metrics=metrics,
-                            clock=lambda: 1_700_000_000, **fields), dead, metrics
+    return (
+        CallbackDelivery(
+            client=client,
+            signing_secret=lambda: SECRET,
+            dead_letters=dead,
+            metrics=metrics,
+            clock=lambda: 1_700_000_000,
+            **fields,
+        ),
+        dead,
+        metrics,
+    )
 
 
 def test_the_body_is_posted_as_queued_and_signed() -> None:
@@ -300,13 +338,13 @@ def test_the_body_is_posted_as_queued_and_signed() -> None:
     ((url, body, headers),) = client.posts
     assert (url, body) == ("https://hooks.example.com/cb", b'{"x":1}')
     assert headers["X-Gateway-Event-Id"] == "e1"
-    assert verify(SECRET, body, headers["X-Gateway-Timestamp"], headers["X-Gateway-Signature-256"],
-                  now=1_700_000_000)
+    assert verify(SECRET, body, headers["X-Gateway-Timestamp"], headers["X-Gateway-Signature-256"], now=1_700_000_000)
     assert dead.jobs == [] and metrics.counted == [("CallbacksDelivered", {})]
 
 
 def test_retry_delays_double_with_jitter_honour_retry_after_and_stop_at_the_cap(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(callback_service.random, "random", lambda: 1.0)  # the ceiling of each jitter range
     delays = []
     for receive_count in range(1, 10):
@@ -322,12 +360,15 @@ def test_retry_delays_double_with_jitter_honour_retry_after_and_stop_at_the_cap(
 
 
 def test_an_unusable_job_and_the_last_attempt_go_to_the_dead_letter_queue_with_their_reasons() -> None:
-    service, dead, metrics = delivery(_FakeClient(RetryLater("timeout", "hooks.example.com did not answer")),
-                                      max_receive_count=4)
+    service, dead, metrics = delivery(
+        _FakeClient(RetryLater("timeout", "hooks.example.com did not answer")), max_receive_count=4
+    )
     assert service.process("{not json", sqs_message_id="m1", group_id="k1", receive_count=1) == "dead_lettered"
     assert service.process(JOB, sqs_message_id="m2", group_id="k2", receive_count=4) == "dead_lettered"
     assert [(j["reason"], j["group_id"], j["deduplication_id"]) for j in dead.jobs] == [
-        ("invalid_job", "k1", "invalid-m1"), ("retries_exhausted", "k2", "e1")]
+        ("invalid_job", "k1", "invalid-m1"),
+        ("retries_exhausted", "k2", "e1"),
+    ]
     assert dead.jobs[1]["body"] == JOB and dead.jobs[1]["detail"].startswith("4 attempts; the last: hooks")
     assert [name for name, _ in metrics.counted] == ["CallbacksUndeliverable", "CallbacksUndeliverable"]
 

@@ -27,18 +27,25 @@ def test_schema_validates_a_real_event_and_names_every_kind() -> None:
 def test_template_table_keys_and_ttl_are_the_codes() -> None:
     props = load()["Resources"]["GatewayTable"]["Properties"]
     assert [(k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]] == [
-        (table.PARTITION_KEY, "HASH"), (table.SORT_KEY, "RANGE")]
+        (table.PARTITION_KEY, "HASH"),
+        (table.SORT_KEY, "RANGE"),
+    ]
     assert props["TimeToLiveSpecification"] == {"AttributeName": table.TTL_ATTRIBUTE, "Enabled": True}
 
 
 def test_committed_sample_events_are_current_and_signed_with_the_local_secret() -> None:
-    for name, event in {**generate_events.sample_events(), **generate_events.outbound_events(),
-                        **generate_events.callback_events(), **generate_events.schedule_events()}.items():
+    for name, event in {
+        **generate_events.sample_events(),
+        **generate_events.outbound_events(),
+        **generate_events.callback_events(),
+        **generate_events.schedule_events(),
+    }.items():
         committed = (ROOT / "events" / name).read_text(encoding="utf-8")
         assert committed == generate_events.render(event), f"events/{name} is stale: run `make events`"
         if "requestContext" in event and event["requestContext"]["http"]["method"] == "POST":
-            signed = matching_secret(event["body"].encode(), event["headers"]["x-hub-signature-256"],
-                                     [DEFAULT_APP_SECRET])
+            signed = matching_secret(
+                event["body"].encode(), event["headers"]["x-hub-signature-256"], [DEFAULT_APP_SECRET]
+            )
             assert (signed is None) == ("bad_signature" in name)
 
 

@@ -18,8 +18,12 @@ def commands(block: str) -> list[str]:
 
 
 def local_blocks() -> list[tuple[str, str]]:
-    return [(f"{path.name}:{block[:60]!r}", block) for path in DOCUMENTS for block in FENCE.findall(path.read_text())
-            if LOCAL.search(block)]
+    return [
+        (f"{path.name}:{block[:60]!r}", block)
+        for path in DOCUMENTS
+        for block in FENCE.findall(path.read_text())
+        if LOCAL.search(block)
+    ]
 
 
 @pytest.mark.parametrize(("where", "block"), local_blocks(), ids=lambda v: v if ":" in v else "")

@@ -9,17 +9,21 @@ TEXT = fingerprint("Your order ships tomorrow", None)
 FILE = fingerprint(None, "file")
 
 
-@pytest.mark.parametrize(("app_id", "metadata", "ids", "expected"), [
-    (None, marker("k", 0), OURS, True),  # our marker, Meta names no app
-    ("1122334455667788", None, OURS, True),  # our app, no metadata returned
-    ("9999", marker("k", 0), OURS, False),  # another app copying the marker
-    ("9999", None, OURS, False),  # another app
-    (None, "SENT_FROM_OTHER_TOOL", OURS, False),  # another tool's metadata
-    (None, None, OURS, None),  # a person in the Instagram app, or an echo that says nothing
-    ("1122334455667788", None, frozenset(), None),  # no app id configured to compare with
-])
-def test_whether_the_gateway_sent_an_echo(app_id: str | None, metadata: str | None, ids: frozenset[str],
-                                          expected: bool | None) -> None:
+@pytest.mark.parametrize(
+    ("app_id", "metadata", "ids", "expected"),
+    [
+        (None, marker("k", 0), OURS, True),  # our marker, Meta names no app
+        ("1122334455667788", None, OURS, True),  # our app, no metadata returned
+        ("9999", marker("k", 0), OURS, False),  # another app copying the marker
+        ("9999", None, OURS, False),  # another app
+        (None, "SENT_FROM_OTHER_TOOL", OURS, False),  # another tool's metadata
+        (None, None, OURS, None),  # a person in the Instagram app, or an echo that says nothing
+        ("1122334455667788", None, frozenset(), None),  # no app id configured to compare with
+    ],
+)
+def test_whether_the_gateway_sent_an_echo(
+    app_id: str | None, metadata: str | None, ids: frozenset[str], expected: bool | None
+) -> None:
     assert sent_by_gateway(app_id, metadata, ids) is expected
 
 
@@ -53,5 +57,6 @@ def test_a_message_is_settled_only_by_the_one_echo_that_fits() -> None:
     a = waiting("a")
     assert settles(a, [Echo("m_1", TEXT, None, 12_000)], [a]) == Echo("m_1", TEXT, None, 12_000)
     assert settles(a, [Echo("m_1", TEXT, None, 12_000), Echo("m_2", TEXT, None, 13_000)], [a]) is None
-    assert settles(a, [Echo("m_1", TEXT, marker("a", 0), 12_000), Echo("m_2", TEXT, None, 30_000)],
-                   [a]) == Echo("m_1", TEXT, marker("a", 0), 12_000)
+    assert settles(a, [Echo("m_1", TEXT, marker("a", 0), 12_000), Echo("m_2", TEXT, None, 30_000)], [a]) == Echo(
+        "m_1", TEXT, marker("a", 0), 12_000
+    )

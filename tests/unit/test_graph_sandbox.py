@@ -121,8 +121,15 @@ def http() -> Iterator[requests.Session]:
         yield session
 
 
-def send(http: requests.Session, sandbox: GraphSandbox, body: Any, *, token: str | None = TOKEN,
-         path: str = SEND_PATH, timeout: float = 5.0) -> requests.Response:
+def send(
+    http: requests.Session,
+    sandbox: GraphSandbox,
+    body: Any,
+    *,
+    token: str | None = TOKEN,
+    path: str = SEND_PATH,
+    timeout: float = 5.0,
+) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return http.post(sandbox.base_url + path, json=body, headers=headers, timeout=timeout)
 
@@ -132,8 +139,10 @@ def text(value: str = "Hi there", recipient: str = IGSID) -> dict[str, Any]:
 
 
 def video(recipient: str = IGSID) -> dict[str, Any]:
-    return {"recipient": {"id": recipient},
-            "message": {"attachment": {"type": "video", "payload": {"url": "https://cdn.example.com/clip.mp4"}}}}
+    return {
+        "recipient": {"id": recipient},
+        "message": {"attachment": {"type": "video", "payload": {"url": "https://cdn.example.com/clip.mp4"}}},
+    }
 
 
 def error_of(response: requests.Response) -> dict[str, Any]:
@@ -146,30 +155,60 @@ def usage_of(response: requests.Response, account: str = ACCOUNT) -> dict[str, A
 
 # --- accepted sends ---
 
-ELEMENT: dict[str, Any] = {"title": "Blue hoodie", "subtitle": "€49", "image_url": "https://cdn.example.com/h.jpg",
-           "default_action": {"type": "web_url", "url": "https://shop.example.com/h"},
-           "buttons": [{"type": "web_url", "url": "https://shop.example.com/h", "title": "View"},
-                       {"type": "postback", "title": "Ask a human", "payload": "HUMAN"}]}
+ELEMENT: dict[str, Any] = {
+    "title": "Blue hoodie",
+    "subtitle": "€49",
+    "image_url": "https://cdn.example.com/h.jpg",
+    "default_action": {"type": "web_url", "url": "https://shop.example.com/h"},
+    "buttons": [
+        {"type": "web_url", "url": "https://shop.example.com/h", "title": "View"},
+        {"type": "postback", "title": "Ask a human", "payload": "HUMAN"},
+    ],
+}
 VALID_MESSAGES: dict[str, dict[str, Any]] = {
     "text": {"text": "Thanks! Your order ships tomorrow: https://example.com/t/123"},
     "text at 1000 bytes": {"text": "ä" * 500},
     "image": {"attachment": {"type": "image", "payload": {"url": "https://cdn.example.com/a.jpg"}}},
-    "images": {"attachments": [{"type": "image", "payload": {"url": "https://cdn.example.com/a.jpg"}},
-                               {"type": "image", "payload": {"attachment_id": "1234567890"}}]},
+    "images": {
+        "attachments": [
+            {"type": "image", "payload": {"url": "https://cdn.example.com/a.jpg"}},
+            {"type": "image", "payload": {"attachment_id": "1234567890"}},
+        ]
+    },
     "audio": {"attachment": {"type": "audio", "payload": {"url": "https://cdn.example.com/a.m4a"}}},
     "file": {"attachment": {"type": "file", "payload": {"attachment_id": "987"}}},
     "like_heart": {"attachment": {"type": "like_heart"}},
     "media share": {"attachment": {"type": "MEDIA_SHARE", "payload": {"id": "18000000000000000"}}},
-    "generic template": {"attachment": {"type": "template", "payload": {
-        "template_type": "generic", "elements": [ELEMENT, {"title": "Only a subtitle", "subtitle": "ok"}]}}},
-    "button template": {"attachment": {"type": "template", "payload": {
-        "template_type": "button", "text": "Need help?",
-        "buttons": [{"type": "postback", "title": "Yes", "payload": "HELP_YES"},
-                    {"type": "web_url", "url": "https://example.com/faq", "title": "FAQ"}]}}},
-    "quick replies": {"text": "What do you need?", "quick_replies": [
-        {"content_type": "text", "title": "Track order", "payload": "TRACK_ORDER"},
-        {"content_type": "user_email", "title": "email", "payload": "EMAIL"},
-        {"content_type": "user_phone_number"}]},
+    "generic template": {
+        "attachment": {
+            "type": "template",
+            "payload": {
+                "template_type": "generic",
+                "elements": [ELEMENT, {"title": "Only a subtitle", "subtitle": "ok"}],
+            },
+        }
+    },
+    "button template": {
+        "attachment": {
+            "type": "template",
+            "payload": {
+                "template_type": "button",
+                "text": "Need help?",
+                "buttons": [
+                    {"type": "postback", "title": "Yes", "payload": "HELP_YES"},
+                    {"type": "web_url", "url": "https://example.com/faq", "title": "FAQ"},
+                ],
+            },
+        }
+    },
+    "quick replies": {
+        "text": "What do you need?",
+        "quick_replies": [
+            {"content_type": "text", "title": "Track order", "payload": "TRACK_ORDER"},
+            {"content_type": "user_email", "title": "email", "payload": "EMAIL"},
+            {"content_type": "user_phone_number"},
+        ],
+    },
 }
 
 
@@ -184,8 +223,12 @@ def test_documented_message_shapes_are_accepted_and_recorded_exactly(
     assert answer["recipient_id"] == IGSID
     assert answer["message_id"].startswith("m_")
     [sent] = sandbox.sent
-    assert (sent.account_id, sent.body, sent.message_id, sent.via_url_token) == (ACCOUNT, body, answer["message_id"],
-                                                                                 False)
+    assert (sent.account_id, sent.body, sent.message_id, sent.via_url_token) == (
+        ACCOUNT,
+        body,
+        answer["message_id"],
+        False,
+    )
     assert abs(sent.at - time.time()) < 5
     usage = usage_of(response)
     assert (usage["type"], usage["estimated_time_to_regain_access"]) == ("instagram", 0)
@@ -193,12 +236,15 @@ def test_documented_message_shapes_are_accepted_and_recorded_exactly(
     assert usage["call_count"] == (10 if message.get("attachment", {}).get("type") == "audio" else 1)
 
 
-@pytest.mark.parametrize("extra", [
-    {"reply_to": {"mid": "m_7"}},
-    {"tag": "HUMAN_AGENT"},
-    {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"},
-    {"messaging_type": "UPDATE"},
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"reply_to": {"mid": "m_7"}},
+        {"tag": "HUMAN_AGENT"},
+        {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"},
+        {"messaging_type": "UPDATE"},
+    ],
+)
 def test_reply_to_and_the_human_agent_tag_are_accepted(
     sandbox: GraphSandbox, http: requests.Session, extra: dict[str, Any]
 ) -> None:
@@ -211,11 +257,16 @@ def test_message_ids_are_unique(sandbox: GraphSandbox, http: requests.Session) -
     assert len(ids) == 20
 
 
-@pytest.mark.parametrize("action", [
-    {"sender_action": "typing_on"}, {"sender_action": "typing_off"}, {"sender_action": "mark_seen"},
-    {"sender_action": "react", "payload": {"message_id": "m_1", "reaction": "love"}},
-    {"sender_action": "unreact", "payload": {"message_id": "m_1"}},
-])
+@pytest.mark.parametrize(
+    "action",
+    [
+        {"sender_action": "typing_on"},
+        {"sender_action": "typing_off"},
+        {"sender_action": "mark_seen"},
+        {"sender_action": "react", "payload": {"message_id": "m_1", "reaction": "love"}},
+        {"sender_action": "unreact", "payload": {"message_id": "m_1"}},
+    ],
+)
 def test_sender_actions_answer_only_the_recipient(
     echoing: GraphSandbox, receiver: WebhookReceiver, http: requests.Session, action: dict[str, Any]
 ) -> None:
@@ -266,9 +317,7 @@ def test_a_non_bearer_authorization_header_is_refused(sandbox: GraphSandbox, htt
     assert (response.status_code, error_of(response)["code"]) == (401, 190)
 
 
-def test_token_in_the_url_works_but_is_flagged_and_never_stored(
-    sandbox: GraphSandbox, http: requests.Session
-) -> None:
+def test_token_in_the_url_works_but_is_flagged_and_never_stored(sandbox: GraphSandbox, http: requests.Session) -> None:
     response = http.post(sandbox.base_url + SEND_PATH, params={"access_token": TOKEN}, json=text())
     assert response.status_code == 200
     assert sandbox.sent[0].via_url_token is True
@@ -285,16 +334,20 @@ def test_another_accounts_id_in_the_path_is_error_100(sandbox: GraphSandbox, htt
     assert sandbox.sent == []
 
 
-@pytest.mark.parametrize("path", ["/21.0/me/messages", "/v21/me/messages", "/v21.0/me/conversations",
-                                  "/v21.0/me/messages/extra"])
+@pytest.mark.parametrize(
+    "path", ["/21.0/me/messages", "/v21/me/messages", "/v21.0/me/conversations", "/v21.0/me/messages/extra"]
+)
 def test_unknown_paths_are_refused(sandbox: GraphSandbox, http: requests.Session, path: str) -> None:
     assert send(http, sandbox, text(), path=path).status_code == 404
     assert sandbox.sent == []
 
 
 def test_a_foreign_host_header_is_refused(sandbox: GraphSandbox, http: requests.Session) -> None:
-    response = http.post(sandbox.base_url + SEND_PATH, json=text(),
-                         headers={"Authorization": f"Bearer {TOKEN}", "Host": "attacker.example"})
+    response = http.post(
+        sandbox.base_url + SEND_PATH,
+        json=text(),
+        headers={"Authorization": f"Bearer {TOKEN}", "Host": "attacker.example"},
+    )
     assert response.status_code == 403
     assert sandbox.sent == []
 
@@ -323,94 +376,215 @@ INVALID: dict[str, tuple[Any, str]] = {
     "not an object": ([text()], "body must be a JSON object"),
     "unknown top-level key": (text() | {"notification_type": "REGULAR"}, "notification_type"),
     "no recipient": ({"message": {"text": "hi"}}, "recipient"),
-    "recipient with both ids": ({"recipient": {"id": IGSID, "comment_id": "1"}, "message": {"text": "hi"}},
-                                "exactly one of id or comment_id"),
+    "recipient with both ids": (
+        {"recipient": {"id": IGSID, "comment_id": "1"}, "message": {"text": "hi"}},
+        "exactly one of id or comment_id",
+    ),
     "recipient with neither": ({"recipient": {}, "message": {"text": "hi"}}, "exactly one of id or comment_id"),
     "numeric recipient id": ({"recipient": {"id": 6543210987654321}, "message": {"text": "hi"}}, "recipient[id]"),
     "message and sender_action": (text() | {"sender_action": "typing_on"}, "exactly one of message or sender_action"),
     "neither message nor action": ({"recipient": {"id": IGSID}}, "exactly one of message or sender_action"),
     "unknown sender action": ({"recipient": {"id": IGSID}, "sender_action": "typing"}, "sender_action"),
-    "react without reaction": ({"recipient": {"id": IGSID}, "sender_action": "react",
-                                "payload": {"message_id": "m_1"}}, "payload[reaction]"),
-    "unreact without message_id": ({"recipient": {"id": IGSID}, "sender_action": "unreact", "payload": {}},
-                                   "payload[message_id]"),
-    "payload with typing": ({"recipient": {"id": IGSID}, "sender_action": "typing_on",
-                             "payload": {"message_id": "m_1"}}, "payload"),
+    "react without reaction": (
+        {"recipient": {"id": IGSID}, "sender_action": "react", "payload": {"message_id": "m_1"}},
+        "payload[reaction]",
+    ),
+    "unreact without message_id": (
+        {"recipient": {"id": IGSID}, "sender_action": "unreact", "payload": {}},
+        "payload[message_id]",
+    ),
+    "payload with typing": (
+        {"recipient": {"id": IGSID}, "sender_action": "typing_on", "payload": {"message_id": "m_1"}},
+        "payload",
+    ),
     "empty text": (text(""), "message[text]"),
     "text over 1000 bytes": (text("ä" * 500 + "a"), "1000 UTF-8 bytes"),
     "text not a string": ({"recipient": {"id": IGSID}, "message": {"text": 5}}, "message[text]"),
-    "text and attachment": ({"recipient": {"id": IGSID}, "message": {"text": "hi", "attachment": IMG}},
-                            "exactly one of text, attachment or attachments"),
+    "text and attachment": (
+        {"recipient": {"id": IGSID}, "message": {"text": "hi", "attachment": IMG}},
+        "exactly one of text, attachment or attachments",
+    ),
     "empty message": ({"recipient": {"id": IGSID}, "message": {}}, "exactly one of text, attachment or attachments"),
     "unknown message key": ({"recipient": {"id": IGSID}, "message": {"text": "hi", "tags": "x"}}, "tags"),
     "empty metadata": ({"recipient": {"id": IGSID}, "message": {"text": "hi", "metadata": ""}}, "metadata"),
-    "metadata over 1000 characters": ({"recipient": {"id": IGSID}, "message": {"text": "hi", "metadata": "m" * 1001}},
-                                      "metadata"),
+    "metadata over 1000 characters": (
+        {"recipient": {"id": IGSID}, "message": {"text": "hi", "metadata": "m" * 1001}},
+        "metadata",
+    ),
     "no attachments": ({"recipient": {"id": IGSID}, "message": {"attachments": []}}, "message[attachments]"),
-    "eleven attachments": ({"recipient": {"id": IGSID}, "message": {"attachments": [IMG] * 11}},
-                           "message[attachments]"),
+    "eleven attachments": (
+        {"recipient": {"id": IGSID}, "message": {"attachments": [IMG] * 11}},
+        "message[attachments]",
+    ),
     "attachments as object": ({"recipient": {"id": IGSID}, "message": {"attachments": IMG}}, "must be an array"),
-    "video in attachments": ({"recipient": {"id": IGSID}, "message": {"attachments": [
-        IMG, {"type": "video", "payload": {"url": "https://cdn.example.com/v.mp4"}}]}}, "message[attachments][1]"),
-    "attachments item without payload": ({"recipient": {"id": IGSID}, "message": {"attachments": [{"type": "image"}]}},
-                                         "payload"),
-    "unknown attachment type": ({"recipient": {"id": IGSID}, "message": {"attachment": {
-        "type": "sticker", "payload": {"url": "https://cdn.example.com/a.jpg"}}}}, "message[attachment][type]"),
-    "http media url": ({"recipient": {"id": IGSID}, "message": {"attachment": {
-        "type": "image", "payload": {"url": "http://cdn.example.com/a.jpg"}}}}, "https"),
-    "url and attachment_id": ({"recipient": {"id": IGSID}, "message": {"attachment": {
-        "type": "audio", "payload": {"url": "https://cdn.example.com/a.m4a", "attachment_id": "1"}}}},
-        "exactly one of url or attachment_id"),
-    "media without payload": ({"recipient": {"id": IGSID}, "message": {"attachment": {"type": "file"}}},
-                              "message[attachment][payload]"),
-    "like_heart with payload": ({"recipient": {"id": IGSID}, "message": {"attachment": {
-        "type": "like_heart", "payload": {"url": "https://cdn.example.com/a.jpg"}}}}, "like_heart"),
-    "media share without id": ({"recipient": {"id": IGSID}, "message": {"attachment": {
-        "type": "MEDIA_SHARE", "payload": {}}}}, "message[attachment][payload][id]"),
-    "unknown template type": ({"recipient": {"id": IGSID}, "message": template({"template_type": "media"})},
-                              "template_type"),
+    "video in attachments": (
+        {
+            "recipient": {"id": IGSID},
+            "message": {"attachments": [IMG, {"type": "video", "payload": {"url": "https://cdn.example.com/v.mp4"}}]},
+        },
+        "message[attachments][1]",
+    ),
+    "attachments item without payload": (
+        {"recipient": {"id": IGSID}, "message": {"attachments": [{"type": "image"}]}},
+        "payload",
+    ),
+    "unknown attachment type": (
+        {
+            "recipient": {"id": IGSID},
+            "message": {"attachment": {"type": "sticker", "payload": {"url": "https://cdn.example.com/a.jpg"}}},
+        },
+        "message[attachment][type]",
+    ),
+    "http media url": (
+        {
+            "recipient": {"id": IGSID},
+            "message": {"attachment": {"type": "image", "payload": {"url": "http://cdn.example.com/a.jpg"}}},
+        },
+        "https",
+    ),
+    "url and attachment_id": (
+        {
+            "recipient": {"id": IGSID},
+            "message": {
+                "attachment": {
+                    "type": "audio",
+                    "payload": {"url": "https://cdn.example.com/a.m4a", "attachment_id": "1"},
+                }
+            },
+        },
+        "exactly one of url or attachment_id",
+    ),
+    "media without payload": (
+        {"recipient": {"id": IGSID}, "message": {"attachment": {"type": "file"}}},
+        "message[attachment][payload]",
+    ),
+    "like_heart with payload": (
+        {
+            "recipient": {"id": IGSID},
+            "message": {"attachment": {"type": "like_heart", "payload": {"url": "https://cdn.example.com/a.jpg"}}},
+        },
+        "like_heart",
+    ),
+    "media share without id": (
+        {"recipient": {"id": IGSID}, "message": {"attachment": {"type": "MEDIA_SHARE", "payload": {}}}},
+        "message[attachment][payload][id]",
+    ),
+    "unknown template type": (
+        {"recipient": {"id": IGSID}, "message": template({"template_type": "media"})},
+        "template_type",
+    ),
     "generic without elements": ({"recipient": {"id": IGSID}, "message": generic()}, "[elements]"),
     "generic with 11 elements": ({"recipient": {"id": IGSID}, "message": generic(*[ELEMENT] * 11)}, "[elements]"),
     "element without title": ({"recipient": {"id": IGSID}, "message": generic({"subtitle": "x"})}, "[title]"),
-    "element title over 80": ({"recipient": {"id": IGSID}, "message": generic({"title": "t" * 81, "subtitle": "x"})},
-                              "80 characters"),
-    "element subtitle over 80": ({"recipient": {"id": IGSID}, "message": generic({"title": "t", "subtitle": "s" * 81})},
-                                 "80 characters"),
-    "element with title only": ({"recipient": {"id": IGSID}, "message": generic({"title": "t"})},
-                                "at least one property besides title"),
-    "element with four buttons": ({"recipient": {"id": IGSID}, "message": generic(
-        ELEMENT | {"buttons": ELEMENT["buttons"] * 2})}, "[buttons]"),
-    "call button in element": ({"recipient": {"id": IGSID}, "message": generic(
-        {"title": "t", "buttons": [{"type": "phone_number", "title": "Call", "payload": "+100"}]})}, "[type]"),
-    "web_url button without title": ({"recipient": {"id": IGSID}, "message": generic(
-        {"title": "t", "buttons": [{"type": "web_url", "url": "https://example.com"}]})}, "[title]"),
-    "postback button without payload": ({"recipient": {"id": IGSID}, "message": generic(
-        {"title": "t", "buttons": [{"type": "postback", "title": "Go"}]})}, "[payload]"),
-    "default action with title": ({"recipient": {"id": IGSID}, "message": generic(
-        {"title": "t", "default_action": {"type": "web_url", "url": "https://example.com", "title": "x"}})},
-        "must not have a title"),
-    "default action not web_url": ({"recipient": {"id": IGSID}, "message": generic(
-        {"title": "t", "default_action": {"type": "postback", "url": "https://example.com"}})}, "[default_action]"),
-    "default action without url": ({"recipient": {"id": IGSID}, "message": generic(
-        {"title": "t", "default_action": {"type": "web_url"}})}, "[default_action][url]"),
-    "button template without text": ({"recipient": {"id": IGSID}, "message": template(
-        {"template_type": "button", "buttons": [{"type": "postback", "title": "Y", "payload": "Y"}]})}, "[text]"),
-    "button template without buttons": ({"recipient": {"id": IGSID}, "message": template(
-        {"template_type": "button", "text": "Need help?", "buttons": []})}, "[buttons]"),
-    "quick replies with an attachment": ({"recipient": {"id": IGSID}, "message": {
-        "attachment": IMG, "quick_replies": [QR]}}, "quick_replies"),
-    "fourteen quick replies": ({"recipient": {"id": IGSID}, "message": {"text": "?", "quick_replies": [QR] * 14}},
-                               "message[quick_replies]"),
-    "quick reply title over 20": ({"recipient": {"id": IGSID}, "message": {
-        "text": "?", "quick_replies": [QR | {"title": "t" * 21}]}}, "20 characters"),
-    "quick reply without title": ({"recipient": {"id": IGSID}, "message": {
-        "text": "?", "quick_replies": [{"content_type": "text", "payload": "P"}]}}, "[title]"),
-    "quick reply without payload": ({"recipient": {"id": IGSID}, "message": {
-        "text": "?", "quick_replies": [{"content_type": "text", "title": "T"}]}}, "[payload]"),
-    "quick reply payload over 1000": ({"recipient": {"id": IGSID}, "message": {
-        "text": "?", "quick_replies": [QR | {"payload": "p" * 1001}]}}, "1000 characters"),
-    "quick reply location": ({"recipient": {"id": IGSID}, "message": {
-        "text": "?", "quick_replies": [{"content_type": "location"}]}}, "content_type"),
+    "element title over 80": (
+        {"recipient": {"id": IGSID}, "message": generic({"title": "t" * 81, "subtitle": "x"})},
+        "80 characters",
+    ),
+    "element subtitle over 80": (
+        {"recipient": {"id": IGSID}, "message": generic({"title": "t", "subtitle": "s" * 81})},
+        "80 characters",
+    ),
+    "element with title only": (
+        {"recipient": {"id": IGSID}, "message": generic({"title": "t"})},
+        "at least one property besides title",
+    ),
+    "element with four buttons": (
+        {"recipient": {"id": IGSID}, "message": generic(ELEMENT | {"buttons": ELEMENT["buttons"] * 2})},
+        "[buttons]",
+    ),
+    "call button in element": (
+        {
+            "recipient": {"id": IGSID},
+            "message": generic(
+                {"title": "t", "buttons": [{"type": "phone_number", "title": "Call", "payload": "+100"}]}
+            ),
+        },
+        "[type]",
+    ),
+    "web_url button without title": (
+        {
+            "recipient": {"id": IGSID},
+            "message": generic({"title": "t", "buttons": [{"type": "web_url", "url": "https://example.com"}]}),
+        },
+        "[title]",
+    ),
+    "postback button without payload": (
+        {
+            "recipient": {"id": IGSID},
+            "message": generic({"title": "t", "buttons": [{"type": "postback", "title": "Go"}]}),
+        },
+        "[payload]",
+    ),
+    "default action with title": (
+        {
+            "recipient": {"id": IGSID},
+            "message": generic(
+                {"title": "t", "default_action": {"type": "web_url", "url": "https://example.com", "title": "x"}}
+            ),
+        },
+        "must not have a title",
+    ),
+    "default action not web_url": (
+        {
+            "recipient": {"id": IGSID},
+            "message": generic({"title": "t", "default_action": {"type": "postback", "url": "https://example.com"}}),
+        },
+        "[default_action]",
+    ),
+    "default action without url": (
+        {"recipient": {"id": IGSID}, "message": generic({"title": "t", "default_action": {"type": "web_url"}})},
+        "[default_action][url]",
+    ),
+    "button template without text": (
+        {
+            "recipient": {"id": IGSID},
+            "message": template(
+                {"template_type": "button", "buttons": [{"type": "postback", "title": "Y", "payload": "Y"}]}
+            ),
+        },
+        "[text]",
+    ),
+    "button template without buttons": (
+        {
+            "recipient": {"id": IGSID},
+            "message": template({"template_type": "button", "text": "Need help?", "buttons": []}),
+        },
+        "[buttons]",
+    ),
+    "quick replies with an attachment": (
+        {"recipient": {"id": IGSID}, "message": {"attachment": IMG, "quick_replies": [QR]}},
+        "quick_replies",
+    ),
+    "fourteen quick replies": (
+        {"recipient": {"id": IGSID}, "message": {"text": "?", "quick_replies": [QR] * 14}},
+        "message[quick_replies]",
+    ),
+    "quick reply title over 20": (
+        {"recipient": {"id": IGSID}, "message": {"text": "?", "quick_replies": [QR | {"title": "t" * 21}]}},
+        "20 characters",
+    ),
+    "quick reply without title": (
+        {
+            "recipient": {"id": IGSID},
+            "message": {"text": "?", "quick_replies": [{"content_type": "text", "payload": "P"}]},
+        },
+        "[title]",
+    ),
+    "quick reply without payload": (
+        {
+            "recipient": {"id": IGSID},
+            "message": {"text": "?", "quick_replies": [{"content_type": "text", "title": "T"}]},
+        },
+        "[payload]",
+    ),
+    "quick reply payload over 1000": (
+        {"recipient": {"id": IGSID}, "message": {"text": "?", "quick_replies": [QR | {"payload": "p" * 1001}]}},
+        "1000 characters",
+    ),
+    "quick reply location": (
+        {"recipient": {"id": IGSID}, "message": {"text": "?", "quick_replies": [{"content_type": "location"}]}},
+        "content_type",
+    ),
     "unknown messaging type": (text() | {"messaging_type": "NON_PROMOTIONAL_SUBSCRIPTION"}, "messaging_type"),
     "messenger-only tag": (text() | {"messaging_type": "MESSAGE_TAG", "tag": "ACCOUNT_UPDATE"}, "HUMAN_AGENT"),
     "tag with RESPONSE": (text() | {"messaging_type": "RESPONSE", "tag": "HUMAN_AGENT"}, "MESSAGE_TAG"),
@@ -418,12 +592,18 @@ INVALID: dict[str, tuple[Any, str]] = {
     "reply_to without mid": (text() | {"reply_to": {}}, "reply_to[mid]"),
     "reply_to with empty mid": (text() | {"reply_to": {"mid": ""}}, "reply_to[mid]"),
     "reply_to with a story": (text() | {"reply_to": {"mid": "m_1", "story": {}}}, "story"),
-    "reply_to with an action": ({"recipient": {"id": IGSID}, "sender_action": "typing_on", "reply_to": {"mid": "m_1"}},
-                                "reply_to"),
-    "private reply with an image": ({"recipient": {"comment_id": "17999999999999999"}, "message": {"attachment": IMG}},
-                                    "private reply"),
-    "private reply with quick replies": ({"recipient": {"comment_id": "1"}, "message": {
-        "text": "?", "quick_replies": [QR]}}, "private reply"),
+    "reply_to with an action": (
+        {"recipient": {"id": IGSID}, "sender_action": "typing_on", "reply_to": {"mid": "m_1"}},
+        "reply_to",
+    ),
+    "private reply with an image": (
+        {"recipient": {"comment_id": "17999999999999999"}, "message": {"attachment": IMG}},
+        "private reply",
+    ),
+    "private reply with quick replies": (
+        {"recipient": {"comment_id": "1"}, "message": {"text": "?", "quick_replies": [QR]}},
+        "private reply",
+    ),
     "private reply action": ({"recipient": {"comment_id": "1"}, "sender_action": "typing_on"}, "private reply"),
 }
 
@@ -443,16 +623,65 @@ def test_each_body_rule_answers_400_code_100_naming_the_problem(
     assert (record.status, record.error_code, record.account_id, record.body) == (400, 100, ACCOUNT, body)
 
 
-send_keys = st.sampled_from(["recipient", "id", "comment_id", "message", "text", "attachment", "attachments",
-                             "type", "payload", "url", "attachment_id", "template_type", "elements", "title",
-                             "buttons", "default_action", "quick_replies", "content_type", "sender_action",
-                             "message_id", "reaction", "messaging_type", "tag", "reply_to", "mid"])
-send_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5),
-                         st.sampled_from(["image", "video", "like_heart", "MEDIA_SHARE", "template", "generic",
-                                          "button", "web_url", "postback", "text", "react", "HUMAN_AGENT",
-                                          "MESSAGE_TAG", "https://cdn.example.com/a.jpg", "\ud83d"]))
-send_like = st.recursive(send_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(send_keys, inner, max_size=4)), max_leaves=14)
+send_keys = st.sampled_from(
+    [
+        "recipient",
+        "id",
+        "comment_id",
+        "message",
+        "text",
+        "attachment",
+        "attachments",
+        "type",
+        "payload",
+        "url",
+        "attachment_id",
+        "template_type",
+        "elements",
+        "title",
+        "buttons",
+        "default_action",
+        "quick_replies",
+        "content_type",
+        "sender_action",
+        "message_id",
+        "reaction",
+        "messaging_type",
+        "tag",
+        "reply_to",
+        "mid",
+    ]
+)
+send_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=5),
+    st.sampled_from(
+        [
+            "image",
+            "video",
+            "like_heart",
+            "MEDIA_SHARE",
+            "template",
+            "generic",
+            "button",
+            "web_url",
+            "postback",
+            "text",
+            "react",
+            "HUMAN_AGENT",
+            "MESSAGE_TAG",
+            "https://cdn.example.com/a.jpg",
+            "\ud83d",
+        ]
+    ),
+)
+send_like = st.recursive(
+    send_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(send_keys, inner, max_size=4)),
+    max_leaves=14,
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -469,16 +698,20 @@ def test_validation_answers_error_100_or_accepts_never_crashes(body: Any) -> Non
 
 
 def test_a_body_that_is_not_json_is_error_100(sandbox: GraphSandbox, http: requests.Session) -> None:
-    response = http.post(sandbox.base_url + SEND_PATH, data=b"recipient=1",
-                         headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    response = http.post(
+        sandbox.base_url + SEND_PATH,
+        data=b"recipient=1",
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
     assert (response.status_code, error_of(response)["code"]) == (400, 100)
 
 
 # --- rate limits ---
 
 
-def test_text_sends_are_limited_to_100_in_any_second(make_sandbox: Callable[..., GraphSandbox],
-                                                     http: requests.Session) -> None:
+def test_text_sends_are_limited_to_100_in_any_second(
+    make_sandbox: Callable[..., GraphSandbox], http: requests.Session
+) -> None:
     sandbox = make_sandbox()
     started = time.monotonic()
     responses = [send(http, sandbox, text(f"burst {i}")) for i in range(150)]
@@ -488,8 +721,9 @@ def test_text_sends_are_limited_to_100_in_any_second(make_sandbox: Callable[...,
         assert rejected.status_code == 400
         error = error_of(rejected)
         assert (error["code"], error["type"], error["is_transient"]) == (80002, "IGApiException", True)
-        assert error["message"] == ("There have been too many calls to this Instagram account. "
-                                    "Wait a bit and try again.")
+        assert error["message"] == (
+            "There have been too many calls to this Instagram account. Wait a bit and try again."
+        )
         assert usage_of(rejected)["call_count"] == 100
         assert usage_of(rejected)["estimated_time_to_regain_access"] == 0
     assert len(sandbox.sent) == len(accepted)
@@ -504,8 +738,9 @@ def test_text_sends_are_limited_to_100_in_any_second(make_sandbox: Callable[...,
     assert [r.error_code for r in sandbox.requests].count(80002) == 150 - len(accepted)
 
 
-def test_refused_calls_do_not_count_against_the_limit(make_sandbox: Callable[..., GraphSandbox],
-                                                      http: requests.Session) -> None:
+def test_refused_calls_do_not_count_against_the_limit(
+    make_sandbox: Callable[..., GraphSandbox], http: requests.Session
+) -> None:
     sandbox = make_sandbox(text_rate_per_second=3)
     assert [send(http, sandbox, text()).status_code for _ in range(3)] == [200] * 3
     last_accepted = time.monotonic()
@@ -523,8 +758,10 @@ def test_audio_and_video_are_limited_to_10_a_second_apart_from_text(
     make_sandbox: Callable[..., GraphSandbox], http: requests.Session
 ) -> None:
     sandbox = make_sandbox()
-    audio = {"recipient": {"id": IGSID},
-             "message": {"attachment": {"type": "audio", "payload": {"url": "https://cdn.example.com/a.m4a"}}}}
+    audio = {
+        "recipient": {"id": IGSID},
+        "message": {"attachment": {"type": "audio", "payload": {"url": "https://cdn.example.com/a.m4a"}}},
+    }
     started = time.monotonic()
     media = [send(http, sandbox, video() if i % 2 else audio).status_code for i in range(12)]
     after = [send(http, sandbox, body) for body in (text(), IMG_BODY)]
@@ -552,14 +789,18 @@ def test_http_5xx_fault_fails_one_send_with_a_transient_error(sandbox: GraphSand
 
 
 def test_error_fault_answers_exactly_what_was_asked(sandbox: GraphSandbox, http: requests.Session) -> None:
-    sandbox.inject("error", status=403, code=10, subcode=2534022,
-                   message="This message is sent outside of allowed window.")
+    sandbox.inject(
+        "error", status=403, code=10, subcode=2534022, message="This message is sent outside of allowed window."
+    )
     response = send(http, sandbox, text())
     assert response.status_code == 403
     error = error_of(response)
     assert {k: error[k] for k in ("message", "type", "code", "error_subcode")} == {
-        "message": "This message is sent outside of allowed window.", "type": "IGApiException",
-        "code": 10, "error_subcode": 2534022}
+        "message": "This message is sent outside of allowed window.",
+        "type": "IGApiException",
+        "code": 10,
+        "error_subcode": 2534022,
+    }
     assert sandbox.sent == []
     assert (sandbox.requests[0].error_code, sandbox.requests[0].error_subcode) == (10, 2534022)
 
@@ -579,8 +820,9 @@ def test_faults_are_used_in_order_count_times_and_per_account(sandbox: GraphSand
     sandbox.inject("error", code=551, account_id=OTHER_ACCOUNT)
     sandbox.inject("http_5xx", 2, status=503)
     sandbox.inject("error", code=368)
-    statuses = [(r.status_code, r.json().get("error", {}).get("code"))
-                for r in (send(http, sandbox, text()) for _ in range(4))]
+    statuses = [
+        (r.status_code, r.json().get("error", {}).get("code")) for r in (send(http, sandbox, text()) for _ in range(4))
+    ]
     assert statuses == [(503, 2), (503, 2), (400, 368), (200, None)]
     other = send(http, sandbox, text(), token=OTHER_TOKEN)
     assert error_of(other)["code"] == 551
@@ -621,8 +863,12 @@ def test_timeout_fault_with_delivery_sends_and_echoes(
     [sent] = echoing.wait_for_sent(1)
     assert sent.message_id is not None and sent.body == text("did it go?")
     [echo] = receiver.wait_for(1)
-    assert echo.event["message"] == {"mid": sent.message_id, "is_echo": True, "app_id": DEFAULT_APP_ID,
-                                     "text": "did it go?"}
+    assert echo.event["message"] == {
+        "mid": sent.message_id,
+        "is_echo": True,
+        "app_id": DEFAULT_APP_ID,
+        "text": "did it go?",
+    }
 
 
 def test_invalid_json_reply_with_delivery_reports_1_1357046_but_sent(
@@ -642,8 +888,17 @@ def test_invalid_json_reply_with_delivery_reports_1_1357046_but_sent(
 
 def test_faults_over_http_and_reset(sandbox: GraphSandbox, http: requests.Session) -> None:
     url = sandbox.base_url + "/__sandbox/faults"
-    added = http.post(url, json={"kind": "error", "count": 2, "status": 403, "code": 10, "subcode": 2534022,
-                                 "message": "This message is sent outside of allowed window."})
+    added = http.post(
+        url,
+        json={
+            "kind": "error",
+            "count": 2,
+            "status": 403,
+            "code": 10,
+            "subcode": 2534022,
+            "message": "This message is sent outside of allowed window.",
+        },
+    )
     assert added.status_code == 200
     assert error_of(send(http, sandbox, text()))["error_subcode"] == 2534022
     assert http.post(url, json={"kind": "meteor"}).status_code == 400
@@ -664,9 +919,13 @@ def test_reset_clears_the_rate_windows(make_sandbox: Callable[..., GraphSandbox]
 
 def test_inject_refuses_nonsense() -> None:
     sandbox = GraphSandbox()
-    for kwargs, names in (({"kind": "nope"}, "kind"), ({"kind": "error", "count": 0}, "count"),
-                          ({"kind": "error", "status": 99}, "status"), ({"kind": "timeout", "delay": -1}, "delay"),
-                          ({"kind": "throttle", "deliver": True}, "deliver")):
+    for kwargs, names in (
+        ({"kind": "nope"}, "kind"),
+        ({"kind": "error", "count": 0}, "count"),
+        ({"kind": "error", "status": 99}, "status"),
+        ({"kind": "timeout", "delay": -1}, "delay"),
+        ({"kind": "throttle", "deliver": True}, "deliver"),
+    ):
         with pytest.raises(ValueError, match=names):
             sandbox.inject(**kwargs)
 
@@ -712,33 +971,53 @@ def test_echo_is_signed_compact_and_mirrors_the_text(
     [event] = entry["messaging"]
     assert event["sender"] == {"id": ACCOUNT} and event["recipient"] == {"id": IGSID}
     assert event["timestamp"] >= before
-    assert event["message"] == {"mid": answer["message_id"], "is_echo": True, "app_id": DEFAULT_APP_ID,
-                                "text": "Ja, Größe M ist da 👍"}
+    assert event["message"] == {
+        "mid": answer["message_id"],
+        "is_echo": True,
+        "app_id": DEFAULT_APP_ID,
+        "text": "Ja, Größe M ist da 👍",
+    }
 
 
-@pytest.mark.parametrize(("options", "expected"), [
-    ({}, {"app_id": DEFAULT_APP_ID, "metadata": "igdm1:abc:0"}),
-    ({"echo_metadata": False}, {"app_id": DEFAULT_APP_ID}),
-    ({"echo_app_id": False, "echo_metadata": False}, {}),
-], ids=["as-messenger", "no-metadata", "neither"])
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, {"app_id": DEFAULT_APP_ID, "metadata": "igdm1:abc:0"}),
+        ({"echo_metadata": False}, {"app_id": DEFAULT_APP_ID}),
+        ({"echo_app_id": False, "echo_metadata": False}, {}),
+    ],
+    ids=["as-messenger", "no-metadata", "neither"],
+)
 def test_the_echo_carries_the_app_and_the_metadata_as_configured(
-        make_sandbox: Callable[..., GraphSandbox], receiver: WebhookReceiver, http: requests.Session,
-        options: dict[str, bool], expected: dict[str, str]) -> None:
+    make_sandbox: Callable[..., GraphSandbox],
+    receiver: WebhookReceiver,
+    http: requests.Session,
+    options: dict[str, bool],
+    expected: dict[str, str],
+) -> None:
     sandbox = make_sandbox(webhook_url=receiver.url, app_secret=SECRET, **options)
     answer = send(http, sandbox, {"recipient": {"id": IGSID}, "message": {"text": "hi", "metadata": "igdm1:abc:0"}})
     [echo] = receiver.wait_for(1)
     assert echo.event["message"] == {"mid": answer.json()["message_id"], "is_echo": True, "text": "hi", **expected}
 
 
-@pytest.mark.parametrize(("message", "attachments"), [
-    (VALID_MESSAGES["image"], [{"type": "image", "payload": {"url": "https://cdn.example.com/a.jpg"}}]),
-    ({"attachment": {"type": "video", "payload": {"url": "https://cdn.example.com/clip.mp4"}}},
-     [{"type": "video", "payload": {"url": "https://cdn.example.com/clip.mp4"}}]),
-    (VALID_MESSAGES["images"], None),
-])
+@pytest.mark.parametrize(
+    ("message", "attachments"),
+    [
+        (VALID_MESSAGES["image"], [{"type": "image", "payload": {"url": "https://cdn.example.com/a.jpg"}}]),
+        (
+            {"attachment": {"type": "video", "payload": {"url": "https://cdn.example.com/clip.mp4"}}},
+            [{"type": "video", "payload": {"url": "https://cdn.example.com/clip.mp4"}}],
+        ),
+        (VALID_MESSAGES["images"], None),
+    ],
+)
 def test_echo_mirrors_attachments(
-    echoing: GraphSandbox, receiver: WebhookReceiver, http: requests.Session,
-    message: dict[str, Any], attachments: list[dict[str, Any]] | None,
+    echoing: GraphSandbox,
+    receiver: WebhookReceiver,
+    http: requests.Session,
+    message: dict[str, Any],
+    attachments: list[dict[str, Any]] | None,
 ) -> None:
     answer = send(http, echoing, {"recipient": {"id": IGSID}, "message": message}).json()
     [echo] = receiver.wait_for(1)
@@ -813,8 +1092,12 @@ def test_read_webhook_from_python_and_over_http(
     echoing: GraphSandbox, receiver: WebhookReceiver, http: requests.Session
 ) -> None:
     echoing.send_read(ACCOUNT, IGSID, "m_6")
-    assert http.post(echoing.base_url + "/__sandbox/read",
-                     json={"account_id": ACCOUNT, "igsid": IGSID, "mid": "m_7"}).status_code == 200
+    assert (
+        http.post(
+            echoing.base_url + "/__sandbox/read", json={"account_id": ACCOUNT, "igsid": IGSID, "mid": "m_7"}
+        ).status_code
+        == 200
+    )
     assert http.post(echoing.base_url + "/__sandbox/read", json={"account_id": ACCOUNT}).status_code == 400
     first, second = receiver.wait_for(2)
     for received, mid in ((first, "m_6"), (second, "m_7")):
@@ -832,9 +1115,18 @@ def test_send_read_needs_a_webhook_url(sandbox: GraphSandbox) -> None:
         sandbox.send_read(ACCOUNT, IGSID, "m_1")
 
 
-@pytest.mark.parametrize("url", ["https://127.0.0.1/webhook", "http://example.com/webhook", "http://10.0.0.1/x",
-                                 "http://127.0.0.1.example.com/x", "http://user:pw@127.0.0.1/x", "ftp://localhost/",
-                                 "http://[::1]:3000/webhook"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/webhook",
+        "http://example.com/webhook",
+        "http://10.0.0.1/x",
+        "http://127.0.0.1.example.com/x",
+        "http://user:pw@127.0.0.1/x",
+        "ftp://localhost/",
+        "http://[::1]:3000/webhook",
+    ],
+)
 def test_webhook_url_must_be_loopback_http(url: str) -> None:
     with pytest.raises(ValueError, match="loopback"):
         GraphSandbox(webhook_url=url, app_secret=SECRET)

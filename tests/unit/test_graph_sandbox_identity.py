@@ -100,8 +100,14 @@ def http() -> Iterator[requests.Session]:
 
 
 def authorize_params(**overrides: str | None) -> dict[str, str]:
-    params: dict[str, str | None] = {"client_id": APP_ID, "redirect_uri": REDIRECT, "response_type": "code",
-                                     "scope": SCOPE, "state": "csrf-123", **overrides}
+    params: dict[str, str | None] = {
+        "client_id": APP_ID,
+        "redirect_uri": REDIRECT,
+        "response_type": "code",
+        "scope": SCOPE,
+        "state": "csrf-123",
+        **overrides,
+    }
     return {name: value for name, value in params.items() if value is not None}
 
 
@@ -109,8 +115,13 @@ def consent_page(http: requests.Session, sandbox: GraphSandbox, **overrides: str
     return http.get(sandbox.base_url + "/oauth/authorize", params=authorize_params(**overrides), timeout=5)
 
 
-def submit(http: requests.Session, sandbox: GraphSandbox, decision: str = "allow", account_id: str = SHOP,
-           **overrides: str | None) -> requests.Response:
+def submit(
+    http: requests.Session,
+    sandbox: GraphSandbox,
+    decision: str = "allow",
+    account_id: str = SHOP,
+    **overrides: str | None,
+) -> requests.Response:
     """Post the consent form as a browser would: the page's hidden fields, the chosen account, one button."""
     page = consent_page(http, sandbox, **overrides)
     assert page.status_code == 200, page.text
@@ -129,8 +140,14 @@ def authorization_code(http: requests.Session, sandbox: GraphSandbox, account_id
 
 
 def exchange_code(http: requests.Session, sandbox: GraphSandbox, code: str, **overrides: str) -> requests.Response:
-    form = {"client_id": APP_ID, "client_secret": APP_SECRET, "grant_type": "authorization_code",
-            "redirect_uri": REDIRECT, "code": code, **overrides}
+    form = {
+        "client_id": APP_ID,
+        "client_secret": APP_SECRET,
+        "grant_type": "authorization_code",
+        "redirect_uri": REDIRECT,
+        "code": code,
+        **overrides,
+    }
     return http.post(sandbox.base_url + "/oauth/access_token", data=form, timeout=5)
 
 
@@ -139,8 +156,9 @@ def short_token(http: requests.Session, sandbox: GraphSandbox, account_id: str =
     return cast(str, answer["data"][0]["access_token"])
 
 
-def exchange_token(http: requests.Session, sandbox: GraphSandbox, token: str,
-                   secret: str = APP_SECRET) -> requests.Response:
+def exchange_token(
+    http: requests.Session, sandbox: GraphSandbox, token: str, secret: str = APP_SECRET
+) -> requests.Response:
     params = {"grant_type": "ig_exchange_token", "client_secret": secret, "access_token": token}
     return http.get(sandbox.base_url + "/access_token", params=params, timeout=5)
 
@@ -149,28 +167,43 @@ def long_token(http: requests.Session, sandbox: GraphSandbox, account_id: str = 
     return cast(str, exchange_token(http, sandbox, short_token(http, sandbox, account_id)).json()["access_token"])
 
 
-def refresh(http: requests.Session, sandbox: GraphSandbox, token: str,
-            grant_type: str = "ig_refresh_token") -> requests.Response:
+def refresh(
+    http: requests.Session, sandbox: GraphSandbox, token: str, grant_type: str = "ig_refresh_token"
+) -> requests.Response:
     params = {"grant_type": grant_type, "access_token": token}
     return http.get(sandbox.base_url + "/refresh_access_token", params=params, timeout=5)
 
 
-def me(http: requests.Session, sandbox: GraphSandbox, token: str, fields: str | None = "user_id,username",
-       node: str = "me") -> requests.Response:
+def me(
+    http: requests.Session, sandbox: GraphSandbox, token: str, fields: str | None = "user_id,username", node: str = "me"
+) -> requests.Response:
     params = {"fields": fields} if fields is not None else {}
-    return http.get(f"{sandbox.base_url}/v24.0/{node}", params=params,
-                    headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    return http.get(
+        f"{sandbox.base_url}/v24.0/{node}", params=params, headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
 
 
 def send(http: requests.Session, sandbox: GraphSandbox, token: str) -> requests.Response:
-    return http.post(sandbox.base_url + "/v24.0/me/messages", json=MESSAGE,
-                     headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    return http.post(
+        sandbox.base_url + "/v24.0/me/messages", json=MESSAGE, headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
 
 
-def subscribed_apps(http: requests.Session, sandbox: GraphSandbox, method: str = "GET", token: str = TOKEN,
-                    node: str = "me", **kwargs: Any) -> requests.Response:
-    return http.request(method, f"{sandbox.base_url}/v24.0/{node}/subscribed_apps",
-                        headers={"Authorization": f"Bearer {token}"}, timeout=5, **kwargs)
+def subscribed_apps(
+    http: requests.Session,
+    sandbox: GraphSandbox,
+    method: str = "GET",
+    token: str = TOKEN,
+    node: str = "me",
+    **kwargs: Any,
+) -> requests.Response:
+    return http.request(
+        method,
+        f"{sandbox.base_url}/v24.0/{node}/subscribed_apps",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+        **kwargs,
+    )
 
 
 def error_of(response: requests.Response) -> dict[str, Any]:
@@ -204,7 +237,11 @@ def test_the_consent_page_lists_the_login_accounts_and_the_requested_scopes(
     assert page.items == ["instagram_business_basic", "instagram_business_manage_messages"]
     assert page.form == {"method": "post", "action": "/oauth/authorize"}
     assert {name: page.fields[name] for name in ("client_id", "redirect_uri", "scope", "state")} == {
-        "client_id": APP_ID, "redirect_uri": REDIRECT, "scope": SCOPE, "state": "csrf-123"}
+        "client_id": APP_ID,
+        "redirect_uri": REDIRECT,
+        "scope": SCOPE,
+        "state": "csrf-123",
+    }
     assert page.buttons["allow"] == {"id": "allow", "type": "submit", "name": "decision", "value": "allow"}
     assert page.buttons["cancel"]["value"] == "cancel"
 
@@ -222,29 +259,32 @@ def test_without_logins_the_page_lists_the_accounts_added_with_tokens(http: requ
 def test_the_consent_page_escapes_everything_it_echoes(sandbox: GraphSandbox, http: requests.Session) -> None:
     sandbox.add_login("17841400000000010", "<b>bold</b>")
     state = '"><script>alert(1)</script>'
-    response = consent_page(http, sandbox, state=state, redirect_uri=REDIRECT + "?next=<x>&a=\"q\"")
+    response = consent_page(http, sandbox, state=state, redirect_uri=REDIRECT + '?next=<x>&a="q"')
     assert "<script>" not in response.text and "<b>" not in response.text and "<x>" not in response.text
     page = Form(response.text)
     assert page.fields["state"] == state  # intact once a browser unescapes it
-    assert page.fields["redirect_uri"] == REDIRECT + "?next=<x>&a=\"q\""
+    assert page.fields["redirect_uri"] == REDIRECT + '?next=<x>&a="q"'
     assert ("17841400000000010", "<b>bold</b>") in page.options
 
 
-@pytest.mark.parametrize(("overrides", "problem"), [
-    ({"client_id": "someone-elses-app"}, "Invalid client_id"),
-    ({"client_id": None}, "Invalid client_id"),
-    ({"response_type": "token"}, "Invalid response_type"),
-    ({"response_type": None}, "Invalid response_type"),
-    ({"redirect_uri": "https://example.com/callback"}, "Invalid redirect_uri"),
-    ({"redirect_uri": "/oauth/callback"}, "Invalid redirect_uri"),
-    ({"redirect_uri": "javascript:alert(1)"}, "Invalid redirect_uri"),
-    ({"redirect_uri": "http://user:pw@127.0.0.1:8765/cb"}, "Invalid redirect_uri"),
-    ({"redirect_uri": REDIRECT + "#frag"}, "Invalid redirect_uri"),
-    ({"redirect_uri": None}, "Invalid redirect_uri"),
-    ({"scope": "instagram_business_basic,user_profile,user_media"}, "Invalid Scopes: user_profile, user_media"),
-    ({"scope": "instagram_business_manage_messages"}, "Invalid Scopes: instagram_business_basic is required"),
-    ({"scope": None}, "Invalid Scopes: instagram_business_basic is required"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"client_id": "someone-elses-app"}, "Invalid client_id"),
+        ({"client_id": None}, "Invalid client_id"),
+        ({"response_type": "token"}, "Invalid response_type"),
+        ({"response_type": None}, "Invalid response_type"),
+        ({"redirect_uri": "https://example.com/callback"}, "Invalid redirect_uri"),
+        ({"redirect_uri": "/oauth/callback"}, "Invalid redirect_uri"),
+        ({"redirect_uri": "javascript:alert(1)"}, "Invalid redirect_uri"),
+        ({"redirect_uri": "http://user:pw@127.0.0.1:8765/cb"}, "Invalid redirect_uri"),
+        ({"redirect_uri": REDIRECT + "#frag"}, "Invalid redirect_uri"),
+        ({"redirect_uri": None}, "Invalid redirect_uri"),
+        ({"scope": "instagram_business_basic,user_profile,user_media"}, "Invalid Scopes: user_profile, user_media"),
+        ({"scope": "instagram_business_manage_messages"}, "Invalid Scopes: instagram_business_basic is required"),
+        ({"scope": None}, "Invalid Scopes: instagram_business_basic is required"),
+    ],
+)
 def test_bad_dialog_parameters_answer_a_400_page_naming_the_problem(
     sandbox: GraphSandbox, http: requests.Session, overrides: dict[str, str | None], problem: str
 ) -> None:
@@ -287,7 +327,8 @@ def test_cancel_redirects_with_access_denied(sandbox: GraphSandbox, http: reques
     response = submit(http, sandbox, decision="cancel")
     assert response.headers["Location"] == (
         REDIRECT + "?error=access_denied&error_reason=user_denied"
-        "&error_description=The+user+denied+your+request&state=csrf-123")
+        "&error_description=The+user+denied+your+request&state=csrf-123"
+    )
 
 
 def test_the_posted_form_is_validated_again(sandbox: GraphSandbox, http: requests.Session) -> None:
@@ -310,8 +351,12 @@ def test_the_code_exchange_answers_the_documented_data_shape(sandbox: GraphSandb
     assert grant["user_id"] == SHOP  # a string
     assert grant["permissions"] == SCOPE
     [token] = sandbox.tokens_of(SHOP)
-    assert (token.token, token.kind, token.issued_at, token.expires_at) == (grant["access_token"], "short", T0,
-                                                                            T0 + HOUR)
+    assert (token.token, token.kind, token.issued_at, token.expires_at) == (
+        grant["access_token"],
+        "short",
+        T0,
+        T0 + HOUR,
+    )
 
 
 def test_the_flat_shape_has_user_id_as_a_json_number(
@@ -329,10 +374,16 @@ def test_the_flat_shape_has_user_id_as_a_json_number(
 def test_the_code_exchange_takes_multipart_as_in_meta_s_curl_example(
     sandbox: GraphSandbox, http: requests.Session
 ) -> None:
-    form = {"client_id": APP_ID, "client_secret": APP_SECRET, "grant_type": "authorization_code",
-            "redirect_uri": REDIRECT, "code": authorization_code(http, sandbox)}
-    response = http.post(sandbox.base_url + "/oauth/access_token",
-                         files={name: (None, value) for name, value in form.items()})
+    form = {
+        "client_id": APP_ID,
+        "client_secret": APP_SECRET,
+        "grant_type": "authorization_code",
+        "redirect_uri": REDIRECT,
+        "code": authorization_code(http, sandbox),
+    }
+    response = http.post(
+        sandbox.base_url + "/oauth/access_token", files={name: (None, value) for name, value in form.items()}
+    )
     assert response.status_code == 200, response.text
 
 
@@ -363,11 +414,14 @@ def test_a_different_redirect_uri_is_refused_and_spends_the_code(sandbox: GraphS
     assert oauth_error(exchange_code(http, sandbox, code)) == "Matching code was not found or was already used"
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"client_secret": "wrong"}, "Error validating client secret."),
-    ({"client_id": "another-app"}, "Error validating client secret."),
-    ({"grant_type": "client_credentials"}, "Invalid grant_type"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"client_secret": "wrong"}, "Error validating client secret."),
+        ({"client_id": "another-app"}, "Error validating client secret."),
+        ({"grant_type": "client_credentials"}, "Invalid grant_type"),
+    ],
+)
 def test_bad_client_credentials_or_grant_type_are_refused_and_keep_the_code(
     sandbox: GraphSandbox, http: requests.Session, overrides: dict[str, str], message: str
 ) -> None:
@@ -404,8 +458,10 @@ def test_the_exchange_refuses_a_bad_secret_a_long_token_and_an_expired_one(
     assert error_of(bad_secret)["message"] == "Error validating client secret."
     assert codes(exchange_token(http, sandbox, TOKEN)) == (400, 100, None)
     assert codes(exchange_token(http, sandbox, "made-up")) == (401, 190, None)
-    wrong_grant = http.get(sandbox.base_url + "/access_token", params={
-        "grant_type": "ig_refresh_token", "client_secret": APP_SECRET, "access_token": short})
+    wrong_grant = http.get(
+        sandbox.base_url + "/access_token",
+        params={"grant_type": "ig_refresh_token", "client_secret": APP_SECRET, "access_token": short},
+    )
     assert codes(wrong_grant) == (400, 100, None)
     sandbox.advance(HOUR)
     assert codes(exchange_token(http, sandbox, short)) == (400, 190, 463)
@@ -434,7 +490,8 @@ def test_refresh_is_refused_at_23_hours_and_allowed_at_24(sandbox: GraphSandbox,
     assert (body["token_type"], body["expires_in"]) == ("bearer", 5_184_000)
     assert body["access_token"] != TOKEN
     assert [(t.kind, t.issued_at, t.expires_at) for t in sandbox.tokens_of(ACCOUNT) if t.token != TOKEN] == [
-        ("long", T0 + DAY, T0 + DAY + 5_184_000)]
+        ("long", T0 + DAY, T0 + DAY + 5_184_000)
+    ]
     assert send(http, sandbox, TOKEN).status_code == 200  # Meta's default here: the old one lives on
     assert send(http, sandbox, body["access_token"]).status_code == 200
 
@@ -479,13 +536,19 @@ def test_versioned_token_paths_are_answered_too(sandbox: GraphSandbox, http: req
 
 def test_an_expired_token_is_refused_with_190_463_everywhere(sandbox: GraphSandbox, http: requests.Session) -> None:
     sandbox.advance(60 * DAY + 1)
-    for response in (send(http, sandbox, TOKEN), me(http, sandbox, TOKEN), refresh(http, sandbox, TOKEN),
-                     subscribed_apps(http, sandbox)):
+    for response in (
+        send(http, sandbox, TOKEN),
+        me(http, sandbox, TOKEN),
+        refresh(http, sandbox, TOKEN),
+        subscribed_apps(http, sandbox),
+    ):
         assert codes(response) == (400, 190, 463)
         error = error_of(response)
         assert error["type"] == "OAuthException"
-        assert error["message"] == ("Error validating access token: Session has expired on Saturday, 13-Jan-24 "
-                                    "14:13:20 PST. The current time is Saturday, 13-Jan-24 14:13:21 PST.")
+        assert error["message"] == (
+            "Error validating access token: Session has expired on Saturday, 13-Jan-24 "
+            "14:13:20 PST. The current time is Saturday, 13-Jan-24 14:13:21 PST."
+        )
 
 
 def test_a_token_added_with_an_age_expires_on_time(sandbox: GraphSandbox, http: requests.Session) -> None:
@@ -493,19 +556,23 @@ def test_a_token_added_with_an_age_expires_on_time(sandbox: GraphSandbox, http: 
     assert send(http, sandbox, "old-token").status_code == 200
     sandbox.advance(DAY)
     assert codes(send(http, sandbox, "old-token")) == (400, 190, 463)
-    assert re.search(r"expired on \w+, \d\d-\w{3}-\d\d \d\d:\d\d:\d\d P[SD]T\.", error_of(send(
-        http, sandbox, "old-token"))["message"])
+    assert re.search(
+        r"expired on \w+, \d\d-\w{3}-\d\d \d\d:\d\d:\d\d P[SD]T\.",
+        error_of(send(http, sandbox, "old-token"))["message"],
+    )
     assert send(http, sandbox, TOKEN).status_code == 200  # the account's other token is younger
 
 
-def test_revoke_refuses_every_token_of_the_account_with_190_460(
-    sandbox: GraphSandbox, http: requests.Session
-) -> None:
+def test_revoke_refuses_every_token_of_the_account_with_190_460(sandbox: GraphSandbox, http: requests.Session) -> None:
     sandbox.add_account(ACCOUNT, "second-token")
     assert control(http, sandbox, "revoke", {"account_id": ACCOUNT}).json() == {"ok": True}
     sandbox.advance(DAY)
-    for response in (send(http, sandbox, TOKEN), send(http, sandbox, "second-token"), me(http, sandbox, TOKEN),
-                     refresh(http, sandbox, TOKEN)):
+    for response in (
+        send(http, sandbox, TOKEN),
+        send(http, sandbox, "second-token"),
+        me(http, sandbox, TOKEN),
+        refresh(http, sandbox, TOKEN),
+    ):
         assert codes(response) == (400, 190, 460)
         assert "changed their password" in error_of(response)["message"]
     assert send(http, sandbox, OTHER_TOKEN).status_code == 200
@@ -555,8 +622,9 @@ def test_subscribed_apps_post_get_and_delete(sandbox: GraphSandbox, http: reques
     fields = "messages,message_reactions,messaging_postbacks,messaging_seen,messaging_referral"
     posted = subscribed_apps(http, sandbox, "POST", params={"subscribed_fields": fields})
     assert posted.json() == {"success": True}
-    assert subscribed_apps(http, sandbox).json() == {"data": [{
-        "id": APP_ID, "name": "Local Instagram App", "subscribed_fields": fields.split(",")}]}
+    assert subscribed_apps(http, sandbox).json() == {
+        "data": [{"id": APP_ID, "name": "Local Instagram App", "subscribed_fields": fields.split(",")}]
+    }
     assert subscribed_apps(http, sandbox, "POST", node=ACCOUNT, params={"subscribed_fields": "comments"}).ok
     assert sandbox.subscribed_fields(ACCOUNT) == ["comments"]  # exactly the posted set
     assert sandbox.subscribed_fields(OTHER_ACCOUNT) == []
@@ -575,20 +643,30 @@ def test_subscribed_fields_may_come_as_a_json_or_form_body(sandbox: GraphSandbox
     assert codes(missing) == (400, 100, None) and "subscribed_fields is required" in error_of(missing)["message"]
 
 
-MATRIX = ("messages, message_reactions, messaging_postbacks, messaging_seen, messaging_referral, messaging_optins, "
-          "message_echoes, messaging_handover, standby, comments, live_comments")
-SEND_DOC = MATRIX.replace("message_reactions", "messaging_reactions").replace("messaging_referral",
-                                                                               "messaging_referrals")
+MATRIX = (
+    "messages, message_reactions, messaging_postbacks, messaging_seen, messaging_referral, messaging_optins, "
+    "message_echoes, messaging_handover, standby, comments, live_comments"
+)
+SEND_DOC = MATRIX.replace("message_reactions", "messaging_reactions").replace(
+    "messaging_referral", "messaging_referrals"
+)
 
 
-@pytest.mark.parametrize(("spelling", "accepted", "wrong", "own"), [
-    ("matrix", MATRIX, "messaging_reactions", "message_reactions,messaging_referral"),
-    ("matrix", MATRIX, "messaging_referrals", "message_reactions,messaging_referral"),
-    ("send_doc", SEND_DOC, "message_reactions", "messaging_reactions,messaging_referrals"),
-    ("send_doc", SEND_DOC, "messaging_referral", "messaging_reactions,messaging_referrals"),
-])
+@pytest.mark.parametrize(
+    ("spelling", "accepted", "wrong", "own"),
+    [
+        ("matrix", MATRIX, "messaging_reactions", "message_reactions,messaging_referral"),
+        ("matrix", MATRIX, "messaging_referrals", "message_reactions,messaging_referral"),
+        ("send_doc", SEND_DOC, "message_reactions", "messaging_reactions,messaging_referrals"),
+        ("send_doc", SEND_DOC, "messaging_referral", "messaging_reactions,messaging_referrals"),
+    ],
+)
 def test_a_field_in_the_other_spelling_is_refused_with_the_accepted_names(
-    make_sandbox: Callable[..., GraphSandbox], http: requests.Session, spelling: str, accepted: str, wrong: str,
+    make_sandbox: Callable[..., GraphSandbox],
+    http: requests.Session,
+    spelling: str,
+    accepted: str,
+    wrong: str,
     own: str,
 ) -> None:
     sandbox = make_sandbox(subscription_field_spelling=spelling)
@@ -596,7 +674,8 @@ def test_a_field_in_the_other_spelling_is_refused_with_the_accepted_names(
     response = subscribed_apps(http, sandbox, "POST", params={"subscribed_fields": f"messages,standby,{wrong}"})
     assert codes(response) == (400, 100, None)
     assert error_of(response)["message"] == (
-        f'(#100) Param subscribed_fields[2] must be one of {{{accepted}}} - got "{wrong}"')
+        f'(#100) Param subscribed_fields[2] must be one of {{{accepted}}} - got "{wrong}"'
+    )
     assert sandbox.subscribed_fields(ACCOUNT) == ["messages"]  # unchanged
     assert subscribed_apps(http, sandbox, "POST", params={"subscribed_fields": own}).ok
     assert sandbox.subscribed_fields(ACCOUNT) == own.split(",")
@@ -629,10 +708,10 @@ def test_the_accounts_control_shows_token_ages_but_no_token(sandbox: GraphSandbo
     accounts = {a["account_id"]: a for a in response.json()["accounts"]}
     assert accounts[ACCOUNT]["username"] == "dashboard_account"
     assert accounts[ACCOUNT]["subscribed_fields"] == ["messages"]
-    assert accounts[ACCOUNT]["tokens"] == [{"kind": "long", "issued_at": T0, "expires_at": T0 + 5_184_000,
-                                            "revoked": False}]
-    assert accounts[SHOP]["tokens"] == [{"kind": "short", "issued_at": T0, "expires_at": T0 + HOUR,
-                                         "revoked": False}]
+    assert accounts[ACCOUNT]["tokens"] == [
+        {"kind": "long", "issued_at": T0, "expires_at": T0 + 5_184_000, "revoked": False}
+    ]
+    assert accounts[SHOP]["tokens"] == [{"kind": "short", "issued_at": T0, "expires_at": T0 + HOUR, "revoked": False}]
     assert accounts[OTHER_ACCOUNT]["username"] == "user_0003" and accounts[OTHER_ACCOUNT]["subscribed_fields"] == []
 
 
@@ -657,8 +736,20 @@ def test_faults_fire_only_on_their_endpoint(sandbox: GraphSandbox, http: request
 
 
 def test_identity_faults_over_http_per_account_and_kind(sandbox: GraphSandbox, http: requests.Session) -> None:
-    assert control(http, sandbox, "faults", {"kind": "error", "endpoint": "me", "status": 400, "code": 190,
-                                             "subcode": 460, "message": "gone", "account_id": OTHER_ACCOUNT}).ok
+    assert control(
+        http,
+        sandbox,
+        "faults",
+        {
+            "kind": "error",
+            "endpoint": "me",
+            "status": 400,
+            "code": 190,
+            "subcode": 460,
+            "message": "gone",
+            "account_id": OTHER_ACCOUNT,
+        },
+    ).ok
     sandbox.inject("throttle", endpoint="subscribed_apps", code=4)
     sandbox.inject("error", endpoint="exchange", status=400, code=1, message="(#1) unknown")
     assert me(http, sandbox, TOKEN).status_code == 200  # another account's fault
@@ -685,11 +776,14 @@ def test_a_code_exchange_fault_answers_in_the_flat_oauth_shape(sandbox: GraphSan
     assert exchange_code(http, sandbox, code).status_code == 200  # the fault did not spend the code
 
 
-@pytest.mark.parametrize(("kwargs", "problem"), [
-    ({"kind": "http_5xx", "endpoint": "webhooks"}, "endpoint"),
-    ({"kind": "invalid_json_reply", "endpoint": "refresh"}, "kind"),
-    ({"kind": "timeout", "endpoint": "me", "deliver": True}, "deliver"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"kind": "http_5xx", "endpoint": "webhooks"}, "endpoint"),
+        ({"kind": "invalid_json_reply", "endpoint": "refresh"}, "kind"),
+        ({"kind": "timeout", "endpoint": "me", "deliver": True}, "deliver"),
+    ],
+)
 def test_inject_refuses_faults_an_endpoint_cannot_have(kwargs: dict[str, Any], problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         GraphSandbox().inject(**kwargs)
@@ -745,8 +839,15 @@ def test_add_account_defaults_and_options(sandbox: GraphSandbox) -> None:
         sandbox.subscribed_fields("nobody")
 
 
-@pytest.mark.parametrize("options", [{"token_response_shape": "xml"}, {"subscription_field_spelling": "guess"},
-                                     {"app_id": ""}, {"instagram_app_secret": ""}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"token_response_shape": "xml"},
+        {"subscription_field_spelling": "guess"},
+        {"app_id": ""},
+        {"instagram_app_secret": ""},
+    ],
+)
 def test_the_constructor_refuses_unknown_options(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         GraphSandbox(**options)

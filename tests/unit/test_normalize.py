@@ -158,7 +158,10 @@ def test_handover_ids_become_strings() -> None:
     assert event.kind == EventKind.HANDOVER
     assert event.handover is not None
     assert (event.handover.type, event.handover.previous_owner_app_id, event.handover.metadata) == (
-        "pass_thread_control", "111111111111111", "escalated")
+        "pass_thread_control",
+        "111111111111111",
+        "escalated",
+    )
 
 
 def test_standby_items_are_marked_standby() -> None:
@@ -173,15 +176,18 @@ def test_unsupported_message() -> None:
 
 
 def test_comment_with_and_without_the_changes_wrapper() -> None:
-    wrapped = only({"object": "instagram", "entry": [{"id": p.ACCOUNT, "time": 1735690400,
-                                                      "changes": [p.comment_change()]}]})
-    unwrapped = only({"object": "instagram", "entry": [{"id": p.ACCOUNT, "time": 1735690400,
-                                                        **p.comment_change()}]})
+    wrapped = only(
+        {"object": "instagram", "entry": [{"id": p.ACCOUNT, "time": 1735690400, "changes": [p.comment_change()]}]}
+    )
+    unwrapped = only({"object": "instagram", "entry": [{"id": p.ACCOUNT, "time": 1735690400, **p.comment_change()}]})
     for event in (wrapped, unwrapped):
         assert event.kind == EventKind.COMMENT
         assert event.comment is not None
         assert (event.comment.comment_id, event.comment.username, event.comment.media_id) == (
-            "17999999999999999", "jane", "18000000000000000")
+            "17999999999999999",
+            "jane",
+            "18000000000000000",
+        )
         assert event.customer_id == p.CUSTOMER
         assert event.user_initiated is False  # commenting gives no messaging consent
         assert event.occurred_at == datetime.fromtimestamp(1735690400, tz=UTC)  # entry.time in seconds
@@ -189,26 +195,39 @@ def test_comment_with_and_without_the_changes_wrapper() -> None:
 
 
 def test_mention() -> None:
-    event = only({"object": "instagram", "entry": [{"id": p.ACCOUNT, "time": 1520622968,
-                                                    "changes": [p.mention_change()]}]})
+    event = only(
+        {"object": "instagram", "entry": [{"id": p.ACCOUNT, "time": 1520622968, "changes": [p.mention_change()]}]}
+    )
     assert event.kind == EventKind.MENTION
     assert event.mention is not None and event.mention.media_id == "18000000000000001"
     assert event.conversation_id == p.ACCOUNT
 
 
 def test_dashboard_test_payload_with_string_timestamps_in_changes() -> None:
-    value = {"sender": {"id": "12334"}, "recipient": {"id": "23245"}, "timestamp": "1527459824",
-             "message": {"mid": "random_mid", "text": "random_text"}}
-    event = only({"object": "instagram", "entry": [{"id": "0", "time": "1527459824",
-                                                    "changes": [{"field": "messages", "value": value}]}]})
+    value = {
+        "sender": {"id": "12334"},
+        "recipient": {"id": "23245"},
+        "timestamp": "1527459824",
+        "message": {"mid": "random_mid", "text": "random_text"},
+    }
+    event = only(
+        {
+            "object": "instagram",
+            "entry": [{"id": "0", "time": "1527459824", "changes": [{"field": "messages", "value": value}]}],
+        }
+    )
     assert event.kind == EventKind.TEXT
     assert event.occurred_at == datetime.fromtimestamp(1527459824, tz=UTC)
     assert event.source == "changes"
 
 
 def test_numeric_ids_and_second_timestamps_are_normalised() -> None:
-    item = {"sender": {"id": 6543210987654321}, "recipient": {"id": 17841400000000001}, "timestamp": 1735689599,
-            "message": {"mid": "m_num", "text": "x"}}
+    item = {
+        "sender": {"id": 6543210987654321},
+        "recipient": {"id": 17841400000000001},
+        "timestamp": 1735689599,
+        "message": {"mid": "m_num", "text": "x"},
+    }
     event = only(p.envelope(item, account=17841400000000001))  # type: ignore[arg-type]
     assert (event.account_id, event.customer_id) == ("17841400000000001", "6543210987654321")
     assert event.occurred_at == datetime.fromtimestamp(1735689599, tz=UTC)
@@ -217,9 +236,18 @@ def test_numeric_ids_and_second_timestamps_are_normalised() -> None:
 def test_unrecognised_items_become_unknown_with_raw_and_reason() -> None:
     strange = p.inbound({"brand_new_event": {"x": 1}})
     broken = p.inbound({"message": {"text": "no mid"}})
-    events = events_of({"object": "instagram", "entry": [
-        {"id": p.ACCOUNT, "messaging": [strange, broken, "not-an-object"],
-         "changes": [{"field": "story_insights", "value": {"impressions": 3}}]}]})
+    events = events_of(
+        {
+            "object": "instagram",
+            "entry": [
+                {
+                    "id": p.ACCOUNT,
+                    "messaging": [strange, broken, "not-an-object"],
+                    "changes": [{"field": "story_insights", "value": {"impressions": 3}}],
+                }
+            ],
+        }
+    )
     assert [e.kind for e in events] == [EventKind.UNKNOWN] * 4
     assert events[0].raw == strange and events[0].customer_id == p.CUSTOMER
     assert events[1].error is not None and "message.mid" in events[1].error
@@ -229,10 +257,13 @@ def test_unrecognised_items_become_unknown_with_raw_and_reason() -> None:
 
 
 def test_every_entry_and_item_of_a_batch_is_kept_with_distinct_ids() -> None:
-    document = {"object": "instagram", "entry": [
-        {"id": p.ACCOUNT, "time": 1, "messaging": [p.text(mid=f"m{i}") for i in range(500)]},
-        {"id": "17841400000000002", "time": 1, "messaging": [p.text(mid=f"m{i}") for i in range(500)]},
-    ]}
+    document = {
+        "object": "instagram",
+        "entry": [
+            {"id": p.ACCOUNT, "time": 1, "messaging": [p.text(mid=f"m{i}") for i in range(500)]},
+            {"id": "17841400000000002", "time": 1, "messaging": [p.text(mid=f"m{i}") for i in range(500)]},
+        ],
+    }
     events = events_of(document)
     assert len(events) == 1000
     assert len({e.event_id for e in events}) == 1000
@@ -240,14 +271,29 @@ def test_every_entry_and_item_of_a_batch_is_kept_with_distinct_ids() -> None:
 
 def test_event_ids_are_identical_on_redelivery() -> None:
     first = events_of(p.envelope(p.text(), p.reaction(), p.read(), p.referral(), p.optin()))
-    again = normalize(Envelope.model_validate(p.envelope(p.text(), p.reaction(), p.read(), p.referral(),
-                                                         p.optin())), RECEIVED_MS + 60_000)
+    again = normalize(
+        Envelope.model_validate(p.envelope(p.text(), p.reaction(), p.read(), p.referral(), p.optin())),
+        RECEIVED_MS + 60_000,
+    )
     assert [e.event_id for e in first] == [e.event_id for e in again]
 
 
 def test_mentions_without_ids_stay_distinct() -> None:
-    events = events_of({"object": "instagram", "entry": [{"id": p.ACCOUNT, "time": 1, "changes": [
-        {"field": "mentions", "value": {"caption": "a"}}, {"field": "mentions", "value": {"caption": "b"}}]}]})
+    events = events_of(
+        {
+            "object": "instagram",
+            "entry": [
+                {
+                    "id": p.ACCOUNT,
+                    "time": 1,
+                    "changes": [
+                        {"field": "mentions", "value": {"caption": "a"}},
+                        {"field": "mentions", "value": {"caption": "b"}},
+                    ],
+                }
+            ],
+        }
+    )
     assert len({e.event_id for e in events}) == 2
 
 
@@ -285,7 +331,11 @@ def test_ids_that_are_not_meta_ids_make_the_item_unknown() -> None:
 
 
 def test_a_self_message_is_outbound_to_the_account_itself() -> None:
-    item = {"sender": {"id": p.ACCOUNT}, "recipient": {"id": p.ACCOUNT}, "timestamp": p.T0,
-            "message": {"mid": "m_self2", "text": "preview", "is_self": True}}
+    item = {
+        "sender": {"id": p.ACCOUNT},
+        "recipient": {"id": p.ACCOUNT},
+        "timestamp": p.T0,
+        "message": {"mid": "m_self2", "text": "preview", "is_self": True},
+    }
     event = only(p.envelope(item))
     assert (event.direction, event.is_self, event.user_initiated) == ("outbound", True, False)

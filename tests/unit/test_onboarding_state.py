@@ -28,16 +28,27 @@ def test_a_valid_invite_passes() -> None:
     check_invite(SECRET, make_invite(SECRET, valid_seconds=3600, now=NOW), now=NOW)
 
 
-@pytest.mark.parametrize("invite", [
-    "1790003600.\u00e9",  # compare_digest raises TypeError on a non-ASCII str
-    "1790003600.\u00e9" + "A" * 42,
-    "\u00e9.abc",
-    "\u00b2.abc",  # a digit to isdigit(), not to int()
-    "\u0661\u0667\u0669\u0660\u0660\u0660\u0663\u0666\u0660\u0660.abc",  # Arabic-Indic digits
-    "1790003600.\ud800",  # half a surrogate pair: not even encodable
-    "\ud800.abc",
-], ids=["e-acute", "e-acute-long", "non-ascii-expiry", "superscript-two", "arabic-indic-digits",
-        "lone-surrogate", "lone-surrogate-expiry"])
+@pytest.mark.parametrize(
+    "invite",
+    [
+        "1790003600.\u00e9",  # compare_digest raises TypeError on a non-ASCII str
+        "1790003600.\u00e9" + "A" * 42,
+        "\u00e9.abc",
+        "\u00b2.abc",  # a digit to isdigit(), not to int()
+        "\u0661\u0667\u0669\u0660\u0660\u0660\u0663\u0666\u0660\u0660.abc",  # Arabic-Indic digits
+        "1790003600.\ud800",  # half a surrogate pair: not even encodable
+        "\ud800.abc",
+    ],
+    ids=[
+        "e-acute",
+        "e-acute-long",
+        "non-ascii-expiry",
+        "superscript-two",
+        "arabic-indic-digits",
+        "lone-surrogate",
+        "lone-surrogate-expiry",
+    ],
+)
 def test_a_non_ascii_invite_is_refused_as_invalid(invite: str) -> None:
     with pytest.raises(StateRefused, match="not valid"):
         check_invite(SECRET, invite, now=NOW)
@@ -57,15 +68,25 @@ def test_a_state_is_consumed_once_with_its_cookie() -> None:
     assert table.items == set()
 
 
-@pytest.mark.parametrize("tamper", [
-    lambda nonce, expires, signature: f"{nonce}.{expires}.{signature[:-1]}\u00e9",
-    lambda nonce, expires, signature: f"{nonce}.{expires}.\u00e9",
-    lambda nonce, expires, signature: f"\u00e9{nonce}.{expires}.{signature}",
-    lambda nonce, expires, signature: f"{nonce}.\u00b2.{signature}",
-    lambda nonce, expires, signature: f"{nonce}.{expires}.{signature[:-1]}\ud800",
-    lambda nonce, expires, signature: f"\ud800.{expires}.{signature}",  # _sign cannot even encode it
-], ids=["signature-e-acute", "signature-only-e-acute", "nonce-e-acute", "expiry-superscript",
-        "signature-lone-surrogate", "nonce-lone-surrogate"])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda nonce, expires, signature: f"{nonce}.{expires}.{signature[:-1]}\u00e9",
+        lambda nonce, expires, signature: f"{nonce}.{expires}.\u00e9",
+        lambda nonce, expires, signature: f"\u00e9{nonce}.{expires}.{signature}",
+        lambda nonce, expires, signature: f"{nonce}.\u00b2.{signature}",
+        lambda nonce, expires, signature: f"{nonce}.{expires}.{signature[:-1]}\ud800",
+        lambda nonce, expires, signature: f"\ud800.{expires}.{signature}",  # _sign cannot even encode it
+    ],
+    ids=[
+        "signature-e-acute",
+        "signature-only-e-acute",
+        "nonce-e-acute",
+        "expiry-superscript",
+        "signature-lone-surrogate",
+        "nonce-lone-surrogate",
+    ],
+)
 def test_a_non_ascii_state_is_refused_as_not_issued_here(tamper: Any) -> None:
     table = _Table()
     store = StateStore(table, "t", SECRET)

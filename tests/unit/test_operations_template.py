@@ -35,8 +35,9 @@ def watched_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
 
 def dead_letter_queues() -> set[str]:
     """Queues something parks failures in: a redrive target, a destination or a schedule's DLQ."""
-    found = {q["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-             for q in QUEUES.values() if "RedrivePolicy" in q}
+    found = {
+        q["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] for q in QUEUES.values() if "RedrivePolicy" in q
+    }
     text = json.dumps(FUNCTIONS)
     found |= {m for m in re.findall(r'"Fn::GetAtt": \["(\w+)", "Arn"\]', text) if m in QUEUES and "DeadLetter" in m}
     return found
@@ -58,22 +59,34 @@ def test_alarms_can_publish_to_the_topic_and_it_can_mail_someone() -> None:
 
 @pytest.mark.parametrize("queue", sorted(dead_letter_queues()))
 def test_every_dead_letter_queue_has_a_depth_alarm(queue: str) -> None:
-    watching = [name for name, alarm in ALARMS.items() for metric in watched_metrics(alarm)
-                if metric["MetricName"] == "ApproximateNumberOfMessagesVisible"
-                and metric["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]]
+    watching = [
+        name
+        for name, alarm in ALARMS.items()
+        for metric in watched_metrics(alarm)
+        if metric["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        and metric["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+    ]
     assert watching, f"no alarm on {queue}'s depth"
     assert ALARMS[watching[0]]["Threshold"] == 1  # one parked message is already worth a look
 
 
 def test_the_dead_letter_queues_are_the_four_expected() -> None:
-    assert dead_letter_queues() == {"EventsDeadLetterQueue", "OutboundDeadLetterQueue", "CallbackDeadLetterQueue",
-                                    "RefresherDeadLetterQueue"}
+    assert dead_letter_queues() == {
+        "EventsDeadLetterQueue",
+        "OutboundDeadLetterQueue",
+        "CallbackDeadLetterQueue",
+        "RefresherDeadLetterQueue",
+    }
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
 def test_every_function_has_an_errors_and_throttles_alarm_and_a_log_group_with_retention(function: str) -> None:
-    watched = {(m["Namespace"], m["MetricName"]) for alarm in ALARMS.values() for m in watched_metrics(alarm)
-               if {"Name": "FunctionName", "Value": {"Ref": function}} in m.get("Dimensions", [])}
+    watched = {
+        (m["Namespace"], m["MetricName"])
+        for alarm in ALARMS.values()
+        for m in watched_metrics(alarm)
+        if {"Name": "FunctionName", "Value": {"Ref": function}} in m.get("Dimensions", [])
+    }
     assert watched == {("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles")}
     log_group = FUNCTIONS[function]["LoggingConfig"]["LogGroup"]["Ref"]
     assert RESOURCES[log_group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
@@ -113,8 +126,9 @@ def test_the_dashboard_is_valid_json_and_shows_every_alarm() -> None:
 
 def gateway_metric_names() -> set[str]:
     """Metrics of our own namespace that an alarm or the dashboard watches."""
-    names = {m["MetricName"] for alarm in ALARMS.values() for m in watched_metrics(alarm)
-             if m["Namespace"] == NAMESPACE}
+    names = {
+        m["MetricName"] for alarm in ALARMS.values() for m in watched_metrics(alarm) if m["Namespace"] == NAMESPACE
+    }
     for widget in substituted_dashboard()["widgets"]:
         for line in widget["properties"].get("metrics", []):
             if isinstance(line, dict):  # a SEARCH expression: each dimension value its own line
@@ -125,8 +139,11 @@ def gateway_metric_names() -> set[str]:
 
 
 def test_every_watched_metric_is_one_the_code_emits() -> None:
-    source = "\n".join(p.read_text(encoding="utf-8") for folder in ("functions", "layers/shared/igdm")
-                       for p in (ROOT / folder).rglob("*.py"))
+    source = "\n".join(
+        p.read_text(encoding="utf-8")
+        for folder in ("functions", "layers/shared/igdm")
+        for p in (ROOT / folder).rglob("*.py")
+    )
     watched = gateway_metric_names()
     assert len(watched) > 25
     missing = sorted(name for name in watched if f'"{name}"' not in source)
@@ -161,17 +178,28 @@ def test_the_webhook_body_limit_is_below_lambdas_payload_limit() -> None:
     assert FUNCTIONS["WebhookFunction"]["Environment"]["Variables"]["MAX_BODY_BYTES"] == {"Ref": "MaxWebhookBodyBytes"}
 
 
-@pytest.mark.parametrize("url", ["http://graph.instagram.com", "http://graph.facebook.com", "http://127.0.0.1:8081",
-                                 "HTTP://graph.instagram.com", "ftp://graph.instagram.com", "https://",
-                                 "https://graph.instagram.com/", "https://graph.instagram.com\n"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://graph.instagram.com",
+        "http://graph.facebook.com",
+        "http://127.0.0.1:8081",
+        "HTTP://graph.instagram.com",
+        "ftp://graph.instagram.com",
+        "https://",
+        "https://graph.instagram.com/",
+        "https://graph.instagram.com\n",
+    ],
+)
 def test_the_graph_api_base_url_parameter_refuses_anything_but_https(url: str) -> None:
     # CloudFormation matches AllowedPattern against the whole value, as fullmatch does.
     parameter = TEMPLATE["Parameters"]["GraphApiBaseUrl"]
     assert re.fullmatch(parameter["AllowedPattern"], url) is None
 
 
-@pytest.mark.parametrize("url", ["https://graph.instagram.com", "https://graph.facebook.com",
-                                 "https://graph.example.com:8443/proxy"])
+@pytest.mark.parametrize(
+    "url", ["https://graph.instagram.com", "https://graph.facebook.com", "https://graph.example.com:8443/proxy"]
+)
 def test_the_graph_api_base_url_parameter_accepts_https_hosts(url: str) -> None:
     parameter = TEMPLATE["Parameters"]["GraphApiBaseUrl"]
     assert re.fullmatch(parameter["AllowedPattern"], url)
@@ -195,10 +223,19 @@ def test_every_url_a_token_goes_to_is_https_and_no_function_is_marked_local() ->
 
 def iam_statements() -> list[tuple[str, dict[str, Any]]]:
     """The functions' inline statements (SAM Policies) and those of the roles the template declares."""
-    found = [(name, statement) for name, function in FUNCTIONS.items() for policy in function.get("Policies", [])
-             if isinstance(policy, dict) for statement in policy.get("Statement", [])]
-    found += [(name, statement) for name, role in of_type("AWS::IAM::Role").items()
-              for policy in role.get("Policies", []) for statement in policy["PolicyDocument"]["Statement"]]
+    found = [
+        (name, statement)
+        for name, function in FUNCTIONS.items()
+        for policy in function.get("Policies", [])
+        if isinstance(policy, dict)
+        for statement in policy.get("Statement", [])
+    ]
+    found += [
+        (name, statement)
+        for name, role in of_type("AWS::IAM::Role").items()
+        for policy in role.get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
     return found
 
 
@@ -215,8 +252,9 @@ def test_no_iam_statement_grants_a_wildcard_action_or_resource() -> None:
                 assert resource["Fn::Sub"].endswith(":secret:${AWS::StackName}/accounts/*"), (function, resource)
 
 
-@pytest.mark.parametrize("function", sorted(f for f, p in FUNCTIONS.items()
-                                             if any(e["Type"] == "SQS" for e in p.get("Events", {}).values())))
+@pytest.mark.parametrize(
+    "function", sorted(f for f, p in FUNCTIONS.items() if any(e["Type"] == "SQS" for e in p.get("Events", {}).values()))
+)
 def test_a_queue_triggered_function_has_its_own_role_scoped_to_its_queue(function: str) -> None:
     # With SAM Policies, an SQS trigger also brings AWSLambdaSQSQueueExecutionRole: every queue in the account.
     properties = FUNCTIONS[function]
@@ -232,8 +270,11 @@ def test_a_queue_triggered_function_has_its_own_role_scoped_to_its_queue(functio
 
 
 def test_every_checkov_suppression_says_why() -> None:
-    skips = [(name, skip) for name, resource in RESOURCES.items()
-             for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])]
+    skips = [
+        (name, skip)
+        for name, resource in RESOURCES.items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
     assert skips
     for name, skip in skips:
         assert re.fullmatch(r"CKV_AWS_\d+", skip["id"]), name

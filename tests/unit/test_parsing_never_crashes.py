@@ -18,17 +18,56 @@ from webhook.signature import sign
 SECRET = "s"
 # Any code point, lone surrogate halves and U+FFFF included: customers' text can hold them.
 any_text = st.text(alphabet=st.characters(codec=None, categories=None), max_size=8)
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False),
-                    any_text, st.sampled_from(["1735689599876", "1527459824", "17841400000000001", "\ud83d",
-                                               "\U0001f600" * 40_000]))  # 480 kB escaped: must be cut
-json_values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(any_text, inner, max_size=4)), max_leaves=12)
-known_keys = st.sampled_from(["sender", "recipient", "timestamp", "message", "reaction", "read", "postback",
-                              "referral", "optin", "message_edit", "pass_thread_control", "mid", "text",
-                              "attachments", "payload", "type", "is_echo", "is_deleted", "reply_to", "story",
-                              "quick_reply", "field", "value", "from", "id", "media", "changes", "time"])
-meta_like = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(known_keys, inner, max_size=5)), max_leaves=20)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False),
+    any_text,
+    st.sampled_from(["1735689599876", "1527459824", "17841400000000001", "\ud83d", "\U0001f600" * 40_000]),
+)  # 480 kB escaped: must be cut
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(any_text, inner, max_size=4)),
+    max_leaves=12,
+)
+known_keys = st.sampled_from(
+    [
+        "sender",
+        "recipient",
+        "timestamp",
+        "message",
+        "reaction",
+        "read",
+        "postback",
+        "referral",
+        "optin",
+        "message_edit",
+        "pass_thread_control",
+        "mid",
+        "text",
+        "attachments",
+        "payload",
+        "type",
+        "is_echo",
+        "is_deleted",
+        "reply_to",
+        "story",
+        "quick_reply",
+        "field",
+        "value",
+        "from",
+        "id",
+        "media",
+        "changes",
+        "time",
+    ]
+)
+meta_like = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(known_keys, inner, max_size=5)),
+    max_leaves=20,
+)
 
 
 def mutate_sample(item: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
@@ -38,8 +77,21 @@ def mutate_sample(item: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
     return mutated
 
 
-samples = st.sampled_from([m.text(), m.attachment("image"), m.post_share(), m.story_reply(), m.reaction(),
-                           m.read(), m.postback(), m.echo(), m.handover(), m.optin(), m.edited()])
+samples = st.sampled_from(
+    [
+        m.text(),
+        m.attachment("image"),
+        m.post_share(),
+        m.story_reply(),
+        m.reaction(),
+        m.read(),
+        m.postback(),
+        m.echo(),
+        m.handover(),
+        m.optin(),
+        m.edited(),
+    ]
+)
 
 
 def check(document: Any) -> None:
@@ -66,8 +118,11 @@ def items_in(raw_entry: Any) -> int:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(entry=st.dictionaries(st.sampled_from(["id", "time", "messaging", "standby", "changes", "field", "value"]),
-                             meta_like, max_size=5))
+@given(
+    entry=st.dictionaries(
+        st.sampled_from(["id", "time", "messaging", "standby", "changes", "field", "value"]), meta_like, max_size=5
+    )
+)
 def test_arbitrary_entries(entry: dict[str, Any]) -> None:
     check({"object": "instagram", "entry": [entry]})
 

@@ -17,8 +17,16 @@ SECRETS = StaticSecrets(Secret([APP_SECRET], "verify-me"))
 NOW_MS = 1735689601000
 
 
-def post(document: Any, store: MemoryStore, queue: MemoryQueue, *, raw: bytes | None = None,
-         signature: str | None = "sign", secrets: StaticSecrets = SECRETS, max_bytes: int = 1_000_000) -> Any:
+def post(
+    document: Any,
+    store: MemoryStore,
+    queue: MemoryQueue,
+    *,
+    raw: bytes | None = None,
+    signature: str | None = "sign",
+    secrets: StaticSecrets = SECRETS,
+    max_bytes: int = 1_000_000,
+) -> Any:
     body = raw if raw is not None else p.body(document)
     header = sign(body, APP_SECRET) if signature == "sign" else signature
     return receive(body, header, NOW_MS, secrets, max_bytes, store, queue)
@@ -26,19 +34,23 @@ def post(document: Any, store: MemoryStore, queue: MemoryQueue, *, raw: bytes | 
 
 # ---- handshake
 
+
 def test_handshake_echoes_the_challenge() -> None:
     params = {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "1158201444"}
     assert handshake(params, "verify-me") == "1158201444"
 
 
-@pytest.mark.parametrize("params", [
-    {"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"},
-    {"hub.mode": "unsubscribe", "hub.verify_token": "verify-me", "hub.challenge": "1"},
-    {"hub.verify_token": "verify-me", "hub.challenge": "1"},
-    {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "<script>alert(1)</script>"},
-    {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "9" * 65},
-    {"hub.mode": "subscribe", "hub.verify_token": "verify-me"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"},
+        {"hub.mode": "unsubscribe", "hub.verify_token": "verify-me", "hub.challenge": "1"},
+        {"hub.verify_token": "verify-me", "hub.challenge": "1"},
+        {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "<script>alert(1)</script>"},
+        {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "9" * 65},
+        {"hub.mode": "subscribe", "hub.verify_token": "verify-me"},
+    ],
+)
 def test_handshake_refuses_anything_else_with_403(params: dict[str, str]) -> None:
     with pytest.raises(Rejected) as caught:
         handshake(params, "verify-me")
@@ -52,19 +64,24 @@ def test_handshake_fails_closed_without_a_configured_token() -> None:
 
 # ---- edge rejections store nothing
 
-@pytest.mark.parametrize(("raw", "signature", "status", "reason"), [
-    (b'{"object":"instagram","entry":[]}', None, 401, "missing X-Hub-Signature-256"),
-    (b'{"object":"instagram","entry":[]}', "sha256=" + "0" * 64, 401, "does not match"),
-    (b"", "sign", 400, "empty body"),
-    (b"{not json", "sign", 400, "not valid JSON"),
-    (b"[1,2]", "sign", 400, "JSON object"),
-    (b'{"object":"page","entry":[]}', "sign", 400, "object must be 'instagram'"),
-    (b'{"object":"instagram","entry":[1,2,{"x":[1e400]}]}', "sign", 400, "not a finite number"),
-    (b'{"object":"instagram"}', "sign", 400, "entry"),
-    (b'{"object":"instagram","entry":[]}' + b" " * 2000, "sign", 413, "limit is 1024"),
-])
-def test_bad_requests_get_a_4xx_with_a_reason_and_store_nothing(raw: bytes, signature: str | None, status: int,
-                                                                reason: str) -> None:
+
+@pytest.mark.parametrize(
+    ("raw", "signature", "status", "reason"),
+    [
+        (b'{"object":"instagram","entry":[]}', None, 401, "missing X-Hub-Signature-256"),
+        (b'{"object":"instagram","entry":[]}', "sha256=" + "0" * 64, 401, "does not match"),
+        (b"", "sign", 400, "empty body"),
+        (b"{not json", "sign", 400, "not valid JSON"),
+        (b"[1,2]", "sign", 400, "JSON object"),
+        (b'{"object":"page","entry":[]}', "sign", 400, "object must be 'instagram'"),
+        (b'{"object":"instagram","entry":[1,2,{"x":[1e400]}]}', "sign", 400, "not a finite number"),
+        (b'{"object":"instagram"}', "sign", 400, "entry"),
+        (b'{"object":"instagram","entry":[]}' + b" " * 2000, "sign", 413, "limit is 1024"),
+    ],
+)
+def test_bad_requests_get_a_4xx_with_a_reason_and_store_nothing(
+    raw: bytes, signature: str | None, status: int, reason: str
+) -> None:
     store, queue = MemoryStore(), MemoryQueue()
     with pytest.raises(Rejected) as caught:
         post(None, store, queue, raw=raw, signature=signature, max_bytes=1024)
@@ -81,6 +98,7 @@ def test_signature_checked_after_refetching_a_rotated_secret() -> None:
 
 
 # ---- ingestion
+
 
 def test_every_event_is_published_and_stored_in_occurrence_order() -> None:
     store, queue = MemoryStore(), MemoryQueue()
@@ -170,6 +188,7 @@ def test_non_json_constants_are_a_400() -> None:
 
 # ---- what customers can type, and what Meta can send, never blocks a batch
 
+
 def test_half_an_emoji_becomes_a_replacement_character_and_the_body_stays_ascii() -> None:
     store, queue = MemoryStore(), MemoryQueue()
     raw = p.body(p.envelope(p.text(words="cut \ud83d"), p.text(mid="m2", words="non-character \uffff")))
@@ -191,10 +210,16 @@ def test_an_event_too_big_for_the_queue_is_cut_not_refused() -> None:
 
 def test_one_unusable_entry_does_not_cost_the_others() -> None:
     store, queue = MemoryStore(), MemoryQueue()
-    document = {"object": "instagram", "entry": [
-        {"id": p.ACCOUNT, "messaging": None}, None, {"time": 1},
-        {"id": p.ACCOUNT, "messaging": p.text(mid="lone-object")},  # an object where a list belongs
-        p.envelope(p.text())["entry"][0]]}
+    document = {
+        "object": "instagram",
+        "entry": [
+            {"id": p.ACCOUNT, "messaging": None},
+            None,
+            {"time": 1},
+            {"id": p.ACCOUNT, "messaging": p.text(mid="lone-object")},  # an object where a list belongs
+            p.envelope(p.text())["entry"][0],
+        ],
+    }
     result = post(document, store, queue)
     kinds = [e.kind for e in queue.messages]
     assert result.received == 4 and kinds.count(EventKind.TEXT) == 2 and kinds.count(EventKind.UNKNOWN) == 2
@@ -235,8 +260,13 @@ def test_a_forged_request_stays_401_when_refetching_the_secret_fails() -> None:
             raise RuntimeError("Secrets Manager unreachable")
 
     with pytest.raises(Rejected) as caught:
-        post(p.envelope(p.text()), MemoryStore(), MemoryQueue(), signature="sha256=" + "0" * 64,
-             secrets=FailingRefresh(Secret([APP_SECRET])))
+        post(
+            p.envelope(p.text()),
+            MemoryStore(),
+            MemoryQueue(),
+            signature="sha256=" + "0" * 64,
+            secrets=FailingRefresh(Secret([APP_SECRET])),
+        )
     assert caught.value.status == 401
 
 

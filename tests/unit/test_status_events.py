@@ -35,9 +35,19 @@ class StatusQueues:
 
 
 def delivered() -> OutboundRecord:
-    return OutboundRecord(idempotency_key="k-1", status=DELIVERED, account_id="1", customer_id="2", kind="text",
-                          payload_hash="h", parts_total=1, parts_sent=1, inflight_part=None, message_ids=["m_1"],
-                          callback_url="https://hooks.example.org/status")
+    return OutboundRecord(
+        idempotency_key="k-1",
+        status=DELIVERED,
+        account_id="1",
+        customer_id="2",
+        kind="text",
+        payload_hash="h",
+        parts_total=1,
+        parts_sent=1,
+        inflight_part=None,
+        message_ids=["m_1"],
+        callback_url="https://hooks.example.org/status",
+    )
 
 
 @pytest.mark.parametrize("sender_fault", [False, True])

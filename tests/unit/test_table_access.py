@@ -28,7 +28,7 @@ _ANY = "\x00"
 
 def family(key: str) -> str:
     """The LeadingKeys pattern of the keys a builder makes: its fixed prefix, then anything."""
-    return key[:key.index(_ANY)] + "*" if _ANY in key else key
+    return key[: key.index(_ANY)] + "*" if _ANY in key else key
 
 
 CONVERSATIONS = family(table.conversation_pk(_ANY, _ANY))  # events, window state, UNSETTLED markers
@@ -80,6 +80,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     },
 }
 
+
 @cache
 def grants() -> dict[str, list[Grant]]:
     return table_grants()  # raises GrantError for a table statement that is not scoped by key family
@@ -95,7 +96,13 @@ def granted(function: str) -> dict[str, set[str]]:
 
 def test_the_families_are_the_codes_prefixes() -> None:
     assert [CONVERSATIONS, OUTBOUND, MESSAGE_IDS, RATES, ACCOUNTS, OAUTH_STATES] == [
-        "CONV#*", "OUT#*", "MID#*", "RATE#*", "ACCOUNTS", "OAUTH_STATE#*"]
+        "CONV#*",
+        "OUT#*",
+        "MID#*",
+        "RATE#*",
+        "ACCOUNTS",
+        "OAUTH_STATE#*",
+    ]
     assert TOKEN_RESCUE == "TOKEN_RESCUE#*"
 
 
@@ -148,8 +155,12 @@ def test_no_role_may_scan_the_table() -> None:
 
 
 def test_an_unscoped_or_whole_table_grant_is_refused() -> None:
-    statement: dict[str, Any] = {"Sid": "All", "Effect": "Allow", "Action": ["dynamodb:GetItem"],
-                                 "Resource": {"Fn::GetAtt": ["GatewayTable", "Arn"]}}
+    statement: dict[str, Any] = {
+        "Sid": "All",
+        "Effect": "Allow",
+        "Action": ["dynamodb:GetItem"],
+        "Resource": {"Fn::GetAtt": ["GatewayTable", "Arn"]},
+    }
     properties: dict[str, Any] = {"Policies": [{"Statement": [statement]}]}
     template = {"Resources": {"F": {"Type": "AWS::Serverless::Function", "Properties": properties}}}
     with pytest.raises(GrantError, match="scoped"):
@@ -168,8 +179,10 @@ def test_an_unscoped_or_whole_table_grant_is_refused() -> None:
 
 def test_requests_are_judged_as_iam_judges_them() -> None:
     conversation, record = SAMPLE_KEYS[CONVERSATIONS], SAMPLE_KEYS[OUTBOUND]
-    statements = [Grant("Conversations", frozenset({"PutItem", "UpdateItem", "BatchGetItem", "Query"}), ("CONV#*",)),
-              Grant("Records", frozenset({"GetItem", "UpdateItem"}), ("OUT#*",))]
+    statements = [
+        Grant("Conversations", frozenset({"PutItem", "UpdateItem", "BatchGetItem", "Query"}), ("CONV#*",)),
+        Grant("Records", frozenset({"GetItem", "UpdateItem"}), ("OUT#*",)),
+    ]
 
     def judged(operation: str, params: dict[str, object]) -> bool:
         return all(authorised(statements, a) for a in authorisations(operation, params, "pk"))
@@ -178,18 +191,24 @@ def test_requests_are_judged_as_iam_judges_them() -> None:
         return {"pk": {"S": pk}, "sk": {"S": "x"}}
 
     assert judged("GetItem", {"Key": key(record)}) and not judged("GetItem", {"Key": key(conversation)})
-    assert judged("TransactWriteItems", {"TransactItems": [{"Put": {"Item": key(conversation)}},
-                                                           {"Update": {"Key": key(conversation)}}]})
+    assert judged(
+        "TransactWriteItems",
+        {"TransactItems": [{"Put": {"Item": key(conversation)}}, {"Update": {"Key": key(conversation)}}]},
+    )
     # One statement must allow every item of a transaction; nothing here may delete.
-    assert not judged("TransactWriteItems", {"TransactItems": [{"Update": {"Key": key(conversation)}},
-                                                               {"Update": {"Key": key(record)}}]})
+    assert not judged(
+        "TransactWriteItems",
+        {"TransactItems": [{"Update": {"Key": key(conversation)}}, {"Update": {"Key": key(record)}}]},
+    )
     assert not judged("TransactWriteItems", {"TransactItems": [{"Delete": {"Key": key(conversation)}}]})
     # ForAllValues: every key of a batch must be in the family.
     assert judged("BatchGetItem", {"RequestItems": {"t": {"Keys": [key(conversation), key(conversation)]}}})
     assert not judged("BatchGetItem", {"RequestItems": {"t": {"Keys": [key(conversation), key(record)]}}})
-    query: dict[str, Any] = {"KeyConditionExpression": "#p = :v AND begins_with(sk, :s)",
-                             "ExpressionAttributeNames": {"#p": "pk"},
-                             "ExpressionAttributeValues": {":v": {"S": conversation}, ":s": {"S": "EVT#"}}}
+    query: dict[str, Any] = {
+        "KeyConditionExpression": "#p = :v AND begins_with(sk, :s)",
+        "ExpressionAttributeNames": {"#p": "pk"},
+        "ExpressionAttributeValues": {":v": {"S": conversation}, ":s": {"S": "EVT#"}},
+    }
     assert judged("Query", query)
     assert not judged("Query", {**query, "ExpressionAttributeValues": {":v": {"S": record}, ":s": {"S": "x"}}})
     assert not judged("Scan", {}) and not judged("DeleteItem", {"Key": key(conversation)})

@@ -30,10 +30,15 @@ class _DeadLetters:
     def put(self, job_body: str, *, group_id: str | None, deduplication_id: str, reason: str, detail: str) -> None:
         # If this fails the record fails too, and comes back: nothing is dropped.
         self._sqs.send_message(
-            QueueUrl=self._queue_url, MessageBody=job_body, MessageGroupId=group_id or "callbacks",
+            QueueUrl=self._queue_url,
+            MessageBody=job_body,
+            MessageGroupId=group_id or "callbacks",
             MessageDeduplicationId=deduplication_id[:128],
-            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason},
-                               "detail": {"DataType": "String", "StringValue": detail[:1024] or "-"}})
+            MessageAttributes={
+                "reason": {"DataType": "String", "StringValue": reason},
+                "detail": {"DataType": "String", "StringValue": detail[:1024] or "-"},
+            },
+        )
 
 
 class _Metrics:
@@ -43,12 +48,13 @@ class _Metrics:
 @cache
 def _delivery() -> CallbackDelivery:
     settings = cached_settings(CallbackSettings)
-    secret = SigningSecret(aws.client("secretsmanager"), settings.callback_secret_name,
-                           settings.secret_max_age_seconds)
+    secret = SigningSecret(aws.client("secretsmanager"), settings.callback_secret_name, settings.secret_max_age_seconds)
     return CallbackDelivery(
-        client=CallbackClient(allow_local=settings.allow_local_callbacks,
-                              connect_timeout=settings.callback_connect_timeout_seconds,
-                              read_timeout=settings.callback_read_timeout_seconds),
+        client=CallbackClient(
+            allow_local=settings.allow_local_callbacks,
+            connect_timeout=settings.callback_connect_timeout_seconds,
+            read_timeout=settings.callback_read_timeout_seconds,
+        ),
         signing_secret=secret.current,
         dead_letters=_DeadLetters(aws.client("sqs"), settings.callback_dead_letter_queue_url),
         metrics=_Metrics(),
@@ -62,12 +68,23 @@ def _record_handler(record: SQSRecord) -> None:
     delivery = _delivery()
     receive_count = int(record.attributes.approximate_receive_count or 1)
     try:
-        outcome = delivery.process(record.body, sqs_message_id=record.message_id,
-                                   group_id=record.attributes.message_group_id, receive_count=receive_count)
+        outcome = delivery.process(
+            record.body,
+            sqs_message_id=record.message_id,
+            group_id=record.attributes.message_group_id,
+            receive_count=receive_count,
+        )
     except Exception as exc:  # Secrets Manager or SQS unavailable, or no signing secret: retried, never dropped
-        raise hand_back(aws.client("sqs"), cached_settings(CallbackSettings).callback_queue_url, record, exc,
-                        fallback_delay=delivery.backoff_seconds(receive_count), receive_count=receive_count,
-                        what="callback", delayed=_retried) from None
+        raise hand_back(
+            aws.client("sqs"),
+            cached_settings(CallbackSettings).callback_queue_url,
+            record,
+            exc,
+            fallback_delay=delivery.backoff_seconds(receive_count),
+            receive_count=receive_count,
+            what="callback",
+            delayed=_retried,
+        ) from None
     logger.info("callback processed", extra={"sqs_message_id": record.message_id, "outcome": outcome})
 
 
@@ -83,8 +100,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     deadline = time.monotonic() + (context.get_remaining_time_in_millis() / 1000 if context else 60)
     _delivery().remaining_seconds = lambda: deadline - time.monotonic()
     _retried.clear()
-    response: dict[str, Any] = dict(process_partial_response(event=event, record_handler=_record_handler,
-                                                              processor=processor, context=context))
-    release_skipped(aws.client("sqs"), cached_settings(CallbackSettings).callback_queue_url, event, response,
-                    _retried)
+    response: dict[str, Any] = dict(
+        process_partial_response(event=event, record_handler=_record_handler, processor=processor, context=context)
+    )
+    release_skipped(aws.client("sqs"), cached_settings(CallbackSettings).callback_queue_url, event, response, _retried)
     return response

@@ -53,8 +53,15 @@ def resolve(host: str, port: int) -> list[str]:
 
 
 class CallbackClient:
-    def __init__(self, *, allow_local: bool, connect_timeout: float, read_timeout: float,
-                 resolver: Resolver = resolve, ca_certs: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        allow_local: bool,
+        connect_timeout: float,
+        read_timeout: float,
+        resolver: Resolver = resolve,
+        ca_certs: str | None = None,
+    ) -> None:
         self._allow_local = allow_local
         self._ca_certs = ca_certs or certifi.where()
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
@@ -87,10 +94,17 @@ class CallbackClient:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host_header = host if parts.port is None else f"{host}:{port}"
         try:
-            response = pool.urlopen("POST", target, body=body, headers={**headers, "Host": host_header,
-                                                                          "User-Agent": USER_AGENT},
-                                    redirect=False, retries=False, timeout=self._timeout, preload_content=False,
-                                    assert_same_host=False)
+            response = pool.urlopen(
+                "POST",
+                target,
+                body=body,
+                headers={**headers, "Host": host_header, "User-Agent": USER_AGENT},
+                redirect=False,
+                retries=False,
+                timeout=self._timeout,
+                preload_content=False,
+                assert_same_host=False,
+            )
         except NewConnectionError as exc:  # before TimeoutError: urllib3 makes it a subclass of that
             return RetryLater("connection", f"{host}: could not connect ({type(exc).__name__})")
         except TimeoutError:
@@ -118,9 +132,15 @@ class CallbackClient:
                 self._pools.clear()
             connect_to = f"[{address}]" if ":" in address else address
             if scheme == "https":
-                pool = urllib3.HTTPSConnectionPool(connect_to, port, maxsize=2, server_hostname=host,
-                                                   assert_hostname=host, cert_reqs="CERT_REQUIRED",
-                                                   ca_certs=self._ca_certs)
+                pool = urllib3.HTTPSConnectionPool(
+                    connect_to,
+                    port,
+                    maxsize=2,
+                    server_hostname=host,
+                    assert_hostname=host,
+                    cert_reqs="CERT_REQUIRED",
+                    ca_certs=self._ca_certs,
+                )
             else:
                 pool = urllib3.HTTPConnectionPool(connect_to, port, maxsize=2)
             self._pools[key] = pool

@@ -64,14 +64,17 @@ class CallbackDelivery:
         try:
             job = CallbackJob.model_validate_json(job_body)
         except ValidationError as exc:
-            detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'job'}: {e['msg']}"
-                               for e in exc.errors(include_url=False, include_input=False))
+            detail = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'job'}: {e['msg']}"
+                for e in exc.errors(include_url=False, include_input=False)
+            )
             return self._dead_letter(job_body, group_id, f"invalid-{sqs_message_id}", "invalid_job", detail)
         if self.remaining_seconds() < self.client.longest_attempt_seconds + 2:
             raise Retry(0, "not enough time left in this invocation for another attempt")
         body = job.body.encode("utf-8")
-        result = self.client.post(job.url, body, signed_headers(self.signing_secret(), job.event_id, body,
-                                                                now=self.clock()))
+        result = self.client.post(
+            job.url, body, signed_headers(self.signing_secret(), job.event_id, body, now=self.clock())
+        )
         context = {"event_id": job.event_id, "receive_count": receive_count}
         if isinstance(result, Delivered):
             self.metrics.count("CallbacksDelivered")
@@ -82,8 +85,13 @@ class CallbackDelivery:
         if not isinstance(result, RetryLater):  # the last of the three Result kinds (callback.http_client)
             raise TypeError(f"unexpected delivery result {type(result).__name__}")
         if receive_count >= self.max_receive_count:
-            return self._dead_letter(job_body, group_id, job.event_id, "retries_exhausted",
-                                     f"{receive_count} attempts; the last: {result.detail}")
+            return self._dead_letter(
+                job_body,
+                group_id,
+                job.event_id,
+                "retries_exhausted",
+                f"{receive_count} attempts; the last: {result.detail}",
+            )
         self.metrics.count("CallbacksRetried", reason=result.reason)
         delay = self.backoff_seconds(receive_count)
         if result.retry_after is not None:
@@ -95,13 +103,15 @@ class CallbackDelivery:
         ceiling = min(self.retry_cap_seconds, self.retry_base_seconds * 2.0 ** max(receive_count - 1, 0))
         return ceiling * (0.5 + random.random() / 2)  # noqa: S311  # nosec B311 # jitter, not cryptography
 
-    def _dead_letter(self, job_body: str, group_id: str | None, deduplication_id: str, reason: str,
-                     detail: str) -> str:
-        self.dead_letters.put(job_body, group_id=group_id, deduplication_id=deduplication_id, reason=reason,
-                              detail=detail)
+    def _dead_letter(self, job_body: str, group_id: str | None, deduplication_id: str, reason: str, detail: str) -> str:
+        self.dead_letters.put(
+            job_body, group_id=group_id, deduplication_id=deduplication_id, reason=reason, detail=detail
+        )
         self.metrics.count("CallbacksUndeliverable", reason=reason)
-        logger.warning("callback moved to the dead-letter queue", extra={"reason": reason, "detail": detail,
-                                                                         "event_id": _event_id(job_body)})
+        logger.warning(
+            "callback moved to the dead-letter queue",
+            extra={"reason": reason, "detail": detail, "event_id": _event_id(job_body)},
+        )
         return "dead_lettered"
 
 

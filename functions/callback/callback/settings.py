@@ -4,17 +4,25 @@ from pydantic import BaseModel, Field
 
 
 class CallbackSettings(BaseModel):
-    callback_queue_url: str = Field(min_length=1, description="The queue the function reads; retries are "
-                                    "delayed on it.")
-    callback_dead_letter_queue_url: str = Field(min_length=1, description="Callbacks that can never be "
-                                                "delivered go here at once, with their reason.")
+    callback_queue_url: str = Field(
+        min_length=1, description="The queue the function reads; retries are delayed on it."
+    )
+    callback_dead_letter_queue_url: str = Field(
+        min_length=1, description="Callbacks that can never be delivered go here at once, with their reason."
+    )
     callback_secret_name: str = Field(min_length=1, description="Secrets Manager id of the signing secret JSON.")
-    callback_max_receive_count: int = Field(12, ge=2, description="The callback queue's maxReceiveCount: the "
-                                            "last attempt moves the job to the dead-letter queue with its reason.")
+    callback_max_receive_count: int = Field(
+        12,
+        ge=2,
+        description="The callback queue's maxReceiveCount: the "
+        "last attempt moves the job to the dead-letter queue with its reason.",
+    )
     secret_max_age_seconds: int = Field(300, ge=0)
     callback_connect_timeout_seconds: float = Field(3.05, gt=0, le=10)
     callback_read_timeout_seconds: float = Field(10, gt=0, le=30)
     callback_retry_base_seconds: float = Field(5, gt=0, description="First retry delay; it doubles per attempt.")
     callback_retry_cap_seconds: float = Field(900, gt=0)
-    allow_local_callbacks: bool = Field(False, description="Local stack only: accept http and private-address "
-                                        "callback URLs. Never set in a deployed stack.")
+    allow_local_callbacks: bool = Field(
+        False,
+        description="Local stack only: accept http and private-address callback URLs. Never set in a deployed stack.",
+    )

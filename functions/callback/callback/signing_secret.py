@@ -25,6 +25,8 @@ class SigningSecret:
             raise ConfigurationError(f"secret {self._secret_id} could not be read: {exc}") from exc
         secret = value.get("signing_secret") if isinstance(value, dict) else None
         if not isinstance(secret, str) or len(secret.strip()) < MIN_SIGNING_SECRET_LENGTH:
-            raise ConfigurationError(f'secret {self._secret_id} must be JSON like {{"signing_secret": "..."}} '
-                                     f"with at least {MIN_SIGNING_SECRET_LENGTH} characters")
+            raise ConfigurationError(
+                f'secret {self._secret_id} must be JSON like {{"signing_secret": "..."}} '
+                f"with at least {MIN_SIGNING_SECRET_LENGTH} characters"
+            )
         return secret.strip()

@@ -45,17 +45,27 @@ class _Credentials:
 def _onboarding() -> Onboarding:
     settings = cached_settings(OnboardingSettings)
     dynamodb = aws.client("dynamodb")
-    login = InstagramLogin(graph_base_url=settings.graph_api_base_url, api_version=settings.graph_api_version,
-                           oauth_token_url=settings.instagram_token_url)
+    login = InstagramLogin(
+        graph_base_url=settings.graph_api_base_url,
+        api_version=settings.graph_api_version,
+        oauth_token_url=settings.instagram_token_url,
+    )
     connector = AccountConnector(
-        login=login, vault=TokenVault(aws.client("secretsmanager"), settings.account_secret_prefix),
+        login=login,
+        vault=TokenVault(aws.client("secretsmanager"), settings.account_secret_prefix),
         accounts=AccountTable(dynamodb, settings.table_name),
         events=AccountEventPublisher(aws.client("sqs"), settings.events_queue_url),
-        webhook_fields=settings.webhook_fields)
-    return Onboarding(credentials=_Credentials(settings),
-                      states=lambda key: StateStore(dynamodb, settings.table_name, key),
-                      login=login, connector=connector, authorize_url=settings.instagram_authorize_url,
-                      scopes=settings.scopes, redirect_uri=settings.oauth_redirect_uri)
+        webhook_fields=settings.webhook_fields,
+    )
+    return Onboarding(
+        credentials=_Credentials(settings),
+        states=lambda key: StateStore(dynamodb, settings.table_name, key),
+        login=login,
+        connector=connector,
+        authorize_url=settings.instagram_authorize_url,
+        scopes=settings.scopes,
+        redirect_uri=settings.oauth_redirect_uri,
+    )
 
 
 @logger.inject_lambda_context
@@ -73,7 +83,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         reply: Reply = route(request)
     except Exception as exc:  # AWS unreachable, a secret unreadable: say so rather than a bare 500
         logger.exception("onboarding failed", extra={"error": type(exc).__name__})
-        reply = page(503, "The gateway could not finish this step", [
-            "A service the gateway depends on did not answer. Start again from your invite link in a few "
-            "minutes; connecting an account twice is harmless."], outcome="unavailable")
+        reply = page(
+            503,
+            "The gateway could not finish this step",
+            [
+                "A service the gateway depends on did not answer. Start again from your invite link in a few "
+                "minutes; connecting an account twice is harmless."
+            ],
+            outcome="unavailable",
+        )
     return reply.to_api_gateway()

@@ -13,8 +13,10 @@ HEADERS = (
     ("Referrer-Policy", "no-referrer"),
     ("X-Frame-Options", "DENY"),
     ("X-Content-Type-Options", "nosniff"),
-    ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; "
-                                "frame-ancestors 'none'"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'",
+    ),
 )
 TEXT_HTML = "text/html; charset=utf-8"
 
@@ -22,13 +24,13 @@ TEXT_HTML = "text/html; charset=utf-8"
 def page(status: int, title: str, paragraphs: list[str], *, outcome: str, cookie: str | None = None) -> Reply:
     body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
     html = (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title>"
         "<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;"
         "line-height:1.5}h1{font-size:1.4rem}</style></head>"
-        f"<body><main data-outcome=\"{escape(outcome)}\"><h1 id=\"title\">{escape(title)}</h1>"
-        f"<div id=\"details\">{body}</div></main></body></html>"
+        f'<body><main data-outcome="{escape(outcome)}"><h1 id="title">{escape(title)}</h1>'
+        f'<div id="details">{body}</div></main></body></html>'
     )
     return Reply(status, html, TEXT_HTML, HEADERS + ((("Set-Cookie", cookie),) if cookie else ()))
 

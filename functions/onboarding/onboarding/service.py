@@ -35,9 +35,18 @@ class AppCredentials:
 
 
 class Onboarding:
-    def __init__(self, *, credentials: Callable[[], AppCredentials | None], states: Callable[[str], StateStore],
-                 login: InstagramLogin, connector: AccountConnector, authorize_url: str, scopes: list[str],
-                 redirect_uri: str = "", clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        credentials: Callable[[], AppCredentials | None],
+        states: Callable[[str], StateStore],
+        login: InstagramLogin,
+        connector: AccountConnector,
+        authorize_url: str,
+        scopes: list[str],
+        redirect_uri: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._credentials = credentials
         self._states = states
         self._login = login
@@ -57,8 +66,15 @@ class Onboarding:
             return page(403, "This link cannot start a login", [str(refusal)], outcome="invite_refused")
         redirect_uri = self._redirect_for(request)
         state = self._states(credentials.state_key).issue(now=self._clock())
-        query = urlencode({"client_id": credentials.instagram_app_id, "redirect_uri": redirect_uri,
-                           "response_type": "code", "scope": ",".join(self._scopes), "state": state.value})
+        query = urlencode(
+            {
+                "client_id": credentials.instagram_app_id,
+                "redirect_uri": redirect_uri,
+                "response_type": "code",
+                "scope": ",".join(self._scopes),
+                "state": state.value,
+            }
+        )
         secure = "; Secure" if redirect_uri.startswith("https://") else ""
         cookie = f"{COOKIE}={state.nonce}; Path=/oauth; Max-Age=900; HttpOnly; SameSite=Lax{secure}"
         return redirect(f"{self._authorize_url}?{query}", cookie=cookie)
@@ -70,56 +86,99 @@ class Onboarding:
         now = self._clock()
         clear = f"{COOKIE}=; Path=/oauth; Max-Age=0; HttpOnly; SameSite=Lax"
         try:
-            self._states(credentials.state_key).consume(request.query.get("state"),
-                                                        cookie_nonce=request.cookie(COOKIE), now=now)
+            self._states(credentials.state_key).consume(
+                request.query.get("state"), cookie_nonce=request.cookie(COOKIE), now=now
+            )
         except StateRefused as refusal:
-            return page(400, "This login cannot be completed", [str(refusal), "Nothing was stored. Start again "
-                        "from your invite link."], outcome="state_refused", cookie=clear)
+            return page(
+                400,
+                "This login cannot be completed",
+                [str(refusal), "Nothing was stored. Start again from your invite link."],
+                outcome="state_refused",
+                cookie=clear,
+            )
         if "error" in request.query or "code" not in request.query:
             reason = request.query.get("error_description") or request.query.get("error") or "no code was given"
-            return page(400, "Instagram login not completed",
-                        [f"Instagram said: {reason[:300]}", "Nothing was stored. To connect the account, start "
-                         "again from your invite link and choose Allow."], outcome="denied", cookie=clear)
+            return page(
+                400,
+                "Instagram login not completed",
+                [
+                    f"Instagram said: {reason[:300]}",
+                    "Nothing was stored. To connect the account, start again from your invite link and choose Allow.",
+                ],
+                outcome="denied",
+                cookie=clear,
+            )
         code = request.query["code"].removesuffix("#_")
         try:
-            short = self._login.exchange_code(client_id=credentials.instagram_app_id,
-                                              client_secret=credentials.instagram_app_secret,
-                                              redirect_uri=self._redirect_for(request), code=code)
+            short = self._login.exchange_code(
+                client_id=credentials.instagram_app_id,
+                client_secret=credentials.instagram_app_secret,
+                redirect_uri=self._redirect_for(request),
+                code=code,
+            )
         except LoginError as error:
             logger.warning("code exchange refused", extra={"detail": error.detail[:300], "code": error.code})
-            return page(400, "Instagram refused the login", [
-                f"Instagram said: {error.detail[:300]}",
-                "A login code is valid for one hour and only once. Nothing was stored; start again from "
-                "your invite link."], outcome="code_refused", cookie=clear)
+            return page(
+                400,
+                "Instagram refused the login",
+                [
+                    f"Instagram said: {error.detail[:300]}",
+                    "A login code is valid for one hour and only once. Nothing was stored; start again from "
+                    "your invite link.",
+                ],
+                outcome="code_refused",
+                cookie=clear,
+            )
         if short.permissions and MESSAGING_SCOPE not in short.permissions:
-            return page(400, "Messaging permission not granted", [
-                f"The login did not grant {MESSAGING_SCOPE}, without which the gateway cannot read or send "
-                "messages. Nothing was stored; start again and keep every permission ticked."],
-                outcome="scope_missing", cookie=clear)
+            return page(
+                400,
+                "Messaging permission not granted",
+                [
+                    f"The login did not grant {MESSAGING_SCOPE}, without which the gateway cannot read or send "
+                    "messages. Nothing was stored; start again and keep every permission ticked."
+                ],
+                outcome="scope_missing",
+                cookie=clear,
+            )
         try:
-            issued = self._login.long_lived(client_secret=credentials.instagram_app_secret,
-                                            short_lived_token=short.access_token)
+            issued = self._login.long_lived(
+                client_secret=credentials.instagram_app_secret, short_lived_token=short.access_token
+            )
             connected = self._connector.connect(
-                issued.access_token, expires_at=int(now + (issued.expires_in or LONG_LIVED_SECONDS)),
-                refreshed_at=int(now), scopes=short.permissions, now=now)
+                issued.access_token,
+                expires_at=int(now + (issued.expires_in or LONG_LIVED_SECONDS)),
+                refreshed_at=int(now),
+                scopes=short.permissions,
+                now=now,
+            )
         except LoginError as error:
             logger.warning("token exchange refused", extra={"detail": error.detail[:300], "code": error.code})
-            return page(502, "Instagram refused the token exchange", [
-                f"Instagram said: {error.detail[:300]}", "Nothing was stored; start again from your invite "
-                "link."], outcome="exchange_refused", cookie=clear)
+            return page(
+                502,
+                "Instagram refused the token exchange",
+                [f"Instagram said: {error.detail[:300]}", "Nothing was stored; start again from your invite link."],
+                outcome="exchange_refused",
+                cookie=clear,
+            )
         account = connected.account
-        lines = [f"Instagram account @{account.username or '?'} (id {account.account_id}) is connected to the "
-                 "gateway. Its messages now reach your systems, and it can send replies.",
-                 "The access token is renewed automatically before it expires."]
+        lines = [
+            f"Instagram account @{account.username or '?'} (id {account.account_id}) is connected to the "
+            "gateway. Its messages now reach your systems, and it can send replies.",
+            "The access token is renewed automatically before it expires.",
+        ]
         if connected.subscription_error:
-            lines.append(f"Subscribing it to webhooks failed ({connected.subscription_error[:200]}); the "
-                         "gateway retries every day. Until then no messages arrive.")
+            lines.append(
+                f"Subscribing it to webhooks failed ({connected.subscription_error[:200]}); the "
+                "gateway retries every day. Until then no messages arrive."
+            )
         else:
             lines.append(f"Webhook fields: {', '.join(connected.subscribed_fields)}.")
         if connected.unsupported_fields:
             lines.append(f"Meta does not accept these fields: {', '.join(connected.unsupported_fields)}.")
-        logger.info("account connected", extra={"account_id": account.account_id,
-                                                "subscribed": connected.subscribed_fields})
+        logger.info(
+            "account connected", extra={"account_id": account.account_id, "subscribed": connected.subscribed_fields}
+        )
         return page(200, "Account connected", lines, outcome="connected", cookie=clear)
 
     def _redirect_for(self, request: HttpApiRequest) -> str:
@@ -133,6 +192,12 @@ class Onboarding:
 
 
 def _not_configured() -> Reply:
-    return page(503, "Onboarding is not set up yet", [
-        "The gateway's app secret has no instagram_app_id and instagram_app_secret. The operator adds them "
-        "as described in docs/accounts.md."], outcome="not_configured")
+    return page(
+        503,
+        "Onboarding is not set up yet",
+        [
+            "The gateway's app secret has no instagram_app_id and instagram_app_secret. The operator adds them "
+            "as described in docs/accounts.md."
+        ],
+        outcome="not_configured",
+    )

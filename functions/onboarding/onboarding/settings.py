@@ -10,17 +10,24 @@ class OnboardingSettings(LocalStackSettings):
     events_queue_url: str = Field(min_length=1, description="account_status 'connected' events go here.")
     account_secret_prefix: str = Field(min_length=1)
     app_secret_name: str = Field(min_length=1, description="Holds instagram_app_id and instagram_app_secret.")
-    onboarding_secret_name: str = Field(min_length=1, description="Holds the generated state_key that signs "
-                                        "invites and OAuth states.")
+    onboarding_secret_name: str = Field(
+        min_length=1, description="Holds the generated state_key that signs invites and OAuth states."
+    )
     secret_max_age_seconds: int = Field(300, ge=0)
     graph_api_base_url: TokenUrl = Field("https://graph.instagram.com", min_length=1)
     graph_api_version: str = Field("v24.0", pattern=r"^v\d+\.\d+$")
     instagram_authorize_url: TokenUrl = Field("https://www.instagram.com/oauth/authorize", min_length=1)
-    instagram_token_url: TokenUrl = Field("https://api.instagram.com/oauth/access_token", min_length=1,
-                                          description="Where the login's code and the app secret go.")
+    instagram_token_url: TokenUrl = Field(
+        "https://api.instagram.com/oauth/access_token",
+        min_length=1,
+        description="Where the login's code and the app secret go.",
+    )
     instagram_scopes: str = Field("instagram_business_basic,instagram_business_manage_messages", min_length=1)
-    oauth_redirect_uri: str = Field("", description="The redirect URI registered with Meta; empty: this API's "
-                                    "own /oauth/callback, from the request's host.")
+    oauth_redirect_uri: str = Field(
+        "",
+        description="The redirect URI registered with Meta; empty: this API's "
+        "own /oauth/callback, from the request's host.",
+    )
     webhook_fields: CommaList = Field(min_length=1)
 
     @property

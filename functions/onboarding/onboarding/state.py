@@ -74,10 +74,15 @@ class StateStore:
     def issue(self, *, now: float) -> State:
         nonce = secrets.token_urlsafe(24)
         expires = int(now + STATE_SECONDS)
-        self._dynamodb.put_item(TableName=self._table, Item={
-            "pk": {"S": f"{STATE_PK_PREFIX}{nonce}"}, "sk": {"S": STATE_SK},
-            TTL_ATTRIBUTE: {"N": str(expires + 3600)},  # TTL: DynamoDB removes unused states later on
-        }, ConditionExpression="attribute_not_exists(pk)")
+        self._dynamodb.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"{STATE_PK_PREFIX}{nonce}"},
+                "sk": {"S": STATE_SK},
+                TTL_ATTRIBUTE: {"N": str(expires + 3600)},  # TTL: DynamoDB removes unused states later on
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
         return State(nonce, f"{nonce}.{expires}.{_sign(self._key, nonce, str(expires))}")
 
     def consume(self, value: str | None, *, cookie_nonce: str | None, now: float) -> str:
@@ -87,8 +92,12 @@ class StateStore:
         nonce, expires, signature = [*value.split("."), "", ""][:3]
         # Every state this module issues is ASCII; refused before _sign, which cannot encode half a
         # surrogate pair in the nonce.
-        if not value.isascii() or not nonce or not expires.isdigit() or not _equal(
-                signature, _sign(self._key, nonce, expires)):
+        if (
+            not value.isascii()
+            or not nonce
+            or not expires.isdigit()
+            or not _equal(signature, _sign(self._key, nonce, expires))
+        ):
             raise StateRefused("the state in the answer from Instagram is not one this gateway issued")
         if int(expires) < now:
             raise StateRefused("this login took too long and its state expired")
@@ -96,9 +105,11 @@ class StateStore:
             # Bound to the browser that started it: a link someone else started cannot be completed here.
             raise StateRefused("this login was started in another browser (or its cookie was blocked)")
         try:
-            self._dynamodb.delete_item(TableName=self._table,
-                                       Key={"pk": {"S": f"{STATE_PK_PREFIX}{nonce}"}, "sk": {"S": STATE_SK}},
-                                       ConditionExpression="attribute_exists(pk)")
+            self._dynamodb.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"{STATE_PK_PREFIX}{nonce}"}, "sk": {"S": STATE_SK}},
+                ConditionExpression="attribute_exists(pk)",
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise StateRefused("this login was already completed (its state was used)") from None

@@ -34,8 +34,9 @@ def _refresher() -> Refresher:
         accounts=AccountTable(aws.client("dynamodb"), settings.table_name),
         vault=TokenVault(aws.client("secretsmanager"), settings.account_secret_prefix),
         rescue=TokenRescue(aws.client("dynamodb"), settings.table_name),
-        login=InstagramLogin(graph_base_url=settings.graph_api_base_url, api_version=settings.graph_api_version,
-                             oauth_token_url=""),  # nosec B106 # a URL, unused: the refresher never exchanges codes
+        login=InstagramLogin(
+            graph_base_url=settings.graph_api_base_url, api_version=settings.graph_api_version, oauth_token_url=""
+        ),  # nosec B106 # a URL, unused: the refresher never exchanges codes
         events=AccountEventPublisher(aws.client("sqs"), settings.events_queue_url),
         webhook_fields=settings.webhook_fields,
         window_seconds=settings.refresh_window_days * DAY,
@@ -46,18 +47,22 @@ def _refresher() -> Refresher:
 def publish_metrics(report: RunReport) -> None:
     """Zeros too: an alarm on a metric that only appears when something fails cannot tell 'all well'
     from 'the refresher stopped running'."""
-    for name, value in (("Accounts", report.accounts), ("TokenRefreshes", len(report.refreshed)),
-                        ("TokenRefreshFailures", len(report.refresh_failed)),
-                        ("AccountsNeedingReauthorisation", len(report.needs_reauthorisation)),
-                        ("AccountsExpiring", len(report.expiring)),
-                        ("Resubscriptions", len(report.resubscribed)),
-                        ("TokensRescued", len(report.rescued)),
-                        ("ResubscriptionFailures", len(report.subscription_failed)),
-                        ("AccountCheckFailures", len(report.check_failed))):
+    for name, value in (
+        ("Accounts", report.accounts),
+        ("TokenRefreshes", len(report.refreshed)),
+        ("TokenRefreshFailures", len(report.refresh_failed)),
+        ("AccountsNeedingReauthorisation", len(report.needs_reauthorisation)),
+        ("AccountsExpiring", len(report.expiring)),
+        ("Resubscriptions", len(report.resubscribed)),
+        ("TokensRescued", len(report.rescued)),
+        ("ResubscriptionFailures", len(report.subscription_failed)),
+        ("AccountCheckFailures", len(report.check_failed)),
+    ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     if report.earliest_expiry_days is not None:
-        metrics.add_metric(name="DaysUntilEarliestTokenExpiry", unit=MetricUnit.NoUnit,
-                           value=round(report.earliest_expiry_days, 3))
+        metrics.add_metric(
+            name="DaysUntilEarliestTokenExpiry", unit=MetricUnit.NoUnit, value=round(report.earliest_expiry_days, 3)
+        )
 
 
 @logger.inject_lambda_context

@@ -49,12 +49,17 @@ TOO_YOUNG = "too_young"
 EXPIRED = "expired"
 
 # Meta's 190 subcodes (fact sheet §8), as the stable reasons of account_status events.
-DEAD_TOKEN_REASONS = {458: "app_deauthorised", 459: "checkpoint_required", 460: "token_revoked",
-                      463: "token_expired", 464: "user_unconfirmed", 467: "token_invalid"}
+DEAD_TOKEN_REASONS = {
+    458: "app_deauthorised",
+    459: "checkpoint_required",
+    460: "token_revoked",
+    463: "token_expired",
+    464: "user_unconfirmed",
+    467: "token_invalid",
+}
 
 
-def refresh_decision(now: float, *, refreshed_at: float | None, expires_at: float | None,
-                     window_seconds: float) -> str:
+def refresh_decision(now: float, *, refreshed_at: float | None, expires_at: float | None, window_seconds: float) -> str:
     """Whether to call refresh_access_token now. An expired token cannot be refreshed (only a new login
     helps); one younger than a day is refused by Meta; an unknown expiry is learnt by refreshing."""
     if expires_at is not None and expires_at <= now:
@@ -87,13 +92,19 @@ class RunReport:
 
     def summary(self) -> dict[str, object]:
         return {
-            "accounts": self.accounts, "refreshed": self.refreshed, "refresh_failed": self.refresh_failed,
-            "needs_reauthorisation": self.needs_reauthorisation, "expiring": self.expiring,
-            "resubscribed": self.resubscribed, "subscription_failed": self.subscription_failed,
-            "check_failed": self.check_failed, "events_unpublished": self.events_unpublished,
+            "accounts": self.accounts,
+            "refreshed": self.refreshed,
+            "refresh_failed": self.refresh_failed,
+            "needs_reauthorisation": self.needs_reauthorisation,
+            "expiring": self.expiring,
+            "resubscribed": self.resubscribed,
+            "subscription_failed": self.subscription_failed,
+            "check_failed": self.check_failed,
+            "events_unpublished": self.events_unpublished,
             "rescued": self.rescued,
-            "earliest_expiry_days": (None if self.earliest_expiry_days is None
-                                     else round(self.earliest_expiry_days, 2)),
+            "earliest_expiry_days": (
+                None if self.earliest_expiry_days is None else round(self.earliest_expiry_days, 2)
+            ),
         }
 
 
@@ -102,10 +113,20 @@ class TokenNotKept(Exception):
 
 
 class Refresher:
-    def __init__(self, *, accounts: AccountTable, vault: TokenVault, rescue: TokenRescue, login: InstagramLogin,
-                 events: AccountEventPublisher, webhook_fields: list[str], window_seconds: float,
-                 warning_seconds: float, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        *,
+        accounts: AccountTable,
+        vault: TokenVault,
+        rescue: TokenRescue,
+        login: InstagramLogin,
+        events: AccountEventPublisher,
+        webhook_fields: list[str],
+        window_seconds: float,
+        warning_seconds: float,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.accounts = accounts
         self.vault = vault
         self.rescue = rescue
@@ -127,8 +148,9 @@ class Refresher:
             try:
                 _AccountRun(self, account, now, report, changes).check()
             except Exception as exc:  # isolation: the next account is checked whatever this one raised
-                logger.error("account check failed", extra={"account_id": account.account_id,
-                                                            "error": type(exc).__name__})
+                logger.error(
+                    "account check failed", extra={"account_id": account.account_id, "error": type(exc).__name__}
+                )
                 report.check_failed.append(account.account_id)
         if changes:
             report.events_unpublished = len(self.events.publish(changes, now=now))
@@ -136,8 +158,9 @@ class Refresher:
 
 
 class _AccountRun:
-    def __init__(self, refresher: Refresher, account: Account, now: float, report: RunReport,
-                 changes: list[AccountChange]) -> None:
+    def __init__(
+        self, refresher: Refresher, account: Account, now: float, report: RunReport, changes: list[AccountChange]
+    ) -> None:
         self.r = refresher
         self.account = account
         self.now = now
@@ -159,8 +182,12 @@ class _AccountRun:
         if self.account.status == NEEDS_REAUTHORISATION and not adopted:
             self._check_dead_account(document)
             return
-        decision = refresh_decision(self.now, refreshed_at=document.refreshed_at, expires_at=document.expires_at,
-                                    window_seconds=self.r.window_seconds)
+        decision = refresh_decision(
+            self.now,
+            refreshed_at=document.refreshed_at,
+            expires_at=document.expires_at,
+            window_seconds=self.r.window_seconds,
+        )
         proven = adopted
         if decision == EXPIRED:
             # Our record says it lapsed; a pending token left by an interrupted refresh may still save it.
@@ -207,22 +234,28 @@ class _AccountRun:
                 return document, version, False
             self._refresh_failed(f"refresh refused: {error.detail}")
             return document, version, False
-        renewed = replace(document, access_token=issued.access_token, refreshed_at=int(self.now),
-                          expires_at=int(self.now + (issued.expires_in or LONG_LIVED_SECONDS)))
+        renewed = replace(
+            document,
+            access_token=issued.access_token,
+            refreshed_at=int(self.now),
+            expires_at=int(self.now + (issued.expires_in or LONG_LIVED_SECONDS)),
+        )
         secret = self.account.token_secret_id
         try:
             pending = self._keep(secret, renewed)
         except TokenNotKept as exc:
-            logger.error("a refreshed token could not be stored anywhere", extra={"account_id": self.id,
-                                                                                  "error": str(exc)})
+            logger.error(
+                "a refreshed token could not be stored anywhere", extra={"account_id": self.id, "error": str(exc)}
+            )
             self._refresh_failed(f"the new token could not be stored: {exc}")
             return document, version, False
         if pending is None:
             # Meta may have revoked the old token, so it is not checked now (a dead old token is no reason to
             # ask for a new login); the run is retried, and the retry puts the new token in place.
             self.report.rescued.append(self.id)
-            self._refresh_failed("Secrets Manager refused the new token; it is kept in the table until a later "
-                                 "run writes it there")
+            self._refresh_failed(
+                "Secrets Manager refused the new token; it is kept in the table until a later run writes it there"
+            )
             self.r.accounts.record_check(self.id, now=self.now, error=self.error)
             return None
         try:
@@ -265,8 +298,10 @@ class _AccountRun:
             if attempt >= STAGE_ATTEMPTS:
                 try:
                     self.r.rescue.keep(renewed, now=self.now)
-                    logger.warning("new token kept in the table: Secrets Manager refused it",
-                                   extra={"account_id": self.id, "error": failure})
+                    logger.warning(
+                        "new token kept in the table: Secrets Manager refused it",
+                        extra={"account_id": self.id, "error": failure},
+                    )
                     return None
                 except Exception as exc:
                     failure += f"; the table: {type(exc).__name__}"
@@ -298,8 +333,9 @@ class _AccountRun:
             self.r.vault.make_current(secret, rescued)
         except Exception as exc:
             if not self._is_current(secret, rescued):
-                self._refresh_failed(f"Secrets Manager still refuses the new token kept in the table: "
-                                     f"{type(exc).__name__}")
+                self._refresh_failed(
+                    f"Secrets Manager still refuses the new token kept in the table: {type(exc).__name__}"
+                )
                 return None
         self.r.rescue.drop(self.id)  # only now: until Secrets Manager has it, this is its one copy
         rescued = replace(rescued, username=profile.username or rescued.username)
@@ -307,9 +343,17 @@ class _AccountRun:
         self.report.refreshed.append(self.id)
         logger.info("new token kept in the table is now current", extra={"account_id": self.id})
         if self.account.status == NEEDS_REAUTHORISATION:  # marked by the sender while the old token was dead
-            self.changes.append(AccountChange(self.id, ACTIVE, "recovered", reason="token_works",
-                                              detail="the refreshed token Secrets Manager had refused is current",
-                                              username=self.account.username, token_expires_at=rescued.expires_at))
+            self.changes.append(
+                AccountChange(
+                    self.id,
+                    ACTIVE,
+                    "recovered",
+                    reason="token_works",
+                    detail="the refreshed token Secrets Manager had refused is current",
+                    username=self.account.username,
+                    token_expires_at=rescued.expires_at,
+                )
+            )
         return True
 
     def _is_current(self, secret: str, renewed: TokenDocument) -> bool:
@@ -332,18 +376,32 @@ class _AccountRun:
 
     # --- dead tokens ---
 
-    def _dead(self, document: TokenDocument | None, version: str | None, reason: str, detail: str,
-              error: LoginError | None = None) -> bool:
+    def _dead(
+        self,
+        document: TokenDocument | None,
+        version: str | None,
+        reason: str,
+        detail: str,
+        error: LoginError | None = None,
+    ) -> bool:
         """The current token is dead. True when a pending token (from a refresh whose promotion did not
         happen) works and is now current; otherwise the account needs a new login, and says so."""
         if document is not None and version is not None and self._promote_pending(document, version):
             return True
         self.r.accounts.set_status(self.id, NEEDS_REAUTHORISATION, f"{reason}: {detail}", now=self.now)
         self.report.needs_reauthorisation.append(self.id)
-        self.changes.append(AccountChange(
-            self.id, NEEDS_REAUTHORISATION, "token_dead", reason=reason, detail=detail[:500],
-            username=self.account.username, token_expires_at=document.expires_at if document else None,
-            error=error.as_graph_error() if error and error.code is not None else None))
+        self.changes.append(
+            AccountChange(
+                self.id,
+                NEEDS_REAUTHORISATION,
+                "token_dead",
+                reason=reason,
+                detail=detail[:500],
+                username=self.account.username,
+                token_expires_at=document.expires_at if document else None,
+                error=error.as_graph_error() if error and error.code is not None else None,
+            )
+        )
         logger.error("account needs re-authorisation", extra={"account_id": self.id, "reason": reason})
         return False
 
@@ -373,9 +431,17 @@ class _AccountRun:
             self.report.needs_reauthorisation.append(self.id)
             return
         self.r.accounts.set_status(self.id, ACTIVE, None, now=self.now)
-        self.changes.append(AccountChange(self.id, ACTIVE, "recovered", reason="token_works",
-                                          detail="the token marked dead passed /me again",
-                                          username=self.account.username, token_expires_at=document.expires_at))
+        self.changes.append(
+            AccountChange(
+                self.id,
+                ACTIVE,
+                "recovered",
+                reason="token_works",
+                detail="the token marked dead passed /me again",
+                username=self.account.username,
+                token_expires_at=document.expires_at,
+            )
+        )
 
     # --- subscription and expiry ---
 
@@ -391,18 +457,36 @@ class _AccountRun:
         except LoginError as error:
             self.report.subscription_failed.append(self.id)
             self.error = f"re-subscribing failed: {error.detail}"
-            self.changes.append(AccountChange(
-                self.id, self.account.status, "subscription_lost", reason="resubscribe_failed",
-                detail=error.detail[:500], username=self.account.username, missing_fields=missing,
-                subscribed_fields=sorted(subscribed), error=error.as_graph_error() if error.code else None))
+            self.changes.append(
+                AccountChange(
+                    self.id,
+                    self.account.status,
+                    "subscription_lost",
+                    reason="resubscribe_failed",
+                    detail=error.detail[:500],
+                    username=self.account.username,
+                    missing_fields=missing,
+                    subscribed_fields=sorted(subscribed),
+                    error=error.as_graph_error() if error.code else None,
+                )
+            )
             return sorted(subscribed)
         self.report.resubscribed.append(self.id)
         detail = f"Meta had dropped {', '.join(missing)}; subscribed again"
         if unsupported:
             detail += f" (Meta accepts no spelling of {', '.join(unsupported)})"
-        self.changes.append(AccountChange(
-            self.id, self.account.status, "subscription_restored", reason="fields_missing", detail=detail,
-            username=self.account.username, missing_fields=missing, subscribed_fields=fields))
+        self.changes.append(
+            AccountChange(
+                self.id,
+                self.account.status,
+                "subscription_restored",
+                reason="fields_missing",
+                detail=detail,
+                username=self.account.username,
+                missing_fields=missing,
+                subscribed_fields=fields,
+            )
+        )
         return sorted(fields)
 
     def _note_expiry(self, document: TokenDocument) -> None:
@@ -419,9 +503,17 @@ class _AccountRun:
         if self.account.status != EXPIRING:
             detail = f"the token expires in {days:.1f} days and has not been refreshed"
             self.r.accounts.set_status(self.id, EXPIRING, detail, now=self.now)
-            self.changes.append(AccountChange(
-                self.id, EXPIRING, "token_expiring", reason="refresh_not_done", detail=detail,
-                username=self.account.username, token_expires_at=document.expires_at))
+            self.changes.append(
+                AccountChange(
+                    self.id,
+                    EXPIRING,
+                    "token_expiring",
+                    reason="refresh_not_done",
+                    detail=detail,
+                    username=self.account.username,
+                    token_expires_at=document.expires_at,
+                )
+            )
 
 
 def _dead_reason(error: LoginError) -> str:

@@ -49,12 +49,25 @@ class MetaError:
             value = error.get(name)
             return str(value)[:1000] if value is not None else None
 
-        return cls(http_status, integer("code"), integer("error_subcode"), text("type"), text("message"),
-                   text("fbtrace_id"), error.get("is_transient") is True)
+        return cls(
+            http_status,
+            integer("code"),
+            integer("error_subcode"),
+            text("type"),
+            text("message"),
+            text("fbtrace_id"),
+            error.get("is_transient") is True,
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"http_status": self.http_status, "code": self.code, "subcode": self.subcode, "type": self.type,
-                "message": self.message, "fbtrace_id": self.fbtrace_id}
+        return {
+            "http_status": self.http_status,
+            "code": self.code,
+            "subcode": self.subcode,
+            "type": self.type,
+            "message": self.message,
+            "fbtrace_id": self.fbtrace_id,
+        }
 
 
 def classify(error: MetaError) -> ErrorClass:

@@ -86,8 +86,10 @@ class GraphClient:
 
 def _before_sending(exc: requests.exceptions.ConnectionError) -> bool:
     text = repr(exc)
-    return any(marker in text for marker in ("NewConnectionError", "Connection refused", "NameResolution",
-                                             "Failed to establish"))
+    return any(
+        marker in text
+        for marker in ("NewConnectionError", "Connection refused", "NameResolution", "Failed to establish")
+    )
 
 
 def _usage(headers: Any) -> dict[str, Any] | None:
@@ -111,8 +113,10 @@ def regain_seconds(usage: dict[str, Any] | None) -> float | None:
         return None
     minutes = [
         item.get("estimated_time_to_regain_access")
-        for items in usage.values() if isinstance(items, list)
-        for item in items if isinstance(item, dict)
+        for items in usage.values()
+        if isinstance(items, list)
+        for item in items
+        if isinstance(item, dict)
     ]
     values = [float(m) for m in minutes if isinstance(m, int | float) and not isinstance(m, bool) and m > 0]
     return max(values) * 60 if values else None

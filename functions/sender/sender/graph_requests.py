@@ -33,15 +33,20 @@ def build_requests(message: o.OutboundMessage, *, human_agent_tag: bool, markers
     if not markers:
         return sends
     key = message.idempotency_key
-    return [replace(s, body={**s.body, "message": {**s.body["message"], "metadata": marker(key, part)}})
-            if s.expects_message_id else s for part, s in enumerate(sends)]
+    return [
+        replace(s, body={**s.body, "message": {**s.body["message"], "metadata": marker(key, part)}})
+        if s.expects_message_id
+        else s
+        for part, s in enumerate(sends)
+    ]
 
 
 def without_marker(send: GraphSend) -> GraphSend:
     if not send.expects_message_id or "metadata" not in send.body["message"]:
         return send
-    return replace(send, body={**send.body, "message": {
-        k: v for k, v in send.body["message"].items() if k != "metadata"}})
+    return replace(
+        send, body={**send.body, "message": {k: v for k, v in send.body["message"].items() if k != "metadata"}}
+    )
 
 
 def _build(message: o.OutboundMessage, human_agent_tag: bool) -> list[GraphSend]:
@@ -98,8 +103,10 @@ def _build(message: o.OutboundMessage, human_agent_tag: bool) -> list[GraphSend]
             _add_text(add, m.text, [])
             add({"attachment": _attachment(m.media_type, m.url, m.attachment_id)}, _rate_class(m.media_type))
         case o.React():
-            add({"sender_action": "react", "payload": {"message_id": m.message_id, "reaction": m.reaction}},
-                is_message=False)
+            add(
+                {"sender_action": "react", "payload": {"message_id": m.message_id, "reaction": m.reaction}},
+                is_message=False,
+            )
         case o.Unreact():
             add({"sender_action": "unreact", "payload": {"message_id": m.message_id}}, is_message=False)
         case o.SenderAction():
@@ -124,7 +131,7 @@ def split_text(text: str, limit: int = o.MAX_TEXT_BYTES) -> list[str]:
         while len(current.encode()) > limit:
             head = _utf8_prefix(current, limit)
             parts.append(head)
-            current = current[len(head):]
+            current = current[len(head) :]
     if current.strip():
         parts.append(current.strip())
     return parts
@@ -190,7 +197,8 @@ def _element(element: o.Element) -> dict[str, Any]:
 
 def _card_element(card: o.CardContent) -> dict[str, Any]:
     buttons: list[o.UrlButton | o.PostbackButton] = [
-        o.UrlButton(type="web_url", title=c.title, url=c.url) if c.url
+        o.UrlButton(type="web_url", title=c.title, url=c.url)
+        if c.url
         else o.PostbackButton(type="postback", title=c.title, payload=c.payload or c.title)
         for c in card.choices
     ]

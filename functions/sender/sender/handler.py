@@ -34,7 +34,9 @@ class _Conversations:
 
     def last_user_message_at(self, account_id: str, customer_id: str) -> int | None:
         item = self._client.get_item(
-            TableName=self._table, ConsistentRead=True, ProjectionExpression="last_user_message_at",
+            TableName=self._table,
+            ConsistentRead=True,
+            ProjectionExpression="last_user_message_at",
             Key={"pk": {"S": conversation_pk(account_id, customer_id)}, "sk": {"S": CONVERSATION_STATE_SK}},
         ).get("Item")
         value = (item or {}).get("last_user_message_at", {}).get("N")
@@ -51,13 +53,24 @@ def _sender() -> Sender:
     dynamodb = aws.client("dynamodb")
     return Sender(
         records=OutboundRecords(dynamodb, settings.table_name, settings.event_retention_days),
-        accounts=AccountDirectory(dynamodb, settings.table_name, aws.client("secretsmanager"),
-                                  secret_max_age_seconds=settings.secret_max_age_seconds,
-                                  events=AccountEventPublisher(aws.client("sqs"), settings.events_queue_url)),
+        accounts=AccountDirectory(
+            dynamodb,
+            settings.table_name,
+            aws.client("secretsmanager"),
+            secret_max_age_seconds=settings.secret_max_age_seconds,
+            events=AccountEventPublisher(aws.client("sqs"), settings.events_queue_url),
+        ),
         graph=GraphClient(settings.graph_api_base_url, settings.graph_api_version, settings.graph_timeout_seconds),
-        limiter=RateLimiter(dynamodb, settings.table_name, intervals(
-            settings.text_rate_per_second, settings.media_rate_per_second, settings.private_replies_per_hour,
-            settings.rate_headroom)),
+        limiter=RateLimiter(
+            dynamodb,
+            settings.table_name,
+            intervals(
+                settings.text_rate_per_second,
+                settings.media_rate_per_second,
+                settings.private_replies_per_hour,
+                settings.rate_headroom,
+            ),
+        ),
         statuses=StatusPublisher(aws.client("sqs"), settings.events_queue_url, settings.callback_queue_url),
         conversations=_Conversations(dynamodb, settings.table_name),
         metrics=_Metrics(),
@@ -72,11 +85,20 @@ def _record_handler(record: SQSRecord) -> None:
     try:
         status = sender.process(record.body, sqs_message_id=record.message_id, receive_count=receive_count)
     except Exception as exc:  # DynamoDB, SQS or Secrets Manager unavailable: retried like a transient Graph failure
-        raise hand_back(aws.client("sqs"), cached_settings(SenderSettings).outbound_queue_url, record, exc,
-                        fallback_delay=backoff_seconds(receive_count), receive_count=receive_count,
-                        what="outbound message", delayed=_retried) from None
-    logger.info("outbound message processed", extra={"sqs_message_id": record.message_id, "status": status,
-                                                      "receive_count": receive_count})
+        raise hand_back(
+            aws.client("sqs"),
+            cached_settings(SenderSettings).outbound_queue_url,
+            record,
+            exc,
+            fallback_delay=backoff_seconds(receive_count),
+            receive_count=receive_count,
+            what="outbound message",
+            delayed=_retried,
+        ) from None
+    logger.info(
+        "outbound message processed",
+        extra={"sqs_message_id": record.message_id, "status": status, "receive_count": receive_count},
+    )
 
 
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
@@ -91,11 +113,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     deadline = time.monotonic() + (context.get_remaining_time_in_millis() / 1000 if context else 30)
     _sender().remaining_seconds = lambda: deadline - time.monotonic()
     _retried.clear()
-    response: dict[str, Any] = dict(process_partial_response(event=event, record_handler=_record_handler,
-                                                              processor=processor, context=context))
+    response: dict[str, Any] = dict(
+        process_partial_response(event=event, record_handler=_record_handler, processor=processor, context=context)
+    )
     release_skipped(aws.client("sqs"), cached_settings(SenderSettings).outbound_queue_url, event, response, _retried)
     return response
 
 
 _retried: set[str] = set()  # message ids given their own retry delay in this invocation
-

@@ -28,9 +28,12 @@ def decide(message: OutboundMessage, last_user_message_at_ms: int | None, now_ms
     if message.recipient.comment_id is not None:
         return Decision(True)
     if last_user_message_at_ms is None:
-        return Decision(False, reason="window_closed",
-                        detail="the customer has never messaged this account: Instagram lets a business "
-                               "message only people who wrote first")
+        return Decision(
+            False,
+            reason="window_closed",
+            detail="the customer has never messaged this account: Instagram lets a business "
+            "message only people who wrote first",
+        )
     age = now_ms - last_user_message_at_ms
     if age <= STANDARD_WINDOW_MS:
         return Decision(True)
@@ -38,9 +41,15 @@ def decide(message: OutboundMessage, last_user_message_at_ms: int | None, now_ms
     if age <= HUMAN_AGENT_WINDOW_MS and message.human_agent and message.kind not in _MESSAGE_KINDS_EXCLUDED_FROM_TAG:
         return Decision(True, human_agent_tag=True)
     if age <= HUMAN_AGENT_WINDOW_MS:
-        return Decision(False, reason="window_closed",
-                        detail=f"the customer's last message is {hours:.1f} hours old: past 24 hours only a "
-                               "message written by a person (human_agent: true) may be sent, until 7 days")
-    return Decision(False, reason="window_closed",
-                    detail=f"the customer's last message is {hours / 24:.1f} days old: past 7 days nothing "
-                           "may be sent until the customer writes again")
+        return Decision(
+            False,
+            reason="window_closed",
+            detail=f"the customer's last message is {hours:.1f} hours old: past 24 hours only a "
+            "message written by a person (human_agent: true) may be sent, until 7 days",
+        )
+    return Decision(
+        False,
+        reason="window_closed",
+        detail=f"the customer's last message is {hours / 24:.1f} days old: past 7 days nothing "
+        "may be sent until the customer writes again",
+    )

@@ -35,8 +35,9 @@ class Slot:
 
 
 class RateLimiter:
-    def __init__(self, client: Any, table: str, limits: dict[str, tuple[float, float]], *,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, client: Any, table: str, limits: dict[str, tuple[float, float]], *, clock: Callable[[], float] = time.time
+    ) -> None:
         self._client = client
         self._table = table
         self._limits = limits  # (seconds between calls, burst tolerance in seconds) by rate class
@@ -51,9 +52,14 @@ class RateLimiter:
         for _ in range(3):  # lost races to other senders only
             now = self._clock()
             # Busy account: tat is ahead of now; the slot it gives is at tat - tolerance.
-            applied, old = self._update(account_id, rate_class, now, "SET tat = tat + :t",
-                                        "tat > :now AND tat <= :limit",
-                                        {":t": interval, ":now": now, ":limit": now + tolerance + max(max_wait, 0.0)})
+            applied, old = self._update(
+                account_id,
+                rate_class,
+                now,
+                "SET tat = tat + :t",
+                "tat > :now AND tat <= :limit",
+                {":t": interval, ":now": now, ":limit": now + tolerance + max(max_wait, 0.0)},
+            )
             if applied:
                 return Slot(True, max(old.get("tat", now) - tolerance - now, 0.0))
             tat = old.get("tat")
@@ -62,9 +68,14 @@ class RateLimiter:
                     continue  # moved on between our reading and our write
                 return Slot(False, tat - tolerance - now)
             # Idle account: no tat, or tat in the past.
-            applied, _ = self._update(account_id, rate_class, now, "SET tat = :next",
-                                      "attribute_not_exists(tat) OR tat <= :now",
-                                      {":next": now + interval, ":now": now})
+            applied, _ = self._update(
+                account_id,
+                rate_class,
+                now,
+                "SET tat = :next",
+                "attribute_not_exists(tat) OR tat <= :now",
+                {":next": now + interval, ":now": now},
+            )
             if applied:
                 return Slot(True, 0.0)
         return Slot(False, interval)
@@ -75,11 +86,18 @@ class RateLimiter:
         now = self._clock()
         for rate_class, (_, tolerance) in self._limits.items():
             until = now + seconds + tolerance
-            self._update(account_id, rate_class, now, "SET tat = :until", "attribute_not_exists(tat) OR tat < :until",
-                         {":until": until})
+            self._update(
+                account_id,
+                rate_class,
+                now,
+                "SET tat = :until",
+                "attribute_not_exists(tat) OR tat < :until",
+                {":until": until},
+            )
 
-    def _update(self, account_id: str, rate_class: str, now: float, expression: str, condition: str,
-                values: dict[str, float]) -> tuple[bool, dict[str, float]]:
+    def _update(
+        self, account_id: str, rate_class: str, now: float, expression: str, condition: str, values: dict[str, float]
+    ) -> tuple[bool, dict[str, float]]:
         """Whether the update applied, and the item's numbers before it (applied or not)."""
         attribute_values = {k: {"N": f"{v:.6f}"} for k, v in values.items()}
         attribute_values[":expires"] = {"N": str(int(now) + 86_400)}
@@ -107,8 +125,9 @@ def _numbers(item: dict[str, Any]) -> dict[str, float]:
     return {k: float(v["N"]) for k, v in item.items() if isinstance(v, dict) and "N" in v}
 
 
-def intervals(text_per_second: float, media_per_second: float, private_replies_per_hour: float,
-              headroom: float) -> dict[str, tuple[float, float]]:
+def intervals(
+    text_per_second: float, media_per_second: float, private_replies_per_hour: float, headroom: float
+) -> dict[str, tuple[float, float]]:
     return {
         "text": _limit(text_per_second, 1.0, headroom),
         "media": _limit(media_per_second, 1.0, headroom),

@@ -109,17 +109,27 @@ class Sender:
             return self._fail_unclaimed(message, message.account_id, exc.reason, exc.detail)
         sends = build_requests(message, human_agent_tag=False, markers=self.echo_markers)
         record, created = self.records.claim(
-            idempotency_key=message.idempotency_key, payload_hash=_payload_hash(message),
-            kind=message.kind, account_id=account.account_id, customer_id=message.recipient.id,
-            parts_total=len(sends), correlation_id=message.correlation_id, callback_url=message.callback_url,
-            callback_data=message.callback_data)
+            idempotency_key=message.idempotency_key,
+            payload_hash=_payload_hash(message),
+            kind=message.kind,
+            account_id=account.account_id,
+            customer_id=message.recipient.id,
+            parts_total=len(sends),
+            correlation_id=message.correlation_id,
+            callback_url=message.callback_url,
+            callback_data=message.callback_data,
+        )
         if not created:
             resumed = self._resume(record, message)
             if resumed is not None:
                 return resumed
         if not account.can_send:
-            return self._settle(record, st.FAILED, "token_invalid",
-                                f"account {account.account_id} needs re-authorisation; nothing was sent")
+            return self._settle(
+                record,
+                st.FAILED,
+                "token_invalid",
+                f"account {account.account_id} needs re-authorisation; nothing was sent",
+            )
         decision = self._window(message, account)
         if not decision.allowed:
             return self._settle(record, st.FAILED, decision.reason, decision.detail)
@@ -133,8 +143,10 @@ class Sender:
         (go on); else the outcome, leaving a record that belongs to another message untouched."""
         if record.payload_hash != payload_hash:
             self.metrics.count("IdempotencyConflicts")
-            logger.error("idempotency key reused for a different message; the new one is dropped",
-                         extra={"idempotency_key": record.idempotency_key, "status": record.status})
+            logger.error(
+                "idempotency key reused for a different message; the new one is dropped",
+                extra={"idempotency_key": record.idempotency_key, "status": record.status},
+            )
             return "CONFLICT"
         if record.status != st.PENDING:
             # Redelivered after it was settled; the status event may not have gone out before a crash.
@@ -153,10 +165,13 @@ class Sender:
             self.metrics.count("AmbiguousSends")
             sends = build_requests(message, human_agent_tag=False, markers=self.echo_markers)
             started = _epoch_ms(record.inflight_at) if record.inflight_at else None
-            return self._unknown(record, f"an earlier attempt stopped while part {record.inflight_part + 1} "
-                                         "was being sent; it is not sent again",
-                                 send=sends[record.inflight_part] if record.inflight_part < len(sends) else None,
-                                 started_ms=started)
+            return self._unknown(
+                record,
+                f"an earlier attempt stopped while part {record.inflight_part + 1} "
+                "was being sent; it is not sent again",
+                send=sends[record.inflight_part] if record.inflight_part < len(sends) else None,
+                started_ms=started,
+            )
         return None
 
     def _window(self, message: OutboundMessage, account: Account) -> Any:
@@ -165,8 +180,7 @@ class Sender:
             last = self.conversations.last_user_message_at(account.account_id, message.recipient.id)
         return decide(message, last, int(self.clock() * 1000))
 
-    def _send_parts(self, record: OutboundRecord, account: Account, sends: list[GraphSend],
-                    receive_count: int) -> str:
+    def _send_parts(self, record: OutboundRecord, account: Account, sends: list[GraphSend], receive_count: int) -> str:
         token_refetched = False
         part = record.parts_sent
         while part < len(sends):
@@ -183,8 +197,9 @@ class Sender:
             started_ms = int(self.clock() * 1000)
             outcome = self.graph.send(token, send.body)
             if isinstance(outcome, Accepted):
-                updated = self.records.part_sent(record.idempotency_key, part, outcome.message_id,
-                                                 last=part == len(sends) - 1)
+                updated = self.records.part_sent(
+                    record.idempotency_key, part, outcome.message_id, last=part == len(sends) - 1
+                )
                 if updated is None:
                     raise Retry(1.0, "the record changed while its part was sent")
                 record = updated
@@ -196,9 +211,13 @@ class Sender:
                 continue
             if isinstance(outcome, Ambiguous):
                 self.metrics.count("AmbiguousSends")
-                return self._unknown(record, f"Meta's answer never came ({outcome.detail}); whether part "
-                                             f"{part + 1} was delivered is settled by its echo, not by a resend",
-                                     send=send, started_ms=started_ms)
+                return self._unknown(
+                    record,
+                    f"Meta's answer never came ({outcome.detail}); whether part "
+                    f"{part + 1} was delivered is settled by its echo, not by a resend",
+                    send=send,
+                    started_ms=started_ms,
+                )
             if isinstance(outcome, NotSent):
                 refusals = self.records.part_not_sent(record.idempotency_key, part)
                 return self._retry_or_fail(record, receive_count, refusals, f"Meta unreachable: {outcome.detail}")
@@ -209,20 +228,32 @@ class Sender:
                 # refusal is certain, so nothing went out), and none on later messages.
                 self.echo_markers = False
                 self.metrics.count("EchoMarkersRefused")
-                logger.warning("Meta refused the metadata field; sending without echo markers",
-                               extra={"idempotency_key": record.idempotency_key, "error": outcome.error.as_dict()})
+                logger.warning(
+                    "Meta refused the metadata field; sending without echo markers",
+                    extra={"idempotency_key": record.idempotency_key, "error": outcome.error.as_dict()},
+                )
                 self.records.part_not_sent(record.idempotency_key, part)
                 sends = [without_marker(s) for s in sends]
                 continue
             error_class = errors.classify(outcome.error)
             self.metrics.count("GraphErrors", code=str(outcome.error.code), error_class=error_class.value)
-            logger.warning("Meta refused a send", extra={"idempotency_key": record.idempotency_key, "part": part,
-                                                         "error": outcome.error.as_dict(),
-                                                         "error_class": error_class.value})
+            logger.warning(
+                "Meta refused a send",
+                extra={
+                    "idempotency_key": record.idempotency_key,
+                    "part": part,
+                    "error": outcome.error.as_dict(),
+                    "error_class": error_class.value,
+                },
+            )
             if error_class is ErrorClass.AMBIGUOUS:
-                return self._unknown(record, "Meta answered 1/1357046 (invalid JSON reply): the message may "
-                                             "have been sent; settled by its echo", outcome.error.as_dict(), send,
-                                     started_ms)
+                return self._unknown(
+                    record,
+                    "Meta answered 1/1357046 (invalid JSON reply): the message may have been sent; settled by its echo",
+                    outcome.error.as_dict(),
+                    send,
+                    started_ms,
+                )
             refusals = self.records.part_not_sent(record.idempotency_key, part)
             if error_class is ErrorClass.AUTH and not token_refetched:
                 token_refetched = True  # the refresher may have just renewed it: read it again, once
@@ -230,30 +261,46 @@ class Sender:
             if error_class is ErrorClass.AUTH:
                 self.accounts.mark_needs_reauthorisation(account.account_id, outcome.error.message or "code 190")
                 self.metrics.count("AccountsNeedingReauthorisation")
-                return self._settle(record, st.FAILED, "token_invalid",
-                                    "Meta rejected the account's token (190) even after reading it again; the "
-                                    "account needs re-authorisation", outcome.error.as_dict())
+                return self._settle(
+                    record,
+                    st.FAILED,
+                    "token_invalid",
+                    "Meta rejected the account's token (190) even after reading it again; the "
+                    "account needs re-authorisation",
+                    outcome.error.as_dict(),
+                )
             if error_class is ErrorClass.THROTTLED:
                 pause = regain_seconds(outcome.usage) or THROTTLE_PAUSE_SECONDS * (0.5 + random.random() / 2)  # noqa: S311  # nosec B311 # jitter
                 self.limiter.pause(account.account_id, pause)
                 self.metrics.count("Throttled")
-                return self._retry_or_fail(record, receive_count, refusals, "Meta throttled the account",
-                                           outcome.error,
-                                           delay=pause)
+                return self._retry_or_fail(
+                    record, receive_count, refusals, "Meta throttled the account", outcome.error, delay=pause
+                )
             if error_class is ErrorClass.TRANSIENT:
-                return self._retry_or_fail(record, receive_count, refusals, "Meta had a transient failure",
-                                           outcome.error)
+                return self._retry_or_fail(
+                    record, receive_count, refusals, "Meta had a transient failure", outcome.error
+                )
             if error_class is ErrorClass.TRANSIENT_LIMITED:
                 # Counted in Meta's answers, not in SQS receives: a receive spent waiting for a rate slot, or
                 # behind its group's head, sent nothing.
                 if refusals >= errors.TRANSIENT_LIMITED_ATTEMPTS:
-                    return self._settle(record, st.FAILED, "retries_exhausted",
-                                        f"Meta had a temporary failure; gave up after {refusals} attempts",
-                                        outcome.error.as_dict())
-                return self._retry_or_fail(record, receive_count, refusals, "Meta had a temporary failure",
-                                           outcome.error)
-            return self._settle(record, st.FAILED, errors.reason(error_class, outcome.error),
-                                outcome.error.message or "Meta refused the message", outcome.error.as_dict())
+                    return self._settle(
+                        record,
+                        st.FAILED,
+                        "retries_exhausted",
+                        f"Meta had a temporary failure; gave up after {refusals} attempts",
+                        outcome.error.as_dict(),
+                    )
+                return self._retry_or_fail(
+                    record, receive_count, refusals, "Meta had a temporary failure", outcome.error
+                )
+            return self._settle(
+                record,
+                st.FAILED,
+                errors.reason(error_class, outcome.error),
+                outcome.error.message or "Meta refused the message",
+                outcome.error.as_dict(),
+            )
         return self._sent(record, {})
 
     def _wait_for_rate(self, account_id: str, rate_class: str) -> None:
@@ -266,16 +313,28 @@ class Sender:
         if slot.wait > 0:
             self.sleep(slot.wait)
 
-    def _retry_or_fail(self, record: OutboundRecord, receive_count: int, attempts: int, detail: str,
-                       error: Any = None, *, delay: float | None = None) -> str:
+    def _retry_or_fail(
+        self,
+        record: OutboundRecord,
+        receive_count: int,
+        attempts: int,
+        detail: str,
+        error: Any = None,
+        *,
+        delay: float | None = None,
+    ) -> str:
         """Raise Retry; or end FAILED once Meta has failed ``attempts`` times of the ones allowed, or on the
         last receive SQS allows (rather than let SQS park the message in the DLQ without a status).
         Attempts are Meta's answers, not receives: a receive spent waiting for a rate slot, or behind the
         head of the message's conversation, sent nothing."""
         if attempts >= self.max_attempts or receive_count >= self.max_receive_count:
-            return self._settle(record, st.FAILED, "retries_exhausted",
-                                f"{detail}; gave up after {attempts} attempts in {receive_count} receives",
-                                error.as_dict() if error is not None else None)
+            return self._settle(
+                record,
+                st.FAILED,
+                "retries_exhausted",
+                f"{detail}; gave up after {attempts} attempts in {receive_count} receives",
+                error.as_dict() if error is not None else None,
+            )
         raise Retry(delay if delay is not None else backoff_seconds(max(attempts, 1)), detail)
 
     def _sent(self, record: OutboundRecord, receipts: dict[str, Any]) -> str:
@@ -290,8 +349,14 @@ class Sender:
                     record = moved
         return record.status
 
-    def _unknown(self, record: OutboundRecord, detail: str, error: dict[str, Any] | None = None,
-                 send: GraphSend | None = None, started_ms: int | None = None) -> str:
+    def _unknown(
+        self,
+        record: OutboundRecord,
+        detail: str,
+        error: dict[str, Any] | None = None,
+        send: GraphSend | None = None,
+        started_ms: int | None = None,
+    ) -> str:
         """UNKNOWN, then settled by the echo: one that comes later finds the message waiting in its
         conversation (the webhook matches it); one that came already is in the table (matched here)."""
         now_ms = int(self.clock() * 1000)
@@ -299,17 +364,21 @@ class Sender:
         if send is not None and "message" in send.body:
             content = send.body["message"]
             attachment = content.get("attachment") or (content.get("attachments") or [{}])[0]
-            waiting = Unsettled(record.idempotency_key, fingerprint(content.get("text"), attachment.get("type")),
-                                content.get("metadata"),
-                                started_ms if started_ms is not None else now_ms - int(ECHO_LOOKBACK_SECONDS * 1000),
-                                now_ms)
+            waiting = Unsettled(
+                record.idempotency_key,
+                fingerprint(content.get("text"), attachment.get("type")),
+                content.get("metadata"),
+                started_ms if started_ms is not None else now_ms - int(ECHO_LOOKBACK_SECONDS * 1000),
+                now_ms,
+            )
             self.records.add_unsettled(record, waiting)
         status = self._settle(record, st.UNKNOWN, "ambiguous_outcome", detail, error)
         if waiting is None or status != st.UNKNOWN or not record.account_id or not record.customer_id:
             return status
         echoes = self.records.stored_echoes(record.account_id, record.customer_id, waiting.started_ms - CLOCK_SKEW_MS)
-        echo = settles(waiting, echoes, self.records.unsettled(record.account_id, record.customer_id)) \
-            if echoes else None
+        echo = (
+            settles(waiting, echoes, self.records.unsettled(record.account_id, record.customer_id)) if echoes else None
+        )
         if echo is not None and self.records.claim_echo(echo.message_id, record.idempotency_key):
             self.records.remove_unsettled(record.account_id, record.customer_id, record.idempotency_key)
             settled = self.records.settle_by_echo(record.idempotency_key)
@@ -319,8 +388,14 @@ class Sender:
                 return settled.status
         return status
 
-    def _settle(self, record: OutboundRecord, status: str, reason: str | None, detail: str | None,
-                error: dict[str, Any] | None = None) -> str:
+    def _settle(
+        self,
+        record: OutboundRecord,
+        status: str,
+        reason: str | None,
+        detail: str | None,
+        error: dict[str, Any] | None = None,
+    ) -> str:
         moved = self.records.settle(record.idempotency_key, status, reason=reason, detail=detail, error=error)
         if moved is None:  # someone settled it first (an echo, a concurrent attempt): report that
             current = self.records.get(record.idempotency_key)
@@ -334,10 +409,16 @@ class Sender:
     def _fail_unclaimed(self, message: OutboundMessage, account_id: str | None, reason: str, detail: str) -> str:
         payload_hash = _payload_hash(message)
         record, created = self.records.claim(
-            idempotency_key=message.idempotency_key, payload_hash=payload_hash, kind=message.kind,
-            account_id=account_id, customer_id=message.recipient.id, parts_total=0,
-            correlation_id=message.correlation_id, callback_url=message.callback_url,
-            callback_data=message.callback_data)
+            idempotency_key=message.idempotency_key,
+            payload_hash=payload_hash,
+            kind=message.kind,
+            account_id=account_id,
+            customer_id=message.recipient.id,
+            parts_total=0,
+            correlation_id=message.correlation_id,
+            callback_url=message.callback_url,
+            callback_data=message.callback_data,
+        )
         return self._refuse(record, created, payload_hash, reason, detail)
 
     def _refuse(self, record: OutboundRecord, created: bool, payload_hash: str, reason: str, detail: str) -> str:
@@ -376,10 +457,16 @@ class Sender:
         # The body's own digest: a redelivery of this body finds its record, another message's record is not its.
         payload_hash = "invalid-" + hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()[:32]
         record, created = self.records.claim(
-            idempotency_key=key, payload_hash=payload_hash, kind=kind,
-            account_id=text("account_id"), customer_id=without_lone_surrogates(customer) if customer else None,
-            parts_total=0, correlation_id=text("correlation_id"), callback_url=callback_url,
-            callback_data=text("callback_data"))
+            idempotency_key=key,
+            payload_hash=payload_hash,
+            kind=kind,
+            account_id=text("account_id"),
+            customer_id=without_lone_surrogates(customer) if customer else None,
+            parts_total=0,
+            correlation_id=text("correlation_id"),
+            callback_url=callback_url,
+            callback_data=text("callback_data"),
+        )
         self.metrics.count("InvalidMessages")
         return self._refuse(record, created, payload_hash, "invalid_message", problem)
 
@@ -388,10 +475,19 @@ def _log_status(record: OutboundRecord, status: str, reason: str | None = None, 
     """One line per status the sender sets (sent, failed, unknown), with the keys an operator searches by
     (docs/operations.md). Delivered and read come from Meta's webhooks and are events, not log lines."""
     log = logger.warning if status in (st.FAILED, st.UNKNOWN) else logger.info
-    log(f"outbound message {status.lower()}", extra={
-        "idempotency_key": record.idempotency_key, "correlation_id": record.correlation_id,
-        "account_id": record.account_id, "kind": record.kind, "status": status, "message_ids": record.message_ids,
-        "reason": reason, "detail": detail})
+    log(
+        f"outbound message {status.lower()}",
+        extra={
+            "idempotency_key": record.idempotency_key,
+            "correlation_id": record.correlation_id,
+            "account_id": record.account_id,
+            "kind": record.kind,
+            "status": status,
+            "message_ids": record.message_ids,
+            "reason": reason,
+            "detail": detail,
+        },
+    )
 
 
 def backoff_seconds(receive_count: int) -> float:
@@ -417,8 +513,11 @@ def _parse(body: str) -> tuple[OutboundMessage | None, str | None, Any]:
 
 def _refuses_marker(outcome: Refused, send: GraphSend) -> bool:
     """Meta's invalid-parameter answer naming the metadata field, to a request that carried it."""
-    return (outcome.error.code == 100 and "metadata" in (outcome.error.message or "").lower()
-            and "metadata" in send.body.get("message", {}))
+    return (
+        outcome.error.code == 100
+        and "metadata" in (outcome.error.message or "").lower()
+        and "metadata" in send.body.get("message", {})
+    )
 
 
 def _epoch_ms(iso: str) -> int | None:

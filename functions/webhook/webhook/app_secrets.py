@@ -68,9 +68,7 @@ class SecretsManagerAppSecret:
 
     def _fetch(self, *, force: bool) -> AppSecret:
         try:
-            value: Any = self._provider.get(
-                self._secret_id, transform="json", max_age=self._max_age, force_fetch=force
-            )
+            value: Any = self._provider.get(self._secret_id, transform="json", max_age=self._max_age, force_fetch=force)
         except TransformParameterError:
             raise ConfigurationError(f"secret {self._secret_id} is not JSON") from None
         except GetParameterError as exc:

@@ -29,7 +29,7 @@ class DynamoEventStore:
         stored: set[str] = set()
         unique = list(dict.fromkeys(keys))  # BatchGetItem refuses a key twice in one request
         for start in range(0, len(unique), _GET_BATCH):
-            batch = [_item_key(k) for k in unique[start:start + _GET_BATCH]]
+            batch = [_item_key(k) for k in unique[start : start + _GET_BATCH]]
             request: dict[str, Any] = {
                 self._table: {"Keys": batch, "ConsistentRead": True, "ProjectionExpression": "event_id"}
             }
@@ -107,8 +107,10 @@ class DynamoEventStore:
         return {
             "Update": {
                 "TableName": self._table,
-                "Key": {"pk": {"S": conversation_pk(window.account_id, window.customer_id)},
-                        "sk": {"S": CONVERSATION_STATE_SK}},
+                "Key": {
+                    "pk": {"S": conversation_pk(window.account_id, window.customer_id)},
+                    "sk": {"S": CONVERSATION_STATE_SK},
+                },
                 "UpdateExpression": (
                     "SET account_id = :account, customer_id = :customer, last_user_message_at = :at, "
                     "last_user_message_time = :time, last_user_message_id = :mid, "

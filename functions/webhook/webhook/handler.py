@@ -29,8 +29,9 @@ from webhook.settings import WebhookSettings
 @cache
 def _secret_source() -> SecretsManagerAppSecret:
     settings = cached_settings(WebhookSettings)
-    return SecretsManagerAppSecret(aws.client("secretsmanager"), settings.app_secret_name,
-                                   settings.secret_max_age_seconds)
+    return SecretsManagerAppSecret(
+        aws.client("secretsmanager"), settings.app_secret_name, settings.secret_max_age_seconds
+    )
 
 
 @cache
@@ -44,7 +45,8 @@ def _receipts() -> OutboundReceipts:
     settings = cached_settings(WebhookSettings)
     return OutboundReceipts(
         OutboundRecords(aws.client("dynamodb"), settings.table_name, settings.event_retention_days),
-        StatusPublisher(aws.client("sqs"), settings.events_queue_url, settings.callback_queue_url))
+        StatusPublisher(aws.client("sqs"), settings.events_queue_url, settings.callback_queue_url),
+    )
 
 
 @cache
@@ -84,15 +86,31 @@ def receive_events(request: HttpApiRequest) -> Reply:
     metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=result.duplicates)
     if result.stale:
         metrics.add_metric(name="EventsStale", unit=MetricUnit.Count, value=result.stale)
-        logger.warning("events older than the event retention ignored (a replayed body?)",
-                       extra={"stale": result.stale})
+        logger.warning(
+            "events older than the event retention ignored (a replayed body?)", extra={"stale": result.stale}
+        )
     for kind, count in result.kinds.items():
         observability.count("EventsReceived", count, kind=kind)
-    logger.info("webhook accepted", extra={"received": result.received, "published": result.published,
-                                           "duplicates": result.duplicates, "stale": result.stale,
-                                           "kinds": result.kinds, "app_secret_index": result.secret_index})
-    return Reply.of_json(200, {"received": result.received, "published": result.published,
-                            "duplicates": result.duplicates, "stale": result.stale})
+    logger.info(
+        "webhook accepted",
+        extra={
+            "received": result.received,
+            "published": result.published,
+            "duplicates": result.duplicates,
+            "stale": result.stale,
+            "kinds": result.kinds,
+            "app_secret_index": result.secret_index,
+        },
+    )
+    return Reply.of_json(
+        200,
+        {
+            "received": result.received,
+            "published": result.published,
+            "duplicates": result.duplicates,
+            "stale": result.stale,
+        },
+    )
 
 
 # API Gateway's routeKey for each route in template.yaml (a test keeps the two the same).

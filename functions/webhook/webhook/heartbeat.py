@@ -17,8 +17,13 @@ class AccountWrites(Protocol):
 
 
 class WebhookHeartbeat:
-    def __init__(self, accounts: AccountWrites, *, interval_seconds: float = INTERVAL_SECONDS,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        accounts: AccountWrites,
+        *,
+        interval_seconds: float = INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._accounts = accounts
         self._interval = interval_seconds
         self._clock = clock
@@ -35,5 +40,6 @@ class WebhookHeartbeat:
                 self._accounts.record_webhook(account_id, at)
             except Exception as exc:  # a diagnostic, so any failure is swallowed: the events are durable
                 # An unknown account (its item is missing) lands here too: the condition refuses to create one.
-                logger.info("last_webhook_at not recorded", extra={"account_id": account_id,
-                                                                   "reason": type(exc).__name__})
+                logger.info(
+                    "last_webhook_at not recorded", extra={"account_id": account_id, "reason": type(exc).__name__}
+                )

@@ -47,6 +47,7 @@ _VALID_ID = re.compile(ID_PATTERN)
 class _Builder(Protocol):
     def __call__(self, kind: EventKind, key: str, *, user_initiated: bool = False, **content: Any) -> InboundEvent: ...
 
+
 # Webhook fields whose `changes[].value` is a messaging item (the App Dashboard's test payloads).
 MESSAGING_FIELDS = frozenset(
     {
@@ -125,8 +126,19 @@ def _reason(exc: ValidationError) -> str:
 def _unusable_entry(raw_entry: Any, received_at: datetime, reason: str) -> InboundEvent:
     """An entry without a usable id (all else in an entry is coerced): kept whole as one unknown event."""
     raw = raw_entry if isinstance(raw_entry, dict) else {"entry": raw_entry}
-    return _event(UNKNOWN_ACCOUNT, raw, "messaging", EventKind.UNKNOWN, _content_key("entry", raw), None, "inbound",
-                  False, received_at, received_at, error=f"entry not understood: {reason}")
+    return _event(
+        UNKNOWN_ACCOUNT,
+        raw,
+        "messaging",
+        EventKind.UNKNOWN,
+        _content_key("entry", raw),
+        None,
+        "inbound",
+        False,
+        received_at,
+        received_at,
+        error=f"entry not understood: {reason}",
+    )
 
 
 def _from_messaging(entry: Entry, raw: dict[str, Any], source: Source, received_at: datetime) -> InboundEvent:
@@ -141,8 +153,17 @@ def _from_messaging(entry: Entry, raw: dict[str, Any], source: Source, received_
 
     def build(kind: EventKind, key: str, *, user_initiated: bool = False, **content: Any) -> InboundEvent:
         return _event(
-            entry.id, raw, source, kind, key, customer, "outbound" if outbound else "inbound",
-            user_initiated and not outbound, occurred, received_at, **content,
+            entry.id,
+            raw,
+            source,
+            kind,
+            key,
+            customer,
+            "outbound" if outbound else "inbound",
+            user_initiated and not outbound,
+            occurred,
+            received_at,
+            **content,
         )
 
     if item.message is not None:
@@ -152,7 +173,9 @@ def _from_messaging(entry: Entry, raw: dict[str, Any], source: Source, received_
         return build(
             EventKind.MESSAGE_EDITED,
             f"message_edited|{edit.mid}|{edit.num_edit}|{ts}",
-            message_id=edit.mid, text=edit.text, edit_count=edit.num_edit,
+            message_id=edit.mid,
+            text=edit.text,
+            edit_count=edit.num_edit,
         )
     if item.reaction is not None:
         r = item.reaction
@@ -168,13 +191,17 @@ def _from_messaging(entry: Entry, raw: dict[str, Any], source: Source, received_
         return build(
             EventKind.POSTBACK,
             f"postback|{p.mid}" if p.mid else _content_key("postback", raw),
-            user_initiated=True, message_id=p.mid, postback=Postback(title=p.title, payload=p.payload),
+            user_initiated=True,
+            message_id=p.mid,
+            postback=Postback(title=p.title, payload=p.payload),
         )
     if item.read is not None:
         return build(EventKind.READ, f"read|{sender}|{item.read.mid}|{ts}", message_id=item.read.mid)
     if item.referral is not None:
         return build(
-            EventKind.REFERRAL, _content_key("referral", raw), user_initiated=True,
+            EventKind.REFERRAL,
+            _content_key("referral", raw),
+            user_initiated=True,
             referral=Referral.model_validate(_ids_as_strings(item.referral)),
         )
     if item.optin is not None:
@@ -183,7 +210,8 @@ def _from_messaging(entry: Entry, raw: dict[str, Any], source: Source, received_
     for handover_type in HANDOVER_KEYS:
         if isinstance(extra.get(handover_type), dict):
             return build(
-                EventKind.HANDOVER, _content_key(handover_type, raw),
+                EventKind.HANDOVER,
+                _content_key(handover_type, raw),
                 handover=_handover(handover_type, extra[handover_type]),
             )
     return build(EventKind.UNKNOWN, _content_key("unknown", raw), error="no known event key in the item")
@@ -226,8 +254,7 @@ def _from_message(message: MessagePart, build: "_Builder") -> InboundEvent:
     elif message.referral is not None:
         kind = EventKind.REFERRAL
     else:
-        return build(EventKind.UNKNOWN, key, error="message has no text, attachments or known content",
-                     **content)
+        return build(EventKind.UNKNOWN, key, error="message has no text, attachments or known content", **content)
     return build(kind, key, user_initiated=user_initiated, **content)
 
 
@@ -243,13 +270,22 @@ def _from_change(entry: Entry, raw: dict[str, Any], received_at: datetime) -> In
         by_the_account = author is not None and author == entry.id
         comment_id = comment.comment_id or comment.id
         return _event(
-            entry.id, raw, "changes", EventKind.COMMENT,
+            entry.id,
+            raw,
+            "changes",
+            EventKind.COMMENT,
             f"comment|{change.field}|{comment_id}" if comment_id else _content_key("comment", raw),
-            None if by_the_account else author, "outbound" if by_the_account else "inbound", False,
-            occurred, received_at,
+            None if by_the_account else author,
+            "outbound" if by_the_account else "inbound",
+            False,
+            occurred,
+            received_at,
             text=comment.text,
             comment=Comment(
-                field=change.field, comment_id=comment_id, parent_id=comment.parent_id, text=comment.text,
+                field=change.field,
+                comment_id=comment_id,
+                parent_id=comment.parent_id,
+                text=comment.text,
                 username=comment.from_.username if comment.from_ else None,
                 media_id=comment.media.id if comment.media else None,
                 media_product_type=comment.media.media_product_type if comment.media else None,
@@ -258,9 +294,18 @@ def _from_change(entry: Entry, raw: dict[str, Any], received_at: datetime) -> In
     if change.field == "mentions" and isinstance(value, dict):
         mention = MentionValue.model_validate(value)
         return _event(
-            entry.id, raw, "changes", EventKind.MENTION,
-            f"mention|{mention.media_id}|{mention.comment_id}" if mention.media_id or mention.comment_id
-            else _content_key("mention", raw), None, "inbound", False, occurred, received_at,
+            entry.id,
+            raw,
+            "changes",
+            EventKind.MENTION,
+            f"mention|{mention.media_id}|{mention.comment_id}"
+            if mention.media_id or mention.comment_id
+            else _content_key("mention", raw),
+            None,
+            "inbound",
+            False,
+            occurred,
+            received_at,
             mention=Mention(media_id=mention.media_id, comment_id=mention.comment_id),
         )
     return _unknown(entry, raw, "changes", received_at, f"unrecognised field {change.field!r}")
@@ -313,8 +358,17 @@ def _unknown(entry: Entry, raw: dict[str, Any], source: Source, received_at: dat
     outbound = _is_outbound(entry.id, sender, recipient, ours)
     customer = recipient if outbound else sender
     return _event(
-        entry.id, raw, source, EventKind.UNKNOWN, _content_key(f"unknown|{source}", raw), customer,
-        "outbound" if outbound else "inbound", False, _entry_time(entry, received_at), received_at, error=error,
+        entry.id,
+        raw,
+        source,
+        EventKind.UNKNOWN,
+        _content_key(f"unknown|{source}", raw),
+        customer,
+        "outbound" if outbound else "inbound",
+        False,
+        _entry_time(entry, received_at),
+        received_at,
+        error=error,
         # The mid, when there is one, lets a later deletion find and remove the content raw holds.
         message_id=_raw_id(raw.get("message"), "mid") or _raw_id(raw.get("message_edit"), "mid"),
     )
@@ -360,8 +414,10 @@ def _content_key(prefix: str, raw: dict[str, Any]) -> str:
 
 
 def _ids_as_strings(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: str(v) if k.endswith("_id") and isinstance(v, int) and not isinstance(v, bool) else v
-            for k, v in data.items()}
+    return {
+        k: str(v) if k.endswith("_id") and isinstance(v, int) and not isinstance(v, bool) else v
+        for k, v in data.items()
+    }
 
 
 def _raw_id(party: Any, key: str = "id") -> str | None:

@@ -238,8 +238,15 @@ def receive(
             raise rejected from None
         secret = fresh
         verified = verify_and_parse(body, signature, secret.app_secrets, max_body_bytes)
-    result = ingest(verified.envelope, received_at_ms, store, publisher, receipts, gateway_app_ids=secret.app_ids,
-                    max_event_age_ms=max_event_age_ms)
+    result = ingest(
+        verified.envelope,
+        received_at_ms,
+        store,
+        publisher,
+        receipts,
+        gateway_app_ids=secret.app_ids,
+        max_event_age_ms=max_event_age_ms,
+    )
     return replace(result, secret_index=verified.secret_index)
 
 
@@ -255,9 +262,15 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher: EventPublisher,
-           receipts: Receipts | None = None, gateway_app_ids: frozenset[str] = frozenset(),
-           max_event_age_ms: int | None = None) -> IngestResult:
+def ingest(
+    envelope: Envelope,
+    received_at_ms: int,
+    store: EventStore,
+    publisher: EventPublisher,
+    receipts: Receipts | None = None,
+    gateway_app_ids: frozenset[str] = frozenset(),
+    max_event_age_ms: int | None = None,
+) -> IngestResult:
     events = _in_occurrence_order(_attributed(normalize(envelope, received_at_ms), gateway_app_ids))
     received = len(events)
     stale = 0
@@ -285,7 +298,7 @@ def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher
         # Publish then store, chunk by chunk: a late failure leaves the earlier chunks recorded, so
         # Meta's retry does not publish them again.
         for start in range(0, len(fresh), PUBLISH_CHUNK):
-            chunk = [SerializedEvent.of(e) for e in fresh[start:start + PUBLISH_CHUNK]]
+            chunk = [SerializedEvent.of(e) for e in fresh[start : start + PUBLISH_CHUNK]]
             accepted = publisher.publish(chunk)
             store.save(accepted)
             published.extend(accepted)
@@ -306,14 +319,24 @@ def ingest(envelope: Envelope, received_at_ms: int, store: EventStore, publisher
     kinds: dict[str, int] = {}
     for event in events:
         kinds[event.kind.value] = kinds.get(event.kind.value, 0) + 1
-    return IngestResult(received=received, published=len(published), duplicates=len(stored), kinds=kinds,
-                        accounts=frozenset(e.account_id for e in events), stale=stale)
+    return IngestResult(
+        received=received,
+        published=len(published),
+        duplicates=len(stored),
+        kinds=kinds,
+        accounts=frozenset(e.account_id for e in events),
+        stale=stale,
+    )
 
 
 def _attributed(events: list[InboundEvent], gateway_app_ids: frozenset[str]) -> list[InboundEvent]:
     """Echoes say whether the gateway sent them (igdm.echoes): only those may settle its messages."""
-    return [e.model_copy(update={"sent_by_gateway": sent_by_gateway(e.app_id, e.metadata, gateway_app_ids)})
-            if e.kind == EventKind.ECHO else e for e in events]
+    return [
+        e.model_copy(update={"sent_by_gateway": sent_by_gateway(e.app_id, e.metadata, gateway_app_ids)})
+        if e.kind == EventKind.ECHO
+        else e
+        for e in events
+    ]
 
 
 def without_content(event: InboundEvent) -> InboundEvent:
@@ -322,8 +345,15 @@ def without_content(event: InboundEvent) -> InboundEvent:
     if event.message_id:
         raw["message"] = {"mid": event.message_id, "is_deleted": True}
     return event.model_copy(
-        update={"text": None, "attachments": [], "reply_to": None, "quick_reply_payload": None,
-                "referral": None, "raw": raw, "content_deleted": True}
+        update={
+            "text": None,
+            "attachments": [],
+            "reply_to": None,
+            "quick_reply_payload": None,
+            "referral": None,
+            "raw": raw,
+            "content_deleted": True,
+        }
     )
 
 
@@ -346,12 +376,12 @@ def _deletion_probes(events: Iterable[InboundEvent]) -> dict[EventKey, str]:
 
 def _without_deleted_content(events: list[InboundEvent], deleted_before: set[tuple[str, str]]) -> list[InboundEvent]:
     deleted = deleted_before | {
-        (e.account_id, e.message_id) for e in events if e.kind == EventKind.MESSAGE_DELETED and e.message_id}
+        (e.account_id, e.message_id) for e in events if e.kind == EventKind.MESSAGE_DELETED and e.message_id
+    }
     if not deleted:
         return events
     return [
-        without_content(e) if e.kind in CONTENT_KINDS and (e.account_id, e.message_id) in deleted else e
-        for e in events
+        without_content(e) if e.kind in CONTENT_KINDS and (e.account_id, e.message_id) in deleted else e for e in events
     ]
 
 

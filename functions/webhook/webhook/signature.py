@@ -18,7 +18,7 @@ def matching_secret(body: bytes, header: str | None, secrets: Sequence[str]) -> 
     """
     if not header or not header.startswith(SIGNATURE_PREFIX) or not secrets:
         return None
-    claimed = header[len(SIGNATURE_PREFIX):].strip().lower().encode("utf-8", "replace")
+    claimed = header[len(SIGNATURE_PREFIX) :].strip().lower().encode("utf-8", "replace")
     keys = [secret.encode("utf-8") for secret in secrets]
     index = _first_match(body, claimed, keys)
     if index is None and len(body) <= FALLBACK_MAX_BYTES and not body.isascii():

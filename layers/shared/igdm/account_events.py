@@ -50,8 +50,9 @@ def account_event(change: AccountChange, *, now: float) -> InboundEvent:
             reason=change.reason,
             detail=change.detail,
             username=change.username,
-            token_expires_at=(datetime.fromtimestamp(change.token_expires_at, UTC)
-                              if change.token_expires_at is not None else None),
+            token_expires_at=(
+                datetime.fromtimestamp(change.token_expires_at, UTC) if change.token_expires_at is not None else None
+            ),
             missing_fields=change.missing_fields,
             subscribed_fields=change.subscribed_fields,
             error=GraphError.model_validate(change.error) if change.error else None,

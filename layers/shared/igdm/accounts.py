@@ -74,9 +74,17 @@ class TokenDocument:
     refreshed_at: int | None = None  # when issued or last refreshed; None when unknown
 
     def to_json(self) -> str:
-        return json.dumps({"access_token": self.access_token, "user_id": self.user_id, "username": self.username,
-                           "scopes": list(self.scopes), "expires_at": self.expires_at,
-                           "refreshed_at": self.refreshed_at, "token_type": "instagram_user_long_lived"})  # nosec B105 # a kind of token
+        return json.dumps(
+            {
+                "access_token": self.access_token,
+                "user_id": self.user_id,
+                "username": self.username,
+                "scopes": list(self.scopes),
+                "expires_at": self.expires_at,
+                "refreshed_at": self.refreshed_at,
+                "token_type": "instagram_user_long_lived",  # nosec B105 # a kind of token
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str, account_id: str) -> "TokenDocument":
@@ -98,8 +106,16 @@ class TokenDocument:
 class AccountDirectory:
     """The sender's view: accounts cached for a minute, tokens through Powertools' secret cache."""
 
-    def __init__(self, dynamodb: Any, table: str, secretsmanager: Any, *, cache_seconds: float = 60,
-                 secret_max_age_seconds: int = 300, events: Any = None) -> None:
+    def __init__(
+        self,
+        dynamodb: Any,
+        table: str,
+        secretsmanager: Any,
+        *,
+        cache_seconds: float = 60,
+        secret_max_age_seconds: int = 300,
+        events: Any = None,
+    ) -> None:
         self._dynamodb = dynamodb
         self._events = events  # an AccountEventPublisher: a token found dead is announced
         self._table = table
@@ -127,8 +143,13 @@ class AccountDirectory:
         try:
             # VersionStage named although AWSCURRENT is the default: moto's emulator otherwise keeps
             # answering with the version that was current before a stage move (the refresher's promote).
-            document = self._secrets.get(account.token_secret_id, max_age=self._secret_max_age,
-                                         transform="json", force_fetch=fresh, VersionStage=CURRENT)
+            document = self._secrets.get(
+                account.token_secret_id,
+                max_age=self._secret_max_age,
+                transform="json",
+                force_fetch=fresh,
+                VersionStage=CURRENT,
+            )
         except Exception as exc:  # Powertools wraps client errors in its own exception types
             raise AccountLookupFailed(f"token secret unreadable: {type(exc).__name__}") from None
         token = document.get("access_token") if isinstance(document, dict) else None
@@ -140,8 +161,13 @@ class AccountDirectory:
         AccountTable(self._dynamodb, self._table).set_status(account_id, NEEDS_REAUTHORISATION, detail)
         self._loaded_at = -float("inf")
         if self._events is not None:
-            change = AccountChange(account_id, NEEDS_REAUTHORISATION, "token_dead", reason="token_invalid",
-                                   detail=f"Meta refused the token while sending: {detail}"[:500])
+            change = AccountChange(
+                account_id,
+                NEEDS_REAUTHORISATION,
+                "token_dead",
+                reason="token_invalid",
+                detail=f"Meta refused the token while sending: {detail}"[:500],
+            )
             if self._events.publish([change], now=time.time()):
                 # The status is recorded and the metric counted; only the event is missing.
                 logger.error("account_status event not published", extra={"account_id": account_id})
@@ -185,29 +211,47 @@ class AccountTable:
     def save(self, document: TokenDocument, token_secret_id: str, *, now: float) -> Account:
         """An account (re)connected: active, with its new token's expiry. Keeps registered_at."""
         values: dict[str, Any] = {
-            ":id": {"S": document.user_id}, ":secret": {"S": token_secret_id}, ":active": {"S": ACTIVE},
-            ":now": {"S": _iso(now)}, ":scopes": {"L": [{"S": s} for s in document.scopes]},
+            ":id": {"S": document.user_id},
+            ":secret": {"S": token_secret_id},
+            ":active": {"S": ACTIVE},
+            ":now": {"S": _iso(now)},
+            ":scopes": {"L": [{"S": s} for s in document.scopes]},
         }
-        sets = ["account_id = :id", "token_secret_id = :secret", "#status = :active", "status_changed_at = :now",
-                "registered_at = if_not_exists(registered_at, :now)", "connected_at = :now", "scopes = :scopes"]
+        sets = [
+            "account_id = :id",
+            "token_secret_id = :secret",
+            "#status = :active",
+            "status_changed_at = :now",
+            "registered_at = if_not_exists(registered_at, :now)",
+            "connected_at = :now",
+            "scopes = :scopes",
+        ]
         removes = ["status_detail", "last_error"]
-        for name, value in (("username", document.username), ("token_expires_at", _iso_or_none(document.expires_at)),
-                            ("token_refreshed_at", _iso_or_none(document.refreshed_at))):
+        for name, value in (
+            ("username", document.username),
+            ("token_expires_at", _iso_or_none(document.expires_at)),
+            ("token_refreshed_at", _iso_or_none(document.refreshed_at)),
+        ):
             if value is None:
                 removes.append(name)
             else:
                 sets.append(f"{name} = :{name}")
                 values[f":{name}"] = {"S": value}
         self._dynamodb.update_item(
-            TableName=self._table, Key=_key(document.user_id),
+            TableName=self._table,
+            Key=_key(document.user_id),
             UpdateExpression=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
-            ExpressionAttributeNames={"#status": "status"}, ExpressionAttributeValues=values,
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
         )
         return Account(document.user_id, ACTIVE, token_secret_id, document.username, document.expires_at)
 
     def record_refresh(self, account_id: str, document: TokenDocument, *, now: float) -> None:
-        values = {":active": {"S": ACTIVE}, ":now": {"S": _iso(now)},
-                  ":refreshed": {"S": _iso(document.refreshed_at or now)}}
+        values = {
+            ":active": {"S": ACTIVE},
+            ":now": {"S": _iso(now)},
+            ":refreshed": {"S": _iso(document.refreshed_at or now)},
+        }
         sets = ["#status = :active", "token_refreshed_at = :refreshed", "last_checked_at = :now"]
         if document.expires_at is not None:
             sets.append("token_expires_at = :expires")
@@ -224,8 +268,9 @@ class AccountTable:
             expression += " REMOVE status_detail"
         self._update(account_id, expression, values)
 
-    def record_check(self, account_id: str, *, now: float, subscribed_fields: list[str] | None = None,
-                     error: str | None = None) -> None:
+    def record_check(
+        self, account_id: str, *, now: float, subscribed_fields: list[str] | None = None, error: str | None = None
+    ) -> None:
         values: dict[str, Any] = {":now": {"S": _iso(now)}}
         sets = ["last_checked_at = :now"]
         if subscribed_fields is not None:
@@ -243,8 +288,11 @@ class AccountTable:
     def _update(self, account_id: str, expression: str, values: dict[str, Any]) -> None:
         names = {"#status": "status"} if "#status" in expression else None
         self._dynamodb.update_item(
-            TableName=self._table, Key=_key(account_id), UpdateExpression=expression,
-            ConditionExpression="attribute_exists(pk)", ExpressionAttributeValues=values,
+            TableName=self._table,
+            Key=_key(account_id),
+            UpdateExpression=expression,
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues=values,
             **({"ExpressionAttributeNames": names} if names else {}),
         )
 
@@ -273,8 +321,11 @@ class TokenVault:
         """Create the secret, or make `document` its current version (a new login proved the token)."""
         name = self.secret_name(document.user_id)
         try:
-            self._client.create_secret(Name=name, SecretString=document.to_json(),
-                                       Description=f"Instagram user token of account {document.user_id}")
+            self._client.create_secret(
+                Name=name,
+                SecretString=document.to_json(),
+                Description=f"Instagram user token of account {document.user_id}",
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceExistsException":
                 raise
@@ -283,8 +334,9 @@ class TokenVault:
 
     def stage(self, secret_id: str, document: TokenDocument) -> str:
         """Write `document` as the pending version; the current one stays what every reader gets."""
-        answer = self._client.put_secret_value(SecretId=secret_id, SecretString=document.to_json(),
-                                               VersionStages=[PENDING])
+        answer = self._client.put_secret_value(
+            SecretId=secret_id, SecretString=document.to_json(), VersionStages=[PENDING]
+        )
         return str(answer["VersionId"])
 
     def make_current(self, secret_id: str, document: TokenDocument) -> str:
@@ -295,13 +347,15 @@ class TokenVault:
     def promote(self, secret_id: str, version_id: str, current_version_id: str) -> None:
         """Make the pending version current in one call (the old one becomes AWSPREVIOUS), then clear the
         pending label so a later run does not mistake it for a token still to be tried."""
-        self._client.update_secret_version_stage(SecretId=secret_id, VersionStage=CURRENT,
-                                                 MoveToVersionId=version_id, RemoveFromVersionId=current_version_id)
+        self._client.update_secret_version_stage(
+            SecretId=secret_id, VersionStage=CURRENT, MoveToVersionId=version_id, RemoveFromVersionId=current_version_id
+        )
         self.discard_pending(secret_id, version_id)
 
     def discard_pending(self, secret_id: str, version_id: str) -> None:
-        self._client.update_secret_version_stage(SecretId=secret_id, VersionStage=PENDING,
-                                                 RemoveFromVersionId=version_id)
+        self._client.update_secret_version_stage(
+            SecretId=secret_id, VersionStage=PENDING, RemoveFromVersionId=version_id
+        )
 
 
 class TokenRescue:
@@ -316,14 +370,18 @@ class TokenRescue:
 
     def keep(self, document: TokenDocument, *, now: float) -> None:
         item: dict[str, Any] = {
-            **_rescue_key(document.user_id), "token": {"S": document.to_json()}, "rescued_at": {"S": _iso(now)}}
+            **_rescue_key(document.user_id),
+            "token": {"S": document.to_json()},
+            "rescued_at": {"S": _iso(now)},
+        }
         if document.expires_at is not None:
             item[TTL_ATTRIBUTE] = {"N": str(document.expires_at)}
         self._dynamodb.put_item(TableName=self._table, Item=item)
 
     def get(self, account_id: str) -> TokenDocument | None:
-        item = self._dynamodb.get_item(TableName=self._table, Key=_rescue_key(account_id),
-                                       ConsistentRead=True).get("Item")
+        item = self._dynamodb.get_item(TableName=self._table, Key=_rescue_key(account_id), ConsistentRead=True).get(
+            "Item"
+        )
         return TokenDocument.from_json(item["token"]["S"], account_id) if item else None
 
     def drop(self, account_id: str) -> None:
@@ -338,10 +396,20 @@ def token_secret_name(prefix: str, account_id: str) -> str:
     return f"{prefix}{account_id}"
 
 
-def register_account(dynamodb: Any, secretsmanager: Any, *, table: str, secret_prefix: str, account_id: str,
-                     access_token: str, username: str | None = None, expires_at: int | None = None,
-                     refreshed_at: int | None = None, scopes: tuple[str, ...] = (),
-                     now: float | None = None) -> Account:
+def register_account(
+    dynamodb: Any,
+    secretsmanager: Any,
+    *,
+    table: str,
+    secret_prefix: str,
+    account_id: str,
+    access_token: str,
+    username: str | None = None,
+    expires_at: int | None = None,
+    refreshed_at: int | None = None,
+    scopes: tuple[str, ...] = (),
+    now: float | None = None,
+) -> Account:
     """Store an account's token secret, then its item (the item is what makes it usable)."""
     now = time.time() if now is None else now
     document = TokenDocument(access_token, account_id, username, scopes, expires_at, refreshed_at)

@@ -134,8 +134,15 @@ def signed_headers(secret: str, event_id: str, body: bytes, *, now: float | None
     }
 
 
-def verify(secret: str, body: bytes, timestamp: str | None, signature_header: str | None, *,
-           tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS, now: float | None = None) -> bool:
+def verify(
+    secret: str,
+    body: bytes,
+    timestamp: str | None,
+    signature_header: str | None,
+    *,
+    tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> bool:
     """True when the request was signed with ``secret`` less than ``tolerance_seconds`` ago."""
     if not timestamp or not signature_header or not (timestamp.isascii() and timestamp.isdigit()):
         return False

@@ -31,9 +31,12 @@ class LocalStackSettings(BaseModel):
     """Settings of a function that sends tokens or the app secret to Meta. ``local_stack`` is declared
     first, so the URL fields below it (TokenUrl) are validated knowing it."""
 
-    local_stack: bool = Field(False, description="Set by the local stack and the test harnesses only (LOCAL_STACK): "
-                              "the Graph and Instagram URLs may then be http to 127.0.0.1 or localhost, where the "
-                              "Graph sandbox runs. Never set in a deployed stack.")
+    local_stack: bool = Field(
+        False,
+        description="Set by the local stack and the test harnesses only (LOCAL_STACK): "
+        "the Graph and Instagram URLs may then be http to 127.0.0.1 or localhost, where the "
+        "Graph sandbox runs. Never set in a deployed stack.",
+    )
 
 
 def _https_unless_local_loopback(url: str, info: ValidationInfo) -> str:
@@ -49,10 +52,18 @@ def _https_unless_local_loopback(url: str, info: ValidationInfo) -> str:
     if scheme == "http" and host in LOOPBACK_HOSTS and local:
         return url
     if scheme == "http" and host and local:
-        raise PydanticCustomError("insecure_url", "must be https: it carries tokens, and even the local stack "
-                                  "(LOCAL_STACK) may use http only to 127.0.0.1 or localhost, not {url}", shown)
-    raise PydanticCustomError("insecure_url", "must be https, not {url}: it carries tokens (http is allowed only in "
-                              "the local stack, LOCAL_STACK=true, to 127.0.0.1 or localhost)", shown)
+        raise PydanticCustomError(
+            "insecure_url",
+            "must be https: it carries tokens, and even the local stack "
+            "(LOCAL_STACK) may use http only to 127.0.0.1 or localhost, not {url}",
+            shown,
+        )
+    raise PydanticCustomError(
+        "insecure_url",
+        "must be https, not {url}: it carries tokens (http is allowed only in "
+        "the local stack, LOCAL_STACK=true, to 127.0.0.1 or localhost)",
+        shown,
+    )
 
 
 # A URL the function sends an access token, a login code or the app secret to: https, except in the
@@ -66,9 +77,7 @@ def load_settings[SettingsT: BaseModel](model: type[SettingsT]) -> SettingsT:
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors(include_url=False)
-        )
+        problems = "; ".join(f"{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors(include_url=False))
         raise ConfigurationError(f"invalid configuration: {problems}") from None
 
 

@@ -27,16 +27,30 @@ class Connected:
 
 
 class AccountConnector:
-    def __init__(self, *, login: InstagramLogin, vault: TokenVault, accounts: AccountTable,
-                 events: AccountEventPublisher, webhook_fields: list[str]) -> None:
+    def __init__(
+        self,
+        *,
+        login: InstagramLogin,
+        vault: TokenVault,
+        accounts: AccountTable,
+        events: AccountEventPublisher,
+        webhook_fields: list[str],
+    ) -> None:
         self.login = login
         self.vault = vault
         self.accounts = accounts
         self.events = events
         self.webhook_fields = webhook_fields
 
-    def connect(self, token: str, *, expires_at: int | None, refreshed_at: int | None, scopes: tuple[str, ...],
-                now: float | None = None) -> Connected:
+    def connect(
+        self,
+        token: str,
+        *,
+        expires_at: int | None,
+        refreshed_at: int | None,
+        scopes: tuple[str, ...],
+        now: float | None = None,
+    ) -> Connected:
         """Raises LoginError when /me refuses the token (nothing is stored then)."""
         now = time.time() if now is None else now
         profile = self.login.me(token)
@@ -50,11 +64,22 @@ class AccountConnector:
             subscribed, unsupported = self.login.subscribe(token, self.webhook_fields)
         except LoginError as exc:
             error = exc.detail
-        self.accounts.record_check(account.account_id, now=now, subscribed_fields=subscribed,
-                                   error=f"subscribing failed: {error}" if error else None)
-        change = AccountChange(account.account_id, ACTIVE, "connected", reason="login", username=profile.username,
-                               token_expires_at=expires_at, subscribed_fields=subscribed,
-                               detail=f"subscribing failed: {error}" if error else None)
+        self.accounts.record_check(
+            account.account_id,
+            now=now,
+            subscribed_fields=subscribed,
+            error=f"subscribing failed: {error}" if error else None,
+        )
+        change = AccountChange(
+            account.account_id,
+            ACTIVE,
+            "connected",
+            reason="login",
+            username=profile.username,
+            token_expires_at=expires_at,
+            subscribed_fields=subscribed,
+            detail=f"subscribing failed: {error}" if error else None,
+        )
         unpublished = self.events.publish([change], now=now)
         return Connected(account, subscribed, unsupported, error, not unpublished)
 
@@ -69,7 +94,13 @@ class AccountConnector:
         except LoginError as error:
             if error.token_dead or error.code != 100:
                 raise
-            return self.connect(token, expires_at=int(now + LONG_LIVED_SECONDS - DAY), refreshed_at=int(now),
-                                scopes=(), now=now)
-        return self.connect(issued.access_token, expires_at=int(now + (issued.expires_in or LONG_LIVED_SECONDS)),
-                            refreshed_at=int(now), scopes=(), now=now)
+            return self.connect(
+                token, expires_at=int(now + LONG_LIVED_SECONDS - DAY), refreshed_at=int(now), scopes=(), now=now
+            )
+        return self.connect(
+            issued.access_token,
+            expires_at=int(now + (issued.expires_in or LONG_LIVED_SECONDS)),
+            refreshed_at=int(now),
+            scopes=(),
+            now=now,
+        )

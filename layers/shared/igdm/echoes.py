@@ -81,8 +81,11 @@ def settled_by(echo: Echo, waiting: Iterable[Unsettled]) -> str | None:
     if is_marker(echo.marker):
         named = [u for u in waiting if u.marker == echo.marker]
         return named[0].idempotency_key if len(named) == 1 else None
-    possible = [u for u in waiting if u.fingerprint == echo.fingerprint
-                and u.started_ms - CLOCK_SKEW_MS <= echo.occurred_ms <= u.ended_ms]
+    possible = [
+        u
+        for u in waiting
+        if u.fingerprint == echo.fingerprint and u.started_ms - CLOCK_SKEW_MS <= echo.occurred_ms <= u.ended_ms
+    ]
     return possible[0].idempotency_key if len(possible) == 1 else None
 
 

@@ -62,10 +62,15 @@ class _Part(BaseModel):
 
 
 class Attachment(_Part):
-    type: str = Field(description="Meta's attachment type as sent (image, video, audio, file, share, "
-                      "ig_post, ig_reel, reel, story_mention, or any type Meta adds later).")
-    url: str | None = Field(None, description="Meta's CDN URL. Media is never downloaded or stored; "
-                            "the URL expires (story media when the story does).")
+    type: str = Field(
+        description="Meta's attachment type as sent (image, video, audio, file, share, "
+        "ig_post, ig_reel, reel, story_mention, or any type Meta adds later)."
+    )
+    url: str | None = Field(
+        None,
+        description="Meta's CDN URL. Media is never downloaded or stored; "
+        "the URL expires (story media when the story does).",
+    )
     title: str | None = None
     media_id: str | None = Field(None, description="Post or reel media id, when Meta sends one.")
     payload: dict[str, Any] = Field(default_factory=dict, description="The attachment payload as sent.")
@@ -101,8 +106,7 @@ class Referral(_Part):
 
 
 class Handover(_Part):
-    type: str = Field(description="pass_thread_control, take_thread_control, request_thread_control "
-                      "or app_roles.")
+    type: str = Field(description="pass_thread_control, take_thread_control, request_thread_control or app_roles.")
     previous_owner_app_id: str | None = None
     new_owner_app_id: str | None = None
     requested_owner_app_id: str | None = None
@@ -143,12 +147,18 @@ class MessageStatus(_Part):
     status: Literal["SENT", "DELIVERED", "READ", "FAILED", "UNKNOWN"]
     correlation_id: str | None = None
     callback_data: str | None = None
-    message_ids: list[str] = Field(default_factory=list, description="Meta's message id of each part sent, "
-                                   "in order (text split in parts and text with media make several).")
+    message_ids: list[str] = Field(
+        default_factory=list,
+        description="Meta's message id of each part sent, "
+        "in order (text split in parts and text with media make several).",
+    )
     parts_total: int | None = Field(None, description="How many Send API calls the message takes.")
-    reason: str | None = Field(None, description="For FAILED and UNKNOWN: a stable reason code, such as "
-                               "invalid_message, window_closed, meta_rejected, token_invalid, ambiguous_outcome, "
-                               "retries_exhausted or no_account.")
+    reason: str | None = Field(
+        None,
+        description="For FAILED and UNKNOWN: a stable reason code, such as "
+        "invalid_message, window_closed, meta_rejected, token_invalid, ambiguous_outcome, "
+        "retries_exhausted or no_account.",
+    )
     detail: str | None = Field(None, description="A readable explanation of the reason.")
     error: GraphError | None = Field(None, description="Meta's error, when Meta refused the message.")
 
@@ -158,16 +168,20 @@ class AccountStatus(_Part):
 
     status: Literal["active", "expiring", "needs_reauthorisation"] = Field(
         description="The account's status after this change. needs_reauthorisation: nothing can be sent or "
-                    "refreshed until someone logs in again through the onboarding pages.")
-    change: Literal["connected", "token_dead", "token_expiring", "subscription_restored", "subscription_lost",
-                    "recovered"] = Field(
+        "refreshed until someone logs in again through the onboarding pages."
+    )
+    change: Literal[
+        "connected", "token_dead", "token_expiring", "subscription_restored", "subscription_lost", "recovered"
+    ] = Field(
         description="connected: onboarded or re-authorised; token_dead: Meta answered 190 (expired, revoked, "
-                    "password changed); token_expiring: within the alarm threshold of expiry and not refreshed; "
-                    "subscription_restored: Meta had dropped webhook fields and the gateway subscribed again; "
-                    "subscription_lost: they were dropped and could not be restored; recovered: a token "
-                    "marked dead works again.")
-    reason: str | None = Field(None, description="A stable code: token_expired, token_revoked, refresh_refused, "
-                               "fields_missing ...")
+        "password changed); token_expiring: within the alarm threshold of expiry and not refreshed; "
+        "subscription_restored: Meta had dropped webhook fields and the gateway subscribed again; "
+        "subscription_lost: they were dropped and could not be restored; recovered: a token "
+        "marked dead works again."
+    )
+    reason: str | None = Field(
+        None, description="A stable code: token_expired, token_revoked, refresh_refused, fields_missing ..."
+    )
     detail: str | None = Field(None, description="A readable explanation.")
     username: str | None = None
     token_expires_at: datetime | None = Field(None, description="When the current token expires, if known.")
@@ -187,26 +201,36 @@ class InboundEvent(BaseModel):
     )
 
     schema_version: Literal["1"] = SCHEMA_VERSION
-    event_id: str = Field(description="Deterministic: identical when Meta redelivers the same event, "
-                          "distinct for distinct events. Use it to deduplicate.")
+    event_id: str = Field(
+        description="Deterministic: identical when Meta redelivers the same event, "
+        "distinct for distinct events. Use it to deduplicate."
+    )
     kind: EventKind
-    account_id: str = Field(description="The business's Instagram account id (entry.id; user_id from "
-                            "/me?fields=user_id).")
-    customer_id: str | None = Field(description="The customer's IGSID (or commenter id), whatever the "
-                                    "direction. None for mentions, and when Meta names no customer.")
+    account_id: str = Field(
+        description="The business's Instagram account id (entry.id; user_id from /me?fields=user_id)."
+    )
+    customer_id: str | None = Field(
+        description="The customer's IGSID (or commenter id), whatever the "
+        "direction. None for mentions, and when Meta names no customer."
+    )
     conversation_id: str = Field(description="account_id:customer_id; the ordering key on the queue.")
     direction: Literal["inbound", "outbound"]
     source: Literal["messaging", "standby", "changes", "gateway"] = Field(
         description="Where Meta put the item. standby means another app owns the thread; gateway marks "
-                    "events the gateway itself raises (message_status, account_status)."
+        "events the gateway itself raises (message_status, account_status)."
     )
-    user_initiated: bool = Field(description="True when the customer sent this (it opens or refreshes "
-                                 "the 24-hour messaging window).")
-    occurred_at: datetime = Field(description="When it happened, UTC: the item's timestamp, or for items "
-                                  "without one (comments, mentions) the time Meta sent the notification.")
+    user_initiated: bool = Field(
+        description="True when the customer sent this (it opens or refreshes the 24-hour messaging window)."
+    )
+    occurred_at: datetime = Field(
+        description="When it happened, UTC: the item's timestamp, or for items "
+        "without one (comments, mentions) the time Meta sent the notification."
+    )
     received_at: datetime = Field(description="When the gateway received the webhook, UTC.")
-    message_id: str | None = Field(None, description="The mid this event is or is about (the target "
-                                   "message for reactions, reads, edits and deletions).")
+    message_id: str | None = Field(
+        None,
+        description="The mid this event is or is about (the target message for reactions, reads, edits and deletions).",
+    )
     text: str | None = None
     attachments: list[Attachment] = Field(default_factory=list)
     reply_to: ReplyTo | None = None
@@ -219,24 +243,33 @@ class InboundEvent(BaseModel):
     handover: Handover | None = None
     comment: Comment | None = None
     mention: Mention | None = None
-    is_self: bool = Field(False, description="A message the account sent to itself (Meta's test "
-                          "feature); never a real customer.")
-    app_id: str | None = Field(None, description="On echoes: the app that sent the message, when Meta "
-                               "says.")
+    is_self: bool = Field(
+        False, description="A message the account sent to itself (Meta's test feature); never a real customer."
+    )
+    app_id: str | None = Field(None, description="On echoes: the app that sent the message, when Meta says.")
     metadata: str | None = Field(None, description="On echoes: the metadata the sending app attached.")
-    sent_by_gateway: bool | None = Field(None, description="On echoes: true when this gateway sent the message "
-                                         "(its marker in metadata, or Meta's app_id is the gateway's app), false "
-                                         "when another app or a person in the Instagram app did, absent when the "
-                                         "echo does not say.")
-    content_deleted: bool = Field(False, description="The customer deleted this message: its text, "
-                                  "media and raw content have been removed.")
-    truncated: bool = Field(False, description="The event was too large for the queue: raw was dropped and, "
-                            "if that was not enough, long text and attachment payloads were cut.")
+    sent_by_gateway: bool | None = Field(
+        None,
+        description="On echoes: true when this gateway sent the message "
+        "(its marker in metadata, or Meta's app_id is the gateway's app), false "
+        "when another app or a person in the Instagram app did, absent when the "
+        "echo does not say.",
+    )
+    content_deleted: bool = Field(
+        False, description="The customer deleted this message: its text, media and raw content have been removed."
+    )
+    truncated: bool = Field(
+        False,
+        description="The event was too large for the queue: raw was dropped and, "
+        "if that was not enough, long text and attachment payloads were cut.",
+    )
     error: str | None = Field(None, description="On unknown events: why the item was not understood.")
-    status: MessageStatus | None = Field(None, description="On message_status events: the outbound message's "
-                                         "new status.")
-    account: AccountStatus | None = Field(None, description="On account_status events: what changed about the "
-                                          "account's token or webhook subscription.")
+    status: MessageStatus | None = Field(
+        None, description="On message_status events: the outbound message's new status."
+    )
+    account: AccountStatus | None = Field(
+        None, description="On account_status events: what changed about the account's token or webhook subscription."
+    )
     raw: dict[str, Any] = Field(description="The item exactly as Meta sent it.")
 
 

@@ -43,7 +43,8 @@ class HttpApiRequest(BaseModel):
 
     route_key: str = Field(alias="routeKey")
     query: Annotated[dict[str, str], BeforeValidator(_none_as_empty)] = Field(
-        default_factory=dict, alias="queryStringParameters")
+        default_factory=dict, alias="queryStringParameters"
+    )
     headers: Annotated[dict[str, str], BeforeValidator(_none_as_empty)] = Field(default_factory=dict)
     cookies: Annotated[list[str], BeforeValidator(_none_as_list)] = Field(default_factory=list)
     body: str | None = None
@@ -88,5 +89,9 @@ class Reply:
         return cls(status, json.dumps(document))
 
     def to_api_gateway(self) -> dict[str, Any]:
-        return {"statusCode": self.status, "headers": {"Content-Type": self.content_type, **dict(self.headers)},
-                "body": self.body, "isBase64Encoded": False}
+        return {
+            "statusCode": self.status,
+            "headers": {"Content-Type": self.content_type, **dict(self.headers)},
+            "body": self.body,
+            "isBase64Encoded": False,
+        }

@@ -50,8 +50,14 @@ class LoginError(Exception):
 
     def as_graph_error(self) -> dict[str, Any]:
         """The shape of igdm.events.GraphError."""
-        return {"http_status": self.http_status, "code": self.code, "subcode": self.subcode, "type": self.type,
-                "message": self.detail[:1000], "fbtrace_id": self.fbtrace_id}
+        return {
+            "http_status": self.http_status,
+            "code": self.code,
+            "subcode": self.subcode,
+            "type": self.type,
+            "message": self.detail[:1000],
+            "fbtrace_id": self.fbtrace_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,9 @@ class Profile:
 
 
 class InstagramLogin:
-    def __init__(self, *, graph_base_url: str, api_version: str, oauth_token_url: str,
-                 timeout_seconds: float = 10.0) -> None:
+    def __init__(
+        self, *, graph_base_url: str, api_version: str, oauth_token_url: str, timeout_seconds: float = 10.0
+    ) -> None:
         self._graph = graph_base_url.rstrip("/")
         self._version = api_version
         self._oauth_token_url = oauth_token_url
@@ -91,10 +98,17 @@ class InstagramLogin:
     def exchange_code(self, *, client_id: str, client_secret: str, redirect_uri: str, code: str) -> ShortLivedToken:
         """POST api.instagram.com/oauth/access_token. Meta documents {"data":[{...}]}; integrators have seen a
         flat object with a numeric user_id and a list of permissions. Both are read; ids become strings."""
-        document = self._call("POST", self._oauth_token_url, data={
-            "client_id": client_id, "client_secret": client_secret, "grant_type": "authorization_code",
-            "redirect_uri": redirect_uri, "code": code,
-        })
+        document = self._call(
+            "POST",
+            self._oauth_token_url,
+            data={
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "grant_type": "authorization_code",
+                "redirect_uri": redirect_uri,
+                "code": code,
+            },
+        )
         entry = document
         if isinstance(document.get("data"), list) and document["data"]:
             entry = document["data"][0] if isinstance(document["data"][0], dict) else {}
@@ -105,21 +119,36 @@ class InstagramLogin:
 
     def long_lived(self, *, client_secret: str, short_lived_token: str) -> IssuedToken:
         """GET graph.instagram.com/access_token?grant_type=ig_exchange_token: about 60 days."""
-        return _issued(self._call("GET", f"{self._graph}/access_token", params={
-            "grant_type": "ig_exchange_token", "client_secret": client_secret, "access_token": short_lived_token}))
+        return _issued(
+            self._call(
+                "GET",
+                f"{self._graph}/access_token",
+                params={
+                    "grant_type": "ig_exchange_token",
+                    "client_secret": client_secret,
+                    "access_token": short_lived_token,
+                },
+            )
+        )
 
     # --- the refresher ---
 
     def refresh(self, token: str) -> IssuedToken:
         """GET graph.instagram.com/refresh_access_token: a token at least a day old and unexpired gets a new
         60-day token, which may be a different string (always keep the returned one)."""
-        return _issued(self._call("GET", f"{self._graph}/refresh_access_token", params={
-            "grant_type": "ig_refresh_token", "access_token": token}))
+        return _issued(
+            self._call(
+                "GET",
+                f"{self._graph}/refresh_access_token",
+                params={"grant_type": "ig_refresh_token", "access_token": token},
+            )
+        )
 
     def me(self, token: str) -> Profile:
         """The account's user_id (the id Meta puts in webhooks; not `id`) and username; proves the token works."""
-        document = self._call("GET", f"{self._graph}/{self._version}/me", token=token,
-                              params={"fields": "user_id,username"})
+        document = self._call(
+            "GET", f"{self._graph}/{self._version}/me", token=token, params={"fields": "user_id,username"}
+        )
         user_id = document.get("user_id")
         if not _is_id(user_id):
             raise LoginError("/me answered without a user_id")
@@ -159,19 +188,31 @@ class InstagramLogin:
         return usable, unsupported
 
     def _post_subscription(self, token: str, fields: list[str]) -> None:
-        document = self._call("POST", f"{self._graph}/{self._version}/me/subscribed_apps", token=token,
-                              params={"subscribed_fields": ",".join(fields)})
+        document = self._call(
+            "POST",
+            f"{self._graph}/{self._version}/me/subscribed_apps",
+            token=token,
+            params={"subscribed_fields": ",".join(fields)},
+        )
         if document.get("success") not in (True, "true"):
             raise LoginError("subscribed_apps did not answer success")
 
     # --- transport ---
 
-    def _call(self, method: str, url: str, *, token: str | None = None, params: dict[str, str] | None = None,
-              data: dict[str, str] | None = None) -> dict[str, Any]:
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        token: str | None = None,
+        params: dict[str, str] | None = None,
+        data: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            response = self._session.request(method, url, params=params, data=data, headers=headers,
-                                             timeout=self._timeout, allow_redirects=False)
+            response = self._session.request(
+                method, url, params=params, data=data, headers=headers, timeout=self._timeout, allow_redirects=False
+            )
         except requests.exceptions.RequestException as exc:
             # The exception's text holds the URL, and with it any token in the query: only its type.
             raise LoginError(f"no answer from Meta: {type(exc).__name__}", transient=True) from None
@@ -189,11 +230,25 @@ def _error(status: int, document: Any) -> LoginError:
     if isinstance(error, dict):  # the Graph error object
         code, subcode = _int(error.get("code")), _int(error.get("error_subcode"))
         transient = status >= 500 or code in TRANSIENT_CODES or error.get("is_transient") is True
-        return LoginError(str(error.get("message") or f"HTTP {status}")[:1000], status, code, subcode,
-                          _str(error.get("type")), _str(error.get("fbtrace_id")), transient)
+        return LoginError(
+            str(error.get("message") or f"HTTP {status}")[:1000],
+            status,
+            code,
+            subcode,
+            _str(error.get("type")),
+            _str(error.get("fbtrace_id")),
+            transient,
+        )
     if isinstance(document, dict) and "error_message" in document:  # the OAuth endpoints' flat shape
-        return LoginError(str(document.get("error_message"))[:1000], status, _int(document.get("code")), None,
-                          _str(document.get("error_type")), None, status >= 500)
+        return LoginError(
+            str(document.get("error_message"))[:1000],
+            status,
+            _int(document.get("code")),
+            None,
+            _str(document.get("error_type")),
+            None,
+            status >= 500,
+        )
     return LoginError(f"HTTP {status} without Meta's error object", status, transient=status >= 500 or status == 429)
 
 
@@ -223,7 +278,8 @@ def _accepted_names(message: str) -> set[str] | None:
 def _is_id(value: Any) -> bool:
     # A JSON number is fine (ids are read as strings); a bool, an empty string or a float is not an id.
     return (isinstance(value, int) and not isinstance(value, bool) and value > 0) or (
-        isinstance(value, str) and value.isdigit())
+        isinstance(value, str) and value.isdigit()
+    )
 
 
 def _int(value: Any) -> int | None:
@@ -246,4 +302,3 @@ def field_satisfied(field_name: str, subscribed: set[str]) -> bool:
 
 def missing_fields(required: list[str], subscribed: set[str]) -> list[str]:
     return [f for f in required if not field_satisfied(f, subscribed)]
-

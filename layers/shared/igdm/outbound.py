@@ -60,8 +60,9 @@ def _splittable_text(value: str) -> str:
         raise ValueError("text contains a NUL character")
     size = _utf8_bytes(value)
     if size > MAX_SPLIT_TEXT_BYTES:
-        raise ValueError(f"text is {size} UTF-8 bytes; at most {MAX_SPLIT_TEXT_BYTES} are split into messages "
-                         f"of {MAX_TEXT_BYTES}")
+        raise ValueError(
+            f"text is {size} UTF-8 bytes; at most {MAX_SPLIT_TEXT_BYTES} are split into messages of {MAX_TEXT_BYTES}"
+        )
     return value
 
 
@@ -234,8 +235,12 @@ class SenderAction(_Strict):
 
 class ChoiceOption(_Strict):
     title: str = Field(min_length=1, max_length=MAX_QUICK_REPLY_TITLE_CHARS)
-    payload: str | None = Field(None, min_length=1, max_length=MAX_PAYLOAD_CHARS,
-                                description="Sent back in the quick_reply event; defaults to the title.")
+    payload: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_PAYLOAD_CHARS,
+        description="Sent back in the quick_reply event; defaults to the title.",
+    )
 
 
 class Choice(_Strict):
@@ -327,8 +332,23 @@ class TextWithMedia(_Strict):
 
 
 Message = Annotated[
-    Text | Image | Audio | Video | File | Sticker | MediaShare | GenericTemplate | ButtonTemplate | React | Unreact
-    | SenderAction | Choice | Card | Carousel | Location | TextWithMedia,
+    Text
+    | Image
+    | Audio
+    | Video
+    | File
+    | Sticker
+    | MediaShare
+    | GenericTemplate
+    | ButtonTemplate
+    | React
+    | Unreact
+    | SenderAction
+    | Choice
+    | Card
+    | Carousel
+    | Location
+    | TextWithMedia,
     Field(discriminator="type"),
 ]
 
@@ -357,19 +377,29 @@ class OutboundMessage(_Strict):
     )
 
     schema_version: Literal["1"] = SCHEMA_VERSION
-    idempotency_key: str = Field(pattern=IDEMPOTENCY_KEY_PATTERN, description=(
-        "Unique per message in this stack: a message with a key already seen is never sent again."))
-    account_id: Id | None = Field(None, description="The business account that sends (the id in its webhooks). "
-                                  "Optional when the stack has exactly one account.")
+    idempotency_key: str = Field(
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description=("Unique per message in this stack: a message with a key already seen is never sent again."),
+    )
+    account_id: Id | None = Field(
+        None,
+        description="The business account that sends (the id in its webhooks). "
+        "Optional when the stack has exactly one account.",
+    )
     recipient: Recipient
     message: Message
     reply_to_message_id: Id | None = Field(None, description="The mid of the message this one replies to.")
-    human_agent: bool = Field(False, description="A person wrote this message. Only such messages may be sent "
-                              "between 24 hours and 7 days after the customer's last message (HUMAN_AGENT tag).")
-    correlation_id: str | None = Field(None, min_length=1, max_length=256,
-                                       description="Yours; repeated on every status event of this message.")
-    callback_url: str | None = Field(None, description="Each status change is POSTed here, signed (https only "
-                                     "in a deployed stack).")
+    human_agent: bool = Field(
+        False,
+        description="A person wrote this message. Only such messages may be sent "
+        "between 24 hours and 7 days after the customer's last message (HUMAN_AGENT tag).",
+    )
+    correlation_id: str | None = Field(
+        None, min_length=1, max_length=256, description="Yours; repeated on every status event of this message."
+    )
+    callback_url: str | None = Field(
+        None, description="Each status change is POSTed here, signed (https only in a deployed stack)."
+    )
     callback_data: str | None = Field(None, max_length=4096, description="Repeated in every callback.")
 
     @field_validator("callback_url")
@@ -382,13 +412,20 @@ class OutboundMessage(_Strict):
         # These rules span fields, so pydantic reports them at the top level: each reason names its field.
         kind = self.message.type
         if self.recipient.comment_id is not None and kind not in PRIVATE_REPLY_KINDS:
-            raise ValueError(f"message.type: a private reply to a comment (recipient.comment_id) can only be "
-                             f"text, not {kind}")
+            raise ValueError(
+                f"message.type: a private reply to a comment (recipient.comment_id) can only be text, not {kind}"
+            )
         if self.recipient.comment_id is not None and isinstance(self.message, Text) and self.message.quick_replies:
-            raise ValueError("message.quick_replies: a private reply to a comment (recipient.comment_id) cannot "
-                             "carry quick replies")
-        if self.reply_to_message_id is not None and kind in {"react", "unreact", "typing_on", "typing_off",
-                                                              "mark_seen"}:
+            raise ValueError(
+                "message.quick_replies: a private reply to a comment (recipient.comment_id) cannot carry quick replies"
+            )
+        if self.reply_to_message_id is not None and kind in {
+            "react",
+            "unreact",
+            "typing_on",
+            "typing_off",
+            "mark_seen",
+        }:
             raise ValueError(f"reply_to_message_id: does not apply to {kind}")
         return self
 
@@ -421,11 +458,31 @@ def _without_union_tags(location: Any) -> list[Any]:
     return kept
 
 
-_KIND_NAMES = frozenset({
-    "text", "image", "audio", "video", "file", "sticker", "media_share", "generic_template", "button_template",
-    "react", "unreact", "typing_on", "typing_off", "mark_seen", "choice", "card", "carousel", "location",
-    "text_with_media", "web_url", "postback",
-})
+_KIND_NAMES = frozenset(
+    {
+        "text",
+        "image",
+        "audio",
+        "video",
+        "file",
+        "sticker",
+        "media_share",
+        "generic_template",
+        "button_template",
+        "react",
+        "unreact",
+        "typing_on",
+        "typing_off",
+        "mark_seen",
+        "choice",
+        "card",
+        "carousel",
+        "location",
+        "text_with_media",
+        "web_url",
+        "postback",
+    }
+)
 
 
 def json_schema() -> dict[str, Any]:

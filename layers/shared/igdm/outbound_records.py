@@ -123,9 +123,19 @@ class OutboundRecords:
 
     # ------------------------------------------------------------------ the sender's side
 
-    def claim(self, *, idempotency_key: str, payload_hash: str, kind: str, account_id: str | None,
-              customer_id: str | None, parts_total: int, correlation_id: str | None, callback_url: str | None,
-              callback_data: str | None) -> tuple[OutboundRecord, bool]:
+    def claim(
+        self,
+        *,
+        idempotency_key: str,
+        payload_hash: str,
+        kind: str,
+        account_id: str | None,
+        customer_id: str | None,
+        parts_total: int,
+        correlation_id: str | None,
+        callback_url: str | None,
+        callback_data: str | None,
+    ) -> tuple[OutboundRecord, bool]:
         """Create the record (PENDING); or return the one that exists. True when this call created it."""
         now = datetime.now(UTC)
         item: dict[str, Any] = {
@@ -141,14 +151,22 @@ class OutboundRecords:
             "updated_at": {"S": now.isoformat()},
             TTL_ATTRIBUTE: {"N": str(int(now.timestamp()) + self._retention_seconds)},
         }
-        for name, value in (("account_id", account_id), ("customer_id", customer_id),
-                            ("correlation_id", correlation_id), ("callback_url", callback_url),
-                            ("callback_data", callback_data)):
+        for name, value in (
+            ("account_id", account_id),
+            ("customer_id", customer_id),
+            ("correlation_id", correlation_id),
+            ("callback_url", callback_url),
+            ("callback_data", callback_data),
+        ):
             if value is not None:
                 item[name] = {"S": value}
         try:
-            self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)",
-                                  ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
             return OutboundRecord.from_item(item), True
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
@@ -168,19 +186,27 @@ class OutboundRecords:
 
     def begin_part(self, idempotency_key: str, part: int) -> bool:
         """Mark part ``part`` in flight; False when the record is not waiting for exactly that part."""
-        return self._update(
-            idempotency_key,
-            "SET inflight_part = :part, inflight_at = :now, updated_at = :now ADD attempts :one",
-            "#status = :pending AND parts_sent = :part AND attribute_not_exists(inflight_part)",
-            {":part": {"N": str(part)}, ":pending": {"S": PENDING}, ":one": {"N": "1"}},
-        ) is not None
+        return (
+            self._update(
+                idempotency_key,
+                "SET inflight_part = :part, inflight_at = :now, updated_at = :now ADD attempts :one",
+                "#status = :pending AND parts_sent = :part AND attribute_not_exists(inflight_part)",
+                {":part": {"N": str(part)}, ":pending": {"S": PENDING}, ":one": {"N": "1"}},
+            )
+            is not None
+        )
 
     def part_sent(self, idempotency_key: str, part: int, message_id: str | None, last: bool) -> OutboundRecord | None:
         """Record that Meta accepted part ``part``; SENT when it was the last one."""
-        expression = ("SET parts_sent = :next, message_ids = list_append(message_ids, :mid), updated_at = :now "
-                      "REMOVE inflight_part")
-        values: dict[str, Any] = {":next": {"N": str(part + 1)}, ":part": {"N": str(part)},
-                                  ":mid": {"L": [{"S": message_id}] if message_id else []}}
+        expression = (
+            "SET parts_sent = :next, message_ids = list_append(message_ids, :mid), updated_at = :now "
+            "REMOVE inflight_part"
+        )
+        values: dict[str, Any] = {
+            ":next": {"N": str(part + 1)},
+            ":part": {"N": str(part)},
+            ":mid": {"L": [{"S": message_id}] if message_id else []},
+        }
         if last:
             expression = expression.replace("updated_at = :now", "updated_at = :now, #status = :sent, sent_at = :now")
             values[":sent"] = {"S": SENT}
@@ -189,8 +215,12 @@ class OutboundRecords:
     def part_not_sent(self, idempotency_key: str, part: int) -> int:
         """Meta definitely did not take the part (an error answer): it may be tried again. Returns how many
         answers Meta has refused this message with so far (its retry limits count requests, not receives)."""
-        record = self._update(idempotency_key, "SET updated_at = :now ADD refusals :one REMOVE inflight_part",
-                              "inflight_part = :part", {":part": {"N": str(part)}, ":one": {"N": "1"}})
+        record = self._update(
+            idempotency_key,
+            "SET updated_at = :now ADD refusals :one REMOVE inflight_part",
+            "inflight_part = :part",
+            {":part": {"N": str(part)}, ":one": {"N": "1"}},
+        )
         return record.refusals if record is not None else 0
 
     def settle_by_echo(self, idempotency_key: str) -> OutboundRecord | None:
@@ -199,13 +229,24 @@ class OutboundRecords:
         record = self.get(idempotency_key)
         if record is None or record.status != UNKNOWN or record.parts_sent + 1 >= record.parts_total:
             return self.settle(idempotency_key, DELIVERED)
-        return self.settle(idempotency_key, FAILED, reason="partially_sent",
-                           detail=f"parts 1 to {record.parts_sent + 1} of {record.parts_total} reached Instagram "
-                                  "(the last of them after an uncertain answer); the rest were not sent")
+        return self.settle(
+            idempotency_key,
+            FAILED,
+            reason="partially_sent",
+            detail=f"parts 1 to {record.parts_sent + 1} of {record.parts_total} reached Instagram "
+            "(the last of them after an uncertain answer); the rest were not sent",
+        )
 
-    def settle(self, idempotency_key: str, status: str, *, reason: str | None = None, detail: str | None = None,
-               error: dict[str, Any] | None = None,
-               conversation: tuple[str, str] | None = None) -> OutboundRecord | None:
+    def settle(
+        self,
+        idempotency_key: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        detail: str | None = None,
+        error: dict[str, Any] | None = None,
+        conversation: tuple[str, str] | None = None,
+    ) -> OutboundRecord | None:
         """Move to ``status`` if allowed from the current one; None when it was not (already there or past,
         or, with ``conversation`` (account, customer), when the message is not of that conversation)."""
         sets = ["#status = :status", "updated_at = :now", f"{status.lower()}_at = :now"]
@@ -228,17 +269,24 @@ class OutboundRecords:
         """Point Meta's mid at the message; returns any echo or read of it that came first from the message's
         own conversation (one recorded from another conversation is not its receipt)."""
         now = datetime.now(UTC)
-        values: dict[str, Any] = {":key": {"S": record.idempotency_key}, ":now": {"S": now.isoformat()},
-                                  ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)}}
+        values: dict[str, Any] = {
+            ":key": {"S": record.idempotency_key},
+            ":now": {"S": now.isoformat()},
+            ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)},
+        }
         expression = "SET idempotency_key = :key, updated_at = :now, #ttl = :expires"
         if record.customer_id:  # a private reply's customer is known only from its echo
             expression += ", conversation_id = :conversation"
             values[":conversation"] = {"S": f"{record.account_id}:{record.customer_id}"}
         response = self._call(
-            "update_item", TableName=self._table,
+            "update_item",
+            TableName=self._table,
             Key={"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
-            UpdateExpression=expression, ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-            ExpressionAttributeValues=values, ReturnValues="ALL_OLD")
+            UpdateExpression=expression,
+            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_OLD",
+        )
         before: dict[str, Any] = response.get("Attributes", {})
         scope = before.get("conversation_id", {}).get("S")
         account, _, customer = (scope or "").partition(":")
@@ -247,23 +295,32 @@ class OutboundRecords:
     def unsettled(self, account_id: str, customer_id: str) -> list[Unsettled]:
         """The conversation's UNKNOWN messages, each with its uncertain part's fingerprint and attempt."""
         response = self._call(
-            "query", TableName=self._table, ConsistentRead=True,
+            "query",
+            TableName=self._table,
+            ConsistentRead=True,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": conversation_pk(account_id, customer_id)},
-                                       ":prefix": {"S": UNSETTLED_SK_PREFIX}})
+            ExpressionAttributeValues={
+                ":pk": {"S": conversation_pk(account_id, customer_id)},
+                ":prefix": {"S": UNSETTLED_SK_PREFIX},
+            },
+        )
         return [_unsettled(i) for i in response.get("Items", [])]
 
     def stored_echoes(self, account_id: str, customer_id: str, since_ms: int) -> list[Echo]:
         """The echoes of the gateway's own app stored in a conversation since ``since_ms``: the echo of a
         send whose answer never came usually arrives before the sender gives up waiting."""
         query: dict[str, Any] = {
-            "TableName": self._table, "ConsistentRead": True,
+            "TableName": self._table,
+            "ConsistentRead": True,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "FilterExpression": "#kind = :echo AND occurred_at >= :since",
             "ExpressionAttributeNames": {"#kind": "kind", "#event": "event"},
-            "ExpressionAttributeValues": {":pk": {"S": conversation_pk(account_id, customer_id)},
-                                          ":prefix": {"S": EVENT_SK_PREFIX}, ":echo": {"S": "echo"},
-                                          ":since": {"N": str(since_ms)}},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": conversation_pk(account_id, customer_id)},
+                ":prefix": {"S": EVENT_SK_PREFIX},
+                ":echo": {"S": "echo"},
+                ":since": {"N": str(since_ms)},
+            },
             "ProjectionExpression": "#event, occurred_at",
         }
         found: list[Echo] = []
@@ -273,8 +330,14 @@ class OutboundRecords:
                 event = _json_loads(item["event"]["S"]) or {}
                 attachments = event.get("attachments") or [{}]
                 if event.get("message_id") and event.get("sent_by_gateway") is True:
-                    found.append(Echo(event["message_id"], fingerprint(event.get("text"), attachments[0].get("type")),
-                                      event.get("metadata"), int(item["occurred_at"]["N"])))
+                    found.append(
+                        Echo(
+                            event["message_id"],
+                            fingerprint(event.get("text"), attachments[0].get("type")),
+                            event.get("metadata"),
+                            int(item["occurred_at"]["N"]),
+                        )
+                    )
             if "LastEvaluatedKey" not in page:
                 return sorted(found, key=lambda e: e.occurred_ms)
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -282,19 +345,32 @@ class OutboundRecords:
     def claim_echo(self, message_id: str, idempotency_key: str) -> bool:
         """Link an echo's mid to a message whose outcome was unknown, unless another message has it."""
         now = datetime.now(UTC)
-        return self._conditional_update({
-            "TableName": self._table, "Key": {"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
-            "UpdateExpression": "SET idempotency_key = :key, updated_at = :now, #ttl = if_not_exists(#ttl, :expires)",
-            "ConditionExpression": "attribute_not_exists(idempotency_key) OR idempotency_key = :key",
-            "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
-            "ExpressionAttributeValues": {":key": {"S": idempotency_key}, ":now": {"S": now.isoformat()},
-                                          ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)}},
-        }) is not None
+        return (
+            self._conditional_update(
+                {
+                    "TableName": self._table,
+                    "Key": {"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
+                    "UpdateExpression": (
+                        "SET idempotency_key = :key, updated_at = :now, #ttl = if_not_exists(#ttl, :expires)"
+                    ),
+                    "ConditionExpression": "attribute_not_exists(idempotency_key) OR idempotency_key = :key",
+                    "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+                    "ExpressionAttributeValues": {
+                        ":key": {"S": idempotency_key},
+                        ":now": {"S": now.isoformat()},
+                        ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)},
+                    },
+                }
+            )
+            is not None
+        )
 
     def remove_unsettled(self, account_id: str, customer_id: str, idempotency_key: str) -> None:
-        self._call("delete_item", TableName=self._table,
-                   Key={"pk": {"S": conversation_pk(account_id, customer_id)},
-                        "sk": {"S": unsettled_sk(idempotency_key)}})
+        self._call(
+            "delete_item",
+            TableName=self._table,
+            Key={"pk": {"S": conversation_pk(account_id, customer_id)}, "sk": {"S": unsettled_sk(idempotency_key)}},
+        )
 
     def add_unsettled(self, record: OutboundRecord, waiting: Unsettled) -> None:
         """An UNKNOWN message waits in its conversation for an echo that matches it."""
@@ -324,27 +400,37 @@ class OutboundRecords:
         attribute = "delivered_at" if kind == DELIVERED else "read_at"
         now = datetime.now(UTC)
         conversation = f"{account_id}:{customer_id}"
-        response = self._conditional_update({
-            "TableName": self._table, "Key": {"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
-            "UpdateExpression": f"SET {attribute} = if_not_exists({attribute}, :at), "
-                                "conversation_id = if_not_exists(conversation_id, :conversation), updated_at = :now, "
-                                "#ttl = :expires",
-            "ConditionExpression": "attribute_not_exists(conversation_id) OR conversation_id = :conversation",
-            "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
-            "ExpressionAttributeValues": {
-                ":at": {"N": str(at_ms)}, ":conversation": {"S": conversation}, ":now": {"S": now.isoformat()},
-                ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)}},
-            "ReturnValues": "ALL_NEW"})
+        response = self._conditional_update(
+            {
+                "TableName": self._table,
+                "Key": {"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
+                "UpdateExpression": f"SET {attribute} = if_not_exists({attribute}, :at), "
+                "conversation_id = if_not_exists(conversation_id, :conversation), updated_at = :now, "
+                "#ttl = :expires",
+                "ConditionExpression": "attribute_not_exists(conversation_id) OR conversation_id = :conversation",
+                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+                "ExpressionAttributeValues": {
+                    ":at": {"N": str(at_ms)},
+                    ":conversation": {"S": conversation},
+                    ":now": {"S": now.isoformat()},
+                    ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)},
+                },
+                "ReturnValues": "ALL_NEW",
+            }
+        )
         key = (response or {}).get("Attributes", {}).get("idempotency_key", {}).get("S")
         return key if isinstance(key, str) else None
 
     # ------------------------------------------------------------------ plumbing
 
-    def _update(self, idempotency_key: str, expression: str, condition: str,
-                values: dict[str, Any]) -> OutboundRecord | None:
+    def _update(
+        self, idempotency_key: str, expression: str, condition: str, values: dict[str, Any]
+    ) -> OutboundRecord | None:
         names = {placeholder: placeholder[1:] for placeholder in re.findall(r"#\w+", expression + condition)}
         request: dict[str, Any] = {
-            "TableName": self._table, "Key": _key(idempotency_key), "UpdateExpression": expression,
+            "TableName": self._table,
+            "Key": _key(idempotency_key),
+            "UpdateExpression": expression,
             "ConditionExpression": condition,
             "ExpressionAttributeValues": {**values, ":now": {"S": datetime.now(UTC).isoformat()}},
             "ReturnValues": "ALL_NEW",
@@ -385,10 +471,13 @@ def _error_json(error: dict[str, Any] | None) -> str | None:
         # Cut by the JSON's excess; what the message's escaping adds is made up by the loop.
         message = error["message"]
         while len(text) > MAX_TEXT_ATTRIBUTE and message:
-            message = message[:max(len(message) - (len(text) - MAX_TEXT_ATTRIBUTE) - 1, 0)]
+            message = message[: max(len(message) - (len(text) - MAX_TEXT_ATTRIBUTE) - 1, 0)]
             text = json.dumps({**error, "message": message + "…"}, ensure_ascii=False)
-    return text if len(text) <= MAX_TEXT_ATTRIBUTE else json.dumps({k: error.get(k) for k in (
-        "http_status", "code", "subcode", "type", "fbtrace_id")})
+    return (
+        text
+        if len(text) <= MAX_TEXT_ATTRIBUTE
+        else json.dumps({k: error.get(k) for k in ("http_status", "code", "subcode", "type", "fbtrace_id")})
+    )
 
 
 def _key(idempotency_key: str) -> dict[str, Any]:
@@ -411,6 +500,6 @@ def _unsettled(item: dict[str, Any]) -> Unsettled:
         started_ms = ended_ms - LEGACY_ATTEMPT_MS
     else:
         ended_ms, started_ms = int(ended), int(item["started_ms"]["N"])
-    return Unsettled(item["idempotency_key"]["S"], item["fingerprint"]["S"], item.get("marker", {}).get("S"),
-                     started_ms, ended_ms)
-
+    return Unsettled(
+        item["idempotency_key"]["S"], item["fingerprint"]["S"], item.get("marker", {}).get("S"), started_ms, ended_ms
+    )

@@ -34,10 +34,19 @@ def _shrunk(event: InboundEvent) -> InboundEvent:
     smaller = event.model_copy(update={"raw": {}, "truncated": True})
     if len(_portable_json(smaller)) <= MAX_EVENT_BYTES:
         return smaller
-    attachments = [a.model_copy(update={"payload": {}, "url": (a.url or "")[:2048] or None, "title": None})
-                   for a in event.attachments[:10]]
-    cut = smaller.model_copy(update={"text": (event.text or "")[:10_000] or None, "attachments": attachments,
-                                     "optin": None, "referral": None, "error": (event.error or "")[:1000] or None})
+    attachments = [
+        a.model_copy(update={"payload": {}, "url": (a.url or "")[:2048] or None, "title": None})
+        for a in event.attachments[:10]
+    ]
+    cut = smaller.model_copy(
+        update={
+            "text": (event.text or "")[:10_000] or None,
+            "attachments": attachments,
+            "optin": None,
+            "referral": None,
+            "error": (event.error or "")[:1000] or None,
+        }
+    )
     if len(_portable_json(cut)) <= MAX_EVENT_BYTES:
         return cut
     skeleton = {name: getattr(event, name) for name in _SKELETON_FIELDS}
@@ -45,5 +54,18 @@ def _shrunk(event: InboundEvent) -> InboundEvent:
 
 
 # Ids, kind and times only: each id is at most 256 printable characters (meta_payload.ID_PATTERN).
-_SKELETON_FIELDS = ("event_id", "kind", "account_id", "customer_id", "conversation_id", "direction", "source",
-                    "user_initiated", "occurred_at", "received_at", "message_id", "is_self", "content_deleted")
+_SKELETON_FIELDS = (
+    "event_id",
+    "kind",
+    "account_id",
+    "customer_id",
+    "conversation_id",
+    "direction",
+    "source",
+    "user_initiated",
+    "occurred_at",
+    "received_at",
+    "message_id",
+    "is_self",
+    "content_deleted",
+)

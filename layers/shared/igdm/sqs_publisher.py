@@ -74,7 +74,7 @@ def _count_overtaken(batch: list[SerializedEvent], accepted_in_attempt: dict[int
         if any(
             later.event.conversation_id == earlier.event.conversation_id
             and accepted_in_attempt.get(j, never) < accepted_in_attempt.get(i, never)
-            for j, later in enumerate(batch[i + 1:], start=i + 1)
+            for j, later in enumerate(batch[i + 1 :], start=i + 1)
         )
     )
     if overtaken:

@@ -20,6 +20,7 @@ class Retry(Exception):
         self.delay = delay
         self.reason = reason
 
+
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's limit on a message's visibility timeout
 _BATCH = 10  # ChangeMessageVisibilityBatch's limit
 
@@ -34,8 +35,17 @@ def retry_after(sqs: Any, queue_url: str, receipt_handle: str, delay: float) -> 
     return seconds
 
 
-def hand_back(sqs: Any, queue_url: str, record: Any, failure: Exception, *, fallback_delay: float,
-              receive_count: int, what: str, delayed: set[str]) -> Retry:
+def hand_back(
+    sqs: Any,
+    queue_url: str,
+    record: Any,
+    failure: Exception,
+    *,
+    fallback_delay: float,
+    receive_count: int,
+    what: str,
+    delayed: set[str],
+) -> Retry:
     """Hide ``record`` (a Powertools SQSRecord) until it should be tried again, note it in ``delayed``,
     and return the Retry for the record handler to raise. A failure that is not a Retry (an AWS service
     unavailable, a bug) is logged with its trace and retried after ``fallback_delay``."""
@@ -45,24 +55,35 @@ def hand_back(sqs: Any, queue_url: str, record: Any, failure: Exception, *, fall
         logger.exception(f"{what} failed unexpectedly; retried later")
         retry = Retry(fallback_delay, f"{type(failure).__name__}: {failure}")
     seconds = retry_after(sqs, queue_url, record.receipt_handle, retry.delay)
-    logger.info(f"{what} retried later", extra={"sqs_message_id": record.message_id, "delay_seconds": seconds,
-                                                 "reason": retry.reason, "receive_count": receive_count})
+    logger.info(
+        f"{what} retried later",
+        extra={
+            "sqs_message_id": record.message_id,
+            "delay_seconds": seconds,
+            "reason": retry.reason,
+            "receive_count": receive_count,
+        },
+    )
     delayed.add(record.message_id)
     return retry
 
 
-def release_skipped(sqs: Any, queue_url: str, event: dict[str, Any], response: dict[str, Any],
-                    delayed: Collection[str]) -> None:
+def release_skipped(
+    sqs: Any, queue_url: str, event: dict[str, Any], response: dict[str, Any], delayed: Collection[str]
+) -> None:
     """Make visible now the failed records that were not given a delay of their own (``delayed``
     holds the message ids that were)."""
     failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
     skipped = [r for r in event.get("Records", []) if r.get("messageId") in failed and r["messageId"] not in delayed]
     for start in range(0, len(skipped), _BATCH):
-        chunk = skipped[start:start + _BATCH]
+        chunk = skipped[start : start + _BATCH]
         try:
             sqs.change_message_visibility_batch(
                 QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": 0}
-                         for i, r in enumerate(chunk)])
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": r["receiptHandle"], "VisibilityTimeout": 0}
+                    for i, r in enumerate(chunk)
+                ],
+            )
         except Exception as exc:  # they come back after the visibility timeout instead
             logger.warning("could not release skipped records", extra={"error": type(exc).__name__})

@@ -77,8 +77,9 @@ class StatusPublisher:
             self._callback(record, body)
         if len(published) < len(serialized):
             # The caller retries the whole: the queue and the callback queue drop what they already took.
-            raise StatusNotPublished(f"the events queue took {len(published)} of {len(serialized)} "
-                                     "message_status events")
+            raise StatusNotPublished(
+                f"the events queue took {len(published)} of {len(serialized)} message_status events"
+            )
         return serialized[-1].event
 
     def _callback(self, record: OutboundRecord, serialized: SerializedEvent) -> None:
@@ -89,8 +90,11 @@ class StatusPublisher:
             # one slow receiver holding up other messages' callbacks.
             job = {"url": record.callback_url, "event_id": event.event_id, "body": serialized.body}
             try:
-                self._sqs.send_message(QueueUrl=self._callback_queue_url, MessageBody=json.dumps(job),
-                                       MessageGroupId=record.idempotency_key,
-                                       MessageDeduplicationId=event.event_id)
+                self._sqs.send_message(
+                    QueueUrl=self._callback_queue_url,
+                    MessageBody=json.dumps(job),
+                    MessageGroupId=record.idempotency_key,
+                    MessageDeduplicationId=event.event_id,
+                )
             except Exception as exc:
                 raise StatusNotPublished(f"the callback queue refused a job: {type(exc).__name__}") from None

@@ -19,6 +19,7 @@ def event_sk(event_id: str) -> str:
     items without their own timestamp the occurrence time is Meta's send time, which can change."""
     return f"{EVENT_SK_PREFIX}{event_id}"
 
+
 # Accounts: one partition, so the few accounts of a stack are listed with one Query.
 ACCOUNTS_PK = "ACCOUNTS"
 
