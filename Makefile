@@ -17,7 +17,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run say send refresh invite register accounts invoke test test-unit test-integration test-e2e lint scan build validate deploy bench chaos schemas events clean
+.PHONY: help install run say send refresh invite register accounts invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events clean
 
 help:
 	@echo "make install   create .venv (Python 3.13, pinned deps) and .venv-sam (AWS SAM CLI)"
@@ -28,8 +28,9 @@ help:
 	@echo "make refresh   (with make run) run the token refresher now; make accounts lists the accounts"
 	@echo "make register  (with make run) register an account from a long-lived token read on stdin"
 	@echo "make invoke FUNCTION=WebhookFunction EVENT=events/apigw_webhook_text.json"
-	@echo "make test      unit, integration and end-to-end tests"
-	@echo "make lint      ruff, mypy, cfn-lint, sam validate --lint"
+	@echo "make test      unit, integration and end-to-end tests, with the product's coverage and its floor"
+	@echo "make lint      ruff format --check, ruff, mypy, cfn-lint, sam validate --lint"
+	@echo "make format    ruff format and ruff's fixes over the tree (pre-commit runs the same checks)"
 	@echo "make scan      security scans: checkov on the template, bandit on the code"
 	@echo "make build     sam build (no Docker needed)"
 	@echo "make deploy    sam build && sam deploy --guided"
@@ -83,8 +84,10 @@ invoke: $(VENV)/.installed
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json"; exit 2; }
 	$(BIN)/python -m local.invoke $(FUNCTION) $(EVENT)
 
+# Coverage of the product (functions/, the layer) is measured on every run, and below its floor the run
+# fails (pyproject.toml, [tool.coverage]).
 test: $(VENV)/.installed
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests --cov --cov-report=term
 
 test-unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit
@@ -96,12 +99,17 @@ test-e2e: $(VENV)/.installed
 	$(BIN)/pytest tests/e2e
 
 lint: $(VENV)/.installed validate
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy functions layers local bench chaos tools
 	$(BIN)/cfn-lint template.yaml
 
 # Suppressions live next to the resource they concern, each with its reason (template.yaml Metadata).
 # --skip-download: checkov never calls out to Prisma Cloud; nothing leaves this machine.
+format: $(VENV)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
 scan: $(VENV)/.installed $(SCAN_VENV)/.installed
 	$(SCAN_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 	$(BIN)/bandit --quiet --recursive functions layers tools
@@ -133,4 +141,4 @@ events: $(VENV)/.installed
 	$(BIN)/python -m local.generate_events
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage
