@@ -27,6 +27,7 @@ from chaos.stacks import accounts_stack
 from igdm.accounts import ACTIVE
 from local.apigw import LambdaContext
 from refresher import handler as refresher_handler
+from refresher.scheduled_run import RefreshIncomplete
 
 # The refresher's writes: Secrets Manager's, the account items' updates, and the table's copy of a new token
 # Secrets Manager refused (igdm.accounts.TokenRescue, PutItem and DeleteItem).
@@ -103,7 +104,7 @@ def run(plan: RefresherFaultPlan, seed: int) -> Result:
             try:
                 refresher_handler.lambda_handler({}, LambdaContext("RefresherFunction", timeout_seconds=300))
                 outcomes["complete"] += 1
-            except refresher_handler.RefreshIncomplete:
+            except RefreshIncomplete:
                 outcomes["incomplete"] += 1  # raised on purpose, so Lambda retries the run
             except Exception as exc:
                 errors.append(f"run {number + 1} raised {type(exc).__name__}: {exc}")

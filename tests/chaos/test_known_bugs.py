@@ -23,6 +23,7 @@ from local import meta_samples as m
 from local import outbound_samples as out
 from local.apigw import LambdaContext
 from refresher import handler as refresher_handler
+from refresher.scheduled_run import RefreshIncomplete
 from sender.graph import GraphClient, Outcome
 from sender.service import _parse
 
@@ -165,7 +166,7 @@ def _refresh_with_refused_writes(refusals: int, *, next_days: int = 0) -> bool:
                 try:
                     refresher_handler.lambda_handler({}, LambdaContext("RefresherFunction", timeout_seconds=300))
                     break
-                except refresher_handler.RefreshIncomplete:  # raised when the refresh failed: Lambda retries it
+                except RefreshIncomplete:  # raised when the refresh failed: Lambda retries it
                     continue
             if working_token(accounts, account):
                 return True
@@ -184,7 +185,7 @@ def test_an_account_whose_new_token_became_current_is_not_declared_dead() -> Non
         faults = AwsFaults(random.Random(0)).attach("secretsmanager")
         # The promotion's second step (clearing AWSPENDING) is done, but its answer is lost.
         faults.arm("secrets-manager", "lost", operation="UpdateSecretVersionStage", after=1)
-        with contextlib.suppress(refresher_handler.RefreshIncomplete):
+        with contextlib.suppress(RefreshIncomplete):
             refresher_handler.lambda_handler({}, LambdaContext("RefresherFunction", timeout_seconds=300))
         assert working_token(accounts, account)  # the new token is current, and works
         changes = [e["account"]["change"] for e in accounts.account_events()]

@@ -12,10 +12,8 @@ from urllib.parse import parse_qsl, urlsplit
 import boto3
 import pytest
 import requests
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from igdm import aws
 from igdm.account_events import AccountEventPublisher
 from igdm.accounts import (
     CURRENT,
@@ -27,15 +25,14 @@ from igdm.accounts import (
     TokenVault,
     register_account,
 )
-from igdm.config import clear_settings_cache
 from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin
 from local.graph_sandbox import GraphSandbox
 from local.runtime import FunctionRuntime
 from local.stack import ApiServer
 from local.template import REGION, Stack, provision
-from onboarding import handler as onboarding_handler
+from onboarding import wiring as onboarding_wiring
 from onboarding.state import make_invite
-from refresher import handler as refresher_handler
+from refresher import wiring as refresher_wiring
 from refresher.service import DAY, Refresher, RunReport
 
 APP_ID = "test-instagram-app-id"
@@ -56,11 +53,8 @@ class Clock:
 
 
 def reset_function_state() -> None:
-    onboarding_handler._onboarding.cache_clear()
-    refresher_handler._refresher.cache_clear()
-    aws.clear_clients()
-    clear_settings_cache()
-    parameters.clear_caches()
+    onboarding_wiring.reset()
+    refresher_wiring.reset()
 
 
 @dataclass

@@ -6,16 +6,14 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from igdm import aws
-from igdm.config import clear_settings_cache
 from local.apigw import LambdaContext, http_api_event
 from local.meta_samples import RECEIVED_MS
 from local.template import REGION, Stack, provision
-from webhook import handler
+from webhook import handler, wiring
 from webhook.signature import sign
 
 APP_SECRET = "integration-app-secret"
@@ -24,11 +22,7 @@ VERIFY_TOKEN = "integration-verify-token"
 
 
 def reset_function_state() -> None:
-    for cached in (handler._secret_source, handler._store, handler._publisher, handler._receipts, handler._heartbeat):
-        cached.cache_clear()
-    aws.clear_clients()
-    clear_settings_cache()
-    parameters.clear_caches()
+    wiring.reset()
 
 
 class Harness:

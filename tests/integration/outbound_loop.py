@@ -11,13 +11,11 @@ from typing import Any
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from callback import handler as callback_handler
-from igdm import aws
+from callback import wiring as callback_wiring
 from igdm.accounts import register_account
-from igdm.config import clear_settings_cache
 from local import meta_samples as m
 from local import outbound_samples as out
 from local.apigw import LambdaContext, http_api_event
@@ -29,7 +27,9 @@ from local.stack import ApiServer
 from local.template import REGION, Stack, provision
 from sender import handler as sender_handler
 from sender import service as sender_service
+from sender import wiring as sender_wiring
 from webhook import handler as webhook_handler
+from webhook import wiring as webhook_wiring
 from webhook.signature import sign
 
 APP_SECRET = "sender-test-app-secret"
@@ -41,19 +41,8 @@ CUSTOMER = out.CUSTOMER
 
 
 def reset_function_state() -> None:
-    for cached in (
-        webhook_handler._secret_source,
-        webhook_handler._store,
-        webhook_handler._publisher,
-        webhook_handler._receipts,
-        webhook_handler._heartbeat,
-        sender_handler._sender,
-        callback_handler._delivery,
-    ):
-        cached.cache_clear()
-    aws.clear_clients()
-    clear_settings_cache()
-    parameters.clear_caches()
+    for wiring in (webhook_wiring, sender_wiring, callback_wiring):
+        wiring.reset()
 
 
 class Loop:
@@ -94,8 +83,7 @@ class Loop:
         """The sender gives up on Meta's answer after ``seconds`` (from its next message on); returns how long
         the sandbox should hold an answer for the sender to surely time out, however loaded the machine."""
         self._monkeypatch.setenv("GRAPH_TIMEOUT_SECONDS", str(seconds))
-        sender_handler._sender.cache_clear()
-        clear_settings_cache()
+        sender_wiring.reset()
         return seconds + 2.0
 
     def say(

@@ -23,6 +23,7 @@ from local import outbound_samples as out
 from local.apigw import LambdaContext
 from local.template import REGION
 from refresher import handler as refresher_handler
+from refresher.scheduled_run import RefreshIncomplete
 from tests.integration.accounts_harness import INSTAGRAM_APP_SECRET, STATE_KEY, AccountsHarness, follow_login
 from tests.integration.log_capture import Line, Secrets, WireTap, capture_logs, invoke_like_lambda
 from tests.integration.outbound_loop import APP_SECRET, SIGNING_SECRET, TOKEN, Loop
@@ -171,7 +172,7 @@ def _onboarding_and_refresher(accounts: AccountsHarness) -> None:
     accounts.sandbox.revoke(REVOKED)  # a password reset
     accounts.sandbox.inject("http_5xx", endpoint="subscribed_apps", account_id=DUE)  # worth a retry
     incomplete = _run_refresher()
-    assert isinstance(incomplete, refresher_handler.RefreshIncomplete), incomplete
+    assert isinstance(incomplete, RefreshIncomplete), incomplete
     assert [e["account"]["reason"] for e in accounts.account_events() if e["account_id"] == REVOKED] == [
         "token_revoked"
     ]

@@ -242,6 +242,7 @@ def test_the_handler_runs_every_account_and_emits_the_metrics_the_alarms_watch(
 
     from local.apigw import LambdaContext
     from refresher import handler
+    from refresher.scheduled_run import RefreshIncomplete
 
     accounts.clock.now = time.time()  # the handler's clock is the real one
     accounts.add(A, "token-a", age_days=40)
@@ -249,7 +250,7 @@ def test_the_handler_runs_every_account_and_emits_the_metrics_the_alarms_watch(
     accounts.sandbox.revoke(B)  # dead: reported, but no reason to retry the run
     accounts.sandbox.inject("http_5xx", endpoint="subscribed_apps", account_id=A)  # worth a retry
     capsys.readouterr()
-    with pytest.raises(handler.RefreshIncomplete):
+    with pytest.raises(RefreshIncomplete):
         handler.lambda_handler(
             {}, LambdaContext(function_name="refresher", memory_limit_in_mb=256, timeout_seconds=300)
         )

@@ -7,7 +7,7 @@ import pytest
 
 from igdm.observability import metrics
 from local.template import load
-from refresher.handler import publish_metrics
+from refresher.scheduled_run import publish_metrics
 from refresher.service import RunReport
 
 TEMPLATE = load()

@@ -51,7 +51,7 @@ def test_committed_sample_events_are_current_and_signed_with_the_local_secret() 
 
 def test_the_handlers_routes_are_the_templates() -> None:
     from local.template import Stack
-    from webhook.handler import ROUTES
+    from webhook.api import ROUTES
 
     routes = {f"{r.method} {r.path}" for r in Stack("t", load()).routes() if r.function_id == "WebhookFunction"}
     assert set(ROUTES) == routes

@@ -61,7 +61,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         ACCOUNTS: {"UpdateItem"},  # webhook.heartbeat -> AccountTable.record_webhook
     },
     "SenderFunction": {
-        # sender.handler._Conversations (GetItem of the window); igdm.outbound_records: stored_echoes
+        # igdm.conversation_state (GetItem of the window); igdm.outbound_records: stored_echoes
         # (Query), add_unsettled (PutItem) and remove_unsettled (DeleteItem) of an UNKNOWN message's marker
         CONVERSATIONS: {"GetItem", "Query", "PutItem", "DeleteItem"},
         OUTBOUND: {"GetItem", "PutItem", "UpdateItem"},  # claim, get, begin_part, part_sent, settle ...

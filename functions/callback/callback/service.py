@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from callback.http_client import Delivered, Result, RetryLater, Undeliverable
 from igdm.callbacks import signed_headers
+from igdm.fifo_consumer import QueuedMessage, Retry
 from igdm.observability import logger
-from igdm.sqs_retry import Retry
 
 
 class CallbackJob(BaseModel):
@@ -58,6 +58,15 @@ class CallbackDelivery:
     retry_cap_seconds: float = 900.0
     remaining_seconds: Callable[[], float] = lambda: 60.0
     clock: Callable[[], float] = time.time
+
+    def handle(self, message: QueuedMessage) -> str:
+        self.remaining_seconds = message.remaining_seconds
+        return self.process(
+            message.body,
+            sqs_message_id=message.message_id,
+            group_id=message.group_id,
+            receive_count=message.receive_count,
+        )
 
     def process(self, job_body: str, *, sqs_message_id: str, group_id: str | None, receive_count: int) -> str:
         """Handle one job; returns what became of it (for logs), or raises Retry."""

@@ -23,10 +23,10 @@ from igdm import outbound_records as st
 from igdm.accounts import Account, AccountUnavailable
 from igdm.callbacks import url_refusal
 from igdm.echoes import CLOCK_SKEW_MS, Unsettled, fingerprint, settles
+from igdm.fifo_consumer import QueuedMessage, Retry
 from igdm.observability import logger
 from igdm.outbound import IDEMPOTENCY_KEY_PATTERN, OutboundMessage, validation_reason
 from igdm.outbound_records import OutboundRecord, OutboundRecords
-from igdm.sqs_retry import Retry
 from igdm.unicode import without_lone_surrogates
 from sender import errors
 from sender.errors import ErrorClass
@@ -93,6 +93,14 @@ class Sender:
     # Meta's metadata field marks each message for its echo (igdm.echoes); off for the rest of this container's
     # life once Meta refuses the field, and echoes are then matched by app id and content.
     echo_markers: bool = True
+
+    def handle(self, message: QueuedMessage) -> str:
+        self.remaining_seconds = message.remaining_seconds
+        return self.process(message.body, sqs_message_id=message.message_id, receive_count=message.receive_count)
+
+    def backoff_seconds(self, receive_count: int) -> float:
+        """After an unexpected failure (DynamoDB, SQS or Secrets Manager unavailable): as after Meta's."""
+        return backoff_seconds(receive_count)
 
     def process(self, body: str, *, sqs_message_id: str, receive_count: int) -> str:
         """Handle one queue message; returns the status it ended in (for logs), or raises Retry."""

@@ -12,6 +12,14 @@ logger = Logger()
 metrics = Metrics()
 
 
+class Counts:
+    """The services' metrics port (``count``), publishing through this module."""
+
+    @staticmethod
+    def count(name: str, value: int = 1, **dimensions: str) -> None:
+        count(name, value, **dimensions)
+
+
 def count(name: str, value: int = 1, **dimensions: str) -> None:
     """A count; with dimensions it is flushed as its own metric, so each dimension value stays apart."""
     if not dimensions:

@@ -1,0 +1,57 @@
+"""Builds the onboarding pages from their settings, at the first request (see onboarding.api), once per
+execution environment; reset() is for tests."""
+
+from functools import cache
+
+from igdm import aws, runtime
+from igdm.account_events import AccountEventPublisher
+from igdm.accounts import AccountTable, TokenVault
+from igdm.config import cached_settings
+from igdm.connect import AccountConnector
+from igdm.instagram_login import InstagramLogin
+from onboarding.api import OnboardingApi
+from onboarding.credentials import SecretsManagerCredentials
+from onboarding.service import Onboarding
+from onboarding.settings import OnboardingSettings
+from onboarding.state import StateStore
+
+
+@cache
+def service() -> Onboarding:
+    settings = cached_settings(OnboardingSettings)
+    dynamodb = aws.client("dynamodb")
+    login = InstagramLogin(
+        graph_base_url=settings.graph_api_base_url,
+        api_version=settings.graph_api_version,
+        oauth_token_url=settings.instagram_token_url,
+    )
+    connector = AccountConnector(
+        login=login,
+        vault=TokenVault(aws.client("secretsmanager"), settings.account_secret_prefix),
+        accounts=AccountTable(dynamodb, settings.table_name),
+        events=AccountEventPublisher(aws.client("sqs"), settings.events_queue_url),
+        webhook_fields=settings.webhook_fields,
+    )
+    return Onboarding(
+        credentials=SecretsManagerCredentials(
+            aws.client("secretsmanager"),
+            settings.app_secret_name,
+            settings.onboarding_secret_name,
+            settings.secret_max_age_seconds,
+        ),
+        states=lambda key: StateStore(dynamodb, settings.table_name, key),
+        login=login,
+        connector=connector,
+        authorize_url=settings.instagram_authorize_url,
+        scopes=settings.scopes,
+        redirect_uri=settings.oauth_redirect_uri,
+    )
+
+
+api = OnboardingApi(service)
+
+
+def reset() -> None:
+    """Forget what was built, the clients, the settings and the cached secrets."""
+    service.cache_clear()
+    runtime.reset()

@@ -1,0 +1,59 @@
+"""One scheduled run of the refresher, as Lambda sees it: every account checked, the run's figures as the
+metrics the template's alarms watch, one summary line, and, when a retry may fix what failed (Meta or AWS
+not answering), an exception after every account was checked, so Lambda's asynchronous retries try again
+within minutes and a run that never succeeds lands in the dead-letter queue. A dead token is not such a
+failure: its alarm and event say what to do."""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from igdm.observability import logger, metrics
+from refresher.service import Refresher, RunReport
+
+
+class RefreshIncomplete(Exception):
+    """Some accounts could not be checked or refreshed this time; the run is retried."""
+
+
+class ScheduledRun:
+    def __init__(self, refresher: Callable[[], Refresher], default_seconds: float = 300.0) -> None:
+        self._refresher = refresher
+        self._default_seconds = default_seconds  # the time left, when invoked without a Lambda context
+
+    def __call__(self, context: Any) -> dict[str, object]:
+        deadline = time.monotonic() + (
+            context.get_remaining_time_in_millis() / 1000 if context else self._default_seconds
+        )
+        refresher = self._refresher()
+        refresher.remaining_seconds = lambda: deadline - time.monotonic()
+        report = refresher.run()
+        publish_metrics(report)
+        summary = report.summary()
+        logger.info("refresher run", extra=summary)
+        if report.retry_worthy:
+            raise RefreshIncomplete(f"incomplete run: {summary}")
+        return summary
+
+
+def publish_metrics(report: RunReport) -> None:
+    """Zeros too: an alarm on a metric that only appears when something fails cannot tell 'all well'
+    from 'the refresher stopped running'."""
+    for name, value in (
+        ("Accounts", report.accounts),
+        ("TokenRefreshes", len(report.refreshed)),
+        ("TokenRefreshFailures", len(report.refresh_failed)),
+        ("AccountsNeedingReauthorisation", len(report.needs_reauthorisation)),
+        ("AccountsExpiring", len(report.expiring)),
+        ("Resubscriptions", len(report.resubscribed)),
+        ("TokensRescued", len(report.rescued)),
+        ("ResubscriptionFailures", len(report.subscription_failed)),
+        ("AccountCheckFailures", len(report.check_failed)),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if report.earliest_expiry_days is not None:
+        metrics.add_metric(
+            name="DaysUntilEarliestTokenExpiry", unit=MetricUnit.NoUnit, value=round(report.earliest_expiry_days, 3)
+        )

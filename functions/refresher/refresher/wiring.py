@@ -1,0 +1,38 @@
+"""Builds the refresher from its settings, once per execution environment; reset() is for tests."""
+
+from functools import cache
+
+from igdm import aws, runtime
+from igdm.account_events import AccountEventPublisher
+from igdm.accounts import AccountTable, TokenRescue, TokenVault
+from igdm.config import cached_settings
+from igdm.instagram_login import InstagramLogin
+from refresher.scheduled_run import ScheduledRun
+from refresher.service import DAY, Refresher
+from refresher.settings import RefresherSettings
+
+
+@cache
+def service() -> Refresher:
+    settings = cached_settings(RefresherSettings)
+    return Refresher(
+        accounts=AccountTable(aws.client("dynamodb"), settings.table_name),
+        vault=TokenVault(aws.client("secretsmanager"), settings.account_secret_prefix),
+        rescue=TokenRescue(aws.client("dynamodb"), settings.table_name),
+        login=InstagramLogin(
+            graph_base_url=settings.graph_api_base_url, api_version=settings.graph_api_version, oauth_token_url=""
+        ),  # nosec B106 # a URL, unused: the refresher never exchanges codes
+        events=AccountEventPublisher(aws.client("sqs"), settings.events_queue_url),
+        webhook_fields=settings.webhook_fields,
+        window_seconds=settings.refresh_window_days * DAY,
+        warning_seconds=settings.token_expiry_warning_days * DAY,
+    )
+
+
+scheduled_run = ScheduledRun(service)
+
+
+def reset() -> None:
+    """Forget what was built, the clients, the settings and the cached secrets."""
+    service.cache_clear()
+    runtime.reset()

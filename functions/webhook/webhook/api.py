@@ -1,0 +1,127 @@
+"""The webhook's HTTP API (GET and POST /webhook): an API Gateway event in, its answer out. Requests are
+decoded here, handed to webhook.service, and every failure is mapped to its status: a 4xx with its reason
+for what Meta (or an attacker) sent wrong, a 503 for what a retry may fix, a 500 for a misconfiguration."""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import ValidationError
+
+from igdm import observability
+from igdm.config import ConfigurationError
+from igdm.http_api import TEXT_PLAIN, HttpApiRequest, Reply
+from igdm.observability import logger, metrics
+from igdm.outbound_records import RecordsUnavailable
+from igdm.status_events import StatusNotPublished
+from webhook import service
+from webhook.app_secrets import SecretUnavailable
+from webhook.service import EventPublisher, EventStore, Receipts, Rejected, SecretSource, StorageUnavailable
+
+
+class Heartbeat(Protocol):
+    def seen(self, account_ids: Iterable[str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Ports:
+    """What the webhook works with, built from its settings (webhook.wiring)."""
+
+    secrets: SecretSource
+    store: EventStore
+    publisher: EventPublisher
+    receipts: Receipts
+    heartbeat: Heartbeat
+    max_body_bytes: int
+    max_event_age_ms: int
+
+
+# API Gateway's routeKey for each route in template.yaml (a test keeps the two the same).
+ROUTES = ("GET /webhook", "POST /webhook")
+
+
+class WebhookApi:
+    def __init__(self, ports: Callable[[], Ports]) -> None:
+        # Built at the first request that needs them, inside the error mapping: a misconfigured function
+        # answers 500 with its reason logged, not a bare Lambda error.
+        self._ports = ports
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        try:
+            request = HttpApiRequest.model_validate(event)
+        except ValidationError as exc:
+            fields = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors(include_input=False)})
+            metrics.add_metric(name="InvalidInvocations", unit=MetricUnit.Count, value=1)
+            logger.warning("invoked with an event that is not an HTTP API request", extra={"fields": fields})
+            reply = Reply.of_json(400, {"error": f"not an API Gateway HTTP API request: {', '.join(fields)}"})
+            return reply.to_api_gateway()
+        return self._answer(request).to_api_gateway()
+
+    def _answer(self, request: HttpApiRequest) -> Reply:
+        if request.route_key not in ROUTES:
+            metrics.add_metric(name="InvalidInvocations", unit=MetricUnit.Count, value=1)
+            return Reply.of_json(404, {"error": f"no route {request.route_key}"})
+        try:
+            if request.route_key == "GET /webhook":
+                return self._verify_subscription(request)
+            return self._receive_events(request)
+        except Rejected as exc:
+            metrics.add_metric(name=exc.metric, unit=MetricUnit.Count, value=1)
+            logger.warning("webhook request rejected", extra={"status": exc.status, "reason": exc.reason})
+            return Reply.of_json(exc.status, {"error": exc.reason})
+        except (StorageUnavailable, RecordsUnavailable, StatusNotPublished) as exc:
+            metrics.add_metric(name="StorageFailures", unit=MetricUnit.Count, value=1)
+            logger.error("events not durable; asking Meta to retry", extra={"reason": str(exc)})
+            return Reply.of_json(503, {"error": "events could not be stored; retry later"})
+        except SecretUnavailable as exc:
+            metrics.add_metric(name="SecretReadFailures", unit=MetricUnit.Count, value=1)
+            logger.error("app secret unreadable; asking Meta to retry", extra={"reason": str(exc)})
+            return Reply.of_json(503, {"error": "secret unavailable; retry later"})
+        except ConfigurationError as exc:
+            metrics.add_metric(name="ConfigurationErrors", unit=MetricUnit.Count, value=1)
+            logger.error("function is misconfigured", extra={"reason": str(exc)})
+            return Reply.of_json(500, {"error": "gateway misconfigured"})
+
+    def _verify_subscription(self, request: HttpApiRequest) -> Reply:
+        challenge = service.handshake(request.query, self._ports().secrets.current().verify_token)
+        metrics.add_metric(name="HandshakeVerified", unit=MetricUnit.Count, value=1)
+        logger.info("webhook subscription verified")
+        return Reply(200, challenge, TEXT_PLAIN)
+
+    def _receive_events(self, request: HttpApiRequest) -> Reply:
+        body = request.raw_body()
+        if body is None:
+            raise Rejected(400, "body is marked base64 but is not valid base64", "MalformedBody")
+        ports = self._ports()
+        result = service.receive(
+            body=body,
+            signature=request.header("x-hub-signature-256"),
+            received_at_ms=request.request_context.time_epoch,
+            secrets=ports.secrets,
+            max_body_bytes=ports.max_body_bytes,
+            store=ports.store,
+            publisher=ports.publisher,
+            receipts=ports.receipts,
+            max_event_age_ms=ports.max_event_age_ms,
+        )
+        ports.heartbeat.seen(result.accounts)
+        metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=result.published)
+        metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=result.duplicates)
+        if result.stale:
+            metrics.add_metric(name="EventsStale", unit=MetricUnit.Count, value=result.stale)
+            logger.warning(
+                "events older than the event retention ignored (a replayed body?)", extra={"stale": result.stale}
+            )
+        for kind, count in result.kinds.items():
+            observability.count("EventsReceived", count, kind=kind)
+        answer = {
+            "received": result.received,
+            "published": result.published,
+            "duplicates": result.duplicates,
+            "stale": result.stale,
+        }
+        logger.info(
+            "webhook accepted", extra={**answer, "kinds": result.kinds, "app_secret_index": result.secret_index}
+        )
+        return Reply.of_json(200, answer)

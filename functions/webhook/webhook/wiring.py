@@ -1,0 +1,46 @@
+"""Builds the webhook from its settings: the HTTP API on the service's adapters. The adapters are built at
+the first request that needs them (see webhook.api), once per execution environment; reset() is for tests."""
+
+from functools import cache
+
+from igdm import aws, runtime
+from igdm.accounts import AccountTable
+from igdm.config import cached_settings
+from igdm.outbound_records import OutboundRecords
+from igdm.sqs_publisher import SqsEventPublisher
+from igdm.status_events import StatusPublisher
+from webhook.api import Ports, WebhookApi
+from webhook.app_secrets import SecretsManagerAppSecret
+from webhook.dynamodb_store import DynamoEventStore
+from webhook.heartbeat import WebhookHeartbeat
+from webhook.receipts import OutboundReceipts
+from webhook.settings import WebhookSettings
+
+
+@cache
+def ports() -> Ports:
+    settings = cached_settings(WebhookSettings)
+    dynamodb, sqs = aws.client("dynamodb"), aws.client("sqs")
+    return Ports(
+        secrets=SecretsManagerAppSecret(
+            aws.client("secretsmanager"), settings.app_secret_name, settings.secret_max_age_seconds
+        ),
+        store=DynamoEventStore(dynamodb, settings.table_name, settings.event_retention_days),
+        publisher=SqsEventPublisher(sqs, settings.events_queue_url),
+        receipts=OutboundReceipts(
+            OutboundRecords(dynamodb, settings.table_name, settings.event_retention_days),
+            StatusPublisher(sqs, settings.events_queue_url, settings.callback_queue_url),
+        ),
+        heartbeat=WebhookHeartbeat(AccountTable(dynamodb, settings.table_name)),
+        max_body_bytes=settings.max_body_bytes,
+        max_event_age_ms=settings.max_event_age_ms,
+    )
+
+
+api = WebhookApi(ports)
+
+
+def reset() -> None:
+    """Forget what was built, the clients, the settings and the cached secrets."""
+    ports.cache_clear()
+    runtime.reset()
