@@ -9,7 +9,7 @@ Three layers, each a property with its own share of the examples:
             Gateway delivers them (text or base64, any content type): 200, or a 4xx with an error.
   unsigned  unsigned and wrongly signed bodies through the real handler: a 4xx each, and afterwards not
             one item in the table nor one message on the events queue.
-The strategies build on tests/unit/test_parsing_never_crashes.py's (its JSON values, Meta-like keys and
+The strategies build on tests/unit/webhook/test_parsing_never_crashes.py's (its JSON values, Meta-like keys and
 sample items), adding whole Meta bodies of every kind, structural mutations and byte mutations.
 """
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 _conftest = importlib.import_module("tests.integration.conftest")
 _outbound_loop = importlib.import_module("tests.integration.outbound_loop")
 _accounts_harness = importlib.import_module("tests.integration.accounts_harness")
-_parsing_property = importlib.import_module("tests.unit.test_parsing_never_crashes")
+_parsing_property = importlib.import_module("tests.unit.webhook.test_parsing_never_crashes")
 
 if TYPE_CHECKING:  # not `type X = Any`: mypy does not let such an alias be called, and these are constructed
     Harness: TypeAlias = Any  # noqa: UP040 - tests/integration/conftest.py: the webhook handler against moto

@@ -3,7 +3,7 @@ DynamoDB request against it.
 
 Every statement on the table is scoped by ``ForAllValues:StringLike`` on ``dynamodb:LeadingKeys``, the
 partition key of every item a request touches. The local stack's emulator (moto) enforces no IAM, so
-nothing at run time notices a missing grant: tests/unit/test_table_access.py holds the template to the
+nothing at run time notices a missing grant: tests/unit/project/test_table_access.py holds the template to the
 key families the code builds (igdm.table, onboarding.state), and tests/integration/table_access.py
 judges every request the real handlers make during the integration tests with ``authorised`` below.
 

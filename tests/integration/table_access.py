@@ -25,7 +25,7 @@ from local.template import ROOT, load
 from tests.table_access import Authorisation, authorisations, authorised, table_grants
 
 _TEMPLATE = load()
-GRANTS = table_grants(_TEMPLATE, strict=False)  # tests/unit/test_table_access.py holds the scoping
+GRANTS = table_grants(_TEMPLATE, strict=False)  # tests/unit/project/test_table_access.py holds the scoping
 CODE_DIRECTORIES: dict[str, str] = {
     f"{(ROOT / resource['Properties']['CodeUri']).resolve()}/": function
     for function, resource in _TEMPLATE["Resources"].items()

@@ -17,7 +17,7 @@ from local import outbound_samples as out
 from local.template import REGION
 from sender.graph import GraphClient
 from tests.integration.outbound_loop import ACCOUNT, CUSTOMER, Loop
-from tests.unit.test_graph_requests import sent
+from tests.unit.sender.test_graph_requests import sent
 
 MESSAGE_KINDS = [k for k in out.KINDS if k not in ("react", "unreact", "typing_on", "typing_off", "mark_seen")]
 

@@ -12,7 +12,7 @@ import pytest
 
 from local.template import load
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = load()
 RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
 NAMESPACE = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
