@@ -7,6 +7,7 @@ after the last part that went out instead of sending the first one again.
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import quote
@@ -58,60 +59,114 @@ def _build(message: o.OutboundMessage, human_agent_tag: bool) -> list[GraphSend]
         envelope["tag"] = "HUMAN_AGENT"
     private = message.recipient.comment_id is not None
     sends: list[GraphSend] = []
-
-    def add(content: dict[str, Any], rate_class: RateClass = "text", *, is_message: bool = True) -> None:
+    for part in _PARTS[type(message.message)](message.message):
         body = dict(envelope)
-        if is_message:
-            body["message"] = content
+        if part.is_message:
+            body["message"] = part.content
             if message.reply_to_message_id:
                 body["reply_to"] = {"mid": message.reply_to_message_id}
         else:
-            body.update(content)
-        sends.append(GraphSend(body, "private_reply" if private else rate_class, is_message))
-
-    m = message.message
-    match m:
-        case o.Text():
-            _add_text(add, m.text, [_quick_reply(q) for q in m.quick_replies or []])
-        case o.Choice():
-            replies = [{"content_type": "text", "title": c.title, "payload": c.payload or c.title} for c in m.choices]
-            _add_text(add, m.text, replies)
-        case o.Image():
-            media = m.media()
-            if len(media) == 1:
-                add({"attachment": _attachment("image", media[0].url, media[0].attachment_id)})
-            else:
-                add({"attachments": [_attachment("image", x.url, x.attachment_id) for x in media]})
-        case o.Audio() | o.Video() | o.File():
-            add({"attachment": _attachment(m.type, m.url, m.attachment_id)}, _rate_class(m.type))
-        case o.Sticker():
-            add({"attachment": {"type": m.sticker}})
-        case o.MediaShare():
-            add({"attachment": {"type": "MEDIA_SHARE", "payload": {"id": m.media_id}}})
-        case o.GenericTemplate():
-            add(_generic([_element(e) for e in m.elements]))
-        case o.Card():
-            add(_generic([_card_element(m)]))
-        case o.Carousel():
-            add(_generic([_card_element(c) for c in m.cards]))
-        case o.ButtonTemplate():
-            payload = {"template_type": "button", "text": m.text, "buttons": [_button(b) for b in m.buttons]}
-            add({"attachment": {"type": "template", "payload": payload}})
-        case o.Location():
-            _add_text(add, location_text(m), [])
-        case o.TextWithMedia():
-            _add_text(add, m.text, [])
-            add({"attachment": _attachment(m.media_type, m.url, m.attachment_id)}, _rate_class(m.media_type))
-        case o.React():
-            add(
-                {"sender_action": "react", "payload": {"message_id": m.message_id, "reaction": m.reaction}},
-                is_message=False,
-            )
-        case o.Unreact():
-            add({"sender_action": "unreact", "payload": {"message_id": m.message_id}}, is_message=False)
-        case o.SenderAction():
-            add({"sender_action": m.type}, is_message=False)
+            body.update(part.content)
+        sends.append(GraphSend(body, "private_reply" if private else part.rate_class, part.is_message))
     return sends
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One request's content: a ``message`` object, or (not is_message) a sender action's fields."""
+
+    content: dict[str, Any]
+    rate_class: RateClass = "text"
+    is_message: bool = True
+
+
+def _text(m: o.Text) -> list[_Part]:
+    return _text_parts(m.text, [_quick_reply(q) for q in m.quick_replies or []])
+
+
+def _choice(m: o.Choice) -> list[_Part]:
+    replies = [{"content_type": "text", "title": c.title, "payload": c.payload or c.title} for c in m.choices]
+    return _text_parts(m.text, replies)
+
+
+def _image(m: o.Image) -> list[_Part]:
+    media = m.media()
+    if len(media) == 1:
+        return [_Part({"attachment": _attachment("image", media[0].url, media[0].attachment_id)})]
+    return [_Part({"attachments": [_attachment("image", x.url, x.attachment_id) for x in media]})]
+
+
+def _media(m: o.Audio | o.Video | o.File) -> list[_Part]:
+    return [_Part({"attachment": _attachment(m.type, m.url, m.attachment_id)}, _rate_class(m.type))]
+
+
+def _sticker(m: o.Sticker) -> list[_Part]:
+    return [_Part({"attachment": {"type": m.sticker}})]
+
+
+def _media_share(m: o.MediaShare) -> list[_Part]:
+    return [_Part({"attachment": {"type": "MEDIA_SHARE", "payload": {"id": m.media_id}}})]
+
+
+def _generic_template(m: o.GenericTemplate) -> list[_Part]:
+    return [_Part(_generic([_element(e) for e in m.elements]))]
+
+
+def _card(m: o.Card) -> list[_Part]:
+    return [_Part(_generic([_card_element(m)]))]
+
+
+def _carousel(m: o.Carousel) -> list[_Part]:
+    return [_Part(_generic([_card_element(c) for c in m.cards]))]
+
+
+def _button_template(m: o.ButtonTemplate) -> list[_Part]:
+    payload = {"template_type": "button", "text": m.text, "buttons": [_button(b) for b in m.buttons]}
+    return [_Part({"attachment": {"type": "template", "payload": payload}})]
+
+
+def _location(m: o.Location) -> list[_Part]:
+    return _text_parts(location_text(m), [])
+
+
+def _text_with_media(m: o.TextWithMedia) -> list[_Part]:
+    media = _Part({"attachment": _attachment(m.media_type, m.url, m.attachment_id)}, _rate_class(m.media_type))
+    return [*_text_parts(m.text, []), media]
+
+
+def _react(m: o.React) -> list[_Part]:
+    payload = {"message_id": m.message_id, "reaction": m.reaction}
+    return [_Part({"sender_action": "react", "payload": payload}, is_message=False)]
+
+
+def _unreact(m: o.Unreact) -> list[_Part]:
+    return [_Part({"sender_action": "unreact", "payload": {"message_id": m.message_id}}, is_message=False)]
+
+
+def _sender_action(m: o.SenderAction) -> list[_Part]:
+    return [_Part({"sender_action": m.type}, is_message=False)]
+
+
+# Each kind of outbound message as the Send API requests that deliver it, in order.
+_PARTS: dict[type, Callable[[Any], list[_Part]]] = {
+    o.Text: _text,
+    o.Choice: _choice,
+    o.Image: _image,
+    o.Audio: _media,
+    o.Video: _media,
+    o.File: _media,
+    o.Sticker: _sticker,
+    o.MediaShare: _media_share,
+    o.GenericTemplate: _generic_template,
+    o.Card: _card,
+    o.Carousel: _carousel,
+    o.ButtonTemplate: _button_template,
+    o.Location: _location,
+    o.TextWithMedia: _text_with_media,
+    o.React: _react,
+    o.Unreact: _unreact,
+    o.SenderAction: _sender_action,
+}
 
 
 def split_text(text: str, limit: int = o.MAX_TEXT_BYTES) -> list[str]:
@@ -149,13 +204,15 @@ def _utf8_prefix(text: str, limit: int) -> str:
     return encoded.decode("utf-8", "ignore")  # drops a character cut in half
 
 
-def _add_text(add: Any, text: str, quick_replies: list[dict[str, Any]]) -> None:
+def _text_parts(text: str, quick_replies: list[dict[str, Any]]) -> list[_Part]:
     parts = split_text(text)
+    contents: list[_Part] = []
     for i, part in enumerate(parts):
         content: dict[str, Any] = {"text": part}
         if quick_replies and i == len(parts) - 1:  # the buttons belong under the question, at the end
             content["quick_replies"] = quick_replies
-        add(content)
+        contents.append(_Part(content))
+    return contents
 
 
 def _quick_reply(reply: o.QuickReply) -> dict[str, Any]:

@@ -189,127 +189,121 @@ class Sender:
         return decide(message, last, int(self.clock() * 1000))
 
     def _send_parts(self, record: OutboundRecord, account: Account, sends: list[GraphSend], receive_count: int) -> str:
-        token_refetched = False
-        part = record.parts_sent
-        while part < len(sends):
-            send = sends[part]
-            # The token first: a part is marked in flight only when nothing but the call itself can fail
-            # (a part found in flight later is taken as possibly sent).
-            token = self.accounts.token(account, fresh=token_refetched)
-            try:
-                self._wait_for_rate(account.account_id, send.rate_class)
-            except Retry as wait:  # nothing was sent; on the last receive it must still end with a status
-                return self._retry_or_fail(record, receive_count, record.refusals, wait.reason, delay=wait.delay)
-            if not self.records.begin_part(record.idempotency_key, part):
-                raise Retry(1.0, "the record changed under this attempt")
-            started_ms = int(self.clock() * 1000)
-            outcome = self.graph.send(token, send.body)
-            if isinstance(outcome, Accepted):
-                updated = self.records.part_sent(
-                    record.idempotency_key, part, outcome.message_id, last=part == len(sends) - 1
-                )
-                if updated is None:
-                    raise Retry(1.0, "the record changed while its part was sent")
-                record = updated
-                receipts = self.records.link_message_id(outcome.message_id, record) if outcome.message_id else {}
-                self.metrics.count("MessagesSent", kind=record.kind)
-                part += 1
-                if part == len(sends):
-                    return self._sent(record, receipts)
-                continue
-            if isinstance(outcome, Ambiguous):
-                self.metrics.count("AmbiguousSends")
-                return self._unknown(
-                    record,
-                    f"Meta's answer never came ({outcome.detail}); whether part "
-                    f"{part + 1} was delivered is settled by its echo, not by a resend",
-                    send=send,
-                    started_ms=started_ms,
-                )
-            if isinstance(outcome, NotSent):
-                refusals = self.records.part_not_sent(record.idempotency_key, part)
-                return self._retry_or_fail(record, receive_count, refusals, f"Meta unreachable: {outcome.detail}")
-            if not isinstance(outcome, Refused):  # the last of the four Outcome kinds (sender.graph)
-                raise TypeError(f"unexpected send outcome {type(outcome).__name__}")
-            if _refuses_marker(outcome, send):
-                # Meta does not take the metadata field on this platform: the same part again without it (a
-                # refusal is certain, so nothing went out), and none on later messages.
-                self.echo_markers = False
-                self.metrics.count("EchoMarkersRefused")
-                logger.warning(
-                    "Meta refused the metadata field; sending without echo markers",
-                    extra={"idempotency_key": record.idempotency_key, "error": outcome.error.as_dict()},
-                )
-                self.records.part_not_sent(record.idempotency_key, part)
-                sends = [without_marker(s) for s in sends]
-                continue
-            error_class = errors.classify(outcome.error)
-            self.metrics.count("GraphErrors", code=str(outcome.error.code), error_class=error_class.value)
+        attempt = _Attempt(record, account, sends, receive_count, part=record.parts_sent)
+        while attempt.part < len(attempt.sends):
+            ended = self._send_part(attempt)
+            if ended is not None:
+                return ended
+        return self._sent(attempt.record, {})
+
+    def _send_part(self, attempt: "_Attempt") -> str | None:
+        """Send the attempt's next part; the status the message ended in, or None to go on."""
+        send = attempt.sends[attempt.part]
+        # The token first: a part is marked in flight only when nothing but the call itself can fail
+        # (a part found in flight later is taken as possibly sent).
+        token = self.accounts.token(attempt.account, fresh=attempt.token_refetched)
+        try:
+            self._wait_for_rate(attempt.account.account_id, send.rate_class)
+        except Retry as wait:  # nothing was sent; on the last receive it must still end with a status
+            return self._retry_or_fail(
+                attempt.record, attempt.receive_count, attempt.record.refusals, wait.reason, delay=wait.delay
+            )
+        if not self.records.begin_part(attempt.record.idempotency_key, attempt.part):
+            raise Retry(1.0, "the record changed under this attempt")
+        started_ms = int(self.clock() * 1000)
+        outcome = self.graph.send(token, send.body)
+        if isinstance(outcome, Accepted):
+            return self._accepted(attempt, outcome)
+        if isinstance(outcome, Ambiguous):
+            self.metrics.count("AmbiguousSends")
+            detail = (
+                f"Meta's answer never came ({outcome.detail}); whether part {attempt.part + 1} was delivered is "
+                "settled by its echo, not by a resend"
+            )
+            return self._unknown(attempt.record, detail, send=send, started_ms=started_ms)
+        if isinstance(outcome, NotSent):
+            refusals = self.records.part_not_sent(attempt.record.idempotency_key, attempt.part)
+            return self._retry_or_fail(
+                attempt.record, attempt.receive_count, refusals, f"Meta unreachable: {outcome.detail}"
+            )
+        if not isinstance(outcome, Refused):  # the last of the four Outcome kinds (sender.graph)
+            raise TypeError(f"unexpected send outcome {type(outcome).__name__}")
+        return self._refused(attempt, outcome, started_ms)
+
+    def _accepted(self, attempt: "_Attempt", outcome: Accepted) -> str | None:
+        key, last = attempt.record.idempotency_key, attempt.part == len(attempt.sends) - 1
+        updated = self.records.part_sent(key, attempt.part, outcome.message_id, last=last)
+        if updated is None:
+            raise Retry(1.0, "the record changed while its part was sent")
+        attempt.record = updated
+        receipts = self.records.link_message_id(outcome.message_id, updated) if outcome.message_id else {}
+        self.metrics.count("MessagesSent", kind=updated.kind)
+        attempt.part += 1
+        return self._sent(updated, receipts) if last else None
+
+    def _refused(self, attempt: "_Attempt", outcome: Refused, started_ms: int) -> str | None:
+        record, send = attempt.record, attempt.sends[attempt.part]
+        if _refuses_marker(outcome, send):
+            # Meta does not take the metadata field on this platform: the same part again without it (a
+            # refusal is certain, so nothing went out), and none on later messages.
+            self.echo_markers = False
+            self.metrics.count("EchoMarkersRefused")
             logger.warning(
-                "Meta refused a send",
-                extra={
-                    "idempotency_key": record.idempotency_key,
-                    "part": part,
-                    "error": outcome.error.as_dict(),
-                    "error_class": error_class.value,
-                },
+                "Meta refused the metadata field; sending without echo markers",
+                extra={"idempotency_key": record.idempotency_key, "error": outcome.error.as_dict()},
             )
-            if error_class is ErrorClass.AMBIGUOUS:
-                return self._unknown(
-                    record,
-                    "Meta answered 1/1357046 (invalid JSON reply): the message may have been sent; settled by its echo",
-                    outcome.error.as_dict(),
-                    send,
-                    started_ms,
-                )
-            refusals = self.records.part_not_sent(record.idempotency_key, part)
-            if error_class is ErrorClass.AUTH and not token_refetched:
-                token_refetched = True  # the refresher may have just renewed it: read it again, once
-                continue
-            if error_class is ErrorClass.AUTH:
-                self.accounts.mark_needs_reauthorisation(account.account_id, outcome.error.message or "code 190")
-                self.metrics.count("AccountsNeedingReauthorisation")
-                return self._settle(
-                    record,
-                    st.FAILED,
-                    "token_invalid",
-                    "Meta rejected the account's token (190) even after reading it again; the "
-                    "account needs re-authorisation",
-                    outcome.error.as_dict(),
-                )
-            if error_class is ErrorClass.THROTTLED:
-                pause = regain_seconds(outcome.usage) or THROTTLE_PAUSE_SECONDS * (0.5 + random.random() / 2)  # noqa: S311  # nosec B311 # jitter
-                self.limiter.pause(account.account_id, pause)
-                self.metrics.count("Throttled")
-                return self._retry_or_fail(
-                    record, receive_count, refusals, "Meta throttled the account", outcome.error, delay=pause
-                )
-            if error_class is ErrorClass.TRANSIENT:
-                return self._retry_or_fail(
-                    record, receive_count, refusals, "Meta had a transient failure", outcome.error
-                )
-            if error_class is ErrorClass.TRANSIENT_LIMITED:
-                # Counted in Meta's answers, not in SQS receives: a receive spent waiting for a rate slot, or
-                # behind its group's head, sent nothing.
-                if refusals >= errors.TRANSIENT_LIMITED_ATTEMPTS:
-                    return self._settle(
-                        record,
-                        st.FAILED,
-                        "retries_exhausted",
-                        f"Meta had a temporary failure; gave up after {refusals} attempts",
-                        outcome.error.as_dict(),
-                    )
-                return self._retry_or_fail(
-                    record, receive_count, refusals, "Meta had a temporary failure", outcome.error
-                )
-            return self._settle(
-                record,
-                st.FAILED,
-                errors.reason(error_class, outcome.error),
-                outcome.error.message or "Meta refused the message",
-                outcome.error.as_dict(),
+            self.records.part_not_sent(record.idempotency_key, attempt.part)
+            attempt.sends = [without_marker(s) for s in attempt.sends]
+            return None
+        error_class = errors.classify(outcome.error)
+        self.metrics.count("GraphErrors", code=str(outcome.error.code), error_class=error_class.value)
+        logger.warning(
+            "Meta refused a send",
+            extra={
+                "idempotency_key": record.idempotency_key,
+                "part": attempt.part,
+                "error": outcome.error.as_dict(),
+                "error_class": error_class.value,
+            },
+        )
+        if error_class is ErrorClass.AMBIGUOUS:
+            detail = "Meta answered 1/1357046 (invalid JSON reply): the message may have been sent; settled by its echo"
+            return self._unknown(record, detail, outcome.error.as_dict(), send, started_ms)
+        refusals = self.records.part_not_sent(record.idempotency_key, attempt.part)
+        if error_class is ErrorClass.AUTH and not attempt.token_refetched:
+            attempt.token_refetched = True  # the refresher may have just renewed it: read it again, once
+            return None
+        return self._after_refusal(attempt, error_class, outcome, refusals)
+
+    def _after_refusal(self, attempt: "_Attempt", error_class: ErrorClass, outcome: Refused, refusals: int) -> str:
+        """A refusal that ends this attempt: retried later, or the message's final status."""
+        record, error = attempt.record, outcome.error
+        if error_class is ErrorClass.AUTH:
+            self.accounts.mark_needs_reauthorisation(attempt.account.account_id, error.message or "code 190")
+            self.metrics.count("AccountsNeedingReauthorisation")
+            detail = (
+                "Meta rejected the account's token (190) even after reading it again; the account needs "
+                "re-authorisation"
             )
-        return self._sent(record, {})
+            return self._settle(record, st.FAILED, "token_invalid", detail, error.as_dict())
+        if error_class is ErrorClass.THROTTLED:
+            pause = regain_seconds(outcome.usage) or THROTTLE_PAUSE_SECONDS * (0.5 + random.random() / 2)  # noqa: S311  # nosec B311 # jitter
+            self.limiter.pause(attempt.account.account_id, pause)
+            self.metrics.count("Throttled")
+            return self._retry_or_fail(
+                record, attempt.receive_count, refusals, "Meta throttled the account", error, delay=pause
+            )
+        if error_class is ErrorClass.TRANSIENT:
+            return self._retry_or_fail(record, attempt.receive_count, refusals, "Meta had a transient failure", error)
+        if error_class is ErrorClass.TRANSIENT_LIMITED:
+            # Counted in Meta's answers, not in SQS receives: a receive spent waiting for a rate slot, or
+            # behind its group's head, sent nothing.
+            if refusals >= errors.TRANSIENT_LIMITED_ATTEMPTS:
+                detail = f"Meta had a temporary failure; gave up after {refusals} attempts"
+                return self._settle(record, st.FAILED, "retries_exhausted", detail, error.as_dict())
+            return self._retry_or_fail(record, attempt.receive_count, refusals, "Meta had a temporary failure", error)
+        reason = errors.reason(error_class, error)
+        return self._settle(record, st.FAILED, reason, error.message or "Meta refused the message", error.as_dict())
 
     def _wait_for_rate(self, account_id: str, rate_class: str) -> None:
         # A slot further off than this goes back to SQS rather than hold the invocation (and the rest of
@@ -517,6 +511,18 @@ def _parse(body: str) -> tuple[OutboundMessage | None, str | None, Any]:
         return OutboundMessage.model_validate(raw), None, raw
     except ValidationError as exc:
         return None, validation_reason(exc.errors(include_url=False, include_input=False)), raw
+
+
+@dataclass
+class _Attempt:
+    """One receive's attempt at a message: where it is among its parts, and what it learnt on the way."""
+
+    record: OutboundRecord
+    account: Account
+    sends: list[GraphSend]
+    receive_count: int
+    part: int = 0
+    token_refetched: bool = False
 
 
 def _refuses_marker(outcome: Refused, send: GraphSend) -> bool:
