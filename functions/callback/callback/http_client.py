@@ -80,17 +80,10 @@ class CallbackClient:
         scheme = parts.scheme.lower()
         host = (parts.hostname or "").rstrip(".").lower()
         port = parts.port or (443 if scheme == "https" else 80)
-        try:
-            addresses = self._resolver(host, port)
-        except (OSError, UnicodeError) as exc:
-            return RetryLater("dns", f"{host} does not resolve: {type(exc).__name__}")
-        if not addresses:
-            return RetryLater("dns", f"{host} has no address")
-        for address in addresses:
-            refusal = address_refusal(ipaddress.ip_address(address.split("%")[0]), allow_local=self._allow_local)
-            if refusal is not None:
-                return Undeliverable("refused_target", f"{host} resolves to a refused address: {refusal}")
-        pool = self._pool(scheme, addresses[0], port, host)
+        resolved = self._resolve(host, port)
+        if not isinstance(resolved, list):
+            return resolved
+        pool = self._pool(scheme, resolved[0], port, host)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host_header = host if parts.port is None else f"{host}:{port}"
         try:
@@ -111,16 +104,24 @@ class CallbackClient:
             return RetryLater("timeout", f"{host} did not answer in time")
         except HTTPError as exc:
             return RetryLater("connection", f"{host}: {type(exc).__name__}")
-        status = response.status
         retry_after = _retry_after(response.headers.get("Retry-After"))
         _finish(response)
-        if 200 <= status < 300:
-            return Delivered(status)
-        if 300 <= status < 400:
-            return Undeliverable("redirect", f"{host} answered {status}; redirects are not followed")
-        if status == 410:
-            return Undeliverable("gone", f"{host} answered 410 Gone")
-        return RetryLater(f"http_{status}" if status < 500 else "http_5xx", f"{host} answered {status}", retry_after)
+        return _result(host, response.status, retry_after)
+
+    def _resolve(self, host: str, port: int) -> list[str] | Result:
+        """The host's addresses, every one allowed (DNS rebinding: each is judged, the first connected to);
+        else why the callback cannot go there now."""
+        try:
+            addresses = self._resolver(host, port)
+        except (OSError, UnicodeError) as exc:
+            return RetryLater("dns", f"{host} does not resolve: {type(exc).__name__}")
+        if not addresses:
+            return RetryLater("dns", f"{host} has no address")
+        for address in addresses:
+            refusal = address_refusal(ipaddress.ip_address(address.split("%")[0]), allow_local=self._allow_local)
+            if refusal is not None:
+                return Undeliverable("refused_target", f"{host} resolves to a refused address: {refusal}")
+        return addresses
 
     def _pool(self, scheme: str, address: str, port: int, host: str) -> urllib3.HTTPConnectionPool:
         key = (scheme, address, port, host)
@@ -145,6 +146,16 @@ class CallbackClient:
                 pool = urllib3.HTTPConnectionPool(connect_to, port, maxsize=2)
             self._pools[key] = pool
         return pool
+
+
+def _result(host: str, status: int, retry_after: float | None) -> Result:
+    if 200 <= status < 300:
+        return Delivered(status)
+    if 300 <= status < 400:
+        return Undeliverable("redirect", f"{host} answered {status}; redirects are not followed")
+    if status == 410:
+        return Undeliverable("gone", f"{host} answered 410 Gone")
+    return RetryLater(f"http_{status}" if status < 500 else "http_5xx", f"{host} answered {status}", retry_after)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -31,7 +31,7 @@ from igdm.accounts import (
     TokenRescue,
     TokenVault,
 )
-from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin, LoginError, missing_fields
+from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin, LoginError, Profile, missing_fields
 from igdm.observability import logger
 
 DAY = 86_400
@@ -182,24 +182,39 @@ class _AccountRun:
         if self.account.status == NEEDS_REAUTHORISATION and not adopted:
             self._check_dead_account(document)
             return
+        current = (document, version, True) if adopted else self._renewed_if_due(document, version)
+        if current is None:
+            return  # dead, reported
+        healthy = self._healthy(*current)
+        if healthy is None:
+            return  # dead, reported
+        document, subscribed = healthy
+        self.r.accounts.record_check(self.id, now=self.now, subscribed_fields=subscribed, error=self.error)
+        self._note_expiry(document)
+
+    def _renewed_if_due(self, document: TokenDocument, version: str) -> tuple[TokenDocument, str, bool] | None:
+        """The token to go on with (refreshed when due), and whether it is proven; None when the account turned
+        out dead (reported)."""
         decision = refresh_decision(
             self.now,
             refreshed_at=document.refreshed_at,
             expires_at=document.expires_at,
             window_seconds=self.r.window_seconds,
         )
-        proven = adopted
         if decision == EXPIRED:
             # Our record says it lapsed; a pending token left by an interrupted refresh may still save it.
             if not self._dead(document, version, "token_expired", "the token expired before it was refreshed"):
-                return
-            document, version, proven = self._current()
-        elif decision == REFRESH and not adopted:
-            outcome = self._refresh(document, version)
-            if outcome is None:
-                return  # dead, reported
-            document, version, proven = outcome
-        subscribed: list[str] | None = None
+                return None
+            return self._current()
+        if decision == REFRESH:
+            return self._refresh(document, version)
+        return document, version, False
+
+    def _healthy(
+        self, document: TokenDocument, version: str, proven: bool
+    ) -> tuple[TokenDocument, list[str] | None] | None:
+        """The token proven with /me (unless it is already), and the webhook fields subscribed after the check
+        (None when Meta did not answer: the run is retried); None when the account turned out dead."""
         try:
             if not proven:
                 try:
@@ -208,14 +223,13 @@ class _AccountRun:
                     if not error.token_dead:
                         raise
                     if not self._dead(document, version, _dead_reason(error), error.detail, error):
-                        return
+                        return None
                     document, version, _ = self._current()
-            subscribed = self._check_subscription(document)
+            return document, self._check_subscription(document)
         except LoginError as error:  # Meta did not answer: the expiry is still noted, the run retried
             self.report.check_failed.append(self.id)
             self.error = f"health check failed: {error.detail}"
-        self.r.accounts.record_check(self.id, now=self.now, subscribed_fields=subscribed, error=self.error)
-        self._note_expiry(document)
+            return document, None
 
     # --- refresh ---
 
@@ -240,6 +254,13 @@ class _AccountRun:
             refreshed_at=int(self.now),
             expires_at=int(self.now + (issued.expires_in or LONG_LIVED_SECONDS)),
         )
+        return self._install(document, version, renewed)
+
+    def _install(
+        self, document: TokenDocument, version: str, renewed: TokenDocument
+    ) -> tuple[TokenDocument, str, bool] | None:
+        """Make a renewed token current: kept (in Secrets Manager, or the table), proven, promoted. Whatever
+        fails, the working token stays current; None when the renewed one waits in the table."""
         secret = self.account.token_secret_id
         try:
             pending = self._keep(secret, renewed)
@@ -258,16 +279,8 @@ class _AccountRun:
             )
             self.r.accounts.record_check(self.id, now=self.now, error=self.error)
             return None
-        try:
-            profile = self.r.login.me(renewed.access_token)
-        except LoginError as error:
-            if error.token_dead:  # Meta handed out a token it does not accept: never promote it
-                self.r.vault.discard_pending(secret, pending)
-            self._refresh_failed(f"the new token failed /me: {error.detail}")
-            return document, version, False
-        if profile.user_id != self.id:
-            self.r.vault.discard_pending(secret, pending)
-            self._refresh_failed(f"the new token belongs to account {profile.user_id}")
+        profile = self._proven_pending(secret, pending, renewed)
+        if profile is None:
             return document, version, False
         try:
             self.r.vault.promote(secret, pending, version)
@@ -283,6 +296,22 @@ class _AccountRun:
         self.report.refreshed.append(self.id)
         logger.info("token refreshed", extra={"account_id": self.id, "expires_at": renewed.expires_at})
         return renewed, pending, True
+
+    def _proven_pending(self, secret: str, pending: str, renewed: TokenDocument) -> Profile | None:
+        """/me's answer for the renewed token, when it names this account; None (and the failure reported)
+        when it does not, the pending version discarded if Meta handed out a token it refuses."""
+        try:
+            profile = self.r.login.me(renewed.access_token)
+        except LoginError as error:
+            if error.token_dead:  # Meta handed out a token it does not accept: never promote it
+                self.r.vault.discard_pending(secret, pending)
+            self._refresh_failed(f"the new token failed /me: {error.detail}")
+            return None
+        if profile.user_id != self.id:
+            self.r.vault.discard_pending(secret, pending)
+            self._refresh_failed(f"the new token belongs to account {profile.user_id}")
+            return None
+        return profile
 
     def _keep(self, secret: str, renewed: TokenDocument) -> str | None:
         """The new token's pending version in Secrets Manager; None when only the table took it."""

@@ -168,6 +168,14 @@ def _from_messaging(entry: Entry, raw: dict[str, Any], source: Source, received_
 
     if item.message is not None:
         return _from_message(item.message, build)
+    return _from_other(item, raw, sender, ts, build)
+
+
+def _from_other(
+    item: MessagingItem, raw: dict[str, Any], sender: str | None, ts: Any, build: "_Builder"
+) -> InboundEvent:
+    """A messaging item that is not a message: an edit, a reaction, a postback, a read, a referral, an optin,
+    a handover, or something Meta added since."""
     if item.message_edit is not None:
         edit = item.message_edit
         return build(
@@ -237,25 +245,29 @@ def _from_message(message: MessagePart, build: "_Builder") -> InboundEvent:
         content["referral"] = Referral.model_validate(_ids_as_strings(message.referral))
     if message.is_echo:
         return build(EventKind.ECHO, key, app_id=message.app_id, metadata=message.metadata, **content)
-    user_initiated = not message.is_self
-    if message.is_unsupported:
-        kind = EventKind.UNSUPPORTED
-    elif message.quick_reply is not None:
-        kind = EventKind.QUICK_REPLY
+    if message.quick_reply is not None:
         content["quick_reply_payload"] = message.quick_reply.payload
-    elif message.reply_to is not None and message.reply_to.story is not None:
-        kind = EventKind.STORY_REPLY
-    elif message.reply_to is not None and message.reply_to.mid:
-        kind = EventKind.REPLY
-    elif message.attachments:
-        kind = EventKind.ATTACHMENTS
-    elif message.text is not None:
-        kind = EventKind.TEXT
-    elif message.referral is not None:
-        kind = EventKind.REFERRAL
-    else:
+    kind = _message_kind(message)
+    if kind is None:
         return build(EventKind.UNKNOWN, key, error="message has no text, attachments or known content", **content)
-    return build(kind, key, user_initiated=user_initiated, **content)
+    return build(kind, key, user_initiated=not message.is_self, **content)
+
+
+def _message_kind(message: MessagePart) -> EventKind | None:
+    """A customer's message by what it carries, the most specific first; None when it carries nothing known."""
+    reply_to = message.reply_to
+    for kind, matches in (
+        (EventKind.UNSUPPORTED, message.is_unsupported),
+        (EventKind.QUICK_REPLY, message.quick_reply is not None),
+        (EventKind.STORY_REPLY, reply_to is not None and reply_to.story is not None),
+        (EventKind.REPLY, reply_to is not None and bool(reply_to.mid)),
+        (EventKind.ATTACHMENTS, bool(message.attachments)),
+        (EventKind.TEXT, message.text is not None),
+        (EventKind.REFERRAL, message.referral is not None),
+    ):
+        if matches:
+            return kind
+    return None
 
 
 def _from_change(entry: Entry, raw: dict[str, Any], received_at: datetime) -> InboundEvent:

@@ -176,6 +176,20 @@ class Verified(NamedTuple):
 
 def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str], max_bytes: int) -> Verified:
     """Size, then signature over the raw bytes, then JSON and the envelope; Rejected on any failure."""
+    secret_index = _verified(body, signature, secrets, max_bytes)
+    document = _document(body)
+    if document.get("object") != INSTAGRAM_OBJECT:
+        raise Rejected(400, f"object must be 'instagram', got {document.get('object')!r}", "WrongObject")
+    try:
+        return Verified(Envelope.model_validate(document), secret_index)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise Rejected(400, f"envelope invalid at {where}: {first['msg']}", "MalformedBody") from None
+
+
+def _verified(body: bytes, signature: str | None, secrets: Sequence[str], max_bytes: int) -> int:
+    """Which app secret signed ``body``: nothing of the body is read before this says it is Meta's."""
     if len(body) > max_bytes:
         raise Rejected(413, f"body is {len(body)} bytes; the limit is {max_bytes}", "BodyTooLarge")
     if not signature:
@@ -185,6 +199,11 @@ def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str],
     secret_index = matching_secret(body, signature, secrets)
     if secret_index is None:
         raise Rejected(401, "X-Hub-Signature-256 does not match the body", "SignatureRejected")
+    return secret_index
+
+
+def _document(body: bytes) -> dict[str, Any]:
+    """The signed body as a JSON object, no deeper than MAX_NESTING, without lone surrogates."""
     if not body.strip():
         raise Rejected(400, "empty body", "MalformedBody")
     try:
@@ -202,15 +221,9 @@ def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str],
         # the raw payload, replacing lone surrogates) would fail with a 500, and Meta would retry it forever.
         raise Rejected(400, f"body is nested {depth} levels deep; the limit is {MAX_NESTING}", "MalformedBody")
     if _ESCAPED_SURROGATE.search(body):  # emoji arrive as escaped surrogate pairs; a cut one leaves half
-        document = without_lone_surrogates(document)
-    if document.get("object") != INSTAGRAM_OBJECT:
-        raise Rejected(400, f"object must be 'instagram', got {document.get('object')!r}", "WrongObject")
-    try:
-        return Verified(Envelope.model_validate(document), secret_index)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise Rejected(400, f"envelope invalid at {where}: {first['msg']}", "MalformedBody") from None
+        cleaned: dict[str, Any] = without_lone_surrogates(document)
+        return cleaned
+    return document
 
 
 def receive(
