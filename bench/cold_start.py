@@ -8,7 +8,7 @@ measured interpreter reads without writing to it. The full cache gives the webho
 layer is built with its bytecode (layers/shared/Makefile), since Lambda's read-only /opt cannot cache it.
 
 The handlers create their clients on the first request, not at import. The measured side is therefore
-the import of the handler module plus the creation of the same clients through igdm.aws.client, i.e.
+the import of the handler module plus the creation of the same clients through igdm.runtime.aws.client, i.e.
 what a cold start pays before it can answer; the import alone is reported next to it. Handler and floor
 alternate, their order swapped every round, so the machine's load falls on both alike.
 """
@@ -185,7 +185,7 @@ def _figure(
         method=(
             f"For each function, fresh interpreters ({len(measured)} for the webhook, "
             f"{DEFAULT_ROUNDS} for the others) import the handler module and create the function's clients "
-            "through `igdm.aws.client`, alternating with as many that `import boto3` and create the same "
+            "through `igdm.runtime.aws.client`, alternating with as many that `import boto3` and create the same "
             "clients with `boto3.client`: the floor. The handlers create their clients on the first request, "
             "not at import; that is still part of the cold start Meta waits for, so the measured side includes "
             "them, like the floor (the import alone is in the details). Timed inside each process with "

@@ -25,7 +25,7 @@ LAYER = ROOT / "layers/shared"
 LOOPBACK = "127.0.0.1"
 REGION = "us-east-1"  # the local stack's, and the one the cost figure is priced in
 
-# The boto3 clients each function creates through igdm.aws.client (read in each handler's wiring:
+# The boto3 clients each function creates through igdm.runtime.aws.client (read in each handler's wiring:
 # functions/*/*/handler.py). The instance runs (bench.instance) check this against the clients each
 # function really created, so a change in the code shows up as a warning rather than a wrong floor.
 CLIENTS: dict[str, tuple[str, ...]] = {

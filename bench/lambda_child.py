@@ -2,7 +2,7 @@
 its AWS requests counted (or answered by stubs), the clients it creates recorded, its peak memory read.
 
 Imported first thing in a child, before the function's handler, because Powertools' Logger binds
-sys.stdout when igdm.observability is imported.
+sys.stdout when igdm.runtime.observability is imported.
 """
 
 import io
@@ -44,7 +44,7 @@ class Instance:
 
     def watch_clients(self, answers: StubAnswers | None = None) -> None:
         """Count (or, with answers, answer) every request of every client the function creates."""
-        from igdm import aws
+        from igdm.runtime import aws
 
         original: Callable[[str], Any] = aws.client
 

@@ -242,7 +242,7 @@ def _jobs(accounts: list[str], messages: int) -> list[Job]:
 
 def throughput(sandbox: SandboxProcess, accounts: list[str], messages: int, limit: int) -> Run:
     from bench.sender_standins import Accounts, MemoryRecords, NoMetrics, OpenWindow, RateTable, Statuses
-    from igdm.fifo_consumer import Retry
+    from igdm.runtime.fifo_consumer import Retry
     from sender.graph import GraphClient
     from sender.rate_limit import RateLimiter, intervals
     from sender.service import Sender

@@ -18,10 +18,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from igdm.accounts import Account
-from igdm.outbound_records import PREDECESSORS, OutboundRecord
-from igdm.serialized import SerializedEvent
-from igdm.status_events import status_event
+from igdm.contracts.message_status import status_event
+from igdm.contracts.serialized import SerializedEvent
+from igdm.store.accounts import Account
+from igdm.store.outbound_records import PREDECESSORS, OutboundRecord
 
 
 class RateTable:
@@ -88,7 +88,7 @@ class RateTable:
 
 @dataclass
 class MemoryRecords:
-    """igdm.outbound_records.OutboundRecords' operations, in memory, with the same conditions."""
+    """igdm.store.outbound_records.OutboundRecords' operations, in memory, with the same conditions."""
 
     records: dict[str, OutboundRecord] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)

@@ -86,8 +86,8 @@ class World:
         self._accounts()
 
     def _accounts(self) -> None:
-        from igdm.accounts import register_account
-        from igdm.table import CONVERSATION_STATE_SK, conversation_pk
+        from igdm.store.keys import CONVERSATION_STATE_SK, conversation_pk
+        from tools.accounts import register_account
 
         now = time.time()
         table, prefix = self.stack.refs["GatewayTable"], self.stack.resolve({"Fn::Sub": "${AWS::StackName}/accounts/"})
@@ -152,9 +152,9 @@ class World:
 
     def callback_job(self, n: int) -> dict[str, Any]:
         """A callback job as the sender queues it: a SENT status, to the inbox."""
-        from igdm.outbound_records import OutboundRecord
-        from igdm.serialized import SerializedEvent
-        from igdm.status_events import status_event
+        from igdm.contracts.message_status import status_event
+        from igdm.contracts.serialized import SerializedEvent
+        from igdm.store.outbound_records import OutboundRecord
 
         record = OutboundRecord(
             idempotency_key=f"bench-callback-{n}",

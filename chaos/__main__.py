@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from chaos import fuzz_outbound, fuzz_webhook, refresher_faults, sender_faults, webhook_faults
 from chaos.known import KNOWN_BUGS
 from chaos.report import Result, run_seed, say
-from igdm.observability import logger
+from igdm.runtime.observability import logger
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Faults at the AWS boundary: hooks on the functions' own boto3 clients (``igdm.aws.client``).
+"""Faults at the AWS boundary: hooks on the functions' own boto3 clients (``igdm.runtime.aws.client``).
 
 Three kinds, each on a seeded random fraction of calls:
   refused      AWS answers an error (throttling, 5xx): nothing was done. The error reaches the product
@@ -6,7 +6,7 @@ Three kinds, each on a seeded random fraction of calls:
   unreachable  the connection fails before the request is sent: nothing was done.
   lost         the call succeeded at AWS, but its answer never came back (a read timeout): the write
                happened, and the caller cannot know it.
-The harness's own clients (boto3.client, not igdm.aws.client) are separate objects with their own hooks,
+The harness's own clients (boto3.client, not igdm.runtime.aws.client) are separate objects with their own hooks,
 so what the scenarios count is never faulted.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
-from igdm import aws
+from igdm.runtime import aws
 
 # The error answers AWS gives under load, by service id (the code, and its HTTP status).
 ERRORS: dict[str, tuple[tuple[str, int], ...]] = {

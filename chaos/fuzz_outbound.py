@@ -28,9 +28,9 @@ from chaos.properties import check_property, expect, logged_errors
 from chaos.report import Result
 from chaos.reuse import Loop, any_text, json_values
 from chaos.stacks import outbound_stack, sender_poller
-from igdm import outbound_records as records
-from igdm.outbound import IDEMPOTENCY_KEY_PATTERN, OutboundMessage
-from igdm.outbound_records import OutboundRecords
+from igdm.contracts.outbound import IDEMPOTENCY_KEY_PATTERN, OutboundMessage
+from igdm.store import outbound_records as records
+from igdm.store.outbound_records import OutboundRecords
 from local import outbound_samples as out
 from local.graph_sandbox import GraphError, validate_send
 from local.template import REGION

@@ -37,7 +37,7 @@ from chaos.reuse import (
     samples,
 )
 from chaos.stacks import webhook_stack
-from igdm.serialized import MAX_EVENT_BYTES, SerializedEvent
+from igdm.contracts.serialized import MAX_EVENT_BYTES, SerializedEvent
 from local import meta_samples as m
 from local.apigw import http_api_event
 from tests.fakes import MemoryQueue, MemoryStore

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisWarning
 
-from igdm.observability import logger
+from igdm.runtime.observability import logger
 
 
 def expect(holds: bool, problem: str) -> None:

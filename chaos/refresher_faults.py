@@ -24,13 +24,13 @@ from chaos.faults import AwsFaults
 from chaos.report import Result
 from chaos.reuse import AccountsHarness
 from chaos.stacks import accounts_stack
-from igdm.accounts import ACTIVE
+from igdm.store.accounts import ACTIVE
 from local.apigw import LambdaContext
 from refresher import handler as refresher_handler
 from refresher.scheduled_run import RefreshIncomplete
 
 # The refresher's writes: Secrets Manager's, the account items' updates, and the table's copy of a new token
-# Secrets Manager refused (igdm.accounts.TokenRescue, PutItem and DeleteItem).
+# Secrets Manager refused (igdm.store.accounts.TokenRescue, PutItem and DeleteItem).
 WRITES = ("PutSecretValue", "UpdateSecretVersionStage", "UpdateItem", "PutItem", "DeleteItem")
 
 

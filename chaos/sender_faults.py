@@ -36,8 +36,8 @@ from chaos.faults import AwsFaults
 from chaos.report import Result
 from chaos.reuse import Loop
 from chaos.stacks import outbound_stack, sender_poller
-from igdm import outbound_records as st
-from igdm.outbound_records import OutboundRecords
+from igdm.store import outbound_records as st
+from igdm.store.outbound_records import OutboundRecords
 from local import outbound_samples as out
 from local.template import REGION
 from sender.graph import Accepted, GraphClient, Outcome

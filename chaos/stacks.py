@@ -21,7 +21,6 @@ from moto.core.botocore_stubber import BotocoreStubber
 
 from chaos import reuse
 from chaos.reuse import AccountsHarness, Clock, Harness, Loop
-from igdm.accounts import register_account
 from local.apigw import LambdaContext
 from local.callback_inbox import CallbackInbox
 from local.graph_sandbox import GraphSandbox
@@ -31,6 +30,7 @@ from local.stack import ApiServer
 from local.template import REGION, Stack, load, provision
 from sender import handler as sender_handler
 from sender import service as sender_service
+from tools.accounts import register_account
 
 
 @contextmanager

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from igdm.outbound_records import OutboundRecord
-from igdm.serialized import SerializedEvent
-from igdm.status_events import status_event
+from igdm.contracts.message_status import status_event
+from igdm.contracts.serialized import SerializedEvent
+from igdm.store.outbound_records import OutboundRecord
 from local import meta_samples as m
 from local import outbound_samples as out
 from local.apigw import http_api_event

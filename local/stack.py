@@ -305,10 +305,12 @@ def register_local_account(config: LocalConfig, stack: Stack, sandbox_url: str |
     an account_status event) when the sandbox answers; stored as given when GRAPH_API_BASE_URL is real."""
     # Imported here, after FunctionRuntime has set the template's environment: igdm's Metrics singleton
     # reads POWERTOOLS_METRICS_NAMESPACE when first imported, and every handler flushes through it.
-    from igdm.account_events import AccountEventPublisher
-    from igdm.accounts import AccountTable, TokenVault, register_account
-    from igdm.connect import AccountConnector
-    from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin
+    from igdm.meta.connect import AccountConnector
+    from igdm.meta.instagram_login import LONG_LIVED_SECONDS, InstagramLogin
+    from igdm.queues.account_publisher import AccountEventPublisher
+    from igdm.store.accounts import AccountTable
+    from igdm.store.tokens import TokenVault
+    from tools.accounts import register_account
 
     clients = {
         s: boto3.client(s, endpoint_url=config.endpoint, region_name=REGION)

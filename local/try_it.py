@@ -18,11 +18,11 @@ from urllib.request import Request, urlopen
 
 import boto3
 
-from igdm.producer import enqueue
-from igdm.table import OUTBOUND_SK, outbound_pk
+from igdm.store.keys import OUTBOUND_SK, outbound_pk
 from local import outbound_samples
 from local.stack import DEFAULT_CUSTOMER_ID, LOOPBACK, LocalConfig
 from local.template import REGION, Stack, load
+from tools.producer import enqueue
 from webhook.signature import sign
 
 FINAL = {"DELIVERED", "READ", "FAILED"}

@@ -3,8 +3,8 @@
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from igdm.events import CONTENT_KINDS, InboundEvent
-from igdm.serialized import SerializedEvent
+from igdm.contracts.events import CONTENT_KINDS, InboundEvent
+from igdm.contracts.serialized import SerializedEvent
 from webhook.service import EventKey, WindowUpdate
 
 

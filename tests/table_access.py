@@ -4,7 +4,7 @@ DynamoDB request against it.
 Every statement on the table is scoped by ``ForAllValues:StringLike`` on ``dynamodb:LeadingKeys``, the
 partition key of every item a request touches. The local stack's emulator (moto) enforces no IAM, so
 nothing at run time notices a missing grant: tests/unit/project/test_table_access.py holds the template to the
-key families the code builds (igdm.table, onboarding.state), and tests/integration/table_access.py
+key families the code builds (igdm.store.keys, onboarding.state), and tests/integration/table_access.py
 judges every request the real handlers make during the integration tests with ``authorised`` below.
 
 How IAM authorises each operation (AWS, "Using IAM policy conditions for fine-grained access control"

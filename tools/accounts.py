@@ -14,20 +14,43 @@ import argparse
 import getpass
 import json
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 
-from igdm.account_events import AccountEventPublisher
-from igdm.accounts import AccountTable, TokenVault
-from igdm.connect import AccountConnector
-from igdm.instagram_login import InstagramLogin, LoginError
+from igdm.meta.connect import AccountConnector
+from igdm.meta.instagram_login import InstagramLogin, LoginError
+from igdm.queues.account_publisher import AccountEventPublisher
+from igdm.store.accounts import Account, AccountTable
+from igdm.store.tokens import TokenDocument, TokenVault
 
 DEFAULT_FIELDS = (
     "messages,message_reactions,messaging_postbacks,messaging_seen,messaging_referral,messaging_optins,comments"
 )
+
+
+def register_account(
+    dynamodb: Any,
+    secretsmanager: Any,
+    *,
+    table: str,
+    secret_prefix: str,
+    account_id: str,
+    access_token: str,
+    username: str | None = None,
+    expires_at: int | None = None,
+    refreshed_at: int | None = None,
+    scopes: tuple[str, ...] = (),
+    now: float | None = None,
+) -> Account:
+    """Store an account's token secret, then its item (the item is what makes it usable)."""
+    now = time.time() if now is None else now
+    document = TokenDocument(access_token, account_id, username, scopes, expires_at, refreshed_at)
+    name = TokenVault(secretsmanager, secret_prefix).store(document)
+    return AccountTable(dynamodb, table).save(document, name, now=now)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from chaos.fuzz_outbound import names_a_field
 from chaos.refresher_faults import working_token
 from chaos.sender_faults import dead_letters, drive, wrapped_send
 from chaos.stacks import accounts_stack, outbound_stack, webhook_stack
-from igdm.accounts import NEEDS_REAUTHORISATION
-from igdm.outbound_records import FAILED
+from igdm.store.accounts import NEEDS_REAUTHORISATION
+from igdm.store.outbound_records import FAILED
 from local import meta_samples as m
 from local import outbound_samples as out
 from local.apigw import LambdaContext

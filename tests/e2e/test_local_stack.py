@@ -229,8 +229,8 @@ def test_a_chunked_request_body_is_read_whole(stack: RunningStack) -> None:
 
 
 def test_an_outbound_message_goes_through_the_sender_and_the_sandbox_and_ends_delivered(stack: RunningStack) -> None:
-    from igdm.producer import enqueue
     from local import outbound_samples as out
+    from tools.producer import enqueue
 
     customer = "5550001112223334"
     status, _ = stack.post_signed(m.recent(m.envelope(m.text(mid="m_e2e_outbound", customer=customer))))

@@ -14,18 +14,10 @@ import pytest
 import requests
 from moto import mock_aws
 
-from igdm.account_events import AccountEventPublisher
-from igdm.accounts import (
-    CURRENT,
-    PENDING,
-    Account,
-    AccountTable,
-    TokenDocument,
-    TokenRescue,
-    TokenVault,
-    register_account,
-)
-from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin
+from igdm.meta.instagram_login import LONG_LIVED_SECONDS, InstagramLogin
+from igdm.queues.account_publisher import AccountEventPublisher
+from igdm.store.accounts import Account, AccountTable, TokenRescue
+from igdm.store.tokens import CURRENT, PENDING, TokenDocument, TokenVault
 from local.graph_sandbox import GraphSandbox
 from local.runtime import FunctionRuntime
 from local.stack import ApiServer
@@ -34,6 +26,7 @@ from onboarding import wiring as onboarding_wiring
 from onboarding.state import make_invite
 from refresher import wiring as refresher_wiring
 from refresher.service import DAY, Refresher, RunReport
+from tools.accounts import register_account
 
 APP_ID = "test-instagram-app-id"
 INSTAGRAM_APP_SECRET = "test-instagram-app-secret-0123456789"

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from igdm import aws
+from igdm.runtime import aws
 from local.apigw import LambdaContext, http_api_event
 from local.meta_samples import RECEIVED_MS
 from local.template import REGION, Stack, provision

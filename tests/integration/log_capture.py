@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from urllib3.connectionpool import HTTPConnectionPool
 
-from igdm.observability import logger
+from igdm.runtime.observability import logger
 
 # Shorter values cannot be searched for without false alarms (the accounts harness's verify token is "t");
 # every secret this test chooses is longer.

@@ -15,7 +15,6 @@ from moto import mock_aws
 
 from callback import handler as callback_handler
 from callback import wiring as callback_wiring
-from igdm.accounts import register_account
 from local import meta_samples as m
 from local import outbound_samples as out
 from local.apigw import LambdaContext, http_api_event
@@ -28,6 +27,7 @@ from local.template import REGION, Stack, provision
 from sender import handler as sender_handler
 from sender import service as sender_service
 from sender import wiring as sender_wiring
+from tools.accounts import register_account
 from webhook import handler as webhook_handler
 from webhook import wiring as webhook_wiring
 from webhook.signature import sign

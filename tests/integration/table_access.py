@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from botocore.client import BaseClient
 
-from igdm.table import PARTITION_KEY
+from igdm.store.keys import PARTITION_KEY
 from local.template import ROOT, load
 from tests.table_access import Authorisation, authorisations, authorised, table_grants
 

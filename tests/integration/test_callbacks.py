@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from igdm.callbacks import signature
-from igdm.outbound_records import OutboundRecord, _error_json
-from igdm.status_events import StatusPublisher
+from igdm.contracts.callbacks import signature
+from igdm.queues.status_publisher import StatusPublisher
+from igdm.store.outbound_records import OutboundRecord, _error_json
 from local import outbound_samples as out
 from tests.integration.outbound_loop import SIGNING_SECRET, Loop
 

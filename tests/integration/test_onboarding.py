@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from igdm.accounts import ACTIVE
+from igdm.store.accounts import ACTIVE
 from local.apigw import LambdaContext, http_api_event
 from onboarding.handler import lambda_handler
 from tests.integration.accounts_harness import APP_ID, AccountsHarness, follow_login

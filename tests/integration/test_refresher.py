@@ -5,8 +5,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from igdm.accounts import ACTIVE, EXPIRING, NEEDS_REAUTHORISATION, PREVIOUS, AccountDirectory
+from igdm.store.accounts import ACTIVE, EXPIRING, NEEDS_REAUTHORISATION
+from igdm.store.tokens import PREVIOUS
 from refresher.service import DAY
+from sender.accounts import AccountDirectory
 from tests.integration.accounts_harness import AccountsHarness
 
 A, B, C = "17841400000000011", "17841400000000012", "17841400000000013"

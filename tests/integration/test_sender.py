@@ -9,12 +9,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from igdm import aws
-from igdm.accounts import AccountDirectory, AccountLookupFailed
-from igdm.outbound_records import OutboundRecords
-from igdm.status_events import StatusNotPublished, StatusPublisher
+from igdm.queues.status_publisher import StatusNotPublished, StatusPublisher
+from igdm.runtime import aws
+from igdm.store.outbound_records import OutboundRecords
 from local import outbound_samples as out
 from local.template import REGION
+from sender.accounts import AccountDirectory, AccountLookupFailed
 from sender.graph import GraphClient
 from tests.integration.outbound_loop import ACCOUNT, CUSTOMER, Loop
 from tests.unit.sender.test_graph_requests import sent

@@ -1,7 +1,7 @@
 """The recorder of tests/integration/table_access.py works: it sees the handlers' requests, attributes
 them to the right function, and would fail a test on a request its role is not granted."""
 
-from igdm import aws
+from igdm.runtime import aws
 from local import meta_samples as p
 from local import outbound_samples as out
 from tests.integration.conftest import Harness

@@ -3,7 +3,7 @@ no token lapses, and a revoked token and a dropped subscription are each reporte
 
 import pytest
 
-from igdm.accounts import NEEDS_REAUTHORISATION
+from igdm.store.accounts import NEEDS_REAUTHORISATION
 from refresher.service import DAY
 from tests.integration.accounts_harness import AccountsHarness
 

@@ -11,13 +11,14 @@ from decimal import Decimal
 
 import pytest
 
-from igdm.accounts import AccountTable, register_account
-from igdm.observability import logger
-from igdm.table import CONVERSATION_STATE_SK, conversation_pk
+from igdm.runtime.observability import logger
+from igdm.store.accounts import AccountTable
+from igdm.store.keys import CONVERSATION_STATE_SK, conversation_pk
 from local import meta_samples as p
 from local.stack import DEFAULT_APP_SECRET, DEFAULT_VERIFY_TOKEN
 from local.template import ROOT
 from tests.integration.conftest import APP_SECRET, INSTAGRAM_APP_SECRET, VERIFY_TOKEN, Harness
+from tools.accounts import register_account
 from webhook.service import PUBLISH_CHUNK
 from webhook.signature import sign
 

@@ -1,11 +1,11 @@
-"""Lambda entry point for the callback queue (callback.wiring builds it; igdm.fifo_consumer runs the batch)."""
+"""Lambda entry point for the callback queue (callback.wiring builds it; igdm.runtime.fifo_consumer runs the batch)."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from callback import wiring
-from igdm.observability import logger, metrics
+from igdm.runtime.observability import logger, metrics
 
 
 @logger.inject_lambda_context

@@ -18,7 +18,7 @@ import certifi
 import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
 
-from igdm.callbacks import address_refusal, url_refusal
+from igdm.contracts.callbacks import address_refusal, url_refusal
 
 USER_AGENT = "instagram-dm-gateway-callbacks/1"
 MAX_DRAINED_BYTES = 64 * 1024  # a longer answer is not read: the connection is closed instead

@@ -19,9 +19,9 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from callback.http_client import Delivered, Result, RetryLater, Undeliverable
-from igdm.callbacks import signed_headers
-from igdm.fifo_consumer import QueuedMessage, Retry
-from igdm.observability import logger
+from igdm.contracts.callbacks import signed_headers
+from igdm.runtime.fifo_consumer import QueuedMessage, Retry
+from igdm.runtime.observability import logger
 
 
 class CallbackJob(BaseModel):

@@ -8,10 +8,11 @@ from callback.http_client import CallbackClient
 from callback.service import CallbackDelivery
 from callback.settings import CallbackSettings
 from callback.signing_secret import SigningSecret
-from igdm import aws, runtime
-from igdm.config import cached_settings
-from igdm.fifo_consumer import FifoConsumer
-from igdm.observability import Counts
+from igdm import runtime
+from igdm.runtime import aws
+from igdm.runtime.config import cached_settings
+from igdm.runtime.fifo_consumer import FifoConsumer
+from igdm.runtime.observability import Counts
 
 
 @cache

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from igdm.http_api import HttpApiRequest, Reply
-from igdm.observability import logger
+from igdm.runtime.http_api import HttpApiRequest, Reply
+from igdm.runtime.observability import logger
 from onboarding.pages import page
 from onboarding.service import Onboarding
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from igdm.observability import logger
+from igdm.runtime.observability import logger
 from onboarding import wiring
 
 

@@ -6,7 +6,7 @@ leaking to any link on the page; the Content-Security-Policy allows no script at
 
 from html import escape
 
-from igdm.http_api import Reply
+from igdm.runtime.http_api import Reply
 
 HEADERS = (
     ("Cache-Control", "no-store"),

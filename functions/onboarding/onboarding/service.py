@@ -6,7 +6,7 @@ browser by a cookie.
 
 callback: checks the state, strips the `#_` Meta appends to the code, exchanges the code for a
 short-lived token (both documented answer shapes), that for a long-lived one, reads the account's
-user_id and username from /me, then stores and subscribes it (igdm.connect). A denied login, a bad
+user_id and username from /me, then stores and subscribes it (igdm.meta.connect). A denied login, a bad
 or reused state, a refused code or a missing permission stores nothing, and the page says why.
 """
 
@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from igdm.connect import AccountConnector
-from igdm.http_api import HttpApiRequest, Reply
-from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin, LoginError
-from igdm.observability import logger
+from igdm.meta.connect import AccountConnector
+from igdm.meta.instagram_login import LONG_LIVED_SECONDS, InstagramLogin, LoginError
+from igdm.runtime.http_api import HttpApiRequest, Reply
+from igdm.runtime.observability import logger
 from onboarding.pages import page, redirect
 from onboarding.state import StateRefused, StateStore, check_invite
 

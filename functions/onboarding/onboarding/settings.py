@@ -2,7 +2,7 @@
 
 from pydantic import Field
 
-from igdm.config import CommaList, LocalStackSettings, TokenUrl
+from igdm.runtime.config import CommaList, LocalStackSettings, TokenUrl
 
 
 class OnboardingSettings(LocalStackSettings):

@@ -16,11 +16,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from igdm.table import TTL_ATTRIBUTE
+from igdm.store.keys import OAUTH_STATE_SK, TTL_ATTRIBUTE, oauth_state_pk
 
 STATE_SECONDS = 15 * 60  # a login takes a minute or two; a state older than this is refused
-STATE_PK_PREFIX = "OAUTH_STATE#"
-STATE_SK = "STATE"
 
 
 class StateRefused(Exception):
@@ -77,8 +75,8 @@ class StateStore:
         self._dynamodb.put_item(
             TableName=self._table,
             Item={
-                "pk": {"S": f"{STATE_PK_PREFIX}{nonce}"},
-                "sk": {"S": STATE_SK},
+                "pk": {"S": oauth_state_pk(nonce)},
+                "sk": {"S": OAUTH_STATE_SK},
                 TTL_ATTRIBUTE: {"N": str(expires + 3600)},  # TTL: DynamoDB removes unused states later on
             },
             ConditionExpression="attribute_not_exists(pk)",
@@ -107,7 +105,7 @@ class StateStore:
         try:
             self._dynamodb.delete_item(
                 TableName=self._table,
-                Key={"pk": {"S": f"{STATE_PK_PREFIX}{nonce}"}, "sk": {"S": STATE_SK}},
+                Key={"pk": {"S": oauth_state_pk(nonce)}, "sk": {"S": OAUTH_STATE_SK}},
                 ConditionExpression="attribute_exists(pk)",
             )
         except ClientError as exc:

@@ -3,12 +3,14 @@ execution environment; reset() is for tests."""
 
 from functools import cache
 
-from igdm import aws, runtime
-from igdm.account_events import AccountEventPublisher
-from igdm.accounts import AccountTable, TokenVault
-from igdm.config import cached_settings
-from igdm.connect import AccountConnector
-from igdm.instagram_login import InstagramLogin
+from igdm import runtime
+from igdm.meta.connect import AccountConnector
+from igdm.meta.instagram_login import InstagramLogin
+from igdm.queues.account_publisher import AccountEventPublisher
+from igdm.runtime import aws
+from igdm.runtime.config import cached_settings
+from igdm.store.accounts import AccountTable
+from igdm.store.tokens import TokenVault
 from onboarding.api import OnboardingApi
 from onboarding.credentials import SecretsManagerCredentials
 from onboarding.service import Onboarding

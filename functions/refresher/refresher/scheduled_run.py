@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from igdm.observability import logger, metrics
+from igdm.runtime.observability import logger, metrics
 from refresher.service import Refresher, RunReport
 
 

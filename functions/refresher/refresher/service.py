@@ -7,7 +7,7 @@ For each account, independently (one account's failure never stops the others):
   2. write the new token as the secret's pending version, prove it with /me, then make it current, so
      no failure can leave a broken token where a working one was. Meta may have revoked the old token when
      it issued the new one, so the new one is never dropped: while Secrets Manager refuses it, it waits in
-     the table (igdm.accounts.TokenRescue), and the next run (Lambda retries a run that reports it within
+     the table (igdm.store.accounts.TokenRescue), and the next run (Lambda retries a run that reports it within
      minutes) moves it into Secrets Manager before anything else;
   3. otherwise prove the current token with /me; on 190 try a pending token an interrupted run left,
      and failing that mark the account needs_reauthorisation and say so on the events queue;
@@ -19,20 +19,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from igdm.account_events import AccountChange, AccountEventPublisher
-from igdm.accounts import (
-    ACTIVE,
-    EXPIRING,
-    NEEDS_REAUTHORISATION,
-    PENDING,
-    Account,
-    AccountTable,
-    TokenDocument,
-    TokenRescue,
-    TokenVault,
-)
-from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin, LoginError, Profile, missing_fields
-from igdm.observability import logger
+from igdm.contracts.account_status import AccountChange
+from igdm.meta.instagram_login import LONG_LIVED_SECONDS, InstagramLogin, LoginError, Profile, missing_fields
+from igdm.queues.account_publisher import AccountEventPublisher
+from igdm.runtime.observability import logger
+from igdm.store.accounts import ACTIVE, EXPIRING, NEEDS_REAUTHORISATION, Account, AccountTable, TokenRescue
+from igdm.store.tokens import PENDING, TokenDocument, TokenVault
 
 DAY = 86_400
 MIN_TOKEN_AGE_SECONDS = DAY  # Meta refreshes only tokens at least 24 hours old

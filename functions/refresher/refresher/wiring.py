@@ -2,11 +2,13 @@
 
 from functools import cache
 
-from igdm import aws, runtime
-from igdm.account_events import AccountEventPublisher
-from igdm.accounts import AccountTable, TokenRescue, TokenVault
-from igdm.config import cached_settings
-from igdm.instagram_login import InstagramLogin
+from igdm import runtime
+from igdm.meta.instagram_login import InstagramLogin
+from igdm.queues.account_publisher import AccountEventPublisher
+from igdm.runtime import aws
+from igdm.runtime.config import cached_settings
+from igdm.store.accounts import AccountTable, TokenRescue
+from igdm.store.tokens import TokenVault
 from refresher.scheduled_run import ScheduledRun
 from refresher.service import DAY, Refresher
 from refresher.settings import RefresherSettings

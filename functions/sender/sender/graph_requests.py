@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import quote
 
-from igdm import outbound as o
-from igdm.echoes import marker
+from igdm.contracts import outbound as o
+from igdm.meta.echoes import marker
 
 RateClass = Literal["text", "media", "private_reply"]
 MEDIA_RATE_TYPES = frozenset({"audio", "video"})  # Meta's separate, lower limit (10 calls/s)
@@ -29,7 +29,7 @@ class GraphSend:
 def build_requests(message: o.OutboundMessage, *, human_agent_tag: bool, markers: bool = True) -> list[GraphSend]:
     """The requests, in order. ``human_agent_tag``: the policy decided this message needs HUMAN_AGENT.
     ``markers``: each message carries Meta's `metadata` field naming it and its part, which Meta hands back
-    on the echo, so an echo proves which message reached Instagram (igdm.echoes)."""
+    on the echo, so an echo proves which message reached Instagram (igdm.meta.echoes)."""
     sends = _build(message, human_agent_tag)
     if not markers:
         return sends

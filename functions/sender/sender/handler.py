@@ -1,10 +1,10 @@
-"""Lambda entry point for the outbound queue (sender.wiring builds it; igdm.fifo_consumer runs the batch)."""
+"""Lambda entry point for the outbound queue (sender.wiring builds it; igdm.runtime.fifo_consumer runs the batch)."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from igdm.observability import logger, metrics
+from igdm.runtime.observability import logger, metrics
 from sender import wiring
 
 

@@ -8,7 +8,7 @@ Private replies to comments are governed by the comment, not by a conversation w
 
 from dataclasses import dataclass
 
-from igdm.outbound import OutboundMessage
+from igdm.contracts.outbound import OutboundMessage
 
 HOUR_MS = 3_600_000
 STANDARD_WINDOW_MS = 24 * HOUR_MS

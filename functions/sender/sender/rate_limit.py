@@ -14,8 +14,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from igdm.aws import error_code
-from igdm.table import RATE_SK, TTL_ATTRIBUTE, rate_pk
+from igdm.runtime.aws import error_code
+from igdm.store.keys import RATE_SK, TTL_ATTRIBUTE, rate_pk
 
 # How much closer together two calls may arrive at Meta than they left here (network and scheduling).
 JITTER_ALLOWANCE_SECONDS = 0.04

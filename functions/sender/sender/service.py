@@ -19,16 +19,17 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from igdm import outbound_records as st
-from igdm.accounts import Account, AccountUnavailable
-from igdm.callbacks import url_refusal
-from igdm.echoes import CLOCK_SKEW_MS, Unsettled, fingerprint, settles
-from igdm.fifo_consumer import QueuedMessage, Retry
-from igdm.observability import logger
-from igdm.outbound import IDEMPOTENCY_KEY_PATTERN, OutboundMessage, validation_reason
-from igdm.outbound_records import OutboundRecord, OutboundRecords
-from igdm.unicode import without_lone_surrogates
+from igdm.contracts.callbacks import url_refusal
+from igdm.contracts.outbound import IDEMPOTENCY_KEY_PATTERN, OutboundMessage, validation_reason
+from igdm.meta.echoes import CLOCK_SKEW_MS, Unsettled, fingerprint, settles
+from igdm.runtime.fifo_consumer import QueuedMessage, Retry
+from igdm.runtime.observability import logger
+from igdm.runtime.unicode import without_lone_surrogates
+from igdm.store import outbound_records as st
+from igdm.store.accounts import Account
+from igdm.store.outbound_records import OutboundRecord, OutboundRecords
 from sender import errors
+from sender.accounts import AccountUnavailable
 from sender.errors import ErrorClass
 from sender.graph import Accepted, Ambiguous, NotSent, Outcome, Refused, regain_seconds
 from sender.graph_requests import GraphSend, build_requests, without_marker
@@ -90,7 +91,7 @@ class Sender:
     sleep: Callable[[float], None] = time.sleep
     remaining_seconds: Callable[[], float] = lambda: 30.0
     allow_local_callbacks: bool = False  # the local stack's http and 127.0.0.1 callback receivers
-    # Meta's metadata field marks each message for its echo (igdm.echoes); off for the rest of this container's
+    # Meta's metadata field marks each message for its echo (igdm.meta.echoes); off for the rest of this container's
     # life once Meta refuses the field, and echoes are then matched by app id and content.
     echo_markers: bool = True
 

@@ -2,7 +2,7 @@
 
 from pydantic import Field
 
-from igdm.config import LocalStackSettings, TokenUrl
+from igdm.runtime.config import LocalStackSettings, TokenUrl
 
 
 class SenderSettings(LocalStackSettings):

@@ -3,15 +3,16 @@ Built once per execution environment, at the first invocation; reset() is for te
 
 from functools import cache
 
-from igdm import aws, runtime
-from igdm.account_events import AccountEventPublisher
-from igdm.accounts import AccountDirectory
-from igdm.config import cached_settings
-from igdm.conversation_state import ConversationState
-from igdm.fifo_consumer import FifoConsumer
-from igdm.observability import Counts
-from igdm.outbound_records import OutboundRecords
-from igdm.status_events import StatusPublisher
+from igdm import runtime
+from igdm.queues.account_publisher import AccountEventPublisher
+from igdm.queues.status_publisher import StatusPublisher
+from igdm.runtime import aws
+from igdm.runtime.config import cached_settings
+from igdm.runtime.fifo_consumer import FifoConsumer
+from igdm.runtime.observability import Counts
+from igdm.store.conversation_state import ConversationState
+from igdm.store.outbound_records import OutboundRecords
+from sender.accounts import AccountDirectory
 from sender.graph import GraphClient
 from sender.rate_limit import RateLimiter, intervals
 from sender.service import Sender

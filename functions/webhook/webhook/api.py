@@ -9,12 +9,12 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
-from igdm import observability
-from igdm.config import ConfigurationError
-from igdm.http_api import TEXT_PLAIN, HttpApiRequest, Reply
-from igdm.observability import logger, metrics
-from igdm.outbound_records import RecordsUnavailable
-from igdm.status_events import StatusNotPublished
+from igdm.queues.status_publisher import StatusNotPublished
+from igdm.runtime import observability
+from igdm.runtime.config import ConfigurationError
+from igdm.runtime.http_api import TEXT_PLAIN, HttpApiRequest, Reply
+from igdm.runtime.observability import logger, metrics
+from igdm.store.outbound_records import RecordsUnavailable
 from webhook import service
 from webhook.app_secrets import SecretUnavailable
 from webhook.service import EventPublisher, EventStore, Receipts, Rejected, SecretSource, StorageUnavailable

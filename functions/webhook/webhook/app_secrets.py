@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
-from igdm.config import ConfigurationError
+from igdm.runtime.config import ConfigurationError
 
 _MIN_REFRESH_INTERVAL = 60.0
 

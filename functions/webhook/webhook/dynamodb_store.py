@@ -6,10 +6,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from igdm.aws import backoff, error_code
-from igdm.events import CONTENT_KINDS, InboundEvent
-from igdm.serialized import SerializedEvent
-from igdm.table import CONVERSATION_STATE_SK, EVENT_SK_PREFIX, TTL_ATTRIBUTE, conversation_pk, event_sk
+from igdm.contracts.events import CONTENT_KINDS, InboundEvent
+from igdm.contracts.serialized import SerializedEvent
+from igdm.runtime.aws import backoff, error_code
+from igdm.store.keys import CONVERSATION_STATE_SK, EVENT_SK_PREFIX, TTL_ATTRIBUTE, conversation_pk, event_sk
 from webhook.service import EventKey, StorageUnavailable, WindowUpdate
 
 _GET_BATCH = 100  # BatchGetItem's limit

@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from igdm.observability import logger, metrics
+from igdm.runtime.observability import logger, metrics
 from webhook import wiring
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Protocol
 
-from igdm.observability import logger
+from igdm.runtime.observability import logger
 
 INTERVAL_SECONDS = 60.0
 

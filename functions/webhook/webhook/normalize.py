@@ -12,7 +12,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
-from igdm.events import (
+from igdm.contracts.events import (
     Attachment,
     Comment,
     EventKind,
@@ -26,7 +26,7 @@ from igdm.events import (
     StoryRef,
     conversation_id,
 )
-from igdm.observability import logger
+from igdm.runtime.observability import logger
 from webhook.meta_payload import (
     HANDOVER_KEYS,
     ID_PATTERN,

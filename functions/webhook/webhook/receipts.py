@@ -4,16 +4,16 @@ Meta's echo carries the mid the Send API returned; messaging_seen carries the mi
 Each is recorded on the mid's item, so whichever comes second, the sender's record of the mid or
 the receipt, completes the status; a receipt counts only in the conversation the message was sent in.
 An echo of a message whose send had an unknown outcome (no mid came back) settles it only when the
-gateway's own app sent it and it names that message unambiguously (igdm.echoes): never by resending.
+gateway's own app sent it and it names that message unambiguously (igdm.meta.echoes): never by resending.
 """
 
 from collections.abc import Iterable
 
-from igdm import outbound_records as st
-from igdm.echoes import Echo, fingerprint, settled_by
-from igdm.events import EventKind, InboundEvent
-from igdm.outbound_records import OutboundRecords, in_conversation
-from igdm.status_events import StatusPublisher
+from igdm.contracts.events import EventKind, InboundEvent
+from igdm.meta.echoes import Echo, fingerprint, settled_by
+from igdm.queues.status_publisher import StatusPublisher
+from igdm.store import outbound_records as st
+from igdm.store.outbound_records import OutboundRecords, in_conversation
 
 
 class OutboundReceipts:

@@ -24,10 +24,10 @@ from typing import Any, NamedTuple, Protocol
 
 from pydantic import ValidationError
 
-from igdm.echoes import sent_by_gateway
-from igdm.events import CONTENT_KINDS, EventKind, InboundEvent
-from igdm.serialized import SerializedEvent
-from igdm.unicode import without_lone_surrogates
+from igdm.contracts.events import CONTENT_KINDS, EventKind, InboundEvent
+from igdm.contracts.serialized import SerializedEvent
+from igdm.meta.echoes import sent_by_gateway
+from igdm.runtime.unicode import without_lone_surrogates
 from webhook.meta_payload import Envelope
 from webhook.normalize import deletion_event_id, normalize
 from webhook.signature import matching_secret
@@ -343,7 +343,7 @@ def ingest(
 
 
 def _attributed(events: list[InboundEvent], gateway_app_ids: frozenset[str]) -> list[InboundEvent]:
-    """Echoes say whether the gateway sent them (igdm.echoes): only those may settle its messages."""
+    """Echoes say whether the gateway sent them (igdm.meta.echoes): only those may settle its messages."""
     return [
         e.model_copy(update={"sent_by_gateway": sent_by_gateway(e.app_id, e.metadata, gateway_app_ids)})
         if e.kind == EventKind.ECHO

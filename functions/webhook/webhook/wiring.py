@@ -3,12 +3,13 @@ the first request that needs them (see webhook.api), once per execution environm
 
 from functools import cache
 
-from igdm import aws, runtime
-from igdm.accounts import AccountTable
-from igdm.config import cached_settings
-from igdm.outbound_records import OutboundRecords
-from igdm.sqs_publisher import SqsEventPublisher
-from igdm.status_events import StatusPublisher
+from igdm import runtime
+from igdm.queues.event_queue import SqsEventPublisher
+from igdm.queues.status_publisher import StatusPublisher
+from igdm.runtime import aws
+from igdm.runtime.config import cached_settings
+from igdm.store.accounts import AccountTable
+from igdm.store.outbound_records import OutboundRecords
 from webhook.api import Ports, WebhookApi
 from webhook.app_secrets import SecretsManagerAppSecret
 from webhook.dynamodb_store import DynamoEventStore

@@ -15,8 +15,8 @@ import trustme
 from callback import service as callback_service
 from callback.http_client import CallbackClient, Delivered, RetryLater, Undeliverable
 from callback.service import CallbackDelivery
-from igdm.callbacks import address_refusal, embedded_ipv4, signature, signed_headers, url_refusal, verify
-from igdm.fifo_consumer import Retry
+from igdm.contracts.callbacks import address_refusal, embedded_ipv4, signature, signed_headers, url_refusal, verify
+from igdm.runtime.fifo_consumer import Retry
 
 SECRET = "a-signing-secret-of-some-length-0123456789"
 

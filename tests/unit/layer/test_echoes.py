@@ -1,8 +1,8 @@
-"""Which message an echo settles when the Send API's answer never came (igdm.echoes)."""
+"""Which message an echo settles when the Send API's answer never came (igdm.meta.echoes)."""
 
 import pytest
 
-from igdm.echoes import CLOCK_SKEW_MS, Echo, Unsettled, fingerprint, marker, sent_by_gateway, settled_by, settles
+from igdm.meta.echoes import CLOCK_SKEW_MS, Echo, Unsettled, fingerprint, marker, sent_by_gateway, settled_by, settles
 
 OURS = frozenset({"1122334455667788"})
 TEXT = fingerprint("Your order ships tomorrow", None)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from igdm.config import ConfigurationError, load_settings
+from igdm.runtime.config import ConfigurationError, load_settings
 from local.stack import LocalConfig
 from onboarding.settings import OnboardingSettings
 from refresher.settings import RefresherSettings

@@ -2,9 +2,9 @@
 
 from typing import Any
 
-from igdm.observability import metrics
-from igdm.serialized import SerializedEvent
-from igdm.sqs_publisher import SqsEventPublisher, group_id
+from igdm.contracts.serialized import SerializedEvent
+from igdm.queues.event_queue import SqsEventPublisher, group_id
+from igdm.runtime.observability import metrics
 from local import meta_samples as p
 from webhook.meta_payload import Envelope
 from webhook.normalize import normalize

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from igdm.outbound_records import DELIVERED, OutboundRecord
-from igdm.status_events import StatusNotPublished, StatusPublisher
+from igdm.queues.status_publisher import StatusNotPublished, StatusPublisher
+from igdm.store.outbound_records import DELIVERED, OutboundRecord
 
 
 class StatusQueues:

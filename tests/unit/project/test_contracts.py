@@ -2,8 +2,8 @@
 
 import json
 
-from igdm import table
-from igdm.events import InboundEvent
+from igdm.contracts.events import InboundEvent
+from igdm.store import keys as table
 from local import export_schemas, generate_events
 from local.stack import DEFAULT_APP_SECRET
 from local.template import ROOT, load

@@ -1,7 +1,7 @@
 """Least privilege on the table: each function's role may touch only the key
 families (partition key prefixes) its code builds, with only the actions its code calls.
 
-The families come from the code that builds the keys (igdm.table, onboarding.state), so renaming a
+The families come from the code that builds the keys (igdm.store.keys, onboarding.state), so renaming a
 prefix there without the template fails here. The actions per family were read from the code, call by
 call (the comments name the call sites); tests/integration/table_access.py checks them against every
 request the real handlers make during the integration tests, because the emulator enforces no IAM."""
@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from igdm import table
-from onboarding.state import STATE_PK_PREFIX
+from igdm.store import keys as table
 from tests.table_access import (
     Grant,
     GrantError,
@@ -36,7 +35,7 @@ OUTBOUND = family(table.outbound_pk(_ANY))  # outbound message records
 MESSAGE_IDS = family(table.message_id_pk(_ANY))  # Meta's mid -> our message
 RATES = family(table.rate_pk(_ANY, _ANY))  # the sender's rate state
 ACCOUNTS = table.ACCOUNTS_PK  # the one partition of account items
-OAUTH_STATES = family(STATE_PK_PREFIX + _ANY)  # the onboarding's single-use OAuth states
+OAUTH_STATES = family(table.oauth_state_pk(_ANY))  # the onboarding's single-use OAuth states
 TOKEN_RESCUE = family(table.token_rescue_pk(_ANY))  # a renewed token Secrets Manager refused (TokenRescue)
 
 SAMPLE_KEYS = {
@@ -45,7 +44,7 @@ SAMPLE_KEYS = {
     MESSAGE_IDS: table.message_id_pk("aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlE"),
     RATES: table.rate_pk("17841400000000001", "text"),
     ACCOUNTS: table.ACCOUNTS_PK,
-    OAUTH_STATES: f"{STATE_PK_PREFIX}nonce",
+    OAUTH_STATES: table.oauth_state_pk("nonce"),
     TOKEN_RESCUE: TOKEN_RESCUE.removesuffix("*") + "17841400000000001",
 }
 
@@ -53,7 +52,7 @@ SAMPLE_KEYS = {
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "WebhookFunction": {
         # webhook.dynamodb_store: stored_ids (BatchGetItem), save and advance_windows (a transaction's Put
-        # and Update), overwrite (PutItem), content_events (Query); igdm.outbound_records via
+        # and Update), overwrite (PutItem), content_events (Query); igdm.store.outbound_records via
         # webhook.receipts: unsettled (Query), remove_unsettled (DeleteItem of an UNKNOWN message's marker)
         CONVERSATIONS: {"BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
         OUTBOUND: {"GetItem", "UpdateItem"},  # receipts: get, settle, settle_by_echo (DELIVERED, READ)
@@ -61,7 +60,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         ACCOUNTS: {"UpdateItem"},  # webhook.heartbeat -> AccountTable.record_webhook
     },
     "SenderFunction": {
-        # igdm.conversation_state (GetItem of the window); igdm.outbound_records: stored_echoes
+        # igdm.store.conversation_state (GetItem of the window); igdm.store.outbound_records: stored_echoes
         # (Query), add_unsettled (PutItem) and remove_unsettled (DeleteItem) of an UNKNOWN message's marker
         CONVERSATIONS: {"GetItem", "Query", "PutItem", "DeleteItem"},
         OUTBOUND: {"GetItem", "PutItem", "UpdateItem"},  # claim, get, begin_part, part_sent, settle ...
@@ -72,11 +71,11 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "CallbackFunction": {},
     "OnboardingFunction": {
         OAUTH_STATES: {"PutItem", "DeleteItem"},  # onboarding.state.StateStore: issue, consume
-        ACCOUNTS: {"UpdateItem"},  # igdm.connect -> AccountTable.save, record_check
+        ACCOUNTS: {"UpdateItem"},  # igdm.meta.connect -> AccountTable.save, record_check
     },
     "RefresherFunction": {
         ACCOUNTS: {"Query", "UpdateItem"},  # AccountTable.all, record_check, record_refresh, set_status
-        TOKEN_RESCUE: {"GetItem", "PutItem", "DeleteItem"},  # igdm.accounts.TokenRescue: get, keep, drop
+        TOKEN_RESCUE: {"GetItem", "PutItem", "DeleteItem"},  # igdm.store.accounts.TokenRescue: get, keep, drop
     },
 }
 

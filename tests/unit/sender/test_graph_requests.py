@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from igdm.echoes import marker
-from igdm.outbound import OutboundMessage, validation_reason
+from igdm.contracts.outbound import OutboundMessage, validation_reason
+from igdm.meta.echoes import marker
 from local import outbound_samples as out
 from sender.graph_requests import build_requests, split_text
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from igdm.outbound import OutboundMessage
+from igdm.contracts.outbound import OutboundMessage
 from local import outbound_samples as out
 from sender.policy import HUMAN_AGENT_WINDOW_MS, STANDARD_WINDOW_MS, decide
 

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from igdm.events import InboundEvent
-from igdm.serialized import MAX_EVENT_BYTES, SerializedEvent
+from igdm.contracts.events import InboundEvent
+from igdm.contracts.serialized import MAX_EVENT_BYTES, SerializedEvent
 from local import meta_samples as m
 from webhook.meta_payload import Entry
 from webhook.normalize import normalize

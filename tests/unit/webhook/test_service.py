@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from igdm.events import EventKind
-from igdm.serialized import MAX_EVENT_BYTES, SerializedEvent
+from igdm.contracts.events import EventKind
+from igdm.contracts.serialized import MAX_EVENT_BYTES, SerializedEvent
 from local import meta_samples as p
 from tests.fakes import MemoryQueue, MemoryStore, Secret, StaticSecrets
 from webhook.service import Rejected, StorageUnavailable, handshake, receive

@@ -2,7 +2,7 @@
 
 from typing import NamedTuple
 
-from igdm.events import InboundEvent
+from igdm.contracts.events import InboundEvent
 
 # Under SQS's 256 KiB message limit with room for attributes, and under DynamoDB's 400 KB item limit.
 MAX_EVENT_BYTES = 200_000

@@ -4,7 +4,7 @@ message, which opens Meta's 24-hour and 7-day windows. The webhook moves it forw
 
 from typing import Any
 
-from igdm.table import CONVERSATION_STATE_SK, conversation_pk
+from igdm.store.keys import CONVERSATION_STATE_SK, conversation_pk
 
 
 class ConversationState:

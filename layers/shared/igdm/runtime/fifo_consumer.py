@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from igdm.observability import logger
+from igdm.runtime.observability import logger
 
 
 class Retry(Exception):

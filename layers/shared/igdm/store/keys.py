@@ -53,7 +53,7 @@ def unsettled_sk(idempotency_key: str) -> str:
 
 
 # A renewed token Secrets Manager kept refusing, kept here until a refresher run moves it there (only the
-# refresher's role may read or write these; see igdm.accounts.TokenRescue).
+# refresher's role may read or write these; see igdm.store.accounts.TokenRescue).
 TOKEN_RESCUE_PK_PREFIX = "TOKEN_RESCUE#"  # noqa: S105  # nosec B105 # a key prefix, not a secret
 TOKEN_RESCUE_SK = "TOKEN"  # noqa: S105  # nosec B105 # a sort key, not a secret
 
@@ -68,3 +68,11 @@ RATE_SK = "RATE"
 
 def rate_pk(account_id: str, rate_class: str) -> str:
     return f"RATE#{account_id}#{rate_class}"
+
+
+# An onboarding login in progress: its OAuth state, used once (functions/onboarding/onboarding/state.py).
+OAUTH_STATE_SK = "STATE"
+
+
+def oauth_state_pk(nonce: str) -> str:
+    return f"OAUTH_STATE#{nonce}"

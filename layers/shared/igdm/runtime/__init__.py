@@ -3,8 +3,8 @@ read from the environment, and the secrets Powertools caches."""
 
 from aws_lambda_powertools.utilities import parameters
 
-from igdm import aws
-from igdm.config import clear_settings_cache
+from igdm.runtime import aws
+from igdm.runtime.config import clear_settings_cache
 
 
 def reset() -> None:

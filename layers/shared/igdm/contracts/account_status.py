@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from igdm.events import AccountStatus, EventKind, GraphError, InboundEvent
-from igdm.serialized import SerializedEvent
-from igdm.sqs_publisher import SqsEventPublisher
+from igdm.contracts.events import AccountStatus, EventKind, GraphError, InboundEvent
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,7 @@ def account_event(change: AccountChange, *, now: float) -> InboundEvent:
         occurred_at=at,
         received_at=at,
         account=AccountStatus(
-            status=change.status,  # type: ignore[arg-type]  # one of igdm.accounts.STATUSES
+            status=change.status,  # type: ignore[arg-type]  # one of igdm.store.accounts.STATUSES
             change=change.change,  # type: ignore[arg-type]
             reason=change.reason,
             detail=change.detail,
@@ -59,14 +57,3 @@ def account_event(change: AccountChange, *, now: float) -> InboundEvent:
         ),
         raw={},
     )
-
-
-class AccountEventPublisher:
-    def __init__(self, sqs: Any, events_queue_url: str) -> None:
-        self._events = SqsEventPublisher(sqs, events_queue_url)
-
-    def publish(self, changes: list[AccountChange], *, now: float) -> list[AccountChange]:
-        """Publish every change; returns those the queue did not take (the caller reports them)."""
-        serialized = [SerializedEvent.of(account_event(c, now=now)) for c in changes]
-        accepted = {s.event.event_id for s in self._events.publish(serialized)}
-        return [c for c, s in zip(changes, serialized, strict=True) if s.event.event_id not in accepted]

@@ -1,6 +1,6 @@
 """For producers: put an outbound message on the outbound queue the way the sender expects it.
 
-    from igdm.producer import enqueue
+    from tools.producer import enqueue
     enqueue(boto3.client("sqs"), outbound_queue_url, {"idempotency_key": "order-123-confirmation",
             "recipient": {"id": igsid}, "message": {"type": "text", "text": "Your order shipped"}})
 
@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from igdm.outbound import OutboundMessage, validation_reason
-from igdm.sqs_publisher import group_id
+from igdm.contracts.outbound import OutboundMessage, validation_reason
+from igdm.queues.event_queue import group_id
 
 
 def message_group_id(message: OutboundMessage) -> str:

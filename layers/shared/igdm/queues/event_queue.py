@@ -8,10 +8,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
-from igdm.aws import backoff
-from igdm.events import SCHEMA_VERSION
-from igdm.observability import logger, metrics
-from igdm.serialized import SerializedEvent
+from igdm.contracts.events import SCHEMA_VERSION
+from igdm.contracts.serialized import SerializedEvent
+from igdm.runtime.aws import backoff
+from igdm.runtime.observability import logger, metrics
 
 _BATCH_ENTRIES = 10  # SendMessageBatch's limit
 _BATCH_BYTES = 256 * 1024  # SendMessageBatch's payload limit, bodies and attributes together

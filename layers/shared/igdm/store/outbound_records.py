@@ -16,9 +16,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from igdm.aws import error_code
-from igdm.echoes import Echo, Unsettled, fingerprint
-from igdm.table import (
+from igdm.meta.echoes import Echo, Unsettled, fingerprint
+from igdm.runtime.aws import error_code
+from igdm.store.keys import (
     EVENT_SK_PREFIX,
     MESSAGE_ID_SK,
     OUTBOUND_SK,

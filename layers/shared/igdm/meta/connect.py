@@ -10,9 +10,11 @@ caller shows the reason.
 import time
 from dataclasses import dataclass
 
-from igdm.account_events import AccountChange, AccountEventPublisher
-from igdm.accounts import ACTIVE, Account, AccountTable, TokenDocument, TokenVault
-from igdm.instagram_login import LONG_LIVED_SECONDS, InstagramLogin, LoginError
+from igdm.contracts.account_status import AccountChange
+from igdm.meta.instagram_login import LONG_LIVED_SECONDS, InstagramLogin, LoginError
+from igdm.queues.account_publisher import AccountEventPublisher
+from igdm.store.accounts import ACTIVE, Account, AccountTable
+from igdm.store.tokens import TokenDocument, TokenVault
 
 DAY = 86_400
 

@@ -49,7 +49,7 @@ class LoginError(Exception):
         return self.code == TOKEN_DEAD_CODE
 
     def as_graph_error(self) -> dict[str, Any]:
-        """The shape of igdm.events.GraphError."""
+        """The shape of igdm.contracts.events.GraphError."""
         return {
             "http_status": self.http_status,
             "code": self.code,

@@ -1,0 +1,50 @@
+"""The shared layer holds what the deployed functions import, and nothing else; the functions import
+nothing from the development kit, the tools or the tests."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from local.template import ROOT, Stack, load
+
+LAYER = ROOT / "layers" / "shared"
+PROBE = """
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
+print(json.dumps(sorted(name for name in sys.modules)))
+"""
+
+
+def loaded_by(function_id: str) -> set[str]:
+    """Every module a cold start of the function loads: its handler imported as Lambda does, with its code
+    and the layer on the path (and nothing of the repository's root)."""
+    stack = Stack("layer-test", load())
+    code, handler = stack.function_code(function_id)
+    module = handler.rpartition(".")[0]
+    env = {"PYTHONPATH": f"{code}:{LAYER}", "POWERTOOLS_SERVICE_NAME": "t", "POWERTOOLS_METRICS_NAMESPACE": "t"}
+    answer = subprocess.run(  # noqa: S603 - our own interpreter and probe, fixed arguments
+        [sys.executable, "-c", PROBE, module],
+        cwd="/",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return set(json.loads(answer.stdout))
+
+
+def test_every_module_of_the_layer_is_imported_by_a_deployed_function() -> None:
+    functions = Stack("layer-test", load()).resources("AWS::Serverless::Function")
+    loaded = set().union(*(loaded_by(f) for f in functions))
+    shipped = {
+        ".".join(path.relative_to(LAYER).with_suffix("").parts).removesuffix(".__init__")
+        for path in (LAYER / "igdm").rglob("*.py")
+    }
+    assert shipped - loaded == set(), "in the layer, imported by no function: move it to tools/ or local/"
+    assert not {m for m in loaded if m.split(".")[0] in ("local", "tools", "tests", "bench", "chaos")}
+
+
+def test_the_layer_ships_no_tests_or_tools() -> None:
+    assert not [p for p in (LAYER / "igdm").rglob("*.py") if Path(p).name.startswith("test_")]
