@@ -134,7 +134,7 @@ def outbound_stack(
                     clients["dynamodb"],
                     clients["secretsmanager"],
                     table=stack.refs["GatewayTable"],
-                    secret_prefix=stack.function_environment("SenderFunction")["ACCOUNT_SECRET_PREFIX"],
+                    secret_prefix=stack.function_environment("OnboardingFunction")["ACCOUNT_SECRET_PREFIX"],
                     account_id=reuse.ACCOUNT,
                     access_token=reuse.TOKEN,
                 )

@@ -1,8 +1,10 @@
 """Reads template.yaml and creates its tables, queues and secrets in an AWS endpoint (the emulator).
 
-The template is the single source of truth: nothing here names a table, queue or attribute. It
-understands the intrinsic functions the template uses (Ref, Fn::Sub, Fn::GetAtt, Fn::Join) and
-fails loudly on anything else, so a template change the local stack cannot follow is noticed.
+The template is the single source of truth: nothing here names a table, queue or attribute. It applies
+the AWS::LanguageExtensions transform as CloudFormation does before anything else (Fn::ForEach loops,
+Fn::FindInMap on the template's Mappings, Fn::ToJsonString), understands the intrinsic functions the
+template uses (Ref, Fn::Sub, Fn::GetAtt, Fn::Join) and fails loudly on anything else, so a template
+change the local stack cannot follow is noticed.
 """
 
 import json
@@ -51,7 +53,83 @@ _CfnLoader.add_multi_constructor("!", _construct_tag)
 def load(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
         document: dict[str, Any] = yaml.load(handle, Loader=_CfnLoader)  # noqa: S506  # nosec B506 # SafeLoader + CFN tags
-    return document
+    return language_extensions(document)
+
+
+def language_extensions(template: dict[str, Any]) -> dict[str, Any]:
+    """The template as the AWS::LanguageExtensions transform leaves it: every Fn::ForEach loop of the
+    Resources, Outputs and Conditions expanded, and every Fn::FindInMap with literal keys looked up."""
+    expanded = dict(template)
+    for section in ("Resources", "Outputs", "Conditions"):
+        if section in expanded:
+            expanded[section] = _expand_loops(expanded[section], template)
+    result: dict[str, Any] = _find_in_maps(expanded, template.get("Mappings", {}))
+    return result
+
+
+def _expand_loops(section: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
+    expanded: dict[str, Any] = {}
+    for key, value in section.items():
+        if not key.startswith("Fn::ForEach::"):
+            expanded[key] = value
+            continue
+        identifier, collection, fragment = value
+        for item in _collection(collection, template):
+            for output_key, output_value in fragment.items():
+                replaced = {_replace(output_key, identifier, item): _replace(output_value, identifier, item)}
+                expanded.update(_expand_loops(replaced, template))  # loops may nest
+    return expanded
+
+
+def _collection(value: Any, template: dict[str, Any]) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    name = value.get("Ref") if isinstance(value, dict) else None
+    parameter = template.get("Parameters", {}).get(name) if isinstance(name, str) else None
+    if parameter is None or parameter.get("Type") != "CommaDelimitedList":
+        raise TemplateError(f"Fn::ForEach needs a list or a CommaDelimitedList parameter, not {value!r}")
+    return [item.strip() for item in str(parameter.get("Default", "")).split(",")]
+
+
+def _replace(value: Any, identifier: str, item: str) -> Any:
+    """``${Identifier}`` and ``&{Identifier}`` in every string, and ``Ref: Identifier``, become the item; a
+    Ref or Fn::Sub left with nothing to substitute becomes the plain value it names."""
+    if isinstance(value, str):
+        return value.replace("${" + identifier + "}", item).replace("&{" + identifier + "}", re.sub(r"\W", "", item))
+    if isinstance(value, list):
+        return [_replace(v, identifier, item) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if value == {"Ref": identifier}:
+        return item
+    replaced = {_replace(k, identifier, item): _replace(v, identifier, item) for k, v in value.items()}
+    ref = replaced.get("Ref")
+    if (
+        len(replaced) == 1
+        and isinstance(ref, dict)
+        and isinstance(ref.get("Fn::Sub"), str)
+        and "${" not in ref["Fn::Sub"]
+    ):
+        return {"Ref": ref["Fn::Sub"]}  # Ref: !Sub ${Name}Function, the logical id known
+    return replaced
+
+
+def _find_in_maps(value: Any, mappings: dict[str, Any]) -> Any:
+    if isinstance(value, list):
+        return [_find_in_maps(v, mappings) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1 and "Fn::FindInMap" in value:
+        arguments = _find_in_maps(value["Fn::FindInMap"], mappings)
+        name, top, second = arguments[:3]
+        if all(isinstance(k, str) for k in (name, top, second)):
+            found = mappings.get(name, {}).get(top, {}).get(second)
+            if found is None and len(arguments) > 3:
+                found = arguments[3].get("DefaultValue")
+            if found is None:
+                raise TemplateError(f"Fn::FindInMap finds nothing at {name}.{top}.{second}")
+            return found
+    return {k: _find_in_maps(v, mappings) for k, v in value.items()}
 
 
 @dataclass(frozen=True)
@@ -89,6 +167,8 @@ class Stack:
                 return self._sub(arg)
             if key == "Fn::Join":
                 return str(arg[0]).join(str(self.resolve(v)) for v in self._list(arg[1]))
+            if key == "Fn::ToJsonString":
+                return json.dumps(self.resolve(arg), separators=(",", ":"))
             if key.startswith("Fn::") or key == "Condition":
                 raise TemplateError(f"the local stack does not support {key}")
         return {k: self.resolve(v) for k, v in value.items()}
@@ -313,3 +393,20 @@ def _attribute(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m local.template OUT.json`: the template with its language extensions expanded, for tools
+    that cannot expand Fn::ForEach themselves (checkov, in make scan)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m local.template", description=main.__doc__)
+    parser.add_argument("out", type=Path, help="where to write the expanded template (JSON)")
+    args = parser.parse_args(argv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(load(), indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -212,7 +212,7 @@ def loop(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loop]:
             clients["dynamodb"],
             clients["secretsmanager"],
             table=stack.refs["GatewayTable"],
-            secret_prefix=stack.function_environment("SenderFunction")["ACCOUNT_SECRET_PREFIX"],
+            secret_prefix=stack.function_environment("OnboardingFunction")["ACCOUNT_SECRET_PREFIX"],
             account_id=ACCOUNT,
             access_token=TOKEN,
         )

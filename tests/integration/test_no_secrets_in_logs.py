@@ -130,7 +130,7 @@ def _webhook_sender_and_callbacks(loop: Loop, monkeypatch: pytest.MonkeyPatch) -
     assert [d["reason"] for d in loop.dead_callbacks()] == ["retries_exhausted"]
 
     # 190 after a refresh: the sender reads the token again and sends with the renewed one.
-    token_secret = loop.stack.function_environment("SenderFunction")["ACCOUNT_SECRET_PREFIX"] + out.ACCOUNT
+    token_secret = loop.stack.function_environment("OnboardingFunction")["ACCOUNT_SECRET_PREFIX"] + out.ACCOUNT
     boto3.client("secretsmanager", region_name=REGION).put_secret_value(
         SecretId=token_secret, SecretString=json.dumps({"access_token": RENEWED_TOKEN})
     )

@@ -189,7 +189,7 @@ def test_a_read_receipt_moves_the_status_to_read(loop: Loop) -> None:
 def test_a_refreshed_token_is_read_again_after_190(loop: Loop) -> None:
     loop.say()
     secrets = boto3.client("secretsmanager", region_name=REGION)
-    name = f"{loop.stack.function_environment('SenderFunction')['ACCOUNT_SECRET_PREFIX']}{ACCOUNT}"
+    name = f"{loop.stack.function_environment('OnboardingFunction')['ACCOUNT_SECRET_PREFIX']}{ACCOUNT}"
     loop.enqueue(out.outbound("text", key="warm-up"))
     loop.run()  # the old token is now cached by the sender
     loop.sandbox.add_account(ACCOUNT, "renewed-token")

@@ -3,6 +3,7 @@ queue and every function has an alarm, every alarm reaches the one topic, the da
 shows every alarm, the metrics watched are metrics the code emits, everything is encrypted at rest,
 the API is throttled and logs no query string, and no IAM statement grants a wildcard."""
 
+import importlib
 import json
 import re
 from pathlib import Path
@@ -47,7 +48,19 @@ def test_every_alarm_notifies_the_one_topic_both_ways() -> None:
     for name, alarm in ALARMS.items():
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
         assert alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name  # so the e-mail also says when it is over
-        assert len(alarm["AlarmDescription"]) > 40, name  # says what happened and what to do
+        assert len(described(alarm)) > 40, name  # says what happened and what to do
+
+
+def described(alarm: dict[str, Any]) -> str:
+    """An alarm's description as CloudWatch shows it (the functions' alarms write theirs with Fn::Sub)."""
+    description = alarm["AlarmDescription"]
+    if isinstance(description, str):
+        return description
+    text, variables = description["Fn::Sub"]
+    for name, value in variables.items():
+        text = text.replace(f"${{{name}}}", value)
+    assert "${" not in text, text
+    return str(text)
 
 
 def test_alarms_can_publish_to_the_topic_and_it_can_mail_someone() -> None:
@@ -102,17 +115,27 @@ def test_api_5xx_and_signature_rejections_are_alarmed() -> None:
 
 
 def substituted_dashboard() -> dict[str, Any]:
-    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    """The dashboard body as CloudFormation would write it (Fn::ToJsonString), each reference replaced by
+    "<name>-value" once the template is known to have what it names."""
 
-    def resolve(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name.startswith("AWS::"):
-            return "us-east-1"
-        logical_id = name.split(".")[0]
-        assert logical_id in RESOURCES, f"the dashboard names {name}, which the template does not have"
-        return f"{name}-value"
+    def resolve(value: Any) -> Any:
+        if isinstance(value, dict) and "Ref" in value:
+            name = value["Ref"]
+            assert name.startswith("AWS::") or name in RESOURCES, f"the dashboard names {name}, which is not here"
+            return "us-east-1" if name.startswith("AWS::") else f"{name}-value"
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            assert logical_id in RESOURCES, f"the dashboard names {logical_id}, which the template does not have"
+            return f"{logical_id}.{attribute}-value"
+        if isinstance(value, dict):
+            assert not any(key.startswith("Fn::") for key in value), value
+            return {key: resolve(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [resolve(item) for item in value]
+        return value
 
-    document: dict[str, Any] = json.loads(re.sub(r"\$\{([^}]+)\}", resolve, body))
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::ToJsonString"]
+    document: dict[str, Any] = json.loads(json.dumps(resolve(body)))
     return document
 
 
@@ -158,6 +181,9 @@ def test_everything_is_encrypted_at_rest() -> None:
     # Secrets Manager always encrypts (aws/secretsmanager unless a key is named); no secret may opt out.
     for name, secret in of_type("AWS::SecretsManager::Secret").items():
         assert secret.get("KmsKeyId") in (None, ""), name
+    # CloudWatch Logs encrypts every log group; each is also kept only as long as LogRetentionDays says.
+    for name, log_group in of_type("AWS::Logs::LogGroup").items():
+        assert "KmsKeyId" not in log_group and log_group["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
 
 
 def test_the_api_is_throttled_and_its_access_log_carries_no_query_string() -> None:
@@ -279,3 +305,37 @@ def test_every_checkov_suppression_says_why() -> None:
     for name, skip in skips:
         assert re.fullmatch(r"CKV_AWS_\d+", skip["id"]), name
         assert len(skip.get("comment", "")) > 60, (name, skip["id"])
+    # Skips for the whole gateway, in .checkov.yaml: each preceded by the comment that gives its reason, and
+    # none repeated in a resource's Metadata.
+    config = (ROOT / ".checkov.yaml").read_text(encoding="utf-8")
+    everywhere = re.findall(r"((?:\n  # [^\n]*)+)\n  - (CKV_AWS_\d+)\n", config)
+    assert len(everywhere) == config.count("  - CKV_"), "a skip-check without the comment that says why"
+    for reason, check in everywhere:
+        assert len(reason) > 60, check
+    assert not {check for _, check in everywhere} & {skip["id"] for _, skip in skips}
+
+
+SETTINGS = {
+    "WebhookFunction": "webhook.settings.WebhookSettings",
+    "SenderFunction": "sender.settings.SenderSettings",
+    "CallbackFunction": "callback.settings.CallbackSettings",
+    "OnboardingFunction": "onboarding.settings.OnboardingSettings",
+    "RefresherFunction": "refresher.settings.RefresherSettings",
+}
+
+
+@pytest.mark.parametrize("function", sorted(SETTINGS))
+def test_each_function_is_given_exactly_the_settings_it_reads(function: str) -> None:
+    module, _, name = SETTINGS[function].rpartition(".")
+    fields = getattr(importlib.import_module(module), name).model_fields
+    given = {v.lower() for v in FUNCTIONS[function]["Environment"]["Variables"]}
+    assert given - set(fields) == set(), "set on the function, read by nothing"
+    required = {field for field, info in fields.items() if info.is_required()}
+    assert required - given == set(), "required, and not set by the template"
+    assert "local_stack" not in given and "allow_local_callbacks" not in given
+
+
+def test_only_what_every_function_reads_is_set_for_all_of_them() -> None:
+    shared = set(TEMPLATE["Globals"]["Function"]["Environment"]["Variables"])
+    assert shared == {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
+    assert set(FUNCTIONS) == set(SETTINGS)
