@@ -101,11 +101,9 @@ test-e2e: $(VENV)/.installed
 lint: $(VENV)/.installed validate
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy functions layers local bench chaos tools
+	$(BIN)/mypy functions layers local bench chaos tools tests
 	$(BIN)/cfn-lint template.yaml
 
-# Suppressions live next to the resource they concern, each with its reason (template.yaml Metadata).
-# --skip-download: checkov never calls out to Prisma Cloud; nothing leaves this machine.
 format: $(VENV)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .

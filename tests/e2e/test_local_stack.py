@@ -127,7 +127,7 @@ def stack() -> Iterator[RunningStack]:
 
 def queue_url(stack: RunningStack) -> str:
     urls = stack.aws["sqs"].list_queues()["QueueUrls"]
-    return next(u for u in urls if u.endswith("-events.fifo"))
+    return str(next(u for u in urls if u.endswith("-events.fifo")))
 
 
 def table_name(stack: RunningStack) -> str:
@@ -135,7 +135,8 @@ def table_name(stack: RunningStack) -> str:
 
 
 def drain(stack: RunningStack) -> list[dict[str, Any]]:
-    sqs, url, events = stack.aws["sqs"], queue_url(stack), []
+    sqs, url = stack.aws["sqs"], queue_url(stack)
+    events: list[dict[str, Any]] = []
     for _ in range(200):  # bounded: at most 2000 messages
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
         if not got:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -74,7 +75,7 @@ def test_a_person_onboards_an_account_through_the_pages(stack: RunningStack, bro
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    driver = browser  # type: Any
+    driver: Any = browser
     invite = _tool(stack, "invite")
     assert invite.startswith(f"{stack.api}/oauth/start?invite=")
     driver.get(invite)

@@ -61,7 +61,7 @@ class Harness:
     def items(self) -> list[dict[str, Any]]:
         table = boto3.resource("dynamodb", region_name=REGION).Table(self.table)
         page = table.scan(ConsistentRead=True)
-        items = page["Items"]
+        items: list[dict[str, Any]] = page["Items"]
         while "LastEvaluatedKey" in page:
             page = table.scan(ConsistentRead=True, ExclusiveStartKey=page["LastEvaluatedKey"])
             items.extend(page["Items"])

@@ -2,6 +2,7 @@
 only to checked addresses (with TLS still verified against the URL's host name)."""
 
 import ipaddress
+import random
 import ssl
 import threading
 import time
@@ -12,7 +13,6 @@ from typing import Any
 import pytest
 import trustme
 
-from callback import service as callback_service
 from callback.http_client import CallbackClient, Delivered, RetryLater, Undeliverable
 from callback.service import CallbackDelivery
 from igdm.contracts.callbacks import address_refusal, embedded_ipv4, signature, signed_headers, url_refusal, verify
@@ -345,7 +345,7 @@ def test_the_body_is_posted_as_queued_and_signed() -> None:
 def test_retry_delays_double_with_jitter_honour_retry_after_and_stop_at_the_cap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(callback_service.random, "random", lambda: 1.0)  # the ceiling of each jitter range
+    monkeypatch.setattr(random, "random", lambda: 1.0)  # the ceiling of each jitter range
     delays = []
     for receive_count in range(1, 10):
         service, _, _ = delivery(_FakeClient(RetryLater("http_5xx", "x")), max_receive_count=12)

@@ -34,7 +34,7 @@ def _emitted() -> dict[str, Any]:
         earliest_expiry_days=5.5,
     )
     publish_metrics(report)
-    document: dict[str, Any] = metrics.serialize_metric_set()
+    document = dict(metrics.serialize_metric_set())
     metrics.clear_metrics()
     return document
 

@@ -1,5 +1,7 @@
 """Meta's messaging windows, decided to the millisecond (instagram-platform.md §6)."""
 
+from typing import Any
+
 import pytest
 
 from igdm.contracts.outbound import OutboundMessage
@@ -10,7 +12,7 @@ NOW = 1_800_000_000_000
 SECOND = 1000
 
 
-def message(kind: str = "text", **fields: object) -> OutboundMessage:
+def message(kind: str = "text", **fields: Any) -> OutboundMessage:
     return OutboundMessage.model_validate(out.outbound(kind, **fields))
 
 

@@ -71,7 +71,7 @@ meta_like = st.recursive(
 
 
 def mutate_sample(item: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    mutated = json.loads(json.dumps(item))
+    mutated: dict[str, Any] = json.loads(json.dumps(item))
     target = mutated.get("message", mutated)
     target[key] = value
     return mutated

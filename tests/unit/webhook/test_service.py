@@ -1,7 +1,7 @@
 """Webhook logic with in-memory adapters: handshake, edge rejections, idempotent ingestion."""
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -294,7 +294,7 @@ def test_no_field_can_make_an_event_too_big_for_the_queue(huge_field: str) -> No
         change["value"]["text"] = big
         document: dict[str, Any] = {"object": "instagram", "entry": [{"id": p.ACCOUNT, "time": 1, "changes": [change]}]}
     else:
-        document = p.envelope(items[huge_field])
+        document = p.envelope(cast(dict[str, Any], items[huge_field]))
     serialized = SerializedEvent.of(only_event(document))
     assert len(serialized.body) <= MAX_EVENT_BYTES and serialized.event.truncated
     assert serialized.event.event_id and serialized.event.kind != EventKind.UNKNOWN
