@@ -3,7 +3,8 @@
 Both are HMAC-SHA256 over their fields with keys derived from the generated onboarding secret, one key
 per purpose, so an invite can never pass as a state or the other way round. The signature is checked
 first (no table access for a forged or stale value); a valid state is then consumed with a conditional
-delete, so the second use of the same state is refused even within its lifetime.
+delete of its item (igdm.store.oauth_states), so the second use of the same state is refused even within its
+lifetime.
 """
 
 import base64
@@ -14,9 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from igdm.store.keys import OAUTH_STATE_SK, TTL_ATTRIBUTE, oauth_state_pk
+from igdm.store.oauth_states import OAuthStates
 
 STATE_SECONDS = 15 * 60  # a login takes a minute or two; a state older than this is refused
 
@@ -65,22 +64,13 @@ class State:
 
 class StateStore:
     def __init__(self, dynamodb: Any, table: str, secret: str) -> None:
-        self._dynamodb = dynamodb
-        self._table = table
+        self._states = OAuthStates(dynamodb, table)
         self._key = _key(secret, "state")
 
     def issue(self, *, now: float) -> State:
         nonce = secrets.token_urlsafe(24)
         expires = int(now + STATE_SECONDS)
-        self._dynamodb.put_item(
-            TableName=self._table,
-            Item={
-                "pk": {"S": oauth_state_pk(nonce)},
-                "sk": {"S": OAUTH_STATE_SK},
-                TTL_ATTRIBUTE: {"N": str(expires + 3600)},  # TTL: DynamoDB removes unused states later on
-            },
-            ConditionExpression="attribute_not_exists(pk)",
-        )
+        self._states.add(nonce, state_expires_at=expires)
         return State(nonce, f"{nonce}.{expires}.{_sign(self._key, nonce, str(expires))}")
 
     def consume(self, value: str | None, *, cookie_nonce: str | None, now: float) -> str:
@@ -102,14 +92,6 @@ class StateStore:
         if cookie_nonce is None or not _equal(cookie_nonce, nonce):
             # Bound to the browser that started it: a link someone else started cannot be completed here.
             raise StateRefused("this login was started in another browser (or its cookie was blocked)")
-        try:
-            self._dynamodb.delete_item(
-                TableName=self._table,
-                Key={"pk": {"S": oauth_state_pk(nonce)}, "sk": {"S": OAUTH_STATE_SK}},
-                ConditionExpression="attribute_exists(pk)",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise StateRefused("this login was already completed (its state was used)") from None
-            raise
+        if not self._states.take(nonce):
+            raise StateRefused("this login was already completed (its state was used)")
         return nonce

@@ -10,12 +10,14 @@ which pauses every sender of that account at once.
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from igdm.runtime.aws import error_code
-from igdm.store.keys import RATE_SK, TTL_ATTRIBUTE, rate_pk
+from igdm.store.attributes import from_attributes, to_attributes
+from igdm.store.keys import RATE_SK, TTL_ATTRIBUTE, key, rate_pk
 
 # How much closer together two calls may arrive at Meta than they left here (network and scheduling).
 JITTER_ALLOWANCE_SECONDS = 0.04
@@ -32,6 +34,28 @@ class Slot:
 
     reserved: bool
     wait: float
+
+
+@dataclass(frozen=True)
+class RateState:
+    """An account's rate item in one rate class (RATE#<account>#<class> / RATE), as far as the limiter reads
+    it: the attributes an update returned (UPDATED_OLD, or ALL_OLD when its condition failed). The item
+    is only ever written by conditional updates, never put whole."""
+
+    tat: float | None = None  # epoch seconds; None before the account's first call of this class
+    expires_at: int | None = None  # TTL, epoch seconds: a day after the latest write
+
+    def to_item(self, account_id: str, rate_class: str) -> dict[str, Any]:
+        return {
+            **key(rate_pk(account_id, rate_class), RATE_SK),
+            **to_attributes({"tat": _microseconds(self.tat), TTL_ATTRIBUTE: self.expires_at}),
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "RateState":
+        attributes = from_attributes(item)
+        tat, expires_at = attributes.get("tat"), attributes.get(TTL_ATTRIBUTE)
+        return cls(None if tat is None else float(tat), None if expires_at is None else int(expires_at))
 
 
 class RateLimiter:
@@ -61,8 +85,8 @@ class RateLimiter:
                 {":t": interval, ":now": now, ":limit": now + tolerance + max(max_wait, 0.0)},
             )
             if applied:
-                return Slot(True, max(old.get("tat", now) - tolerance - now, 0.0))
-            tat = old.get("tat")
+                return Slot(True, max((now if old.tat is None else old.tat) - tolerance - now, 0.0))
+            tat = old.tat
             if tat is not None and tat > now:
                 if tat <= now + tolerance + max(max_wait, 0.0):
                     continue  # moved on between our reading and our write
@@ -97,14 +121,15 @@ class RateLimiter:
 
     def _update(
         self, account_id: str, rate_class: str, now: float, expression: str, condition: str, values: dict[str, float]
-    ) -> tuple[bool, dict[str, float]]:
-        """Whether the update applied, and the item's numbers before it (applied or not)."""
-        attribute_values = {k: {"N": f"{v:.6f}"} for k, v in values.items()}
-        attribute_values[":expires"] = {"N": str(int(now) + 86_400)}
+    ) -> tuple[bool, RateState]:
+        """Whether the update applied, and the item before it (applied or not)."""
+        attribute_values = to_attributes(
+            {**{name: _microseconds(value) for name, value in values.items()}, ":expires": int(now) + 86_400}
+        )
         try:
             response = self._client.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": rate_pk(account_id, rate_class)}, "sk": {"S": RATE_SK}},
+                Key=key(rate_pk(account_id, rate_class), RATE_SK),
                 UpdateExpression=expression + ", #ttl = :expires",
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
@@ -112,17 +137,18 @@ class RateLimiter:
                 ReturnValues="UPDATED_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return True, _numbers(response.get("Attributes") or {})
+            return True, RateState.from_item(response.get("Attributes") or {})
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise RateStateUnavailable(f"rate state update failed: {error_code(exc)}") from None
-            return False, _numbers(exc.response.get("Item") or {})  # type: ignore[arg-type]
+            return False, RateState.from_item(exc.response.get("Item") or {})  # type: ignore[arg-type]
         except BotoCoreError as exc:
             raise RateStateUnavailable(f"rate state update failed: {type(exc).__name__}") from None
 
 
-def _numbers(item: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v["N"]) for k, v in item.items() if isinstance(v, dict) and "N" in v}
+def _microseconds(seconds: float | None) -> Decimal | None:
+    """Times and intervals to the microsecond, written with exactly six decimals (the items' digits)."""
+    return None if seconds is None else Decimal(f"{seconds:.6f}")
 
 
 def intervals(

@@ -1,4 +1,5 @@
-"""DynamoDB adapter: event items and conversation state in the single table (docs/data-model.md)."""
+"""DynamoDB adapter: event items and conversation state in the single table (docs/data-model.md); the items'
+shapes are the store's (igdm.store.event_items, igdm.store.conversation_state)."""
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -9,7 +10,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from igdm.contracts.events import CONTENT_KINDS, InboundEvent
 from igdm.contracts.serialized import SerializedEvent
 from igdm.runtime.aws import backoff, error_code
-from igdm.store.keys import CONVERSATION_STATE_SK, EVENT_SK_PREFIX, TTL_ATTRIBUTE, conversation_pk, event_sk
+from igdm.store.attributes import from_attribute, from_attributes, to_attributes
+from igdm.store.conversation_state import ConversationStateItem
+from igdm.store.event_items import EventItem
+from igdm.store.keys import EVENT_SK_PREFIX, conversation_pk, event_sk, key
 from webhook.service import EventKey, StorageUnavailable, WindowUpdate
 
 _GET_BATCH = 100  # BatchGetItem's limit
@@ -35,7 +39,8 @@ class DynamoEventStore:
             }
             for attempt in range(_ATTEMPTS):
                 response = self._call("batch_get_item", RequestItems=request)
-                stored.update(item["event_id"]["S"] for item in response.get("Responses", {}).get(self._table, []))
+                found = response.get("Responses", {}).get(self._table, [])
+                stored.update(from_attributes(item)["event_id"] for item in found)
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
@@ -45,7 +50,7 @@ class DynamoEventStore:
         return stored
 
     def save(self, events: Sequence[SerializedEvent]) -> None:
-        for chunk in _chunks([self._put_event(e) for e in events]):
+        for chunk in _chunks([self._event_item(e).put_new(self._table) for e in events]):
             self._transact(chunk)
 
     def advance_windows(self, windows: Sequence[WindowUpdate]) -> None:
@@ -54,12 +59,14 @@ class DynamoEventStore:
 
     def content_events(self, account_id: str, customer_id: str, message_id: str) -> list[InboundEvent]:
         kinds = sorted(k.value for k in CONTENT_KINDS)
-        values: dict[str, Any] = {
-            ":pk": {"S": conversation_pk(account_id, customer_id)},
-            ":prefix": {"S": EVENT_SK_PREFIX},
-            ":mid": {"S": message_id},
-        }
-        values.update({f":k{i}": {"S": k} for i, k in enumerate(kinds)})
+        values = to_attributes(
+            {
+                ":pk": conversation_pk(account_id, customer_id),
+                ":prefix": EVENT_SK_PREFIX,
+                ":mid": message_id,
+                **{f":k{i}": k for i, k in enumerate(kinds)},
+            }
+        )
         query: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
@@ -72,66 +79,44 @@ class DynamoEventStore:
         found: list[InboundEvent] = []
         while True:
             response = self._call("query", **query)
-            found.extend(InboundEvent.model_validate_json(item["event"]["S"]) for item in response.get("Items", []))
+            bodies = (from_attributes(item)["event"] for item in response.get("Items", []))
+            found.extend(InboundEvent.model_validate_json(body) for body in bodies)
             if "LastEvaluatedKey" not in response:
                 return found
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def overwrite(self, events: Sequence[SerializedEvent]) -> None:
         for serialized in events:
-            put = self._put_event(serialized)["Put"]
-            self._call("put_item", TableName=put["TableName"], Item=put["Item"])
+            self._call("put_item", TableName=self._table, Item=self._event_item(serialized).to_item())
 
-    def _put_event(self, serialized: SerializedEvent) -> dict[str, Any]:
+    def _event_item(self, serialized: SerializedEvent) -> EventItem:
         event = serialized.event
-        expires_at = int(event.received_at.timestamp()) + self._retention_seconds
-        item: dict[str, Any] = {
-            **_item_key(EventKey.of(event)),
-            "event_id": {"S": event.event_id},
-            "kind": {"S": event.kind.value},
-            "account_id": {"S": event.account_id},
-            "occurred_at": {"N": str(_epoch_ms(event.occurred_at))},
-            "received_at": {"S": event.received_at.isoformat()},
-            "event": {"S": serialized.body},
-            TTL_ATTRIBUTE: {"N": str(expires_at)},
-        }
-        if event.customer_id:
-            item["customer_id"] = {"S": event.customer_id}
-        if event.message_id:
-            item["message_id"] = {"S": event.message_id}
-        # attribute_not_exists: a concurrent delivery that stored it first wins; never clobber.
-        return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+        return EventItem(
+            event_id=event.event_id,
+            kind=event.kind.value,
+            account_id=event.account_id,
+            customer_id=event.customer_id or None,
+            message_id=event.message_id or None,
+            occurred_at=_epoch_ms(event.occurred_at),
+            received_at=event.received_at.isoformat(),
+            event=serialized.body,
+            expires_at=int(event.received_at.timestamp()) + self._retention_seconds,
+        )
 
     def _update_window(self, window: WindowUpdate) -> dict[str, Any]:
         at = _epoch_ms(window.occurred_at)
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": {
-                    "pk": {"S": conversation_pk(window.account_id, window.customer_id)},
-                    "sk": {"S": CONVERSATION_STATE_SK},
-                },
-                "UpdateExpression": (
-                    "SET account_id = :account, customer_id = :customer, last_user_message_at = :at, "
-                    "last_user_message_time = :time, last_user_message_id = :mid, "
-                    "last_user_message_kind = :kind, updated_at = :now, #ttl = :expires"
-                ),
-                # Only move forward: an older message arriving late must not shrink the window.
-                "ConditionExpression": "attribute_not_exists(last_user_message_at) OR last_user_message_at < :at",
-                # A conversation silent for the retention period has long had its windows closed.
-                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
-                "ExpressionAttributeValues": {
-                    ":expires": {"N": str(at // 1000 + self._retention_seconds)},
-                    ":account": {"S": window.account_id},
-                    ":customer": {"S": window.customer_id},
-                    ":at": {"N": str(at)},
-                    ":time": {"S": window.occurred_at.isoformat()},
-                    ":mid": {"S": window.message_id} if window.message_id else {"NULL": True},
-                    ":kind": {"S": window.kind},
-                    ":now": {"S": datetime.now(UTC).isoformat()},
-                },
-            }
-        }
+        state = ConversationStateItem(
+            account_id=window.account_id,
+            customer_id=window.customer_id,
+            last_user_message_at=at,
+            last_user_message_time=window.occurred_at.isoformat(),
+            last_user_message_id=window.message_id or None,
+            last_user_message_kind=window.kind,
+            updated_at=datetime.now(UTC).isoformat(),
+            # A conversation silent for the retention period has long had its windows closed.
+            expires_at=at // 1000 + self._retention_seconds,
+        )
+        return state.advance(self._table)
 
     def _transact(self, actions: list[dict[str, Any]]) -> None:
         pending = actions
@@ -188,11 +173,11 @@ def _chunks(actions: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
 
 def _approximate_size(action: dict[str, Any]) -> int:
     put = action.get("Put")
-    return 1024 + (len(put["Item"]["event"]["S"].encode()) if put else 0)
+    return 1024 + (len(from_attribute(put["Item"]["event"]).encode()) if put else 0)
 
 
-def _item_key(key: EventKey) -> dict[str, Any]:
-    return {"pk": {"S": conversation_pk(key.account_id, key.customer_id)}, "sk": {"S": event_sk(key.event_id)}}
+def _item_key(event: EventKey) -> dict[str, Any]:
+    return key(conversation_pk(event.account_id, event.customer_id), event_sk(event.event_id))
 
 
 def _epoch_ms(moment: datetime) -> int:

@@ -1,8 +1,8 @@
 """Least privilege on the table: each function's role may touch only the key
 families (partition key prefixes) its code builds, with only the actions its code calls.
 
-The families come from the code that builds the keys (igdm.store.keys, onboarding.state), so renaming a
-prefix there without the template fails here. The actions per family were read from the code, call by
+The families come from the code that builds the keys (igdm.store.keys), so renaming a prefix there
+without the template fails here. The actions per family were read from the code, call by
 call (the comments name the call sites); tests/integration/table_access.py checks them against every
 request the real handlers make during the integration tests, because the emulator enforces no IAM."""
 
@@ -70,7 +70,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     },
     "CallbackFunction": {},
     "OnboardingFunction": {
-        OAUTH_STATES: {"PutItem", "DeleteItem"},  # onboarding.state.StateStore: issue, consume
+        OAUTH_STATES: {"PutItem", "DeleteItem"},  # igdm.store.oauth_states (add, take) via onboarding.state
         ACCOUNTS: {"UpdateItem"},  # igdm.meta.connect -> AccountTable.save, record_check
     },
     "RefresherFunction": {

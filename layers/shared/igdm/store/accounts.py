@@ -10,7 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from igdm.store.keys import ACCOUNTS_PK, TOKEN_RESCUE_SK, TTL_ATTRIBUTE, account_sk, token_rescue_pk
+from igdm.store.attributes import from_attributes, to_attributes
+from igdm.store.keys import (
+    ACCOUNTS_PK,
+    TOKEN_RESCUE_PK_PREFIX,
+    TOKEN_RESCUE_SK,
+    TTL_ATTRIBUTE,
+    account_sk,
+    key,
+    token_rescue_pk,
+)
 from igdm.store.tokens import TokenDocument
 
 ACTIVE = "active"
@@ -34,6 +43,67 @@ class Account:
     def can_send(self) -> bool:
         return self.status != NEEDS_REAUTHORISATION
 
+    def to_item(self) -> dict[str, Any]:
+        """The attributes an Account reads. The item holds more, each set by the update that knows it
+        (registered_at, connected_at, scopes, token_refreshed_at, last_checked_at, last_error, ...)."""
+        return {
+            **_key(self.account_id),
+            **to_attributes(
+                {
+                    "account_id": self.account_id,
+                    "status": self.status,
+                    "token_secret_id": self.token_secret_id,
+                    "username": self.username,
+                    "token_expires_at": _iso_or_none(self.token_expires_at),
+                    "subscribed_fields": list(self.subscribed_fields),
+                    "status_detail": self.status_detail,
+                    "last_webhook_at": self.last_webhook_at,
+                }
+            ),
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "Account":
+        attributes = from_attributes(item)
+        expires = attributes.get("token_expires_at")
+        return cls(
+            account_id=attributes["account_id"],
+            status=attributes.get("status", ACTIVE),
+            token_secret_id=attributes["token_secret_id"],
+            username=attributes.get("username"),
+            token_expires_at=int(datetime.fromisoformat(expires).timestamp()) if expires else None,
+            subscribed_fields=tuple(f for f in attributes.get("subscribed_fields", []) if isinstance(f, str)),
+            status_detail=attributes.get("status_detail"),
+            last_webhook_at=attributes.get("last_webhook_at"),
+        )
+
+
+@dataclass(frozen=True)
+class RescuedToken:
+    """A renewed token Secrets Manager refused, kept in the table (TOKEN_RESCUE#<account> / TOKEN) until a
+    refresher run stores it there; it expires with the token."""
+
+    document: TokenDocument
+    rescued_at: str  # ISO 8601
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            **_rescue_key(self.document.user_id),
+            **to_attributes(
+                {
+                    "token": self.document.to_json(),
+                    "rescued_at": self.rescued_at,
+                    TTL_ATTRIBUTE: self.document.expires_at,  # none, for a token Meta gave no expiry
+                }
+            ),
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "RescuedToken":
+        attributes = from_attributes(item)
+        account_id = attributes["pk"].removeprefix(TOKEN_RESCUE_PK_PREFIX)
+        return cls(TokenDocument.from_json(attributes["token"], account_id), attributes["rescued_at"])
+
 
 class AccountTable:
     """The account items: status, token expiry, webhook subscription, last webhook."""
@@ -47,28 +117,28 @@ class AccountTable:
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": ACCOUNTS_PK}},
+            "ExpressionAttributeValues": to_attributes({":pk": ACCOUNTS_PK}),
             "ConsistentRead": True,
         }
         while True:
             page = self._dynamodb.query(**request)
-            accounts.extend(_account(item) for item in page.get("Items", []))
+            accounts.extend(Account.from_item(item) for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return accounts
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def get(self, account_id: str) -> Account | None:
         item = self._dynamodb.get_item(TableName=self._table, Key=_key(account_id), ConsistentRead=True).get("Item")
-        return _account(item) if item else None
+        return Account.from_item(item) if item else None
 
     def save(self, document: TokenDocument, token_secret_id: str, *, now: float) -> Account:
         """An account (re)connected: active, with its new token's expiry. Keeps registered_at."""
         values: dict[str, Any] = {
-            ":id": {"S": document.user_id},
-            ":secret": {"S": token_secret_id},
-            ":active": {"S": ACTIVE},
-            ":now": {"S": _iso(now)},
-            ":scopes": {"L": [{"S": s} for s in document.scopes]},
+            ":id": document.user_id,
+            ":secret": token_secret_id,
+            ":active": ACTIVE,
+            ":now": _iso(now),
+            ":scopes": list(document.scopes),
         }
         sets = [
             "account_id = :id",
@@ -89,34 +159,30 @@ class AccountTable:
                 removes.append(name)
             else:
                 sets.append(f"{name} = :{name}")
-                values[f":{name}"] = {"S": value}
+                values[f":{name}"] = value
         self._dynamodb.update_item(
             TableName=self._table,
             Key=_key(document.user_id),
             UpdateExpression=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=values,
+            ExpressionAttributeValues=to_attributes(values),
         )
         return Account(document.user_id, ACTIVE, token_secret_id, document.username, document.expires_at)
 
     def record_refresh(self, account_id: str, document: TokenDocument, *, now: float) -> None:
-        values = {
-            ":active": {"S": ACTIVE},
-            ":now": {"S": _iso(now)},
-            ":refreshed": {"S": _iso(document.refreshed_at or now)},
-        }
+        values = {":active": ACTIVE, ":now": _iso(now), ":refreshed": _iso(document.refreshed_at or now)}
         sets = ["#status = :active", "token_refreshed_at = :refreshed", "last_checked_at = :now"]
         if document.expires_at is not None:
             sets.append("token_expires_at = :expires")
-            values[":expires"] = {"S": _iso(document.expires_at)}
+            values[":expires"] = _iso(document.expires_at)
         self._update(account_id, f"SET {', '.join(sets)} REMOVE last_error, status_detail", values)
 
     def set_status(self, account_id: str, status: str, detail: str | None, *, now: float | None = None) -> None:
-        values = {":status": {"S": status}, ":now": {"S": _iso(time.time() if now is None else now)}}
+        values = {":status": status, ":now": _iso(time.time() if now is None else now)}
         expression = "SET #status = :status, status_changed_at = :now"
         if detail:
             expression += ", status_detail = :detail"
-            values[":detail"] = {"S": detail[:500]}
+            values[":detail"] = detail[:500]
         else:
             expression += " REMOVE status_detail"
         self._update(account_id, expression, values)
@@ -124,28 +190,29 @@ class AccountTable:
     def record_check(
         self, account_id: str, *, now: float, subscribed_fields: list[str] | None = None, error: str | None = None
     ) -> None:
-        values: dict[str, Any] = {":now": {"S": _iso(now)}}
+        values: dict[str, Any] = {":now": _iso(now)}
         sets = ["last_checked_at = :now"]
         if subscribed_fields is not None:
             sets.append("subscribed_fields = :fields")
-            values[":fields"] = {"L": [{"S": f} for f in sorted(subscribed_fields)]}
+            values[":fields"] = sorted(subscribed_fields)
         if error:
             sets.append("last_error = :error")
-            values[":error"] = {"S": error[:500]}
+            values[":error"] = error[:500]
         self._update(account_id, f"SET {', '.join(sets)}" + ("" if error else " REMOVE last_error"), values)
 
     def record_webhook(self, account_id: str, at: str) -> None:
         """Time of the latest webhook for a registered account (an unknown id creates nothing)."""
-        self._update(account_id, "SET last_webhook_at = :at", {":at": {"S": at}})
+        self._update(account_id, "SET last_webhook_at = :at", {":at": at})
 
     def _update(self, account_id: str, expression: str, values: dict[str, Any]) -> None:
+        """``values`` as plain values, by placeholder."""
         names = {"#status": "status"} if "#status" in expression else None
         self._dynamodb.update_item(
             TableName=self._table,
             Key=_key(account_id),
             UpdateExpression=expression,
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=values,
+            ExpressionAttributeValues=to_attributes(values),
             **({"ExpressionAttributeNames": names} if names else {}),
         )
 
@@ -161,46 +228,24 @@ class TokenRescue:
         self._table = table
 
     def keep(self, document: TokenDocument, *, now: float) -> None:
-        item: dict[str, Any] = {
-            **_rescue_key(document.user_id),
-            "token": {"S": document.to_json()},
-            "rescued_at": {"S": _iso(now)},
-        }
-        if document.expires_at is not None:
-            item[TTL_ATTRIBUTE] = {"N": str(document.expires_at)}
-        self._dynamodb.put_item(TableName=self._table, Item=item)
+        self._dynamodb.put_item(TableName=self._table, Item=RescuedToken(document, _iso(now)).to_item())
 
     def get(self, account_id: str) -> TokenDocument | None:
         item = self._dynamodb.get_item(TableName=self._table, Key=_rescue_key(account_id), ConsistentRead=True).get(
             "Item"
         )
-        return TokenDocument.from_json(item["token"]["S"], account_id) if item else None
+        return RescuedToken.from_item(item).document if item else None
 
     def drop(self, account_id: str) -> None:
         self._dynamodb.delete_item(TableName=self._table, Key=_rescue_key(account_id))
 
 
 def _rescue_key(account_id: str) -> dict[str, Any]:
-    return {"pk": {"S": token_rescue_pk(account_id)}, "sk": {"S": TOKEN_RESCUE_SK}}
+    return key(token_rescue_pk(account_id), TOKEN_RESCUE_SK)
 
 
 def _key(account_id: str) -> dict[str, Any]:
-    return {"pk": {"S": ACCOUNTS_PK}, "sk": {"S": account_sk(account_id)}}
-
-
-def _account(item: dict[str, Any]) -> Account:
-    fields = item.get("subscribed_fields", {}).get("L", [])
-    expires = item.get("token_expires_at", {}).get("S")
-    return Account(
-        account_id=item["account_id"]["S"],
-        status=item.get("status", {}).get("S", ACTIVE),
-        token_secret_id=item["token_secret_id"]["S"],
-        username=item.get("username", {}).get("S"),
-        token_expires_at=int(datetime.fromisoformat(expires).timestamp()) if expires else None,
-        subscribed_fields=tuple(f["S"] for f in fields if "S" in f),
-        status_detail=item.get("status_detail", {}).get("S"),
-        last_webhook_at=item.get("last_webhook_at", {}).get("S"),
-    )
+    return key(ACCOUNTS_PK, account_sk(account_id))
 
 
 def _iso(epoch: float) -> str:

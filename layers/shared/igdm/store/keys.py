@@ -1,17 +1,35 @@
 """The single-table design (docs/data-model.md). Every key the functions build comes from here;
 the template's KeySchema and TTL attribute are checked against these names by a test."""
 
+from typing import Any
+
+from igdm.store.attributes import to_attributes
+
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 TTL_ATTRIBUTE = "expires_at"
 
+
+def key(pk: str, sk: str) -> dict[str, Any]:
+    """An item's key as GetItem, UpdateItem and DeleteItem take it (both parts strings)."""
+    return to_attributes({PARTITION_KEY: pk, SORT_KEY: sk})
+
+
+CONVERSATION_PK_PREFIX = "CONV#"
 CONVERSATION_STATE_SK = "STATE"
 EVENT_SK_PREFIX = "EVT#"
+NO_CUSTOMER = "-"
 
 
 def conversation_pk(account_id: str, customer_id: str | None) -> str:
     """All items of one conversation share this partition (events, and its state item)."""
-    return f"CONV#{account_id}#{customer_id or '-'}"
+    return f"{CONVERSATION_PK_PREFIX}{account_id}#{customer_id or NO_CUSTOMER}"
+
+
+def conversation_of(pk: str) -> tuple[str, str | None]:
+    """The account and customer of a conversation's partition key (Instagram ids hold no '#')."""
+    account_id, _, customer_id = pk.removeprefix(CONVERSATION_PK_PREFIX).partition("#")
+    return account_id, None if customer_id == NO_CUSTOMER else customer_id
 
 
 def event_sk(event_id: str) -> str:
@@ -37,11 +55,12 @@ def outbound_pk(idempotency_key: str) -> str:
 
 
 # Meta's message id of a part we sent -> its outbound message; echoes and reads find it by mid.
+MESSAGE_ID_PK_PREFIX = "MID#"
 MESSAGE_ID_SK = "MID"
 
 
 def message_id_pk(mid: str) -> str:
-    return f"MID#{mid}"
+    return f"{MESSAGE_ID_PK_PREFIX}{mid}"
 
 
 # An outbound message whose fate is unknown, in its conversation's partition, until an echo settles it.
@@ -70,9 +89,10 @@ def rate_pk(account_id: str, rate_class: str) -> str:
     return f"RATE#{account_id}#{rate_class}"
 
 
-# An onboarding login in progress: its OAuth state, used once (functions/onboarding/onboarding/state.py).
+# An onboarding login in progress: its OAuth state, used once (igdm.store.oauth_states).
+OAUTH_STATE_PK_PREFIX = "OAUTH_STATE#"
 OAUTH_STATE_SK = "STATE"
 
 
 def oauth_state_pk(nonce: str) -> str:
-    return f"OAUTH_STATE#{nonce}"
+    return f"{OAUTH_STATE_PK_PREFIX}{nonce}"

@@ -18,13 +18,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from igdm.meta.echoes import Echo, Unsettled, fingerprint
 from igdm.runtime.aws import error_code
+from igdm.store.attributes import from_attributes, to_attributes
 from igdm.store.keys import (
     EVENT_SK_PREFIX,
+    MESSAGE_ID_PK_PREFIX,
     MESSAGE_ID_SK,
     OUTBOUND_SK,
     TTL_ATTRIBUTE,
     UNSETTLED_SK_PREFIX,
+    conversation_of,
     conversation_pk,
+    key,
     message_id_pk,
     outbound_pk,
     unsettled_sk,
@@ -74,36 +78,161 @@ class OutboundRecord:
     detail: str | None = None
     error: dict[str, Any] | None = None
 
+    def to_item(self, *, created_at: datetime, expires_at: int) -> dict[str, Any]:
+        """The record's item; created_at is also its updated_at (as claim writes it). A later update adds
+        attributes the record does not carry (attempts, when each status was reached)."""
+        return {
+            **_key(self.idempotency_key),
+            **to_attributes(
+                {
+                    "idempotency_key": self.idempotency_key,
+                    "status": self.status,
+                    "kind": self.kind,
+                    "payload_hash": self.payload_hash,
+                    "parts_total": self.parts_total,
+                    "parts_sent": self.parts_sent,
+                    "message_ids": self.message_ids,
+                    "created_at": created_at.isoformat(),
+                    "updated_at": created_at.isoformat(),
+                    TTL_ATTRIBUTE: expires_at,
+                    "account_id": self.account_id,
+                    "customer_id": self.customer_id,
+                    "correlation_id": self.correlation_id,
+                    "callback_url": self.callback_url,
+                    "callback_data": self.callback_data,
+                    "inflight_part": self.inflight_part,
+                    "inflight_at": self.inflight_at,
+                    "refusals": self.refusals or None,  # ADD creates it at the first refusal; absent is none
+                    "reason": self.reason,
+                    "detail": self.detail,
+                    "error": _error_json(self.error),
+                }
+            ),
+        }
+
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "OutboundRecord":
-        def text(name: str) -> str | None:
-            value = item.get(name)
-            return value["S"] if value and "S" in value else None
-
-        def number(name: str) -> int | None:
-            value = item.get(name)
-            return int(value["N"]) if value and "N" in value else None
-
-        error = item.get("error", {}).get("S")
+        attributes = from_attributes(item)
+        error = attributes.get("error")
         return cls(
-            idempotency_key=item["idempotency_key"]["S"],
-            status=item["status"]["S"],
-            account_id=text("account_id"),
-            customer_id=text("customer_id"),
-            kind=text("kind") or "",
-            payload_hash=text("payload_hash") or "",
-            parts_total=number("parts_total") or 0,
-            parts_sent=number("parts_sent") or 0,
-            inflight_part=number("inflight_part"),
-            inflight_at=text("inflight_at") if "inflight_part" in item else None,
-            refusals=number("refusals") or 0,
-            message_ids=[v["S"] for v in item.get("message_ids", {}).get("L", [])],
-            correlation_id=text("correlation_id"),
-            callback_url=text("callback_url"),
-            callback_data=text("callback_data"),
-            reason=text("reason"),
-            detail=text("detail"),
+            idempotency_key=attributes["idempotency_key"],
+            status=attributes["status"],
+            account_id=attributes.get("account_id"),
+            customer_id=attributes.get("customer_id"),
+            kind=attributes.get("kind") or "",
+            payload_hash=attributes.get("payload_hash") or "",
+            parts_total=attributes.get("parts_total") or 0,
+            parts_sent=attributes.get("parts_sent") or 0,
+            inflight_part=attributes.get("inflight_part"),
+            # Left behind by an attempt that ended (only inflight_part is removed): no longer in flight.
+            inflight_at=attributes.get("inflight_at") if "inflight_part" in attributes else None,
+            refusals=attributes.get("refusals") or 0,
+            message_ids=list(attributes.get("message_ids", [])),
+            correlation_id=attributes.get("correlation_id"),
+            callback_url=attributes.get("callback_url"),
+            callback_data=attributes.get("callback_data"),
+            reason=attributes.get("reason"),
+            detail=attributes.get("detail"),
             error=_json_loads(error) if error else None,
+        )
+
+
+@dataclass(frozen=True)
+class MessageIdItem:
+    """Meta's mid of a part we sent (MID#<mid> / MID): which message it belongs to, and the receipts (echo,
+    read) recorded for it, from the conversation they came from, also before its send was recorded. Only
+    ever written by updates (link_message_id, claim_echo, receipt)."""
+
+    message_id: str
+    idempotency_key: str | None = None  # None until the send (or an echo that settled it) is recorded
+    conversation_id: str | None = None  # "<account>:<customer>": the first receipt's, or the message's
+    delivered_at: int | None = None  # epoch milliseconds of its echo
+    read_at: int | None = None  # epoch milliseconds of the read
+    updated_at: str | None = None  # ISO 8601
+    expires_at: int | None = None  # TTL, epoch seconds
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            **key(message_id_pk(self.message_id), MESSAGE_ID_SK),
+            **to_attributes(
+                {
+                    "idempotency_key": self.idempotency_key,
+                    "conversation_id": self.conversation_id,
+                    "delivered_at": self.delivered_at,
+                    "read_at": self.read_at,
+                    "updated_at": self.updated_at,
+                    TTL_ATTRIBUTE: self.expires_at,
+                }
+            ),
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "MessageIdItem":
+        attributes = from_attributes(item)
+        return cls(
+            message_id=attributes["pk"].removeprefix(MESSAGE_ID_PK_PREFIX),
+            idempotency_key=attributes.get("idempotency_key"),
+            conversation_id=attributes.get("conversation_id"),
+            delivered_at=attributes.get("delivered_at"),
+            read_at=attributes.get("read_at"),
+            updated_at=attributes.get("updated_at"),
+            expires_at=attributes.get(TTL_ATTRIBUTE),
+        )
+
+
+LEGACY_ATTEMPT_MS = 600_000  # items written before attempts were recorded: the sender's echo lookback
+UNSETTLED_SECONDS = 7 * 86_400  # how long a marker is kept: an echo comes within seconds, or never
+
+
+@dataclass(frozen=True)
+class UnsettledMarker:
+    """An UNKNOWN message waiting in its conversation's partition (CONV#<account>#<customer> /
+    UNSETTLED#<idempotency key>) for an echo that matches it."""
+
+    account_id: str
+    customer_id: str
+    unsettled: Unsettled
+    attempted_at: str  # ISO 8601, when the marker was written
+    expires_at: int  # TTL, epoch seconds
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            **key(conversation_pk(self.account_id, self.customer_id), unsettled_sk(self.unsettled.idempotency_key)),
+            **to_attributes(
+                {
+                    "idempotency_key": self.unsettled.idempotency_key,
+                    "fingerprint": self.unsettled.fingerprint,
+                    "started_ms": self.unsettled.started_ms,
+                    "ended_ms": self.unsettled.ended_ms,
+                    "attempted_at": self.attempted_at,
+                    TTL_ATTRIBUTE: self.expires_at,
+                    "marker": self.unsettled.marker or None,
+                }
+            ),
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "UnsettledMarker":
+        attributes = from_attributes(item)
+        account_id, customer_id = conversation_of(attributes["pk"])
+        ended_ms = attributes.get("ended_ms")
+        if ended_ms is None:  # written before attempts were recorded: the lookback before it was written
+            ended_ms = int(datetime.fromisoformat(attributes["attempted_at"]).timestamp() * 1000)
+            started_ms = ended_ms - LEGACY_ATTEMPT_MS
+        else:
+            started_ms = attributes["started_ms"]
+        return cls(
+            account_id=account_id,
+            customer_id=customer_id or "",
+            unsettled=Unsettled(
+                attributes["idempotency_key"],
+                attributes["fingerprint"],
+                attributes.get("marker"),
+                started_ms,
+                ended_ms,
+            ),
+            attempted_at=attributes["attempted_at"],
+            expires_at=attributes[TTL_ATTRIBUTE],
         )
 
 
@@ -138,36 +267,28 @@ class OutboundRecords:
     ) -> tuple[OutboundRecord, bool]:
         """Create the record (PENDING); or return the one that exists. True when this call created it."""
         now = datetime.now(UTC)
-        item: dict[str, Any] = {
-            **_key(idempotency_key),
-            "idempotency_key": {"S": idempotency_key},
-            "status": {"S": PENDING},
-            "kind": {"S": kind},
-            "payload_hash": {"S": payload_hash},
-            "parts_total": {"N": str(parts_total)},
-            "parts_sent": {"N": "0"},
-            "message_ids": {"L": []},
-            "created_at": {"S": now.isoformat()},
-            "updated_at": {"S": now.isoformat()},
-            TTL_ATTRIBUTE: {"N": str(int(now.timestamp()) + self._retention_seconds)},
-        }
-        for name, value in (
-            ("account_id", account_id),
-            ("customer_id", customer_id),
-            ("correlation_id", correlation_id),
-            ("callback_url", callback_url),
-            ("callback_data", callback_data),
-        ):
-            if value is not None:
-                item[name] = {"S": value}
+        record = OutboundRecord(
+            idempotency_key=idempotency_key,
+            status=PENDING,
+            account_id=account_id,
+            customer_id=customer_id,
+            kind=kind,
+            payload_hash=payload_hash,
+            parts_total=parts_total,
+            parts_sent=0,
+            inflight_part=None,
+            correlation_id=correlation_id,
+            callback_url=callback_url,
+            callback_data=callback_data,
+        )
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item=item,
+                Item=record.to_item(created_at=now, expires_at=int(now.timestamp()) + self._retention_seconds),
                 ConditionExpression="attribute_not_exists(pk)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return OutboundRecord.from_item(item), True
+            return record, True
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise RecordsUnavailable(f"DynamoDB put_item failed: {error_code(exc)}") from exc
@@ -191,7 +312,7 @@ class OutboundRecords:
                 idempotency_key,
                 "SET inflight_part = :part, inflight_at = :now, updated_at = :now ADD attempts :one",
                 "#status = :pending AND parts_sent = :part AND attribute_not_exists(inflight_part)",
-                {":part": {"N": str(part)}, ":pending": {"S": PENDING}, ":one": {"N": "1"}},
+                {":part": part, ":pending": PENDING, ":one": 1},
             )
             is not None
         )
@@ -202,14 +323,10 @@ class OutboundRecords:
             "SET parts_sent = :next, message_ids = list_append(message_ids, :mid), updated_at = :now "
             "REMOVE inflight_part"
         )
-        values: dict[str, Any] = {
-            ":next": {"N": str(part + 1)},
-            ":part": {"N": str(part)},
-            ":mid": {"L": [{"S": message_id}] if message_id else []},
-        }
+        values: dict[str, Any] = {":next": part + 1, ":part": part, ":mid": [message_id] if message_id else []}
         if last:
             expression = expression.replace("updated_at = :now", "updated_at = :now, #status = :sent, sent_at = :now")
-            values[":sent"] = {"S": SENT}
+            values[":sent"] = SENT
         return self._update(idempotency_key, expression, "inflight_part = :part", values)
 
     def part_not_sent(self, idempotency_key: str, part: int) -> int:
@@ -219,7 +336,7 @@ class OutboundRecords:
             idempotency_key,
             "SET updated_at = :now ADD refusals :one REMOVE inflight_part",
             "inflight_part = :part",
-            {":part": {"N": str(part)}, ":one": {"N": "1"}},
+            {":part": part, ":one": 1},
         )
         return record.refusals if record is not None else 0
 
@@ -250,18 +367,18 @@ class OutboundRecords:
         """Move to ``status`` if allowed from the current one; None when it was not (already there or past,
         or, with ``conversation`` (account, customer), when the message is not of that conversation)."""
         sets = ["#status = :status", "updated_at = :now", f"{status.lower()}_at = :now"]
-        values: dict[str, Any] = {":status": {"S": status}}
+        values: dict[str, Any] = {":status": status}
         for name, value in (("reason", reason), ("detail", detail), ("error", _error_json(error))):
             if value is not None:
                 sets.append(f"#{name} = :{name}")  # names, because some (error) are DynamoDB reserved words
-                values[f":{name}"] = {"S": value[:MAX_TEXT_ATTRIBUTE]}
+                values[f":{name}"] = value[:MAX_TEXT_ATTRIBUTE]
         allowed = PREDECESSORS[status]
-        values.update({f":from{i}": {"S": s} for i, s in enumerate(allowed)})
+        values.update({f":from{i}": s for i, s in enumerate(allowed)})
         condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
         if conversation is not None:
             # A private reply names a comment, so its record has no customer: any of its account's will do.
             condition += " AND account_id = :account AND (customer_id = :customer OR attribute_not_exists(customer_id))"
-            values.update({":account": {"S": conversation[0]}, ":customer": {"S": conversation[1]}})
+            values.update({":account": conversation[0], ":customer": conversation[1]})
         remove = " REMOVE inflight_part" if status in (FAILED, UNKNOWN) else ""
         return self._update(idempotency_key, "SET " + ", ".join(sets) + remove, condition, values)
 
@@ -270,25 +387,25 @@ class OutboundRecords:
         own conversation (one recorded from another conversation is not its receipt)."""
         now = datetime.now(UTC)
         values: dict[str, Any] = {
-            ":key": {"S": record.idempotency_key},
-            ":now": {"S": now.isoformat()},
-            ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)},
+            ":key": record.idempotency_key,
+            ":now": now.isoformat(),
+            ":expires": int(now.timestamp()) + self._retention_seconds,
         }
         expression = "SET idempotency_key = :key, updated_at = :now, #ttl = :expires"
         if record.customer_id:  # a private reply's customer is known only from its echo
             expression += ", conversation_id = :conversation"
-            values[":conversation"] = {"S": f"{record.account_id}:{record.customer_id}"}
+            values[":conversation"] = f"{record.account_id}:{record.customer_id}"
         response = self._call(
             "update_item",
             TableName=self._table,
-            Key={"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
+            Key=key(message_id_pk(message_id), MESSAGE_ID_SK),
             UpdateExpression=expression,
             ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-            ExpressionAttributeValues=values,
+            ExpressionAttributeValues=to_attributes(values),
             ReturnValues="ALL_OLD",
         )
-        before: dict[str, Any] = response.get("Attributes", {})
-        scope = before.get("conversation_id", {}).get("S")
+        before = from_attributes(response.get("Attributes", {}))
+        scope = before.get("conversation_id")
         account, _, customer = (scope or "").partition(":")
         return before if scope is None or in_conversation(record, account, customer) else {}
 
@@ -299,12 +416,11 @@ class OutboundRecords:
             TableName=self._table,
             ConsistentRead=True,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={
-                ":pk": {"S": conversation_pk(account_id, customer_id)},
-                ":prefix": {"S": UNSETTLED_SK_PREFIX},
-            },
+            ExpressionAttributeValues=to_attributes(
+                {":pk": conversation_pk(account_id, customer_id), ":prefix": UNSETTLED_SK_PREFIX}
+            ),
         )
-        return [_unsettled(i) for i in response.get("Items", [])]
+        return [UnsettledMarker.from_item(item).unsettled for item in response.get("Items", [])]
 
     def stored_echoes(self, account_id: str, customer_id: str, since_ms: int) -> list[Echo]:
         """The echoes of the gateway's own app stored in a conversation since ``since_ms``: the echo of a
@@ -315,19 +431,21 @@ class OutboundRecords:
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "FilterExpression": "#kind = :echo AND occurred_at >= :since",
             "ExpressionAttributeNames": {"#kind": "kind", "#event": "event"},
-            "ExpressionAttributeValues": {
-                ":pk": {"S": conversation_pk(account_id, customer_id)},
-                ":prefix": {"S": EVENT_SK_PREFIX},
-                ":echo": {"S": "echo"},
-                ":since": {"N": str(since_ms)},
-            },
+            "ExpressionAttributeValues": to_attributes(
+                {
+                    ":pk": conversation_pk(account_id, customer_id),
+                    ":prefix": EVENT_SK_PREFIX,
+                    ":echo": "echo",
+                    ":since": since_ms,
+                }
+            ),
             "ProjectionExpression": "#event, occurred_at",
         }
         found: list[Echo] = []
         while True:
             page = self._call("query", **query)
-            for item in page.get("Items", []):
-                event = _json_loads(item["event"]["S"]) or {}
+            for item in map(from_attributes, page.get("Items", [])):
+                event = _json_loads(item["event"]) or {}
                 attachments = event.get("attachments") or [{}]
                 if event.get("message_id") and event.get("sent_by_gateway") is True:
                     found.append(
@@ -335,7 +453,7 @@ class OutboundRecords:
                             event["message_id"],
                             fingerprint(event.get("text"), attachments[0].get("type")),
                             event.get("metadata"),
-                            int(item["occurred_at"]["N"]),
+                            int(item["occurred_at"]),
                         )
                     )
             if "LastEvaluatedKey" not in page:
@@ -349,17 +467,19 @@ class OutboundRecords:
             self._conditional_update(
                 {
                     "TableName": self._table,
-                    "Key": {"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
+                    "Key": key(message_id_pk(message_id), MESSAGE_ID_SK),
                     "UpdateExpression": (
                         "SET idempotency_key = :key, updated_at = :now, #ttl = if_not_exists(#ttl, :expires)"
                     ),
                     "ConditionExpression": "attribute_not_exists(idempotency_key) OR idempotency_key = :key",
                     "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
-                    "ExpressionAttributeValues": {
-                        ":key": {"S": idempotency_key},
-                        ":now": {"S": now.isoformat()},
-                        ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)},
-                    },
+                    "ExpressionAttributeValues": to_attributes(
+                        {
+                            ":key": idempotency_key,
+                            ":now": now.isoformat(),
+                            ":expires": int(now.timestamp()) + self._retention_seconds,
+                        }
+                    ),
                 }
             )
             is not None
@@ -369,7 +489,7 @@ class OutboundRecords:
         self._call(
             "delete_item",
             TableName=self._table,
-            Key={"pk": {"S": conversation_pk(account_id, customer_id)}, "sk": {"S": unsettled_sk(idempotency_key)}},
+            Key=key(conversation_pk(account_id, customer_id), unsettled_sk(idempotency_key)),
         )
 
     def add_unsettled(self, record: OutboundRecord, waiting: Unsettled) -> None:
@@ -377,19 +497,14 @@ class OutboundRecords:
         if not record.account_id or not record.customer_id:
             return
         now = datetime.now(UTC)
-        item: dict[str, Any] = {
-            "pk": {"S": conversation_pk(record.account_id, record.customer_id)},
-            "sk": {"S": unsettled_sk(record.idempotency_key)},
-            "idempotency_key": {"S": record.idempotency_key},
-            "fingerprint": {"S": waiting.fingerprint},
-            "started_ms": {"N": str(waiting.started_ms)},
-            "ended_ms": {"N": str(waiting.ended_ms)},
-            "attempted_at": {"S": now.isoformat()},
-            TTL_ATTRIBUTE: {"N": str(int(now.timestamp()) + 7 * 86_400)},
-        }
-        if waiting.marker:
-            item["marker"] = {"S": waiting.marker}
-        self._call("put_item", TableName=self._table, Item=item)
+        marker = UnsettledMarker(
+            account_id=record.account_id,
+            customer_id=record.customer_id,
+            unsettled=waiting,
+            attempted_at=now.isoformat(),
+            expires_at=int(now.timestamp()) + UNSETTLED_SECONDS,
+        )
+        self._call("put_item", TableName=self._table, Item=marker.to_item())
 
     # ------------------------------------------------------------------ the webhook's side
 
@@ -403,36 +518,39 @@ class OutboundRecords:
         response = self._conditional_update(
             {
                 "TableName": self._table,
-                "Key": {"pk": {"S": message_id_pk(message_id)}, "sk": {"S": MESSAGE_ID_SK}},
+                "Key": key(message_id_pk(message_id), MESSAGE_ID_SK),
                 "UpdateExpression": f"SET {attribute} = if_not_exists({attribute}, :at), "
                 "conversation_id = if_not_exists(conversation_id, :conversation), updated_at = :now, "
                 "#ttl = :expires",
                 "ConditionExpression": "attribute_not_exists(conversation_id) OR conversation_id = :conversation",
                 "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
-                "ExpressionAttributeValues": {
-                    ":at": {"N": str(at_ms)},
-                    ":conversation": {"S": conversation},
-                    ":now": {"S": now.isoformat()},
-                    ":expires": {"N": str(int(now.timestamp()) + self._retention_seconds)},
-                },
+                "ExpressionAttributeValues": to_attributes(
+                    {
+                        ":at": at_ms,
+                        ":conversation": conversation,
+                        ":now": now.isoformat(),
+                        ":expires": int(now.timestamp()) + self._retention_seconds,
+                    }
+                ),
                 "ReturnValues": "ALL_NEW",
             }
         )
-        key = (response or {}).get("Attributes", {}).get("idempotency_key", {}).get("S")
-        return key if isinstance(key, str) else None
+        after = (response or {}).get("Attributes")
+        return MessageIdItem.from_item(after).idempotency_key if after else None
 
     # ------------------------------------------------------------------ plumbing
 
     def _update(
         self, idempotency_key: str, expression: str, condition: str, values: dict[str, Any]
     ) -> OutboundRecord | None:
+        """``values`` as plain values, by placeholder; :now is added."""
         names = {placeholder: placeholder[1:] for placeholder in re.findall(r"#\w+", expression + condition)}
         request: dict[str, Any] = {
             "TableName": self._table,
             "Key": _key(idempotency_key),
             "UpdateExpression": expression,
             "ConditionExpression": condition,
-            "ExpressionAttributeValues": {**values, ":now": {"S": datetime.now(UTC).isoformat()}},
+            "ExpressionAttributeValues": to_attributes({**values, ":now": datetime.now(UTC).isoformat()}),
             "ReturnValues": "ALL_NEW",
         }
         if names:
@@ -481,25 +599,10 @@ def _error_json(error: dict[str, Any] | None) -> str | None:
 
 
 def _key(idempotency_key: str) -> dict[str, Any]:
-    return {"pk": {"S": outbound_pk(idempotency_key)}, "sk": {"S": OUTBOUND_SK}}
+    return key(outbound_pk(idempotency_key), OUTBOUND_SK)
 
 
 def in_conversation(record: OutboundRecord, account_id: str, customer_id: str) -> bool:
     """Whether a receipt in this conversation may be about the record's message (a private reply's
     record names no customer: any of its account's)."""
     return record.account_id == account_id and record.customer_id in (None, customer_id)
-
-
-LEGACY_ATTEMPT_MS = 600_000  # items written before attempts were recorded: the sender's echo lookback
-
-
-def _unsettled(item: dict[str, Any]) -> Unsettled:
-    ended = item.get("ended_ms", {}).get("N")
-    if ended is None:
-        ended_ms = int(datetime.fromisoformat(item["attempted_at"]["S"]).timestamp() * 1000)
-        started_ms = ended_ms - LEGACY_ATTEMPT_MS
-    else:
-        ended_ms, started_ms = int(ended), int(item["started_ms"]["N"])
-    return Unsettled(
-        item["idempotency_key"]["S"], item["fingerprint"]["S"], item.get("marker", {}).get("S"), started_ms, ended_ms
-    )
