@@ -113,7 +113,7 @@ scan: $(VENV)/.installed $(SCAN_VENV)/.installed
 	@# checkov cannot expand Fn::ForEach (it reports a parsing error and checks nothing), so it reads the
 	@# template as the local stack does, expanded. Skips that hold for the whole gateway are in .checkov.yaml
 	@# with their reasons, skips for one resource in its Metadata; skip-download: nothing leaves this machine.
-	$(BIN)/python -m local.template $(SCAN_DIR)/template.json
+	$(BIN)/python -m local.aws.template $(SCAN_DIR)/template.json
 	@$(SCAN_VENV)/bin/checkov --config-file .checkov.yaml --file $(SCAN_DIR)/template.json \
 		>$(SCAN_DIR)/checkov.txt; status=$$?; cat $(SCAN_DIR)/checkov.txt; \
 		if grep -q "Parsing errors" $(SCAN_DIR)/checkov.txt; then echo "checkov could not parse the template"; exit 1; fi; \

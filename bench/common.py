@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from local.template import Stack
+    from local.aws.template import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers/shared"
@@ -71,7 +71,7 @@ class Figure:
 def template() -> dict[str, Any]:
     # Imported here: the child processes that play a Lambda instance import this module, and their peak
     # memory should hold the function, not the YAML parser.
-    from local.template import load
+    from local.aws.template import load
 
     return load()
 
@@ -101,7 +101,7 @@ def code_path(logical_id: str) -> Path:
 def stand_in_stack(name: str = "bench") -> "Stack":
     """The template with made-up names for its resources, for runs where AWS is answered by stubs: the
     functions' environment still comes from template.yaml, only the Refs are invented."""
-    from local.template import Stack
+    from local.aws.template import Stack
 
     stack = Stack(name, template())
     account = "123456789012"

@@ -146,7 +146,7 @@ def _key(document: dict[str, Any]) -> str:
 
 
 def _signed_post(i: int) -> tuple[bytes, dict[str, str]]:
-    from local import meta_samples as m
+    from local.samples import meta as m
 
     body = m.body(
         m.envelope(m.text(mid=f"bench-e2e-{i}", ts=int(time.time() * 1000), customer=f"9{i % CONVERSATIONS:015d}"))

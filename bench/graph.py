@@ -1,4 +1,4 @@
-"""The Graph API sandbox (local.graph_sandbox) with Meta's latency: every Send API answer leaves
+"""The Graph API sandbox (local.meta.graph_sandbox) with Meta's latency: every Send API answer leaves
 LATENCY_SECONDS after the request arrived, and the rate window counts the request on arrival, as Meta's does.
 
 GraphSandbox has rate limits but no latency setting. Until it has one, this subclass adds the delay to
@@ -10,7 +10,8 @@ import dataclasses
 from email.message import Message
 from typing import Any
 
-from local.graph_sandbox import GraphSandbox, _Reply
+from local.meta.answers import Reply
+from local.meta.graph_sandbox import GraphSandbox
 
 LATENCY_SECONDS = 0.150  # Meta's Send API, as the issue sets it
 LIMIT_PER_SECOND = 100  # Meta's per-account limit for text (the template's TextRatePerSecond default)
@@ -22,7 +23,7 @@ class SlowGraphSandbox(GraphSandbox):
         super().__init__(**options)
         self.latency_seconds = latency_seconds
 
-    def _dispatch(self, method: str, target: str, headers: Message, raw: bytes) -> _Reply:
+    def _dispatch(self, method: str, target: str, headers: Message, raw: bytes) -> Reply:
         reply = super()._dispatch(method, target, headers, raw)
         if target.partition("?")[0].endswith("/messages"):
             return dataclasses.replace(reply, delay=reply.delay + self.latency_seconds)

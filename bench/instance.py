@@ -86,7 +86,7 @@ def measure() -> dict[str, InstanceRun]:
 
 def _plans(world: "World") -> dict[str, dict[str, Any]]:
     from bench.world import ONBOARDING_ACCOUNT, SENDER_ACCOUNT, customer
-    from local import outbound_samples as out
+    from local.samples import outbound as out
     from onboarding.state import make_invite
 
     outbound, callbacks = (
@@ -183,7 +183,7 @@ def _batches(handler: Any, plan: dict[str, Any], timer: _Timer, context: Any) ->
 def _logins(handler: Any, plan: dict[str, Any], timer: _Timer, context: Any) -> None:
     import requests
 
-    from local.apigw import http_api_event
+    from local.aws.apigw import http_api_event
 
     host = {"host": "127.0.0.1:3000"}  # the redirect URI the gateway names; never called here
     for _ in range(plan["logins"]):
@@ -226,7 +226,7 @@ def child(logical_id: str, plan_path: str, result_path: str) -> None:
     instance = Instance()  # before the handler's import: Powertools binds stdout then
     import importlib
 
-    from local.apigw import LambdaContext
+    from local.aws.apigw import LambdaContext
 
     plan = json.loads(Path(plan_path).read_text())
     handler = importlib.import_module(plan["handler"])

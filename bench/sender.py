@@ -221,7 +221,7 @@ class Run:
 
 
 def _jobs(accounts: list[str], messages: int) -> list[Job]:
-    from local import outbound_samples as out
+    from local.samples import outbound as out
 
     conversations = max(1, messages // (len(accounts) * MESSAGES_PER_CONVERSATION))
     jobs = []

@@ -139,7 +139,7 @@ def measure() -> WebhookRun:
 
 
 def _signed(items: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
-    from local import meta_samples as m
+    from local.samples import meta as m
 
     body = m.body(m.envelope(*items))
     signature = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
@@ -163,8 +163,8 @@ def child(result_path: str) -> None:
 
     instance = Instance()  # before the handler's import: Powertools binds stdout then
     from bench.aws_ledger import StubAnswers
-    from local import meta_samples as m
-    from local.apigw import LambdaContext, http_api_event
+    from local.aws.apigw import LambdaContext, http_api_event
+    from local.samples import meta as m
     from webhook import handler
 
     instance.watch_clients(StubAnswers(json.dumps({"app_secrets": [APP_SECRET], "verify_token": "bench"})))

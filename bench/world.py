@@ -48,9 +48,9 @@ class World:
         from moto.server import ThreadedMotoServer
 
         from bench.graph import SlowGraphSandbox
+        from local.aws.template import provision
         from local.callback_inbox import CallbackInbox
-        from local.instagram_identity import DEFAULT_APP_ID, DEFAULT_INSTAGRAM_APP_SECRET
-        from local.template import provision
+        from local.meta.login import DEFAULT_APP_ID, DEFAULT_INSTAGRAM_APP_SECRET
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per emulator request otherwise
         self.endpoint = f"http://{LOOPBACK}:{free_port()}"

@@ -6,7 +6,7 @@ modules are imported, as in Lambda: the template's values are set first, as test
 
 import os
 
-from local.template import load
+from local.aws.template import load
 
 _GLOBAL_VARIABLES = load()["Globals"]["Function"]["Environment"]["Variables"]
 for _name in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):

@@ -1,4 +1,4 @@
-"""Scenario f: outbound messages from Hypothesis, valid ones of every kind (local/outbound_samples.py) and
+"""Scenario f: outbound messages from Hypothesis, valid ones of every kind (local/samples/outbound.py) and
 mutated ones, through the sender.
 
   contract  most messages: the sender's own parsing (sender.service._parse, the first thing process() does)
@@ -26,14 +26,16 @@ from hypothesis import strategies as st
 from chaos.fuzz_webhook import mutate
 from chaos.properties import check_property, expect, logged_errors
 from chaos.report import Result
-from chaos.reuse import Loop, any_text, json_values
 from chaos.stacks import outbound_stack, sender_poller
 from igdm.contracts.outbound import IDEMPOTENCY_KEY_PATTERN, OutboundMessage
 from igdm.store import outbound_records as records
 from igdm.store.outbound_records import OutboundRecords
-from local import outbound_samples as out
-from local.graph_sandbox import GraphError, validate_send
-from local.template import REGION
+from local.aws.template import REGION
+from local.harnesses.outbound import Loop
+from local.meta.answers import GraphError
+from local.meta.send_validation import validate_send
+from local.samples import outbound as out
+from local.samples.strategies import any_text, json_values
 from sender.graph_requests import build_requests
 from sender.service import _parse  # the sender's parsing itself: what process() runs on a queue body
 

@@ -2,8 +2,8 @@
 
 Three layers, each a property with its own share of the examples:
   parsing   most bodies: webhook.service.verify_and_parse and ingest (the handler's logic, with the
-            in-memory store and queue of tests/fakes.py). Signed: a Rejected with a 4xx and a reason,
-            or every item becomes an event (none dropped, none crashing the normaliser) that fits the
+            in-memory store and queue of local/harnesses/webhook_in_memory.py). Signed: a Rejected with a
+            4xx and a reason, or every item becomes an event (none dropped, none crashing the normaliser) that fits the
             queue and the table and parses back. Unsigned or wrongly signed: Rejected 401, nothing kept.
   handler   a subset through the real handler (webhook.handler.lambda_handler) against moto, as API
             Gateway delivers them (text or base64, any content type): 200, or a 4xx with an error.
@@ -25,22 +25,13 @@ from hypothesis import strategies as st
 
 from chaos.properties import check_property, expect, logged_errors
 from chaos.report import Result
-from chaos.reuse import (
-    APP_SECRET,
-    INSTAGRAM_APP_SECRET,
-    Harness,
-    any_text,
-    items_in,
-    json_values,
-    meta_like,
-    mutate_sample,
-    samples,
-)
 from chaos.stacks import webhook_stack
 from igdm.contracts.serialized import MAX_EVENT_BYTES, SerializedEvent
-from local import meta_samples as m
-from local.apigw import http_api_event
-from tests.fakes import MemoryQueue, MemoryStore
+from local.aws.apigw import http_api_event
+from local.harnesses.webhook import APP_SECRET, INSTAGRAM_APP_SECRET, Harness
+from local.harnesses.webhook_in_memory import MemoryQueue, MemoryStore
+from local.samples import meta as m
+from local.samples.strategies import any_text, items_in, json_values, meta_like, mutate_sample, samples
 from webhook.normalize import normalize
 from webhook.service import Rejected, ingest, verify_and_parse
 from webhook.signature import sign

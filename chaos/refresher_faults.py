@@ -22,10 +22,10 @@ from typing import Any
 
 from chaos.faults import AwsFaults
 from chaos.report import Result
-from chaos.reuse import AccountsHarness
 from chaos.stacks import accounts_stack
 from igdm.store.accounts import ACTIVE
-from local.apigw import LambdaContext
+from local.aws.apigw import LambdaContext
+from local.harnesses.accounts import AccountsHarness
 from refresher import handler as refresher_handler
 from refresher.scheduled_run import RefreshIncomplete
 
@@ -72,7 +72,7 @@ def run(plan: RefresherFaultPlan, seed: int) -> Result:
         prefix = f"{harness.stack.name}/accounts/"
         for account_id in accounts:
             harness.add(account_id, f"token-{account_id}", age_days=40)  # 20 days left: due for refresh
-        original = {a: harness.token(a).access_token for a in accounts}
+        original = {a: access_token(harness, a) for a in accounts}
 
         def check(account_id: str) -> None:
             nonlocal checks
@@ -98,7 +98,7 @@ def run(plan: RefresherFaultPlan, seed: int) -> Result:
         for number in range(plan.faulted_runs + plan.clean_runs):
             if number == plan.faulted_runs:
                 faults.pause()
-            elif number > plan.faulted_runs and all(harness.token(a).access_token != original[a] for a in accounts):
+            elif number > plan.faulted_runs and all(access_token(harness, a) != original[a] for a in accounts):
                 break
             runs += 1
             try:
@@ -112,10 +112,10 @@ def run(plan: RefresherFaultPlan, seed: int) -> Result:
                 check(account_id)
 
         lost_for_good = {a for a in accounts if not working_token(harness, a)}
-        refreshed = [a for a in accounts if harness.token(a).access_token != original[a]]
+        refreshed = [a for a in accounts if access_token(harness, a) != original[a]]
         not_active = [a for a in accounts if harness.account(a).status != ACTIVE]
         pending_left = [a for a in accounts if harness.pending(a) is not None]
-        stale = [a for a in accounts if harness.account(a).token_expires_at != harness.token(a).expires_at]
+        stale = [a for a in accounts if harness.account(a).token_expires_at != expires_at(harness, a)]
         published = harness.account_events()
         events = [e["account"]["change"] for e in published]
         # Declared dead (a token_dead event: the producer is told the account needs a new login) while the
@@ -161,3 +161,14 @@ def run(plan: RefresherFaultPlan, seed: int) -> Result:
         figures=figures,
         known=known,
     )
+
+
+def access_token(harness: AccountsHarness, account_id: str) -> str | None:
+    """The token Secrets Manager holds as current; None when it holds none (a token lost)."""
+    document = harness.token(account_id)
+    return document.access_token if document is not None else None
+
+
+def expires_at(harness: AccountsHarness, account_id: str) -> int | None:
+    document = harness.token(account_id)
+    return document.expires_at if document is not None else None

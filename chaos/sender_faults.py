@@ -1,6 +1,6 @@
 """Scenarios b and c: the sender under Graph faults, and dying right after Meta answered.
 
-Both drive the real sender as Lambda's SQS event source mapping does (local/sqs_poller.py, through the
+Both drive the real sender as Lambda's SQS event source mapping does (local/aws/sqs_poller.py, through the
 Loop of tests/integration/outbound_loop.py): the Graph sandbox as Meta, its echo webhooks through the
 real webhook handler. They end once every message has left the outbound queue (bounded time), and count
 at the sandbox: each part of each message delivered at most once, in order per recipient; and from the
@@ -34,12 +34,12 @@ import pytest
 
 from chaos.faults import AwsFaults
 from chaos.report import Result
-from chaos.reuse import Loop
 from chaos.stacks import outbound_stack, sender_poller
 from igdm.store import outbound_records as st
 from igdm.store.outbound_records import OutboundRecords
-from local import outbound_samples as out
-from local.template import REGION
+from local.aws.template import REGION
+from local.harnesses.outbound import Loop
+from local.samples import outbound as out
 from sender.graph import Accepted, GraphClient, Outcome
 
 # What Meta does to a send, as the sandbox can play it: 5xx, throttling, and read timeouts, with the

@@ -16,7 +16,7 @@ from typing import Any
 from chaos.faults import AwsFaults
 from chaos.report import Result
 from chaos.stacks import webhook_stack
-from local import meta_samples as m
+from local.samples import meta as m
 
 KINDS = ("text", "text", "text", "text", "text", "attachment", "reaction", "read", "postback", "echo")
 

@@ -3,7 +3,7 @@
 import json
 
 from igdm.contracts import events, outbound
-from local.template import ROOT
+from local.aws.template import ROOT
 
 SCHEMAS = {"inbound-event.v1.json": events.json_schema, "outbound-message.v1.json": outbound.json_schema}
 

@@ -13,11 +13,11 @@ from typing import Any
 from igdm.contracts.message_status import status_event
 from igdm.contracts.serialized import SerializedEvent
 from igdm.store.outbound_records import OutboundRecord
-from local import meta_samples as m
-from local import outbound_samples as out
-from local.apigw import http_api_event
+from local.aws.apigw import http_api_event
+from local.aws.template import ROOT
+from local.samples import meta as m
+from local.samples import outbound as out
 from local.stack import DEFAULT_APP_SECRET, DEFAULT_VERIFY_TOKEN, callback_inbox_url, scheduler_event
-from local.template import ROOT
 from webhook.signature import sign
 
 EVENTS_DIR = ROOT / "events"

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from local.runtime import FunctionRuntime
+from local.aws.runtime import FunctionRuntime
 from local.stack import LOOPBACK, LocalConfig, emulator_running, provision_stack, start_emulator
 
 

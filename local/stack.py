@@ -24,12 +24,12 @@ from typing import Any
 
 import boto3
 
-from local.apigw import http_api_event
+from local.aws.apigw import http_api_event
+from local.aws.runtime import FunctionRuntime
+from local.aws.sqs_poller import pollers
+from local.aws.template import REGION, Route, Stack, provision
 from local.callback_inbox import CallbackInbox
-from local.graph_sandbox import GraphSandbox
-from local.runtime import FunctionRuntime
-from local.sqs_poller import pollers
-from local.template import REGION, Route, Stack, provision
+from local.meta.graph_sandbox import GraphSandbox
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_APP_SECRET = "local-app-secret"  # noqa: S105 - a documented local default, never a real secret
@@ -146,13 +146,13 @@ def emulator_running(config: LocalConfig) -> bool:
 def start_emulator(config: LocalConfig) -> Any:
     from moto.server import ThreadedMotoServer
 
-    from local import emulator_fixes
+    from local.aws import emulator_fixes
 
     if emulator_running(config):
         raise SystemExit(f"port {config.aws_port} is taken: stop what uses it or set LOCAL_AWS_PORT")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per emulator call drowns the function logs
     # moto behaves as AWS does where a long run notices: the cost of a transaction or a send, memory, and
-    # FIFO deduplication (local/emulator_fixes.py).
+    # FIFO deduplication (local/aws/emulator_fixes.py).
     emulator_fixes.apply()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=config.aws_port, verbose=False)
     server.start()

@@ -3,7 +3,7 @@
     make say                       the sample customer writes to the local account (a signed webhook)
     make say TEXT="where is it?"
     make send                      the account answers (a text on the outbound queue), then its status
-    make send KIND=choice          any kind from docs/messages.md (local/outbound_samples.py)
+    make send KIND=choice          any kind from docs/messages.md (local/samples/outbound.py)
 
 Messages from `make send` ask for status callbacks to the local callback inbox, which prints each
 one it receives with whether its signature checked out.
@@ -19,9 +19,9 @@ from urllib.request import Request, urlopen
 import boto3
 
 from igdm.store.keys import OUTBOUND_SK, outbound_pk
-from local import outbound_samples
+from local.aws.template import REGION, Stack, load
+from local.samples import outbound as outbound_samples
 from local.stack import DEFAULT_CUSTOMER_ID, LOOPBACK, LocalConfig
-from local.template import REGION, Stack, load
 from tools.producer import enqueue
 from webhook.signature import sign
 

@@ -3,7 +3,7 @@ handler module is imported, as in Lambda, so the template's values are set befor
 
 import os
 
-from local.template import load
+from local.aws.template import load
 
 _GLOBAL_VARIABLES = load()["Globals"]["Function"]["Environment"]["Variables"]
 for _name in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from local.template import load
+from local.aws.template import load
 
 TABLE = "GatewayTable"
 CONDITION_OPERATOR = "ForAllValues:StringLike"

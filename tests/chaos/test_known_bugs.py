@@ -19,9 +19,9 @@ from chaos.sender_faults import dead_letters, drive, wrapped_send
 from chaos.stacks import accounts_stack, outbound_stack, webhook_stack
 from igdm.store.accounts import NEEDS_REAUTHORISATION
 from igdm.store.outbound_records import FAILED
-from local import meta_samples as m
-from local import outbound_samples as out
-from local.apigw import LambdaContext
+from local.aws.apigw import LambdaContext
+from local.samples import meta as m
+from local.samples import outbound as out
 from refresher import handler as refresher_handler
 from refresher.scheduled_run import RefreshIncomplete
 from sender.graph import GraphClient, Outcome

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from local.apigw import http_api_event
+from local.aws.apigw import http_api_event
 
 SAM_EVENT = json.loads(
     (Path(__file__).parent.parent / "fixtures" / "sam_generate_event_http_api_proxy.json").read_text(encoding="utf-8")

@@ -16,8 +16,11 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from local.graph_sandbox import GraphError, GraphSandbox, echo_message, igsid_for_comment, validate_send
-from local.instagram_identity import DEFAULT_APP_ID
+from local.meta.answers import GraphError
+from local.meta.graph_sandbox import GraphSandbox, igsid_for_comment
+from local.meta.login import DEFAULT_APP_ID
+from local.meta.send_validation import validate_send
+from local.meta.webhooks import WebhookSender, echo_message
 
 ACCOUNT = "17841400000000001"
 TOKEN = "local-token"
@@ -1066,7 +1069,7 @@ def test_a_failed_echo_is_retried_with_the_same_bytes(
 def test_an_echo_failing_six_times_is_dropped_and_counted(
     echoing: GraphSandbox, receiver: WebhookReceiver, http: requests.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(GraphSandbox, "ECHO_RETRY_BACKOFF", (0.01,) * 5)
+    monkeypatch.setattr(WebhookSender, "RETRY_BACKOFF", (0.01,) * 5)
     receiver.statuses = [500] * 6
     send(http, echoing, text("lost"))
     echoing.drain_webhooks(timeout=5)
@@ -1078,7 +1081,7 @@ def test_an_echo_failing_six_times_is_dropped_and_counted(
 def test_an_unreachable_webhook_is_counted_as_a_failure(
     make_sandbox: Callable[..., GraphSandbox], http: requests.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(GraphSandbox, "ECHO_RETRY_BACKOFF", (0.01,) * 5)
+    monkeypatch.setattr(WebhookSender, "RETRY_BACKOFF", (0.01,) * 5)
     with socket.socket() as probe:  # a port nothing listens on once the probe closes
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from local.graph_sandbox import GraphSandbox
-from local.instagram_identity import app_scoped_id
+from local.meta.graph_sandbox import GraphSandbox
+from local.meta.login import app_scoped_id
 
 T0 = 1_700_000_000.0  # Tuesday, 14-Nov-23 14:13:20 PST
 HOUR = 3600

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from local.template import Stack, TemplateError, language_extensions, load, main
+from local.aws.template import Stack, TemplateError, language_extensions, load, main
 
 
 def loop(fragment: dict[str, Any], collection: Any = ("Webhook", "Sender")) -> dict[str, Any]:

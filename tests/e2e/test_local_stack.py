@@ -17,8 +17,8 @@ from typing import Any
 import boto3
 import pytest
 
-from local import meta_samples as m
-from local.template import ROOT
+from local.aws.template import ROOT
+from local.samples import meta as m
 from webhook.signature import sign
 
 pytestmark = pytest.mark.e2e
@@ -181,7 +181,7 @@ def test_meta_verification_handshake(stack: RunningStack) -> None:
 
 
 def test_signed_webhook_lands_in_the_table_and_on_the_queue_once(stack: RunningStack) -> None:
-    # As Meta sends them now: older events are ignored (local.meta_samples.recent).
+    # As Meta sends them now: older events are ignored (local.samples.meta.recent).
     document = m.recent(m.envelope(m.text(mid="e2e-1"), m.story_reply(mid="e2e-2"), m.reaction(mid="e2e-1")))
     before = event_count(stack)
     status, result = stack.post_signed(document)
@@ -230,7 +230,7 @@ def test_a_chunked_request_body_is_read_whole(stack: RunningStack) -> None:
 
 
 def test_an_outbound_message_goes_through_the_sender_and_the_sandbox_and_ends_delivered(stack: RunningStack) -> None:
-    from local import outbound_samples as out
+    from local.samples import outbound as out
     from tools.producer import enqueue
 
     customer = "5550001112223334"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from local.template import ROOT
+from local.aws.template import ROOT
 from tests.e2e.test_local_stack import RunningStack, stack  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.e2e

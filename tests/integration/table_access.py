@@ -21,7 +21,7 @@ import pytest
 from botocore.client import BaseClient
 
 from igdm.store.keys import PARTITION_KEY
-from local.template import ROOT, load
+from local.aws.template import ROOT, load
 from tests.table_access import Authorisation, authorisations, authorised, table_grants
 
 _TEMPLATE = load()

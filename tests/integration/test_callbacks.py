@@ -10,8 +10,8 @@ import pytest
 from igdm.contracts.callbacks import signature
 from igdm.queues.status_publisher import StatusPublisher
 from igdm.store.outbound_records import OutboundRecord, _error_json
-from local import outbound_samples as out
-from tests.integration.outbound_loop import SIGNING_SECRET, Loop
+from local.harnesses.outbound import SIGNING_SECRET, Loop
+from local.samples import outbound as out
 
 
 def with_callback(loop: Loop, kind: str = "text", key: str = "cb-1", **fields: object) -> dict[str, object]:

@@ -1,6 +1,6 @@
 """The local stack's AWS emulator (moto in server mode, as `make run` starts it) behaves like AWS where a
 long run notices: FIFO deduplication ids outlive their messages for 5 minutes, TransactWriteItems stays
-all-or-nothing, and neither its cost nor the emulator's memory grows with the table (local/emulator_fixes.py).
+all-or-nothing, and neither its cost nor the emulator's memory grows with the table (local/aws/emulator_fixes.py).
 
 Every client here is given the emulator's endpoint on 127.0.0.1 explicitly; the handler gets it from
 AWS_ENDPOINT_URL, as in the local stack.
@@ -23,11 +23,11 @@ from botocore.exceptions import ClientError
 from moto.dynamodb.models.dynamo_type import Item
 from moto.sqs.models import Message
 
-from local import emulator_fixes
-from local.apigw import LambdaContext, http_api_event
+from local.aws import emulator_fixes
+from local.aws.apigw import LambdaContext, http_api_event
+from local.aws.template import REGION, Stack, provision
+from local.harnesses.webhook import reset_function_state
 from local.stack import LocalConfig, start_emulator
-from local.template import REGION, Stack, provision
-from tests.integration.conftest import reset_function_state
 from webhook import handler
 from webhook.signature import sign
 

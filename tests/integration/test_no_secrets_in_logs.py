@@ -18,15 +18,15 @@ import boto3
 import pytest
 import requests
 
-from local import meta_samples as m
-from local import outbound_samples as out
-from local.apigw import LambdaContext
-from local.template import REGION
+from local.aws.apigw import LambdaContext
+from local.aws.template import REGION
+from local.harnesses.accounts import INSTAGRAM_APP_SECRET, STATE_KEY, AccountsHarness, follow_login
+from local.harnesses.outbound import APP_SECRET, SIGNING_SECRET, TOKEN, Loop
+from local.samples import meta as m
+from local.samples import outbound as out
 from refresher import handler as refresher_handler
 from refresher.scheduled_run import RefreshIncomplete
-from tests.integration.accounts_harness import INSTAGRAM_APP_SECRET, STATE_KEY, AccountsHarness, follow_login
 from tests.integration.log_capture import Line, Secrets, WireTap, capture_logs, invoke_like_lambda
-from tests.integration.outbound_loop import APP_SECRET, SIGNING_SECRET, TOKEN, Loop
 from webhook.signature import sign
 
 VERIFY_TOKEN = "no-secrets-verify-token-4f1c9a"

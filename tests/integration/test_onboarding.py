@@ -8,9 +8,9 @@ import pytest
 import requests
 
 from igdm.store.accounts import ACTIVE
-from local.apigw import LambdaContext, http_api_event
+from local.aws.apigw import LambdaContext, http_api_event
+from local.harnesses.accounts import APP_ID, AccountsHarness, follow_login
 from onboarding.handler import lambda_handler
-from tests.integration.accounts_harness import APP_ID, AccountsHarness, follow_login
 
 NEW = "17841400000000077"
 

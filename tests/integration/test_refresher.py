@@ -7,9 +7,9 @@ from botocore.exceptions import ClientError
 
 from igdm.store.accounts import ACTIVE, EXPIRING, NEEDS_REAUTHORISATION
 from igdm.store.tokens import PREVIOUS
+from local.harnesses.accounts import AccountsHarness
 from refresher.service import DAY
 from sender.accounts import AccountDirectory
-from tests.integration.accounts_harness import AccountsHarness
 
 A, B, C = "17841400000000011", "17841400000000012", "17841400000000013"
 
@@ -242,7 +242,7 @@ def test_the_handler_runs_every_account_and_emits_the_metrics_the_alarms_watch(
     import json
     import time
 
-    from local.apigw import LambdaContext
+    from local.aws.apigw import LambdaContext
     from refresher import handler
     from refresher.scheduled_run import RefreshIncomplete
 

@@ -12,11 +12,11 @@ from botocore.exceptions import ClientError
 from igdm.queues.status_publisher import StatusNotPublished, StatusPublisher
 from igdm.runtime import aws
 from igdm.store.outbound_records import OutboundRecords
-from local import outbound_samples as out
-from local.template import REGION
+from local.aws.template import REGION
+from local.harnesses.outbound import ACCOUNT, CUSTOMER, Loop
+from local.samples import outbound as out
 from sender.accounts import AccountDirectory, AccountLookupFailed
 from sender.graph import GraphClient
-from tests.integration.outbound_loop import ACCOUNT, CUSTOMER, Loop
 from tests.unit.sender.test_graph_requests import sent
 
 MESSAGE_KINDS = [k for k in out.KINDS if k not in ("react", "unreact", "typing_on", "typing_off", "mark_seen")]

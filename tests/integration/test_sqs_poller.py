@@ -20,8 +20,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.sqs.models import SQSBackend
 
-from local.sqs_poller import BACKOFF_SECONDS, QueueSubscription, SqsPoller, pollers, queue_subscriptions
-from local.template import REGION, Stack, TemplateError, load
+from local.aws.sqs_poller import BACKOFF_SECONDS, QueueSubscription, SqsPoller, pollers, queue_subscriptions
+from local.aws.template import REGION, Stack, TemplateError, load
 
 SAM_EVENT = json.loads(
     (Path(__file__).parent.parent / "fixtures" / "sam_generate_event_sqs_receive_message.json").read_text(

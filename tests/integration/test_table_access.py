@@ -2,10 +2,10 @@
 them to the right function, and would fail a test on a request its role is not granted."""
 
 from igdm.runtime import aws
-from local import meta_samples as p
-from local import outbound_samples as out
-from tests.integration.conftest import Harness
-from tests.integration.outbound_loop import Loop
+from local.harnesses.outbound import Loop
+from local.harnesses.webhook import Harness
+from local.samples import meta as p
+from local.samples import outbound as out
 from tests.integration.table_access import TableAccessLog
 from webhook.dynamodb_store import DynamoEventStore
 

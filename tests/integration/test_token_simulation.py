@@ -4,8 +4,8 @@ no token lapses, and a revoked token and a dropped subscription are each reporte
 import pytest
 
 from igdm.store.accounts import NEEDS_REAUTHORISATION
+from local.harnesses.accounts import AccountsHarness
 from refresher.service import DAY
-from tests.integration.accounts_harness import AccountsHarness
 
 A, B, C = "17841400000000021", "17841400000000022", "17841400000000023"
 REVOKE_DAY = 45

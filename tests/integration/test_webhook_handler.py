@@ -14,10 +14,10 @@ import pytest
 from igdm.runtime.observability import logger
 from igdm.store.accounts import AccountTable
 from igdm.store.keys import CONVERSATION_STATE_SK, conversation_pk
-from local import meta_samples as p
+from local.aws.template import ROOT
+from local.harnesses.webhook import APP_SECRET, INSTAGRAM_APP_SECRET, VERIFY_TOKEN, Harness
+from local.samples import meta as p
 from local.stack import DEFAULT_APP_SECRET, DEFAULT_VERIFY_TOKEN
-from local.template import ROOT
-from tests.integration.conftest import APP_SECRET, INSTAGRAM_APP_SECRET, VERIFY_TOKEN, Harness
 from tools.accounts import register_account
 from webhook.service import PUBLISH_CHUNK
 from webhook.signature import sign
@@ -201,7 +201,7 @@ def captured_logs() -> Iterator[io.StringIO]:
 
 
 def test_base64_flagged_garbage_is_a_400(harness: Harness) -> None:
-    from local.apigw import http_api_event
+    from local.aws.apigw import http_api_event
 
     event = http_api_event("POST", "/webhook", headers={"X-Hub-Signature-256": "sha256=00"}, body=b"x")
     event["body"], event["isBase64Encoded"] = "***", True

@@ -5,7 +5,7 @@ from typing import Any
 from igdm.contracts.serialized import SerializedEvent
 from igdm.queues.event_queue import SqsEventPublisher, group_id
 from igdm.runtime.observability import metrics
-from local import meta_samples as p
+from local.samples import meta as p
 from webhook.meta_payload import Envelope
 from webhook.normalize import normalize
 

@@ -5,8 +5,8 @@ import json
 from igdm.contracts.events import InboundEvent
 from igdm.store import keys as table
 from local import export_schemas, generate_events
+from local.aws.template import ROOT, load
 from local.stack import DEFAULT_APP_SECRET
-from local.template import ROOT, load
 from webhook.signature import matching_secret
 
 
@@ -50,7 +50,7 @@ def test_committed_sample_events_are_current_and_signed_with_the_local_secret() 
 
 
 def test_the_handlers_routes_are_the_templates() -> None:
-    from local.template import Stack
+    from local.aws.template import Stack
     from webhook.api import ROUTES
 
     routes = {f"{r.method} {r.path}" for r in Stack("t", load()).routes() if r.function_id == "WebhookFunction"}

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from local.template import ROOT
+from local.aws.template import ROOT
 
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LOCAL = re.compile(r"127\.0\.0\.1|instagram-gateway-local|LOCAL_AWS")

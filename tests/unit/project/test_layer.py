@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from local.template import ROOT, Stack, load
+from local.aws.template import ROOT, Stack, load
 
 LAYER = ROOT / "layers" / "shared"
 PROBE = """

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from local.template import load
+from local.aws.template import load
 
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = load()

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from igdm.runtime.observability import metrics
-from local.template import load
+from local.aws.template import load
 from refresher.scheduled_run import publish_metrics
 from refresher.service import RunReport
 

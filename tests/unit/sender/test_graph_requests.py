@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from igdm.contracts.outbound import OutboundMessage, validation_reason
 from igdm.meta.echoes import marker
-from local import outbound_samples as out
+from local.samples import outbound as out
 from sender.graph_requests import build_requests, split_text
 
 R = {"recipient": {"id": out.CUSTOMER}}

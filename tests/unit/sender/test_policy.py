@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from igdm.contracts.outbound import OutboundMessage
-from local import outbound_samples as out
+from local.samples import outbound as out
 from sender.policy import HUMAN_AGENT_WINDOW_MS, STANDARD_WINDOW_MS, decide
 
 NOW = 1_800_000_000_000

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from igdm.contracts.events import EventKind, InboundEvent
-from local import meta_samples as p
+from local.samples import meta as p
 from webhook.meta_payload import Envelope
 from webhook.normalize import normalize
 

@@ -7,8 +7,8 @@ import pytest
 
 from igdm.contracts.events import EventKind
 from igdm.contracts.serialized import MAX_EVENT_BYTES, SerializedEvent
-from local import meta_samples as p
-from tests.fakes import MemoryQueue, MemoryStore, Secret, StaticSecrets
+from local.harnesses.webhook_in_memory import MemoryQueue, MemoryStore, Secret, StaticSecrets
+from local.samples import meta as p
 from webhook.service import Rejected, StorageUnavailable, handshake, receive
 from webhook.signature import sign
 

@@ -70,7 +70,7 @@ def apply() -> None:
         or "__new__" not in vars(BaseModel)
         or not all(isinstance(count, property) for count in counts.values())
     ):
-        raise RuntimeError("moto has changed: review local/emulator_fixes.py against the new version")
+        raise RuntimeError("moto has changed: review local/aws/emulator_fixes.py against the new version")
     patches: list[tuple[Any, str, Any]] = [
         (dynamodb_models, "copy", _CopyExceptTables(Table)),
         (DynamoDBBackend, "transact_write_items", _transact_write_items),

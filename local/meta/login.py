@@ -2,7 +2,7 @@
 
 It models the fact sheet's §9 (authorize → code → short-lived token → long-lived token → refresh) and §11
 (`subscribed_apps`), with Meta's error shapes from §8, on a clock the caller controls, so a test can age a
-token by 60 days in a millisecond. `local.graph_sandbox` serves it over HTTP and shares its lock with it;
+token by 60 days in a millisecond. `local.meta.graph_sandbox` serves it over HTTP and shares its lock with it;
 this module holds the state and the rules and never touches the network.
 
 Where Meta's exact wording is not documented, the message is constructed and marked so next to it.

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -396,11 +396,11 @@ def _attribute(value: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m local.template OUT.json`: the template with its language extensions expanded, for tools
+    """`python -m local.aws.template OUT.json`: the template with its language extensions expanded, for tools
     that cannot expand Fn::ForEach themselves (checkov, in make scan)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m local.template", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m local.aws.template", description=main.__doc__)
     parser.add_argument("out", type=Path, help="where to write the expanded template (JSON)")
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,27 +1,29 @@
 """Accounts and tokens in one process: moto with the template's resources, the Graph sandbox on 127.0.0.1
-as Instagram (login pages, token endpoints, /me, subscribed_apps) on a clock the test moves, the real
+as Instagram (login pages, token endpoints, /me, subscribed_apps) on a clock the caller moves, the real
 refresher service on the same clock, and the real onboarding handler behind the local API server."""
 
+import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import boto3
 import pytest
 import requests
-from moto import mock_aws
 
 from igdm.meta.instagram_login import LONG_LIVED_SECONDS, InstagramLogin
 from igdm.queues.account_publisher import AccountEventPublisher
 from igdm.store.accounts import Account, AccountTable, TokenRescue
 from igdm.store.tokens import CURRENT, PENDING, TokenDocument, TokenVault
-from local.graph_sandbox import GraphSandbox
-from local.runtime import FunctionRuntime
+from local.aws.runtime import FunctionRuntime
+from local.aws.template import Stack
+from local.harnesses.aws import in_process_aws
+from local.meta.graph_sandbox import GraphSandbox
 from local.stack import ApiServer
-from local.template import REGION, Stack, provision
 from onboarding import wiring as onboarding_wiring
 from onboarding.state import make_invite
 from refresher import wiring as refresher_wiring
@@ -159,35 +161,33 @@ class AccountsHarness:
         return True
 
 
-@pytest.fixture
-def accounts(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[AccountsHarness]:
-    options: dict[str, Any] = getattr(request, "param", {})
-    for key, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    clock = Clock()
-    with mock_aws():
-        clients = {s: boto3.client(s, region_name=REGION) for s in ("dynamodb", "sqs", "secretsmanager")}
-        stack = provision(
-            clients,
-            "gw-accounts",
+@contextmanager
+def accounts_harness(
+    patch: pytest.MonkeyPatch, *, real_clock: bool = False, serve_onboarding: bool = True, **sandbox_options: Any
+) -> Iterator[AccountsHarness]:
+    """The onboarding and refresher functions' environment from the template, the sandbox as Instagram.
+
+    By default the sandbox and the harness's refresher share a Clock fixed at START that the caller moves;
+    ``real_clock`` puts the sandbox on time.time() (what the deployed refresher handler reads), the Clock then
+    starting at now. ``serve_onboarding``: the onboarding handler behind the local API server (api_url)."""
+    secrets = {
+        "AppSecret": json.dumps(
             {
-                "AppSecret": json.dumps(
-                    {
-                        "app_secrets": ["a" * 32],
-                        "verify_token": "t",
-                        "instagram_app_id": APP_ID,
-                        "instagram_app_secret": INSTAGRAM_APP_SECRET,
-                    }
-                ),
-                "OnboardingSecret": json.dumps({"state_key": STATE_KEY}),
-            },
-        )
-        sandbox = GraphSandbox(clock=clock, app_id=APP_ID, instagram_app_secret=INSTAGRAM_APP_SECRET, **options).start()
+                "app_secrets": ["a" * 32],
+                "verify_token": "t",
+                "instagram_app_id": APP_ID,
+                "instagram_app_secret": INSTAGRAM_APP_SECRET,
+            }
+        ),
+        "OnboardingSecret": json.dumps({"state_key": STATE_KEY}),
+    }
+    with in_process_aws(patch, "gw-accounts", secrets) as (stack, clients), contextlib.ExitStack() as running:
+        clock = Clock(now=time.time()) if real_clock else Clock()
+        if not real_clock:
+            sandbox_options = {"clock": clock, **sandbox_options}
+        sandbox = GraphSandbox(app_id=APP_ID, instagram_app_secret=INSTAGRAM_APP_SECRET, **sandbox_options)
+        running.callback(sandbox.stop)  # safe before start(): the sandbox checks what it started
+        sandbox.start()
         overrides = {
             "LOCAL_STACK": "true",
             "GRAPH_API_BASE_URL": sandbox.base_url,
@@ -196,17 +196,20 @@ def accounts(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) ->
         }
         for function in ("OnboardingFunction", "RefresherFunction"):
             for key, value in {**stack.function_environment(function), **overrides}.items():
-                monkeypatch.setenv(key, value)  # first, so each is restored after the test
-        api = ApiServer(0, stack.routes(), FunctionRuntime(stack, overrides))
-        threading.Thread(target=api.serve_forever, daemon=True).start()
+                patch.setenv(key, value)
+        api_url = ""
+        if serve_onboarding:
+            api = ApiServer(0, stack.routes(), FunctionRuntime(stack, overrides))
+            running.callback(api.server_close)
+            api_thread = threading.Thread(target=api.serve_forever, daemon=True)
+            api_thread.start()
+            running.callback(api_thread.join, 5)
+            running.callback(api.shutdown)
+            api_url = f"http://127.0.0.1:{api.server_address[1]}"
+        running.callback(reset_function_state)
         reset_function_state()
         fields = stack.function_environment("RefresherFunction")["WEBHOOK_FIELDS"].split(",")
-        try:
-            yield AccountsHarness(stack, clients, sandbox, clock, f"http://127.0.0.1:{api.server_address[1]}", fields)
-        finally:
-            sandbox.stop()
-            api.shutdown()
-            reset_function_state()
+        yield AccountsHarness(stack, clients, sandbox, clock, api_url, fields)
 
 
 def follow_login(

@@ -1,4 +1,5 @@
-"""Small in-memory stand-ins for the webhook's store, publisher and secret source."""
+"""In-memory stand-ins for the webhook service's ports (its store, publisher and secret source): the webhook's
+unit tests and the chaos fuzzer drive the real service on them."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from local.template import REGION, Stack, TemplateError
+from local.aws.template import REGION, Stack, TemplateError
 
 # ReceiveMessage and DeleteMessageBatch take at most 10 messages per call.
 SQS_BATCH_LIMIT = 10

@@ -1,29 +1,30 @@
-"""The outbound loop in one process, for the sender and callback tests: the real handlers against moto
-with the template's resources, the local SQS poller as Lambda's event source mapping, the Graph sandbox
-on 127.0.0.1 as Meta, the sandbox's signed echo and read webhooks going back through the real webhook
-handler, and a callback inbox on 127.0.0.1 as the producer's system."""
+"""The outbound loop in one process: the real sender, callback and webhook handlers against moto with the
+template's resources, the local SQS poller as Lambda's event source mapping, the Graph sandbox on 127.0.0.1
+as Meta, the sandbox's signed echo and read webhooks going back through the real webhook handler (behind the
+local API server), and a callback inbox on 127.0.0.1 as the producer's system."""
 
+import contextlib
 import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from callback import handler as callback_handler
 from callback import wiring as callback_wiring
-from local import meta_samples as m
-from local import outbound_samples as out
-from local.apigw import LambdaContext, http_api_event
+from local.aws.apigw import LambdaContext, http_api_event
+from local.aws.runtime import FunctionRuntime
+from local.aws.sqs_poller import SqsPoller, queue_subscriptions
+from local.aws.template import Stack
 from local.callback_inbox import CallbackInbox
-from local.graph_sandbox import GraphSandbox
-from local.runtime import FunctionRuntime
-from local.sqs_poller import SqsPoller, queue_subscriptions
+from local.harnesses.aws import in_process_aws
+from local.meta.graph_sandbox import GraphSandbox
+from local.samples import meta as m
+from local.samples import outbound as out
 from local.stack import ApiServer
-from local.template import REGION, Stack, provision
 from sender import handler as sender_handler
 from sender import service as sender_service
 from sender import wiring as sender_wiring
@@ -164,64 +165,82 @@ class Loop:
         return [s.body for s in self.sandbox.sent]
 
 
-@pytest.fixture
-def loop(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loop]:
-    for key, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setattr(sender_service, "BACKOFF_BASE_SECONDS", 0.5)  # retries after ~1 s, not minutes
-    monkeypatch.setattr(sender_service, "THROTTLE_PAUSE_SECONDS", 1.0)
-    with mock_aws():
-        clients = {s: boto3.client(s, region_name=REGION) for s in ("dynamodb", "sqs", "secretsmanager")}
-        stack = provision(
-            clients,
-            "gw-send",
-            {
-                "AppSecret": json.dumps(
-                    {"app_secrets": [APP_SECRET], "verify_token": "t", "instagram_app_id": GATEWAY_APP_ID}
-                ),
-                "CallbackSigningSecret": json.dumps({"signing_secret": SIGNING_SECRET}),
-            },
-        )
+@contextmanager
+def outbound_loop(
+    patch: pytest.MonkeyPatch,
+    *,
+    name: str = "gw-send",
+    graph_timeout_seconds: float = 10.0,
+    echo_delay_seconds: float = 0.2,
+    max_receive_count: int | None = None,
+    gateway_app_id: str | None = GATEWAY_APP_ID,
+    callback_retry_base_seconds: float | None = 0.5,
+    one_request_at_a_time: bool = False,
+) -> Iterator[Loop]:
+    """The loop, with the account ACCOUNT connected (token TOKEN) and retries after about a second rather
+    than minutes.
+
+    ``graph_timeout_seconds``: as deployed by default, so a loaded machine does not turn a slow answer into an
+    UNKNOWN (tests of timeouts shorten it with Loop.answer_timeout). ``echo_delay_seconds``: the echo follows
+    the answer by a moment, as Meta's does (at once, it would race the sender's own update of the same mid
+    item, and moto, unlike DynamoDB, can lose one of two concurrent updates). ``max_receive_count`` overrides
+    the template's OutboundMaxReceiveCount (the queue's redrive policy and the sender's last attempt alike).
+    ``gateway_app_id``: the gateway's Instagram app, named by the sandbox's echoes and known to the gateway;
+    None leaves both at the sandbox's default app and the gateway without one (echoes matched by marker).
+    ``callback_retry_base_seconds``: None keeps the template's."""
+    patch.setattr(sender_service, "BACKOFF_BASE_SECONDS", 0.5)
+    patch.setattr(sender_service, "THROTTLE_PAUSE_SECONDS", 1.0)
+    app_secret: dict[str, Any] = {"app_secrets": [APP_SECRET], "verify_token": "t"}
+    if gateway_app_id is not None:
+        app_secret["instagram_app_id"] = gateway_app_id
+    secrets = {
+        "AppSecret": json.dumps(app_secret),
+        "CallbackSigningSecret": json.dumps({"signing_secret": SIGNING_SECRET}),
+    }
+    parameters = {"OutboundMaxReceiveCount": max_receive_count} if max_receive_count else None
+    with in_process_aws(patch, name, secrets, parameters=parameters, one_request_at_a_time=one_request_at_a_time) as (
+        stack,
+        clients,
+    ):
         for function in ("WebhookFunction", "SenderFunction", "CallbackFunction"):
             for key, value in stack.function_environment(function).items():
-                monkeypatch.setenv(key, value)
-        monkeypatch.setenv("ALLOW_LOCAL_CALLBACKS", "true")  # the inbox is on 127.0.0.1, as in make run
-        monkeypatch.setenv("CALLBACK_RETRY_BASE_SECONDS", "0.5")
-        api = ApiServer(0, stack.routes(), FunctionRuntime(stack, {}))
-        threading.Thread(target=api.serve_forever, daemon=True).start()
-        # The echo follows the answer by a moment, as Meta's does. (At once, it would race the sender's
-        # own update of the same mid item, and moto, unlike DynamoDB, can lose one of two concurrent updates.)
-        sandbox = GraphSandbox(
-            webhook_url=f"http://127.0.0.1:{api.server_address[1]}/webhook",
-            app_secret=APP_SECRET,
-            echo_delay_seconds=0.2,
-            app_id=GATEWAY_APP_ID,
-        ).start()
-        sandbox.add_account(ACCOUNT, TOKEN)
-        monkeypatch.setenv("LOCAL_STACK", "true")  # the sandbox is http on 127.0.0.1, as in make run
-        monkeypatch.setenv("GRAPH_API_BASE_URL", sandbox.base_url)
-        # As deployed: a loaded machine must not turn a slow answer into an UNKNOWN. Tests of timeouts shorten
-        # it (Loop.answer_timeout) and make the sandbox answer well after it.
-        monkeypatch.setenv("GRAPH_TIMEOUT_SECONDS", "10")
-        register_account(
-            clients["dynamodb"],
-            clients["secretsmanager"],
-            table=stack.refs["GatewayTable"],
-            secret_prefix=stack.function_environment("OnboardingFunction")["ACCOUNT_SECRET_PREFIX"],
-            account_id=ACCOUNT,
-            access_token=TOKEN,
-        )
-        inbox = CallbackInbox(SIGNING_SECRET).start()
-        reset_function_state()
-        try:
-            yield Loop(stack, sandbox, clients["sqs"], inbox, monkeypatch)
-        finally:
-            inbox.stop()
-            sandbox.stop()
-            api.shutdown()
+                patch.setenv(key, value)
+        patch.setenv("ALLOW_LOCAL_CALLBACKS", "true")  # the inbox is on 127.0.0.1, as in make run
+        if callback_retry_base_seconds is not None:
+            patch.setenv("CALLBACK_RETRY_BASE_SECONDS", str(callback_retry_base_seconds))
+        # Each server's stop is registered once it runs: a server that never served would block shutdown().
+        with contextlib.ExitStack() as running:
+            running.callback(reset_function_state)
+            api = ApiServer(0, stack.routes(), FunctionRuntime(stack, {}))
+            running.callback(api.server_close)
+            api_thread = threading.Thread(target=api.serve_forever, daemon=True)
+            api_thread.start()
+            running.callback(api_thread.join, 5)
+            running.callback(api.shutdown)
+            sandbox_options: dict[str, Any] = {"app_id": gateway_app_id} if gateway_app_id is not None else {}
+            sandbox = GraphSandbox(
+                webhook_url=f"http://127.0.0.1:{api.server_address[1]}/webhook",
+                app_secret=APP_SECRET,
+                echo_delay_seconds=echo_delay_seconds,
+                **sandbox_options,
+            )
+            running.callback(sandbox.stop)  # safe before start(): the sandbox checks what it started
+            sandbox.start()
+            inbox = CallbackInbox(SIGNING_SECRET)
+            running.callback(inbox.server_close)
+            inbox.start()
+            running.callback(inbox.shutdown)
+            sandbox.add_account(ACCOUNT, TOKEN)
+            patch.setenv("LOCAL_STACK", "true")  # the sandbox is http on 127.0.0.1, as in make run
+            patch.setenv("GRAPH_API_BASE_URL", sandbox.base_url)
+            patch.setenv("GRAPH_TIMEOUT_SECONDS", str(graph_timeout_seconds))
+            register_account(
+                clients["dynamodb"],
+                clients["secretsmanager"],
+                table=stack.refs["GatewayTable"],
+                secret_prefix=stack.function_environment("OnboardingFunction")["ACCOUNT_SECRET_PREFIX"],
+                account_id=ACCOUNT,
+                access_token=TOKEN,
+            )
             reset_function_state()
+            yield Loop(stack, sandbox, clients["sqs"], inbox, patch)

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from local.apigw import LambdaContext
-from local.template import Stack, TemplateError
+from local.aws.apigw import LambdaContext
+from local.aws.template import Stack, TemplateError
 
 
 class FunctionRuntime:
