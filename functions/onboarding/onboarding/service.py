@@ -13,14 +13,15 @@ or reused state, a refused code or a missing permission stores nothing, and the 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlencode
 
-from igdm.meta.connect import AccountConnector
-from igdm.meta.instagram_login import LONG_LIVED_SECONDS, InstagramLogin, LoginError
+from igdm.meta.connect import Connected
+from igdm.meta.instagram_login import LONG_LIVED_SECONDS, IssuedToken, LoginError, ShortLivedToken
 from igdm.runtime.http_api import HttpApiRequest, Reply
 from igdm.runtime.observability import logger
 from onboarding.pages import page, redirect
-from onboarding.state import StateRefused, StateStore, check_invite
+from onboarding.state import State, StateRefused, check_invite
 
 COOKIE = "igdm_oauth"
 CALLBACK_PATH = "/oauth/callback"
@@ -34,14 +35,44 @@ class AppCredentials:
     state_key: str
 
 
+class Login(Protocol):
+    """Instagram Business Login's token endpoints (igdm.meta.instagram_login.InstagramLogin)."""
+
+    def exchange_code(self, *, client_id: str, client_secret: str, redirect_uri: str, code: str) -> ShortLivedToken: ...
+
+    def long_lived(self, *, client_secret: str, short_lived_token: str) -> IssuedToken: ...
+
+
+class Connector(Protocol):
+    """Stores and subscribes an account once its long-lived token is in hand (igdm.meta.connect)."""
+
+    def connect(
+        self,
+        token: str,
+        *,
+        expires_at: int | None,
+        refreshed_at: int | None,
+        scopes: tuple[str, ...],
+        now: float | None = None,
+    ) -> Connected: ...
+
+
+class States(Protocol):
+    """The OAuth states of one state key: issued signed, consumed once (onboarding.state.StateStore)."""
+
+    def issue(self, *, now: float) -> State: ...
+
+    def consume(self, value: str | None, *, cookie_nonce: str | None, now: float) -> str: ...
+
+
 class Onboarding:
     def __init__(
         self,
         *,
         credentials: Callable[[], AppCredentials | None],
-        states: Callable[[str], StateStore],
-        login: InstagramLogin,
-        connector: AccountConnector,
+        states: Callable[[str], States],
+        login: Login,
+        connector: Connector,
         authorize_url: str,
         scopes: list[str],
         redirect_uri: str = "",

@@ -18,13 +18,13 @@ The run ends with the metrics the template's alarms watch.
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from igdm.contracts.account_status import AccountChange
-from igdm.meta.instagram_login import LONG_LIVED_SECONDS, InstagramLogin, LoginError, Profile, missing_fields
-from igdm.queues.account_publisher import AccountEventPublisher
+from igdm.meta.instagram_login import LONG_LIVED_SECONDS, IssuedToken, LoginError, Profile, missing_fields
 from igdm.runtime.observability import logger
-from igdm.store.accounts import ACTIVE, EXPIRING, NEEDS_REAUTHORISATION, Account, AccountTable, TokenRescue
-from igdm.store.tokens import PENDING, TokenDocument, TokenVault
+from igdm.store.accounts import ACTIVE, EXPIRING, NEEDS_REAUTHORISATION, Account
+from igdm.store.tokens import CURRENT, PENDING, TokenDocument
 
 DAY = 86_400
 MIN_TOKEN_AGE_SECONDS = DAY  # Meta refreshes only tokens at least 24 hours old
@@ -49,6 +49,62 @@ DEAD_TOKEN_REASONS = {
     464: "user_unconfirmed",
     467: "token_invalid",
 }
+
+
+class Accounts(Protocol):
+    """The account items (igdm.store.accounts.AccountTable)."""
+
+    def all(self) -> list[Account]: ...
+
+    def record_refresh(self, account_id: str, document: TokenDocument, *, now: float) -> None: ...
+
+    def set_status(self, account_id: str, status: str, detail: str | None, *, now: float | None = None) -> None: ...
+
+    def record_check(
+        self, account_id: str, *, now: float, subscribed_fields: list[str] | None = None, error: str | None = None
+    ) -> None: ...
+
+
+class Vault(Protocol):
+    """The token secrets, version by version (igdm.store.tokens.TokenVault)."""
+
+    def read(self, secret_id: str, account_id: str, stage: str = CURRENT) -> tuple[TokenDocument, str] | None: ...
+
+    def stage(self, secret_id: str, document: TokenDocument) -> str: ...
+
+    def make_current(self, secret_id: str, document: TokenDocument) -> str: ...
+
+    def promote(self, secret_id: str, version_id: str, current_version_id: str) -> None: ...
+
+    def discard_pending(self, secret_id: str, version_id: str) -> None: ...
+
+
+class Rescue(Protocol):
+    """Where a renewed token waits while Secrets Manager refuses it (igdm.store.accounts.TokenRescue)."""
+
+    def keep(self, document: TokenDocument, *, now: float) -> None: ...
+
+    def get(self, account_id: str) -> TokenDocument | None: ...
+
+    def drop(self, account_id: str) -> None: ...
+
+
+class Login(Protocol):
+    """Meta's token and subscription calls (igdm.meta.instagram_login.InstagramLogin)."""
+
+    def refresh(self, token: str) -> IssuedToken: ...
+
+    def me(self, token: str) -> Profile: ...
+
+    def subscribed_fields(self, token: str) -> set[str]: ...
+
+    def subscribe(self, token: str, wanted: list[str]) -> tuple[list[str], list[str]]: ...
+
+
+class AccountEvents(Protocol):
+    """account_status events on the events queue (igdm.queues.account_publisher.AccountEventPublisher)."""
+
+    def publish(self, changes: list[AccountChange], *, now: float) -> list[AccountChange]: ...
 
 
 def refresh_decision(now: float, *, refreshed_at: float | None, expires_at: float | None, window_seconds: float) -> str:
@@ -108,11 +164,11 @@ class Refresher:
     def __init__(
         self,
         *,
-        accounts: AccountTable,
-        vault: TokenVault,
-        rescue: TokenRescue,
-        login: InstagramLogin,
-        events: AccountEventPublisher,
+        accounts: Accounts,
+        vault: Vault,
+        rescue: Rescue,
+        login: Login,
+        events: AccountEvents,
         webhook_fields: list[str],
         window_seconds: float,
         warning_seconds: float,

@@ -21,13 +21,13 @@ from pydantic import ValidationError
 
 from igdm.contracts.callbacks import url_refusal
 from igdm.contracts.outbound import IDEMPOTENCY_KEY_PATTERN, OutboundMessage, validation_reason
-from igdm.meta.echoes import CLOCK_SKEW_MS, Unsettled, fingerprint, settles
+from igdm.meta.echoes import CLOCK_SKEW_MS, Echo, Unsettled, fingerprint, settles
 from igdm.runtime.fifo_consumer import QueuedMessage, Retry
 from igdm.runtime.observability import logger
 from igdm.runtime.unicode import without_lone_surrogates
 from igdm.store import outbound_records as st
 from igdm.store.accounts import Account
-from igdm.store.outbound_records import OutboundRecord, OutboundRecords
+from igdm.store.outbound_records import OutboundRecord
 from sender import errors
 from sender.accounts import AccountUnavailable
 from sender.errors import ErrorClass
@@ -44,6 +44,59 @@ THROTTLE_PAUSE_SECONDS = 60.0  # when Meta throttles without saying for how long
 # When an attempt that died with its part in flight started, if its record does not say: the visibility
 # timeout (180 s) before a crashed attempt's redelivery, with room to spare.
 ECHO_LOOKBACK_SECONDS = 600.0
+
+
+class Records(Protocol):
+    """The outbound messages' records (igdm.store.outbound_records.OutboundRecords): each method's
+    condition is what makes a message go out at most once."""
+
+    def claim(
+        self,
+        *,
+        idempotency_key: str,
+        payload_hash: str,
+        kind: str,
+        account_id: str | None,
+        customer_id: str | None,
+        parts_total: int,
+        correlation_id: str | None,
+        callback_url: str | None,
+        callback_data: str | None,
+    ) -> tuple[OutboundRecord, bool]: ...
+
+    def get(self, idempotency_key: str) -> OutboundRecord | None: ...
+
+    def begin_part(self, idempotency_key: str, part: int) -> bool: ...
+
+    def part_sent(
+        self, idempotency_key: str, part: int, message_id: str | None, last: bool
+    ) -> OutboundRecord | None: ...
+
+    def part_not_sent(self, idempotency_key: str, part: int) -> int: ...
+
+    def settle(
+        self,
+        idempotency_key: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        detail: str | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> OutboundRecord | None: ...
+
+    def settle_by_echo(self, idempotency_key: str) -> OutboundRecord | None: ...
+
+    def link_message_id(self, message_id: str, record: OutboundRecord) -> dict[str, Any]: ...
+
+    def add_unsettled(self, record: OutboundRecord, waiting: Unsettled) -> None: ...
+
+    def unsettled(self, account_id: str, customer_id: str) -> list[Unsettled]: ...
+
+    def stored_echoes(self, account_id: str, customer_id: str, since_ms: int) -> list[Echo]: ...
+
+    def claim_echo(self, message_id: str, idempotency_key: str) -> bool: ...
+
+    def remove_unsettled(self, account_id: str, customer_id: str, idempotency_key: str) -> None: ...
 
 
 class Accounts(Protocol):
@@ -78,7 +131,7 @@ class Metrics(Protocol):
 
 @dataclass
 class Sender:
-    records: OutboundRecords
+    records: Records
     accounts: Accounts
     graph: Graph
     limiter: Limiter

@@ -1,0 +1,561 @@
+"""The sender's logic on in-memory ports: what reaches Meta, exactly, and the status each message ends in.
+
+The windows' and error codes' edges are in test_policy.py and test_errors.py; here each outcome is
+followed through the service: the record's final status and reason, the bodies handed to the Send API,
+the statuses published, the Retry raised and its delay, the account's state.
+"""
+
+import json
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from igdm.meta.echoes import Echo, Unsettled, fingerprint, marker
+from igdm.runtime.fifo_consumer import Retry
+from igdm.store.accounts import ACTIVE, NEEDS_REAUTHORISATION, Account
+from igdm.store.outbound_records import DELIVERED, OutboundRecord
+from local.samples import outbound as out
+from sender.accounts import AccountLookupFailed
+from sender.graph import Accepted, Ambiguous, NotSent
+from sender.service import Sender
+from tests.fakes.clock import ManualClock
+from tests.fakes.metrics import CountedMetrics
+from tests.fakes.sender import (
+    GraphRequest,
+    LastMessages,
+    MemoryAccounts,
+    MemoryLimiter,
+    MemoryRecords,
+    PublishedStatuses,
+    ScriptedGraph,
+    refused,
+)
+
+ACCOUNT, CUSTOMER = out.ACCOUNT, out.CUSTOMER
+TOKEN = "token-of-the-account"
+NOW = 1_800_000_000.0
+NOW_MS = int(NOW * 1000)
+HOUR_MS = 3_600_000
+TEXT = out.KINDS["text"]["text"]
+TO_CUSTOMER = {"recipient": {"id": CUSTOMER}}
+
+
+@dataclass
+class World:
+    clock: ManualClock
+    records: MemoryRecords
+    accounts: MemoryAccounts
+    graph: ScriptedGraph
+    limiter: MemoryLimiter
+    statuses: PublishedStatuses
+    conversations: LastMessages
+    metrics: CountedMetrics
+    sender: Sender
+
+    def send(self, message: dict[str, Any], *, receive_count: int = 1, sqs_message_id: str = "sqs-1") -> str:
+        return self.sender.process(json.dumps(message), sqs_message_id=sqs_message_id, receive_count=receive_count)
+
+    def record(self, idempotency_key: str) -> OutboundRecord:
+        record = self.records.get(idempotency_key)
+        assert record is not None, f"no record for {idempotency_key}"
+        return record
+
+
+def world(*, said_hours_ago: float | None = 1, account_status: str = ACTIVE, max_receive_count: int = 10) -> World:
+    """One account with one customer, who last wrote ``said_hours_ago`` (None: never)."""
+    clock = ManualClock(NOW)
+    records = MemoryRecords(clock)
+    accounts = MemoryAccounts(Account(ACCOUNT, account_status, f"accounts/{ACCOUNT}", "shop"), tokens={ACCOUNT: TOKEN})
+    graph, limiter, statuses = ScriptedGraph(), MemoryLimiter(clock), PublishedStatuses()
+    conversations, metrics = LastMessages(), CountedMetrics()
+    if said_hours_ago is not None:
+        conversations.said(ACCOUNT, CUSTOMER, NOW_MS - int(said_hours_ago * HOUR_MS))
+    sender = Sender(
+        records=records,
+        accounts=accounts,
+        graph=graph,
+        limiter=limiter,
+        statuses=statuses,
+        conversations=conversations,
+        metrics=metrics,
+        max_receive_count=max_receive_count,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    return World(clock, records, accounts, graph, limiter, statuses, conversations, metrics, sender)
+
+
+def text_body(key: str, part: int = 0, text: str = TEXT, **envelope: Any) -> dict[str, Any]:
+    """The Send API body of a text, with the echo marker of ``key``'s part ``part``."""
+    return {**TO_CUSTOMER, **envelope, "message": {"text": text, "metadata": marker(key, part)}}
+
+
+# ---- sending once
+
+
+def test_a_text_goes_to_meta_once_as_its_documented_body_and_ends_sent() -> None:
+    w = world()
+    assert w.send(out.outbound("text", key="k1")) == "SENT"
+    assert w.graph.requests == [GraphRequest(TOKEN, text_body("k1"))]
+    record = w.record("k1")
+    assert (record.status, record.parts_sent, record.message_ids, record.inflight_part) == ("SENT", 1, ["m_1"], None)
+    assert (record.account_id, record.customer_id, record.correlation_id) == (ACCOUNT, CUSTOMER, "order-123-text")
+    assert w.statuses.names("k1") == ["SENT"]
+    assert w.limiter.reserved == [(ACCOUNT, "text")]
+
+
+def test_a_redelivered_message_that_was_sent_is_not_sent_again_and_its_status_is_published_again() -> None:
+    w = world()
+    message = out.outbound("text", key="once")
+    assert w.send(message) == "SENT"
+    # SQS may deliver it again, and a producer may send it again with its keys in another order.
+    assert w.send(message, receive_count=2) == "SENT"
+    reordered = json.dumps(message, indent=2, sort_keys=True)
+    assert w.sender.process(reordered, sqs_message_id="sqs-2", receive_count=1) == "SENT"
+    assert len(w.graph.requests) == 1
+    assert w.statuses.names("once") == ["SENT", "SENT", "SENT"]  # the first publication may have been lost
+
+
+def test_a_key_reused_for_another_message_is_a_conflict_and_leaves_the_first_ones_record_alone() -> None:
+    w = world()
+    assert w.send(out.outbound("text", key="reused")) == "SENT"
+    before = w.record("reused")
+    other = out.outbound("text", key="reused", message={"type": "text", "text": "something else"})
+    assert w.send(other) == "CONFLICT"
+    assert w.record("reused") == before
+    assert w.graph.bodies == [text_body("reused")]
+    assert w.statuses.names("reused") == ["SENT"]
+
+
+@pytest.mark.parametrize(
+    "conflicting",
+    [
+        {"message": {"type": "text", "text": "x" * 20_001}},  # invalid
+        {"account_id": "17841499999999999"},  # names an account this stack does not have
+        {"message": {"type": "nope"}, "recipient": {"id": "7777"}},  # invalid, in another conversation
+    ],
+    ids=["invalid", "unknown-account", "invalid-elsewhere"],
+)
+def test_a_reused_key_on_a_message_that_cannot_be_sent_leaves_the_pending_message_alone(
+    conflicting: dict[str, Any],
+) -> None:
+    w = world()
+    first = out.outbound("text", key="reused", message={"type": "text", "text": "the first"})
+    w.graph.answer(refused(500, None))  # Meta fails for now: the first message waits, PENDING
+    with pytest.raises(Retry):
+        w.send(first)
+    waiting = w.record("reused")
+    assert w.send({**out.outbound("text", key="reused", recipient={"id": "5555"}), **conflicting}) == "CONFLICT"
+    assert w.record("reused") == waiting and waiting.status == "PENDING"
+    assert w.send(first, receive_count=2) == "SENT"
+    assert w.graph.bodies == [text_body("reused", text="the first")] * 2
+    assert w.statuses.names("reused") == ["SENT"]  # no FAILED: the refusal was not its own
+
+
+# ---- refused before Meta
+
+
+def test_an_invalid_message_ends_failed_invalid_message_under_its_own_key_and_nothing_is_sent() -> None:
+    w = world()
+    assert w.send(out.outbound("text", key="bad-1", message={"type": "text", "text": "x" * 20_001})) == "FAILED"
+    record = w.record("bad-1")
+    assert (record.status, record.reason) == ("FAILED", "invalid_message")
+    assert record.detail is not None and "message.text: text is 20001 UTF-8 bytes" in record.detail
+    assert (record.account_id, record.customer_id, record.correlation_id) == (ACCOUNT, CUSTOMER, "order-123-text")
+    assert w.graph.requests == []
+    assert w.statuses.names("bad-1") == ["FAILED"]
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ("{not json", "body is not JSON"),
+        ("[1, 2]", "body must be a JSON object"),
+        ('{"not": "a message"}', "idempotency_key: Field required; recipient: Field required"),
+        ('{"idempotency_key": "deep", "x": ' + "[" * 20_000 + "]" * 20_000 + "}", "nested too deeply"),
+    ],
+    ids=["not-json", "not-an-object", "not-a-message", "deeply-nested"],
+)
+def test_a_body_without_a_usable_key_fails_under_its_sqs_message_id(body: str, detail: str) -> None:
+    w = world()
+    assert w.sender.process(body, sqs_message_id="abc", receive_count=1) == "FAILED"
+    record = w.record("sqs-abc")
+    assert (record.status, record.reason, record.kind, record.customer_id) == (
+        "FAILED",
+        "invalid_message",
+        "invalid",
+        None,
+    )
+    assert record.detail is not None and detail in record.detail
+    assert w.graph.requests == [] and w.statuses.names("sqs-abc") == ["FAILED"]
+
+
+def test_a_callback_url_a_deployed_stack_may_not_call_makes_the_message_invalid() -> None:
+    w = world()
+    message = out.outbound("text", key="bad-callback", callback_url="http://127.0.0.1:9/cb")
+    assert w.send(message) == "FAILED"
+    record = w.record("bad-callback")
+    assert (record.reason, record.detail) == ("invalid_message", "callback_url: the URL must be https")
+    assert record.callback_url is None  # the FAILED status goes to the events queue only
+    assert w.graph.requests == []
+
+
+def test_a_message_from_an_account_this_stack_does_not_have_fails_no_account() -> None:
+    w = world()
+    assert w.send(out.outbound("text", key="stranger", account_id="17841499999999999")) == "FAILED"
+    record = w.record("stranger")
+    assert (record.reason, record.detail) == ("no_account", "account 17841499999999999 is not registered in this stack")
+    assert w.graph.requests == []
+
+
+def test_an_account_that_needs_reauthorisation_sends_nothing() -> None:
+    w = world(account_status=NEEDS_REAUTHORISATION)
+    assert w.send(out.outbound("text", key="while-dead")) == "FAILED"
+    assert w.record("while-dead").reason == "token_invalid"
+    assert w.graph.requests == []
+
+
+# ---- the messaging windows
+
+
+def test_outside_the_24_hour_window_a_bots_message_is_refused_before_meta() -> None:
+    w = world(said_hours_ago=25)
+    assert w.send(out.outbound("text", key="late")) == "FAILED"
+    record = w.record("late")
+    assert (record.status, record.reason) == ("FAILED", "window_closed")
+    assert record.detail is not None and "25.0 hours old" in record.detail
+    assert w.graph.requests == [] and w.statuses.names("late") == ["FAILED"]
+
+
+def test_a_customer_who_never_wrote_is_not_messaged() -> None:
+    w = world(said_hours_ago=None)
+    assert w.send(out.outbound("text", key="never-wrote", human_agent=True)) == "FAILED"
+    assert w.record("never-wrote").reason == "window_closed"
+    assert w.graph.requests == []
+
+
+def test_a_human_agents_message_after_24_hours_goes_tagged_human_agent() -> None:
+    w = world(said_hours_ago=30)
+    assert w.send(out.outbound("text", key="human", human_agent=True)) == "SENT"
+    assert w.graph.bodies == [text_body("human", messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT")]
+
+
+def test_inside_24_hours_a_human_agents_message_goes_untagged() -> None:
+    w = world(said_hours_ago=23)
+    assert w.send(out.outbound("text", key="human-early", human_agent=True)) == "SENT"
+    assert w.graph.bodies == [text_body("human-early")]  # HUMAN_AGENT only where it is needed
+
+
+def test_past_7_days_even_a_human_agents_message_is_refused() -> None:
+    w = world(said_hours_ago=24 * 8)
+    assert w.send(out.outbound("text", key="human-late", human_agent=True)) == "FAILED"
+    record = w.record("human-late")
+    assert record.reason == "window_closed" and record.detail is not None and "8.0 days old" in record.detail
+    assert w.graph.requests == []
+
+
+def test_a_private_reply_is_governed_by_its_comment_not_a_conversation_window() -> None:
+    w = world(said_hours_ago=None)
+    assert w.send(out.private_reply(key="private-1")) == "SENT"
+    assert w.graph.bodies == [
+        {
+            "recipient": {"comment_id": "17999999999999999"},
+            "message": {"text": "Sent you the details in DM!", "metadata": marker("private-1", 0)},
+        }
+    ]
+    assert w.limiter.reserved == [(ACCOUNT, "private_reply")]
+
+
+# ---- ambiguous outcomes: settled by the echo, never by a resend
+
+
+def test_an_ambiguous_answer_ends_unknown_waits_for_its_echo_and_is_never_resent() -> None:
+    w = world()
+    w.graph.answer(Ambiguous("no answer within the read timeout"))
+    message = out.outbound("text", key="ambiguous")
+    assert w.send(message) == "UNKNOWN"
+    record = w.record("ambiguous")
+    assert (record.status, record.reason, record.inflight_part) == ("UNKNOWN", "ambiguous_outcome", None)
+    assert w.records.unsettled(ACCOUNT, CUSTOMER) == [
+        Unsettled("ambiguous", fingerprint(TEXT, None), marker("ambiguous", 0), NOW_MS, NOW_MS)
+    ]
+    assert w.send(message, receive_count=2) == "UNKNOWN"
+    assert len(w.graph.requests) == 1
+    assert w.statuses.names("ambiguous") == ["UNKNOWN", "UNKNOWN"]
+
+
+def test_metas_invalid_json_reply_may_have_sent_the_message_so_it_is_unknown() -> None:
+    w = world()
+    w.graph.answer(refused(500, 1, 1357046, "An unknown error occurred"))
+    assert w.send(out.outbound("text", key="invalid-reply")) == "UNKNOWN"
+    record = w.record("invalid-reply")
+    assert record.reason == "ambiguous_outcome" and record.error is not None
+    assert (record.error["code"], record.error["subcode"]) == (1, 1357046)
+    assert len(w.graph.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("echo_marker", "settled"),
+    [
+        (marker("late-answer", 0), DELIVERED),  # its own marker
+        (None, DELIVERED),  # no metadata on echoes: the same text, stamped during the attempt
+        (marker("another-message", 0), "UNKNOWN"),  # another message's echo proves nothing about this one
+    ],
+    ids=["marker", "fingerprint", "other-marker"],
+)
+def test_an_echo_already_stored_settles_an_ambiguous_send(echo_marker: str | None, settled: str) -> None:
+    w = world()
+    w.graph.answer(Ambiguous("no answer within the read timeout"))
+    w.records.store_echo(ACCOUNT, CUSTOMER, Echo("m_echo", fingerprint(TEXT, None), echo_marker, NOW_MS))
+    assert w.send(out.outbound("text", key="late-answer")) == settled
+    assert w.record("late-answer").status == settled
+    assert w.statuses.names("late-answer") == ["UNKNOWN"] + ([DELIVERED] if settled == DELIVERED else [])
+    assert len(w.records.unsettled(ACCOUNT, CUSTOMER)) == (0 if settled == DELIVERED else 1)
+
+
+def test_a_part_left_in_flight_by_an_attempt_that_died_is_unknown_and_never_resent() -> None:
+    w = world()
+    w.graph.answer(TimeoutError("the invocation ended in the middle of the call"))
+    message = out.outbound("text", key="crash")
+    with pytest.raises(TimeoutError):
+        w.send(message)
+    assert w.record("crash").inflight_part == 0
+    w.clock.advance(200)  # the visibility timeout, then SQS delivers it again
+    assert w.send(message, receive_count=2) == "UNKNOWN"
+    record = w.record("crash")
+    assert record.detail == "an earlier attempt stopped while part 1 was being sent; it is not sent again"
+    assert len(w.graph.requests) == 1
+    (waiting,) = w.records.unsettled(ACCOUNT, CUSTOMER)
+    assert (waiting.started_ms, waiting.ended_ms) == (NOW_MS, NOW_MS + 200_000)  # the attempt that died
+
+
+# ---- several parts
+
+
+def test_a_multi_part_message_goes_part_by_part_in_order_and_ends_sent_with_every_mid() -> None:
+    w = world()
+    key = "two-parts"
+    assert w.send(out.outbound("text_with_media", key=key)) == "SENT"
+    assert w.graph.bodies == [
+        text_body(key, 0, "Here is your invoice"),
+        {
+            **TO_CUSTOMER,
+            "message": {
+                "attachment": {"type": "file", "payload": {"url": f"{out.HTTPS}/invoice.pdf"}},
+                "metadata": marker(key, 1),
+            },
+        },
+    ]
+    record = w.record(key)
+    assert (record.status, record.parts_total, record.parts_sent, record.message_ids) == (
+        "SENT",
+        2,
+        2,
+        ["m_1", "m_2"],
+    )
+    assert w.statuses.names(key) == ["SENT"]  # once, when the last part went out
+
+
+def test_a_retry_resumes_after_the_last_part_that_went_out() -> None:
+    w = world()
+    key = "resumed"
+    w.graph.answer(Accepted("m_first", CUSTOMER, None), refused(500, None))
+    with pytest.raises(Retry):
+        w.send(out.outbound("text_with_media", key=key))
+    record = w.record(key)
+    assert (record.status, record.parts_sent, record.refusals, record.inflight_part) == ("PENDING", 1, 1, None)
+    assert w.send(out.outbound("text_with_media", key=key), receive_count=2) == "SENT"
+    assert [b["message"]["metadata"] for b in w.graph.bodies] == [marker(key, 0), marker(key, 1), marker(key, 1)]
+    assert w.record(key).message_ids == ["m_first", "m_3"]
+
+
+def test_a_long_text_goes_as_ordered_parts_of_at_most_1000_bytes() -> None:
+    w = world()
+    words = " ".join(f"word{i:04d}" for i in range(250))  # 2,249 bytes: three parts
+    assert w.send(out.outbound("text", key="long", message={"type": "text", "text": words})) == "SENT"
+    texts = [b["message"]["text"] for b in w.graph.bodies]
+    assert len(texts) == 3 and " ".join(texts) == words
+    assert all(len(t.encode()) <= 1000 for t in texts)
+    assert [b["message"]["metadata"] for b in w.graph.bodies] == [marker("long", p) for p in range(3)]
+
+
+# ---- Meta's refusals
+
+
+def test_metas_throttle_pauses_the_account_for_the_time_meta_names_and_hands_the_message_back() -> None:
+    w = world()
+    usage = {ACCOUNT: [{"type": "instagram", "call_count": 100, "estimated_time_to_regain_access": 5}]}
+    w.graph.answer(refused(400, 80002, message="Too many calls", usage=usage))
+    message = out.outbound("text", key="throttled")
+    with pytest.raises(Retry) as retry:
+        w.send(message)
+    assert retry.value.delay == 300  # Meta's five minutes
+    assert w.limiter.paused_until[ACCOUNT] == NOW + 300
+    record = w.record("throttled")
+    assert (record.status, record.refusals, record.inflight_part) == ("PENDING", 1, None)
+    w.clock.advance(300)
+    assert w.send(message, receive_count=2) == "SENT"
+    assert w.graph.bodies == [text_body("throttled")] * 2
+
+
+def test_a_throttle_without_metas_estimate_pauses_up_to_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(random, "random", lambda: 1.0)  # the top of the jitter range
+    w = world()
+    w.graph.answer(refused(429, 4, message="Application request limit reached"))
+    with pytest.raises(Retry) as retry:
+        w.send(out.outbound("text", key="throttled"))
+    assert retry.value.delay == 60
+    assert w.limiter.paused_until[ACCOUNT] == NOW + 60
+
+
+def test_an_account_paused_beyond_the_inline_wait_hands_the_message_back_unsent() -> None:
+    w = world()
+    w.limiter.pause(ACCOUNT, 30)
+    with pytest.raises(Retry) as retry:
+        w.send(out.outbound("text", key="paused"))
+    assert retry.value.delay == 30
+    assert w.graph.requests == []
+    record = w.record("paused")
+    assert (record.status, record.refusals, record.inflight_part) == ("PENDING", 0, None)
+
+
+def test_a_slot_less_than_a_second_away_is_waited_for_inside_the_invocation() -> None:
+    w = world()
+    w.limiter.pause(ACCOUNT, 0.5)
+    assert w.send(out.outbound("text", key="short-wait")) == "SENT"
+    assert w.clock.slept == [0.5]
+
+
+def test_a_transient_failure_is_retried_with_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(random, "random", lambda: 1.0)
+    w = world()
+    w.graph.answer(refused(500, None), NotSent("connection refused"))
+    message = out.outbound("text", key="flaky")
+    with pytest.raises(Retry) as first:
+        w.send(message)
+    with pytest.raises(Retry) as second:
+        w.send(message, receive_count=2)
+    assert (first.value.delay, second.value.delay) == (2.0, 4.0)  # by Meta's answers so far
+    assert w.send(message, receive_count=3) == "SENT"
+    assert len(w.graph.requests) == 3 and w.statuses.names("flaky") == ["SENT"]
+
+
+def test_on_the_last_receive_a_failure_ends_failed_retries_exhausted_rather_than_in_the_dlq() -> None:
+    w = world(max_receive_count=3)
+    w.graph.answer(refused(503, None, message="Service temporarily unavailable"))
+    assert w.send(out.outbound("text", key="exhausted"), receive_count=3) == "FAILED"
+    record = w.record("exhausted")
+    assert (record.reason, record.error is not None and record.error["http_status"]) == ("retries_exhausted", 503)
+    assert record.detail == "Meta had a transient failure; gave up after 1 attempts in 3 receives"
+    assert w.statuses.names("exhausted") == ["FAILED"]
+
+
+def test_metas_temporary_codes_give_up_after_three_answers() -> None:
+    w = world()
+    message = out.outbound("text", key="code-2")
+    for receive_count in (1, 2):
+        w.graph.answer(refused(500, 2, message="Service temporarily unavailable"))
+        with pytest.raises(Retry):
+            w.send(message, receive_count=receive_count)
+    w.graph.answer(refused(500, 2, message="Service temporarily unavailable"))
+    assert w.send(message, receive_count=3) == "FAILED"
+    record = w.record("code-2")
+    assert (record.reason, record.detail) == (
+        "retries_exhausted",
+        "Meta had a temporary failure; gave up after 3 attempts",
+    )
+    assert len(w.graph.requests) == 3
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (refused(403, 10, 2534022, "This message is sent outside of allowed window."), "window_closed"),
+        (refused(400, 100, message="(#100) Invalid parameter"), "meta_rejected"),
+        (refused(400, 551, message="This person isn't available right now."), "recipient_unavailable"),
+        (refused(403, 200, message="Permissions error"), "permission_denied"),
+    ],
+    ids=["window", "invalid-parameter", "recipient-unavailable", "permission"],
+)
+def test_a_permanent_refusal_fails_at_once_with_metas_details(answer: Any, reason: str) -> None:
+    w = world()
+    w.graph.answer(answer)
+    assert w.send(out.outbound("text", key="refused")) == "FAILED"
+    record = w.record("refused")
+    assert (record.status, record.reason, record.detail) == ("FAILED", reason, answer.error.message)
+    assert record.error == answer.error.as_dict()
+    assert len(w.graph.requests) == 1  # never retried
+    assert w.statuses.names("refused") == ["FAILED"]
+
+
+def test_if_meta_refuses_the_metadata_field_messages_go_without_it_from_then_on() -> None:
+    w = world()
+    w.graph.answer(refused(400, 100, message="(#100) Param message[metadata] is not supported"))
+    assert w.send(out.outbound("text", key="no-metadata-1")) == "SENT"
+    assert w.send(out.outbound("text", key="no-metadata-2")) == "SENT"
+    assert w.graph.bodies == [
+        text_body("no-metadata-1"),
+        {**TO_CUSTOMER, "message": {"text": TEXT}},
+        {**TO_CUSTOMER, "message": {"text": TEXT}},
+    ]
+
+
+# ---- the account's token
+
+
+def test_a_token_meta_rejects_even_after_reading_it_again_marks_the_account_for_reauthorisation() -> None:
+    w = world()
+    expired = refused(401, 190, 463, "Session has expired")
+    w.graph.answer(expired, expired)
+    assert w.send(out.outbound("text", key="dead-token")) == "FAILED"
+    record = w.record("dead-token")
+    assert (record.reason, record.error is not None and record.error["code"]) == ("token_invalid", 190)
+    account = w.accounts.resolve(ACCOUNT)
+    assert (account.status, account.status_detail) == (NEEDS_REAUTHORISATION, "Session has expired")
+    assert len(w.graph.requests) == 2  # the token was read again once
+    assert w.send(out.outbound("text", key="while-dead")) == "FAILED"
+    assert w.record("while-dead").reason == "token_invalid"
+    assert len(w.graph.requests) == 2  # nothing more went to Meta
+
+
+def test_a_token_renewed_since_it_was_cached_is_read_again_after_190() -> None:
+    w = world()
+    w.accounts.secrets[ACCOUNT] = "renewed-token"  # the refresher renewed it; the cache still serves the old one
+    w.graph.answer(refused(401, 190, message="Error validating access token"))
+    assert w.send(out.outbound("text", key="after-refresh")) == "SENT"
+    assert [r.token for r in w.graph.requests] == [TOKEN, "renewed-token"]
+    assert w.accounts.resolve(ACCOUNT).status == ACTIVE
+
+
+def test_a_token_that_cannot_be_read_is_retried_and_never_taken_as_a_possible_send() -> None:
+    w = world()
+    w.accounts.unreadable_token_reads = 1
+    message = out.outbound("text", key="secret-hiccup")
+    with pytest.raises(AccountLookupFailed):
+        w.send(message)
+    record = w.record("secret-hiccup")
+    assert (record.status, record.inflight_part) == ("PENDING", None)  # nothing was in flight
+    assert w.send(message, receive_count=2) == "SENT"
+    assert len(w.graph.requests) == 1
+
+
+# ---- receipts that came before the send was recorded
+
+
+def test_an_echo_and_a_read_recorded_before_the_mid_are_applied_once_it_is_known() -> None:
+    w = world()
+    w.graph.answer(Accepted("m_fast", CUSTOMER, None))
+    w.records.receipt("m_fast", DELIVERED, NOW_MS, ACCOUNT, CUSTOMER)
+    w.records.receipt("m_fast", "READ", NOW_MS, ACCOUNT, CUSTOMER)
+    assert w.send(out.outbound("text", key="fast")) == "READ"
+    assert w.statuses.names("fast") == ["SENT", "DELIVERED", "READ"]
+
+
+def test_a_read_from_another_conversation_recorded_first_is_not_applied() -> None:
+    w = world()
+    w.graph.answer(Accepted("m_foreign", CUSTOMER, None))
+    w.records.receipt("m_foreign", "READ", NOW_MS, ACCOUNT, "4444")
+    assert w.send(out.outbound("text", key="read-elsewhere")) == "SENT"
+    assert w.statuses.names("read-elsewhere") == ["SENT"]
