@@ -56,7 +56,7 @@ print(json.dumps({{"ms": (ended - started) * 1000, "import_ms": (imported - star
 """
 _HANDLER = """import {module}
 imported = time.perf_counter()
-from igdm import aws
+from igdm.runtime import aws
 for service in {clients!r}:
     aws.client(service)
 """
