@@ -26,6 +26,7 @@ from onboarding.state import State, StateRefused, check_invite
 COOKIE = "igdm_oauth"
 CALLBACK_PATH = "/oauth/callback"
 MESSAGING_SCOPE = "instagram_business_manage_messages"
+CLEAR_COOKIE = f"{COOKIE}=; Path=/oauth; Max-Age=0; HttpOnly; SameSite=Lax"
 
 
 @dataclass(frozen=True)
@@ -111,67 +112,20 @@ class Onboarding:
         return redirect(f"{self._authorize_url}?{query}", cookie=cookie)
 
     def callback(self, request: HttpApiRequest) -> Reply:
+        """Each step either hands the next one what it needs or ends the login with a page saying why;
+        every page clears the state cookie, and nothing is stored before the last step."""
         credentials = self._credentials()
         if credentials is None:
             return _not_configured()
         now = self._clock()
-        clear = f"{COOKIE}=; Path=/oauth; Max-Age=0; HttpOnly; SameSite=Lax"
-        try:
-            self._states(credentials.state_key).consume(
-                request.query.get("state"), cookie_nonce=request.cookie(COOKIE), now=now
-            )
-        except StateRefused as refusal:
-            return page(
-                400,
-                "This login cannot be completed",
-                [str(refusal), "Nothing was stored. Start again from your invite link."],
-                outcome="state_refused",
-                cookie=clear,
-            )
-        if "error" in request.query or "code" not in request.query:
-            reason = request.query.get("error_description") or request.query.get("error") or "no code was given"
-            return page(
-                400,
-                "Instagram login not completed",
-                [
-                    f"Instagram said: {reason[:300]}",
-                    "Nothing was stored. To connect the account, start again from your invite link and choose Allow.",
-                ],
-                outcome="denied",
-                cookie=clear,
-            )
-        code = request.query["code"].removesuffix("#_")
-        try:
-            short = self._login.exchange_code(
-                client_id=credentials.instagram_app_id,
-                client_secret=credentials.instagram_app_secret,
-                redirect_uri=self._redirect_for(request),
-                code=code,
-            )
-        except LoginError as error:
-            logger.warning("code exchange refused", extra={"detail": error.detail[:300], "code": error.code})
-            return page(
-                400,
-                "Instagram refused the login",
-                [
-                    f"Instagram said: {error.detail[:300]}",
-                    "A login code is valid for one hour and only once. Nothing was stored; start again from "
-                    "your invite link.",
-                ],
-                outcome="code_refused",
-                cookie=clear,
-            )
+        refused = self._state_refused(credentials, request, now) or _denied(request)
+        if refused is not None:
+            return refused
+        short = self._short_lived_token(credentials, request)
+        if isinstance(short, Reply):
+            return short
         if short.permissions and MESSAGING_SCOPE not in short.permissions:
-            return page(
-                400,
-                "Messaging permission not granted",
-                [
-                    f"The login did not grant {MESSAGING_SCOPE}, without which the gateway cannot read or send "
-                    "messages. Nothing was stored; start again and keep every permission ticked."
-                ],
-                outcome="scope_missing",
-                cookie=clear,
-            )
+            return _scope_missing()
         try:
             issued = self._login.long_lived(
                 client_secret=credentials.instagram_app_secret, short_lived_token=short.access_token
@@ -190,27 +144,47 @@ class Onboarding:
                 "Instagram refused the token exchange",
                 [f"Instagram said: {error.detail[:300]}", "Nothing was stored; start again from your invite link."],
                 outcome="exchange_refused",
-                cookie=clear,
+                cookie=CLEAR_COOKIE,
             )
-        account = connected.account
-        lines = [
-            f"Instagram account @{account.username or '?'} (id {account.account_id}) is connected to the "
-            "gateway. Its messages now reach your systems, and it can send replies.",
-            "The access token is renewed automatically before it expires.",
-        ]
-        if connected.subscription_error:
-            lines.append(
-                f"Subscribing it to webhooks failed ({connected.subscription_error[:200]}); the "
-                "gateway retries every day. Until then no messages arrive."
+        return _connected(connected)
+
+    def _state_refused(self, credentials: AppCredentials, request: HttpApiRequest, now: float) -> Reply | None:
+        try:
+            self._states(credentials.state_key).consume(
+                request.query.get("state"), cookie_nonce=request.cookie(COOKIE), now=now
             )
-        else:
-            lines.append(f"Webhook fields: {', '.join(connected.subscribed_fields)}.")
-        if connected.unsupported_fields:
-            lines.append(f"Meta does not accept these fields: {', '.join(connected.unsupported_fields)}.")
-        logger.info(
-            "account connected", extra={"account_id": account.account_id, "subscribed": connected.subscribed_fields}
-        )
-        return page(200, "Account connected", lines, outcome="connected", cookie=clear)
+        except StateRefused as refusal:
+            return page(
+                400,
+                "This login cannot be completed",
+                [str(refusal), "Nothing was stored. Start again from your invite link."],
+                outcome="state_refused",
+                cookie=CLEAR_COOKIE,
+            )
+        return None
+
+    def _short_lived_token(self, credentials: AppCredentials, request: HttpApiRequest) -> ShortLivedToken | Reply:
+        code = request.query["code"].removesuffix("#_")
+        try:
+            return self._login.exchange_code(
+                client_id=credentials.instagram_app_id,
+                client_secret=credentials.instagram_app_secret,
+                redirect_uri=self._redirect_for(request),
+                code=code,
+            )
+        except LoginError as error:
+            logger.warning("code exchange refused", extra={"detail": error.detail[:300], "code": error.code})
+            return page(
+                400,
+                "Instagram refused the login",
+                [
+                    f"Instagram said: {error.detail[:300]}",
+                    "A login code is valid for one hour and only once. Nothing was stored; start again from "
+                    "your invite link.",
+                ],
+                outcome="code_refused",
+                cookie=CLEAR_COOKIE,
+            )
 
     def _redirect_for(self, request: HttpApiRequest) -> str:
         """The configured redirect URI, else this API's own callback: it must be identical in the authorise
@@ -220,6 +194,58 @@ class Onboarding:
         host = request.header("host") or "localhost"
         scheme = (request.header("x-forwarded-proto") or "https").split(",")[0].strip()
         return f"{scheme}://{host}{CALLBACK_PATH}"
+
+
+def _denied(request: HttpApiRequest) -> Reply | None:
+    """Instagram's answer when the person chose Cancel, or an answer without a code."""
+    if "error" not in request.query and "code" in request.query:
+        return None
+    reason = request.query.get("error_description") or request.query.get("error") or "no code was given"
+    return page(
+        400,
+        "Instagram login not completed",
+        [
+            f"Instagram said: {reason[:300]}",
+            "Nothing was stored. To connect the account, start again from your invite link and choose Allow.",
+        ],
+        outcome="denied",
+        cookie=CLEAR_COOKIE,
+    )
+
+
+def _scope_missing() -> Reply:
+    return page(
+        400,
+        "Messaging permission not granted",
+        [
+            f"The login did not grant {MESSAGING_SCOPE}, without which the gateway cannot read or send "
+            "messages. Nothing was stored; start again and keep every permission ticked."
+        ],
+        outcome="scope_missing",
+        cookie=CLEAR_COOKIE,
+    )
+
+
+def _connected(connected: Connected) -> Reply:
+    account = connected.account
+    lines = [
+        f"Instagram account @{account.username or '?'} (id {account.account_id}) is connected to the "
+        "gateway. Its messages now reach your systems, and it can send replies.",
+        "The access token is renewed automatically before it expires.",
+    ]
+    if connected.subscription_error:
+        lines.append(
+            f"Subscribing it to webhooks failed ({connected.subscription_error[:200]}); the "
+            "gateway retries every day. Until then no messages arrive."
+        )
+    else:
+        lines.append(f"Webhook fields: {', '.join(connected.subscribed_fields)}.")
+    if connected.unsupported_fields:
+        lines.append(f"Meta does not accept these fields: {', '.join(connected.unsupported_fields)}.")
+    logger.info(
+        "account connected", extra={"account_id": account.account_id, "subscribed": connected.subscribed_fields}
+    )
+    return page(200, "Account connected", lines, outcome="connected", cookie=CLEAR_COOKIE)
 
 
 def _not_configured() -> Reply:
