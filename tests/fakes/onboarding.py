@@ -1,18 +1,10 @@
-"""In-memory stand-ins for the onboarding's ports (onboarding.service): the OAuth states, and the connector
-that stores and subscribes an account (igdm.meta.connect.AccountConnector) over the account fakes."""
+"""In-memory stand-ins for the onboarding's ports (onboarding.service): the OAuth states. The connector is the real
+igdm.meta.connect.AccountConnector over the account and Instagram fakes."""
 
 import hashlib
 import hmac
-import time
 
-from igdm.contracts.account_status import AccountChange
-from igdm.meta.connect import Connected
-from igdm.meta.instagram_login import LoginError
-from igdm.store.accounts import ACTIVE
-from igdm.store.tokens import TokenDocument
 from onboarding.state import STATE_SECONDS, State, StateRefused
-from tests.fakes.accounts import MemoryAccountEvents, MemoryAccountTable, MemoryVault
-from tests.fakes.instagram import FakeInstagram
 
 
 class StateTable:
@@ -62,63 +54,3 @@ class MemoryStates:
     def _sign(self, nonce: str, expires: str) -> str:
         message = f"{nonce}|{expires}".encode("utf-8", "surrogatepass")
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:22]
-
-
-class MemoryConnector:
-    """AccountConnector.connect over the fakes: nothing is stored until /me names the account; then the
-    token secret, the account item, the subscription (whose refusal does not undo the connection) and the
-    account_status event."""
-
-    def __init__(
-        self,
-        *,
-        login: FakeInstagram,
-        vault: MemoryVault,
-        accounts: MemoryAccountTable,
-        events: MemoryAccountEvents,
-        webhook_fields: list[str],
-    ) -> None:
-        self.login = login
-        self.vault = vault
-        self.accounts = accounts
-        self.events = events
-        self.webhook_fields = webhook_fields
-
-    def connect(
-        self,
-        token: str,
-        *,
-        expires_at: int | None,
-        refreshed_at: int | None,
-        scopes: tuple[str, ...],
-        now: float | None = None,
-    ) -> Connected:
-        now = time.time() if now is None else now
-        profile = self.login.me(token)
-        document = TokenDocument(token, profile.user_id, profile.username, scopes, expires_at, refreshed_at)
-        account = self.accounts.save(document, self.vault.store(document), now=now)
-        subscribed: list[str] = []
-        unsupported: list[str] = []
-        error: str | None = None
-        try:
-            subscribed, unsupported = self.login.subscribe(token, self.webhook_fields)
-        except LoginError as exc:
-            error = exc.detail
-        self.accounts.record_check(
-            account.account_id,
-            now=now,
-            subscribed_fields=subscribed,
-            error=f"subscribing failed: {error}" if error else None,
-        )
-        change = AccountChange(
-            account.account_id,
-            ACTIVE,
-            "connected",
-            reason="login",
-            username=profile.username,
-            token_expires_at=expires_at,
-            subscribed_fields=subscribed,
-            detail=f"subscribing failed: {error}" if error else None,
-        )
-        unpublished = self.events.publish([change], now=now)
-        return Connected(account, subscribed, unsupported, error, not unpublished)

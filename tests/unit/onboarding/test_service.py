@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from igdm.meta.connect import AccountConnector
 from igdm.meta.instagram_login import LONG_LIVED_SECONDS, LoginError
 from igdm.runtime.http_api import HttpApiRequest, Reply
 from igdm.store.accounts import ACTIVE
@@ -16,7 +17,7 @@ from onboarding.state import make_invite
 from tests.fakes.accounts import MemoryAccountEvents, MemoryAccountTable, MemoryVault
 from tests.fakes.clock import ManualClock
 from tests.fakes.instagram import MESSAGING_PERMISSIONS, FakeInstagram
-from tests.fakes.onboarding import MemoryConnector, StateTable
+from tests.fakes.onboarding import StateTable
 
 NEW = "17841400000000077"
 NOW = 1_800_000_000.0
@@ -72,7 +73,7 @@ def world(*, configured: bool = True) -> World:
     clock = ManualClock(NOW)
     states, instagram = StateTable(), FakeInstagram(clock)
     vault, table, events = MemoryVault(), MemoryAccountTable(), MemoryAccountEvents()
-    connector = MemoryConnector(login=instagram, vault=vault, accounts=table, events=events, webhook_fields=FIELDS)
+    connector = AccountConnector(login=instagram, vault=vault, accounts=table, events=events, webhook_fields=FIELDS)
     onboarding = Onboarding(
         credentials=lambda: CREDENTIALS if configured else None,
         states=states.store,

@@ -9,12 +9,12 @@ caller shows the reason.
 
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from igdm.contracts.account_status import AccountChange
-from igdm.meta.instagram_login import LONG_LIVED_SECONDS, InstagramLogin, LoginError
-from igdm.queues.account_publisher import AccountEventPublisher
-from igdm.store.accounts import ACTIVE, Account, AccountTable
-from igdm.store.tokens import TokenDocument, TokenVault
+from igdm.meta.instagram_login import LONG_LIVED_SECONDS, IssuedToken, LoginError, Profile
+from igdm.store.accounts import ACTIVE, Account
+from igdm.store.tokens import TokenDocument
 
 DAY = 86_400
 
@@ -28,14 +28,46 @@ class Connected:
     event_published: bool
 
 
+class Login(Protocol):
+    """Instagram's /me, refresh and subscribed_apps (igdm.meta.instagram_login.InstagramLogin)."""
+
+    def me(self, token: str) -> Profile: ...
+
+    def refresh(self, token: str) -> IssuedToken: ...
+
+    def subscribe(self, token: str, wanted: list[str]) -> tuple[list[str], list[str]]: ...
+
+
+class Vault(Protocol):
+    """Where tokens are kept (igdm.store.tokens.TokenVault): returns the secret's id."""
+
+    def store(self, document: TokenDocument) -> str: ...
+
+
+class Accounts(Protocol):
+    """The account items (igdm.store.accounts.AccountTable)."""
+
+    def save(self, document: TokenDocument, token_secret_id: str, *, now: float) -> Account: ...
+
+    def record_check(
+        self, account_id: str, *, now: float, subscribed_fields: list[str] | None = None, error: str | None = None
+    ) -> None: ...
+
+
+class AccountEvents(Protocol):
+    """account_status events (igdm.queues.account_publisher.AccountEventPublisher): returns the unpublished."""
+
+    def publish(self, changes: list[AccountChange], *, now: float) -> list[AccountChange]: ...
+
+
 class AccountConnector:
     def __init__(
         self,
         *,
-        login: InstagramLogin,
-        vault: TokenVault,
-        accounts: AccountTable,
-        events: AccountEventPublisher,
+        login: Login,
+        vault: Vault,
+        accounts: Accounts,
+        events: AccountEvents,
         webhook_fields: list[str],
     ) -> None:
         self.login = login
