@@ -1,7 +1,7 @@
 """Scenarios b and c: the sender under Graph faults, and dying right after Meta answered.
 
 Both drive the real sender as Lambda's SQS event source mapping does (local/aws/sqs_poller.py, through the
-Loop of tests/integration/outbound_loop.py): the Graph sandbox as Meta, its echo webhooks through the
+Loop of local/harnesses/outbound.py): the Graph sandbox as Meta, its echo webhooks through the
 real webhook handler. They end once every message has left the outbound queue (bounded time), and count
 at the sandbox: each part of each message delivered at most once, in order per recipient; and from the
 table: the status each message ended in, which must also have been published as a message_status event.

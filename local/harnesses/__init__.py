@@ -1,4 +1,4 @@
-"""The gateway's functions in one process, ready to drive: what the integration tests, chaos and bench share.
+"""The gateway's functions in one process, ready to drive: what the integration tests and chaos share.
 
 Each harness is a context manager over a ``pytest.MonkeyPatch`` (the environment it sets is restored on exit)
 that starts moto with the template's resources, the real handlers and whatever plays Meta, and stops all of it

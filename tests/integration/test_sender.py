@@ -1,5 +1,5 @@
 """The sender end to end in one process: outbound queue -> sender -> Graph sandbox -> echo and read
-webhooks -> statuses on the events queue (the loop is in outbound_loop.py)."""
+webhooks -> statuses on the events queue (the loop is in local/harnesses/outbound.py)."""
 
 import json
 import time
