@@ -27,13 +27,14 @@ from chaos.properties import check_property, expect, logged_errors
 from chaos.report import Result
 from chaos.stacks import webhook_stack
 from igdm.contracts.serialized import MAX_EVENT_BYTES, SerializedEvent
+from igdm.inbound.ingest import ingest
+from igdm.inbound.normalize import normalize
 from local.aws.apigw import http_api_event
 from local.harnesses.webhook import APP_SECRET, INSTAGRAM_APP_SECRET, Harness
 from local.harnesses.webhook_in_memory import MemoryQueue, MemoryStore
 from local.samples import meta as m
 from local.samples.strategies import any_text, items_in, json_values, meta_like, mutate_sample, samples
-from webhook.normalize import normalize
-from webhook.service import Rejected, ingest, verify_and_parse
+from webhook.service import Rejected, verify_and_parse
 from webhook.signature import sign
 
 NOW_MS = 1735689601000

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from igdm.contracts.events import CONTENT_KINDS, InboundEvent
 from igdm.contracts.serialized import SerializedEvent
-from webhook.service import EventKey, WindowUpdate
+from igdm.inbound.ingest import EventKey, WindowUpdate
 
 
 class MemoryStore:

@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from igdm.inbound.meta_payload import Entry
 from local.samples import meta as m
-from webhook.meta_payload import Entry
 
 # Any code point, lone surrogate halves and U+FFFF included: customers' text can hold them.
 any_text = st.text(alphabet=st.characters(codec=None, categories=None), max_size=8)

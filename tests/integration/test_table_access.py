@@ -1,13 +1,17 @@
 """The recorder of tests/integration/table_access.py works: it sees the handlers' requests, attributes
 them to the right function, and would fail a test on a request its role is not granted."""
 
-from igdm.runtime import aws
+from collections.abc import Sequence
+
+import pytest
+
+from igdm.contracts.serialized import SerializedEvent
+from igdm.inbound.event_store import DynamoEventStore
 from local.harnesses.outbound import Loop
 from local.harnesses.webhook import Harness
 from local.samples import meta as p
 from local.samples import outbound as out
 from tests.integration.table_access import TableAccessLog
-from webhook.dynamodb_store import DynamoEventStore
 
 
 def test_the_webhooks_requests_are_recorded_as_the_webhooks(harness: Harness, table_access: TableAccessLog) -> None:
@@ -29,10 +33,16 @@ def test_the_senders_requests_made_on_the_pollers_threads_are_recorded_as_the_se
     assert table_access.refused() == []
 
 
-def test_a_request_outside_the_role_is_caught(harness: Harness, table_access: TableAccessLog) -> None:
-    # The webhook's code deleting an outbound record: its role may delete only conversation items.
-    store = DynamoEventStore(aws.client("dynamodb"), harness.table, 1)
-    store._call("delete_item", TableName=harness.table, Key={"pk": {"S": "OUT#k"}, "sk": {"S": "MESSAGE"}})
+def test_a_request_outside_the_role_is_caught(
+    harness: Harness, table_access: TableAccessLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The webhook deleting an outbound record as it stores events: its role may delete only conversation items.
+    # (The store is the layer's; the request is the webhook's because the webhook's handler made it.)
+    def save_and_delete(store: DynamoEventStore, events: Sequence[SerializedEvent]) -> None:
+        store._call("delete_item", TableName=harness.table, Key={"pk": {"S": "OUT#k"}, "sk": {"S": "MESSAGE"}})
+
+    monkeypatch.setattr(DynamoEventStore, "save", save_and_delete)
+    harness.post(p.envelope(p.text()))
     [refused] = table_access.refused()
     assert refused.describe() == "WebhookFunction DeleteItem: DeleteItem on OUT#k"
     table_access.clear()  # or this test's own teardown would fail

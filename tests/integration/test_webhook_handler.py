@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+from igdm.inbound.ingest import PUBLISH_CHUNK
 from igdm.runtime.observability import logger
 from igdm.store.accounts import AccountTable
 from igdm.store.keys import CONVERSATION_STATE_SK, conversation_pk
@@ -19,7 +20,6 @@ from local.harnesses.webhook import APP_SECRET, INSTAGRAM_APP_SECRET, VERIFY_TOK
 from local.samples import meta as p
 from local.stack import DEFAULT_APP_SECRET, DEFAULT_VERIFY_TOKEN
 from tools.accounts import register_account
-from webhook.service import PUBLISH_CHUNK
 from webhook.signature import sign
 
 

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
+from igdm.inbound.ingest import EventPublisher, EventStore, Receipts, StorageUnavailable
 from igdm.queues.status_publisher import StatusNotPublished
 from igdm.runtime import observability
 from igdm.runtime.config import ConfigurationError
@@ -17,7 +18,7 @@ from igdm.runtime.observability import logger, metrics
 from igdm.store.outbound_records import RecordsUnavailable
 from webhook import service
 from webhook.app_secrets import SecretUnavailable
-from webhook.service import EventPublisher, EventStore, Receipts, Rejected, SecretSource, StorageUnavailable
+from webhook.service import Rejected, SecretSource
 
 
 class Heartbeat(Protocol):

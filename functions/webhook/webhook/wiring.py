@@ -4,6 +4,8 @@ the first request that needs them (see webhook.api), once per execution environm
 from functools import cache
 
 from igdm import runtime
+from igdm.inbound.event_store import DynamoEventStore
+from igdm.inbound.receipts import OutboundReceipts
 from igdm.queues.event_queue import SqsEventPublisher
 from igdm.queues.status_publisher import StatusPublisher
 from igdm.runtime import aws
@@ -12,9 +14,7 @@ from igdm.store.accounts import AccountTable
 from igdm.store.outbound_records import OutboundRecords
 from webhook.api import Ports, WebhookApi
 from webhook.app_secrets import SecretsManagerAppSecret
-from webhook.dynamodb_store import DynamoEventStore
 from webhook.heartbeat import WebhookHeartbeat
-from webhook.receipts import OutboundReceipts
 from webhook.settings import WebhookSettings
 
 

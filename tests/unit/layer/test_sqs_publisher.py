@@ -3,11 +3,11 @@
 from typing import Any
 
 from igdm.contracts.serialized import SerializedEvent
+from igdm.inbound.meta_payload import Envelope
+from igdm.inbound.normalize import normalize
 from igdm.queues.event_queue import SqsEventPublisher, group_id
 from igdm.runtime.observability import metrics
 from local.samples import meta as p
-from webhook.meta_payload import Envelope
-from webhook.normalize import normalize
 
 
 class ScriptedSqs:

@@ -51,9 +51,9 @@ SAMPLE_KEYS = {
 # function -> key family -> the DynamoDB actions its code uses there (and so its role is granted).
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "WebhookFunction": {
-        # webhook.dynamodb_store: stored_ids (BatchGetItem), save and advance_windows (a transaction's Put
+        # igdm.inbound.event_store: stored_ids (BatchGetItem), save and advance_windows (a transaction's Put
         # and Update), overwrite (PutItem), content_events (Query); igdm.store.outbound_records via
-        # webhook.receipts: unsettled (Query), remove_unsettled (DeleteItem of an UNKNOWN message's marker)
+        # igdm.inbound.receipts: unsettled (Query), remove_unsettled (DeleteItem of an UNKNOWN message's marker)
         CONVERSATIONS: {"BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
         OUTBOUND: {"GetItem", "UpdateItem"},  # receipts: get, settle, settle_by_echo (DELIVERED, READ)
         MESSAGE_IDS: {"UpdateItem"},  # receipts: receipt, claim_echo

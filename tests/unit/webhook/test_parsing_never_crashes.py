@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from igdm.contracts.events import InboundEvent
 from igdm.contracts.serialized import MAX_EVENT_BYTES, SerializedEvent
+from igdm.inbound.normalize import normalize
 from local.samples import meta as m
 from local.samples.strategies import items_in, json_values, known_keys, meta_like, mutate_sample, samples
-from webhook.normalize import normalize
 from webhook.service import Rejected, verify_and_parse
 from webhook.signature import sign
 

@@ -7,9 +7,10 @@ import pytest
 
 from igdm.contracts.events import EventKind
 from igdm.contracts.serialized import MAX_EVENT_BYTES, SerializedEvent
+from igdm.inbound.ingest import StorageUnavailable
 from local.harnesses.webhook_in_memory import MemoryQueue, MemoryStore, Secret, StaticSecrets
 from local.samples import meta as p
-from webhook.service import Rejected, StorageUnavailable, handshake, receive
+from webhook.service import Rejected, handshake, receive
 from webhook.signature import sign
 
 APP_SECRET = "app-secret"

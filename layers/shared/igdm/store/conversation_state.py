@@ -1,7 +1,7 @@
 """A conversation's state item (CONV#<account>#<customer> / STATE): the customer's last user-initiated
 message, which opens Meta's 24-hour and 7-day windows. The webhook moves it forward as messages arrive
 (ConversationStateItem.advance, an action of the transaction that stores the events, in
-webhook.dynamodb_store); the sender reads it before each send (ConversationState)."""
+igdm.inbound.event_store); the sender reads it before each send (ConversationState)."""
 
 from dataclasses import dataclass
 from typing import Any

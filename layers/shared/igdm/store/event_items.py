@@ -1,5 +1,5 @@
 """An event's item (CONV#<account>#<customer or -> / EVT#<event_id>): one per published event, written once
-by the webhook (webhook.dynamodb_store) after the event reached the queue; the sender reads the echoes of
+by the webhook (igdm.inbound.event_store) after the event reached the queue; the sender reads the echoes of
 its own app back from them (igdm.store.outbound_records.OutboundRecords.stored_echoes)."""
 
 from dataclasses import dataclass

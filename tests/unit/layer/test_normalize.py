@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 
 from igdm.contracts.events import EventKind, InboundEvent
+from igdm.inbound.meta_payload import Envelope
+from igdm.inbound.normalize import normalize
 from local.samples import meta as p
-from webhook.meta_payload import Envelope
-from webhook.normalize import normalize
 
 RECEIVED_MS = 1735689601000
 

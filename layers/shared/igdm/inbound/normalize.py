@@ -26,8 +26,7 @@ from igdm.contracts.events import (
     StoryRef,
     conversation_id,
 )
-from igdm.runtime.observability import logger
-from webhook.meta_payload import (
+from igdm.inbound.meta_payload import (
     HANDOVER_KEYS,
     ID_PATTERN,
     AttachmentPart,
@@ -39,6 +38,7 @@ from webhook.meta_payload import (
     MessagePart,
     MessagingItem,
 )
+from igdm.runtime.observability import logger
 
 Source = Literal["messaging", "standby", "changes"]
 _VALID_ID = re.compile(ID_PATTERN)

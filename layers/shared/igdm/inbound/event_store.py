@@ -9,12 +9,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from igdm.contracts.events import CONTENT_KINDS, InboundEvent
 from igdm.contracts.serialized import SerializedEvent
+from igdm.inbound.ingest import EventKey, StorageUnavailable, WindowUpdate
 from igdm.runtime.aws import backoff, error_code
 from igdm.store.attributes import from_attribute, from_attributes, to_attributes
 from igdm.store.conversation_state import ConversationStateItem
 from igdm.store.event_items import EventItem
 from igdm.store.keys import EVENT_SK_PREFIX, conversation_pk, event_sk, key
-from webhook.service import EventKey, StorageUnavailable, WindowUpdate
 
 _GET_BATCH = 100  # BatchGetItem's limit
 _TRANSACTION_ACTIONS = 100  # TransactWriteItems' limit
