@@ -9,8 +9,9 @@ from typing import Any
 from local.meta.answers import RATE_LIMIT_MESSAGE, GraphError, Reply, usage_header
 
 FAULT_KINDS = ("http_5xx", "error", "throttle", "timeout", "invalid_json_reply")
-# "exchange" is GET /access_token (ig_exchange_token); "code_exchange" is POST /oauth/access_token.
-FAULT_ENDPOINTS = ("messages", "refresh", "exchange", "code_exchange", "me", "subscribed_apps")
+# "exchange" is GET /access_token (ig_exchange_token); "code_exchange" is POST /oauth/access_token;
+# "conversations" is every Conversations API call (a conversation list, a conversation, a message).
+FAULT_ENDPOINTS = ("messages", "refresh", "exchange", "code_exchange", "me", "subscribed_apps", "conversations")
 IDENTITY_FAULT_KINDS = ("http_5xx", "error", "throttle", "timeout")
 UNEXPECTED_ERROR_MESSAGE = "An unexpected error has occurred. Please retry your request later."
 THROTTLE_MESSAGES = {
@@ -56,9 +57,10 @@ def new_fault(
     and queues its echo before answering, whatever the rate window holds: it models a message Meta did
     deliver while the caller saw a failure.
 
-    With another `endpoint` (refresh, exchange, code_exchange, me, subscribed_apps) the fault hits only
-    that endpoint, with kind http_5xx, error, throttle or timeout (a delay, then a 5xx), and changes no
-    state: `me` and `subscribed_apps` faults fire after the token is accepted, the others on any request.
+    With another `endpoint` (refresh, exchange, code_exchange, me, subscribed_apps, conversations) the fault
+    hits only that endpoint, with kind http_5xx, error, throttle or timeout (a delay, then a 5xx), and changes
+    no state: `me`, `subscribed_apps` and `conversations` faults fire after the token is accepted, the others
+    on any request.
     """
     if endpoint not in FAULT_ENDPOINTS:
         raise ValueError(f"endpoint must be one of {', '.join(FAULT_ENDPOINTS)}")

@@ -1,4 +1,5 @@
-"""A local stand-in for Meta's Instagram Graph API (Send API, Business Login), for the local stack, tests, benches.
+"""A local stand-in for Meta's Instagram Graph API (Send API, Business Login, Conversations API), for the local
+stack, tests, benches.
 
 It answers `POST /<version>/<ig_id>/messages` and `POST /<version>/me/messages` the way
 graph.instagram.com does (see the Instagram platform fact sheet: §5 Send API, §7 rate limits, §8 error
@@ -14,9 +15,17 @@ It also answers Business Login for Instagram (fact sheet §9, §11; the rules li
 `GET|POST|DELETE /<version>/<ig_id|me>/subscribed_apps`. Tokens age on a clock the caller controls
 (`clock=`, `advance()`), and the Send API refuses expired (190/463) and revoked (190/460) ones.
 
+And it answers the Conversations API (fact sheet §10; the rules live in `local.meta.conversations`):
+`GET /<version>/<ig_id|me>/conversations?platform=instagram`, `GET /<version>/<conversation_id>?fields=messages`
+(and its `/messages` edge, where paging.next leads) and `GET /<version>/<message_id>?fields=...`, over every message
+it saw: those the Send API accepted, and the customer's and the business's own, which `customer_says()` and
+`business_says()` originate with their webhooks. `drop_webhooks(n)` holds back the next n webhooks of any kind, as
+Meta sometimes never sends them, and `redeliver_dropped()` delivers them late.
+
 Control endpoints, for tests and tools in other processes (JSON bodies, `Content-Type: application/json`):
   POST /__sandbox/faults       {"kind": ..., "count": ..., "endpoint": ..., ...}  same fields as inject()
-  POST /__sandbox/reset        clears faults, the request log, sent messages and rate windows
+  POST /__sandbox/reset        clears faults, the request log, sent messages, conversations, dropped webhooks and
+                               rate windows
   POST /__sandbox/read         {"account_id": ..., "igsid": ..., "mid": ...}    the customer's messaging_seen
   GET  /__sandbox/sent         {"sent": [...], "requests": [...]}
   GET  /__sandbox/clock        {"now": ...}                                      the sandbox clock
@@ -24,16 +33,22 @@ Control endpoints, for tests and tools in other processes (JSON bodies, `Content
   POST /__sandbox/revoke       {"account_id": ...}   every token of the account dies (a password reset)
   POST /__sandbox/unsubscribe  {"account_id": ...}   drops its subscribed fields (Meta's auto-unsubscribe)
   GET  /__sandbox/accounts     {"accounts": [...]}   usernames, subscribed fields, token ages; no token strings
+  POST /__sandbox/customer_message  {"account_id", "igsid", "text", "attachment_url", "username", "requests_folder"}
+                                    -> {"mid": ..., "conversation_id": ...}  the customer writes (and its webhook)
+  POST /__sandbox/business_message  {"account_id", "igsid", "text"} -> {"mid", "conversation_id"}  sent from the app
+  POST /__sandbox/drop_webhooks     {"count": n} -> {"dropping": n}  the next n webhooks are never delivered
+  POST /__sandbox/redeliver_dropped -> {"redelivered": n}   the dropped ones, now, in order, with their bodies
+  GET  /__sandbox/conversations     {"conversations": [...], "dropped": [...], "dropping": n}
 
 It listens on 127.0.0.1 only and delivers webhooks to loopback URLs only: it is a test double, not a
 service, and its control endpoints have no authentication.
 """
 
 import argparse
+import functools
 import hashlib
 import json
 import re
-import secrets
 import signal
 import socketserver
 import threading
@@ -48,6 +63,20 @@ from typing import Any, Self, cast
 from urllib.parse import parse_qs, urlsplit
 
 from local.meta.answers import RATE_LIMIT_MESSAGE, GraphError, Reply, error_codes, usage_header
+from local.meta.conversations import (
+    Conversations,
+    Participant,
+    Read,
+    StoredMessage,
+    app_echo_event,
+    check_participants,
+    conversation_id,
+    customer_content,
+    customer_webhook_event,
+    new_message_id,
+    sent_content,
+)
+from local.meta.conversations import route as conversations_route
 from local.meta.faults import Fault, fault_reply, new_fault, take_fault
 from local.meta.login import (
     DEFAULT_APP_ID,
@@ -61,7 +90,7 @@ from local.meta.login import (
 )
 from local.meta.login import route as identity_route
 from local.meta.send_validation import invalid, rate_bucket, validate_send
-from local.meta.webhooks import LOOPBACK_HOSTS, WebhookSender, echo_message, now_ms
+from local.meta.webhooks import LOOPBACK_HOSTS, HeldWebhook, WebhookDrops, WebhookSender, echo_message
 
 LOOPBACK = "127.0.0.1"
 MAX_BODY_BYTES = 1024 * 1024
@@ -200,6 +229,7 @@ class GraphSandbox:
         refresh_invalidates_old: bool = False,
         echo_app_id: bool = True,
         echo_metadata: bool = True,
+        conversations_rate_per_second: int = 2,
     ) -> None:
         """`clock` drives token and code expiry (plus whatever advance() adds); `app_id` and
         `instagram_app_secret` are the Instagram app's, checked by the OAuth endpoints (`app_secret` only signs
@@ -207,6 +237,7 @@ class GraphSandbox:
         `subscription_field_spelling` is "matrix" (message_reactions, messaging_referral) or "send_doc"
         (messaging_reactions, messaging_referrals); `refresh_invalidates_old` kills a token once refreshed.
         `echo_app_id` and `echo_metadata`: whether echoes carry the app id and the sender's metadata.
+        `conversations_rate_per_second`: Conversations API calls per account in any second of the sandbox clock.
         """
         if webhook_url is not None and not app_secret:
             raise ValueError("app_secret is required with webhook_url: Meta signs every webhook")
@@ -235,6 +266,11 @@ class GraphSandbox:
             subscription_field_spelling=subscription_field_spelling,
             refresh_invalidates_old=refresh_invalidates_old,
         )
+        # Every conversation's messages and the Conversations API's rate windows, under the same lock and clock.
+        self._conversations = Conversations(
+            self._lock, self._identity.now_holding_lock, rate_per_second=conversations_rate_per_second
+        )
+        self._drops = WebhookDrops()
         self._sent: list[SentMessage] = []
         self._requests: list[RequestRecord] = []
         self._faults: list[Fault] = []
@@ -357,9 +393,10 @@ class GraphSandbox:
         and queues its echo before answering, whatever the rate window holds: it models a message Meta did
         deliver while the caller saw a failure.
 
-        With another `endpoint` (refresh, exchange, code_exchange, me, subscribed_apps) the fault hits only
-        that endpoint, with kind http_5xx, error, throttle or timeout (a delay, then a 5xx), and changes no
-        state: `me` and `subscribed_apps` faults fire after the token is accepted, the others on any request.
+        With another `endpoint` (refresh, exchange, code_exchange, me, subscribed_apps, conversations) the fault
+        hits only that endpoint, with kind http_5xx, error, throttle or timeout (a delay, then a 5xx), and changes
+        no state: `me`, `subscribed_apps` and `conversations` faults fire after the token is accepted, the others
+        on any request.
         """
         fault = new_fault(
             kind,
@@ -377,7 +414,7 @@ class GraphSandbox:
             self._faults.append(fault)
 
     def reset(self) -> None:
-        """Forget faults, requests, sent messages, rate windows and echo failures.
+        """Forget faults, requests, sent messages, conversations, rate windows, dropped webhooks and echo failures.
 
         Accounts, their tokens and subscriptions, and the clock stay.
         """
@@ -386,6 +423,8 @@ class GraphSandbox:
             self._requests.clear()
             self._sent.clear()
             self._windows.clear()
+        self._conversations.clear()
+        self._drops.clear()
         if self._webhooks is not None:
             self._webhooks.forget_failures()
 
@@ -426,8 +465,87 @@ class GraphSandbox:
         for name, value in (("account_id", account_id), ("igsid", igsid), ("mid", mid)):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name} must be a non-empty string")
-        event = {"sender": {"id": igsid}, "recipient": {"id": account_id}, "timestamp": now_ms(), "read": {"mid": mid}}
+        event = {
+            "sender": {"id": igsid},
+            "recipient": {"id": account_id},
+            "timestamp": self._now_ms(),
+            "read": {"mid": mid},
+        }
         self._enqueue_webhook(account_id, event)
+
+    # --- conversations: the customer's and the business's own messages, webhooks Meta never sends ---
+
+    def customer_says(
+        self,
+        account_id: str,
+        igsid: str,
+        text: str | None = None,
+        *,
+        attachment_url: str | None = None,
+        username: str | None = None,
+        requests_folder: bool = False,
+    ) -> str:
+        """The customer `igsid` writes to the account (text, an image URL, or both): recorded in their conversation
+        (in the Requests folder if `requests_folder`), and Meta's webhook for it delivered unless webhooks are being
+        dropped. Returns the mid. Needs a webhook_url, unless the webhook is to be dropped.
+        """
+        said, attachments = customer_content(text, attachment_url, username, requests_folder)
+        message = self._conversations.record(
+            self._participant(account_id, igsid),
+            igsid,
+            from_customer=True,
+            text=said,
+            attachments=attachments,
+            customer_username=username,
+            requests_folder=requests_folder,
+        )
+        self._enqueue_webhook(account_id, customer_webhook_event(message))
+        return message.mid
+
+    def business_says(self, account_id: str, igsid: str, text: str) -> str:
+        """A person at the business writes to `igsid` from the Instagram app: recorded, and its echo delivered
+        (is_echo, no app_id, no metadata) unless webhooks are being dropped. Returns the mid."""
+        if not isinstance(text, str) or not text:
+            raise ValueError("text must be a non-empty string")
+        message = self._conversations.record(
+            self._participant(account_id, igsid), igsid, from_customer=False, text=text
+        )
+        self._enqueue_webhook(account_id, app_echo_event(message))
+        return message.mid
+
+    def drop_webhooks(self, count: int) -> None:
+        """The next `count` webhooks of any kind (messages, echoes, reads) are never delivered, as when Meta never
+        sends them; they are kept for redeliver_dropped(). 0 stops dropping."""
+        self._drops.drop_next(count)
+
+    def redeliver_dropped(self) -> int:
+        """Deliver the dropped webhooks now (a late delivery), in their original order and with their original
+        bodies; returns how many."""
+        if self._webhooks is None:
+            raise RuntimeError("redeliver_dropped needs a webhook_url")
+        held = self._drops.release()
+        for webhook in held:
+            self._webhooks.enqueue(webhook.account_id, webhook.event, 0.0, raw=webhook.raw)
+        return len(held)
+
+    @property
+    def dropped(self) -> list[HeldWebhook]:
+        """The webhooks dropped and not redelivered, oldest first."""
+        return self._drops.held
+
+    def conversation_messages(self, account_id: str, igsid: str) -> list[StoredMessage]:
+        """The messages of the conversation of `account_id` and `igsid`, oldest first."""
+        return self._conversations.messages_of(account_id, igsid)
+
+    def _participant(self, account_id: str, igsid: str) -> Participant:
+        check_participants(account_id, igsid)
+        # Checked before anything is recorded: a message whose webhook can go nowhere would be lost unnoticed.
+        if self._webhooks is None and self._drops.remaining == 0:
+            raise RuntimeError("a message of the customer or the business needs a webhook_url (or drop_webhooks)")
+        return Participant(account_id, self._identity.username_of(account_id))
+
+    def _now_ms(self) -> int:
+        return int(self.now() * 1000)
 
     # --- request handling ---
 
@@ -448,8 +566,10 @@ class GraphSandbox:
 
     def _graph(self, method: str, path: str, query: dict[str, list[str]], headers: Message, raw: bytes) -> Reply:
         via_url_token = "access_token" in query
-        route = identity_route(method, path)
-        if route is None:
+        body: Any = None
+        if (read := conversations_route(method, path)) is not None:
+            reply, account_id = self._conversations_request(read, query, headers)
+        elif (route := identity_route(method, path)) is None:
             reply, account_id, body = self._send_request(method, path, query, headers, raw)
         else:
             reply, account_id, body = self._identity_request(route, query, headers, raw)
@@ -526,6 +646,20 @@ class GraphSandbox:
             return Reply(error.status, error.body(), error.headers), account_id, None
         return _reply_of(answer), answer.account_id or account_id, answer.record
 
+    def _conversations_request(
+        self, read: Read, query: dict[str, list[str]], headers: Message
+    ) -> tuple[Reply, str | None]:
+        account_id: str | None = None
+        try:
+            account_id = self._authenticate(headers.get("Authorization"), query)
+            with self._lock:
+                fault = take_fault(self._faults, account_id, "conversations")
+            if fault is not None:
+                return fault_reply(fault, account_id, {}, 0), account_id
+            return self._conversations.answer(read, account_id, query, self.base_url), account_id
+        except GraphError as error:
+            return Reply(error.status, error.body(), error.headers), account_id
+
     def _identity_fault_reply(self, fault: Fault, endpoint: str, account_id: str | None) -> Reply:
         reply = fault_reply(fault, account_id or self._identity.app_id, {}, 0)
         if endpoint != "code_exchange" or not isinstance(reply.body, dict):
@@ -566,17 +700,22 @@ class GraphSandbox:
                 raise GraphError(
                     400, 80002, RATE_LIMIT_MESSAGE, is_transient=True, headers=usage_header(account_id, 100)
                 )
-            message_id = f"m_{secrets.token_urlsafe(24)}" if is_message else None
+            message_id = new_message_id() if is_message else None
             if delivered:
                 window.append(now)
                 self._sent.append(SentMessage(account_id, body, message_id, time.time(), via_url_token))
                 self._changed.notify_all()
             call_count = min(100, len(window) * 100 // limit)
-        if delivered and message_id is not None and self.webhook_url is not None:
+        if delivered and message_id is not None:
+            text, attachments = sent_content(body["message"])
+            account = Participant(account_id, self._identity.username_of(account_id))
+            stored = self._conversations.record(
+                account, recipient_id, from_customer=False, text=text, attachments=attachments, mid=message_id
+            )
             event = {
                 "sender": {"id": account_id},
                 "recipient": {"id": recipient_id},
-                "timestamp": now_ms(),
+                "timestamp": stored.timestamp_ms,
                 "message": echo_message(
                     message_id, body["message"], app_id=self.echo_app_id, with_metadata=self.echo_metadata
                 ),
@@ -599,21 +738,32 @@ class GraphSandbox:
             return Reply(200, {"now": self.now()}, {})
         if method == "GET" and path == "/__sandbox/accounts":
             return Reply(200, {"accounts": self._identity.accounts()}, {})
+        if method == "GET" and path == "/__sandbox/conversations":
+            return Reply(200, self._conversations_inspection(), {})
         actions: dict[str, Callable[..., dict[str, Any] | None]] = {
             "/__sandbox/faults": self.inject,
             "/__sandbox/read": self.send_read,
             "/__sandbox/clock": self._advance_clock,
             "/__sandbox/revoke": self.revoke,
             "/__sandbox/unsubscribe": self.unsubscribe,
+            "/__sandbox/customer_message": functools.partial(self._originate, self.customer_says),
+            "/__sandbox/business_message": functools.partial(self._originate, self.business_says),
+            "/__sandbox/drop_webhooks": self._drop_webhooks,
         }
-        if method != "POST" or (path not in actions and path != "/__sandbox/reset"):
+        bodiless: dict[str, Callable[[], dict[str, Any]]] = {
+            "/__sandbox/reset": self._reset,
+            "/__sandbox/redeliver_dropped": self._redeliver_dropped,
+        }
+        if method != "POST" or (path not in actions and path not in bodiless):
             return Reply(404, {"error": f"no route {method} {path}"}, {})
         # A browser cannot send this content type cross-origin without a preflight, which is never answered.
         if headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
             return Reply(415, {"error": "Content-Type must be application/json"}, {})
-        if path == "/__sandbox/reset":
-            self.reset()
-            return Reply(200, {"ok": True}, {})
+        if path in bodiless:
+            try:
+                return Reply(200, bodiless[path](), {})
+            except RuntimeError as exc:
+                return Reply(400, {"error": str(exc)}, {})
         try:
             fields = json.loads(raw)
         except (ValueError, RecursionError):
@@ -629,7 +779,33 @@ class GraphSandbox:
     def _advance_clock(self, advance_seconds: float) -> dict[str, Any]:
         return {"now": self._identity.advance(advance_seconds)}
 
+    def _reset(self) -> dict[str, Any]:
+        self.reset()
+        return {"ok": True}
+
+    def _originate(self, says: Callable[..., str], **fields: Any) -> dict[str, Any]:
+        mid = says(**fields)  # checks account_id and igsid, which are required
+        return {"mid": mid, "conversation_id": conversation_id(fields["account_id"], fields["igsid"])}
+
+    def _drop_webhooks(self, count: int) -> dict[str, Any]:
+        self.drop_webhooks(count)
+        return {"dropping": count}
+
+    def _redeliver_dropped(self) -> dict[str, Any]:
+        return {"redelivered": self.redeliver_dropped()}
+
+    def _conversations_inspection(self) -> dict[str, Any]:
+        dropped = [{"account_id": held.account_id, "event": held.event} for held in self._drops.held]
+        return {
+            "conversations": self._conversations.inspection(),
+            "dropped": dropped,
+            "dropping": self._drops.remaining,
+        }
+
     def _enqueue_webhook(self, account_id: str, event: dict[str, Any]) -> None:
+        # Every webhook Meta would send passes here, so a drop holds back whichever kind comes next.
+        if self._drops.hold(account_id, event):
+            return
         if self._webhooks is not None:
             self._webhooks.enqueue(account_id, event, self.echo_delay_seconds)
 
@@ -660,6 +836,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--text-rate", type=int, default=100, help="text sends per second per account")
     parser.add_argument("--media-rate", type=int, default=10, help="audio/video sends per second per account")
     parser.add_argument("--echo-delay", type=float, default=0.0, help="seconds before an echo is posted")
+    parser.add_argument(
+        "--conversations-rate", type=int, default=2, help="Conversations API calls per second per account"
+    )
     parser.add_argument(
         "--login",
         action="append",
@@ -696,6 +875,7 @@ def main(argv: list[str] | None = None) -> None:
             echo_delay_seconds=args.echo_delay,
             app_id=args.app_id,
             instagram_app_secret=args.instagram_app_secret,
+            conversations_rate_per_second=args.conversations_rate,
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -712,16 +892,19 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"cannot listen on {LOOPBACK}:{args.port}: {exc}") from exc
     # Account ids only: tokens stay out of terminals and CI logs.
     lines = [
-        "Instagram Graph API sandbox (Send API, Business Login)",
+        "Instagram Graph API sandbox (Send API, Business Login, Conversations API)",
         f"  send URL      {sandbox.base_url}/v24.0/<ig_id|me>/messages",
         f"  login page    {sandbox.base_url}/oauth/authorize?client_id={args.app_id}&redirect_uri=<loopback URL>"
         "&response_type=code&scope=instagram_business_basic,instagram_business_manage_messages",
         f"  tokens        {sandbox.base_url}/oauth/access_token, /access_token, /refresh_access_token",
         f"  profile       {sandbox.base_url}/v24.0/me?fields=user_id,username  and  /v24.0/me/subscribed_apps",
+        f"  conversations {sandbox.base_url}/v24.0/me/conversations?platform=instagram, /v24.0/<conversation_id>"
+        "?fields=messages, /v24.0/<message_id>?fields=id,created_time,from,to,message,attachments",
         f"  accounts      {', '.join(a for a, _ in accounts) or '(none: pass --account ID=TOKEN)'}",
         f"  logins        {', '.join(f'{a} ({u})' for a, u in logins) or '(none: the --account ones)'}",
         f"  webhooks to   {args.webhook_url or '(none)'}",
-        f"  control       {sandbox.base_url}/__sandbox/{{faults,reset,read,sent,clock,revoke,unsubscribe,accounts}}",
+        f"  control       {sandbox.base_url}/__sandbox/{{faults,reset,read,sent,clock,revoke,unsubscribe,accounts,"
+        "customer_message,business_message,drop_webhooks,redeliver_dropped,conversations}",
         "ready",
     ]
     print("\n".join(lines), flush=True)

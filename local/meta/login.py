@@ -394,6 +394,10 @@ class InstagramIdentity:
         with self._lock:
             return self._now()
 
+    def now_holding_lock(self) -> float:
+        """now() for a caller that already holds the lock (the conversations share it)."""
+        return self._now()
+
     def _now(self) -> float:
         return float(self._clock()) + self._offset
 
@@ -457,6 +461,11 @@ class InstagramIdentity:
     def unsubscribe(self, account_id: str) -> None:
         with self._lock:
             self._known(account_id).fields.clear()
+
+    def username_of(self, account_id: str) -> str:
+        """The account's username; ValueError for an account the sandbox does not know."""
+        with self._lock:
+            return self._known(account_id).username
 
     def subscribed_fields(self, account_id: str) -> list[str]:
         with self._lock:

@@ -1,6 +1,7 @@
-"""The webhooks the sandbox sends back, as Meta does: the is_echo of every message sent (fact sheet §4.1) and the
-customer's messaging_seen (§4.5), signed with the app secret, posted by one worker in the background (a Send
-API answer never waits on them), each retried with the same bytes and signature."""
+"""The webhooks the sandbox sends back, as Meta does: the is_echo of every message sent (fact sheet §4.1), the
+customer's messages (§4) and messaging_seen (§4.5), signed with the app secret, posted by one worker in the
+background (a Send API answer never waits on them), each retried with the same bytes and signature. Some can be
+held back, as Meta sometimes never sends them, and delivered late (WebhookDrops)."""
 
 import contextlib
 import hashlib
@@ -26,6 +27,62 @@ class Delivery:
     due: float  # time.monotonic()
     account_id: str
     event: dict[str, Any]
+    raw: bytes | None = None  # the body to post as is (a late delivery); built at posting time otherwise
+
+
+@dataclass(frozen=True)
+class HeldWebhook:
+    """A webhook Meta never sent, with the body it would have posted, kept for a late delivery."""
+
+    account_id: str
+    event: dict[str, Any]
+    raw: bytes
+
+
+class WebhookDrops:
+    """Webhooks Meta never sends: drop_next(n) holds back the next n of any kind; release() hands them over, in
+    their original order, for a late delivery."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._remaining = 0
+        self._held: list[HeldWebhook] = []
+
+    def drop_next(self, count: int) -> None:
+        """Hold back the next `count` webhooks (0 stops dropping); replaces any count still pending."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError("count must be an integer, at least 0")
+        with self._lock:
+            self._remaining = count
+
+    def hold(self, account_id: str, event: dict[str, Any]) -> bool:
+        """Keep this webhook instead of delivering it, if a drop is pending; whether it was kept."""
+        with self._lock:
+            if self._remaining == 0:
+                return False
+            self._remaining -= 1
+            self._held.append(HeldWebhook(account_id, event, webhook_body(account_id, event)))
+            return True
+
+    @property
+    def remaining(self) -> int:
+        with self._lock:
+            return self._remaining
+
+    @property
+    def held(self) -> list[HeldWebhook]:
+        with self._lock:
+            return list(self._held)
+
+    def release(self) -> list[HeldWebhook]:
+        with self._lock:
+            held, self._held = self._held, []
+            return held
+
+    def clear(self) -> None:
+        with self._lock:
+            self._remaining = 0
+            self._held.clear()
 
 
 def validate_webhook_url(url: str) -> str:
@@ -116,8 +173,11 @@ class WebhookSender:
         with self._changed:
             self._failures = 0
 
-    def enqueue(self, account_id: str, event: dict[str, Any], delay_seconds: float) -> None:
-        delivery = Delivery(time.monotonic() + delay_seconds, account_id, event)
+    def enqueue(
+        self, account_id: str, event: dict[str, Any], delay_seconds: float, *, raw: bytes | None = None
+    ) -> None:
+        """Post `event` after `delay_seconds`; `raw` is the exact body to post, for a late delivery."""
+        delivery = Delivery(time.monotonic() + delay_seconds, account_id, event, raw)
         with self._changed:
             self._pending += 1
         try:
@@ -169,7 +229,7 @@ class WebhookSender:
 
     def _post(self, session: Session, delivery: Delivery) -> bool:
         # Built once, so every retry carries the same bytes and signature, as Meta's retries do.
-        raw = webhook_body(delivery.account_id, delivery.event)
+        raw = delivery.raw if delivery.raw is not None else webhook_body(delivery.account_id, delivery.event)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": WEBHOOK_USER_AGENT,

@@ -7,8 +7,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 import pytest
@@ -21,6 +19,7 @@ from local.meta.graph_sandbox import GraphSandbox, igsid_for_comment
 from local.meta.login import DEFAULT_APP_ID
 from local.meta.send_validation import validate_send
 from local.meta.webhooks import WebhookSender, echo_message
+from tests.devkit.webhook_receiver import Received, WebhookReceiver, serve_webhooks
 
 ACCOUNT = "17841400000000001"
 TOKEN = "local-token"
@@ -31,59 +30,10 @@ SECRET = "local-app-secret"
 SEND_PATH = "/v21.0/me/messages"
 
 
-@dataclass
-class Received:
-    headers: dict[str, str]
-    raw: bytes
-
-    @property
-    def event(self) -> dict[str, Any]:
-        return cast(dict[str, Any], json.loads(self.raw)["entry"][0]["messaging"][0])
-
-
-@dataclass
-class WebhookReceiver:
-    """Collects what the sandbox posts; answers with `statuses` in turn, then 200."""
-
-    url: str = ""
-    statuses: list[int] = field(default_factory=list)
-    received: list[Received] = field(default_factory=list)
-    attempts: int = 0
-    changed: threading.Condition = field(default_factory=threading.Condition)
-
-    def wait_for(self, n: int, timeout: float = 5.0) -> list[Received]:
-        with self.changed:
-            assert self.changed.wait_for(lambda: len(self.received) >= n, timeout), self.received
-            return list(self.received)
-
-
 @pytest.fixture
 def receiver() -> Iterator[WebhookReceiver]:
-    state = WebhookReceiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers["Content-Length"]))
-            with state.changed:
-                state.attempts += 1
-                status = state.statuses.pop(0) if state.statuses else 200
-                if status == 200:
-                    state.received.append(Received(dict(self.headers.items()), raw))
-                state.changed.notify_all()
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/webhook"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serve_webhooks() as state:
+        yield state
 
 
 @pytest.fixture
