@@ -12,12 +12,12 @@ SCAN_VENV := .venv-scan
 CHECKOV_VERSION := 3.3.30
 
 # Mirrors Lambda's /var/task + /opt/python for the tools that import the functions.
-export PYTHONPATH := functions/webhook:functions/sender:functions/callback:functions/onboarding:functions/refresher:layers/shared:.
+export PYTHONPATH := functions/webhook:functions/sender:functions/callback:functions/onboarding:functions/refresher:functions/reconciler:layers/shared:.
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run say send refresh invite register accounts invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events clean
+.PHONY: help install run say send refresh reconcile invite register accounts invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events clean
 
 help:
 	@echo "make install   create .venv (Python 3.13, pinned deps) and .venv-sam (AWS SAM CLI)"
@@ -26,6 +26,7 @@ help:
 	@echo "make send      (with make run) the account answers; KIND=<kind> for any kind in docs/messages.md"
 	@echo "make invite    (with make run) an onboarding link; log in as local_shop on the sandbox's page"
 	@echo "make refresh   (with make run) run the token refresher now; make accounts lists the accounts"
+	@echo "make reconcile (with make run) read the Conversations API for messages whose webhook never came"
 	@echo "make register  (with make run) register an account from a long-lived token read on stdin"
 	@echo "make invoke FUNCTION=WebhookFunction EVENT=events/apigw_webhook_text.json"
 	@echo "make test      unit, integration and end-to-end tests, with the product's coverage and its floor"
@@ -70,6 +71,10 @@ send: $(VENV)/.installed
 
 refresh: $(VENV)/.installed
 	$(BIN)/python -m local.invoke RefresherFunction events/scheduler_refresher.json
+
+# One reconciler run against the running local stack (make run): a one-line JSON summary.
+reconcile: $(VENV)/.installed
+	$(BIN)/python -m local.invoke ReconcilerFunction events/scheduler_reconciler.json --one-line
 
 invite: $(VENV)/.installed
 	$(BIN)/python -m tools.accounts invite --local

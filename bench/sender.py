@@ -3,7 +3,7 @@
 conversation's order kept; and the same for 10 accounts at once.
 
 The senders are the real service (`sender.service.Sender.process`), the real GCRA rate limiter
-(`sender.rate_limit.RateLimiter`) and the real Graph client over HTTP to the sandbox, which runs in a
+(`igdm.store.rate_limits.RateLimiter`) and the real Graph client over HTTP to the sandbox, which runs in a
 process of its own on 127.0.0.1 (bench.graph adds the latency). DynamoDB, SQS and Secrets Manager
 are in-memory stand-ins (bench.sender_standins). Worker threads stand in for Lambda instances, as many
 as the template's MaximumConcurrency for the outbound queue; they take messages from an in-memory FIFO
@@ -243,8 +243,8 @@ def _jobs(accounts: list[str], messages: int) -> list[Job]:
 def throughput(sandbox: SandboxProcess, accounts: list[str], messages: int, limit: int) -> Run:
     from bench.sender_standins import Accounts, MemoryRecords, NoMetrics, OpenWindow, RateTable, Statuses
     from igdm.runtime.fifo_consumer import Retry
+    from igdm.store.rate_limits import RateLimiter, intervals
     from sender.graph import GraphClient
-    from sender.rate_limit import RateLimiter, intervals
     from sender.service import Sender
     from sender.settings import SenderSettings
 

@@ -155,8 +155,8 @@ def callback_events() -> dict[str, dict[str, Any]]:
 
 
 def schedule_events() -> dict[str, dict[str, Any]]:
-    """What the refresher's schedule delivers (the refresher reads nothing from it): `make refresh`."""
-    return {"scheduler_refresher.json": scheduler_event()}
+    """What the schedules deliver (neither function reads anything from it): `make refresh`, `make reconcile`."""
+    return {"scheduler_refresher.json": scheduler_event(), "scheduler_reconciler.json": scheduler_event()}
 
 
 def render(event: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("function", help="logical id of an AWS::Serverless::Function in template.yaml")
     parser.add_argument("event", type=Path, help="JSON event file, e.g. events/apigw_webhook_text.json")
+    parser.add_argument("--one-line", action="store_true", help="print the result as one line of JSON")
     args = parser.parse_args(argv)
     event = json.loads(args.event.read_text(encoding="utf-8"))
     config = LocalConfig.from_environment()
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         # callback inbox allowed, so an invoked function talks to nothing but 127.0.0.1.
         graph_url = config.graph_api_base_url or f"http://{LOOPBACK}:{config.graph_port}"
         result = FunctionRuntime(stack, config.function_environment(graph_url)).invoke(args.function, event)
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result) if args.one_line else json.dumps(result, indent=2))
         return 0
     finally:
         if emulator is not None:

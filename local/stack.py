@@ -294,6 +294,7 @@ def banner(config: LocalConfig, stack: Stack, graph_url: str, sandboxed: bool) -
             f"  onboarding    {config.api_url}/oauth/start   "
             f"(make invite prints a link; log in as {ONBOARDING_USERNAME})",
             "  refresher     ran at start; make refresh runs it again",
+            "  reconciler    ran at start; make reconcile runs it again (messages whose webhook never came)",
             "  try           make say   then   make send",
             "ready",
         ]
@@ -359,7 +360,7 @@ def start_sandbox(config: LocalConfig) -> GraphSandbox | None:
 
 
 def run_scheduled(stack: Stack, invoke: Any) -> None:
-    """What the template's schedules invoke (the token refresher), once, as `make run` starts."""
+    """What the template's schedules invoke (the token refresher, the reconciler), once, as `make run` starts."""
     for function_id in stack.scheduled_functions():
         try:
             summary = invoke(function_id, scheduler_event())

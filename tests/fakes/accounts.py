@@ -3,6 +3,7 @@ token secrets version by version (igdm.store.tokens.TokenVault), the table's res
 (igdm.store.accounts.TokenRescue) and the account_status events (igdm.queues.account_publisher)."""
 
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from igdm.contracts.account_status import AccountChange
 from igdm.store.accounts import ACTIVE, Account
@@ -86,6 +87,12 @@ class MemoryAccountTable:
             self.last_error[account_id] = error[:500]
         else:
             self.last_error.pop(account_id, None)
+
+    def record_reconciled(self, account_id: str, until: float) -> None:
+        account = self._existing(account_id)
+        self.accounts[account_id] = replace(
+            account, reconciled_until=datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
+        )
 
     def _existing(self, account_id: str) -> Account:
         account = self.accounts.get(account_id)

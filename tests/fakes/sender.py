@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from igdm.meta.echoes import Echo, Unsettled
+from igdm.store.account_directory import AccountLookupFailed, AccountUnavailable
 from igdm.store.accounts import NEEDS_REAUTHORISATION, Account
 from igdm.store.outbound_records import (
     DELIVERED,
@@ -25,10 +26,9 @@ from igdm.store.outbound_records import (
     OutboundRecord,
     in_conversation,
 )
-from sender.accounts import AccountLookupFailed, AccountUnavailable
+from igdm.store.rate_limits import Slot
 from sender.errors import MetaError
 from sender.graph import Accepted, Outcome, Refused
-from sender.rate_limit import Slot
 
 
 class MemoryRecords:

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sender.rate_limit import RateLimiter, Slot, intervals
+from igdm.store.rate_limits import RateLimiter, Slot, intervals
 
 REGION = "us-east-1"
 

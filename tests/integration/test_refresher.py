@@ -5,11 +5,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from igdm.store.account_directory import AccountDirectory
 from igdm.store.accounts import ACTIVE, EXPIRING, NEEDS_REAUTHORISATION
 from igdm.store.tokens import PREVIOUS
 from local.harnesses.accounts import AccountsHarness
 from refresher.service import DAY
-from sender.accounts import AccountDirectory
 
 A, B, C = "17841400000000011", "17841400000000012", "17841400000000013"
 

@@ -11,11 +11,11 @@ from botocore.exceptions import ClientError
 
 from igdm.queues.status_publisher import StatusNotPublished, StatusPublisher
 from igdm.runtime import aws
+from igdm.store.account_directory import AccountDirectory, AccountLookupFailed
 from igdm.store.outbound_records import OutboundRecords
 from local.aws.template import REGION
 from local.harnesses.outbound import ACCOUNT, CUSTOMER, Loop
 from local.samples import outbound as out
-from sender.accounts import AccountDirectory, AccountLookupFailed
 from sender.graph import GraphClient
 from tests.unit.sender.test_graph_requests import sent
 

@@ -26,15 +26,15 @@ from igdm.runtime.fifo_consumer import QueuedMessage, Retry
 from igdm.runtime.observability import logger
 from igdm.runtime.unicode import without_lone_surrogates
 from igdm.store import outbound_records as st
+from igdm.store.account_directory import AccountUnavailable
 from igdm.store.accounts import Account
 from igdm.store.outbound_records import OutboundRecord
+from igdm.store.rate_limits import Slot
 from sender import errors
-from sender.accounts import AccountUnavailable
 from sender.errors import ErrorClass
 from sender.graph import Accepted, Ambiguous, NotSent, Outcome, Refused, regain_seconds
 from sender.graph_requests import GraphSend, build_requests, without_marker
 from sender.policy import decide
-from sender.rate_limit import Slot
 
 INLINE_WAIT_LIMIT = 1.0  # wait this long for a rate slot inside the invocation; longer, hand back to SQS
 BACKOFF_BASE_SECONDS = 2.0

@@ -10,11 +10,11 @@ from igdm.runtime import aws
 from igdm.runtime.config import cached_settings
 from igdm.runtime.fifo_consumer import FifoConsumer
 from igdm.runtime.observability import Counts
+from igdm.store.account_directory import AccountDirectory
 from igdm.store.conversation_state import ConversationState
 from igdm.store.outbound_records import OutboundRecords
-from sender.accounts import AccountDirectory
+from igdm.store.rate_limits import RateLimiter, intervals
 from sender.graph import GraphClient
-from sender.rate_limit import RateLimiter, intervals
 from sender.service import Sender
 from sender.settings import SenderSettings
 

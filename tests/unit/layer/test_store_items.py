@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from igdm.meta.echoes import Unsettled
 from igdm.store import outbound_records
-from igdm.store.accounts import ACTIVE, EXPIRING, Account, RescuedToken, TokenRescue
+from igdm.store.accounts import ACTIVE, EXPIRING, Account, AccountTable, RescuedToken, TokenRescue
 from igdm.store.attributes import from_attribute, from_attributes, to_attribute, to_attributes
 from igdm.store.conversation_state import ConversationStateItem
 from igdm.store.event_items import EventItem
@@ -27,8 +27,8 @@ from igdm.store.outbound_records import (
     OutboundRecords,
     UnsettledMarker,
 )
+from igdm.store.rate_limits import RateState
 from igdm.store.tokens import TokenDocument
-from sender.rate_limit import RateState
 
 ACCOUNT = "17841400000000001"
 CUSTOMER = "6543210987654321"
@@ -452,7 +452,9 @@ def test_an_account_item_as_the_updates_left_it_reads() -> None:
         "subscribed_fields": {"L": [{"S": "messages"}, {"NULL": True}]},
         "last_error": {"S": "boom"},
     }
-    assert Account.from_item(item) == Account(ACCOUNT, ACTIVE, "s", subscribed_fields=("messages",))
+    assert Account.from_item(item) == Account(
+        ACCOUNT, ACTIVE, "s", subscribed_fields=("messages",), connected_at="2025-01-01T00:00:00+00:00"
+    )
 
 
 DOCUMENT = TokenDocument("IGAA-token", ACCOUNT, "local_shop", ("instagram_business_basic",), 1740787200, 1735689600)
@@ -544,3 +546,23 @@ def test_a_rate_item_reads_from_what_an_update_returned() -> None:
         1735689600.0, 1
     )
     assert RateState.from_item({}) == RateState()
+
+
+def test_the_reconcilers_watermark_is_set_on_an_existing_account_and_read_back() -> None:
+    table = Recorder()
+    AccountTable(table, "t").record_reconciled(ACCOUNT, 1_767_323_045)
+    assert table.calls == [
+        (
+            "update_item",
+            {
+                "TableName": "t",
+                "Key": {"pk": {"S": "ACCOUNTS"}, "sk": {"S": "ACCOUNT#17841400000000001"}},
+                "UpdateExpression": "SET reconciled_until = :until",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeValues": {":until": {"S": "2026-01-02T03:04:05+00:00"}},
+            },
+        )
+    ]
+    account = Account(ACCOUNT, ACTIVE, "s", reconciled_until="2026-01-02T03:04:05+00:00")
+    assert account.to_item()["reconciled_until"] == {"S": "2026-01-02T03:04:05+00:00"}
+    assert Account.from_item(account.to_item()) == account

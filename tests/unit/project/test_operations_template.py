@@ -321,6 +321,7 @@ SETTINGS = {
     "CallbackFunction": "callback.settings.CallbackSettings",
     "OnboardingFunction": "onboarding.settings.OnboardingSettings",
     "RefresherFunction": "refresher.settings.RefresherSettings",
+    "ReconcilerFunction": "reconciler.settings.ReconcilerSettings",
 }
 
 

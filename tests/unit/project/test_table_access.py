@@ -66,7 +66,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         OUTBOUND: {"GetItem", "PutItem", "UpdateItem"},  # claim, get, begin_part, part_sent, settle ...
         MESSAGE_IDS: {"UpdateItem"},  # link_message_id, claim_echo
         ACCOUNTS: {"Query", "UpdateItem"},  # AccountDirectory: all, mark_needs_reauthorisation
-        RATES: {"UpdateItem"},  # sender.rate_limit.RateLimiter
+        RATES: {"UpdateItem"},  # igdm.store.rate_limits.RateLimiter
     },
     "CallbackFunction": {},
     "OnboardingFunction": {
@@ -76,6 +76,14 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "RefresherFunction": {
         ACCOUNTS: {"Query", "UpdateItem"},  # AccountTable.all, record_check, record_refresh, set_status
         TOKEN_RESCUE: {"GetItem", "PutItem", "DeleteItem"},  # igdm.store.accounts.TokenRescue: get, keep, drop
+    },
+    "ReconcilerFunction": {
+        # What the webhook does with the events it ingests (igdm.inbound), the same calls
+        CONVERSATIONS: {"BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
+        OUTBOUND: {"GetItem", "UpdateItem"},  # receipts of backfilled echoes
+        MESSAGE_IDS: {"UpdateItem"},  # receipts: receipt, claim_echo
+        ACCOUNTS: {"Query", "UpdateItem"},  # AccountTable.all, record_reconciled; AccountDirectory marks 190
+        RATES: {"UpdateItem"},  # igdm.store.rate_limits.RateLimiter, class conversations
     },
 }
 

@@ -14,10 +14,10 @@ import pytest
 
 from igdm.meta.echoes import Echo, Unsettled, fingerprint, marker
 from igdm.runtime.fifo_consumer import Retry
+from igdm.store.account_directory import AccountLookupFailed
 from igdm.store.accounts import ACTIVE, NEEDS_REAUTHORISATION, Account
 from igdm.store.outbound_records import DELIVERED, OutboundRecord
 from local.samples import outbound as out
-from sender.accounts import AccountLookupFailed
 from sender.graph import Accepted, Ambiguous, NotSent
 from sender.service import Sender
 from tests.fakes.clock import ManualClock

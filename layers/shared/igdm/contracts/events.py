@@ -34,6 +34,7 @@ class EventKind(StrEnum):
     MENTION = "mention"
     UNSUPPORTED = "unsupported"
     UNKNOWN = "unknown"
+    GAP = "gap"
     MESSAGE_STATUS = "message_status"
     ACCOUNT_STATUS = "account_status"
 
@@ -215,9 +216,10 @@ class InboundEvent(BaseModel):
     )
     conversation_id: str = Field(description="account_id:customer_id; the ordering key on the queue.")
     direction: Literal["inbound", "outbound"]
-    source: Literal["messaging", "standby", "changes", "gateway"] = Field(
+    source: Literal["messaging", "standby", "changes", "gateway", "backfill"] = Field(
         description="Where Meta put the item. standby means another app owns the thread; gateway marks "
-        "events the gateway itself raises (message_status, account_status)."
+        "events the gateway itself raises (message_status, account_status); backfill marks messages the "
+        "reconciler found in Instagram's Conversations API because their webhook never came (gap events too)."
     )
     user_initiated: bool = Field(
         description="True when the customer sent this (it opens or refreshes the 24-hour messaging window)."

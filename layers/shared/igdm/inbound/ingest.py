@@ -1,6 +1,6 @@
 """Ingestion, durable and idempotent: Meta's items, normalised, stored once and published once, in order.
-The webhook ingests what Meta delivers; it is in the layer so that a second way in (the reconciler of issue
-13, reading Instagram's Conversations API) gives a message the same event id and finds it a duplicate.
+The webhook ingests what Meta delivers; the reconciler what Instagram's Conversations API shows Meta never
+delivered. Both give a message the same event id, so whichever comes second is a duplicate.
 
 Ingestion order is what makes redelivery safe and loses nothing:
   1. one lookup: which events are already stored (an item exists only once its event was
@@ -108,7 +108,29 @@ def ingest(
     gateway_app_ids: frozenset[str] = frozenset(),
     max_event_age_ms: int | None = None,
 ) -> IngestResult:
-    events = _in_occurrence_order(_attributed(normalize(envelope, received_at_ms), gateway_app_ids))
+    """Meta's webhook payload, normalised, then ingested."""
+    return ingest_events(
+        normalize(envelope, received_at_ms),
+        received_at_ms,
+        store,
+        publisher,
+        receipts,
+        gateway_app_ids=gateway_app_ids,
+        max_event_age_ms=max_event_age_ms,
+    )
+
+
+def ingest_events(
+    events: list[InboundEvent],
+    received_at_ms: int,
+    store: EventStore,
+    publisher: EventPublisher,
+    receipts: Receipts | None = None,
+    gateway_app_ids: frozenset[str] = frozenset(),
+    max_event_age_ms: int | None = None,
+) -> IngestResult:
+    """Events already normalised (the reconciler's, from the Conversations API): stored and published once."""
+    events = _in_occurrence_order(_attributed(events, gateway_app_ids))
     received = len(events)
     stale = 0
     if max_event_age_ms is not None:

@@ -197,6 +197,19 @@ class InstagramLogin:
         if document.get("success") not in (True, "true"):
             raise LoginError("subscribed_apps did not answer success")
 
+    # --- other Graph reads (the reconciler's Conversations API) ---
+
+    def get(self, path_or_url: str, *, token: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        """GET a Graph path (``/<id>``, with the version added) or an absolute URL Meta handed out
+        (``paging.next``), which must be on the same Graph host: the token never goes anywhere else."""
+        if path_or_url.startswith("/"):
+            url = f"{self._graph}/{self._version}{path_or_url}"
+        elif path_or_url.startswith(f"{self._graph}/"):
+            url = path_or_url
+        else:
+            raise LoginError("a paging link pointed away from the Graph API; not followed")
+        return self._call("GET", url, token=token, params=params)
+
     # --- transport ---
 
     def _call(

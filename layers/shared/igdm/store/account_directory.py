@@ -1,6 +1,6 @@
-"""The sender's view of the accounts it sends from: account items cached for a minute, tokens through
-Powertools' secret cache, so a token the refresher renewed is picked up within the cache age, and at once
-after Meta answers 190."""
+"""The accounts as a function that calls Meta for them sees them (the sender, the reconciler): account items
+cached for a minute, tokens through Powertools' secret cache, so a token the refresher renewed is picked up
+within the cache age, and at once after Meta answers 190, which marks the account for re-authorisation."""
 
 import time
 from typing import Any
@@ -28,7 +28,7 @@ class AccountLookupFailed(Exception):
 
 
 class AccountDirectory:
-    """The sender's view: accounts cached for a minute, tokens through Powertools' secret cache."""
+    """Accounts cached for a minute, tokens through Powertools' secret cache."""
 
     def __init__(
         self,
@@ -81,7 +81,7 @@ class AccountDirectory:
             raise AccountUnavailable("token_invalid", f"account {account.account_id} has no access_token in its secret")
         return token
 
-    def mark_needs_reauthorisation(self, account_id: str, detail: str) -> None:
+    def mark_needs_reauthorisation(self, account_id: str, detail: str, *, while_doing: str = "sending") -> None:
         AccountTable(self._dynamodb, self._table).set_status(account_id, NEEDS_REAUTHORISATION, detail)
         self._loaded_at = -float("inf")
         if self._events is not None:
@@ -90,7 +90,7 @@ class AccountDirectory:
                 NEEDS_REAUTHORISATION,
                 "token_dead",
                 reason="token_invalid",
-                detail=f"Meta refused the token while sending: {detail}"[:500],
+                detail=f"Meta refused the token while {while_doing}: {detail}"[:500],
             )
             if self._events.publish([change], now=time.time()):
                 # The status is recorded and the metric counted; only the event is missing.

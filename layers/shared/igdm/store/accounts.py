@@ -38,6 +38,8 @@ class Account:
     subscribed_fields: tuple[str, ...] = ()
     status_detail: str | None = None
     last_webhook_at: str | None = None
+    connected_at: str | None = None  # ISO 8601: the latest login (or register)
+    reconciled_until: str | None = None  # ISO 8601: the reconciler's watermark (conversations read up to it)
 
     @property
     def can_send(self) -> bool:
@@ -58,6 +60,8 @@ class Account:
                     "subscribed_fields": list(self.subscribed_fields),
                     "status_detail": self.status_detail,
                     "last_webhook_at": self.last_webhook_at,
+                    "connected_at": self.connected_at,
+                    "reconciled_until": self.reconciled_until,
                 }
             ),
         }
@@ -75,6 +79,8 @@ class Account:
             subscribed_fields=tuple(f for f in attributes.get("subscribed_fields", []) if isinstance(f, str)),
             status_detail=attributes.get("status_detail"),
             last_webhook_at=attributes.get("last_webhook_at"),
+            connected_at=attributes.get("connected_at"),
+            reconciled_until=attributes.get("reconciled_until"),
         )
 
 
@@ -203,6 +209,11 @@ class AccountTable:
     def record_webhook(self, account_id: str, at: str) -> None:
         """Time of the latest webhook for a registered account (an unknown id creates nothing)."""
         self._update(account_id, "SET last_webhook_at = :at", {":at": at})
+
+    def record_reconciled(self, account_id: str, until: float) -> None:
+        """The reconciler's watermark: every conversation updated before ``until`` has been read, its events
+        stored. Written only once they are durable, so a run cut short starts again from the last one."""
+        self._update(account_id, "SET reconciled_until = :until", {":until": _iso(until)})
 
     def _update(self, account_id: str, expression: str, values: dict[str, Any]) -> None:
         """``values`` as plain values, by placeholder."""

@@ -1,5 +1,6 @@
-"""Send rates per account shared by every concurrent sender: GCRA on one DynamoDB item per account and
-rate class, updated atomically, so no read-modify-write race between Lambda instances.
+"""Call rates per account shared by every concurrent caller (the sender's sends, the reconciler's calls of
+the Conversations API): GCRA on one DynamoDB item per account and rate class, updated atomically, so no
+read-modify-write race between Lambda instances.
 
 The item holds the theoretical arrival time (tat) of the next allowed call. A call at `now` is
 allowed at tat - tolerance, and moves tat on by one emission interval; a sender reserves that slot
@@ -159,6 +160,14 @@ def intervals(
         "media": _limit(media_per_second, 1.0, headroom),
         "private_reply": _limit(private_replies_per_hour, 3600.0, headroom),
     }
+
+
+CONVERSATIONS = "conversations"
+
+
+def conversations_limits(calls_per_second: float, headroom: float) -> dict[str, tuple[float, float]]:
+    """Instagram's Conversations API allows 2 calls per second per account (fact sheet §10)."""
+    return {CONVERSATIONS: _limit(calls_per_second, 1.0, headroom)}
 
 
 def _limit(calls: float, period: float, headroom: float) -> tuple[float, float]:

@@ -1,0 +1,314 @@
+"""The reconciler: what Instagram's Conversations API shows that no webhook brought, published as the
+webhook would have published it.
+
+For each account that can be read, from its watermark (the first run: its connection, or HistoryImportDays
+back, whichever is later): the conversations updated since, oldest first; each one's message ids; which of
+them are stored already (one lookup); the details of those that are not, each then ingested exactly as a
+webhook's (igdm.inbound.ingest: the same normaliser and event id, `message|<mid>`, so whichever of the
+webhook and the reconciler comes second is a duplicate and publishes nothing). Backfilled events carry
+source "backfill" and their real occurred_at, and Meta's answer as raw. A message beyond its conversation's
+20 most recent has no details any more: it becomes a `gap` event naming its id, never a silent skip.
+
+Every call waits for the account's share of Meta's 2 calls per second (the shared rate limiter) and counts
+against the run's budget; the watermark moves only past conversations whose events are durable, so a run
+cut short by its budget, its time or Meta resumes where it stopped. One account's failure never stops the
+others; a 190 marks the account for re-authorisation, as the sender does.
+"""
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from igdm.contracts.events import EventKind, InboundEvent, conversation_id
+from igdm.inbound.ingest import EventKey, EventPublisher, EventStore, IngestResult, Receipts, ingest_events
+from igdm.inbound.meta_payload import Envelope
+from igdm.inbound.normalize import event_id, normalize
+from igdm.meta.instagram_login import LoginError
+from igdm.runtime.observability import logger
+from igdm.store.accounts import NEEDS_REAUTHORISATION, Account
+from igdm.store.rate_limits import CONVERSATIONS, Slot
+from reconciler.conversations import Conversation, MessageDetail, MessageGone, MessageRef
+
+DAY = 86_400.0
+# A run that read everything leaves its watermark this long before it started, so the next one reads those
+# minutes again: Meta's clock and ours differ, and a message may be written a moment after its conversation's
+# updated_time was read. (A run cut short leaves Meta's own updated_time of the last conversation it finished,
+# which needs no margin.) What is read twice is found stored and costs no event.
+OVERLAP_SECONDS = 120.0
+THROTTLE_PAUSE_SECONDS = 60.0
+TIME_RESERVE_SECONDS = 20.0  # stop reading this long before the invocation's end: what was read is ingested
+GAP_REASON = (
+    "Instagram keeps the content of a conversation's 20 most recent messages only; this message is older "
+    "and its webhook never came"
+)
+
+
+class Accounts(Protocol):
+    def all(self) -> list[Account]: ...
+
+    def record_reconciled(self, account_id: str, until: float) -> None: ...
+
+
+class Tokens(Protocol):
+    def token(self, account: Account, *, fresh: bool = False) -> str: ...
+
+    def mark_needs_reauthorisation(self, account_id: str, detail: str, *, while_doing: str = "sending") -> None: ...
+
+
+class ConversationsApi(Protocol):
+    def conversations(
+        self, token: str, account_id: str, *, since: float, pace: Callable[[], None]
+    ) -> Iterable[Conversation]: ...
+
+    def messages(self, token: str, conversation_id: str, *, pace: Callable[[], None]) -> list[MessageRef]: ...
+
+    def message(self, token: str, message_id: str, *, pace: Callable[[], None]) -> MessageDetail: ...
+
+
+class Limiter(Protocol):
+    def acquire(self, account_id: str, rate_class: str, max_wait: float = 0.0) -> Slot: ...
+
+    def pause(self, account_id: str, seconds: float) -> None: ...
+
+
+class _Stop(Exception):
+    """The run's call budget or time is spent: what was read is kept, the rest waits for the next run."""
+
+
+@dataclass
+class RunReport:
+    accounts: int = 0
+    conversations: int = 0
+    messages_checked: int = 0
+    backfilled: dict[str, int] = field(default_factory=dict)  # per account
+    gaps: int = 0
+    calls: int = 0
+    errors: list[str] = field(default_factory=list)  # "<account>: <what>"
+    unfinished: list[str] = field(default_factory=list)  # accounts the budget or time cut short
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "accounts": self.accounts,
+            "conversations": self.conversations,
+            "messages_checked": self.messages_checked,
+            "backfilled": sum(self.backfilled.values()),
+            "gaps": self.gaps,
+            "calls": self.calls,
+            "errors": len(self.errors),
+            "unfinished": len(self.unfinished),
+        }
+
+
+@dataclass
+class Reconciler:
+    accounts: Accounts
+    tokens: Tokens
+    graph: ConversationsApi
+    limiter: Limiter
+    store: EventStore
+    publisher: EventPublisher
+    receipts: Receipts | None
+    history_seconds: float = 30 * DAY
+    calls_per_run: int = 2000
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    remaining_seconds: Callable[[], float] = lambda: 900.0
+    _report: RunReport = field(default_factory=RunReport, init=False)
+
+    def run(self) -> RunReport:
+        self._report = RunReport()
+        for account in self.accounts.all():
+            if account.status == NEEDS_REAUTHORISATION:
+                continue  # nothing can be read until someone logs in again
+            self._report.accounts += 1
+            try:
+                self._account(account)
+            except _Stop:
+                self._report.unfinished.append(account.account_id)
+            except LoginError as error:
+                self._refused(account, error)
+            except Exception as exc:  # isolation: the next account is read whatever this one raised
+                logger.exception("reconciling an account failed", extra={"account_id": account.account_id})
+                self._report.errors.append(f"{account.account_id}: {type(exc).__name__}")
+        return self._report
+
+    # ------------------------------------------------------------------ one account
+
+    def _account(self, account: Account) -> None:
+        started = self.clock()
+        since = self._since(account, started)
+        token = self.tokens.token(account)
+        pace = self._pacer(account.account_id)
+        # Newest first from Meta; read oldest first, so the watermark can follow the conversations done.
+        found = list(self.graph.conversations(token, account.account_id, since=since, pace=pace))
+        done_until: float | None = None
+        try:
+            for conversation in sorted(found, key=lambda c: c.updated_at):
+                self._conversation(account, token, conversation, since, pace)
+                done_until = conversation.updated_at
+        except (_Stop, LoginError):
+            if done_until is not None:
+                self.accounts.record_reconciled(account.account_id, done_until)
+            raise
+        self.accounts.record_reconciled(account.account_id, started - OVERLAP_SECONDS)
+
+    def _since(self, account: Account, now: float) -> float:
+        """The watermark; for an account never reconciled, its connection, no further back than the history."""
+        earliest = now - self.history_seconds
+        mark = _epoch(account.reconciled_until) or _epoch(account.connected_at) or earliest
+        return max(mark, earliest)
+
+    def _conversation(
+        self, account: Account, token: str, conversation: Conversation, since: float, pace: Callable[[], None]
+    ) -> None:
+        self._report.conversations += 1
+        refs = self.graph.messages(token, conversation.conversation_id, pace=pace)
+        candidates = [r for r in refs if r.created_at >= since]
+        if not candidates:
+            return
+        # Message ids alone do not name the customer, whose partition holds the conversation's events: the
+        # newest message's details do (and are needed anyway when it is the one missing).
+        newest = self.graph.message(token, refs[0].message_id, pace=pace)
+        customer = _customer(account.account_id, newest)
+        self._report.messages_checked += len(candidates)
+        keys = {
+            r.message_id: (
+                _key(account.account_id, customer, "message", r),
+                _key(account.account_id, customer, "gap", r),
+            )
+            for r in candidates
+        }
+        stored = self.store.stored_ids([key for pair in keys.values() for key in pair])
+        missing = [r for r in candidates if not {k.event_id for k in keys[r.message_id]} & stored]
+        events: list[InboundEvent] = []
+        for ref in sorted(missing, key=lambda r: r.created_at):
+            try:
+                detail = (
+                    newest
+                    if ref.message_id == newest.message_id
+                    else self.graph.message(token, ref.message_id, pace=pace)
+                )
+            except MessageGone:
+                events.append(_gap(account.account_id, customer, conversation, ref, self.clock()))
+                continue
+            events.append(self._backfill(account.account_id, detail))
+        if events:
+            result = self._ingest(events)
+            self._report.gaps += sum(1 for e in events if e.kind == EventKind.GAP)
+            backfilled = result.published - sum(1 for e in events if e.kind == EventKind.GAP)
+            if backfilled:
+                self._report.backfilled[account.account_id] = (
+                    self._report.backfilled.get(account.account_id, 0) + backfilled
+                )
+                logger.info(
+                    "messages backfilled",
+                    extra={
+                        "account_id": account.account_id,
+                        "conversation": conversation.conversation_id,
+                        "count": backfilled,
+                    },
+                )
+
+    def _backfill(self, account_id: str, detail: MessageDetail) -> InboundEvent:
+        """The event the webhook would have made of this message, marked as found by the reconciler."""
+        [event] = normalize(Envelope.model_validate(_as_webhook(account_id, detail)), int(self.clock() * 1000))
+        return event.model_copy(update={"source": "backfill", "raw": detail.raw})
+
+    def _ingest(self, events: Sequence[InboundEvent]) -> IngestResult:
+        return ingest_events(list(events), int(self.clock() * 1000), self.store, self.publisher, self.receipts)
+
+    # ------------------------------------------------------------------ Meta's limits
+
+    def _pacer(self, account_id: str) -> Callable[[], None]:
+        def pace() -> None:
+            if self._report.calls >= self.calls_per_run:
+                raise _Stop("the run's call budget is spent")
+            if self.remaining_seconds() < TIME_RESERVE_SECONDS:
+                raise _Stop("the invocation's time is nearly up")
+            while True:
+                slot = self.limiter.acquire(account_id, CONVERSATIONS, max_wait=1.0)
+                if slot.wait > 0:
+                    self.sleep(slot.wait)
+                if slot.reserved:
+                    break
+            self._report.calls += 1
+
+        return pace
+
+    def _refused(self, account: Account, error: LoginError) -> None:
+        if error.token_dead:
+            self.tokens.mark_needs_reauthorisation(
+                account.account_id, error.detail, while_doing="reading its conversations"
+            )
+        elif error.transient and error.code is not None:
+            self.limiter.pause(account.account_id, THROTTLE_PAUSE_SECONDS)  # throttled: every caller waits
+        logger.warning(
+            "Meta refused a Conversations API call",
+            extra={"account_id": account.account_id, "code": error.code, "detail": error.detail[:300]},
+        )
+        self._report.errors.append(f"{account.account_id}: Meta answered {error.code or error.http_status}")
+
+
+def _key(account_id: str, customer_id: str | None, prefix: str, ref: MessageRef) -> EventKey:
+    return EventKey(account_id, customer_id, event_id(account_id, f"{prefix}|{ref.message_id}"))
+
+
+def _customer(account_id: str, detail: MessageDetail) -> str | None:
+    """The conversation's other side: the sender, or when the account sent it, its recipient."""
+    if detail.sender_id != account_id:
+        return detail.sender_id
+    return next((r for r in detail.recipient_ids if r != account_id), None)
+
+
+def _as_webhook(account_id: str, detail: MessageDetail) -> dict[str, Any]:
+    """The message as Meta's webhook would have carried it (fact sheet §4.1): the same item normalises to
+    the same event, id included. A message the account sent comes back as its echo."""
+    message: dict[str, Any] = {"mid": detail.message_id}
+    if detail.text is not None:
+        message["text"] = detail.text
+    if detail.attachments:
+        message["attachments"] = [{"type": kind, "payload": {"url": url}} for kind, url in detail.attachments]
+    outbound = detail.sender_id == account_id
+    if outbound:
+        message["is_echo"] = True
+    recipient = next((r for r in detail.recipient_ids if r != detail.sender_id), account_id)
+    item = {
+        "sender": {"id": detail.sender_id},
+        "recipient": {"id": recipient},
+        "timestamp": int(detail.created_at * 1000),
+        "message": message,
+    }
+    return {
+        "object": "instagram",
+        "entry": [{"id": account_id, "time": int(detail.created_at * 1000), "messaging": [item]}],
+    }
+
+
+def _gap(
+    account_id: str, customer_id: str | None, conversation: Conversation, ref: MessageRef, now: float
+) -> InboundEvent:
+    return InboundEvent(
+        event_id=event_id(account_id, f"gap|{ref.message_id}"),
+        kind=EventKind.GAP,
+        account_id=account_id,
+        customer_id=customer_id,
+        conversation_id=conversation_id(account_id, customer_id),
+        direction="inbound",
+        source="backfill",
+        user_initiated=False,
+        occurred_at=datetime.fromtimestamp(ref.created_at, UTC),
+        received_at=datetime.fromtimestamp(now, UTC),
+        message_id=ref.message_id,
+        error=GAP_REASON,
+        raw={
+            "conversation_id": conversation.conversation_id,
+            "id": ref.message_id,
+            "created_time": int(ref.created_at),
+        },
+    )
+
+
+def _epoch(iso: str | None) -> float | None:
+    return datetime.fromisoformat(iso).timestamp() if iso else None

@@ -1,0 +1,248 @@
+"""The reconciler's logic on in-memory ports: what it publishes, exactly once, and where it leaves its watermark."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+
+from igdm.contracts.events import EventKind, InboundEvent
+from igdm.inbound.ingest import ingest
+from igdm.inbound.meta_payload import Envelope
+from igdm.meta.instagram_login import LoginError
+from igdm.store.accounts import ACTIVE, NEEDS_REAUTHORISATION, Account
+from local.harnesses.webhook_in_memory import MemoryQueue, MemoryStore
+from local.samples import meta as m
+from reconciler.service import DAY, Reconciler
+from tests.fakes.accounts import MemoryAccountTable
+from tests.fakes.clock import ManualClock
+from tests.fakes.conversations import MemoryConversations
+from tests.fakes.sender import MemoryLimiter
+
+ACCOUNT = m.ACCOUNT
+NOW = 1_800_000_000.0
+HOUR = 3600.0
+
+
+@dataclass
+class Tokens:
+    marked: dict[str, str] = field(default_factory=dict)
+
+    def token(self, account: Account, *, fresh: bool = False) -> str:
+        return f"token-{account.account_id}"
+
+    def mark_needs_reauthorisation(self, account_id: str, detail: str, *, while_doing: str = "sending") -> None:
+        self.marked[account_id] = f"{while_doing}: {detail}"
+
+
+@dataclass
+class World:
+    clock: ManualClock
+    accounts: MemoryAccountTable
+    tokens: Tokens
+    meta: MemoryConversations
+    limiter: MemoryLimiter
+    store: MemoryStore
+    queue: MemoryQueue
+    reconciler: Reconciler
+
+    def published(self) -> list[InboundEvent]:
+        return self.queue.messages
+
+    def webhook(self, customer: str, mid: str, at: float) -> None:
+        """Meta's webhook for the message did come, through the webhook's own ingestion."""
+        body = m.envelope(m.text(mid=mid, customer=customer, ts=int(at * 1000)))
+        ingest(Envelope.model_validate(body), int(self.clock() * 1000), self.store, self.queue)
+
+
+def world(*, connected_hours_ago: float = 48, calls_per_run: int = 2000, accounts: int = 1) -> World:
+    clock = ManualClock(NOW)
+    table = MemoryAccountTable()
+    connected = datetime.fromtimestamp(NOW - connected_hours_ago * HOUR, UTC).isoformat()
+    for n in range(accounts):
+        account_id = ACCOUNT if n == 0 else f"178414000000009{n:02d}"
+        table.accounts[account_id] = Account(account_id, ACTIVE, f"accounts/{account_id}", connected_at=connected)
+    meta, limiter, store, queue, tokens = (
+        MemoryConversations(ACCOUNT),
+        MemoryLimiter(clock),
+        MemoryStore(),
+        MemoryQueue(),
+        Tokens(),
+    )
+    reconciler = Reconciler(
+        accounts=table,
+        tokens=tokens,
+        graph=meta,
+        limiter=limiter,
+        store=store,
+        publisher=queue,
+        receipts=None,
+        history_seconds=30 * DAY,
+        calls_per_run=calls_per_run,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    return World(clock, table, tokens, meta, limiter, store, queue, reconciler)
+
+
+def customers_wrote(w: World, conversations: int, messages_each: int, *, hours_ago: float = 1) -> list[str]:
+    mids = []
+    for c in range(conversations):
+        for k in range(messages_each):
+            mid = f"m_{c}_{k}"
+            w.meta.add(f"90000000000000{c:02d}", mid, NOW - hours_ago * HOUR + c * 60 + k)
+            mids.append(mid)
+    return mids
+
+
+def test_messages_whose_webhook_never_came_are_published_once_as_the_webhook_would_have() -> None:
+    w = world()
+    mids = customers_wrote(w, conversations=10, messages_each=5)
+    report = w.reconciler.run()
+    assert sorted(e.message_id for e in w.published() if e.message_id) == sorted(mids)
+    assert {e.source for e in w.published()} == {"backfill"}
+    assert {e.kind for e in w.published()} == {EventKind.TEXT}
+    assert report.summary()["backfilled"] == 50 and report.summary()["conversations"] == 10
+    first = next(e for e in w.published() if e.message_id == "m_0_0")
+    assert first.occurred_at == datetime.fromtimestamp(NOW - HOUR, UTC)  # Meta's time, not the run's
+    assert first.customer_id == "9000000000000000" and first.user_initiated and first.text == "hi"
+    assert first.raw["id"] == "m_0_0"  # what Meta's Conversations API answered
+    # The same message by webhook gives the same event id: whichever comes second is a duplicate.
+    webhook = MemoryQueue()
+    body = m.envelope(m.text(mid="m_0_0", customer="9000000000000000", ts=int((NOW - HOUR) * 1000)))
+    ingest(Envelope.model_validate(body), int(NOW * 1000), MemoryStore(), webhook)
+    assert webhook.messages[0].event_id == first.event_id
+
+
+def test_a_second_run_publishes_nothing_and_redelivered_webhooks_publish_nothing() -> None:
+    w = world()
+    customers_wrote(w, conversations=3, messages_each=2)
+    w.reconciler.run()
+    published = len(w.published())
+    w.clock.advance(900)
+    w.reconciler.run()
+    assert len(w.published()) == published
+    w.webhook("9000000000000001", "m_1_0", NOW - HOUR + 60)  # Meta delivers it late after all
+    assert len(w.published()) == published
+
+
+def test_a_message_webhooked_first_is_not_published_again() -> None:
+    w = world()
+    customers_wrote(w, conversations=1, messages_each=3)
+    w.webhook("9000000000000000", "m_0_1", NOW - HOUR + 1)
+    w.reconciler.run()
+    assert [e.message_id for e in w.published()] == ["m_0_1", "m_0_0", "m_0_2"]
+    assert [e.source for e in w.published()] == ["messaging", "backfill", "backfill"]
+
+
+def test_only_missing_messages_have_their_details_fetched() -> None:
+    w = world()
+    customers_wrote(w, conversations=1, messages_each=4)
+    for k in range(4):
+        w.webhook("9000000000000000", f"m_0_{k}", NOW - HOUR + k)
+    w.reconciler.run()
+    # The list, its conversation's messages, and the newest one's details (to learn the customer): no more.
+    assert w.meta.calls == ["conversations", "messages t_9000000000000000", "message m_0_3"]
+    assert len(w.published()) == 4  # the webhook's
+
+
+def test_a_later_run_reads_only_conversations_updated_since_its_watermark() -> None:
+    w = world()
+    customers_wrote(w, conversations=5, messages_each=1, hours_ago=2)
+    w.reconciler.run()
+    # Two minutes before the run started: Meta's clock and ours may differ.
+    assert w.accounts.accounts[ACCOUNT].reconciled_until == datetime.fromtimestamp(NOW - 120, UTC).isoformat()
+    w.meta.calls.clear()
+    w.clock.advance(900)
+    w.meta.add("9000000000000003", "m_new", w.clock() - 60)
+    w.reconciler.run()
+    assert w.meta.calls == ["conversations", "messages t_9000000000000003", "message m_new"]
+    assert w.published()[-1].message_id == "m_new"
+
+
+def test_an_older_message_without_details_becomes_a_gap_event_once() -> None:
+    w = world()
+    for k in range(25):  # 25 messages in one conversation: details for the 20 newest only
+        w.meta.add("9000000000000000", f"m_{k:02d}", NOW - HOUR + k)
+    w.reconciler.run()
+    gaps = [e for e in w.published() if e.kind == EventKind.GAP]
+    assert [g.message_id for g in gaps] == [f"m_{k:02d}" for k in range(5)]
+    assert {g.source for g in gaps} == {"backfill"} and gaps[0].customer_id == "9000000000000000"
+    assert "20 most recent" in (gaps[0].error or "")
+    assert len(w.published()) == 25
+    w.clock.advance(900)
+    w.meta.add("9000000000000000", "m_25", w.clock() - 10)
+    w.reconciler.run()
+    assert [e.message_id for e in w.published()[25:]] == ["m_25"]  # the gaps are not reported twice
+
+
+def test_a_message_the_business_sent_from_the_instagram_app_comes_in_as_an_echo() -> None:
+    w = world()
+    w.meta.add("9000000000000000", "m_in", NOW - HOUR)
+    w.meta.add("9000000000000000", "m_out", NOW - HOUR + 5, text="sent from the app", from_account=True)
+    w.reconciler.run()
+    echo = next(e for e in w.published() if e.message_id == "m_out")
+    assert (echo.kind, echo.direction, echo.customer_id, echo.text) == (
+        EventKind.ECHO,
+        "outbound",
+        "9000000000000000",
+        "sent from the app",
+    )
+
+
+def test_the_first_run_reaches_back_to_the_connection_and_no_further_than_the_history() -> None:
+    w = world(connected_hours_ago=10)
+    w.meta.add("9000000000000000", "m_before", NOW - 11 * HOUR)  # before the account was connected
+    w.meta.add("9000000000000001", "m_after", NOW - 9 * HOUR)
+    w.reconciler.run()
+    assert [e.message_id for e in w.published()] == ["m_after"]
+    old = world(connected_hours_ago=24 * 365)
+    old.meta.add("9000000000000000", "m_ancient", NOW - 31 * DAY)
+    old.meta.add("9000000000000001", "m_recent", NOW - 29 * DAY)
+    old.reconciler.run()
+    assert [e.message_id for e in old.published()] == ["m_recent"]
+
+
+def test_a_run_cut_short_by_its_budget_resumes_where_it_stopped_and_loses_nothing() -> None:
+    w = world(calls_per_run=7)
+    mids = customers_wrote(w, conversations=6, messages_each=2)
+    first = w.reconciler.run()
+    assert first.unfinished == [ACCOUNT] and 0 < len(w.published()) < 12
+    for _ in range(10):  # bounded: each run makes progress
+        w.clock.advance(900)
+        if not w.reconciler.run().unfinished:
+            break
+    assert sorted(e.message_id for e in w.published() if e.message_id) == sorted(mids)  # each once
+    assert len(w.published()) == len(mids)
+
+
+def test_every_call_waits_for_the_accounts_conversations_rate_slot() -> None:
+    w = world()
+    customers_wrote(w, conversations=2, messages_each=1)
+    report = w.reconciler.run()
+    assert w.limiter.reserved == [(ACCOUNT, "conversations")] * report.calls
+    assert report.calls == len(w.meta.calls) == 5
+
+
+def test_a_dead_token_marks_the_account_and_the_others_are_still_read() -> None:
+    w = world(accounts=2)
+    w.meta.refuse_with = LoginError("Error validating access token", 400, 190)
+    report = w.reconciler.run()
+    assert set(w.tokens.marked) == {ACCOUNT, "17841400000000901"}
+    assert "reading its conversations" in w.tokens.marked[ACCOUNT]
+    assert len(report.errors) == 2 and report.accounts == 2
+
+
+def test_an_account_that_needs_reauthorisation_is_not_read() -> None:
+    w = world()
+    w.accounts.accounts[ACCOUNT] = Account(ACCOUNT, NEEDS_REAUTHORISATION, f"accounts/{ACCOUNT}")
+    customers_wrote(w, conversations=1, messages_each=1)
+    assert w.reconciler.run().accounts == 0 and w.meta.calls == []
+
+
+def test_throttling_pauses_the_account_for_every_caller() -> None:
+    w = world()
+    customers_wrote(w, conversations=1, messages_each=1)
+    w.meta.refuse_with = LoginError("(#80002) too many calls", 400, 80002, transient=True)
+    w.reconciler.run()
+    assert w.limiter.paused_until[ACCOUNT] == pytest.approx(NOW + 60)
+    assert w.accounts.accounts[ACCOUNT].reconciled_until is None  # nothing read, nothing skipped
