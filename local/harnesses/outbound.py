@@ -25,6 +25,8 @@ from local.meta.graph_sandbox import GraphSandbox
 from local.samples import meta as m
 from local.samples import outbound as out
 from local.stack import ApiServer
+from reconciler import handler as reconciler_handler
+from reconciler import wiring as reconciler_wiring
 from sender import handler as sender_handler
 from sender import service as sender_service
 from sender import wiring as sender_wiring
@@ -42,7 +44,7 @@ CUSTOMER = out.CUSTOMER
 
 
 def reset_function_state() -> None:
-    for wiring in (webhook_wiring, sender_wiring, callback_wiring):
+    for wiring in (webhook_wiring, sender_wiring, callback_wiring, reconciler_wiring):
         wiring.reset()
 
 
@@ -115,6 +117,15 @@ class Loop:
         self._drain(self.poller, self.outbound_url, seconds)
         self.sandbox.drain_webhooks(timeout=10)
 
+    def reconcile(self) -> dict[str, Any]:
+        """One scheduled run of the reconciler's real handler; its summary. Then the webhooks it caused
+        (none, normally) and the sandbox's pending ones are given time to land."""
+        summary: dict[str, Any] = reconciler_handler.lambda_handler(
+            {}, LambdaContext("ReconcilerFunction", timeout_seconds=900)
+        )
+        self.sandbox.drain_webhooks(timeout=10)
+        return summary
+
     def run_callbacks(self, *, seconds: float = 0.0) -> None:
         """Deliver the callback queue's jobs the same way (after `run`, which queued them)."""
         self._drain(self.callback_poller, self.callback_url, seconds)
@@ -146,6 +157,11 @@ class Loop:
         ]
 
     def statuses(self, key: str | None = None) -> list[dict[str, Any]]:
+        found = [e["status"] for e in self.events() if e["kind"] == "message_status"]
+        return [s for s in found if key is None or s["idempotency_key"] == key]
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event published on the events queue so far (the queue is drained as it is read)."""
         while True:
             got = self.sqs.receive_message(QueueUrl=self.events_url, MaxNumberOfMessages=10).get("Messages", [])
             if not got:
@@ -155,8 +171,7 @@ class Loop:
                 QueueUrl=self.events_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": g["ReceiptHandle"]} for i, g in enumerate(got)],
             )
-        found = [e["status"] for e in self._events if e["kind"] == "message_status"]
-        return [s for s in found if key is None or s["idempotency_key"] == key]
+        return list(self._events)
 
     def status_names(self, key: str) -> list[str]:
         return [s["status"] for s in self.statuses(key)]
@@ -176,6 +191,7 @@ def outbound_loop(
     gateway_app_id: str | None = GATEWAY_APP_ID,
     callback_retry_base_seconds: float | None = 0.5,
     one_request_at_a_time: bool = False,
+    conversations_rate_per_second: int = 2,
 ) -> Iterator[Loop]:
     """The loop, with the account ACCOUNT connected (token TOKEN) and retries after about a second rather
     than minutes.
@@ -187,7 +203,8 @@ def outbound_loop(
     the template's OutboundMaxReceiveCount (the queue's redrive policy and the sender's last attempt alike).
     ``gateway_app_id``: the gateway's Instagram app, named by the sandbox's echoes and known to the gateway;
     None leaves both at the sandbox's default app and the gateway without one (echoes matched by marker).
-    ``callback_retry_base_seconds``: None keeps the template's."""
+    ``callback_retry_base_seconds``: None keeps the template's. ``conversations_rate_per_second``: the
+    sandbox's Conversations API limit (Meta's is 2)."""
     patch.setattr(sender_service, "BACKOFF_BASE_SECONDS", 0.5)
     patch.setattr(sender_service, "THROTTLE_PAUSE_SECONDS", 1.0)
     app_secret: dict[str, Any] = {"app_secrets": [APP_SECRET], "verify_token": "t"}
@@ -202,7 +219,7 @@ def outbound_loop(
         stack,
         clients,
     ):
-        for function in ("WebhookFunction", "SenderFunction", "CallbackFunction"):
+        for function in ("WebhookFunction", "SenderFunction", "CallbackFunction", "ReconcilerFunction"):
             for key, value in stack.function_environment(function).items():
                 patch.setenv(key, value)
         patch.setenv("ALLOW_LOCAL_CALLBACKS", "true")  # the inbox is on 127.0.0.1, as in make run
@@ -222,6 +239,7 @@ def outbound_loop(
                 webhook_url=f"http://127.0.0.1:{api.server_address[1]}/webhook",
                 app_secret=APP_SECRET,
                 echo_delay_seconds=echo_delay_seconds,
+                conversations_rate_per_second=conversations_rate_per_second,
                 **sandbox_options,
             )
             running.callback(sandbox.stop)  # safe before start(): the sandbox checks what it started
