@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chaos import fuzz_outbound, fuzz_webhook, refresher_faults, sender_faults, webhook_faults
+from chaos import fuzz_outbound, fuzz_webhook, reconcile_faults, refresher_faults, sender_faults, webhook_faults
 from chaos.known import KNOWN_BUGS
 from chaos.report import Result, run_seed, say
 from igdm.runtime.observability import logger
@@ -55,6 +55,12 @@ def scenarios(quick: bool) -> list[Scenario]:
             "refresher faults (old token revoked)",
             lambda seed: refresher_faults.run(
                 refresher_faults.RefresherFaultPlan(accounts=pick(10, 30), refresh_invalidates_old=True), seed
+            ),
+        ),
+        Scenario(
+            "reconciler faults",
+            lambda seed: reconcile_faults.run(
+                reconcile_faults.ReconcileFaultPlan(messages=pick(40, 120), customers=pick(6, 12)), seed
             ),
         ),
         Scenario(

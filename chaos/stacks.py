@@ -29,7 +29,11 @@ def webhook_stack() -> Iterator[Harness]:
 
 @contextmanager
 def outbound_stack(
-    *, graph_timeout_seconds: float = 10.0, echo_delay_seconds: float = 0.2, max_receive_count: int | None = None
+    *,
+    graph_timeout_seconds: float = 10.0,
+    echo_delay_seconds: float = 0.2,
+    max_receive_count: int | None = None,
+    conversations_rate_per_second: int = 2,
 ) -> Iterator[Loop]:
     """Sender, webhook (for echoes) and callback handlers, the SQS poller, the Graph sandbox.
     ``max_receive_count`` overrides the template's OutboundMaxReceiveCount (the queue's redrive policy and the
@@ -45,6 +49,7 @@ def outbound_stack(
             gateway_app_id=None,
             callback_retry_base_seconds=None,
             one_request_at_a_time=True,
+            conversations_rate_per_second=conversations_rate_per_second,
         ) as loop,
     ):
         yield loop

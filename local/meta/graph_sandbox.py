@@ -413,6 +413,11 @@ class GraphSandbox:
         with self._lock:
             self._faults.append(fault)
 
+    def clear_faults(self) -> None:
+        """Forget the faults not used yet; everything else stays."""
+        with self._lock:
+            self._faults.clear()
+
     def reset(self) -> None:
         """Forget faults, requests, sent messages, conversations, rate windows, dropped webhooks and echo failures.
 

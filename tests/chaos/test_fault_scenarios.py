@@ -3,7 +3,7 @@ the sender, faults in the refresher's writes. Each counts from the table, the qu
 
 import re
 
-from chaos import refresher_faults, sender_faults, webhook_faults
+from chaos import reconcile_faults, refresher_faults, sender_faults, webhook_faults
 from tests.chaos import SEED
 
 
@@ -42,3 +42,12 @@ def test_the_refresher_failing_mid_write_never_leaves_an_account_without_a_worki
     assert (result.lost, result.violations) == (0, []), result.line()
     assert result.figures["faults"] > 0
     assert result.figures["refreshed"] == 5  # and a later run completed every refresh
+
+
+def test_webhooks_never_sent_or_sent_late_with_a_failing_conversations_api_lose_and_duplicate_nothing() -> None:
+    result = reconcile_faults.run(reconcile_faults.ReconcileFaultPlan(messages=40, customers=5, fault_rate=0.3), SEED)
+    assert (result.lost, result.duplicated, result.violations) == (0, 0, []), result.line()
+    figures = result.figures
+    assert figures["backfilled"] > 0 and figures["webhooked"] > 0  # both ways in were used
+    assert figures["backfilled"] + figures["webhooked"] == figures["messages"] == 40
+    assert figures["faults"] > 0  # and the reconciler met Instagram's failures on the way
