@@ -82,3 +82,20 @@ def test_a_message_the_business_sent_from_the_instagram_app_arrives_as_its_echo(
         "backfill",
         "yes, in two days",
     )
+
+
+def test_a_dropped_subscription_is_reported_and_restored_within_one_run(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBHOOK_SILENCE_SECONDS", "0")  # here, a message is overdue at once
+    loop.sandbox.unsubscribe(ACCOUNT)  # Meta dropped the subscription after failed deliveries
+    loop.sandbox.drop_webhooks(3)  # and so sends nothing
+    for k in range(3):
+        loop.sandbox.customer_says(ACCOUNT, "9000000000000003", f"hello? {k}")
+    loop.sandbox.drain_webhooks()
+    summary = loop.reconcile()
+    assert (summary["backfilled"], summary["webhooks_silent"]) == (3, 1)
+    changes = [e["account"]["change"] for e in loop.events() if e["kind"] == "account_status"]
+    assert changes == ["webhooks_silent", "subscription_restored"]
+    required = loop.stack.function_environment("ReconcilerFunction")["WEBHOOK_FIELDS"].split(",")
+    assert set(loop.sandbox.subscribed_fields(ACCOUNT)) >= set(required)

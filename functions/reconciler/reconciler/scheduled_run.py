@@ -33,6 +33,10 @@ def publish_metrics(report: RunReport) -> None:
     count("MessageGaps", report.gaps)
     count("ConversationsApiCalls", report.calls)
     count("ReconcileErrors", len(report.errors))
+    count("WebhooksSilent", len(report.silent))
+    count("Resubscriptions", len(report.resubscribed))  # as the refresher's: WebhookSubscriptionDroppedAlarm
+    for account_id in report.silent:
+        count("WebhooksSilent", 1, account_id=account_id)
     for account_id, backfilled in report.backfilled.items():
         # Per account too: a steady count for one account means its webhooks are not arriving.
         count("MessagesBackfilled", backfilled, account_id=account_id)

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from igdm.contracts.account_status import AccountChange
 from igdm.contracts.events import EventKind, InboundEvent, conversation_id
 from igdm.inbound.ingest import EventKey, EventPublisher, EventStore, IngestResult, Receipts, ingest_events
 from igdm.inbound.meta_payload import Envelope
 from igdm.inbound.normalize import event_id, normalize
-from igdm.meta.instagram_login import LoginError
+from igdm.meta.instagram_login import LoginError, missing_fields
 from igdm.runtime.observability import logger
 from igdm.store.accounts import NEEDS_REAUTHORISATION, Account
 from igdm.store.rate_limits import CONVERSATIONS, Slot
@@ -38,7 +39,10 @@ DAY = 86_400.0
 # which needs no margin.) What is read twice is found stored and costs no event.
 OVERLAP_SECONDS = 120.0
 THROTTLE_PAUSE_SECONDS = 60.0
-TIME_RESERVE_SECONDS = 20.0  # stop reading this long before the invocation's end: what was read is ingested
+TIME_RESERVE_SECONDS = 20.0
+# A customer message still without its webhook this long after it was sent, with no webhook at all for the
+# account since, means Meta stopped sending them (a dropped subscription, most often): not one late webhook.
+SILENCE_SECONDS = 600.0  # stop reading this long before the invocation's end: what was read is ingested
 GAP_REASON = (
     "Instagram keeps the content of a conversation's 20 most recent messages only; this message is older "
     "and its webhook never came"
@@ -67,6 +71,18 @@ class ConversationsApi(Protocol):
     def message(self, token: str, message_id: str, *, pace: Callable[[], None]) -> MessageDetail: ...
 
 
+class Subscriptions(Protocol):
+    """The account's webhook subscription (igdm.meta.instagram_login.InstagramLogin)."""
+
+    def subscribed_fields(self, token: str) -> set[str]: ...
+
+    def subscribe(self, token: str, wanted: list[str]) -> tuple[list[str], list[str]]: ...
+
+
+class AccountEvents(Protocol):
+    def publish(self, changes: list[AccountChange], *, now: float) -> list[AccountChange]: ...
+
+
 class Limiter(Protocol):
     def acquire(self, account_id: str, rate_class: str, max_wait: float = 0.0) -> Slot: ...
 
@@ -86,6 +102,8 @@ class RunReport:
     gaps: int = 0
     calls: int = 0
     errors: list[str] = field(default_factory=list)  # "<account>: <what>"
+    silent: list[str] = field(default_factory=list)  # accounts whose webhooks stopped (webhooks_silent)
+    resubscribed: list[str] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)  # accounts the budget or time cut short
 
     def summary(self) -> dict[str, Any]:
@@ -97,6 +115,7 @@ class RunReport:
             "gaps": self.gaps,
             "calls": self.calls,
             "errors": len(self.errors),
+            "webhooks_silent": len(self.silent),
             "unfinished": len(self.unfinished),
         }
 
@@ -110,12 +129,17 @@ class Reconciler:
     store: EventStore
     publisher: EventPublisher
     receipts: Receipts | None
+    subscriptions: Subscriptions | None = None
+    events: AccountEvents | None = None
+    webhook_fields: list[str] = field(default_factory=list)
+    silence_seconds: float = SILENCE_SECONDS
     history_seconds: float = 30 * DAY
     calls_per_run: int = 2000
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     remaining_seconds: Callable[[], float] = lambda: 900.0
     _report: RunReport = field(default_factory=RunReport, init=False)
+    _missed: list[float] = field(default_factory=list, init=False)  # this account's backfilled customer messages
 
     def run(self) -> RunReport:
         self._report = RunReport()
@@ -144,6 +168,7 @@ class Reconciler:
         # Newest first from Meta; read oldest first, so the watermark can follow the conversations done.
         found = list(self.graph.conversations(token, account.account_id, since=since, pace=pace))
         done_until: float | None = None
+        self._missed = []
         try:
             for conversation in sorted(found, key=lambda c: c.updated_at):
                 self._conversation(account, token, conversation, since, pace)
@@ -153,6 +178,7 @@ class Reconciler:
                 self.accounts.record_reconciled(account.account_id, done_until)
             raise
         self.accounts.record_reconciled(account.account_id, started - OVERLAP_SECONDS)
+        self._check_silence(account, token, started)
 
     def _since(self, account: Account, now: float) -> float:
         """The watermark; for an account never reconciled, its connection, no further back than the history."""
@@ -196,6 +222,7 @@ class Reconciler:
             events.append(self._backfill(account.account_id, detail))
         if events:
             result = self._ingest(events)
+            self._missed.extend(e.occurred_at.timestamp() for e in events if e.user_initiated)
             self._report.gaps += sum(1 for e in events if e.kind == EventKind.GAP)
             backfilled = result.published - sum(1 for e in events if e.kind == EventKind.GAP)
             if backfilled:
@@ -218,6 +245,52 @@ class Reconciler:
 
     def _ingest(self, events: Sequence[InboundEvent]) -> IngestResult:
         return ingest_events(list(events), int(self.clock() * 1000), self.store, self.publisher, self.receipts)
+
+    # ------------------------------------------------------------------ silent webhooks
+
+    def _check_silence(self, account: Account, token: str, now: float) -> None:
+        """Customer messages the webhook never brought, sent long enough ago, with no webhook of the account
+        since: Meta stopped sending them. Announced, and the subscription checked and restored at once."""
+        heard = _epoch(account.last_webhook_at)
+        overdue = [t for t in self._missed if t < now - self.silence_seconds and (heard is None or heard < t)]
+        if not overdue or self.subscriptions is None or self.events is None:
+            return
+        self._report.silent.append(account.account_id)
+        since = account.last_webhook_at or "the account was connected"
+        changes = [
+            AccountChange(
+                account.account_id,
+                account.status,
+                "webhooks_silent",
+                reason="messages_without_webhooks",
+                detail=f"{len(overdue)} customer messages since {since} reached the gateway only through "
+                "Instagram's Conversations API",
+                username=account.username,
+            )
+        ]
+        logger.warning("webhooks silent", extra={"account_id": account.account_id, "messages": len(overdue)})
+        try:
+            subscribed = self.subscriptions.subscribed_fields(token)
+            missing = missing_fields(self.webhook_fields, subscribed)
+            if missing:
+                fields, _ = self.subscriptions.subscribe(token, self.webhook_fields)
+                self._report.resubscribed.append(account.account_id)
+                changes.append(
+                    AccountChange(
+                        account.account_id,
+                        account.status,
+                        "subscription_restored",
+                        reason="fields_missing",
+                        detail=f"Meta had dropped {', '.join(missing)}; subscribed again",
+                        username=account.username,
+                        missing_fields=missing,
+                        subscribed_fields=fields,
+                    )
+                )
+        except LoginError as error:
+            self._report.errors.append(f"{account.account_id}: checking the subscription, Meta answered {error.code}")
+        if self.events.publish(changes, now=now):
+            logger.error("account_status event not published", extra={"account_id": account.account_id})
 
     # ------------------------------------------------------------------ Meta's limits
 

@@ -2,7 +2,7 @@
 
 from pydantic import Field
 
-from igdm.runtime.config import LocalStackSettings, TokenUrl
+from igdm.runtime.config import CommaList, LocalStackSettings, TokenUrl
 
 
 class ReconcilerSettings(LocalStackSettings):
@@ -24,4 +24,14 @@ class ReconcilerSettings(LocalStackSettings):
     rate_headroom: float = Field(0.96, gt=0, le=1, description="Fraction of Meta's limit used, as the sender's.")
     calls_per_run: int = Field(
         2000, gt=0, description="Conversations API calls one run may make across all accounts; the rest waits."
+    )
+    webhook_silence_seconds: float = Field(
+        600,
+        ge=0,
+        description="A customer message still without its webhook this long after it was sent, and no webhook of "
+        "the account since, means the account's webhooks stopped.",
+    )
+    webhook_fields: CommaList = Field(
+        min_length=1,
+        description="The fields an account must be subscribed to: restored at once when its webhooks fell silent.",
     )

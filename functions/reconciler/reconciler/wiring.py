@@ -32,6 +32,7 @@ def service() -> Reconciler:
         timeout_seconds=settings.graph_timeout_seconds,
     )
     statuses = StatusPublisher(sqs, settings.events_queue_url, settings.callback_queue_url)
+    account_events = AccountEventPublisher(sqs, settings.events_queue_url)
     return Reconciler(
         accounts=AccountTable(dynamodb, settings.table_name),
         tokens=AccountDirectory(
@@ -39,7 +40,7 @@ def service() -> Reconciler:
             settings.table_name,
             aws.client("secretsmanager"),
             secret_max_age_seconds=settings.secret_max_age_seconds,
-            events=AccountEventPublisher(sqs, settings.events_queue_url),
+            events=account_events,
         ),
         graph=ConversationsClient(login),
         limiter=RateLimiter(
@@ -52,6 +53,10 @@ def service() -> Reconciler:
         receipts=OutboundReceipts(
             OutboundRecords(dynamodb, settings.table_name, settings.event_retention_days), statuses
         ),
+        subscriptions=login,
+        events=account_events,
+        webhook_fields=settings.webhook_fields,
+        silence_seconds=settings.webhook_silence_seconds,
         history_seconds=settings.history_import_days * DAY,
         calls_per_run=settings.calls_per_run,
     )

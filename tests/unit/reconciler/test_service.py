@@ -1,6 +1,6 @@
 """The reconciler's logic on in-memory ports: what it publishes, exactly once, and where it leaves its watermark."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pytest
@@ -13,7 +13,7 @@ from igdm.store.accounts import ACTIVE, NEEDS_REAUTHORISATION, Account
 from local.harnesses.webhook_in_memory import MemoryQueue, MemoryStore
 from local.samples import meta as m
 from reconciler.service import DAY, Reconciler
-from tests.fakes.accounts import MemoryAccountTable
+from tests.fakes.accounts import MemoryAccountEvents, MemoryAccountTable
 from tests.fakes.clock import ManualClock
 from tests.fakes.conversations import MemoryConversations
 from tests.fakes.sender import MemoryLimiter
@@ -35,6 +35,25 @@ class Tokens:
 
 
 @dataclass
+class Subscriptions:
+    """The account's webhook subscription at Meta."""
+
+    fields: set[str] = field(default_factory=lambda: set(FIELDS))
+    subscribe_calls: int = 0
+
+    def subscribed_fields(self, token: str) -> set[str]:
+        return set(self.fields)
+
+    def subscribe(self, token: str, wanted: list[str]) -> tuple[list[str], list[str]]:
+        self.subscribe_calls += 1
+        self.fields = set(wanted)
+        return list(wanted), []
+
+
+FIELDS = ["messages", "message_reactions", "messaging_seen"]
+
+
+@dataclass
 class World:
     clock: ManualClock
     accounts: MemoryAccountTable
@@ -44,6 +63,8 @@ class World:
     store: MemoryStore
     queue: MemoryQueue
     reconciler: Reconciler
+    subscriptions: Subscriptions
+    account_events: MemoryAccountEvents
 
     def published(self) -> list[InboundEvent]:
         return self.queue.messages
@@ -68,6 +89,7 @@ def world(*, connected_hours_ago: float = 48, calls_per_run: int = 2000, account
         MemoryQueue(),
         Tokens(),
     )
+    subscriptions, account_events = Subscriptions(), MemoryAccountEvents()
     reconciler = Reconciler(
         accounts=table,
         tokens=tokens,
@@ -76,12 +98,15 @@ def world(*, connected_hours_ago: float = 48, calls_per_run: int = 2000, account
         store=store,
         publisher=queue,
         receipts=None,
+        subscriptions=subscriptions,
+        events=account_events,
+        webhook_fields=FIELDS,
         history_seconds=30 * DAY,
         calls_per_run=calls_per_run,
         clock=clock,
         sleep=clock.sleep,
     )
-    return World(clock, table, tokens, meta, limiter, store, queue, reconciler)
+    return World(clock, table, tokens, meta, limiter, store, queue, reconciler, subscriptions, account_events)
 
 
 def customers_wrote(w: World, conversations: int, messages_each: int, *, hours_ago: float = 1) -> list[str]:
@@ -246,3 +271,50 @@ def test_throttling_pauses_the_account_for_every_caller() -> None:
     w.reconciler.run()
     assert w.limiter.paused_until[ACCOUNT] == pytest.approx(NOW + 60)
     assert w.accounts.accounts[ACCOUNT].reconciled_until is None  # nothing read, nothing skipped
+
+
+def heard(w: World, hours_ago: float) -> None:
+    """The webhook's heartbeat: the last webhook of the account came then."""
+    at = datetime.fromtimestamp(NOW - hours_ago * HOUR, UTC).isoformat()
+    w.accounts.accounts[ACCOUNT] = replace(w.accounts.accounts[ACCOUNT], last_webhook_at=at)
+
+
+def test_webhooks_that_stopped_are_reported_and_a_dropped_subscription_restored_within_the_run() -> None:
+    w = world()
+    heard(w, hours_ago=3)
+    w.subscriptions.fields = {"messaging_seen"}  # Meta dropped the others after failed deliveries
+    customers_wrote(w, conversations=2, messages_each=2, hours_ago=1)
+    report = w.reconciler.run()
+    assert report.silent == [ACCOUNT] and report.summary()["webhooks_silent"] == 1
+    changes = [(c.change, c.reason, c.missing_fields) for c in w.account_events.published]
+    assert changes == [
+        ("webhooks_silent", "messages_without_webhooks", []),
+        ("subscription_restored", "fields_missing", ["messages", "message_reactions"]),
+    ]
+    assert "4 customer messages" in (w.account_events.published[0].detail or "")
+    assert w.subscriptions.fields == set(FIELDS)
+
+
+def test_silence_with_the_subscription_whole_is_still_reported_and_nothing_is_resubscribed() -> None:
+    w = world()
+    heard(w, hours_ago=3)
+    customers_wrote(w, conversations=1, messages_each=1, hours_ago=1)
+    w.reconciler.run()
+    assert [c.change for c in w.account_events.published] == ["webhooks_silent"]
+    assert w.subscriptions.subscribe_calls == 0
+
+
+def test_one_missed_webhook_among_others_that_came_is_not_silence() -> None:
+    w = world()
+    customers_wrote(w, conversations=1, messages_each=1, hours_ago=1)
+    heard(w, hours_ago=0.5)  # a webhook came after the missed message: Meta still sends them
+    report = w.reconciler.run()
+    assert report.silent == [] and w.account_events.published == []
+    assert report.summary()["backfilled"] == 1
+
+
+def test_a_message_too_recent_for_its_webhook_to_be_late_is_not_silence() -> None:
+    w = world()
+    heard(w, hours_ago=3)
+    w.meta.add("9000000000000000", "m_just_now", NOW - 60)  # its webhook may be on its way
+    assert w.reconciler.run().silent == [] and w.account_events.published == []

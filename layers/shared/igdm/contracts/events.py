@@ -172,13 +172,20 @@ class AccountStatus(_Part):
         "refreshed until someone logs in again through the onboarding pages."
     )
     change: Literal[
-        "connected", "token_dead", "token_expiring", "subscription_restored", "subscription_lost", "recovered"
+        "connected",
+        "token_dead",
+        "token_expiring",
+        "subscription_restored",
+        "subscription_lost",
+        "recovered",
+        "webhooks_silent",
     ] = Field(
         description="connected: onboarded or re-authorised; token_dead: Meta answered 190 (expired, revoked, "
         "password changed); token_expiring: within the alarm threshold of expiry and not refreshed; "
         "subscription_restored: Meta had dropped webhook fields and the gateway subscribed again; "
         "subscription_lost: they were dropped and could not be restored; recovered: a token "
-        "marked dead works again."
+        "marked dead works again; webhooks_silent: the reconciler found customer messages that came without "
+        "their webhook while no other webhook came either (the subscription is checked, and restored, at once)."
     )
     reason: str | None = Field(
         None, description="A stable code: token_expired, token_revoked, refresh_refused, fields_missing ..."
