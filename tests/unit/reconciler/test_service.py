@@ -34,6 +34,9 @@ class Tokens:
         self.marked[account_id] = f"{while_doing}: {detail}"
 
 
+FIELDS = ["messages", "message_reactions", "messaging_seen"]
+
+
 @dataclass
 class Subscriptions:
     """The account's webhook subscription at Meta."""
@@ -48,9 +51,6 @@ class Subscriptions:
         self.subscribe_calls += 1
         self.fields = set(wanted)
         return list(wanted), []
-
-
-FIELDS = ["messages", "message_reactions", "messaging_seen"]
 
 
 @dataclass
