@@ -7,9 +7,11 @@ import pytest
 
 from igdm.contracts.events import EventKind
 from igdm.contracts.serialized import MAX_EVENT_BYTES, SerializedEvent
-from igdm.inbound.ingest import StorageUnavailable
+from igdm.inbound.ingest import StorageUnavailable, ingest
+from igdm.inbound.meta_payload import Envelope
 from local.harnesses.webhook_in_memory import MemoryQueue, MemoryStore, Secret, StaticSecrets
 from local.samples import meta as p
+from webhook.api import lag_sample
 from webhook.service import Rejected, handshake, receive
 from webhook.signature import sign
 
@@ -308,3 +310,26 @@ def test_content_of_a_message_not_understood_is_removed_on_deletion() -> None:
     post(p.envelope(p.deleted(mid="m_odd")), store, queue)
     unknown = next(e for e in store.items.values() if e.kind == EventKind.UNKNOWN)
     assert unknown.message_id == "m_odd" and "555-0100" not in json.dumps(unknown.raw)
+
+
+def test_ingestion_reports_how_late_meta_delivered_each_new_message() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    body = p.envelope(p.text(mid="m1", ts=1_800_000_000_000), p.text(mid="m2", ts=1_800_000_001_000))
+    result = ingest(Envelope.model_validate(body), 1_800_000_003_000, store, queue)
+    assert sorted(result.lags_ms) == [2000, 3000]
+    again = ingest(Envelope.model_validate(body), 1_800_000_009_000, store, queue)
+    assert again.lags_ms == ()  # a redelivery is not a new message: no lag counted twice
+    comment = ingest(
+        Envelope.model_validate(p.envelope(p.comment_change(), time=1_800_000_000_000, key="changes")),
+        1_800_000_009_000,
+        store,
+        queue,
+    )
+    assert comment.published == 1 and comment.lags_ms == ()  # its time is the notification's, not Meta's item's
+
+
+def test_the_lag_metric_keeps_every_value_or_an_even_sample_of_a_hundred() -> None:
+    assert lag_sample((5, 1, 3)) == [5, 1, 3]
+    many = tuple(range(1000, 0, -1))
+    sample = lag_sample(many)
+    assert len(sample) == 100 and sample == sorted(sample) and sample[0] == 1 and sample[-1] == 991

@@ -97,6 +97,9 @@ class IngestResult:
     stale: int = 0  # ignored: older than the table keeps events, so possibly a replay of a captured body
     secret_index: int | None = None
     accounts: frozenset[str] = frozenset()  # the accounts the events were for
+    # How late Meta delivered each event published now: received_at - occurred_at, for the items that carry
+    # Meta's own timestamp (messaging and standby; a comment's time is the notification's).
+    lags_ms: tuple[int, ...] = ()
 
 
 def ingest(
@@ -185,6 +188,11 @@ def ingest_events(
         kinds=kinds,
         accounts=frozenset(e.account_id for e in events),
         stale=stale,
+        lags_ms=tuple(
+            max(0, received_at_ms - int(s.event.occurred_at.timestamp() * 1000))
+            for s in published
+            if s.event.source in ("messaging", "standby")
+        ),
     )
 
 
