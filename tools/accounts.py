@@ -3,7 +3,7 @@ Meta's App Dashboard, and a listing.
 
   python -m tools.accounts invite   --stack NAME [--hours 72]   a link that starts the onboarding login
   python -m tools.accounts register --stack NAME                reads a long-lived token on stdin
-  python -m tools.accounts list     --stack NAME                status, token expiry, fields, last webhook
+  python -m tools.accounts list     --stack NAME                status, token expiry, fields, last webhook, history
 
 The deployed stack's table, queue and secrets come from its CloudFormation outputs and parameters, with
 the AWS credentials of the shell. The token is read from stdin (or a hidden prompt), never from the
@@ -159,7 +159,12 @@ def listing(target: Target) -> str:
         fields = ",".join(account.subscribed_fields) or "-"
         rows.append(
             f"{account.account_id}  @{account.username or '?'}  {account.status}  token expires {expires}  "
-            f"fields {fields}  last webhook {account.last_webhook_at or '-'}"
+            f"fields {fields}  last webhook {account.last_webhook_at or '-'}  "
+            + (
+                f"history imported {account.history_imported_at}"
+                if account.history_imported_at
+                else f"history importing (read up to {account.reconciled_until or 'not yet'})"
+            )
             + (f"  ({account.status_detail})" if account.status_detail else "")
         )
     return "\n".join(rows) or "no accounts"

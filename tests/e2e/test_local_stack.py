@@ -166,9 +166,14 @@ def test_banner_names_the_webhook_url_token_queues_and_table(stack: RunningStack
     assert "-events.fifo" in banner and "-GatewayTable" in banner
 
 
-def test_make_run_connects_its_account_and_runs_the_refresher_at_start(stack: RunningStack) -> None:
-    assert [(e["kind"], e["account"]["change"]) for e in stack.startup_events] == [("account_status", "connected")]
+def test_make_run_connects_its_account_and_runs_the_refresher_and_the_reconciler_at_start(stack: RunningStack) -> None:
+    # The reconciler's first run imports the new account's history: none in a fresh sandbox, but it is done.
+    assert [(e["kind"], e["account"]["change"]) for e in stack.startup_events] == [
+        ("account_status", "connected"),
+        ("account_status", "history_imported"),
+    ]
     assert any(line.startswith("RefresherFunction: ") and '"accounts": 1' in line for line in stack.output)
+    assert any(line.startswith("ReconcilerFunction: ") and '"errors": 0' in line for line in stack.output)
 
 
 def test_meta_verification_handshake(stack: RunningStack) -> None:

@@ -88,10 +88,15 @@ class MemoryAccountTable:
         else:
             self.last_error.pop(account_id, None)
 
-    def record_reconciled(self, account_id: str, until: float) -> None:
+    def record_reconciled(self, account_id: str, until: float, *, history_imported_at: float | None = None) -> None:
         account = self._existing(account_id)
+        done = account.history_imported_at
+        if history_imported_at is not None:
+            done = datetime.fromtimestamp(history_imported_at, UTC).isoformat(timespec="seconds")
         self.accounts[account_id] = replace(
-            account, reconciled_until=datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds")
+            account,
+            reconciled_until=datetime.fromtimestamp(until, UTC).isoformat(timespec="seconds"),
+            history_imported_at=done,
         )
 
     def _existing(self, account_id: str) -> Account:

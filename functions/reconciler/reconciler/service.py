@@ -52,7 +52,7 @@ GAP_REASON = (
 class Accounts(Protocol):
     def all(self) -> list[Account]: ...
 
-    def record_reconciled(self, account_id: str, until: float) -> None: ...
+    def record_reconciled(self, account_id: str, until: float, *, history_imported_at: float | None = None) -> None: ...
 
 
 class Tokens(Protocol):
@@ -140,6 +140,7 @@ class Reconciler:
     remaining_seconds: Callable[[], float] = lambda: 900.0
     _report: RunReport = field(default_factory=RunReport, init=False)
     _missed: list[float] = field(default_factory=list, init=False)  # this account's backfilled customer messages
+    _progressed: bool = field(default=False, init=False)  # this account's run finished a conversation past the mark
 
     def run(self) -> RunReport:
         self._report = RunReport()
@@ -168,23 +169,46 @@ class Reconciler:
         # Newest first from Meta; read oldest first, so the watermark can follow the conversations done.
         found = list(self.graph.conversations(token, account.account_id, since=since, pace=pace))
         done_until: float | None = None
-        self._missed = []
+        self._missed, self._progressed = [], False
         try:
             for conversation in sorted(found, key=lambda c: c.updated_at):
                 self._conversation(account, token, conversation, since, pace)
                 done_until = conversation.updated_at
+                self._progressed = self._progressed or done_until > since
         except (_Stop, LoginError):
             if done_until is not None:
                 self.accounts.record_reconciled(account.account_id, done_until)
             raise
-        self.accounts.record_reconciled(account.account_id, started - OVERLAP_SECONDS)
+        importing = account.history_imported_at is None
+        self.accounts.record_reconciled(
+            account.account_id, started - OVERLAP_SECONDS, history_imported_at=self.clock() if importing else None
+        )
+        if importing:
+            self._history_imported(account, started)
         self._check_silence(account, token, started)
 
     def _since(self, account: Account, now: float) -> float:
-        """The watermark; for an account never reconciled, its connection, no further back than the history."""
+        """The watermark; for an account never reconciled, HistoryImportDays back: its first runs import the
+        history (messages from before it was connected included), bounded by the budget, and resumable."""
         earliest = now - self.history_seconds
-        mark = _epoch(account.reconciled_until) or _epoch(account.connected_at) or earliest
-        return max(mark, earliest)
+        return max(_epoch(account.reconciled_until) or earliest, earliest)
+
+    def _history_imported(self, account: Account, now: float) -> None:
+        """The account's first complete run: its history is in."""
+        if self.events is None:
+            return
+        backfilled = self._report.backfilled.get(account.account_id, 0)
+        change = AccountChange(
+            account.account_id,
+            account.status,
+            "history_imported",
+            reason="first_reconciliation",
+            detail=f"conversations of the last {self.history_seconds / DAY:g} days read; {backfilled} messages "
+            "published in the run that finished it (more may have come in the runs before, cut short)",
+            username=account.username,
+        )
+        if self.events.publish([change], now=now):
+            logger.error("account_status event not published", extra={"account_id": account.account_id})
 
     def _conversation(
         self, account: Account, token: str, conversation: Conversation, since: float, pace: Callable[[], None]
@@ -251,8 +275,9 @@ class Reconciler:
     def _check_silence(self, account: Account, token: str, now: float) -> None:
         """Customer messages the webhook never brought, sent long enough ago, with no webhook of the account
         since: Meta stopped sending them. Announced, and the subscription checked and restored at once."""
-        heard = _epoch(account.last_webhook_at)
-        overdue = [t for t in self._missed if t < now - self.silence_seconds and (heard is None or heard < t)]
+        # Only messages since the last webhook, and since the connection: before it, no webhook was due here.
+        heard = max(_epoch(account.last_webhook_at) or 0.0, _epoch(account.connected_at) or 0.0)
+        overdue = [t for t in self._missed if heard <= t < now - self.silence_seconds]  # Graph: to the second
         if not overdue or self.subscriptions is None or self.events is None:
             return
         self._report.silent.append(account.account_id)
@@ -296,7 +321,10 @@ class Reconciler:
 
     def _pacer(self, account_id: str) -> Callable[[], None]:
         def pace() -> None:
-            if self._report.calls >= self.calls_per_run:
+            # A run always gets past its watermark before its budget stops it: the conversations at the
+            # watermark itself are read again (their updated_time is only to the second), and a budget spent
+            # on those alone would stop every run at the same place.
+            if self._report.calls >= self.calls_per_run and self._progressed:
                 raise _Stop("the run's call budget is spent")
             if self.remaining_seconds() < TIME_RESERVE_SECONDS:
                 raise _Stop("the invocation's time is nearly up")

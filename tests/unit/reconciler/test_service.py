@@ -75,13 +75,21 @@ class World:
         ingest(Envelope.model_validate(body), int(self.clock() * 1000), self.store, self.queue)
 
 
-def world(*, connected_hours_ago: float = 48, calls_per_run: int = 2000, accounts: int = 1) -> World:
+def world(
+    *, connected_hours_ago: float = 48, calls_per_run: int = 2000, accounts: int = 1, history_imported: bool = True
+) -> World:
     clock = ManualClock(NOW)
     table = MemoryAccountTable()
     connected = datetime.fromtimestamp(NOW - connected_hours_ago * HOUR, UTC).isoformat()
     for n in range(accounts):
         account_id = ACCOUNT if n == 0 else f"178414000000009{n:02d}"
-        table.accounts[account_id] = Account(account_id, ACTIVE, f"accounts/{account_id}", connected_at=connected)
+        table.accounts[account_id] = Account(
+            account_id,
+            ACTIVE,
+            f"accounts/{account_id}",
+            connected_at=connected,
+            history_imported_at=connected if history_imported else None,
+        )
     meta, limiter, store, queue, tokens = (
         MemoryConversations(ACCOUNT),
         MemoryLimiter(clock),
@@ -214,17 +222,34 @@ def test_a_message_the_business_sent_from_the_instagram_app_comes_in_as_an_echo(
     )
 
 
-def test_the_first_run_reaches_back_to_the_connection_and_no_further_than_the_history() -> None:
-    w = world(connected_hours_ago=10)
-    w.meta.add("9000000000000000", "m_before", NOW - 11 * HOUR)  # before the account was connected
-    w.meta.add("9000000000000001", "m_after", NOW - 9 * HOUR)
+def test_the_first_runs_import_the_history_of_the_last_thirty_days_and_say_so_once() -> None:
+    w = world(connected_hours_ago=10, history_imported=False)
+    w.meta.add("9000000000000000", "m_ancient", NOW - 31 * DAY)  # beyond HistoryImportDays
+    w.meta.add("9000000000000001", "m_before", NOW - 11 * HOUR)  # before the account was connected
+    w.meta.add("9000000000000002", "m_after", NOW - 9 * HOUR)
+    heard(w, hours_ago=0.5)  # webhooks do come: m_after's was one Meta missed
     w.reconciler.run()
-    assert [e.message_id for e in w.published()] == ["m_after"]
-    old = world(connected_hours_ago=24 * 365)
-    old.meta.add("9000000000000000", "m_ancient", NOW - 31 * DAY)
-    old.meta.add("9000000000000001", "m_recent", NOW - 29 * DAY)
-    old.reconciler.run()
-    assert [e.message_id for e in old.published()] == ["m_recent"]
+    assert [e.message_id for e in w.published()] == ["m_before", "m_after"]
+    [change] = w.account_events.published
+    assert (change.change, change.reason) == ("history_imported", "first_reconciliation")
+    assert "last 30 days" in (change.detail or "") and "2 messages" in (change.detail or "")
+    assert w.accounts.accounts[ACCOUNT].history_imported_at == datetime.fromtimestamp(NOW, UTC).isoformat()
+    w.clock.advance(900)
+    w.reconciler.run()
+    assert len(w.account_events.published) == 1  # once
+
+
+def test_a_history_import_cut_short_announces_itself_only_when_it_is_whole() -> None:
+    w = world(calls_per_run=4, history_imported=False)
+    customers_wrote(w, conversations=4, messages_each=1, hours_ago=24 * 20)
+    w.reconciler.run()
+    assert w.account_events.published == [] and w.accounts.accounts[ACCOUNT].history_imported_at is None
+    for _ in range(10):  # bounded
+        w.clock.advance(900)
+        if not w.reconciler.run().unfinished:
+            break
+    assert [c.change for c in w.account_events.published] == ["history_imported"]
+    assert len(w.published()) == 4
 
 
 def test_a_run_cut_short_by_its_budget_resumes_where_it_stopped_and_loses_nothing() -> None:

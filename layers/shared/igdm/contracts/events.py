@@ -179,13 +179,16 @@ class AccountStatus(_Part):
         "subscription_lost",
         "recovered",
         "webhooks_silent",
+        "history_imported",
     ] = Field(
         description="connected: onboarded or re-authorised; token_dead: Meta answered 190 (expired, revoked, "
         "password changed); token_expiring: within the alarm threshold of expiry and not refreshed; "
         "subscription_restored: Meta had dropped webhook fields and the gateway subscribed again; "
         "subscription_lost: they were dropped and could not be restored; recovered: a token "
         "marked dead works again; webhooks_silent: the reconciler found customer messages that came without "
-        "their webhook while no other webhook came either (the subscription is checked, and restored, at once)."
+        "their webhook while no other webhook came either (the subscription is checked, and restored, at once); "
+        "history_imported: the reconciler's first complete run for the account read its conversations of the "
+        "last HistoryImportDays."
     )
     reason: str | None = Field(
         None, description="A stable code: token_expired, token_revoked, refresh_refused, fields_missing ..."

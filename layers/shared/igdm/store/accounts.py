@@ -40,6 +40,7 @@ class Account:
     last_webhook_at: str | None = None
     connected_at: str | None = None  # ISO 8601: the latest login (or register)
     reconciled_until: str | None = None  # ISO 8601: the reconciler's watermark (conversations read up to it)
+    history_imported_at: str | None = None  # ISO 8601: when the reconciler's first complete run ended
 
     @property
     def can_send(self) -> bool:
@@ -62,6 +63,7 @@ class Account:
                     "last_webhook_at": self.last_webhook_at,
                     "connected_at": self.connected_at,
                     "reconciled_until": self.reconciled_until,
+                    "history_imported_at": self.history_imported_at,
                 }
             ),
         }
@@ -81,6 +83,7 @@ class Account:
             last_webhook_at=attributes.get("last_webhook_at"),
             connected_at=attributes.get("connected_at"),
             reconciled_until=attributes.get("reconciled_until"),
+            history_imported_at=attributes.get("history_imported_at"),
         )
 
 
@@ -210,10 +213,18 @@ class AccountTable:
         """Time of the latest webhook for a registered account (an unknown id creates nothing)."""
         self._update(account_id, "SET last_webhook_at = :at", {":at": at})
 
-    def record_reconciled(self, account_id: str, until: float) -> None:
+    def record_reconciled(self, account_id: str, until: float, *, history_imported_at: float | None = None) -> None:
         """The reconciler's watermark: every conversation updated before ``until`` has been read, its events
-        stored. Written only once they are durable, so a run cut short starts again from the last one."""
-        self._update(account_id, "SET reconciled_until = :until", {":until": _iso(until)})
+        stored. Written only once they are durable, so a run cut short starts again from the last one. With
+        ``history_imported_at``, the account's history import (its first complete run) is done."""
+        if history_imported_at is None:
+            self._update(account_id, "SET reconciled_until = :until", {":until": _iso(until)})
+            return
+        self._update(
+            account_id,
+            "SET reconciled_until = :until, history_imported_at = :done",
+            {":until": _iso(until), ":done": _iso(history_imported_at)},
+        )
 
     def _update(self, account_id: str, expression: str, values: dict[str, Any]) -> None:
         """``values`` as plain values, by placeholder."""
