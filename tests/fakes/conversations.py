@@ -24,6 +24,7 @@ class MemoryConversations:
         self._threads: dict[str, _Thread] = {}
         self.calls: list[str] = []  # "conversations", "messages <cid>", "message <mid>"
         self.refuse_with: LoginError | None = None  # every call raises it, while set
+        self.deleted: set[str] = set()  # messages the customer deleted: Meta gives no details
 
     def add(
         self, customer_id: str, mid: str, at: float, *, text: str | None = "hi", from_account: bool = False
@@ -69,7 +70,7 @@ class MemoryConversations:
         for thread in self._threads.values():
             ids = [m.message_id for m in thread.messages]
             if message_id in ids:
-                if ids.index(message_id) < len(ids) - DETAILS_KEPT:
+                if ids.index(message_id) < len(ids) - DETAILS_KEPT or message_id in self.deleted:
                     raise MessageGone("(#100) This message has been deleted")
                 return thread.messages[ids.index(message_id)]
         raise LoginError(f"(#100) Unknown message {message_id}", 400, 100)

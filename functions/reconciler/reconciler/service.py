@@ -44,9 +44,10 @@ TIME_RESERVE_SECONDS = 20.0
 # account since, means Meta stopped sending them (a dropped subscription, most often): not one late webhook.
 SILENCE_SECONDS = 600.0  # stop reading this long before the invocation's end: what was read is ingested
 GAP_REASON = (
-    "Instagram keeps the content of a conversation's 20 most recent messages only; this message is older "
-    "and its webhook never came"
+    "its webhook never came, and Instagram no longer gives its content: Meta keeps the details of a "
+    "conversation's 20 most recent messages only (or the message was deleted)"
 )
+NEWEST_TRIED = 3  # messages tried, newest first, to learn a conversation's customer
 
 
 class Accounts(Protocol):
@@ -220,8 +221,8 @@ class Reconciler:
             return
         # Message ids alone do not name the customer, whose partition holds the conversation's events: the
         # newest message's details do (and are needed anyway when it is the one missing).
-        newest = self.graph.message(token, refs[0].message_id, pace=pace)
-        customer = _customer(account.account_id, newest)
+        newest = self._newest_readable(token, refs, pace)
+        customer = _customer(account.account_id, newest) if newest else None
         self._report.messages_checked += len(candidates)
         keys = {
             r.message_id: (
@@ -237,7 +238,7 @@ class Reconciler:
             try:
                 detail = (
                     newest
-                    if ref.message_id == newest.message_id
+                    if newest is not None and ref.message_id == newest.message_id
                     else self.graph.message(token, ref.message_id, pace=pace)
                 )
             except MessageGone:
@@ -261,6 +262,15 @@ class Reconciler:
                         "count": backfilled,
                     },
                 )
+
+    def _newest_readable(self, token: str, refs: list[MessageRef], pace: Callable[[], None]) -> MessageDetail | None:
+        """The newest message Meta still gives details of: one the customer deleted has none."""
+        for ref in refs[:NEWEST_TRIED]:
+            try:
+                return self.graph.message(token, ref.message_id, pace=pace)
+            except MessageGone:
+                continue
+        return None  # its events then live under no customer, as the webhook's would without one
 
     def _backfill(self, account_id: str, detail: MessageDetail) -> InboundEvent:
         """The event the webhook would have made of this message, marked as found by the reconciler."""

@@ -343,3 +343,15 @@ def test_a_message_too_recent_for_its_webhook_to_be_late_is_not_silence() -> Non
     heard(w, hours_ago=3)
     w.meta.add("9000000000000000", "m_just_now", NOW - 60)  # its webhook may be on its way
     assert w.reconciler.run().silent == [] and w.account_events.published == []
+
+
+def test_a_conversation_whose_newest_message_was_deleted_is_still_read() -> None:
+    w = world()
+    w.meta.add("9000000000000000", "m_kept", NOW - HOUR)
+    w.meta.add("9000000000000000", "m_deleted", NOW - HOUR + 5)
+    w.meta.deleted.add("m_deleted")  # Meta answers it as gone
+    report = w.reconciler.run()
+    assert report.errors == []
+    published = {e.message_id: e.kind for e in w.published()}
+    assert published == {"m_kept": EventKind.TEXT, "m_deleted": EventKind.GAP}
+    assert {e.customer_id for e in w.published()} == {"9000000000000000"}
