@@ -1,10 +1,11 @@
 """Scenario: webhooks Meta never sends, or sends late, and a Conversations API that fails now and then.
 
-The Graph sandbox plays Instagram: customers write, a share of their webhooks is withheld (some delivered
-hours "late", mid-scenario, the rest never), and the real reconciler's handler runs between batches while
-the sandbox answers a share of its Conversations API calls with 5xx, throttling, timeouts or errors. Once
-the faults stop, the reconciler runs until a run finds nothing left (bounded). Counted on the events queue:
-every customer message published exactly once, whichever of the webhook and the reconciler brought it.
+The Graph sandbox plays Instagram: customers write, and a share of their webhooks is withheld: those of
+the first two batches are delivered "late" (after a reconciler run may have published them), the rest
+never. The real reconciler's handler runs between batches while the sandbox answers a share of its
+Conversations API calls with 5xx, throttling, timeouts or errors. Once the faults stop, the reconciler runs
+until a run finds nothing left (bounded). Counted on the events queue: every customer message published
+exactly once, whichever of the webhook and the reconciler brought it.
 """
 
 import random
@@ -79,8 +80,8 @@ def run(plan: ReconcileFaultPlan, seed: int) -> Result:
                 customer = f"90000000000{rng.randrange(plan.customers):04d}"
                 mids.append(loop.sandbox.customer_says(ACCOUNT, customer, f"message {len(mids)}"))
             loop.sandbox.drain_webhooks(timeout=30)
-            if batch == plan.batches // 2:
-                loop.sandbox.redeliver_dropped()  # late: after the reconciler may have found some of them
+            if batch == 1:
+                loop.sandbox.redeliver_dropped()  # late: those of the first batch after the reconciler found them
                 loop.sandbox.drain_webhooks(timeout=30)
             faulty[0] = True
             loop.reconcile()
