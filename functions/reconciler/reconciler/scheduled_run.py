@@ -2,10 +2,10 @@
 time, the run's figures as metrics (zeros too: an alarm cannot tell "nothing to backfill" from "not
 running" otherwise), and one summary line. A run cut short is not an error: the next one resumes."""
 
-import time
 from collections.abc import Callable
 from typing import Any
 
+from igdm.runtime.invocation import time_left
 from igdm.runtime.observability import count, logger
 from reconciler.service import Reconciler, RunReport
 
@@ -16,11 +16,9 @@ class ScheduledRun:
         self._default_seconds = default_seconds  # the time left, when invoked without a Lambda context
 
     def __call__(self, context: Any) -> dict[str, Any]:
-        deadline = time.monotonic() + (
-            context.get_remaining_time_in_millis() / 1000 if context else self._default_seconds
-        )
+        remaining = time_left(context, self._default_seconds)  # from the start: building counts too
         reconciler = self._reconciler()
-        reconciler.remaining_seconds = lambda: deadline - time.monotonic()
+        reconciler.remaining_seconds = remaining
         report = reconciler.run()
         publish_metrics(report)
         summary = report.summary()

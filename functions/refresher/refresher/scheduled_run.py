@@ -4,12 +4,12 @@ not answering), an exception after every account was checked, so Lambda's asynch
 within minutes and a run that never succeeds lands in the dead-letter queue. A dead token is not such a
 failure: its alarm and event say what to do."""
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from igdm.runtime.invocation import time_left
 from igdm.runtime.observability import logger, metrics
 from refresher.service import Refresher, RunReport
 
@@ -24,11 +24,9 @@ class ScheduledRun:
         self._default_seconds = default_seconds  # the time left, when invoked without a Lambda context
 
     def __call__(self, context: Any) -> dict[str, object]:
-        deadline = time.monotonic() + (
-            context.get_remaining_time_in_millis() / 1000 if context else self._default_seconds
-        )
+        remaining = time_left(context, self._default_seconds)  # from the start: building counts too
         refresher = self._refresher()
-        refresher.remaining_seconds = lambda: deadline - time.monotonic()
+        refresher.remaining_seconds = remaining
         report = refresher.run()
         publish_metrics(report)
         summary = report.summary()

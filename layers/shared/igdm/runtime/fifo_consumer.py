@@ -14,7 +14,6 @@ ReportBatchItemFailures returns only those to the queue. On top of it:
   would outlive it.
 """
 
-import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,6 +21,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from igdm.runtime.invocation import time_left
 from igdm.runtime.observability import logger
 
 
@@ -76,9 +76,7 @@ class FifoConsumer:
         self._remaining: Callable[[], float] = lambda: default_seconds
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        seconds = context.get_remaining_time_in_millis() / 1000 if context else self._default_seconds
-        deadline = time.monotonic() + seconds
-        self._remaining = lambda: deadline - time.monotonic()
+        self._remaining = time_left(context, self._default_seconds)
         self._delayed.clear()
         response: dict[str, Any] = dict(
             process_partial_response(
