@@ -121,7 +121,7 @@ class Loop:
         """One scheduled run of the reconciler's real handler; its summary. Then the webhooks it caused
         (none, normally) and the sandbox's pending ones are given time to land."""
         summary: dict[str, Any] = reconciler_handler.lambda_handler(
-            {}, LambdaContext("ReconcilerFunction", timeout_seconds=900)
+            {}, LambdaContext("ReconcilerFunction", timeout_seconds=840)
         )
         self.sandbox.drain_webhooks(timeout=10)
         return summary

@@ -11,7 +11,7 @@ from reconciler.service import Reconciler, RunReport
 
 
 class ScheduledRun:
-    def __init__(self, reconciler: Callable[[], Reconciler], default_seconds: float = 900.0) -> None:
+    def __init__(self, reconciler: Callable[[], Reconciler], default_seconds: float = 840.0) -> None:
         self._reconciler = reconciler
         self._default_seconds = default_seconds  # the time left, when invoked without a Lambda context
 

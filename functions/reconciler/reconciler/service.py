@@ -138,7 +138,7 @@ class Reconciler:
     calls_per_run: int = 2000
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
-    remaining_seconds: Callable[[], float] = lambda: 900.0
+    remaining_seconds: Callable[[], float] = lambda: 840.0  # the handler sets the invocation's
     _report: RunReport = field(default_factory=RunReport, init=False)
     _missed: list[float] = field(default_factory=list, init=False)  # this account's backfilled customer messages
     _progressed: bool = field(default=False, init=False)  # this account's run finished a conversation past the mark
