@@ -345,4 +345,4 @@ def test_only_what_every_function_reads_is_set_for_all_of_them() -> None:
 def test_no_function_reserves_concurrency() -> None:
     # A new AWS account has 10 concurrent executions and Lambda keeps 10 unreserved: a reservation fails the
     # deploy there (docs/security.md, CKV_AWS_115).
-    assert [f for f, r in FUNCTIONS.items() if "ReservedConcurrentExecutions" in r["Properties"]] == []
+    assert [f for f, properties in FUNCTIONS.items() if "ReservedConcurrentExecutions" in properties] == []
