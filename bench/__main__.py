@@ -2,7 +2,8 @@
 docs/performance.md and docs/performance.png.
 
     python -m bench                          every stage, then the docs
-    python -m bench cold webhook ...         only these stages (cold, webhook, sender, instances, e2e); prints only
+    python -m bench cold webhook ...         only these stages (cold, webhook, sender, instances, e2e,
+                                             reconciler); prints only
 
 Each stage bounds itself (fixed counts, time limits) and stops what it started. A missed target is a
 result, reported as "NOT MET", not a failure of the run.
@@ -13,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import cold_start, cost, end_to_end, instance, memory, report, sender, webhook
+from bench import cold_start, cost, end_to_end, instance, memory, reconciler, report, sender, webhook
 from bench.common import CLIENTS, ROOT, Figure
 
-STAGES = ("cold", "webhook", "sender", "instances", "e2e")
+STAGES = ("cold", "webhook", "sender", "instances", "e2e", "reconciler")
 
 
 def main(argv: list[str]) -> int:
@@ -40,12 +41,14 @@ def main(argv: list[str]) -> int:
     sending = stage("sender", "sender: 1 and 10 accounts against the Graph sandbox", sender.measure)
     instances = stage("instances", "one instance of each other function, against moto", instance.measure)
     e2e = stage("e2e", "end to end: 1000 POSTs through the local stack", end_to_end.measure)
+    reconciling = stage("reconciler", "reconciler: 100 conversations at Meta's 2 calls per second", reconciler.measure)
 
     figures: list[Figure] = []
     figures += cold.figures if cold else []
     figures += hook.figures if hook else []
     figures += sending or []
     figures += e2e or []
+    figures += reconciling or []
     warnings = [w for run in (instances or {}).values() if (w := run.warning()) is not None]
     if hook is not None and hook.clients != sorted(CLIENTS["WebhookFunction"]):
         warnings.append(f"webhook created clients {hook.clients}, bench.common.CLIENTS says otherwise")

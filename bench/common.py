@@ -34,6 +34,7 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "CallbackFunction": ("sqs", "secretsmanager"),
     "OnboardingFunction": ("dynamodb", "sqs", "secretsmanager"),
     "RefresherFunction": ("dynamodb", "sqs", "secretsmanager"),
+    "ReconcilerFunction": ("dynamodb", "sqs", "secretsmanager"),
 }
 SHORT_NAMES = {
     "WebhookFunction": "webhook",
@@ -41,6 +42,7 @@ SHORT_NAMES = {
     "CallbackFunction": "callback",
     "OnboardingFunction": "onboarding",
     "RefresherFunction": "refresher",
+    "ReconcilerFunction": "reconciler",
 }
 
 

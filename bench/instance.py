@@ -29,6 +29,7 @@ SENDER_BATCHES = 4  # of 10 messages (the template's BatchSize): the first is th
 CALLBACK_BATCHES = 3
 LOGINS = 3
 REFRESHER_RUNS = 2
+RECONCILER_RUNS = 2
 BATCH_SIZE = 10
 CHILD_TIME_LIMIT = 120.0
 WORKLOADS = {
@@ -36,6 +37,7 @@ WORKLOADS = {
     "CallbackFunction": "status callbacks, batches of 10",
     "OnboardingFunction": "complete Instagram logins",
     "RefresherFunction": "runs that renew and check every account's token",
+    "ReconcilerFunction": "runs that read every account's conversations (the sender's messages among them)",
 }
 
 
@@ -120,6 +122,7 @@ def _plans(world: "World") -> dict[str, dict[str, Any]]:
             "invite": make_invite(world.state_key(), valid_seconds=3600),
         },
         "RefresherFunction": {"runs": REFRESHER_RUNS},
+        "ReconcilerFunction": {"runs": RECONCILER_RUNS},
     }
 
 
@@ -216,8 +219,8 @@ def _logins(handler: Any, plan: dict[str, Any], timer: _Timer, context: Any) -> 
 def _runs(handler: Any, plan: dict[str, Any], timer: _Timer, context: Any) -> None:
     for _ in range(plan["runs"]):
         summary = timer.time(1, handler.lambda_handler, {}, context)
-        if summary.get("refresh_failed") or summary.get("check_failed"):
-            raise AssertionError(f"the refresher failed: {summary}")
+        if summary.get("refresh_failed") or summary.get("check_failed") or summary.get("errors"):
+            raise AssertionError(f"the run failed: {summary}")
 
 
 def child(logical_id: str, plan_path: str, result_path: str) -> None:
@@ -238,6 +241,7 @@ def child(logical_id: str, plan_path: str, result_path: str) -> None:
         "CallbackFunction": _batches,
         "OnboardingFunction": _logins,
         "RefresherFunction": _runs,
+        "ReconcilerFunction": _runs,
     }[logical_id]
     workload(handler, plan, timer, context)
     # The cold invocation's requests and logs (clients created, secrets read) stay out of the per-unit figures.

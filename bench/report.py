@@ -55,6 +55,14 @@ SECTIONS = [  # (key prefix, heading, what the figure means, for a newcomer)
         "What a million inbound events and a million outbound messages cost on AWS, estimated from this run's "
         "measurements at us-east-1 list prices. These are list prices and an estimate, not a bill.",
     ),
+    (
+        "reconcile_",
+        "7. Reconciler: messages Meta never delivered",
+        "The reconciler reads Instagram's Conversations API for messages whose webhook never came. Meta allows "
+        "2 calls per second per account, so its run time is set by the calls it needs: a conversation costs its "
+        "message ids and the details of each missing message (the newest one's details name the customer). No "
+        "target: the figures say how long a backlog takes to catch up, and how close to the least calls it is.",
+    ),
 ]
 
 
@@ -182,7 +190,7 @@ def markdown(figures: list[Figure], machine: Machine, seconds: float, warnings: 
         "everything it needs on 127.0.0.1 (moto, the Graph sandbox, the local stack as a process, child processes "
         "for each function) and stops all of it, whatever happens. Nothing is sent beyond 127.0.0.1. It prints the "
         "table above and rewrites this file and `performance.png`. `python -m bench cold webhook sender instances "
-        "e2e` runs some of the stages and only prints; `BENCH_LOGS=1` shows the functions' own logs.",
+        "e2e reconciler` runs some of the stages and only prints; `BENCH_LOGS=1` shows the functions' own logs.",
         "",
     ]
     return "\n".join(out)
