@@ -53,11 +53,6 @@ def make_sandbox() -> Iterator[Callable[..., GraphSandbox]]:
 
 
 @pytest.fixture
-def sandbox(make_sandbox: Callable[..., GraphSandbox]) -> GraphSandbox:
-    return make_sandbox()
-
-
-@pytest.fixture
 def echoing(make_sandbox: Callable[..., GraphSandbox], receiver: WebhookReceiver) -> GraphSandbox:
     return make_sandbox(webhook_url=receiver.url, app_secret=SECRET)
 
@@ -66,12 +61,6 @@ def loopback_session() -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # no proxy from the environment between the test and 127.0.0.1
     return session
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with loopback_session() as session:
-        yield session
 
 
 def send(

@@ -52,18 +52,6 @@ def make_sandbox(receiver: WebhookReceiver) -> Iterator[Callable[..., GraphSandb
         sandbox.stop()
 
 
-@pytest.fixture
-def sandbox(make_sandbox: Callable[..., GraphSandbox]) -> GraphSandbox:
-    return make_sandbox()
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.trust_env = False  # no proxy from the environment between the test and 127.0.0.1
-        yield session
-
-
 def get(
     http: requests.Session, url: str, *, token: str | None = TOKEN, params: dict[str, Any] | None = None
 ) -> requests.Response:

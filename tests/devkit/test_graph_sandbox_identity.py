@@ -87,18 +87,6 @@ def make_sandbox() -> Iterator[Callable[..., GraphSandbox]]:
         sandbox.stop()
 
 
-@pytest.fixture
-def sandbox(make_sandbox: Callable[..., GraphSandbox]) -> GraphSandbox:
-    return make_sandbox()
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        session.trust_env = False  # no proxy from the environment between the test and 127.0.0.1
-        yield session
-
-
 def authorize_params(**overrides: str | None) -> dict[str, str]:
     params: dict[str, str | None] = {
         "client_id": APP_ID,
