@@ -3,7 +3,9 @@
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from local.harnesses.accounts import AccountsHarness, accounts_harness
 from local.harnesses.outbound import Loop, outbound_loop
@@ -31,3 +33,32 @@ def accounts(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) ->
     options: dict[str, Any] = getattr(request, "param", {})
     with accounts_harness(monkeypatch, **options) as running:
         yield running
+
+
+MOTO_REGION = "us-east-1"
+MOTO_TABLE = "gateway"
+
+
+@pytest.fixture
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's DynamoDB in this process (no server, no endpoint), with one empty table MOTO_TABLE keyed as
+    GatewayTable is; the client."""
+    for name, value in {
+        "AWS_DEFAULT_REGION": MOTO_REGION,
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=MOTO_REGION)
+        client.create_table(
+            TableName=MOTO_TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        )
+        yield client

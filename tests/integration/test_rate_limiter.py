@@ -3,35 +3,12 @@ with its own view of time, sharing nothing but the table (moto's DynamoDB, one i
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from igdm.store.rate_limits import RateLimiter, Slot, intervals
-
-REGION = "us-east-1"
-
-
-@pytest.fixture
-def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key, value in {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name=REGION)
-        client.create_table(
-            TableName="rates",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        )
-        yield client
+from tests.integration.conftest import MOTO_TABLE
 
 
 def grants(
@@ -62,7 +39,7 @@ def grants(
         seen.now = time.time()
         return float(seen.now)
 
-    limiter = RateLimiter(Atomic(), "rates", intervals(100, 10, 750, 0.96), clock=clock)
+    limiter = RateLimiter(Atomic(), MOTO_TABLE, intervals(100, 10, 750, 0.96), clock=clock)
     stop_at = time.monotonic() + seconds
 
     def sender() -> None:
@@ -92,9 +69,9 @@ def busiest_second(times: list[float]) -> int:
     return best
 
 
-def test_text_rate_holds_under_concurrent_senders(table: Any) -> None:
+def test_text_rate_holds_under_concurrent_senders(dynamodb: Any) -> None:
     queued: list[float] = []
-    times = grants(table, senders=6, seconds=2.5, queued=queued)
+    times = grants(dynamodb, senders=6, seconds=2.5, queued=queued)
     interval, _ = intervals(100, 10, 750, 0.96)["text"]
     assert busiest_second(times) <= 100  # Meta's limit is never exceeded in any sliding second
     # Not starved: a sender told to wait got the very next slot after the one before it, so no capacity
@@ -108,16 +85,16 @@ def test_text_rate_holds_under_concurrent_senders(table: Any) -> None:
     assert max(gaps) <= interval + 1e-4, max(gaps)
 
 
-def test_slots_are_handed_out_in_order_and_refused_beyond_max_wait(table: Any) -> None:
+def test_slots_are_handed_out_in_order_and_refused_beyond_max_wait(dynamodb: Any) -> None:
     now = [1000.0]
     updates: list[str] = []
 
     class Counted:
         def update_item(self, **kwargs: Any) -> Any:
             updates.append(kwargs["ConditionExpression"])
-            return table.update_item(**kwargs)
+            return dynamodb.update_item(**kwargs)
 
-    limiter = RateLimiter(Counted(), "rates", intervals(100, 10, 750, 0.96), clock=lambda: now[0])
+    limiter = RateLimiter(Counted(), MOTO_TABLE, intervals(100, 10, 750, 0.96), clock=lambda: now[0])
     slots = [limiter.acquire("acct", "text", max_wait=0.05) for _ in range(7)]
     # One conditional update per call on a busy account, reserved or refused; the first call finds the
     # account idle, which takes a second one.
@@ -131,13 +108,13 @@ def test_slots_are_handed_out_in_order_and_refused_beyond_max_wait(table: Any) -
     assert slots[6].wait == slots[5].wait
 
 
-def test_media_rate_is_ten_per_second(table: Any) -> None:
-    times = grants(table, senders=4, seconds=2.0, rate_class="media")
+def test_media_rate_is_ten_per_second(dynamodb: Any) -> None:
+    times = grants(dynamodb, senders=4, seconds=2.0, rate_class="media")
     assert busiest_second(times) <= 10 and len(times) >= 17
 
 
-def test_a_throttle_pause_holds_every_sender(table: Any) -> None:
-    limiter = RateLimiter(table, "rates", intervals(100, 10, 750, 0.96))
+def test_a_throttle_pause_holds_every_sender(dynamodb: Any) -> None:
+    limiter = RateLimiter(dynamodb, MOTO_TABLE, intervals(100, 10, 750, 0.96))
     assert limiter.acquire("acct", "text") == Slot(True, 0.0)
     limiter.pause("acct", 5)
     for rate_class in ("text", "media", "private_reply"):  # Meta throttles the account, not one kind of call
