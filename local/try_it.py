@@ -86,6 +86,9 @@ def send(config: LocalConfig, kind: str, text: str | None) -> None:
         if status in FINAL or (kind in ACTIONS and status == "SENT"):
             return
         time.sleep(0.2)
+    if seen == "UNKNOWN":
+        print("  (no echo within 15 s: the reconciler settles it, `make reconcile`, once it has waited 5 minutes)")
+        return
     print("  (no final status within 15 s: is `make run` running?)")
 
 

@@ -27,7 +27,14 @@ class MemoryConversations:
         self.deleted: set[str] = set()  # messages the customer deleted: Meta gives no details
 
     def add(
-        self, customer_id: str, mid: str, at: float, *, text: str | None = "hi", from_account: bool = False
+        self,
+        customer_id: str,
+        mid: str,
+        at: float,
+        *,
+        text: str | None = "hi",
+        from_account: bool = False,
+        attachments: tuple[tuple[str, str], ...] = (),
     ) -> MessageDetail:
         thread = self._threads.setdefault(self.thread_id(customer_id), _Thread(self.account_id, customer_id))
         sender, recipient = (self.account_id, customer_id) if from_account else (customer_id, self.account_id)
@@ -37,7 +44,7 @@ class MemoryConversations:
             sender,
             (recipient,),
             text,
-            (),
+            attachments,
             {"id": mid, "created_time": int(at), "from": {"id": sender}, "to": {"data": [{"id": recipient}]}},
         )
         thread.messages.append(detail)
@@ -61,9 +68,17 @@ class MemoryConversations:
                 return
             yield Conversation(conversation_id, updated)
 
-    def messages(self, token: str, conversation_id: str, *, pace: Callable[[], None]) -> list[MessageRef]:
+    def messages(
+        self, token: str, conversation_id: str, *, pace: Callable[[], None], since: float | None = None
+    ) -> list[MessageRef]:
         self._call(f"messages {conversation_id}", pace)
         return [MessageRef(m.message_id, m.created_at) for m in reversed(self._threads[conversation_id].messages)]
+
+    def conversation_with(
+        self, token: str, account_id: str, customer_id: str, *, pace: Callable[[], None]
+    ) -> str | None:
+        self._call(f"conversation_with {customer_id}", pace)
+        return self.thread_id(customer_id) if self.thread_id(customer_id) in self._threads else None
 
     def message(self, token: str, message_id: str, *, pace: Callable[[], None]) -> MessageDetail:
         self._call(f"message {message_id}", pace)

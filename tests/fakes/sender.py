@@ -24,6 +24,7 @@ from igdm.store.outbound_records import (
     SENT,
     UNKNOWN,
     OutboundRecord,
+    UnsettledMarker,
     in_conversation,
 )
 from igdm.store.rate_limits import Slot
@@ -175,6 +176,24 @@ class MemoryRecords:
 
     def remove_unsettled(self, account_id: str, customer_id: str, idempotency_key: str) -> None:
         self.waiting.get((account_id, customer_id), {}).pop(idempotency_key, None)
+
+    # --- the reconciler's side (reconciler.service.UnknownSends)
+
+    def account_unsettled(self, account_id: str) -> list[UnsettledMarker]:
+        found = [
+            UnsettledMarker(account, customer, waiting, "", 0)
+            for (account, customer), of_conversation in self.waiting.items()
+            if account == account_id
+            for waiting in of_conversation.values()
+        ]
+        return sorted(found, key=lambda m: m.unsettled.ended_ms)
+
+    def owners(self, message_ids: list[str]) -> dict[str, str]:
+        keys = {mid: self.mids.get(mid, {}).get("idempotency_key") for mid in message_ids}
+        return {mid: key for mid, key in keys.items() if isinstance(key, str)}
+
+    def still_unknown(self, idempotency_key: str, reason: str, detail: str) -> OutboundRecord | None:
+        return self._update(idempotency_key, lambda r: r.status == UNKNOWN, reason=reason, detail=detail)
 
     # --- the webhook's side, which tests play
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from local.harnesses.outbound import ACCOUNT, Loop, outbound_loop
+from local.harnesses.outbound import ACCOUNT, CUSTOMER, Loop, outbound_loop
+from local.samples import outbound as out
 
 RATE = 20  # the sandbox's and the reconciler's Conversations API limit here (Meta's is 2): a quicker test
 
@@ -103,3 +104,44 @@ def test_a_dropped_subscription_is_reported_and_restored_within_one_run(
     assert changes == ["history_imported", "webhooks_silent", "subscription_restored"]  # the account's first run
     required = loop.stack.function_environment("ReconcilerFunction")["WEBHOOK_FIELDS"].split(",")
     assert set(loop.sandbox.subscribed_fields(ACCOUNT)) >= set(required)
+
+
+def test_unknown_sends_whose_echo_never_came_are_settled_within_one_run_and_never_resent(
+    loop: Loop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UNKNOWN_SETTLE_AFTER_SECONDS", "0")  # here, an echo had its chance at once
+    loop.sandbox.customer_says(ACCOUNT, CUSTOMER, "where is my order?")  # opens the window; its webhook comes
+    loop.sandbox.drain_webhooks()
+    # Meta takes the first answer but answers too late, and its echo never comes; the second it never takes.
+    loop.sandbox.inject("timeout", delay=loop.answer_timeout(1.0), deliver=True)
+    loop.sandbox.drop_webhooks(1)
+    loop.enqueue(out.outbound("text", key="reached", message={"type": "text", "text": "It ships tomorrow"}))
+    loop.run()
+    loop.sandbox.inject("timeout", delay=loop.answer_timeout(1.0))
+    loop.enqueue(out.outbound("text", key="lost", message={"type": "text", "text": "Anything else?"}))
+    loop.run()
+    assert (loop.status_names("reached"), loop.status_names("lost")) == (["UNKNOWN"], ["UNKNOWN"])
+    [mid] = [s.message_id for s in loop.sandbox.sent]
+
+    summary = loop.reconcile()
+    assert (summary["unknown_settled"], summary["unknown_left"], summary["errors"]) == (2, 0, 0)
+    assert loop.status_names("reached") == ["UNKNOWN", "DELIVERED"]
+    assert loop.status_names("lost") == ["UNKNOWN", "FAILED"]
+    assert loop.statuses("lost")[-1]["reason"] == "not_delivered"
+    assert len(loop.sandbox.sent) == 1  # nothing sent again
+    # The answer itself comes in once, as the echo its webhook would have been.
+    [echo] = [e for e in loop.events() if e["kind"] == "echo"]
+    assert (echo["message_id"], echo["source"], echo["text"]) == (mid, "backfill", "It ships tomorrow")
+
+    loop.sandbox.redeliver_dropped()  # the echo's webhook comes after all
+    loop.sandbox.drain_webhooks()
+    again = loop.reconcile()
+    assert again["unknown_settled"] == 0
+    assert [e for e in loop.events() if e["kind"] == "echo"] == [echo]
+    # The late echo finds the message DELIVERED already: at most that status again, with the same event id,
+    # which the events queue and consumers drop as a repeat.
+    statuses = [
+        e for e in loop.events() if e["kind"] == "message_status" and e["status"]["idempotency_key"] == "reached"
+    ]
+    assert {e["status"]["status"] for e in statuses[1:]} == {"DELIVERED"}
+    assert len({e["event_id"] for e in statuses[1:]}) == 1

@@ -67,8 +67,18 @@ class ConversationsClient:
                 return
             page = self._get(next_url, token, pace)
 
-    def messages(self, token: str, conversation_id: str, *, pace: Callable[[], None]) -> list[MessageRef]:
-        """Every message id of the conversation, newest first."""
+    def conversation_with(
+        self, token: str, account_id: str, customer_id: str, *, pace: Callable[[], None]
+    ) -> str | None:
+        """The id of the account's conversation with one customer (IGSID), None when Instagram has none."""
+        page = self._get(f"/{account_id}/conversations", token, pace, {"platform": "instagram", "user_id": customer_id})
+        return next((item["id"] for item in _data(page) if isinstance(item.get("id"), str)), None)
+
+    def messages(
+        self, token: str, conversation_id: str, *, pace: Callable[[], None], since: float | None = None
+    ) -> list[MessageRef]:
+        """Every message id of the conversation, newest first; with ``since``, paging stops at the first
+        page that reaches older messages (the older ones of that page are returned too)."""
         document = self._get(f"/{conversation_id}", token, pace, {"fields": "messages"})
         page: dict[str, Any] = document["messages"] if isinstance(document.get("messages"), dict) else {}
         found: list[MessageRef] = []
@@ -78,7 +88,7 @@ class ConversationsClient:
                 if isinstance(item.get("id"), str) and created is not None:
                     found.append(MessageRef(item["id"], created))
             next_url = _next(page)
-            if next_url is None:
+            if next_url is None or (since is not None and found and found[-1].created_at < since):
                 return found
             page = self._get(next_url, token, pace)
 

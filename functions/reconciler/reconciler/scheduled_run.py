@@ -33,6 +33,10 @@ def publish_metrics(report: RunReport) -> None:
     count("ReconcileErrors", len(report.errors))
     count("WebhooksSilent", len(report.silent))
     count("Resubscriptions", len(report.resubscribed))  # as the refresher's: WebhookSubscriptionDroppedAlarm
+    count("UnknownSettled", report.unknown_delivered + report.unknown_failed)
+    count("UnknownLeft", report.unknown_left)
+    if report.unknown_failed:  # as the sender counts its failures, one line per reason
+        count("MessagesFailed", report.unknown_failed, reason="not_delivered")
     for account_id in report.silent:
         count("WebhooksSilent", 1, account_id=account_id)
     for account_id, backfilled in report.backfilled.items():

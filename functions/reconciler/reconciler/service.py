@@ -9,6 +9,11 @@ webhook and the reconciler comes second is a duplicate and publishes nothing). B
 source "backfill" and their real occurred_at, and Meta's answer as raw. A message beyond its conversation's
 20 most recent has no details any more: it becomes a `gap` event naming its id, never a silent skip.
 
+Then the account's messages left UNKNOWN (the Send API's answer never came) that no echo settled within
+UNKNOWN_SETTLE_AFTER_SECONDS are looked up in their conversation (igdm.meta.echoes.look_up): found, they end
+DELIVERED with Meta's mid; shown never to have reached Instagram, FAILED (not_delivered); never resent. A
+lookup that cannot tell leaves them UNKNOWN with the reason, and the next run tries again.
+
 Every call waits for the account's share of Meta's 2 calls per second (the shared rate limiter) and counts
 against the run's budget; the watermark moves only past conversations whose events are durable, so a run
 cut short by its budget, its time or Meta resumes where it stopped. One account's failure never stops the
@@ -26,9 +31,11 @@ from igdm.contracts.events import EventKind, InboundEvent, conversation_id
 from igdm.inbound.ingest import EventKey, EventPublisher, EventStore, IngestResult, Receipts, ingest_events
 from igdm.inbound.meta_payload import Envelope
 from igdm.inbound.normalize import event_id, normalize
+from igdm.meta.echoes import CLOCK_SKEW_MS, Echo, Lookup, Unsettled, fingerprint, look_up
 from igdm.meta.instagram_login import LoginError, missing_fields
 from igdm.runtime.observability import logger
 from igdm.store.accounts import NEEDS_REAUTHORISATION, Account
+from igdm.store.outbound_records import FAILED, UNKNOWN, OutboundRecord, UnsettledMarker
 from igdm.store.rate_limits import CONVERSATIONS, Slot
 from reconciler.conversations import Conversation, MessageDetail, MessageGone, MessageRef
 
@@ -48,6 +55,10 @@ GAP_REASON = (
     "conversation's 20 most recent messages only (or the message was deleted)"
 )
 NEWEST_TRIED = 3  # messages tried, newest first, to learn a conversation's customer
+# An UNKNOWN message is looked up once its echo had this long to come by webhook: most come within seconds,
+# and Meta's conversation shows a message a moment after the Send API took it.
+UNKNOWN_SETTLE_AFTER_SECONDS = 300.0
+SECOND_MS = 999  # Graph's created_time is to the second: the message was stamped up to this much later
 
 
 class Accounts(Protocol):
@@ -67,7 +78,13 @@ class ConversationsApi(Protocol):
         self, token: str, account_id: str, *, since: float, pace: Callable[[], None]
     ) -> Iterable[Conversation]: ...
 
-    def messages(self, token: str, conversation_id: str, *, pace: Callable[[], None]) -> list[MessageRef]: ...
+    def messages(
+        self, token: str, conversation_id: str, *, pace: Callable[[], None], since: float | None = None
+    ) -> list[MessageRef]: ...
+
+    def conversation_with(
+        self, token: str, account_id: str, customer_id: str, *, pace: Callable[[], None]
+    ) -> str | None: ...
 
     def message(self, token: str, message_id: str, *, pace: Callable[[], None]) -> MessageDetail: ...
 
@@ -78,6 +95,32 @@ class Subscriptions(Protocol):
     def subscribed_fields(self, token: str) -> set[str]: ...
 
     def subscribe(self, token: str, wanted: list[str]) -> tuple[list[str], list[str]]: ...
+
+
+class UnknownSends(Protocol):
+    """The outbound records of messages left UNKNOWN (igdm.store.outbound_records.OutboundRecords)."""
+
+    def account_unsettled(self, account_id: str) -> list[UnsettledMarker]: ...
+
+    def get(self, idempotency_key: str) -> OutboundRecord | None: ...
+
+    def owners(self, message_ids: list[str]) -> dict[str, str]: ...
+
+    def claim_echo(self, message_id: str, idempotency_key: str) -> bool: ...
+
+    def remove_unsettled(self, account_id: str, customer_id: str, idempotency_key: str) -> None: ...
+
+    def settle_by_echo(self, idempotency_key: str) -> OutboundRecord | None: ...
+
+    def settle(
+        self, idempotency_key: str, status: str, *, reason: str | None = None, detail: str | None = None
+    ) -> OutboundRecord | None: ...
+
+    def still_unknown(self, idempotency_key: str, reason: str, detail: str) -> OutboundRecord | None: ...
+
+
+class Statuses(Protocol):
+    def publish(self, record: OutboundRecord) -> Any: ...
 
 
 class AccountEvents(Protocol):
@@ -106,6 +149,9 @@ class RunReport:
     silent: list[str] = field(default_factory=list)  # accounts whose webhooks stopped (webhooks_silent)
     resubscribed: list[str] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)  # accounts the budget or time cut short
+    unknown_delivered: int = 0  # UNKNOWN messages found in their conversation
+    unknown_failed: int = 0  # UNKNOWN messages whose conversation shows they never reached Instagram
+    unknown_left: int = 0  # UNKNOWN messages a lookup could not tell about: tried again next run
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -118,6 +164,8 @@ class RunReport:
             "errors": len(self.errors),
             "webhooks_silent": len(self.silent),
             "unfinished": len(self.unfinished),
+            "unknown_settled": self.unknown_delivered + self.unknown_failed,
+            "unknown_left": self.unknown_left,
         }
 
 
@@ -136,6 +184,9 @@ class Reconciler:
     silence_seconds: float = SILENCE_SECONDS
     history_seconds: float = 30 * DAY
     calls_per_run: int = 2000
+    unknown: UnknownSends | None = None
+    statuses: Statuses | None = None
+    unknown_settle_after_seconds: float = UNKNOWN_SETTLE_AFTER_SECONDS
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     remaining_seconds: Callable[[], float] = lambda: 840.0  # the handler sets the invocation's
@@ -187,6 +238,8 @@ class Reconciler:
         if importing:
             self._history_imported(account, started)
         self._check_silence(account, token, started)
+        self._progressed = True  # the watermark is stored: from here the run's budget stops it at once
+        self._settle_unknown(account, token, pace)
 
     def _since(self, account: Account, now: float) -> float:
         """The watermark; for an account never reconciled, HistoryImportDays back: its first runs import the
@@ -327,6 +380,106 @@ class Reconciler:
         if self.events.publish(changes, now=now):
             logger.error("account_status event not published", extra={"account_id": account.account_id})
 
+    # ------------------------------------------------------------------ UNKNOWN sends
+
+    def _settle_unknown(self, account: Account, token: str, pace: Callable[[], None]) -> None:
+        """The account's messages left UNKNOWN that no echo settled in time, looked up in their conversation:
+        DELIVERED with Meta's mid when it is there, FAILED (not_delivered) when it shows they never reached
+        Instagram, never resent; when it cannot tell, they stay UNKNOWN with the reason until the next run."""
+        if self.unknown is None:
+            return
+        waiting = self.unknown.account_unsettled(account.account_id)
+        due_before_ms = (self.clock() - self.unknown_settle_after_seconds) * 1000
+        for marker in waiting:
+            if marker.unsettled.ended_ms <= due_before_ms:
+                conversation = [w.unsettled for w in waiting if w.customer_id == marker.customer_id]
+                self._look_up(self.unknown, account, token, marker, conversation, pace)
+
+    def _look_up(
+        self,
+        unknown: UnknownSends,
+        account: Account,
+        token: str,
+        marker: UnsettledMarker,
+        conversation: list[Unsettled],
+        pace: Callable[[], None],
+    ) -> None:
+        attempt, customer = marker.unsettled, marker.customer_id
+        key = attempt.idempotency_key
+        record = unknown.get(key)
+        if record is None or record.status != UNKNOWN:
+            # Expired; or settled by a run that stopped before its status was published and its markers
+            # removed (every other path removes them first): published again, the same event, which the
+            # queue and consumers drop if it had gone out.
+            if record is not None and self.statuses is not None:
+                self.statuses.publish(record)
+            unknown.remove_unsettled(account.account_id, customer, key)
+            return
+        sent, gone = self._sent_during(account.account_id, customer, attempt, token, pace)
+        owners = unknown.owners([e.message_id for e in sent]) if sent else {}
+        sent = [e for e in sent if owners.get(e.message_id) in (None, key)]  # another send's is not this one
+        if gone:
+            lookup = Lookup(
+                undecided=f"{gone} message(s) of the conversation from the time of its attempt are beyond the 20 "
+                "most recent, whose content Meta gives"
+            )
+        else:
+            lookup = look_up(attempt, sent, conversation)
+        if lookup.found is not None and not unknown.claim_echo(lookup.found.message_id, key):
+            lookup = Lookup(undecided="the message that matches it was claimed by another send meanwhile")
+        if lookup.undecided is not None:
+            self._report.unknown_left += 1
+            reason = "beyond_recent_messages" if gone else "lookup_ambiguous"
+            unknown.still_unknown(key, reason, f"looked up in its conversation: {lookup.undecided}")
+            logger.warning(
+                "an UNKNOWN message stays UNKNOWN",
+                extra={"account_id": account.account_id, "idempotency_key": key, "reason": lookup.undecided},
+            )
+            return
+        if lookup.found is not None:
+            settled = unknown.settle_by_echo(key)
+        else:
+            settled = unknown.settle(key, FAILED, reason="not_delivered", detail=_not_delivered(record))
+        if settled is not None:  # None: its echo settled it while this run looked, and published that
+            self._settled(account.account_id, settled)
+        unknown.remove_unsettled(account.account_id, customer, key)  # last: a run cut short publishes again
+
+    def _sent_during(
+        self, account_id: str, customer: str, attempt: Unsettled, token: str, pace: Callable[[], None]
+    ) -> tuple[list[Echo], int]:
+        """The messages the account sent to ``customer`` around ``attempt``, as Instagram's conversation shows
+        them; and how many of that time Meta no longer gives the content of."""
+        earliest = (attempt.started_ms - CLOCK_SKEW_MS - SECOND_MS) / 1000
+        thread = self.graph.conversation_with(token, account_id, customer, pace=pace)
+        refs = self.graph.messages(token, thread, pace=pace, since=earliest) if thread else []
+        sent: list[Echo] = []
+        gone = 0
+        for ref in refs:
+            if not earliest <= ref.created_at <= attempt.ended_ms / 1000:
+                continue
+            try:
+                detail = self.graph.message(token, ref.message_id, pace=pace)
+            except MessageGone:
+                gone += 1
+                continue
+            if detail.sender_id == account_id:
+                kind = detail.attachments[0][0] if detail.attachments else None
+                created_ms = int(detail.created_at * 1000)
+                sent.append(Echo(detail.message_id, fingerprint(detail.text, kind), None, created_ms, SECOND_MS))
+        return sent, gone
+
+    def _settled(self, account_id: str, settled: OutboundRecord) -> None:
+        if settled.status == FAILED and settled.reason == "not_delivered":
+            self._report.unknown_failed += 1
+        else:
+            self._report.unknown_delivered += 1
+        logger.info(
+            "an UNKNOWN message settled",
+            extra={"account_id": account_id, "idempotency_key": settled.idempotency_key, "status": settled.status},
+        )
+        if self.statuses is not None:
+            self.statuses.publish(settled)
+
     # ------------------------------------------------------------------ Meta's limits
 
     def _pacer(self, account_id: str) -> Callable[[], None]:
@@ -360,6 +513,19 @@ class Reconciler:
             extra={"account_id": account.account_id, "code": error.code, "detail": error.detail[:300]},
         )
         self._report.errors.append(f"{account.account_id}: Meta answered {error.code or error.http_status}")
+
+
+def _not_delivered(record: OutboundRecord) -> str:
+    shown = (
+        "Instagram's conversation with the customer shows no message of the account with its content from "
+        "the time of its attempt"
+    )
+    if record.parts_sent:
+        return (
+            f"{shown}: part {record.parts_sent + 1} of {record.parts_total} never reached Instagram (parts 1 to "
+            f"{record.parts_sent} did); nothing was sent again"
+        )
+    return f"{shown}: it never reached Instagram, and it was not sent again"
 
 
 def _key(account_id: str, customer_id: str | None, prefix: str, ref: MessageRef) -> EventKey:

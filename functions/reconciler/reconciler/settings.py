@@ -8,7 +8,9 @@ from igdm.runtime.config import CommaList, LocalStackSettings, TokenUrl
 class ReconcilerSettings(LocalStackSettings):
     table_name: str = Field(min_length=1)
     events_queue_url: str = Field(min_length=1, description="Backfilled and gap events, account_status events.")
-    callback_queue_url: str | None = Field(None, description="Status callbacks of messages a backfilled echo settles.")
+    callback_queue_url: str | None = Field(
+        None, description="Status callbacks of UNKNOWN messages the reconciler settles."
+    )
     graph_api_base_url: TokenUrl = Field("https://graph.instagram.com", pattern=r"^\S+[^/\s]$")
     graph_api_version: str = Field("v24.0", pattern=r"^v\d+\.\d+$")
     graph_timeout_seconds: float = Field(10, gt=0, le=60)
@@ -30,6 +32,11 @@ class ReconcilerSettings(LocalStackSettings):
         ge=0,
         description="A customer message still without its webhook this long after it was sent, and no webhook of "
         "the account since, means the account's webhooks stopped.",
+    )
+    unknown_settle_after_seconds: float = Field(
+        300,
+        ge=0,
+        description="An UNKNOWN message no echo settled this long after its attempt is looked up in its conversation.",
     )
     webhook_fields: CommaList = Field(
         min_length=1,

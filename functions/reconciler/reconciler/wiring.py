@@ -32,6 +32,7 @@ def service() -> Reconciler:
         timeout_seconds=settings.graph_timeout_seconds,
     )
     statuses = StatusPublisher(sqs, settings.events_queue_url, settings.callback_queue_url)
+    records = OutboundRecords(dynamodb, settings.table_name, settings.event_retention_days)
     account_events = AccountEventPublisher(sqs, settings.events_queue_url)
     return Reconciler(
         accounts=AccountTable(dynamodb, settings.table_name),
@@ -50,15 +51,16 @@ def service() -> Reconciler:
         ),
         store=DynamoEventStore(dynamodb, settings.table_name, settings.event_retention_days),
         publisher=SqsEventPublisher(sqs, settings.events_queue_url),
-        receipts=OutboundReceipts(
-            OutboundRecords(dynamodb, settings.table_name, settings.event_retention_days), statuses
-        ),
+        receipts=OutboundReceipts(records, statuses),
         subscriptions=login,
         events=account_events,
         webhook_fields=settings.webhook_fields,
         silence_seconds=settings.webhook_silence_seconds,
         history_seconds=settings.history_import_days * DAY,
         calls_per_run=settings.calls_per_run,
+        unknown=records,
+        statuses=statuses,
+        unknown_settle_after_seconds=settings.unknown_settle_after_seconds,
     )
 
 

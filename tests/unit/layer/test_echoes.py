@@ -2,7 +2,18 @@
 
 import pytest
 
-from igdm.meta.echoes import CLOCK_SKEW_MS, Echo, Unsettled, fingerprint, marker, sent_by_gateway, settled_by, settles
+from igdm.meta.echoes import (
+    CLOCK_SKEW_MS,
+    Echo,
+    Lookup,
+    Unsettled,
+    fingerprint,
+    look_up,
+    marker,
+    sent_by_gateway,
+    settled_by,
+    settles,
+)
 
 OURS = frozenset({"1122334455667788"})
 TEXT = fingerprint("Your order ships tomorrow", None)
@@ -60,3 +71,57 @@ def test_a_message_is_settled_only_by_the_one_echo_that_fits() -> None:
     assert settles(a, [Echo("m_1", TEXT, marker("a", 0), 12_000), Echo("m_2", TEXT, None, 30_000)], [a]) == Echo(
         "m_1", TEXT, marker("a", 0), 12_000
     )
+
+
+# ---- an UNKNOWN message looked up in its conversation (Conversations API: no marker, times to the second)
+
+
+def shown(mid: str, at_ms: int, print_: str = TEXT) -> Echo:
+    """A message the account sent, as the Conversations API shows it: stamped within the second at_ms."""
+    return Echo(mid, print_, None, at_ms, 999)
+
+
+def test_the_one_message_sent_during_the_attempt_with_its_content_is_it() -> None:
+    a = waiting("a")
+    found = shown("m_1", 15_000)
+    assert look_up(a, [shown("m_0", 2_000), found, shown("m_2", 25_000, FILE)], [a]) == Lookup(found=found)
+
+
+def test_a_message_stamped_within_the_second_the_attempt_began_may_be_it() -> None:
+    a = waiting("a")
+    early = shown("m_1", 10_000 - CLOCK_SKEW_MS - 999)  # Meta's second ends as the skew allowance begins
+    assert look_up(a, [early], [a]) == Lookup(found=early)
+    assert look_up(a, [shown("m_1", 10_000 - CLOCK_SKEW_MS - 1_000)], [a]) == Lookup()  # a second earlier
+    assert look_up(a, [shown("m_1", 20_001)], [a]) == Lookup()  # after the attempt ended
+
+
+def test_nothing_with_its_content_during_the_attempt_means_it_never_reached_instagram() -> None:
+    a = waiting("a")
+    assert look_up(a, [shown("m_1", 15_000, FILE), shown("m_2", 40_000)], [a]) == Lookup()
+    assert look_up(a, [], [a]) == Lookup()
+
+
+def test_two_candidates_decide_nothing() -> None:
+    a = waiting("a")
+    lookup = look_up(a, [shown("m_1", 12_000), shown("m_2", 13_000)], [a])
+    assert lookup.found is None and lookup.undecided == "2 messages sent during its attempt have its content"
+
+
+def test_a_match_another_unknown_message_could_also_be_decides_nothing() -> None:
+    a, b = waiting("a"), waiting("b", started=14_000, ended=30_000)
+    lookup = look_up(a, [shown("m_1", 15_000)], [a, b])
+    assert lookup.found is None and lookup.undecided is not None and "same content" in lookup.undecided
+
+
+@pytest.mark.parametrize(
+    ("candidate", "sent"),
+    [
+        (fingerprint(None, "template"), FILE),  # a template may show as anything: a message then decides nothing
+        (TEXT, fingerprint(None, None)),  # a message that shows neither text nor media could be it
+    ],
+    ids=["template-sent", "nothing-shown"],
+)
+def test_absence_counts_only_when_every_message_of_the_attempt_could_be_compared(candidate: str, sent: str) -> None:
+    a = waiting("a", candidate)
+    assert look_up(a, [shown("m_1", 15_000, sent)], [a]).undecided is not None
+    assert look_up(a, [shown("m_1", 40_000, sent)], [a]) == Lookup()  # after its attempt: not it

@@ -390,6 +390,9 @@ MARKER_ATTRIBUTES = {
 def test_an_unsettled_marker() -> None:
     assert MARKER.to_item() == MARKER_ATTRIBUTES
     assert UnsettledMarker.from_item(MARKER_ATTRIBUTES) == MARKER
+    in_account = {**MARKER_ATTRIBUTES, "pk": {"S": "UNSETTLED#17841400000000001"}, "customer_id": {"S": CUSTOMER}}
+    assert MARKER.to_item(in_account=True) == in_account  # the account's copy names the customer
+    assert UnsettledMarker.from_item(in_account) == MARKER
     unmarked = UnsettledMarker(ACCOUNT, CUSTOMER, Unsettled("k", "attachment:image", None, 1, 2), "t", 3)
     assert "marker" not in unmarked.to_item()
     assert UnsettledMarker.from_item(unmarked.to_item()) == unmarked

@@ -37,6 +37,7 @@ RATES = family(table.rate_pk(_ANY, _ANY))  # the sender's rate state
 ACCOUNTS = table.ACCOUNTS_PK  # the one partition of account items
 OAUTH_STATES = family(table.oauth_state_pk(_ANY))  # the onboarding's single-use OAuth states
 TOKEN_RESCUE = family(table.token_rescue_pk(_ANY))  # a renewed token Secrets Manager refused (TokenRescue)
+UNSETTLED = family(table.unsettled_pk(_ANY))  # each account's UNKNOWN messages, for the reconciler
 
 SAMPLE_KEYS = {
     CONVERSATIONS: table.conversation_pk("17841400000000001", "1234567890"),
@@ -46,6 +47,7 @@ SAMPLE_KEYS = {
     ACCOUNTS: table.ACCOUNTS_PK,
     OAUTH_STATES: table.oauth_state_pk("nonce"),
     TOKEN_RESCUE: TOKEN_RESCUE.removesuffix("*") + "17841400000000001",
+    UNSETTLED: table.unsettled_pk("17841400000000001"),
 }
 
 # function -> key family -> the DynamoDB actions its code uses there (and so its role is granted).
@@ -58,6 +60,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         OUTBOUND: {"GetItem", "UpdateItem"},  # receipts: get, settle, settle_by_echo (DELIVERED, READ)
         MESSAGE_IDS: {"UpdateItem"},  # receipts: receipt, claim_echo
         ACCOUNTS: {"UpdateItem"},  # webhook.heartbeat -> AccountTable.record_webhook
+        UNSETTLED: {"DeleteItem"},  # receipts: remove_unsettled, the account's copy of the marker
     },
     "SenderFunction": {
         # igdm.store.conversation_state (GetItem of the window); igdm.store.outbound_records: stored_echoes
@@ -67,6 +70,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         MESSAGE_IDS: {"UpdateItem"},  # link_message_id, claim_echo
         ACCOUNTS: {"Query", "UpdateItem"},  # AccountDirectory: all, mark_needs_reauthorisation
         RATES: {"UpdateItem"},  # igdm.store.rate_limits.RateLimiter
+        UNSETTLED: {"PutItem", "DeleteItem"},  # add_unsettled, remove_unsettled: the account's copy
     },
     "CallbackFunction": {},
     "OnboardingFunction": {
@@ -80,10 +84,11 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "ReconcilerFunction": {
         # What the webhook does with the events it ingests (igdm.inbound), the same calls
         CONVERSATIONS: {"BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},
-        OUTBOUND: {"GetItem", "UpdateItem"},  # receipts of backfilled echoes
-        MESSAGE_IDS: {"UpdateItem"},  # receipts: receipt, claim_echo
+        OUTBOUND: {"GetItem", "UpdateItem"},  # receipts of backfilled echoes; UNKNOWN messages looked up
+        MESSAGE_IDS: {"BatchGetItem", "UpdateItem"},  # owners; receipts: receipt, claim_echo
         ACCOUNTS: {"Query", "UpdateItem"},  # AccountTable.all, record_reconciled; AccountDirectory marks 190
         RATES: {"UpdateItem"},  # igdm.store.rate_limits.RateLimiter, class conversations
+        UNSETTLED: {"Query", "DeleteItem"},  # account_unsettled, remove_unsettled
     },
 }
 
@@ -111,6 +116,7 @@ def test_the_families_are_the_codes_prefixes() -> None:
         "OAUTH_STATE#*",
     ]
     assert TOKEN_RESCUE == "TOKEN_RESCUE#*"
+    assert UNSETTLED == "UNSETTLED#*"
 
 
 @pytest.mark.parametrize("pattern", sorted(SAMPLE_KEYS))
@@ -136,10 +142,13 @@ def test_the_keys_the_code_builds_are_allowed_for_what_it_does_with_them(functio
 
 def test_the_internet_facing_webhook_cannot_create_or_delete_anything_but_its_conversation_items() -> None:
     webhook = granted("WebhookFunction")
-    assert set(webhook) <= {CONVERSATIONS, OUTBOUND, MESSAGE_IDS, ACCOUNTS}
+    assert set(webhook) <= {CONVERSATIONS, OUTBOUND, MESSAGE_IDS, ACCOUNTS, UNSETTLED}
+    # The account's copy of an UNKNOWN message's marker, once its echo settles it: deleted, nothing else. At
+    # worst a message then waits for an echo only, never sent twice.
+    assert webhook[UNSETTLED] == {"DeleteItem"}
     for pattern, actions in webhook.items():
         assert not actions & {"Scan", "BatchWriteItem"}, pattern
-        if pattern != CONVERSATIONS:
+        if pattern not in (CONVERSATIONS, UNSETTLED):
             # Records, message ids and accounts are only updated: never created whole or deleted.
             assert actions <= {"GetItem", "UpdateItem"}, pattern
     assert webhook[ACCOUNTS] == {"UpdateItem"}  # the heartbeat; it reads no account

@@ -8,15 +8,17 @@ import pytest
 from igdm.contracts.events import EventKind, InboundEvent
 from igdm.inbound.ingest import ingest
 from igdm.inbound.meta_payload import Envelope
+from igdm.meta.echoes import Unsettled, fingerprint, marker
 from igdm.meta.instagram_login import LoginError
 from igdm.store.accounts import ACTIVE, NEEDS_REAUTHORISATION, Account
+from igdm.store.outbound_records import DELIVERED, FAILED, UNKNOWN
 from local.harnesses.webhook_in_memory import MemoryQueue, MemoryStore
 from local.samples import meta as m
 from reconciler.service import DAY, Reconciler
 from tests.fakes.accounts import MemoryAccountEvents, MemoryAccountTable
 from tests.fakes.clock import ManualClock
 from tests.fakes.conversations import MemoryConversations
-from tests.fakes.sender import MemoryLimiter
+from tests.fakes.sender import MemoryLimiter, MemoryRecords, PublishedStatuses
 
 ACCOUNT = m.ACCOUNT
 NOW = 1_800_000_000.0
@@ -65,6 +67,8 @@ class World:
     reconciler: Reconciler
     subscriptions: Subscriptions
     account_events: MemoryAccountEvents
+    records: MemoryRecords
+    statuses: PublishedStatuses
 
     def published(self) -> list[InboundEvent]:
         return self.queue.messages
@@ -98,6 +102,7 @@ def world(
         Tokens(),
     )
     subscriptions, account_events = Subscriptions(), MemoryAccountEvents()
+    records, statuses = MemoryRecords(clock), PublishedStatuses()
     reconciler = Reconciler(
         accounts=table,
         tokens=tokens,
@@ -111,10 +116,14 @@ def world(
         webhook_fields=FIELDS,
         history_seconds=30 * DAY,
         calls_per_run=calls_per_run,
+        unknown=records,
+        statuses=statuses,
         clock=clock,
         sleep=clock.sleep,
     )
-    return World(clock, table, tokens, meta, limiter, store, queue, reconciler, subscriptions, account_events)
+    return World(
+        clock, table, tokens, meta, limiter, store, queue, reconciler, subscriptions, account_events, records, statuses
+    )
 
 
 def customers_wrote(w: World, conversations: int, messages_each: int, *, hours_ago: float = 1) -> list[str]:
@@ -355,3 +364,201 @@ def test_a_conversation_whose_newest_message_was_deleted_is_still_read() -> None
     published = {e.message_id: e.kind for e in w.published()}
     assert published == {"m_kept": EventKind.TEXT, "m_deleted": EventKind.GAP}
     assert {e.customer_id for e in w.published()} == {"9000000000000000"}
+
+
+# ---------------------------------------------------------------------------------------------- UNKNOWN sends
+
+CUSTOMER = "9000000000000007"
+
+
+def unknown_send(
+    w: World,
+    key: str,
+    text: str | None = "Your order ships tomorrow",
+    *,
+    minutes_ago: float = 10,
+    parts_total: int = 1,
+    attachment: str | None = None,
+    customer: str = CUSTOMER,
+) -> Unsettled:
+    """A send whose request went out ``minutes_ago`` and whose answer never came (the sender's side): UNKNOWN,
+    waiting for its echo, with the uncertain part the last one."""
+    record, _ = w.records.claim(
+        idempotency_key=key,
+        payload_hash="h",
+        kind="text",
+        account_id=ACCOUNT,
+        customer_id=customer,
+        parts_total=parts_total,
+        correlation_id=None,
+        callback_url=None,
+        callback_data=None,
+    )
+    for part in range(parts_total - 1):  # the parts before it went out and were answered
+        w.records.begin_part(key, part)
+        w.records.part_sent(key, part, f"m_{key}_{part}", last=False)
+    w.records.begin_part(key, parts_total - 1)
+    w.records.settle(key, UNKNOWN, reason="ambiguous_outcome", detail="no answer")
+    ended = NOW - minutes_ago * 60
+    waiting = Unsettled(
+        key, fingerprint(text, attachment), marker(key, parts_total - 1), int((ended - 10) * 1000), int(ended * 1000)
+    )
+    w.records.add_unsettled(record, waiting)
+    return waiting
+
+
+def customer_wrote_first(w: World, customer: str = CUSTOMER) -> None:
+    """The customer's message that opened the window; its webhook came."""
+    w.meta.add(customer, f"m_hello_{customer}", NOW - HOUR)
+    w.webhook(customer, f"m_hello_{customer}", NOW - HOUR)
+
+
+def test_an_unknown_send_found_in_its_conversation_ends_delivered_with_metas_mid() -> None:
+    w = world()
+    customer_wrote_first(w)
+    attempt = unknown_send(w, "order-1")
+    # Meta took it during the attempt; its echo webhook never came.
+    w.meta.add(CUSTOMER, "m_reply", attempt.started_ms / 1000 + 3, text="Your order ships tomorrow", from_account=True)
+    report = w.reconciler.run()
+    assert w.records.records["order-1"].status == DELIVERED
+    assert w.statuses.names("order-1") == [DELIVERED]  # published once, never resent (no Send API here)
+    assert w.records.mids["m_reply"]["idempotency_key"] == "order-1"
+    assert w.records.account_unsettled(ACCOUNT) == []  # no longer waiting
+    assert (report.summary()["unknown_settled"], report.summary()["unknown_left"]) == (1, 0)
+    w.clock.advance(900)
+    w.reconciler.run()
+    assert w.statuses.names("order-1") == [DELIVERED]  # the next run has nothing left to do
+
+
+def test_an_unknown_send_its_conversation_does_not_show_ends_failed_not_delivered() -> None:
+    w = world()
+    customer_wrote_first(w)
+    attempt = unknown_send(w, "order-2")
+    w.meta.add(CUSTOMER, "m_other", attempt.started_ms / 1000 + 3, text="a different answer", from_account=True)
+    w.meta.add(CUSTOMER, "m_customer", attempt.started_ms / 1000 + 4, text="Your order ships tomorrow")  # theirs
+    report = w.reconciler.run()
+    failed = w.records.records["order-2"]
+    assert (failed.status, failed.reason) == (FAILED, "not_delivered")
+    assert failed.detail is not None and "never reached Instagram" in failed.detail
+    assert w.statuses.names("order-2") == [FAILED]
+    assert report.summary()["unknown_settled"] == 1 and w.records.account_unsettled(ACCOUNT) == []
+
+
+def test_an_unknown_send_to_a_customer_instagram_has_no_conversation_with_never_reached_it() -> None:
+    w = world()
+    customer_wrote_first(w, "9000000000000001")  # another conversation
+    unknown_send(w, "order-3")
+    w.reconciler.run()
+    assert (w.records.records["order-3"].status, w.records.records["order-3"].reason) == (FAILED, "not_delivered")
+    assert f"conversation_with {CUSTOMER}" in w.meta.calls
+
+
+def test_an_unknown_send_whose_echo_may_still_come_is_left_to_the_webhook() -> None:
+    w = world()
+    customer_wrote_first(w)
+    unknown_send(w, "order-4", minutes_ago=2)  # under UNKNOWN_SETTLE_AFTER_SECONDS
+    report = w.reconciler.run()
+    assert w.records.records["order-4"].status == UNKNOWN and w.statuses.published == []
+    assert not any(c.startswith("conversation_with") for c in w.meta.calls)
+    assert report.summary()["unknown_left"] == 0
+    w.clock.advance(300)
+    w.reconciler.run()
+    assert w.records.records["order-4"].status == FAILED  # its time came
+
+
+def test_two_messages_that_could_be_it_leave_it_unknown_with_the_reason_and_it_is_tried_again() -> None:
+    w = world()
+    customer_wrote_first(w)
+    attempt = unknown_send(w, "order-5")
+    for k in range(2):  # the same words twice during the attempt: the app and the gateway, say
+        w.meta.add(
+            CUSTOMER, f"m_same_{k}", attempt.started_ms / 1000 + k, text="Your order ships tomorrow", from_account=True
+        )
+    report = w.reconciler.run()
+    left = w.records.records["order-5"]
+    assert (left.status, left.reason) == (UNKNOWN, "lookup_ambiguous")
+    assert left.detail is not None and "2 messages sent during its attempt have its content" in left.detail
+    assert w.statuses.published == [] and report.summary()["unknown_left"] == 1
+    w.meta.calls.clear()
+    w.clock.advance(900)
+    w.reconciler.run()
+    assert f"conversation_with {CUSTOMER}" in w.meta.calls  # still waiting: looked up again
+
+
+def test_an_unknown_send_beyond_the_twenty_most_recent_messages_stays_unknown() -> None:
+    w = world()
+    customer_wrote_first(w)
+    attempt = unknown_send(w, "order-6", minutes_ago=30)
+    w.meta.add(CUSTOMER, "m_reply", attempt.started_ms / 1000 + 3, text="Your order ships tomorrow", from_account=True)
+    for k in range(20):  # the conversation went on: Meta no longer gives the reply's content
+        w.meta.add(CUSTOMER, f"m_later_{k:02d}", NOW - 20 * 60 + k)
+    w.reconciler.run()
+    left = w.records.records["order-6"]
+    assert (left.status, left.reason) == (UNKNOWN, "beyond_recent_messages")
+    assert w.statuses.published == []
+
+
+def test_a_message_that_is_another_sends_is_not_taken_for_the_unknown_one() -> None:
+    w = world()
+    customer_wrote_first(w)
+    attempt = unknown_send(w, "order-7")
+    # The previous message, with the same words, went out just before and was answered: its mid is known.
+    previous = "m_previous"
+    w.meta.add(CUSTOMER, previous, attempt.started_ms / 1000 - 1, text="Your order ships tomorrow", from_account=True)
+    w.records.mids[previous] = {"idempotency_key": "order-6", "conversation_id": f"{ACCOUNT}:{CUSTOMER}"}
+    w.reconciler.run()
+    assert (w.records.records["order-7"].status, w.records.records["order-7"].reason) == (FAILED, "not_delivered")
+    assert w.records.mids[previous]["idempotency_key"] == "order-6"
+
+
+@pytest.mark.parametrize("reached", [True, False], ids=["found", "not-found"])
+def test_the_uncertain_last_part_of_a_message_settles_the_message(reached: bool) -> None:
+    w = world()
+    customer_wrote_first(w)
+    attempt = unknown_send(w, "order-8", parts_total=2)  # part 1 was SENT, part 2's answer never came
+    if reached:
+        w.meta.add(
+            CUSTOMER, "m_part2", attempt.started_ms / 1000 + 3, text="Your order ships tomorrow", from_account=True
+        )
+    w.reconciler.run()
+    record = w.records.records["order-8"]
+    if reached:
+        assert record.status == DELIVERED
+    else:
+        assert (record.status, record.reason) == (FAILED, "not_delivered")
+        assert "part 2 of 2 never reached Instagram (parts 1 to 1 did)" in (record.detail or "")
+
+
+def test_a_settled_message_whose_markers_remain_has_its_status_published_again_and_is_not_looked_up() -> None:
+    w = world()
+    customer_wrote_first(w)
+    unknown_send(w, "order-9")
+    w.records.settle("order-9", FAILED, reason="not_delivered")  # a run settled it, then died: not published
+    w.reconciler.run()
+    assert w.records.account_unsettled(ACCOUNT) == []
+    assert w.statuses.names("order-9") == [FAILED]  # the same event again: the queue drops it if it went out
+    assert not any(c.startswith("conversation_with") for c in w.meta.calls)
+
+
+def test_a_template_is_not_declared_lost_when_the_account_sent_something_during_its_attempt() -> None:
+    w = world()
+    customer_wrote_first(w)
+    attempt = unknown_send(w, "order-10", text=None, attachment="template")
+    w.meta.add(CUSTOMER, "m_card", attempt.started_ms / 1000 + 2, text=None, from_account=True)
+    w.reconciler.run()
+    assert (w.records.records["order-10"].status, w.records.records["order-10"].reason) == (UNKNOWN, "lookup_ambiguous")
+    lone = unknown_send(w, "order-11", text=None, attachment="template", minutes_ago=60, customer="9000000000000002")
+    customer_wrote_first(w, "9000000000000002")
+    assert lone.ended_ms < attempt.started_ms
+    w.clock.advance(900)
+    w.reconciler.run()
+    assert w.records.records["order-11"].status == FAILED  # nothing at all was sent then: it never reached Meta
+
+
+def test_an_unknown_send_is_never_looked_up_past_the_runs_budget() -> None:
+    w = world(calls_per_run=3)
+    customer_wrote_first(w)
+    unknown_send(w, "order-12")
+    report = w.reconciler.run()
+    assert w.records.records["order-12"].status == UNKNOWN and report.unfinished == [ACCOUNT]
+    assert report.calls <= 4

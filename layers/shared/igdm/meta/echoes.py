@@ -11,6 +11,9 @@ outcome is UNKNOWN only when it is unambiguous:
   conversation has the same text or attachment type and was being sent when Meta stamped the echo.
 
 Anything else leaves the message UNKNOWN: a false DELIVERED is worse than an honest UNKNOWN.
+
+When no echo came at all, the reconciler looks the message up in its conversation (look_up): the messages the
+account sent then, as Instagram's Conversations API shows them, without metadata and stamped to the second.
 """
 
 import hashlib
@@ -55,12 +58,14 @@ def sent_by_gateway(app_id: str | None, metadata: str | None, gateway_app_ids: f
 
 @dataclass(frozen=True)
 class Echo:
-    """An echo of the gateway's own app (sent_by_gateway), as far as settling needs it."""
+    """An echo of the gateway's own app (sent_by_gateway), as far as settling needs it; or a message the
+    account sent as Instagram's Conversations API shows it, with no marker and its time to the second."""
 
     message_id: str
     fingerprint: str
     marker: str | None
     occurred_ms: int
+    precision_ms: int = 0  # Meta stamped it somewhere in [occurred_ms, occurred_ms + precision_ms]
 
 
 @dataclass(frozen=True)
@@ -81,12 +86,16 @@ def settled_by(echo: Echo, waiting: Iterable[Unsettled]) -> str | None:
     if is_marker(echo.marker):
         named = [u for u in waiting if u.marker == echo.marker]
         return named[0].idempotency_key if len(named) == 1 else None
-    possible = [
-        u
-        for u in waiting
-        if u.fingerprint == echo.fingerprint and u.started_ms - CLOCK_SKEW_MS <= echo.occurred_ms <= u.ended_ms
-    ]
+    possible = [u for u in waiting if u.fingerprint == echo.fingerprint and _during(echo, u)]
     return possible[0].idempotency_key if len(possible) == 1 else None
+
+
+def _during(echo: Echo, attempt: Unsettled) -> bool:
+    """Whether Meta may have stamped ``echo`` while ``attempt`` ran (CLOCK_SKEW_MS before it, at the earliest)."""
+    return (
+        attempt.started_ms - CLOCK_SKEW_MS <= echo.occurred_ms + echo.precision_ms
+        and echo.occurred_ms <= attempt.ended_ms
+    )
 
 
 def settles(candidate: Unsettled, echoes: Iterable[Echo], waiting: Iterable[Unsettled]) -> Echo | None:
@@ -94,3 +103,51 @@ def settles(candidate: Unsettled, echoes: Iterable[Echo], waiting: Iterable[Unse
     waiting = list(waiting)
     found = [e for e in echoes if settled_by(e, waiting) == candidate.idempotency_key]
     return found[0] if len(found) == 1 else None
+
+
+# What the Conversations API shows of a message, and so what a lookup can compare: its text, or a media
+# attachment. A template, a sticker or a share may show as something else, or as nothing.
+COMPARABLE = ("text:", "attachment:image", "attachment:video", "attachment:audio", "attachment:file")
+
+
+def comparable(fingerprint_: str) -> bool:
+    return fingerprint_.startswith(COMPARABLE[0]) or fingerprint_ in COMPARABLE[1:]
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a conversation says of an UNKNOWN message: the message that is it (``found``); or why it cannot
+    tell (``undecided``); or, both None, that it never reached Instagram."""
+
+    found: Echo | None = None
+    undecided: str | None = None
+
+
+def look_up(candidate: Unsettled, sent: Iterable[Echo], waiting: Iterable[Unsettled]) -> Lookup:
+    """``candidate`` among ``sent``: every message the account sent in its conversation around the attempt,
+    whose content Meta still gives and that is no other send's. ``waiting``: the conversation's UNKNOWN
+    messages (``candidate`` among them). As for echoes, only a match that cannot be another message's
+    counts; and absence counts only when every message sent during the attempt could be compared."""
+    during = [e for e in sent if _during(e, candidate)]
+    same = [e for e in during if e.fingerprint == candidate.fingerprint]
+    if len(same) > 1:
+        return Lookup(undecided=f"{len(same)} messages sent during its attempt have its content")
+    if same:
+        others = [
+            u
+            for u in waiting
+            if u.idempotency_key != candidate.idempotency_key
+            and u.fingerprint == candidate.fingerprint
+            and _during(same[0], u)
+        ]
+        if others:
+            return Lookup(undecided="another UNKNOWN message of the conversation has the same content and time")
+        return Lookup(found=same[0])
+    if during and not comparable(candidate.fingerprint):
+        return Lookup(
+            undecided=f"its content is of a kind Instagram's Conversations API may not show, and the account "
+            f"sent {len(during)} message(s) during its attempt"
+        )
+    if any(not comparable(e.fingerprint) for e in during):
+        return Lookup(undecided="a message sent during its attempt shows no text or media to compare")
+    return Lookup()

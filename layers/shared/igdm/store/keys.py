@@ -71,6 +71,15 @@ def unsettled_sk(idempotency_key: str) -> str:
     return f"{UNSETTLED_SK_PREFIX}{idempotency_key}"
 
 
+# The same marker again, in one partition per account (same sort key): the reconciler finds an account's
+# UNKNOWN messages there without knowing their conversations, and settles those no echo settled.
+UNSETTLED_PK_PREFIX = "UNSETTLED#"
+
+
+def unsettled_pk(account_id: str) -> str:
+    return f"{UNSETTLED_PK_PREFIX}{account_id}"
+
+
 # A renewed token Secrets Manager kept refusing, kept here until a refresher run moves it there (only the
 # refresher's role may read or write these; see igdm.store.accounts.TokenRescue).
 TOKEN_RESCUE_PK_PREFIX = "TOKEN_RESCUE#"  # noqa: S105  # nosec B105 # a key prefix, not a secret

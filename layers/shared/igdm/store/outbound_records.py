@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from igdm.meta.echoes import Echo, Unsettled, fingerprint
-from igdm.runtime.aws import error_code
+from igdm.runtime.aws import backoff, error_code
 from igdm.store.attributes import from_attributes, to_attributes
 from igdm.store.keys import (
     EVENT_SK_PREFIX,
@@ -25,12 +25,14 @@ from igdm.store.keys import (
     MESSAGE_ID_SK,
     OUTBOUND_SK,
     TTL_ATTRIBUTE,
+    UNSETTLED_PK_PREFIX,
     UNSETTLED_SK_PREFIX,
     conversation_of,
     conversation_pk,
     key,
     message_id_pk,
     outbound_pk,
+    unsettled_pk,
     unsettled_sk,
 )
 
@@ -187,7 +189,8 @@ UNSETTLED_SECONDS = 7 * 86_400  # how long a marker is kept: an echo comes withi
 @dataclass(frozen=True)
 class UnsettledMarker:
     """An UNKNOWN message waiting in its conversation's partition (CONV#<account>#<customer> /
-    UNSETTLED#<idempotency key>) for an echo that matches it."""
+    UNSETTLED#<idempotency key>) for an echo that matches it; and the same in its account's partition
+    (UNSETTLED#<account> / UNSETTLED#<idempotency key>), where the reconciler finds it."""
 
     account_id: str
     customer_id: str
@@ -195,11 +198,14 @@ class UnsettledMarker:
     attempted_at: str  # ISO 8601, when the marker was written
     expires_at: int  # TTL, epoch seconds
 
-    def to_item(self) -> dict[str, Any]:
+    def to_item(self, *, in_account: bool = False) -> dict[str, Any]:
+        """The conversation's item; with ``in_account``, the account's (which names the customer)."""
+        pk = unsettled_pk(self.account_id) if in_account else conversation_pk(self.account_id, self.customer_id)
         return {
-            **key(conversation_pk(self.account_id, self.customer_id), unsettled_sk(self.unsettled.idempotency_key)),
+            **key(pk, unsettled_sk(self.unsettled.idempotency_key)),
             **to_attributes(
                 {
+                    "customer_id": self.customer_id if in_account else None,
                     "idempotency_key": self.unsettled.idempotency_key,
                     "fingerprint": self.unsettled.fingerprint,
                     "started_ms": self.unsettled.started_ms,
@@ -214,7 +220,10 @@ class UnsettledMarker:
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "UnsettledMarker":
         attributes = from_attributes(item)
-        account_id, customer_id = conversation_of(attributes["pk"])
+        if attributes["pk"].startswith(UNSETTLED_PK_PREFIX):
+            account_id, customer_id = attributes["pk"].removeprefix(UNSETTLED_PK_PREFIX), attributes["customer_id"]
+        else:
+            account_id, customer_id = conversation_of(attributes["pk"])
         ended_ms = attributes.get("ended_ms")
         if ended_ms is None:  # written before attempts were recorded: the lookback before it was written
             ended_ms = int(datetime.fromisoformat(attributes["attempted_at"]).timestamp() * 1000)
@@ -486,14 +495,15 @@ class OutboundRecords:
         )
 
     def remove_unsettled(self, account_id: str, customer_id: str, idempotency_key: str) -> None:
-        self._call(
-            "delete_item",
-            TableName=self._table,
-            Key=key(conversation_pk(account_id, customer_id), unsettled_sk(idempotency_key)),
-        )
+        """Both of an UNKNOWN message's markers, once it is settled. Two requests, not one BatchWriteItem:
+        IAM would judge a batch's keys of two families together, and each role's grants are per family."""
+        for pk in (conversation_pk(account_id, customer_id), unsettled_pk(account_id)):
+            self._call("delete_item", TableName=self._table, Key=key(pk, unsettled_sk(idempotency_key)))
 
     def add_unsettled(self, record: OutboundRecord, waiting: Unsettled) -> None:
-        """An UNKNOWN message waits in its conversation for an echo that matches it."""
+        """An UNKNOWN message waits in its conversation for an echo that matches it, and in its account's
+        list for the reconciler (the account's first: a marker the reconciler can see is never missing from
+        the conversation, where an echo must find it)."""
         if not record.account_id or not record.customer_id:
             return
         now = datetime.now(UTC)
@@ -505,6 +515,66 @@ class OutboundRecords:
             expires_at=int(now.timestamp()) + UNSETTLED_SECONDS,
         )
         self._call("put_item", TableName=self._table, Item=marker.to_item())
+        self._call("put_item", TableName=self._table, Item=marker.to_item(in_account=True))
+
+    # ------------------------------------------------------------------ the reconciler's side
+
+    def account_unsettled(self, account_id: str) -> list[UnsettledMarker]:
+        """The account's UNKNOWN messages that no echo has settled yet, oldest attempt first."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": to_attributes({":pk": unsettled_pk(account_id)}),
+        }
+        found: list[UnsettledMarker] = []
+        while True:
+            page = self._call("query", **query)
+            found.extend(UnsettledMarker.from_item(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(found, key=lambda m: m.unsettled.ended_ms)
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def owners(self, message_ids: list[str]) -> dict[str, str]:
+        """Which of Meta's mids are known to be parts of which of our messages (mid -> idempotency key)."""
+        owners: dict[str, str] = {}
+        wanted = [key(message_id_pk(mid), MESSAGE_ID_SK) for mid in dict.fromkeys(message_ids)]
+        for start in range(0, len(wanted), BATCH_GET_LIMIT):
+            keys = wanted[start : start + BATCH_GET_LIMIT]
+            for attempt in range(BATCH_ATTEMPTS):
+                response = self._call(
+                    "batch_get_item",
+                    RequestItems={
+                        self._table: {
+                            "Keys": keys,
+                            "ConsistentRead": True,
+                            "ProjectionExpression": "pk, idempotency_key",
+                        }
+                    },
+                )
+                for item in response.get("Responses", {}).get(self._table, []):
+                    found = MessageIdItem.from_item(item)
+                    if found.idempotency_key:
+                        owners[found.message_id] = found.idempotency_key
+                keys = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                if not keys:
+                    break
+                backoff(attempt)
+            else:
+                raise RecordsUnavailable("DynamoDB batch_get_item left keys unprocessed")
+        return owners
+
+    def still_unknown(self, idempotency_key: str, reason: str, detail: str) -> OutboundRecord | None:
+        """Why an UNKNOWN message stays UNKNOWN after a lookup: its reason and detail, on the record only."""
+        return self._update(
+            idempotency_key,
+            "SET #reason = :reason, #detail = :detail, updated_at = :now",
+            "#status = :unknown",
+            {
+                ":reason": reason[:MAX_TEXT_ATTRIBUTE],
+                ":detail": detail[:MAX_TEXT_ATTRIBUTE],
+                ":unknown": UNKNOWN,
+            },
+        )
 
     # ------------------------------------------------------------------ the webhook's side
 
@@ -578,6 +648,8 @@ class OutboundRecords:
 
 
 MAX_TEXT_ATTRIBUTE = 2000
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem
+BATCH_ATTEMPTS = 5  # a batch DynamoDB left partly unprocessed (throttled) is asked again, then given up
 
 
 def _error_json(error: dict[str, Any] | None) -> str | None:
