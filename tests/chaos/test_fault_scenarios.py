@@ -51,3 +51,4 @@ def test_webhooks_never_sent_or_sent_late_with_a_failing_conversations_api_lose_
     assert figures["backfilled"] > 0 and figures["webhooked"] > 0  # both ways in were used
     assert figures["backfilled"] + figures["webhooked"] == figures["messages"] == 40
     assert figures["faults"] > 0  # and the reconciler met Instagram's failures on the way
+    assert figures["unknown_sends"] == 4 and 0 < figures["unknown_delivered"] < 4  # both outcomes were settled
