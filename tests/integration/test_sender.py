@@ -444,3 +444,12 @@ def test_a_private_reply_is_delivered_by_its_echo_to_the_commenter(loop: Loop) -
     loop.enqueue(out.private_reply(key="private-1"))
     loop.run()
     assert loop.status_names("private-1") == ["SENT", "DELIVERED"]
+
+
+def test_a_message_past_its_validity_ends_expired_through_the_real_sender_and_meta_hears_nothing(loop: Loop) -> None:
+    loop.say()
+    loop.enqueue(out.outbound("text", key="stale-offer", valid_until="2026-01-01T00:00:00+00:00"))
+    loop.run()
+    [status] = loop.statuses("stale-offer")
+    assert (status["status"], status["reason"]) == ("FAILED", "expired")
+    assert loop.sent_to_meta() == []

@@ -185,6 +185,9 @@ class Sender:
             resumed = self._resume(record, message)
             if resumed is not None:
                 return resumed
+        expired = _expiry(message, self.clock())
+        if expired is not None:
+            return self._settle(record, st.FAILED, "expired", expired)
         if not account.can_send:
             return self._settle(
                 record,
@@ -196,7 +199,7 @@ class Sender:
         if not decision.allowed:
             return self._settle(record, st.FAILED, decision.reason, decision.detail)
         sends = build_requests(message, human_agent_tag=decision.human_agent_tag, markers=self.echo_markers)
-        return self._send_parts(record, account, sends, receive_count)
+        return self._send_parts(record, account, sends, receive_count, _epoch_ms_of(message.valid_until))
 
     # ------------------------------------------------------------------ steps
 
@@ -242,8 +245,15 @@ class Sender:
             last = self.conversations.last_user_message_at(account.account_id, message.recipient.id)
         return decide(message, last, int(self.clock() * 1000))
 
-    def _send_parts(self, record: OutboundRecord, account: Account, sends: list[GraphSend], receive_count: int) -> str:
-        attempt = _Attempt(record, account, sends, receive_count, part=record.parts_sent)
+    def _send_parts(
+        self,
+        record: OutboundRecord,
+        account: Account,
+        sends: list[GraphSend],
+        receive_count: int,
+        valid_until_ms: int | None = None,
+    ) -> str:
+        attempt = _Attempt(record, account, sends, receive_count, part=record.parts_sent, valid_until_ms=valid_until_ms)
         while attempt.part < len(attempt.sends):
             ended = self._send_part(attempt)
             if ended is not None:
@@ -257,11 +267,18 @@ class Sender:
         # (a part found in flight later is taken as possibly sent).
         token = self.accounts.token(attempt.account, fresh=attempt.token_refetched)
         try:
-            self._wait_for_rate(attempt.account.account_id, send.rate_class)
+            self._wait_for_rate(attempt.account.account_id, send.rate_class, attempt.valid_until_ms)
         except Retry as wait:  # nothing was sent; on the last receive it must still end with a status
             return self._retry_or_fail(
-                attempt.record, attempt.receive_count, attempt.record.refusals, wait.reason, delay=wait.delay
+                attempt.record,
+                attempt.receive_count,
+                attempt.record.refusals,
+                wait.reason,
+                delay=wait.delay,
+                valid_until_ms=attempt.valid_until_ms,
             )
+        if attempt.valid_until_ms is not None and self.clock() * 1000 >= attempt.valid_until_ms:
+            return self._settle(attempt.record, st.FAILED, "expired", _expired_detail(attempt.record))
         if not self.records.begin_part(attempt.record.idempotency_key, attempt.part):
             raise Retry(1.0, "the record changed under this attempt")
         started_ms = int(self.clock() * 1000)
@@ -278,7 +295,11 @@ class Sender:
         if isinstance(outcome, NotSent):
             refusals = self.records.part_not_sent(attempt.record.idempotency_key, attempt.part)
             return self._retry_or_fail(
-                attempt.record, attempt.receive_count, refusals, f"Meta unreachable: {outcome.detail}"
+                attempt.record,
+                attempt.receive_count,
+                refusals,
+                f"Meta unreachable: {outcome.detail}",
+                valid_until_ms=attempt.valid_until_ms,
             )
         if not isinstance(outcome, Refused):  # the last of the four Outcome kinds (sender.graph)
             raise TypeError(f"unexpected send outcome {type(outcome).__name__}")
@@ -345,24 +366,46 @@ class Sender:
             self.limiter.pause(attempt.account.account_id, pause)
             self.metrics.count("Throttled")
             return self._retry_or_fail(
-                record, attempt.receive_count, refusals, "Meta throttled the account", error, delay=pause
+                record,
+                attempt.receive_count,
+                refusals,
+                "Meta throttled the account",
+                error,
+                delay=pause,
+                valid_until_ms=attempt.valid_until_ms,
             )
         if error_class is ErrorClass.TRANSIENT:
-            return self._retry_or_fail(record, attempt.receive_count, refusals, "Meta had a transient failure", error)
+            return self._retry_or_fail(
+                record,
+                attempt.receive_count,
+                refusals,
+                "Meta had a transient failure",
+                error,
+                valid_until_ms=attempt.valid_until_ms,
+            )
         if error_class is ErrorClass.TRANSIENT_LIMITED:
             # Counted in Meta's answers, not in SQS receives: a receive spent waiting for a rate slot, or
             # behind its group's head, sent nothing.
             if refusals >= errors.TRANSIENT_LIMITED_ATTEMPTS:
                 detail = f"Meta had a temporary failure; gave up after {refusals} attempts"
                 return self._settle(record, st.FAILED, "retries_exhausted", detail, error.as_dict())
-            return self._retry_or_fail(record, attempt.receive_count, refusals, "Meta had a temporary failure", error)
+            return self._retry_or_fail(
+                record,
+                attempt.receive_count,
+                refusals,
+                "Meta had a temporary failure",
+                error,
+                valid_until_ms=attempt.valid_until_ms,
+            )
         reason = errors.reason(error_class, error)
         return self._settle(record, st.FAILED, reason, error.message or "Meta refused the message", error.as_dict())
 
-    def _wait_for_rate(self, account_id: str, rate_class: str) -> None:
+    def _wait_for_rate(self, account_id: str, rate_class: str, valid_until_ms: int | None = None) -> None:
         # A slot further off than this goes back to SQS rather than hold the invocation (and the rest of
-        # its batch), and never so late that the call could outlive the invocation.
+        # its batch), and never so late that the call could outlive the invocation, or the message's validity.
         max_wait = min(INLINE_WAIT_LIMIT, self.remaining_seconds() - 15)
+        if valid_until_ms is not None:
+            max_wait = min(max_wait, valid_until_ms / 1000 - self.clock())
         slot = self.limiter.acquire(account_id, rate_class, max_wait)
         if not slot.reserved:
             raise Retry(slot.wait, f"{rate_class} rate limit of account {account_id}")
@@ -378,9 +421,11 @@ class Sender:
         error: Any = None,
         *,
         delay: float | None = None,
+        valid_until_ms: int | None = None,
     ) -> str:
         """Raise Retry; or end FAILED once Meta has failed ``attempts`` times of the ones allowed, or on the
-        last receive SQS allows (rather than let SQS park the message in the DLQ without a status).
+        last receive SQS allows (rather than let SQS park the message in the DLQ without a status), or when
+        the retry would come after the message's valid_until (expired, now rather than late).
         Attempts are Meta's answers, not receives: a receive spent waiting for a rate slot, or behind the
         head of the message's conversation, sent nothing."""
         if attempts >= self.max_attempts or receive_count >= self.max_receive_count:
@@ -391,7 +436,11 @@ class Sender:
                 f"{detail}; gave up after {attempts} attempts in {receive_count} receives",
                 error.as_dict() if error is not None else None,
             )
-        raise Retry(delay if delay is not None else backoff_seconds(max(attempts, 1)), detail)
+        wait = delay if delay is not None else backoff_seconds(max(attempts, 1))
+        if valid_until_ms is not None and (self.clock() + wait) * 1000 >= valid_until_ms:
+            expired = f"{_expired_detail(record)} (the next try, after: {detail}, would come too late)"
+            return self._settle(record, st.FAILED, "expired", expired, error.as_dict() if error is not None else None)
+        raise Retry(wait, detail)
 
     def _sent(self, record: OutboundRecord, receipts: dict[str, Any]) -> str:
         _log_status(record, st.SENT)
@@ -577,6 +626,24 @@ class _Attempt:
     receive_count: int
     part: int = 0
     token_refetched: bool = False
+    valid_until_ms: int | None = None  # the message's valid_until: nothing is sent from then on
+
+
+def _epoch_ms_of(moment: datetime | None) -> int | None:
+    return int(moment.timestamp() * 1000) if moment is not None else None
+
+
+def _expiry(message: OutboundMessage, now: float) -> str | None:
+    """Why a message is past its valid_until before anything of it was sent; None while it is valid."""
+    if message.valid_until is None or now < message.valid_until.timestamp():
+        return None
+    late = now - message.valid_until.timestamp()
+    return f"valid until {message.valid_until.isoformat()}, {late:.0f} s ago when the sender took it; nothing was sent"
+
+
+def _expired_detail(record: OutboundRecord) -> str:
+    sent = f"; parts 1 to {record.parts_sent} of {record.parts_total} had been sent" if record.parts_sent else ""
+    return f"its valid_until passed before it could be sent{sent}; nothing more was sent"
 
 
 def _refuses_marker(outcome: Refused, send: GraphSend) -> bool:

@@ -8,6 +8,7 @@ the statuses published, the Retry raised and its delay, the account's state.
 import json
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -559,3 +560,60 @@ def test_a_read_from_another_conversation_recorded_first_is_not_applied() -> Non
     w.records.receipt("m_foreign", "READ", NOW_MS, ACCOUNT, "4444")
     assert w.send(out.outbound("text", key="read-elsewhere")) == "SENT"
     assert w.statuses.names("read-elsewhere") == ["SENT"]
+
+
+# ---- validity (valid_until)
+
+
+def iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat()
+
+
+def test_a_message_already_past_its_validity_ends_expired_without_a_call_to_meta() -> None:
+    w = world()
+    assert w.send(out.outbound("text", key="late", valid_until=iso(NOW - 60))) == "FAILED"
+    record = w.record("late")
+    assert (record.status, record.reason) == ("FAILED", "expired")
+    assert "nothing was sent" in (record.detail or "")
+    assert w.graph.requests == [] and w.limiter.reserved == []
+    assert w.statuses.names("late") == ["FAILED"]
+
+
+def test_a_message_within_its_validity_is_sent() -> None:
+    w = world()
+    assert w.send(out.outbound("text", key="in-time", valid_until="2027-01-15T10:00:00+01:00")) == "SENT"  # NOW + 1 h
+    assert w.graph.bodies == [text_body("in-time")]
+
+
+def test_a_retry_that_would_come_after_the_validity_ends_expired_now_not_late() -> None:
+    w = world()
+    w.graph.answer(refused(500, None))
+    assert w.send(out.outbound("text", key="short-lived", valid_until=iso(NOW + 1))) == "FAILED"
+    record = w.record("short-lived")
+    assert (record.status, record.reason, record.refusals) == ("FAILED", "expired", 1)
+    assert len(w.graph.requests) == 1  # the one try it had time for
+
+
+def test_a_rate_wait_past_the_validity_expires_the_message_unsent() -> None:
+    w = world()
+    w.limiter.pause(ACCOUNT, 0.5)  # a slot half a second away, inside the inline wait, but after its validity
+    assert w.send(out.outbound("text", key="no-time", valid_until=iso(NOW + 0.2))) == "FAILED"
+    assert (w.record("no-time").reason, w.graph.requests) == ("expired", [])
+
+
+def test_a_retried_message_whose_validity_passed_meanwhile_is_not_sent_late() -> None:
+    w = world()
+    w.limiter.pause(ACCOUNT, 30)
+    message = out.outbound("text", key="waited", valid_until=iso(NOW + 120))
+    with pytest.raises(Retry):
+        w.send(message)
+    w.clock.advance(200)  # SQS hands it back after its validity
+    assert w.send(message, receive_count=2) == "FAILED"
+    assert (w.record("waited").reason, w.graph.requests) == ("expired", [])
+
+
+def test_a_validity_without_an_offset_is_refused_naming_the_field() -> None:
+    w = world()
+    assert w.send(out.outbound("text", key="naive", valid_until="2027-01-15T09:00:00")) == "FAILED"
+    record = w.record("naive")
+    assert record.reason == "invalid_message" and "valid_until" in (record.detail or "")

@@ -10,7 +10,7 @@ import math
 import re
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION: Literal["1"] = "1"
 MAX_TEXT_BYTES = 1000  # Meta: message text is at most 1000 UTF-8 bytes
@@ -401,6 +401,12 @@ class OutboundMessage(_Strict):
         None, description="Each status change is POSTed here, signed (https only in a deployed stack)."
     )
     callback_data: str | None = Field(None, max_length=4096, description="Repeated in every callback.")
+    valid_until: AwareDatetime | None = Field(
+        None,
+        description="ISO 8601 with its offset. A message that cannot be sent before then (rate limits, retries, "
+        "a paused account, or already past when it arrives) ends FAILED with reason expired, without reaching "
+        "the customer late.",
+    )
 
     @field_validator("callback_url")
     @classmethod
