@@ -283,7 +283,8 @@ def wrapped_send(
     """Every Send API call of the sender goes through ``wrapper(original, client, token, body)``."""
     original = GraphClient.send
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(GraphClient, "send", lambda client, token, body: wrapper(original, client, token, body))
+        # Only the Send API: the scenarios send messages, never thread control.
+        patch.setattr(GraphClient, "send", lambda client, token, body, *_: wrapper(original, client, token, body))
         yield
 
 

@@ -1,7 +1,8 @@
 """A local stand-in for Meta's Instagram Graph API (Send API, Business Login, Conversations API), for the local
 stack, tests, benches.
 
-It answers `POST /<version>/<ig_id>/messages` and `POST /<version>/me/messages` the way
+It answers `POST /<version>/<ig_id>/messages` and `POST /<version>/me/messages` (and the handover endpoints,
+`/me/pass_thread_control`, `take_`, `release_` and `request_thread_control`, with `{"success": true}`) the way
 graph.instagram.com does (see the Instagram platform fact sheet: §5 Send API, §7 rate limits, §8 error
 object): bearer or `access_token` query auth, the documented body rules, Meta's error object, per-account
 sliding-window rate limits with the `X-Business-Use-Case-Usage` header, and the `is_echo` webhook Meta
@@ -89,7 +90,7 @@ from local.meta.login import (
     TokenInfo,
 )
 from local.meta.login import route as identity_route
-from local.meta.send_validation import invalid, rate_bucket, validate_send
+from local.meta.send_validation import invalid, rate_bucket, validate_send, validate_thread_control
 from local.meta.webhooks import LOOPBACK_HOSTS, HeldWebhook, WebhookDrops, WebhookSender, echo_message
 
 LOOPBACK = "127.0.0.1"
@@ -97,7 +98,10 @@ MAX_BODY_BYTES = 1024 * 1024
 RATE_WINDOW_SECONDS = 1.0
 WEBHOOK_USER_AGENT = "facebookexternalua"
 
-_SEND_PATH = re.compile(r"/(v\d+\.\d+)/([^/]+)/messages")
+_SEND_PATH = re.compile(
+    r"/(v\d+\.\d+)/([^/]+)/(messages|pass_thread_control|take_thread_control|release_thread_control"
+    r"|request_thread_control)"
+)
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ class SentMessage:
     message_id: str | None  # None for sender actions, which Meta answers without a message_id
     at: float
     via_url_token: bool
+    endpoint: str = "messages"  # or the thread-control endpoint the call went to
 
 
 @dataclass(frozen=True)
@@ -271,6 +276,9 @@ class GraphSandbox:
             self._lock, self._identity.now_holding_lock, rate_per_second=conversations_rate_per_second
         )
         self._drops = WebhookDrops()
+        self.thread_control_refusals: dict[
+            str, GraphError
+        ] = {}  # endpoint -> the error it answers (refuse_thread_control)
         self._sent: list[SentMessage] = []
         self._requests: list[RequestRecord] = []
         self._faults: list[Fault] = []
@@ -419,12 +427,14 @@ class GraphSandbox:
             self._faults.clear()
 
     def reset(self) -> None:
-        """Forget faults, requests, sent messages, conversations, rate windows, dropped webhooks and echo failures.
+        """Forget faults, requests, sent messages, conversations, rate windows, dropped webhooks, echo failures and
+        thread-control refusals.
 
         Accounts, their tokens and subscriptions, and the clock stay.
         """
         with self._lock:
             self._faults.clear()
+            self.thread_control_refusals.clear()
             self._requests.clear()
             self._sent.clear()
             self._windows.clear()
@@ -620,8 +630,12 @@ class GraphSandbox:
                 body = json.loads(raw)
             except (ValueError, RecursionError):
                 raise invalid("The request body must be a JSON object") from None
-            validate_send(body)
-            reply = self._send(account_id, body, via_url_token)
+            if match.group(3) != "messages":
+                validate_thread_control(match.group(3), body)
+                reply = self._thread_control(account_id, match.group(3), body, via_url_token)
+            else:
+                validate_send(body)
+                reply = self._send(account_id, body, via_url_token)
         except GraphError as error:
             reply = Reply(error.status, error.body(), error.headers)
         return reply, account_id, body
@@ -687,6 +701,23 @@ class GraphSandbox:
             return self._identity.account_for(token)
         except IdentityError as error:
             raise _graph_error(error) from None
+
+    def _thread_control(self, account_id: str, endpoint: str, body: dict[str, Any], via_url_token: bool) -> Reply:
+        """A handover call: refused as `refuse_thread_control` says (a 2026 report has take and request refused
+        for Instagram Login apps), else recorded and answered `{"success": true}`. Meta sends the caller no
+        handover webhook for its own call."""
+        with self._changed:
+            refusal = self.thread_control_refusals.get(endpoint)
+            if refusal is not None:
+                raise refusal
+            self._sent.append(SentMessage(account_id, body, None, time.time(), via_url_token, endpoint))
+            self._changed.notify_all()
+        return Reply(200, {"success": True}, usage_header(account_id, 0))
+
+    def refuse_thread_control(self, endpoint: str, code: int = 10, message: str | None = None) -> None:
+        """Answer every later call to ``endpoint`` with this error (constructed: Meta's wording is not documented)."""
+        text = message or f"(#{code}) {endpoint} is not supported for this app"
+        self.thread_control_refusals[endpoint] = GraphError(400, code, text)
 
     def _send(self, account_id: str, body: dict[str, Any], via_url_token: bool) -> Reply:
         recipient = body["recipient"]

@@ -262,3 +262,24 @@ def _validate_quick_replies(value: Any) -> None:
 def rate_bucket(body: dict[str, Any]) -> str:
     attachment = body.get("message", {}).get("attachment")
     return "media" if isinstance(attachment, dict) and attachment.get("type") in RATE_LIMITED_AS_MEDIA else "text"
+
+
+THREAD_CONTROL_ENDPOINTS = frozenset(
+    {"pass_thread_control", "take_thread_control", "release_thread_control", "request_thread_control"}
+)
+
+
+def validate_thread_control(endpoint: str, body: Any) -> None:
+    """Raise GraphError naming the first problem in a handover call's body (Messenger's Handover Protocol
+    reference, which Instagram's Conversation Routing keeps): the recipient's id, a pass's target_app_id,
+    optional metadata (at most 1000 characters)."""
+    body = _object(body, "")
+    allowed = {"recipient", "metadata"} | ({"target_app_id"} if endpoint == "pass_thread_control" else set())
+    _only_keys(body, allowed, "")
+    recipient = _object(_required(body, "recipient", ""), "recipient")
+    _only_keys(recipient, {"id"}, "recipient")
+    _string(_required(recipient, "id", "recipient"), "recipient[id]")
+    if endpoint == "pass_thread_control":
+        _string(_required(body, "target_app_id", ""), "target_app_id")
+    if "metadata" in body:
+        _string(body["metadata"], "metadata", max_chars=1000)

@@ -52,6 +52,10 @@ KINDS: dict[str, dict[str, Any]] = {
     "typing_on": {"type": "typing_on"},
     "typing_off": {"type": "typing_off"},
     "mark_seen": {"type": "mark_seen"},
+    "pass_thread_control": {"type": "pass_thread_control", "metadata": "the customer asked for a person"},
+    "take_thread_control": {"type": "take_thread_control"},
+    "release_thread_control": {"type": "release_thread_control"},
+    "request_thread_control": {"type": "request_thread_control", "metadata": "a customer wrote to the bot"},
     "choice": {
         "type": "choice",
         "text": "Yes or No?",

@@ -261,6 +261,7 @@ class MemoryAccounts:
 class GraphRequest:
     token: str
     body: dict[str, Any]
+    endpoint: str = "messages"
 
 
 class ScriptedGraph:
@@ -278,13 +279,15 @@ class ScriptedGraph:
     def answer(self, *outcomes: Outcome | BaseException) -> None:
         self.script.extend(outcomes)
 
-    def send(self, token: str, body: dict[str, Any]) -> Outcome:
-        self.requests.append(GraphRequest(token, copy.deepcopy(body)))
+    def send(self, token: str, body: dict[str, Any], endpoint: str = "messages") -> Outcome:
+        self.requests.append(GraphRequest(token, copy.deepcopy(body), endpoint))
         if self.script:
             outcome = self.script.pop(0)
             if isinstance(outcome, BaseException):
                 raise outcome
             return outcome
+        if endpoint != "messages":
+            return Accepted(None, None, None)  # thread control: {"success": true}
         recipient = body["recipient"].get("id")
         # Messages get a mid; sender actions and reactions answer with the recipient only (as Meta).
         mid = f"m_{len(self.requests)}" if "message" in body else None

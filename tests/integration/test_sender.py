@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from igdm.contracts.outbound import THREAD_CONTROL_KINDS
 from igdm.queues.status_publisher import StatusNotPublished, StatusPublisher
 from igdm.runtime import aws
 from igdm.store.account_directory import AccountDirectory, AccountLookupFailed
@@ -19,7 +20,8 @@ from local.samples import outbound as out
 from sender.graph import GraphClient
 from tests.unit.sender.test_graph_requests import sent
 
-MESSAGE_KINDS = [k for k in out.KINDS if k not in ("react", "unreact", "typing_on", "typing_off", "mark_seen")]
+NOT_MESSAGES = ("react", "unreact", "typing_on", "typing_off", "mark_seen", *THREAD_CONTROL_KINDS)
+MESSAGE_KINDS = [k for k in out.KINDS if k not in NOT_MESSAGES]
 
 
 def test_every_kind_reaches_meta_as_the_documented_body_and_ends_delivered(loop: Loop) -> None:
@@ -31,7 +33,7 @@ def test_every_kind_reaches_meta_as_the_documented_body_and_ends_delivered(loop:
     assert sorted(map(json.dumps, loop.sent_to_meta())) == sorted(map(json.dumps, expected))
     for kind in MESSAGE_KINDS:
         assert loop.status_names(f"example-{kind}-0001") == ["SENT", "DELIVERED"], kind
-    for kind in ("react", "unreact", "typing_on", "typing_off", "mark_seen"):  # no mid, no echo
+    for kind in NOT_MESSAGES:  # no mid, no echo
         assert loop.status_names(f"example-{kind}-0001") == ["SENT"], kind
     status = loop.statuses("example-text_with_media-0001")[0]
     assert status["correlation_id"] == "order-123-text_with_media" and len(status["message_ids"]) == 2
@@ -224,11 +226,13 @@ def test_the_echo_of_an_early_part_does_not_settle_a_message_still_being_sent(
     original = GraphClient.send
     calls = []
 
-    def second_part_after_the_first_ones_echo(self: GraphClient, token: str, body: dict[str, Any]) -> Any:
+    def second_part_after_the_first_ones_echo(
+        self: GraphClient, token: str, body: dict[str, Any], endpoint: str = "messages"
+    ) -> Any:
         calls.append(body)
         if len(calls) == 2:  # the echo of part 1 reaches the webhook before part 2 leaves
             loop.sandbox.drain_webhooks(timeout=10)
-        return original(self, token, body)
+        return original(self, token, body, endpoint)
 
     monkeypatch.setattr(GraphClient, "send", second_part_after_the_first_ones_echo)
     loop.enqueue(out.outbound("text_with_media", key="two-parts"))
@@ -370,8 +374,10 @@ def test_the_echo_of_the_next_message_does_not_settle_an_unknown_one(
     _unknown_never_delivered(loop, "first", "Same words")
     original = GraphClient.send
 
-    def echo_before_the_sender_records_the_mid(client: GraphClient, token: str, body: dict[str, Any]) -> Any:
-        outcome = original(client, token, body)
+    def echo_before_the_sender_records_the_mid(
+        client: GraphClient, token: str, body: dict[str, Any], endpoint: str = "messages"
+    ) -> Any:
+        outcome = original(client, token, body, endpoint)
         loop.sandbox.drain_webhooks(timeout=10)
         return outcome
 
@@ -408,8 +414,8 @@ def test_a_read_recorded_before_the_send_from_another_conversation_is_not_applie
     loop.say()
     original = GraphClient.send
 
-    def foreign_read_first(client: GraphClient, token: str, body: dict[str, Any]) -> Any:
-        outcome = original(client, token, body)
+    def foreign_read_first(client: GraphClient, token: str, body: dict[str, Any], endpoint: str = "messages") -> Any:
+        outcome = original(client, token, body, endpoint)
         mid = getattr(outcome, "message_id", None)
         loop.webhook(
             {
@@ -453,3 +459,28 @@ def test_a_message_past_its_validity_ends_expired_through_the_real_sender_and_me
     [status] = loop.statuses("stale-offer")
     assert (status["status"], status["reason"]) == ("FAILED", "expired")
     assert loop.sent_to_meta() == []
+
+
+def test_a_conversation_passed_to_the_instagram_inbox_and_taken_back_through_the_real_sender(loop: Loop) -> None:
+    loop.say()
+    handover = {"type": "pass_thread_control", "metadata": "customer asked for a person"}
+    loop.enqueue(out.outbound("text", key="to-inbox", message=handover))
+    loop.enqueue(out.outbound("text", key="back", message={"type": "take_thread_control"}))
+    loop.run()
+    assert (loop.status_names("to-inbox"), loop.status_names("back")) == (["SENT"], ["SENT"])
+    calls = [(s.endpoint, s.body) for s in loop.sandbox.sent]
+    recipient = {"recipient": {"id": CUSTOMER}}
+    assert calls == [
+        ("pass_thread_control", {**recipient, "target_app_id": "1217981644879628", "metadata": handover["metadata"]}),
+        ("take_thread_control", recipient),
+    ]
+
+
+def test_thread_control_meta_refuses_ends_failed_with_metas_error_through_the_real_sender(loop: Loop) -> None:
+    loop.say()
+    loop.sandbox.refuse_thread_control("request_thread_control", code=10)  # as a 2026 report has it for IG Login apps
+    loop.enqueue(out.outbound("text", key="ask", message={"type": "request_thread_control"}))
+    loop.run()
+    [status] = loop.statuses("ask")
+    assert status["status"] == "FAILED" and status["error"]["code"] == 10
+    assert loop.sandbox.sent == []

@@ -47,18 +47,19 @@ Outcome = Accepted | Refused | NotSent | Ambiguous
 
 class GraphClient:
     def __init__(self, base_url: str, api_version: str, timeout_seconds: float, pool_size: int = 10) -> None:
-        self._url = f"{base_url.rstrip('/')}/{api_version}/me/messages"
+        self._url = f"{base_url.rstrip('/')}/{api_version}/me/"
         self._timeout = (min(3.05, timeout_seconds), timeout_seconds)
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)  # retries are ours
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
 
-    def send(self, token: str, body: dict[str, Any]) -> Outcome:
+    def send(self, token: str, body: dict[str, Any], endpoint: str = "messages") -> Outcome:
+        """POST ``body`` to /me/<endpoint>: the Send API (messages), or a thread-control endpoint."""
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         try:
-            response = self._session.post(self._url, data=payload, headers=headers, timeout=self._timeout)
+            response = self._session.post(self._url + endpoint, data=payload, headers=headers, timeout=self._timeout)
         except requests.exceptions.ConnectTimeout:
             return NotSent("connect timeout")
         except requests.exceptions.ConnectionError as exc:

@@ -23,7 +23,8 @@ MEDIA_RATE_TYPES = frozenset({"audio", "video"})  # Meta's separate, lower limit
 class GraphSend:
     body: dict[str, Any]
     rate_class: RateClass
-    expects_message_id: bool  # sender actions and reactions answer with recipient_id only
+    expects_message_id: bool  # sender actions, reactions and thread control answer without a message_id
+    endpoint: str = "messages"  # POST /me/<endpoint>: the Send API, or a thread-control endpoint
 
 
 def build_requests(message: o.OutboundMessage, *, human_agent_tag: bool, markers: bool = True) -> list[GraphSend]:
@@ -67,7 +68,8 @@ def _build(message: o.OutboundMessage, human_agent_tag: bool) -> list[GraphSend]
                 body["reply_to"] = {"mid": message.reply_to_message_id}
         else:
             body.update(part.content)
-        sends.append(GraphSend(body, "private_reply" if private else part.rate_class, part.is_message))
+        rate_class = "private_reply" if private else part.rate_class
+        sends.append(GraphSend(body, rate_class, part.is_message, part.endpoint))
     return sends
 
 
@@ -78,6 +80,7 @@ class _Part:
     content: dict[str, Any]
     rate_class: RateClass = "text"
     is_message: bool = True
+    endpoint: str = "messages"
 
 
 def _text(m: o.Text) -> list[_Part]:
@@ -147,6 +150,17 @@ def _sender_action(m: o.SenderAction) -> list[_Part]:
     return [_Part({"sender_action": m.type}, is_message=False)]
 
 
+def _thread_control(m: o.ThreadControl) -> list[_Part]:
+    """Meta's handover endpoints (/me/pass_thread_control ...): the recipient, the target app of a pass,
+    and any metadata for the other app."""
+    content: dict[str, Any] = {}
+    if m.type == "pass_thread_control":
+        content["target_app_id"] = m.target_app_id or o.INSTAGRAM_INBOX_APP_ID
+    if m.metadata is not None:
+        content["metadata"] = m.metadata
+    return [_Part(content, is_message=False, endpoint=m.type)]
+
+
 # Each kind of outbound message as the Send API requests that deliver it, in order.
 _PARTS: dict[type, Callable[[Any], list[_Part]]] = {
     o.Text: _text,
@@ -166,6 +180,7 @@ _PARTS: dict[type, Callable[[Any], list[_Part]]] = {
     o.React: _react,
     o.Unreact: _unreact,
     o.SenderAction: _sender_action,
+    o.ThreadControl: _thread_control,
 }
 
 

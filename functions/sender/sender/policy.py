@@ -3,12 +3,13 @@
 Within 24 hours of the customer's last message anything may be sent. From 24 hours to 7 days only
 a message a person wrote, tagged HUMAN_AGENT. Past 7 days, or when the customer never wrote, nothing.
 HUMAN_AGENT is put only where it is needed and only on a human's message: never on automation.
-Private replies to comments are governed by the comment, not by a conversation window.
+Private replies to comments are governed by the comment, not by a conversation window; thread control
+(pass, take, release, request) sends the customer nothing, so no window applies to it either.
 """
 
 from dataclasses import dataclass
 
-from igdm.contracts.outbound import OutboundMessage
+from igdm.contracts.outbound import THREAD_CONTROL_KINDS, OutboundMessage
 
 HOUR_MS = 3_600_000
 STANDARD_WINDOW_MS = 24 * HOUR_MS
@@ -25,8 +26,8 @@ class Decision:
 
 
 def decide(message: OutboundMessage, last_user_message_at_ms: int | None, now_ms: int) -> Decision:
-    if message.recipient.comment_id is not None:
-        return Decision(True)
+    if message.recipient.comment_id is not None or message.kind in THREAD_CONTROL_KINDS:
+        return Decision(True)  # a comment's rules apply; thread control sends the customer nothing
     if last_user_message_at_ms is None:
         return Decision(
             False,

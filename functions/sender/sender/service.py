@@ -108,7 +108,7 @@ class Accounts(Protocol):
 
 
 class Graph(Protocol):
-    def send(self, token: str, body: dict[str, Any]) -> Outcome: ...
+    def send(self, token: str, body: dict[str, Any], endpoint: str = "messages") -> Outcome: ...
 
 
 class Limiter(Protocol):
@@ -282,7 +282,7 @@ class Sender:
         if not self.records.begin_part(attempt.record.idempotency_key, attempt.part):
             raise Retry(1.0, "the record changed under this attempt")
         started_ms = int(self.clock() * 1000)
-        outcome = self.graph.send(token, send.body)
+        outcome = self.graph.send(token, send.body, send.endpoint)
         if isinstance(outcome, Accepted):
             return self._accepted(attempt, outcome)
         if isinstance(outcome, Ambiguous):

@@ -178,6 +178,10 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
             },
         }
     ],
+    "pass_thread_control": [{**R, "target_app_id": "1217981644879628", "metadata": "the customer asked for a person"}],
+    "take_thread_control": [R],
+    "release_thread_control": [R],
+    "request_thread_control": [{**R, "metadata": "a customer wrote to the bot"}],
     "text_with_media": [
         {**R, "message": {"text": "Here is your invoice"}},
         {**R, "message": {"attachment": {"type": "file", "payload": {"url": f"{CDN}/invoice.pdf"}}}},

@@ -617,3 +617,44 @@ def test_a_validity_without_an_offset_is_refused_naming_the_field() -> None:
     assert w.send(out.outbound("text", key="naive", valid_until="2027-01-15T09:00:00")) == "FAILED"
     record = w.record("naive")
     assert record.reason == "invalid_message" and "valid_until" in (record.detail or "")
+
+
+# ---- thread control (handover to the Instagram Inbox and back)
+
+
+def test_passing_a_conversation_to_the_instagram_inbox_is_one_call_to_metas_endpoint_and_ends_sent() -> None:
+    w = world()
+    message = out.outbound(
+        "text", key="to-inbox", message={"type": "pass_thread_control", "metadata": "wants a person"}
+    )
+    assert w.send(message) == "SENT"
+    body = {**TO_CUSTOMER, "target_app_id": "1217981644879628", "metadata": "wants a person"}
+    assert w.graph.requests == [GraphRequest(TOKEN, body, "pass_thread_control")]
+    assert w.statuses.names("to-inbox") == ["SENT"]
+    assert w.send(message, receive_count=2) == "SENT" and len(w.graph.requests) == 1  # exactly once
+
+
+@pytest.mark.parametrize("kind", ["take_thread_control", "release_thread_control", "request_thread_control"])
+def test_taking_releasing_or_requesting_control_calls_the_endpoint_of_that_name(kind: str) -> None:
+    w = world(said_hours_ago=None)  # no window applies: the customer is sent nothing
+    assert w.send(out.outbound("text", key=kind, message={"type": kind})) == "SENT"
+    assert w.graph.requests == [GraphRequest(TOKEN, dict(TO_CUSTOMER), kind)]
+
+
+def test_thread_control_meta_refuses_ends_failed_with_metas_reason() -> None:
+    w = world()
+    w.graph.answer(refused(400, 10, message="(#10) Take thread control is not supported for this app"))
+    assert w.send(out.outbound("text", key="take", message={"type": "take_thread_control"})) == "FAILED"
+    record = w.record("take")
+    assert record.status == "FAILED" and record.error is not None and record.error["code"] == 10
+    assert "not supported" in (record.detail or "")
+
+
+def test_a_pass_to_another_app_names_it_and_only_a_pass_may_name_a_target() -> None:
+    w = world()
+    to_app = {"type": "pass_thread_control", "target_app_id": "263902037430900"}
+    assert w.send(out.outbound("text", key="to-app", message=to_app)) == "SENT"
+    assert w.graph.requests[0].body == {**TO_CUSTOMER, "target_app_id": "263902037430900"}
+    wrong = {"type": "take_thread_control", "target_app_id": "263902037430900"}
+    assert w.send(out.outbound("text", key="wrong", message=wrong)) == "FAILED"
+    assert "target_app_id" in (w.record("wrong").detail or "") and len(w.graph.requests) == 1

@@ -230,6 +230,32 @@ class SenderAction(_Strict):
     type: Literal["typing_on", "typing_off", "mark_seen"]
 
 
+INSTAGRAM_INBOX_APP_ID = "1217981644879628"  # the Instagram Inbox, where people at the business answer
+THREAD_CONTROL_KINDS = frozenset(
+    {"pass_thread_control", "take_thread_control", "release_thread_control", "request_thread_control"}
+)
+
+
+class ThreadControl(_Strict):
+    """Who answers the conversation (Meta's handover, now Conversation Routing): pass it to another app (the
+    Instagram Inbox by default), take it back, release it, or ask its owner for it. Each is a call to Meta's
+    endpoint of that name, not a message to the customer."""
+
+    type: Literal["pass_thread_control", "take_thread_control", "release_thread_control", "request_thread_control"]
+    target_app_id: Id | None = Field(
+        None,
+        description=f"pass_thread_control only: the app that takes the conversation; the Instagram Inbox "
+        f"({INSTAGRAM_INBOX_APP_ID}) when absent.",
+    )
+    metadata: str | None = Field(None, min_length=1, max_length=1000, description="Handed to the other app.")
+
+    @model_validator(mode="after")
+    def _target(self) -> Self:
+        if self.target_app_id is not None and self.type != "pass_thread_control":
+            raise ValueError(f"target_app_id: only pass_thread_control names a target, not {self.type}")
+        return self
+
+
 # Portable kinds, as the commercial platforms offer them, transcoded to what Instagram supports.
 
 
@@ -344,6 +370,7 @@ Message = Annotated[
     | React
     | Unreact
     | SenderAction
+    | ThreadControl
     | Choice
     | Card
     | Carousel
@@ -431,6 +458,7 @@ class OutboundMessage(_Strict):
             "typing_on",
             "typing_off",
             "mark_seen",
+            *THREAD_CONTROL_KINDS,
         }:
             raise ValueError(f"reply_to_message_id: does not apply to {kind}")
         return self
@@ -480,6 +508,7 @@ _KIND_NAMES = frozenset(
         "typing_on",
         "typing_off",
         "mark_seen",
+        *THREAD_CONTROL_KINDS,
         "choice",
         "card",
         "carousel",
