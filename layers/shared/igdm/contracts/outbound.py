@@ -474,6 +474,11 @@ def validation_reason(errors: list[Any]) -> str:
     for error in errors[:5]:
         where = ".".join(str(p) for p in _without_union_tags(error.get("loc", ())))
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if error.get("type") == "string_unicode":
+            # An unpaired surrogate escape (\ud800) in a key or a text: JSON allows it, Unicode does not.
+            message = "not valid Unicode text (an unpaired surrogate escape such as \\ud800)"
+            if not where:  # in a key of the body itself: pydantic names no field
+                message = f"body must be a JSON object whose keys are valid Unicode text; one is {message}"
         reasons.append(f"{where}: {message}" if where else message)
     more = len(errors) - 5
     return "; ".join(reasons) + (f"; and {more} more" if more > 0 else "")
