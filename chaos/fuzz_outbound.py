@@ -33,7 +33,7 @@ from igdm.store.outbound_records import OutboundRecords
 from local.aws.template import REGION
 from local.harnesses.outbound import Loop
 from local.meta.answers import GraphError
-from local.meta.send_validation import validate_send
+from local.meta.send_validation import validate_send, validate_thread_control
 from local.samples import outbound as out
 from local.samples.strategies import any_text, json_values
 from sender.graph_requests import build_requests
@@ -168,7 +168,10 @@ def contract_checker() -> Callable[[str], None]:
         for human_agent_tag in (False, True):
             for send in build_requests(message, human_agent_tag=human_agent_tag):
                 try:
-                    validate_send(send.body)
+                    if send.endpoint == "messages":
+                        validate_send(send.body)
+                    else:
+                        validate_thread_control(send.endpoint, send.body)
                 except GraphError as refused:  # the contract let through what Meta's rules refuse
                     raise AssertionError(f"{refused.message} in {send.body}") from None
 

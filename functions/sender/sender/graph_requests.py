@@ -54,7 +54,7 @@ def without_marker(send: GraphSend) -> GraphSend:
 def _build(message: o.OutboundMessage, human_agent_tag: bool) -> list[GraphSend]:
     recipient = {"id": message.recipient.id} if message.recipient.id else {"comment_id": message.recipient.comment_id}
     envelope: dict[str, Any] = {"recipient": recipient}
-    if human_agent_tag:
+    if human_agent_tag and message.kind not in o.THREAD_CONTROL_KINDS:  # thread control is not a message
         # Messenger's convention; Instagram's own samples show the tag alone. Both fields are accepted.
         envelope["messaging_type"] = "MESSAGE_TAG"
         envelope["tag"] = "HUMAN_AGENT"

@@ -342,3 +342,7 @@ def test_reasons_name_the_field_without_the_union_tag() -> None:
     assert reason({"type": "generic_template", "elements": [{"title": "t" * 81, "subtitle": "s"}]}).startswith(
         "message.elements.0.title: "
     )
+
+
+def test_thread_control_never_carries_the_human_agent_tag() -> None:
+    assert bodies("pass_thread_control", tag=True) == EXPECTED["pass_thread_control"]
