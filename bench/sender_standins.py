@@ -18,9 +18,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from igdm.contracts.events import InboundEvent
 from igdm.contracts.message_status import status_event
 from igdm.contracts.serialized import SerializedEvent
 from igdm.store.accounts import Account
+from igdm.store.conversation_state import ConversationView
 from igdm.store.outbound_records import PREDECESSORS, OutboundRecord
 
 
@@ -193,6 +195,9 @@ class Statuses:
         with self._lock:
             self.published += 1
 
+    def publish_event(self, event: InboundEvent) -> None:
+        SerializedEvent.of(event)
+
 
 class Accounts:
     """Every account active, its token the one the sandbox knows it by."""
@@ -212,10 +217,13 @@ class Accounts:
 
 
 class OpenWindow:
-    """Every customer wrote a minute ago: the 24-hour window is open."""
+    """Every customer wrote a minute ago: the 24-hour window is open, and no handover was ever made."""
 
-    def last_user_message_at(self, account_id: str, customer_id: str) -> int:
-        return int(time.time() * 1000) - 60_000
+    def view(self, account_id: str, customer_id: str) -> ConversationView:
+        return ConversationView(int(time.time() * 1000) - 60_000, None)
+
+    def record_owner(self, account_id: str, customer_id: str, owner: str | None, at_ms: int) -> bool:
+        return True
 
 
 class NoMetrics:

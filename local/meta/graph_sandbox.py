@@ -34,10 +34,13 @@ Control endpoints, for tests and tools in other processes (JSON bodies, `Content
   POST /__sandbox/revoke       {"account_id": ...}   every token of the account dies (a password reset)
   POST /__sandbox/unsubscribe  {"account_id": ...}   drops its subscribed fields (Meta's auto-unsubscribe)
   GET  /__sandbox/accounts     {"accounts": [...]}   usernames, subscribed fields, token ages; no token strings
-  POST /__sandbox/customer_message  {"account_id", "igsid", "text", "attachment_url", "username", "requests_folder"}
+  POST /__sandbox/customer_message  {"account_id", "igsid", "text", "attachment_url", "username", "requests_folder",
+                                     "quick_reply_payload"}
                                     -> {"mid": ..., "conversation_id": ...}  the customer writes (and its webhook)
   POST /__sandbox/business_message  {"account_id", "igsid", "text"} -> {"mid", "conversation_id"}  sent from the app
   POST /__sandbox/drop_webhooks     {"count": n} -> {"dropping": n}  the next n webhooks are never delivered
+  POST /__sandbox/inbox_handover    {"account_id", "igsid", "action": "pass_back"|"take"}  the Instagram Inbox's
+                                    handover webhook: a person there is done with the conversation, or takes it
   POST /__sandbox/redeliver_dropped -> {"redelivered": n}   the dropped ones, now, in order, with their bodies
   GET  /__sandbox/conversations     {"conversations": [...], "dropped": [...], "dropping": n}
 
@@ -98,6 +101,7 @@ MAX_BODY_BYTES = 1024 * 1024
 RATE_WINDOW_SECONDS = 1.0
 WEBHOOK_USER_AGENT = "facebookexternalua"
 
+INSTAGRAM_INBOX_APP_ID = "1217981644879628"  # Meta's Instagram Inbox (fact sheet §4.8): Meta's, not the gateway's
 _SEND_PATH = re.compile(
     r"/(v\d+\.\d+)/([^/]+)/(messages|pass_thread_control|take_thread_control|release_thread_control"
     r"|request_thread_control)"
@@ -499,12 +503,18 @@ class GraphSandbox:
         attachment_url: str | None = None,
         username: str | None = None,
         requests_folder: bool = False,
+        quick_reply_payload: str | None = None,
     ) -> str:
         """The customer `igsid` writes to the account (text, an image URL, or both): recorded in their conversation
         (in the Requests folder if `requests_folder`), and Meta's webhook for it delivered unless webhooks are being
-        dropped. Returns the mid. Needs a webhook_url, unless the webhook is to be dropped.
+        dropped. With `quick_reply_payload`, the text is the title of a quick reply the customer tapped. Returns
+        the mid. Needs a webhook_url, unless the webhook is to be dropped.
         """
         said, attachments = customer_content(text, attachment_url, username, requests_folder)
+        if quick_reply_payload is not None and (not isinstance(quick_reply_payload, str) or not quick_reply_payload):
+            raise ValueError("quick_reply_payload must be a non-empty string")
+        if quick_reply_payload is not None and said is None:
+            raise ValueError("a quick reply tap needs its title as text")
         message = self._conversations.record(
             self._participant(account_id, igsid),
             igsid,
@@ -514,7 +524,10 @@ class GraphSandbox:
             customer_username=username,
             requests_folder=requests_folder,
         )
-        self._enqueue_webhook(account_id, customer_webhook_event(message))
+        event = customer_webhook_event(message)
+        if quick_reply_payload is not None:
+            event["message"]["quick_reply"] = {"payload": quick_reply_payload}
+        self._enqueue_webhook(account_id, event)
         return message.mid
 
     def business_says(self, account_id: str, igsid: str, text: str) -> str:
@@ -527,6 +540,27 @@ class GraphSandbox:
         )
         self._enqueue_webhook(account_id, app_echo_event(message))
         return message.mid
+
+    def inbox_hands_over(self, account_id: str, igsid: str, action: str = "pass_back", metadata: str = "") -> None:
+        """A person in the Instagram Inbox is done with the conversation (``pass_back``: it passes the thread to
+        the gateway's app) or takes it (``take``): the handover webhook Meta sends the gateway's app, naming
+        the Instagram Inbox and the app (fact sheet §4.8)."""
+        if action not in ("pass_back", "take"):
+            raise ValueError("action must be pass_back or take")
+        self._participant(account_id, igsid)
+        inbox, app = INSTAGRAM_INBOX_APP_ID, self._identity.app_id
+        moves = {"pass_back": ("pass_thread_control", inbox, app), "take": ("take_thread_control", app, inbox)}
+        kind, previous, new = moves[action]
+        handover: dict[str, Any] = {"previous_owner_app_id": previous, "new_owner_app_id": new}
+        if metadata:
+            handover["metadata"] = metadata
+        event = {
+            "sender": {"id": igsid},
+            "recipient": {"id": account_id},
+            "timestamp": int(time.time() * 1000),
+            kind: handover,
+        }
+        self._enqueue_webhook(account_id, event)
 
     def drop_webhooks(self, count: int) -> None:
         """The next `count` webhooks of any kind (messages, echoes, reads) are never delivered, as when Meta never
@@ -785,6 +819,7 @@ class GraphSandbox:
             "/__sandbox/customer_message": functools.partial(self._originate, self.customer_says),
             "/__sandbox/business_message": functools.partial(self._originate, self.business_says),
             "/__sandbox/drop_webhooks": self._drop_webhooks,
+            "/__sandbox/inbox_handover": self.inbox_hands_over,
         }
         bodiless: dict[str, Callable[[], dict[str, Any]]] = {
             "/__sandbox/reset": self._reset,

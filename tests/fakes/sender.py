@@ -12,9 +12,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from igdm.contracts.events import InboundEvent
 from igdm.meta.echoes import Echo, Unsettled
 from igdm.store.account_directory import AccountLookupFailed, AccountUnavailable
 from igdm.store.accounts import NEEDS_REAUTHORISATION, Account
+from igdm.store.conversation_state import ConversationView
 from igdm.store.outbound_records import (
     DELIVERED,
     FAILED,
@@ -329,12 +331,17 @@ class MemoryLimiter:
 
 @dataclass
 class PublishedStatuses:
-    """The message_status events, as the record stood when each was published."""
+    """The message_status events, as the record stood when each was published; and the other events the
+    gateway raised (handovers)."""
 
     published: list[OutboundRecord] = field(default_factory=list)
+    events: list[InboundEvent] = field(default_factory=list)
 
     def publish(self, record: OutboundRecord) -> None:
         self.published.append(record)
+
+    def publish_event(self, event: InboundEvent) -> None:
+        self.events.append(event)
 
     def names(self, idempotency_key: str) -> list[str]:
         return [r.status for r in self.published if r.idempotency_key == idempotency_key]
@@ -345,12 +352,27 @@ class PublishedStatuses:
 
 @dataclass
 class LastMessages:
-    """Each conversation's last user-initiated message (epoch ms), which opens the messaging windows."""
+    """Each conversation's last user-initiated message (epoch ms), which opens the messaging windows, and its
+    thread owner with when it was recorded (only forward, as ConversationState.record_owner)."""
 
     at_ms: dict[tuple[str, str], int] = field(default_factory=dict)
+    owners: dict[tuple[str, str], tuple[str | None, int]] = field(default_factory=dict)
 
     def said(self, account_id: str, customer_id: str, at_ms: int) -> None:
         self.at_ms[(account_id, customer_id)] = at_ms
 
     def last_user_message_at(self, account_id: str, customer_id: str) -> int | None:
         return self.at_ms.get((account_id, customer_id))
+
+    def view(self, account_id: str, customer_id: str) -> ConversationView:
+        owner = self.owners.get((account_id, customer_id), (None, 0))[0]
+        return ConversationView(self.at_ms.get((account_id, customer_id)), owner)
+
+    def record_owner(self, account_id: str, customer_id: str, owner: str | None, at_ms: int) -> bool:
+        if self.owners.get((account_id, customer_id), (None, -1))[1] >= at_ms:
+            return False
+        self.owners[(account_id, customer_id)] = (owner, at_ms)
+        return True
+
+    def owner(self, account_id: str, customer_id: str) -> str | None:
+        return self.owners.get((account_id, customer_id), (None, 0))[0]

@@ -14,13 +14,22 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from igdm.contracts.callbacks import url_refusal
-from igdm.contracts.outbound import IDEMPOTENCY_KEY_PATTERN, OutboundMessage, validation_reason
+from igdm.contracts.events import Handover, InboundEvent
+from igdm.contracts.handover import gateway_handover_event
+from igdm.contracts.outbound import (
+    IDEMPOTENCY_KEY_PATTERN,
+    INSTAGRAM_INBOX_APP_ID,
+    THREAD_CONTROL_KINDS,
+    OutboundMessage,
+    ThreadControl,
+    validation_reason,
+)
 from igdm.meta.echoes import CLOCK_SKEW_MS, Echo, Unsettled, fingerprint, settles
 from igdm.runtime.fifo_consumer import QueuedMessage, Retry
 from igdm.runtime.observability import logger
@@ -28,6 +37,7 @@ from igdm.runtime.unicode import without_lone_surrogates
 from igdm.store import outbound_records as st
 from igdm.store.account_directory import AccountUnavailable
 from igdm.store.accounts import Account
+from igdm.store.conversation_state import GATEWAY_OWNER, ConversationView
 from igdm.store.outbound_records import OutboundRecord
 from igdm.store.rate_limits import Slot
 from sender import errors
@@ -120,9 +130,13 @@ class Limiter(Protocol):
 class Statuses(Protocol):
     def publish(self, record: OutboundRecord) -> Any: ...
 
+    def publish_event(self, event: InboundEvent) -> None: ...
+
 
 class Conversations(Protocol):
-    def last_user_message_at(self, account_id: str, customer_id: str) -> int | None: ...
+    def view(self, account_id: str, customer_id: str) -> ConversationView: ...
+
+    def record_owner(self, account_id: str, customer_id: str, owner: str | None, at_ms: int) -> bool: ...
 
 
 class Metrics(Protocol):
@@ -183,8 +197,15 @@ class Sender:
         )
         if not created:
             resumed = self._resume(record, message)
+            if resumed == st.SENT and message.kind in THREAD_CONTROL_KINDS:
+                self._handed_over(message, record)  # again: the attempt that sent it may have died before
             if resumed is not None:
                 return resumed
+        return self._proceed(record, message, account, receive_count)
+
+    def _proceed(self, record: OutboundRecord, message: OutboundMessage, account: Account, receive_count: int) -> str:
+        """A PENDING message of this stack: the checks before any call (validity, account, window, who answers
+        the conversation), then its parts."""
         expired = _expiry(message, self.clock())
         if expired is not None:
             return self._settle(record, st.FAILED, "expired", expired)
@@ -195,11 +216,23 @@ class Sender:
                 "token_invalid",
                 f"account {account.account_id} needs re-authorisation; nothing was sent",
             )
-        decision = self._window(message, account)
+        view = self._view(message, account)
+        decision = decide(message, view.last_user_message_at, int(self.clock() * 1000))
         if not decision.allowed:
             return self._settle(record, st.FAILED, decision.reason, decision.detail)
+        owner = _other_owner(view, message)
+        if owner is not None and record.parts_sent == 0:  # a message half sent goes on: its first part went
+            if not message.take_control:
+                return self._settle(record, st.FAILED, "thread_owned_by_inbox", _owned_detail(owner))
+            ended = self._take_control(record, account, message, receive_count, owner)
+            if ended is not None:
+                return ended
         sends = build_requests(message, human_agent_tag=decision.human_agent_tag, markers=self.echo_markers)
-        return self._send_parts(record, account, sends, receive_count, _epoch_ms_of(message.valid_until))
+        status = self._send_parts(record, account, sends, receive_count, _epoch_ms_of(message.valid_until))
+        if status == st.SENT and message.kind in THREAD_CONTROL_KINDS:
+            current = self.records.get(record.idempotency_key)
+            self._handed_over(message, current or record)
+        return status
 
     # ------------------------------------------------------------------ steps
 
@@ -239,11 +272,80 @@ class Sender:
             )
         return None
 
-    def _window(self, message: OutboundMessage, account: Account) -> Any:
-        last = None
-        if message.recipient.id is not None:
-            last = self.conversations.last_user_message_at(account.account_id, message.recipient.id)
-        return decide(message, last, int(self.clock() * 1000))
+    def _view(self, message: OutboundMessage, account: Account) -> ConversationView:
+        if message.recipient.id is None:  # a private reply: the comment's rules, no conversation yet
+            return ConversationView(None, None)
+        return self.conversations.view(account.account_id, message.recipient.id)
+
+    # ------------------------------------------------------------------ handover
+
+    def _take_control(
+        self, record: OutboundRecord, account: Account, message: OutboundMessage, receive_count: int, owner: str
+    ) -> str | None:
+        """Take the conversation back from ``owner`` before the message (take_control): None to go on, or
+        the status the message ended in. Taking control twice is harmless (the gateway then owns it), so an
+        unclear answer is simply tried again; the message itself is only sent after a clear success."""
+        customer = message.recipient.id or ""
+        valid_until_ms = _epoch_ms_of(message.valid_until)
+        try:
+            self._wait_for_rate(account.account_id, "text", valid_until_ms)
+        except Retry as wait:
+            return self._retry_or_fail(
+                record, receive_count, record.refusals, wait.reason, delay=wait.delay, valid_until_ms=valid_until_ms
+            )
+        token = self.accounts.token(account)
+        outcome = self.graph.send(token, {"recipient": {"id": customer}}, "take_thread_control")
+        if isinstance(outcome, Accepted):
+            at = int(self.clock() * 1000)
+            self.conversations.record_owner(account.account_id, customer, GATEWAY_OWNER, at)
+            handover = Handover(type="take_thread_control", previous_owner_app_id=owner)
+            self._publish_handover(f"{record.idempotency_key}|take", account.account_id, customer, handover, at)
+            return None
+        if isinstance(outcome, Refused):
+            error, error_class = outcome.error, errors.classify(outcome.error)
+            if error_class is ErrorClass.AUTH:
+                self.accounts.mark_needs_reauthorisation(account.account_id, error.message or "code 190")
+                detail = "Meta rejected the account's token (190) when taking the conversation back; nothing was sent"
+                return self._settle(record, st.FAILED, "token_invalid", detail, error.as_dict())
+            if error_class not in (ErrorClass.THROTTLED, ErrorClass.TRANSIENT, ErrorClass.TRANSIENT_LIMITED):
+                detail = (
+                    f"app {owner} answers this conversation and Meta refused to give it back "
+                    f"({error.message or error.code}); the message was not sent"
+                )
+                return self._settle(record, st.FAILED, "thread_owned_by_inbox", detail, error.as_dict())
+        # Counted in receives: a take that failed is not a part of the message (its record counts no refusal).
+        detail = f"taking the conversation back from app {owner} did not succeed yet"
+        return self._retry_or_fail(record, receive_count, receive_count, detail, valid_until_ms=valid_until_ms)
+
+    def _handed_over(self, message: OutboundMessage, record: OutboundRecord) -> None:
+        """The gateway's own thread-control call succeeded: the conversation's new owner is recorded and a
+        handover event published (Meta sends none to the app that made the call). A request changes nothing
+        until the owner passes the conversation."""
+        control = message.message
+        if not isinstance(control, ThreadControl) or message.recipient.id is None or record.account_id is None:
+            return
+        at = _epoch_ms(record.sent_at) if record.sent_at else None
+        at = at if at is not None else int(self.clock() * 1000)
+        customer = message.recipient.id
+        if control.type == "pass_thread_control":
+            owner: str | None = control.target_app_id or INSTAGRAM_INBOX_APP_ID
+            handover = Handover(type=control.type, new_owner_app_id=owner, metadata=control.metadata)
+        elif control.type == "take_thread_control":
+            owner, handover = GATEWAY_OWNER, Handover(type=control.type, metadata=control.metadata)
+        elif control.type == "release_thread_control":
+            owner, handover = None, Handover(type=control.type, metadata=control.metadata)
+        else:
+            return
+        self.conversations.record_owner(record.account_id, customer, owner, at)
+        self._publish_handover(record.idempotency_key, record.account_id, customer, handover, at)
+
+    def _publish_handover(self, made_by: str, account_id: str, customer: str, handover: Handover, at_ms: int) -> None:
+        occurred = datetime.fromtimestamp(at_ms / 1000, UTC)
+        event = gateway_handover_event(
+            made_by=made_by, account_id=account_id, customer_id=customer, handover=handover, occurred_at=occurred
+        )
+        self.statuses.publish_event(event)
+        self.metrics.count("Handovers", type=handover.type)
 
     def _send_parts(
         self,
@@ -627,6 +729,22 @@ class _Attempt:
     part: int = 0
     token_refetched: bool = False
     valid_until_ms: int | None = None  # the message's valid_until: nothing is sent from then on
+
+
+def _other_owner(view: ConversationView, message: OutboundMessage) -> str | None:
+    """The app, not the gateway's, that answers the conversation the message is for; None when the gateway
+    may send (its own, idle, or the message is itself thread control)."""
+    if message.kind in THREAD_CONTROL_KINDS or view.thread_owner in (None, GATEWAY_OWNER):
+        return None
+    return view.thread_owner
+
+
+def _owned_detail(owner: str) -> str:
+    who = "the Instagram Inbox" if owner == INSTAGRAM_INBOX_APP_ID else f"app {owner}"
+    return (
+        f"{who} answers this conversation (a person has it): the message was not sent. Send it with "
+        "take_control: true to take the conversation back first"
+    )
 
 
 def _epoch_ms_of(moment: datetime | None) -> int | None:

@@ -41,7 +41,7 @@ def service() -> Sender:
         graph=GraphClient(settings.graph_api_base_url, settings.graph_api_version, settings.graph_timeout_seconds),
         limiter=RateLimiter(dynamodb, settings.table_name, limits),
         statuses=StatusPublisher(aws.client("sqs"), settings.events_queue_url, settings.callback_queue_url),
-        conversations=ConversationState(dynamodb, settings.table_name),
+        conversations=ConversationState(dynamodb, settings.table_name, settings.event_retention_days),
         metrics=Counts(),
         max_receive_count=settings.max_receive_count,
         allow_local_callbacks=settings.allow_local_callbacks,

@@ -11,6 +11,13 @@ class WebhookSettings(BaseModel):
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Larger webhook bodies get a 413.")
     callback_queue_url: str | None = Field(None, description="Status callbacks are queued here.")
     event_retention_days: int = Field(90, gt=0, description="Event items expire (TTL) after this.")
+    outbound_queue_url: str | None = Field(None, description="Where the handover trigger's pass is queued.")
+    handover_payload: str = Field(
+        "HUMAN_AGENT",
+        max_length=1000,
+        description="A customer's tap on a quick reply or postback with this payload passes the conversation to "
+        "the Instagram Inbox; empty: no trigger.",
+    )
 
     @property
     def max_event_age_ms(self) -> int:

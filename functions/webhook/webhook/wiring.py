@@ -5,12 +5,15 @@ from functools import cache
 
 from igdm import runtime
 from igdm.inbound.event_store import DynamoEventStore
+from igdm.inbound.handovers import Handovers
 from igdm.inbound.receipts import OutboundReceipts
 from igdm.queues.event_queue import SqsEventPublisher
+from igdm.queues.outbound_queue import OutboundQueue
 from igdm.queues.status_publisher import StatusPublisher
 from igdm.runtime import aws
 from igdm.runtime.config import cached_settings
 from igdm.store.accounts import AccountTable
+from igdm.store.conversation_state import ConversationState
 from igdm.store.outbound_records import OutboundRecords
 from webhook.api import Ports, WebhookApi
 from webhook.app_secrets import SecretsManagerAppSecret
@@ -35,6 +38,11 @@ def ports() -> Ports:
         heartbeat=WebhookHeartbeat(AccountTable(dynamodb, settings.table_name)),
         max_body_bytes=settings.max_body_bytes,
         max_event_age_ms=settings.max_event_age_ms,
+        handovers=Handovers(
+            ConversationState(dynamodb, settings.table_name, settings.event_retention_days),
+            OutboundQueue(sqs, settings.outbound_queue_url) if settings.outbound_queue_url else None,
+            settings.handover_payload or None,
+        ),
     )
 
 

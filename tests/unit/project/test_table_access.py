@@ -65,7 +65,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "SenderFunction": {
         # igdm.store.conversation_state (GetItem of the window); igdm.store.outbound_records: stored_echoes
         # (Query), add_unsettled (PutItem) and remove_unsettled (DeleteItem) of an UNKNOWN message's marker
-        CONVERSATIONS: {"GetItem", "Query", "PutItem", "DeleteItem"},
+        CONVERSATIONS: {"GetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},  # + record_owner
         OUTBOUND: {"GetItem", "PutItem", "UpdateItem"},  # claim, get, begin_part, part_sent, settle ...
         MESSAGE_IDS: {"UpdateItem"},  # link_message_id, claim_echo
         ACCOUNTS: {"Query", "UpdateItem"},  # AccountDirectory: all, mark_needs_reauthorisation

@@ -660,3 +660,106 @@ def test_a_pass_to_another_app_names_it_and_only_a_pass_may_name_a_target() -> N
     wrong = {"type": "take_thread_control", "target_app_id": "263902037430900"}
     assert w.send(out.outbound("text", key="wrong", message=wrong)) == "FAILED"
     assert "target_app_id" in (w.record("wrong").detail or "") and len(w.graph.requests) == 1
+
+
+# ---- who answers the conversation (thread owner)
+
+INBOX = "1217981644879628"
+
+
+def test_a_pass_records_the_inbox_as_the_owner_and_publishes_the_handover_the_gateway_made() -> None:
+    w = world()
+    assert w.send(out.outbound("text", key="to-inbox", message={"type": "pass_thread_control"})) == "SENT"
+    assert w.conversations.owner(ACCOUNT, CUSTOMER) == INBOX
+    [event] = w.statuses.events
+    assert (event.kind, event.source, event.customer_id) == ("handover", "gateway", CUSTOMER)
+    assert event.handover is not None and (event.handover.type, event.handover.new_owner_app_id) == (
+        "pass_thread_control",
+        INBOX,
+    )
+
+
+def test_while_the_inbox_owns_a_conversation_an_automated_message_is_refused_before_meta() -> None:
+    w = world()
+    w.conversations.record_owner(ACCOUNT, CUSTOMER, INBOX, NOW_MS - 1000)
+    assert w.send(out.outbound("text", key="bot")) == "FAILED"
+    record = w.record("bot")
+    assert (record.status, record.reason) == ("FAILED", "thread_owned_by_inbox")
+    assert "the Instagram Inbox answers this conversation" in (record.detail or "")
+    assert w.graph.requests == []
+
+
+def test_a_message_that_takes_control_back_takes_it_then_is_sent_in_that_order() -> None:
+    w = world()
+    w.conversations.record_owner(ACCOUNT, CUSTOMER, INBOX, NOW_MS - 1000)
+    assert w.send(out.outbound("text", key="back", take_control=True)) == "SENT"
+    assert [(r.endpoint, r.body) for r in w.graph.requests] == [
+        ("take_thread_control", dict(TO_CUSTOMER)),
+        ("messages", text_body("back")),
+    ]
+    assert w.conversations.owner(ACCOUNT, CUSTOMER) == "gateway"
+    assert [e.handover.type for e in w.statuses.events if e.handover] == ["take_thread_control"]
+    w.send(out.outbound("text", key="next"))  # the gateway answers again: no take before the next one
+    assert [r.endpoint for r in w.graph.requests] == ["take_thread_control", "messages", "messages"]
+
+
+def test_a_take_meta_refuses_ends_the_message_failed_unsent_with_metas_error() -> None:
+    w = world()
+    w.conversations.record_owner(ACCOUNT, CUSTOMER, INBOX, NOW_MS - 1000)
+    w.graph.answer(refused(400, 10, message="(#10) take_thread_control is not supported for this app"))
+    assert w.send(out.outbound("text", key="refused", take_control=True)) == "FAILED"
+    record = w.record("refused")
+    assert (record.reason, record.error and record.error["code"]) == ("thread_owned_by_inbox", 10)
+    assert [r.endpoint for r in w.graph.requests] == ["take_thread_control"]
+
+
+def test_a_take_without_an_answer_is_tried_again_and_the_message_goes_once() -> None:
+    w = world()
+    w.conversations.record_owner(ACCOUNT, CUSTOMER, INBOX, NOW_MS - 1000)
+    w.graph.answer(Ambiguous("no answer within the read timeout"))
+    message = out.outbound("text", key="retry-take", take_control=True)
+    with pytest.raises(Retry):
+        w.send(message)
+    assert w.send(message, receive_count=2) == "SENT"
+    assert [r.endpoint for r in w.graph.requests] == ["take_thread_control", "take_thread_control", "messages"]
+
+
+def test_take_and_release_by_the_gateway_move_the_owner_and_a_request_does_not() -> None:
+    w = world()
+    w.conversations.record_owner(ACCOUNT, CUSTOMER, INBOX, NOW_MS - 1000)
+    w.send(out.outbound("text", key="ask", message={"type": "request_thread_control"}))
+    assert w.conversations.owner(ACCOUNT, CUSTOMER) == INBOX
+    w.clock.advance(1)
+    w.send(out.outbound("text", key="take", message={"type": "take_thread_control"}))
+    assert w.conversations.owner(ACCOUNT, CUSTOMER) == "gateway"
+    w.clock.advance(1)
+    w.send(out.outbound("text", key="release", message={"type": "release_thread_control"}))
+    assert w.conversations.owner(ACCOUNT, CUSTOMER) is None
+    assert [e.handover.type for e in w.statuses.events if e.handover] == [
+        "take_thread_control",
+        "release_thread_control",
+    ]
+
+
+def test_a_pass_redelivered_after_it_was_sent_records_its_handover_again_with_the_same_event() -> None:
+    w = world()
+    message = out.outbound("text", key="to-inbox", message={"type": "pass_thread_control"})
+    w.send(message)
+    w.conversations.owners.clear()  # as if the attempt died between Meta's answer and recording the owner
+    assert w.send(message, receive_count=2) == "SENT"
+    assert w.conversations.owner(ACCOUNT, CUSTOMER) == INBOX and len(w.graph.requests) == 1
+    assert len({e.event_id for e in w.statuses.events}) == 1  # the same event: the queue drops the repeat
+
+
+def test_a_take_meta_keeps_failing_ends_the_message_failed_after_the_allowed_attempts_unsent() -> None:
+    w = world()
+    w.conversations.record_owner(ACCOUNT, CUSTOMER, INBOX, NOW_MS - 1000)
+    message = out.outbound("text", key="never-back", take_control=True)
+    for receive in range(1, 10):
+        w.graph.answer(refused(500, None))
+        with pytest.raises(Retry):
+            w.send(message, receive_count=receive)
+    w.graph.answer(refused(500, None))
+    assert w.send(message, receive_count=10) == "FAILED"
+    assert w.record("never-back").reason == "retries_exhausted"
+    assert {r.endpoint for r in w.graph.requests} == {"take_thread_control"}

@@ -107,7 +107,10 @@ class Referral(_Part):
 
 
 class Handover(_Part):
-    type: str = Field(description="pass_thread_control, take_thread_control, request_thread_control or app_roles.")
+    type: str = Field(
+        description="pass_thread_control, take_thread_control, request_thread_control, app_roles, or (the gateway's "
+        "own call) release_thread_control."
+    )
     previous_owner_app_id: str | None = None
     new_owner_app_id: str | None = None
     requested_owner_app_id: str | None = None

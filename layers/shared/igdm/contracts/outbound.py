@@ -428,6 +428,11 @@ class OutboundMessage(_Strict):
         None, description="Each status change is POSTed here, signed (https only in a deployed stack)."
     )
     callback_data: str | None = Field(None, max_length=4096, description="Repeated in every callback.")
+    take_control: bool = Field(
+        False,
+        description="When another app (the Instagram Inbox) answers the conversation: take it back first "
+        "(take_thread_control), then send. Without it such a message ends FAILED thread_owned_by_inbox.",
+    )
     valid_until: AwareDatetime | None = Field(
         None,
         description="ISO 8601 with its offset. A message that cannot be sent before then (rate limits, retries, "

@@ -46,6 +46,12 @@ class StatusPublisher:
             )
         return serialized[-1].event
 
+    def publish_event(self, event: InboundEvent) -> None:
+        """An event the gateway raises itself about a conversation (a handover it made)."""
+        serialized = SerializedEvent.of(event)
+        if not self._events.publish([serialized]):
+            raise StatusNotPublished(f"the events queue did not take the {event.kind.value} event")
+
     def _callback(self, record: OutboundRecord, serialized: SerializedEvent) -> None:
         event = serialized.event
         if record.callback_url and self._callback_queue_url:

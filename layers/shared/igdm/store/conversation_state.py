@@ -1,11 +1,17 @@
 """A conversation's state item (CONV#<account>#<customer> / STATE): the customer's last user-initiated
-message, which opens Meta's 24-hour and 7-day windows. The webhook moves it forward as messages arrive
-(ConversationStateItem.advance, an action of the transaction that stores the events, in
-igdm.inbound.event_store); the sender reads it before each send (ConversationState)."""
+message, which opens Meta's 24-hour and 7-day windows, and which app answers the conversation (its thread
+owner). The webhook moves the window forward as messages arrive (ConversationStateItem.advance, an action
+of the transaction that stores the events, in igdm.inbound.event_store) and records the owner Meta's
+handover webhooks name; the sender records its own handovers and reads both before each send
+(ConversationState)."""
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from igdm.runtime.aws import error_code
 from igdm.store.attributes import from_attributes, to_attribute, to_attributes
 from igdm.store.keys import CONVERSATION_STATE_SK, TTL_ATTRIBUTE, conversation_pk, key
 
@@ -17,6 +23,9 @@ _ADVANCE = (
 )
 # Only move forward: an older message arriving late must not shrink the window.
 _ONLY_FORWARD = "attribute_not_exists(last_user_message_at) OR last_user_message_at < :at"
+# The owner too: a handover Meta redelivers late must not undo a later one.
+_OWNER_FORWARD = "attribute_not_exists(thread_owner_at) OR thread_owner_at < :at"
+GATEWAY_OWNER = "gateway"  # the gateway's own app answers the conversation (its app id is not always known)
 
 
 @dataclass(frozen=True)
@@ -92,18 +101,66 @@ class ConversationStateItem:
         }
 
 
+@dataclass(frozen=True)
+class ConversationView:
+    """What the sender needs of a conversation before a send, read in one request."""
+
+    last_user_message_at: int | None  # epoch milliseconds; None if the customer never wrote
+    thread_owner: str | None  # GATEWAY_OWNER, another app's id, or None: no handover recorded (the gateway's)
+
+
 class ConversationState:
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(self, client: Any, table: str, retention_days: int = 90) -> None:
         self._client = client
         self._table = table
+        self._retention_seconds = retention_days * 86_400
 
-    def last_user_message_at(self, account_id: str, customer_id: str) -> int | None:
-        """Epoch milliseconds of the customer's last user-initiated message; None if they never wrote."""
+    def view(self, account_id: str, customer_id: str) -> ConversationView:
         item = self._client.get_item(
             TableName=self._table,
             ConsistentRead=True,
-            ProjectionExpression="last_user_message_at",
+            ProjectionExpression="last_user_message_at, thread_owner",
             Key=key(conversation_pk(account_id, customer_id), CONVERSATION_STATE_SK),
         ).get("Item")
-        value = from_attributes(item or {}).get("last_user_message_at")
-        return int(value) if value is not None else None
+        attributes = from_attributes(item or {})
+        last = attributes.get("last_user_message_at")
+        return ConversationView(int(last) if last is not None else None, attributes.get("thread_owner"))
+
+    def last_user_message_at(self, account_id: str, customer_id: str) -> int | None:
+        """Epoch milliseconds of the customer's last user-initiated message; None if they never wrote."""
+        return self.view(account_id, customer_id).last_user_message_at
+
+    def record_owner(self, account_id: str, customer_id: str, owner: str | None, at_ms: int) -> bool:
+        """The app that answers the conversation since ``at_ms`` (None: no app, the thread is idle), unless a
+        later handover is recorded already. True when recorded."""
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {
+            ":at": at_ms,
+            ":account": account_id,
+            ":customer": customer_id,
+            ":now": now.isoformat(),
+            ":expires": int(now.timestamp()) + self._retention_seconds,
+        }
+        expression = (
+            "SET thread_owner_at = :at, account_id = :account, customer_id = :customer, updated_at = :now, "
+            "#ttl = if_not_exists(#ttl, :expires)"
+        )
+        if owner is None:
+            expression += " REMOVE thread_owner"
+        else:
+            expression = expression.replace("SET ", "SET thread_owner = :owner, ", 1)
+            values[":owner"] = owner
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key(conversation_pk(account_id, customer_id), CONVERSATION_STATE_SK),
+                UpdateExpression=expression,
+                ConditionExpression=_OWNER_FORWARD,
+                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues=to_attributes(values),
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

@@ -79,6 +79,7 @@ class OutboundRecord:
     reason: str | None = None
     detail: str | None = None
     error: dict[str, Any] | None = None
+    sent_at: str | None = None  # when it became SENT (ISO 8601); written by part_sent only, never by claim
 
     def to_item(self, *, created_at: datetime, expires_at: int) -> dict[str, Any]:
         """The record's item; created_at is also its updated_at (as claim writes it). A later update adds
@@ -136,6 +137,7 @@ class OutboundRecord:
             reason=attributes.get("reason"),
             detail=attributes.get("detail"),
             error=_json_loads(error) if error else None,
+            sent_at=attributes.get("sent_at"),
         )
 
 
