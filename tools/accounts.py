@@ -4,6 +4,8 @@ Meta's App Dashboard, and a listing.
   python -m tools.accounts invite   --stack NAME [--hours 72]   a link that starts the onboarding login
   python -m tools.accounts register --stack NAME                reads a long-lived token on stdin
   python -m tools.accounts list     --stack NAME                status, token expiry, fields, last webhook, history
+  python -m tools.accounts pause    --stack NAME --account ID   stop sending for one account (inbound goes on)
+  python -m tools.accounts resume   --stack NAME --account ID   send again: the messages that waited go, in order
 
 The deployed stack's table, queue and secrets come from its CloudFormation outputs and parameters, with
 the AWS credentials of the shell. The token is read from stdin (or a hidden prompt), never from the
@@ -21,6 +23,7 @@ from typing import Any
 
 import boto3
 
+from igdm.contracts.account_status import AccountChange
 from igdm.meta.connect import AccountConnector
 from igdm.meta.instagram_login import InstagramLogin, LoginError
 from igdm.queues.account_publisher import AccountEventPublisher
@@ -165,9 +168,41 @@ def listing(target: Target) -> str:
                 if account.history_imported_at
                 else f"history importing (read up to {account.reconciled_until or 'not yet'})"
             )
+            + (f"  PAUSED since {account.paused_at}" if account.paused_at else "")
             + (f"  ({account.status_detail})" if account.status_detail else "")
         )
     return "\n".join(rows) or "no accounts"
+
+
+def set_paused(target: Target, account_id: str, paused: bool, *, now: float | None = None) -> str:
+    """Pause or resume sending for one account, and announce it with an account_status event."""
+    now = time.time() if now is None else now
+    table = AccountTable(target.clients["dynamodb"], target.table)
+    account = table.get(account_id)
+    if account is None:
+        raise SystemExit(f"no account {account_id} in this stack (python -m tools.accounts list shows them)")
+    if (account.paused_at is not None) == paused:
+        return f"{account_id} is already {'paused since ' + str(account.paused_at) if paused else 'sending'}"
+    table.set_paused(account_id, paused, now=now)
+    moment = datetime.fromtimestamp(now, UTC).isoformat()
+    change = AccountChange(
+        account_id,
+        account.status,
+        "paused" if paused else "resumed",
+        reason="operator",
+        detail=(
+            "sending stopped: messages wait on the outbound queue (or expire); inbound events keep flowing"
+            if paused
+            else f"sending again (paused since {account.paused_at}): the messages that waited go, in order"
+        ),
+        username=account.username,
+        moment=moment,
+    )
+    unpublished = AccountEventPublisher(target.clients["sqs"], target.events_queue_url).publish([change], now=now)
+    note = "; the account_status event was not published (the events queue refused it)" if unpublished else ""
+    if paused:
+        return f"paused {account_id} (@{account.username or '?'}): nothing is sent until `resume`{note}"
+    return f"resumed {account_id} (@{account.username or '?'}): sending within about a minute{note}"
 
 
 def _read_token() -> str:
@@ -179,14 +214,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.accounts", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=("invite", "register", "list"))
+    parser.add_argument("command", choices=("invite", "register", "list", "pause", "resume"))
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--stack", help="the deployed stack's name")
     where.add_argument("--local", action="store_true", help="the stack `make run` runs on this machine")
     parser.add_argument("--hours", type=float, default=72, help="how long an invite link works (default 72)")
+    parser.add_argument("--account", help="pause, resume: the account's id (as `list` shows it)")
     args = parser.parse_args(argv)
+    if args.command in ("pause", "resume") and not args.account:
+        parser.error(f"{args.command} needs --account <id>")
     target = local() if args.local else deployed(args.stack)
-    if args.command == "invite":
+    if args.command in ("pause", "resume"):
+        print(set_paused(target, args.account, args.command == "pause"))
+    elif args.command == "invite":
         print(invite(target, args.hours))
     elif args.command == "list":
         print(listing(target))

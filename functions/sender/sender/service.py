@@ -51,6 +51,10 @@ BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0
 MAX_SEND_ATTEMPTS = 10  # failed requests to Meta before a message ends FAILED retries_exhausted
 THROTTLE_PAUSE_SECONDS = 60.0  # when Meta throttles without saying for how long
+# A paused account's messages look again after 1 minute, doubling to at most 15: a resume takes effect
+# within that (plus the account cache's minute), and OutboundMaxReceiveCount (50) receives cover ~11 hours.
+PAUSED_RECHECK_SECONDS = 60.0
+PAUSED_RECHECK_CAP_SECONDS = 900.0
 # When an attempt that died with its part in flight started, if its record does not say: the visibility
 # timeout (180 s) before a crashed attempt's redelivery, with room to spare.
 ECHO_LOOKBACK_SECONDS = 600.0
@@ -209,6 +213,8 @@ class Sender:
         expired = _expiry(message, self.clock())
         if expired is not None:
             return self._settle(record, st.FAILED, "expired", expired)
+        if account.paused_at is not None:
+            return self._held(record, account, message, receive_count)
         if not account.can_send:
             return self._settle(
                 record,
@@ -276,6 +282,22 @@ class Sender:
         if message.recipient.id is None:  # a private reply: the comment's rules, no conversation yet
             return ConversationView(None, None)
         return self.conversations.view(account.account_id, message.recipient.id)
+
+    def _held(self, record: OutboundRecord, account: Account, message: OutboundMessage, receive_count: int) -> str:
+        """The account is paused: the message waits (hidden on the queue, its conversation's later messages
+        behind it), unless its validity passes first (expired) or the queue would let it go (account_paused)."""
+        since = f"account {account.account_id} is paused (since {account.paused_at})"
+        if receive_count >= self.max_receive_count:
+            detail = f"{since}; the message waited {receive_count} receives, as long as the queue keeps it, unsent"
+            return self._settle(record, st.FAILED, "account_paused", detail)
+        delay = min(PAUSED_RECHECK_CAP_SECONDS, PAUSED_RECHECK_SECONDS * 2 ** max(receive_count - 1, 0))
+        valid_until_ms = _epoch_ms_of(message.valid_until)
+        if valid_until_ms is not None and (self.clock() + delay) * 1000 >= valid_until_ms:
+            return self._settle(
+                record, st.FAILED, "expired", f"{since} past the message's valid_until; nothing was sent"
+            )
+        self.metrics.count("MessagesHeld", reason="account_paused")
+        raise Retry(delay, since)
 
     # ------------------------------------------------------------------ handover
 

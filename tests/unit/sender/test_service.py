@@ -7,7 +7,7 @@ the statuses published, the Retry raised and its delay, the account's state.
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -763,3 +763,40 @@ def test_a_take_meta_keeps_failing_ends_the_message_failed_after_the_allowed_att
     assert w.send(message, receive_count=10) == "FAILED"
     assert w.record("never-back").reason == "retries_exhausted"
     assert {r.endpoint for r in w.graph.requests} == {"take_thread_control"}
+
+
+# ---- a paused account (tools.accounts pause)
+
+
+def paused_world() -> World:
+    w = world()
+    account = w.accounts.accounts[ACCOUNT]
+    w.accounts.accounts[ACCOUNT] = replace(account, paused_at="2027-01-15T07:00:00+00:00")
+    return w
+
+
+def test_a_paused_accounts_message_waits_unsent_and_goes_once_the_account_is_resumed() -> None:
+    w = paused_world()
+    message = out.outbound("text", key="held")
+    delays = []
+    for receive in (1, 2, 3):
+        with pytest.raises(Retry) as held:
+            w.send(message, receive_count=receive)
+        delays.append(held.value.delay)
+    assert delays == [60, 120, 240] and w.graph.requests == [] and w.statuses.published == []
+    w.accounts.accounts[ACCOUNT] = replace(w.accounts.accounts[ACCOUNT], paused_at=None)
+    assert w.send(message, receive_count=4) == "SENT"
+    assert w.graph.bodies == [text_body("held")]
+
+
+def test_a_paused_accounts_message_whose_validity_passes_first_ends_expired_unsent() -> None:
+    w = paused_world()
+    assert w.send(out.outbound("text", key="soon", valid_until=iso(NOW + 30))) == "FAILED"
+    record = w.record("soon")
+    assert (record.reason, w.graph.requests) == ("expired", []) and "is paused" in (record.detail or "")
+
+
+def test_a_message_held_as_long_as_the_queue_keeps_it_ends_failed_account_paused() -> None:
+    w = paused_world()
+    assert w.send(out.outbound("text", key="forever"), receive_count=10) == "FAILED"  # max_receive_count
+    assert (w.record("forever").reason, w.graph.requests) == ("account_paused", [])

@@ -3,7 +3,8 @@ account (re)connected. Published on the events queue in the account's own messag
 systems that read customers' messages learn of them where they already look.
 
 The event id is derived from the account, the change and the day, so a run the scheduler repeats on
-the same day (or the onboarding page reloaded) does not announce the same change twice.
+the same day (or the onboarding page reloaded) does not announce the same change twice; a change an
+operator makes (pause, resume) also names its moment, so each of them is announced.
 """
 
 import hashlib
@@ -26,13 +27,16 @@ class AccountChange:
     missing_fields: list[str] = field(default_factory=list)
     subscribed_fields: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
+    moment: str | None = None  # a change that may happen several times a day: part of its event id
 
 
 def account_event(change: AccountChange, *, now: float) -> InboundEvent:
     at = datetime.fromtimestamp(now, UTC)
     day = at.date().isoformat()
     return InboundEvent(
-        event_id=hashlib.sha256(f"account|{change.account_id}|{change.change}|{day}".encode()).hexdigest()[:32],
+        event_id=hashlib.sha256(
+            f"account|{change.account_id}|{change.change}|{change.moment or day}".encode()
+        ).hexdigest()[:32],
         kind=EventKind.ACCOUNT_STATUS,
         account_id=change.account_id,
         customer_id=None,

@@ -183,6 +183,8 @@ class AccountStatus(_Part):
         "recovered",
         "webhooks_silent",
         "history_imported",
+        "paused",
+        "resumed",
     ] = Field(
         description="connected: onboarded or re-authorised; token_dead: Meta answered 190 (expired, revoked, "
         "password changed); token_expiring: within the alarm threshold of expiry and not refreshed; "
@@ -191,7 +193,8 @@ class AccountStatus(_Part):
         "marked dead works again; webhooks_silent: the reconciler found customer messages that came without "
         "their webhook while no other webhook came either (the subscription is checked, and restored, at once); "
         "history_imported: the reconciler's first complete run for the account read its conversations of the "
-        "last HistoryImportDays."
+        "last HistoryImportDays; paused, resumed: an operator stopped or restarted sending for the account "
+        "(tools.accounts pause, resume); inbound keeps flowing while it is paused."
     )
     reason: str | None = Field(
         None, description="A stable code: token_expired, token_revoked, refresh_refused, fields_missing ..."

@@ -41,6 +41,7 @@ class Account:
     connected_at: str | None = None  # ISO 8601: the latest login (or register)
     reconciled_until: str | None = None  # ISO 8601: the reconciler's watermark (conversations read up to it)
     history_imported_at: str | None = None  # ISO 8601: when the reconciler's first complete run ended
+    paused_at: str | None = None  # ISO 8601: sending stopped by an operator (tools.accounts pause) since then
 
     @property
     def can_send(self) -> bool:
@@ -64,6 +65,7 @@ class Account:
                     "connected_at": self.connected_at,
                     "reconciled_until": self.reconciled_until,
                     "history_imported_at": self.history_imported_at,
+                    "paused_at": self.paused_at,
                 }
             ),
         }
@@ -84,6 +86,7 @@ class Account:
             connected_at=attributes.get("connected_at"),
             reconciled_until=attributes.get("reconciled_until"),
             history_imported_at=attributes.get("history_imported_at"),
+            paused_at=attributes.get("paused_at"),
         )
 
 
@@ -209,6 +212,14 @@ class AccountTable:
             values[":error"] = error[:500]
         self._update(account_id, f"SET {', '.join(sets)}" + ("" if error else " REMOVE last_error"), values)
 
+    def set_paused(self, account_id: str, paused: bool, *, now: float) -> None:
+        """Stop (or resume) sending for one account; inbound keeps flowing. An unknown account raises
+        DynamoDB's ConditionalCheckFailedException: nothing is created."""
+        if paused:
+            self._update(account_id, "SET paused_at = if_not_exists(paused_at, :now)", {":now": _iso(now)})
+        else:
+            self._update(account_id, "REMOVE paused_at", {})
+
     def record_webhook(self, account_id: str, at: str) -> None:
         """Time of the latest webhook for a registered account (an unknown id creates nothing)."""
         self._update(account_id, "SET last_webhook_at = :at", {":at": at})
@@ -234,7 +245,7 @@ class AccountTable:
             Key=_key(account_id),
             UpdateExpression=expression,
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=to_attributes(values),
+            **({"ExpressionAttributeValues": to_attributes(values)} if values else {}),
             **({"ExpressionAttributeNames": names} if names else {}),
         )
 
