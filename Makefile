@@ -17,7 +17,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run say send refresh reconcile invite register accounts pause resume invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events clean
+.PHONY: help install run say send refresh reconcile invite register accounts pause resume profile invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events clean
 
 help:
 	@echo "make install   create .venv (Python 3.13, pinned deps) and .venv-sam (AWS SAM CLI)"
@@ -29,6 +29,7 @@ help:
 	@echo "make reconcile (with make run) read the Conversations API for messages whose webhook never came"
 	@echo "make register  (with make run) register an account from a long-lived token read on stdin"
 	@echo "make pause ACCOUNT=<id> / make resume ACCOUNT=<id>   (with make run) stop or restart sending for one account"
+	@echo "make profile ACCOUNT=<id> FILE=profile.json   (with make run) the account's ice breakers and menu"
 	@echo "make invoke FUNCTION=WebhookFunction EVENT=events/apigw_webhook_text.json"
 	@echo "make test      unit, integration and end-to-end tests, with the product's coverage and its floor"
 	@echo "make lint      ruff format --check, ruff, mypy, cfn-lint, sam validate --lint"
@@ -85,6 +86,11 @@ register: $(VENV)/.installed
 
 accounts: $(VENV)/.installed
 	$(BIN)/python -m tools.accounts list --local
+
+# An account's ice breakers and menu on the running local stack: make profile ACCOUNT=<id> FILE=profile.json
+profile: $(VENV)/.installed
+	@test -n "$(ACCOUNT)" -a -n "$(FILE)" || { echo "usage: make profile ACCOUNT=<account id> FILE=<profile.json>"; exit 2; }
+	$(BIN)/python -m tools.accounts profile --local --account $(ACCOUNT) --file $(FILE)
 
 # Stop (or restart) sending for one account of the running local stack: make pause ACCOUNT=<id>
 pause resume: $(VENV)/.installed

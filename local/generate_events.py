@@ -70,6 +70,14 @@ def sample_events() -> dict[str, dict[str, Any]]:
         ),
         "apigw_webhook_text.json": _post(m.envelope(m.text())),
         "apigw_webhook_every_kind.json": _post(every_kind),
+        # A customer taps the handover quick reply: the webhook queues a pass to the Instagram Inbox.
+        "apigw_webhook_human_agent_tap.json": _post(
+            m.envelope(
+                m.inbound(
+                    {"message": {"mid": "m_tap", "text": "Talk to a person", "quick_reply": {"payload": "HUMAN_AGENT"}}}
+                )
+            )
+        ),
         "apigw_webhook_story_mention.json": _post(m.envelope(m.attachment("story_mention", mid="m_story"))),
         "apigw_webhook_comment.json": _post(
             {

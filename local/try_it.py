@@ -14,11 +14,12 @@ import os
 import sys
 import time
 import uuid
+from typing import Any
 from urllib.request import Request, urlopen
 
 import boto3
 
-from igdm.store.keys import OUTBOUND_SK, outbound_pk
+from igdm.store.keys import ACCOUNTS_PK, OUTBOUND_SK, account_sk, key, outbound_pk
 from local.aws.template import REGION, Stack, load
 from local.samples import outbound as outbound_samples
 from local.stack import DEFAULT_CUSTOMER_ID, LOOPBACK, LocalConfig
@@ -86,10 +87,18 @@ def send(config: LocalConfig, kind: str, text: str | None) -> None:
         if status in FINAL or (kind in ACTIONS and status == "SENT"):
             return
         time.sleep(0.2)
+    if seen == "PENDING" and _paused(table, table_name, config.account_id):
+        print(f"  (held: the account is paused; `make resume ACCOUNT={config.account_id}` sends it)")
+        return
     if seen == "UNKNOWN":
         print("  (no echo within 15 s: the reconciler settles it, `make reconcile`, once it has waited 5 minutes)")
         return
     print("  (no final status within 15 s: is `make run` running?)")
+
+
+def _paused(table: Any, table_name: str, account_id: str) -> bool:
+    item = table.get_item(TableName=table_name, Key=key(ACCOUNTS_PK, account_sk(account_id))).get("Item") or {}
+    return "paused_at" in item
 
 
 def main() -> None:

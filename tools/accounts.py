@@ -6,6 +6,8 @@ Meta's App Dashboard, and a listing.
   python -m tools.accounts list     --stack NAME                status, token expiry, fields, last webhook, history
   python -m tools.accounts pause    --stack NAME --account ID   stop sending for one account (inbound goes on)
   python -m tools.accounts resume   --stack NAME --account ID   send again: the messages that waited go, in order
+  python -m tools.accounts profile  --stack NAME --account ID --file profile.json
+                                    the account's ice breakers and menu: applied now, restored by the refresher
 
 The deployed stack's table, queue and secrets come from its CloudFormation outputs and parameters, with
 the AWS credentials of the shell. The token is read from stdin (or a hidden prompt), never from the
@@ -22,8 +24,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+from pydantic import ValidationError
 
 from igdm.contracts.account_status import AccountChange
+from igdm.contracts.profile import MessengerProfile
 from igdm.meta.connect import AccountConnector
 from igdm.meta.instagram_login import InstagramLogin, LoginError
 from igdm.queues.account_publisher import AccountEventPublisher
@@ -169,6 +173,11 @@ def listing(target: Target) -> str:
                 else f"history importing (read up to {account.reconciled_until or 'not yet'})"
             )
             + (f"  PAUSED since {account.paused_at}" if account.paused_at else "")
+            + (
+                _profile_line(account.messenger_profile, account.profile_checked_at)
+                if account.messenger_profile
+                else ""
+            )
             + (f"  ({account.status_detail})" if account.status_detail else "")
         )
     return "\n".join(rows) or "no accounts"
@@ -205,6 +214,45 @@ def set_paused(target: Target, account_id: str, paused: bool, *, now: float | No
     return f"resumed {account_id} (@{account.username or '?'}): sending within about a minute{note}"
 
 
+def set_profile(target: Target, account_id: str, text: str, *, now: float | None = None) -> str:
+    """Validate a profile document (igdm.contracts.profile), apply it at Meta with the account's token, and
+    keep it on the account item, where the refresher checks it daily."""
+    now = time.time() if now is None else now
+    try:
+        profile = MessengerProfile.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"] for e in exc.errors()
+        )
+        raise SystemExit(f"profile not applied: {problems}") from None
+    table = AccountTable(target.clients["dynamodb"], target.table)
+    account = table.get(account_id)
+    if account is None:
+        raise SystemExit(f"no account {account_id} in this stack (python -m tools.accounts list shows them)")
+    stored = TokenVault(target.clients["secretsmanager"], target.secret_prefix).read(
+        account.token_secret_id, account_id
+    )
+    if stored is None:
+        raise SystemExit(f"account {account_id} has no token: connect it again (tools.accounts invite)")
+    login = InstagramLogin(
+        graph_base_url=target.graph_base_url, api_version=target.graph_api_version, oauth_token_url=""
+    )  # nosec B106 # a URL, unused: no code is exchanged
+    try:
+        login.set_messenger_profile(stored[0].access_token, profile.graph_body())
+    except LoginError as error:
+        raise SystemExit(f"profile not applied: Meta answered {error.detail}") from None
+    table.set_profile(account_id, profile.to_json(), now=now)
+    return f"applied to {account_id} (@{account.username or '?'}): {profile.summary()}; the refresher keeps them"
+
+
+def _profile_line(profile_json: str, checked_at: str | None) -> str:
+    try:
+        summary = MessengerProfile.model_validate_json(profile_json).summary()
+    except ValidationError:
+        summary = "an unreadable profile"
+    return f"  {summary} (checked {checked_at or 'never'})"
+
+
 def _read_token() -> str:
     token = getpass.getpass("long-lived Instagram token: ") if sys.stdin.isatty() else sys.stdin.readline()
     return token.strip()
@@ -214,17 +262,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.accounts", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=("invite", "register", "list", "pause", "resume"))
+    parser.add_argument("command", choices=("invite", "register", "list", "pause", "resume", "profile"))
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--stack", help="the deployed stack's name")
     where.add_argument("--local", action="store_true", help="the stack `make run` runs on this machine")
     parser.add_argument("--hours", type=float, default=72, help="how long an invite link works (default 72)")
-    parser.add_argument("--account", help="pause, resume: the account's id (as `list` shows it)")
+    parser.add_argument("--account", help="pause, resume, profile: the account's id (as `list` shows it)")
+    parser.add_argument("--file", help="profile: a JSON file with ice_breakers and/or persistent_menu")
     args = parser.parse_args(argv)
-    if args.command in ("pause", "resume") and not args.account:
+    if args.command in ("pause", "resume", "profile") and not args.account:
         parser.error(f"{args.command} needs --account <id>")
+    if args.command == "profile" and not args.file:
+        parser.error("profile needs --file <profile.json>")
     target = local() if args.local else deployed(args.stack)
-    if args.command in ("pause", "resume"):
+    if args.command == "profile":
+        with open(args.file, encoding="utf-8") as document:
+            print(set_profile(target, args.account, document.read()))
+    elif args.command in ("pause", "resume"):
         print(set_paused(target, args.account, args.command == "pause"))
     elif args.command == "invite":
         print(invite(target, args.hours))

@@ -39,6 +39,7 @@ Control endpoints, for tests and tools in other processes (JSON bodies, `Content
                                     -> {"mid": ..., "conversation_id": ...}  the customer writes (and its webhook)
   POST /__sandbox/business_message  {"account_id", "igsid", "text"} -> {"mid", "conversation_id"}  sent from the app
   POST /__sandbox/drop_webhooks     {"count": n} -> {"dropping": n}  the next n webhooks are never delivered
+  POST /__sandbox/profile_drift     {"account_id"}   someone clears the account's ice breakers in another tool
   POST /__sandbox/inbox_handover    {"account_id", "igsid", "action": "pass_back"|"take"}  the Instagram Inbox's
                                     handover webhook: a person there is done with the conversation, or takes it
   POST /__sandbox/redeliver_dropped -> {"redelivered": n}   the dropped ones, now, in order, with their bodies
@@ -93,6 +94,8 @@ from local.meta.login import (
     TokenInfo,
 )
 from local.meta.login import route as identity_route
+from local.meta.profile import Profiles
+from local.meta.profile import route as profile_route
 from local.meta.send_validation import invalid, rate_bucket, validate_send, validate_thread_control
 from local.meta.webhooks import LOOPBACK_HOSTS, HeldWebhook, WebhookDrops, WebhookSender, echo_message
 
@@ -280,6 +283,7 @@ class GraphSandbox:
             self._lock, self._identity.now_holding_lock, rate_per_second=conversations_rate_per_second
         )
         self._drops = WebhookDrops()
+        self._profiles = Profiles(self._lock)
         self.thread_control_refusals: dict[
             str, GraphError
         ] = {}  # endpoint -> the error it answers (refuse_thread_control)
@@ -444,6 +448,7 @@ class GraphSandbox:
             self._windows.clear()
         self._conversations.clear()
         self._drops.clear()
+        self._profiles.clear()
         if self._webhooks is not None:
             self._webhooks.forget_failures()
 
@@ -618,6 +623,8 @@ class GraphSandbox:
         body: Any = None
         if (read := conversations_route(method, path)) is not None:
             reply, account_id = self._conversations_request(read, query, headers)
+        elif (node := profile_route(path)) is not None:
+            reply, account_id, body = self._profile_request(method, node, query, headers, raw)
         elif (route := identity_route(method, path)) is None:
             reply, account_id, body = self._send_request(method, path, query, headers, raw)
         else:
@@ -673,6 +680,33 @@ class GraphSandbox:
         except GraphError as error:
             reply = Reply(error.status, error.body(), error.headers)
         return reply, account_id, body
+
+    def _profile_request(
+        self, method: str, node: str, query: dict[str, list[str]], headers: Message, raw: bytes
+    ) -> tuple[Reply, str | None, Any]:
+        account_id: str | None = None
+        body: Any = None
+        try:
+            account_id = self._authenticate(headers.get("Authorization"), query)
+            if node not in ("me", account_id):
+                raise GraphError(400, 100, f"(#100) Object with ID '{node}' does not exist or cannot be loaded")
+            if raw:
+                try:
+                    body = json.loads(raw)
+                except (ValueError, RecursionError):
+                    raise GraphError(400, 100, "(#100) The request body must be JSON") from None
+            reply = self._profiles.answer(method, account_id, query, body)
+        except GraphError as error:
+            reply = Reply(error.status, error.body(), error.headers)
+        return reply, account_id, body
+
+    def messenger_profile(self, account_id: str) -> dict[str, list[Any]]:
+        """The account's ice breakers and menu as Meta shows them."""
+        return self._profiles.of(account_id)
+
+    def drift_profile(self, account_id: str) -> None:
+        """Someone clears the account's ice breakers in another tool (the refresher applies them again)."""
+        self._profiles.drift(account_id)
 
     def _identity_request(
         self, route: Route, query: dict[str, list[str]], headers: Message, raw: bytes
@@ -820,6 +854,7 @@ class GraphSandbox:
             "/__sandbox/business_message": functools.partial(self._originate, self.business_says),
             "/__sandbox/drop_webhooks": self._drop_webhooks,
             "/__sandbox/inbox_handover": self.inbox_hands_over,
+            "/__sandbox/profile_drift": self.drift_profile,
         }
         bodiless: dict[str, Callable[[], dict[str, Any]]] = {
             "/__sandbox/reset": self._reset,

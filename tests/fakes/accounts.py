@@ -76,6 +76,10 @@ class MemoryAccountTable:
         account = self._existing(account_id)
         self.accounts[account_id] = replace(account, status=status, status_detail=detail[:500] if detail else None)
 
+    def record_profile_check(self, account_id: str, *, now: float) -> None:
+        account = self._existing(account_id)
+        self.accounts[account_id] = replace(account, profile_checked_at=datetime.fromtimestamp(now, UTC).isoformat())
+
     def record_check(
         self, account_id: str, *, now: float, subscribed_fields: list[str] | None = None, error: str | None = None
     ) -> None:

@@ -4,6 +4,7 @@ Meta refuses for a token younger than a day, 190 for a revoked or expired token,
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from igdm.meta.instagram_login import (
     LONG_LIVED_SECONDS,
@@ -73,6 +74,7 @@ class FakeInstagram:
         self.codes: dict[str, _Code] = {}
         self.faults: list[_Fault] = []
         self.requests: list[LoginRequest] = []
+        self.profiles: dict[str, dict[str, Any]] = {}  # what Meta shows of each account's messenger_profile
 
     # --- the test's side
 
@@ -160,6 +162,15 @@ class FakeInstagram:
         fields = list(dict.fromkeys(wanted))
         self.subscriptions[holder.account_id] = set(fields)
         return fields, []
+
+    def messenger_profile(self, token: str, fields: list[str]) -> dict[str, Any]:
+        holder = self._call("messenger_profile", token)
+        profile = self.profiles.get(holder.account_id, {})
+        return {"data": [{name: profile[name] for name in fields if name in profile}] if profile else []}
+
+    def set_messenger_profile(self, token: str, body: dict[str, Any]) -> None:
+        holder = self._call("set_messenger_profile", token)
+        self.profiles[holder.account_id] = {k: v for k, v in body.items() if k != "platform"}
 
     # --- plumbing
 

@@ -49,6 +49,8 @@ def publish_metrics(report: RunReport) -> None:
         ("TokensRescued", len(report.rescued)),
         ("ResubscriptionFailures", len(report.subscription_failed)),
         ("AccountCheckFailures", len(report.check_failed)),
+        ("ProfilesRestored", len(report.profiles_restored)),
+        ("ProfileCheckFailures", len(report.profile_failed)),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     if report.earliest_expiry_days is not None:

@@ -18,9 +18,10 @@ The run ends with the metrics the template's alarms watch.
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from igdm.contracts.account_status import AccountChange
+from igdm.contracts.profile import MessengerProfile
 from igdm.meta.instagram_login import LONG_LIVED_SECONDS, IssuedToken, LoginError, Profile, missing_fields
 from igdm.runtime.observability import logger
 from igdm.store.accounts import ACTIVE, EXPIRING, NEEDS_REAUTHORISATION, Account
@@ -64,6 +65,8 @@ class Accounts(Protocol):
         self, account_id: str, *, now: float, subscribed_fields: list[str] | None = None, error: str | None = None
     ) -> None: ...
 
+    def record_profile_check(self, account_id: str, *, now: float) -> None: ...
+
 
 class Vault(Protocol):
     """The token secrets, version by version (igdm.store.tokens.TokenVault)."""
@@ -100,6 +103,10 @@ class Login(Protocol):
 
     def subscribe(self, token: str, wanted: list[str]) -> tuple[list[str], list[str]]: ...
 
+    def messenger_profile(self, token: str, fields: list[str]) -> dict[str, Any]: ...
+
+    def set_messenger_profile(self, token: str, body: dict[str, Any]) -> None: ...
+
 
 class AccountEvents(Protocol):
     """account_status events on the events queue (igdm.queues.account_publisher.AccountEventPublisher)."""
@@ -132,11 +139,19 @@ class RunReport:
     earliest_expiry_days: float | None = None
     events_unpublished: int = 0
     rescued: list[str] = field(default_factory=list)  # new tokens kept in the table, Secrets Manager refusing
+    profiles_restored: list[str] = field(default_factory=list)  # ice breakers or menu applied again after drift
+    profile_failed: list[str] = field(default_factory=list)  # Meta would not show or take the profile
 
     @property
     def retry_worthy(self) -> bool:
         """Failures another attempt soon may fix (Meta or AWS not answering); dead tokens are not."""
-        return bool(self.refresh_failed or self.check_failed or self.subscription_failed or self.events_unpublished)
+        return bool(
+            self.refresh_failed
+            or self.check_failed
+            or self.subscription_failed
+            or self.events_unpublished
+            or self.profile_failed
+        )
 
     def summary(self) -> dict[str, object]:
         return {
@@ -150,6 +165,8 @@ class RunReport:
             "check_failed": self.check_failed,
             "events_unpublished": self.events_unpublished,
             "rescued": self.rescued,
+            "profiles_restored": self.profiles_restored,
+            "profile_failed": self.profile_failed,
             "earliest_expiry_days": (
                 None if self.earliest_expiry_days is None else round(self.earliest_expiry_days, 2)
             ),
@@ -237,8 +254,44 @@ class _AccountRun:
         if healthy is None:
             return  # dead, reported
         document, subscribed = healthy
+        self._check_profile(document)
         self.r.accounts.record_check(self.id, now=self.now, subscribed_fields=subscribed, error=self.error)
         self._note_expiry(document)
+
+    def _check_profile(self, document: TokenDocument) -> None:
+        """The account's declared ice breakers and menu, applied again when Meta no longer shows them (an
+        edit in another tool, or Meta dropping them)."""
+        if not self.account.messenger_profile:
+            return
+        try:
+            profile = MessengerProfile.model_validate_json(self.account.messenger_profile)
+        except ValueError:
+            self.error = "the declared messenger profile is unreadable; set it again with tools.accounts profile"
+            self.report.profile_failed.append(self.id)
+            return
+        try:
+            shown = self.r.login.messenger_profile(document.access_token, profile.fields)
+            if profile.shown_by(shown):
+                self.r.accounts.record_profile_check(self.id, now=self.now)
+                return
+            self.r.login.set_messenger_profile(document.access_token, profile.graph_body())
+        except LoginError as error:
+            self.report.profile_failed.append(self.id)
+            self.error = f"ice breakers and menu not checked: {error.detail}"
+            return
+        logger.warning("messenger profile drifted; applied again", extra={"account_id": self.id})
+        self.r.accounts.record_profile_check(self.id, now=self.now)
+        self.report.profiles_restored.append(self.id)
+        self.changes.append(
+            AccountChange(
+                self.id,
+                self.account.status,
+                "profile_restored",
+                reason="profile_drifted",
+                detail=f"Meta no longer showed the declared {profile.summary()}; applied again",
+                username=self.account.username,
+            )
+        )
 
     def _renewed_if_due(self, document: TokenDocument, version: str) -> tuple[TokenDocument, str, bool] | None:
         """The token to go on with (refreshed when due), and whether it is proven; None when the account turned

@@ -27,6 +27,7 @@ class RecordingLogin(InstagramLogin):
         token: str | None = None,
         params: dict[str, str] | None = None,
         data: dict[str, str] | None = None,
+        json_body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         self.requested.append((url, params, token))
         answer = self.pages[url]

@@ -1,11 +1,12 @@
 """The refresher's run on in-memory ports: which tokens are renewed and installed, what is reported, and
 which accounts' items and events say so. The refresh decision's edges are in test_refresh_decision.py."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
 from igdm.contracts.account_status import AccountChange
+from igdm.contracts.profile import MessengerProfile
 from igdm.store.accounts import ACTIVE, EXPIRING, NEEDS_REAUTHORISATION, Account
 from igdm.store.tokens import PENDING, PREVIOUS, TokenDocument
 from refresher.service import DAY, Refresher, RunReport
@@ -347,3 +348,68 @@ def test_events_the_queue_did_not_take_make_the_run_worth_retrying() -> None:
     w.events.refusing = True
     report = w.run()
     assert (report.needs_reauthorisation, report.events_unpublished, report.retry_worthy) == ([A], 1, True)
+
+
+# ---- ice breakers and persistent menu
+
+PROFILE = MessengerProfile.model_validate(
+    {
+        "ice_breakers": [
+            {"call_to_actions": [{"question": "Where is my order?", "payload": "ORDER_STATUS"}], "locale": "default"}
+        ],
+        "persistent_menu": [
+            {
+                "locale": "default",
+                "call_to_actions": [
+                    {"type": "postback", "title": "Talk to a person", "payload": "HUMAN_AGENT"},
+                    {"type": "web_url", "title": "Shop", "url": "https://shop.example.com/"},
+                ],
+            }
+        ],
+    }
+)
+
+
+def declared(w: World, account_id: str, token: str) -> None:
+    """The account's profile was declared and applied (tools.accounts profile)."""
+    w.table.accounts[account_id] = replace(w.account(account_id), messenger_profile=PROFILE.to_json())
+    w.instagram.set_messenger_profile(token, PROFILE.graph_body())
+    w.instagram.requests.clear()
+
+
+def test_a_profile_meta_still_shows_is_only_checked() -> None:
+    w = world()
+    w.add(A, "token-a", age_days=2)
+    declared(w, A, "token-a")
+    report = w.run()
+    assert (report.profiles_restored, report.profile_failed) == ([], [])
+    assert [r.endpoint for r in w.instagram.requests if "profile" in r.endpoint] == ["messenger_profile"]
+    assert w.account(A).profile_checked_at is not None and w.changes() == []
+
+
+def test_ice_breakers_that_drifted_are_applied_again_and_reported() -> None:
+    w = world()
+    w.add(A, "token-a", age_days=2)
+    declared(w, A, "token-a")
+    w.instagram.profiles[A]["ice_breakers"] = []  # someone cleared them in another tool
+    report = w.run()
+    assert report.profiles_restored == [A]
+    assert w.instagram.profiles[A] == {k: v for k, v in PROFILE.graph_body().items() if k != "platform"}
+    assert w.changes() == [(A, "profile_restored", "profile_drifted")]
+
+
+def test_a_profile_meta_will_not_show_is_reported_and_the_run_retried() -> None:
+    w = world()
+    w.add(A, "token-a", age_days=2)
+    declared(w, A, "token-a")
+    w.instagram.fail("messenger_profile", unavailable("messenger_profile"))
+    report = w.run()
+    assert (report.profile_failed, report.retry_worthy) == ([A], True)
+    assert "ice breakers and menu not checked" in w.table.last_error[A]
+
+
+def test_accounts_without_a_declared_profile_are_not_asked_for_one() -> None:
+    w = world()
+    w.add(A, "token-a", age_days=2)
+    w.run()
+    assert not [r for r in w.instagram.requests if "profile" in r.endpoint]

@@ -185,6 +185,7 @@ class AccountStatus(_Part):
         "history_imported",
         "paused",
         "resumed",
+        "profile_restored",
     ] = Field(
         description="connected: onboarded or re-authorised; token_dead: Meta answered 190 (expired, revoked, "
         "password changed); token_expiring: within the alarm threshold of expiry and not refreshed; "
@@ -194,7 +195,8 @@ class AccountStatus(_Part):
         "their webhook while no other webhook came either (the subscription is checked, and restored, at once); "
         "history_imported: the reconciler's first complete run for the account read its conversations of the "
         "last HistoryImportDays; paused, resumed: an operator stopped or restarted sending for the account "
-        "(tools.accounts pause, resume); inbound keeps flowing while it is paused."
+        "(tools.accounts pause, resume); inbound keeps flowing while it is paused; profile_restored: the refresher "
+        "found the account's ice breakers or menu changed at Meta and applied the declared ones again."
     )
     reason: str | None = Field(
         None, description="A stable code: token_expired, token_revoked, refresh_refused, fields_missing ..."

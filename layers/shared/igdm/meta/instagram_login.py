@@ -197,6 +197,20 @@ class InstagramLogin:
         if document.get("success") not in (True, "true"):
             raise LoginError("subscribed_apps did not answer success")
 
+    # --- the account's ice breakers and persistent menu (igdm.contracts.profile) ---
+
+    def messenger_profile(self, token: str, fields: list[str]) -> dict[str, Any]:
+        """Meta's answer to `GET /me/messenger_profile?fields=...&platform=instagram`."""
+        url = f"{self._graph}/{self._version}/me/messenger_profile"
+        return self._call("GET", url, token=token, params={"fields": ",".join(fields), "platform": "instagram"})
+
+    def set_messenger_profile(self, token: str, body: dict[str, Any]) -> None:
+        """`POST /me/messenger_profile?platform=instagram` with the profile as JSON; Meta answers success."""
+        url = f"{self._graph}/{self._version}/me/messenger_profile"
+        document = self._call("POST", url, token=token, params={"platform": "instagram"}, json_body=body)
+        if document.get("result") != "success" and document.get("success") not in (True, "true"):
+            raise LoginError("messenger_profile did not answer success")
+
     # --- other Graph reads (the reconciler's Conversations API) ---
 
     def get(self, path_or_url: str, *, token: str, params: dict[str, str] | None = None) -> dict[str, Any]:
@@ -220,11 +234,19 @@ class InstagramLogin:
         token: str | None = None,
         params: dict[str, str] | None = None,
         data: dict[str, str] | None = None,
+        json_body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             response = self._session.request(
-                method, url, params=params, data=data, headers=headers, timeout=self._timeout, allow_redirects=False
+                method,
+                url,
+                params=params,
+                data=data,
+                json=json_body,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
             )
         except requests.exceptions.RequestException as exc:
             # The exception's text holds the URL, and with it any token in the query: only its type.

@@ -42,6 +42,8 @@ class Account:
     reconciled_until: str | None = None  # ISO 8601: the reconciler's watermark (conversations read up to it)
     history_imported_at: str | None = None  # ISO 8601: when the reconciler's first complete run ended
     paused_at: str | None = None  # ISO 8601: sending stopped by an operator (tools.accounts pause) since then
+    messenger_profile: str | None = None  # JSON: its declared ice breakers and menu (igdm.contracts.profile)
+    profile_checked_at: str | None = None  # ISO 8601: when the refresher last found Meta showing it (or restored it)
 
     @property
     def can_send(self) -> bool:
@@ -66,6 +68,8 @@ class Account:
                     "reconciled_until": self.reconciled_until,
                     "history_imported_at": self.history_imported_at,
                     "paused_at": self.paused_at,
+                    "messenger_profile": self.messenger_profile,
+                    "profile_checked_at": self.profile_checked_at,
                 }
             ),
         }
@@ -87,6 +91,8 @@ class Account:
             reconciled_until=attributes.get("reconciled_until"),
             history_imported_at=attributes.get("history_imported_at"),
             paused_at=attributes.get("paused_at"),
+            messenger_profile=attributes.get("messenger_profile"),
+            profile_checked_at=attributes.get("profile_checked_at"),
         )
 
 
@@ -219,6 +225,18 @@ class AccountTable:
             self._update(account_id, "SET paused_at = if_not_exists(paused_at, :now)", {":now": _iso(now)})
         else:
             self._update(account_id, "REMOVE paused_at", {})
+
+    def set_profile(self, account_id: str, profile_json: str, *, now: float) -> None:
+        """The account's declared ice breakers and menu, as applied at ``now``."""
+        self._update(
+            account_id,
+            "SET messenger_profile = :profile, profile_checked_at = :now",
+            {":profile": profile_json, ":now": _iso(now)},
+        )
+
+    def record_profile_check(self, account_id: str, *, now: float) -> None:
+        """Meta shows the declared profile (as found, or once restored)."""
+        self._update(account_id, "SET profile_checked_at = :now", {":now": _iso(now)})
 
     def record_webhook(self, account_id: str, at: str) -> None:
         """Time of the latest webhook for a registered account (an unknown id creates nothing)."""
