@@ -361,9 +361,6 @@ class LastMessages:
     def said(self, account_id: str, customer_id: str, at_ms: int) -> None:
         self.at_ms[(account_id, customer_id)] = at_ms
 
-    def last_user_message_at(self, account_id: str, customer_id: str) -> int | None:
-        return self.at_ms.get((account_id, customer_id))
-
     def view(self, account_id: str, customer_id: str) -> ConversationView:
         owner = self.owners.get((account_id, customer_id), (None, 0))[0]
         return ConversationView(self.at_ms.get((account_id, customer_id)), owner)

@@ -800,3 +800,13 @@ def test_a_message_held_as_long_as_the_queue_keeps_it_ends_failed_account_paused
     w = paused_world()
     assert w.send(out.outbound("text", key="forever"), receive_count=10) == "FAILED"  # max_receive_count
     assert (w.record("forever").reason, w.graph.requests) == ("account_paused", [])
+
+
+def test_a_take_meta_refuses_with_190_marks_the_account_and_ends_token_invalid_unsent() -> None:
+    w = world()
+    w.conversations.record_owner(ACCOUNT, CUSTOMER, INBOX, NOW_MS - 1000)
+    w.graph.answer(refused(400, 190, 460, message="Error validating access token"))
+    assert w.send(out.outbound("text", key="dead", take_control=True)) == "FAILED"
+    assert w.record("dead").reason == "token_invalid"
+    assert w.accounts.accounts[ACCOUNT].status == "needs_reauthorisation"
+    assert [r.endpoint for r in w.graph.requests] == ["take_thread_control"]

@@ -126,10 +126,6 @@ class ConversationState:
         last = attributes.get("last_user_message_at")
         return ConversationView(int(last) if last is not None else None, attributes.get("thread_owner"))
 
-    def last_user_message_at(self, account_id: str, customer_id: str) -> int | None:
-        """Epoch milliseconds of the customer's last user-initiated message; None if they never wrote."""
-        return self.view(account_id, customer_id).last_user_message_at
-
     def record_owner(self, account_id: str, customer_id: str, owner: str | None, at_ms: int) -> bool:
         """The app that answers the conversation since ``at_ms`` (None: no app, the thread is idle), unless a
         later handover is recorded already. True when recorded."""
