@@ -248,8 +248,11 @@ def _validate_quick_replies(value: Any) -> None:
         reply = _object(item, path)
         _only_keys(reply, {"content_type", "title", "payload"}, path)
         content_type = reply.get("content_type")
-        if content_type not in ("text", "user_email", "user_phone_number"):
-            raise invalid(f"Param {path}[content_type] must be text, user_email or user_phone_number")
+        if content_type in ("user_email", "user_phone_number"):
+            # Constructed wording: Meta disabled both on 2026-10-05 and documents no error text for them.
+            raise invalid(f"Param {path}[content_type] {content_type} is no longer supported")
+        if content_type != "text":
+            raise invalid(f"Param {path}[content_type] must be text")
         if content_type == "text":
             _required(reply, "title", path)
             _required(reply, "payload", path)

@@ -14,7 +14,7 @@ KINDS: dict[str, dict[str, Any]] = {
         "text": "What do you need?",
         "quick_replies": [
             {"content_type": "text", "title": "Track order", "payload": "TRACK_ORDER"},
-            {"content_type": "user_email"},
+            {"content_type": "text", "title": "Talk to a person", "payload": "HUMAN_AGENT"},
         ],
     },
     "image": {"type": "image", "url": f"{HTTPS}/a.jpg"},

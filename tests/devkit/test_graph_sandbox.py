@@ -147,8 +147,7 @@ VALID_MESSAGES: dict[str, dict[str, Any]] = {
         "text": "What do you need?",
         "quick_replies": [
             {"content_type": "text", "title": "Track order", "payload": "TRACK_ORDER"},
-            {"content_type": "user_email", "title": "email", "payload": "EMAIL"},
-            {"content_type": "user_phone_number"},
+            {"content_type": "text", "title": "A person", "payload": "HUMAN_AGENT"},
         ],
     },
 }
@@ -316,6 +315,10 @@ def generic(*elements: dict[str, Any]) -> dict[str, Any]:
 
 INVALID: dict[str, tuple[Any, str]] = {
     "not an object": ([text()], "body must be a JSON object"),
+    "email quick reply (disabled 2026-10-05)": (
+        {"recipient": {"id": IGSID}, "message": {"text": "hi", "quick_replies": [{"content_type": "user_email"}]}},
+        "user_email is no longer supported",
+    ),
     "unknown top-level key": (text() | {"notification_type": "REGULAR"}, "notification_type"),
     "no recipient": ({"message": {"text": "hi"}}, "recipient"),
     "recipient with both ids": (

@@ -42,7 +42,7 @@ EXPECTED: dict[str, list[dict[str, Any]]] = {
                 "text": "What do you need?",
                 "quick_replies": [
                     {"content_type": "text", "title": "Track order", "payload": "TRACK_ORDER"},
-                    {"content_type": "user_email"},
+                    {"content_type": "text", "title": "Talk to a person", "payload": "HUMAN_AGENT"},
                 ],
             },
         }

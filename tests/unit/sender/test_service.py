@@ -810,3 +810,16 @@ def test_a_take_meta_refuses_with_190_marks_the_account_and_ends_token_invalid_u
     assert w.record("dead").reason == "token_invalid"
     assert w.accounts.accounts[ACCOUNT].status == "needs_reauthorisation"
     assert [r.endpoint for r in w.graph.requests] == ["take_thread_control"]
+
+
+# ---- Meta's 2026 rules, before any call
+
+
+@pytest.mark.parametrize("content_type", ["user_email", "user_phone_number"])
+def test_quick_replies_meta_disabled_in_2026_are_refused_naming_the_rule(content_type: str) -> None:
+    w = world()
+    message = {"type": "text", "text": "Your e-mail?", "quick_replies": [{"content_type": content_type}]}
+    assert w.send(out.outbound("text", key=content_type, message=message)) == "FAILED"
+    record = w.record(content_type)
+    assert record.reason == "invalid_message" and "disabled by Meta since 2026-10-05" in (record.detail or "")
+    assert w.graph.requests == []

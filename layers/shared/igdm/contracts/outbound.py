@@ -84,6 +84,11 @@ class Media(_Strict):
         return self
 
 
+# Meta disabled these quick replies on every version on 2026-10-05 (../shared/reference/field-2026.md): the
+# contract still knows them, so a producer learns why rather than reading "unknown content_type".
+RETIRED_QUICK_REPLIES = frozenset({"user_email", "user_phone_number"})
+
+
 class QuickReply(_Strict):
     content_type: Literal["text", "user_email", "user_phone_number"] = "text"
     title: str | None = Field(None, min_length=1, max_length=MAX_QUICK_REPLY_TITLE_CHARS)
@@ -91,6 +96,11 @@ class QuickReply(_Strict):
 
     @model_validator(mode="after")
     def _text_needs_title(self) -> Self:
+        if self.content_type in RETIRED_QUICK_REPLIES:
+            raise ValueError(
+                f"{self.content_type} quick replies are disabled by Meta since 2026-10-05 (on every API version): "
+                "ask with a text quick reply or a question instead"
+            )
         if self.content_type == "text" and (self.title is None or self.payload is None):
             raise ValueError("a text quick reply needs a title and a payload")
         return self
