@@ -2,6 +2,7 @@
 
 from pydantic import Field
 
+from igdm.meta.versions import DEFAULT_GRAPH_API_VERSION
 from igdm.runtime.config import CommaList, LocalStackSettings, TokenUrl
 
 
@@ -15,7 +16,7 @@ class OnboardingSettings(LocalStackSettings):
     )
     secret_max_age_seconds: int = Field(300, ge=0)
     graph_api_base_url: TokenUrl = Field("https://graph.instagram.com", min_length=1)
-    graph_api_version: str = Field("v24.0", pattern=r"^v\d+\.\d+$")
+    graph_api_version: str = Field(DEFAULT_GRAPH_API_VERSION, pattern=r"^v\d+\.\d+$")
     instagram_authorize_url: TokenUrl = Field("https://www.instagram.com/oauth/authorize", min_length=1)
     instagram_token_url: TokenUrl = Field(
         "https://api.instagram.com/oauth/access_token",

@@ -2,6 +2,7 @@
 
 from pydantic import Field
 
+from igdm.meta.versions import DEFAULT_GRAPH_API_VERSION
 from igdm.runtime.config import CommaList, LocalStackSettings, TokenUrl
 
 
@@ -12,7 +13,7 @@ class ReconcilerSettings(LocalStackSettings):
         None, description="Status callbacks of UNKNOWN messages the reconciler settles."
     )
     graph_api_base_url: TokenUrl = Field("https://graph.instagram.com", pattern=r"^\S+[^/\s]$")
-    graph_api_version: str = Field("v24.0", pattern=r"^v\d+\.\d+$")
+    graph_api_version: str = Field(DEFAULT_GRAPH_API_VERSION, pattern=r"^v\d+\.\d+$")
     graph_timeout_seconds: float = Field(10, gt=0, le=60)
     secret_max_age_seconds: int = Field(300, ge=0)
     event_retention_days: int = Field(90, gt=0)

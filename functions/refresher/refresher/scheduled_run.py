@@ -53,6 +53,10 @@ def publish_metrics(report: RunReport) -> None:
         ("ProfileCheckFailures", len(report.profile_failed)),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if report.graph_api_sunset_days is not None:  # GraphApiSunsetAlarm at 90 days
+        metrics.add_metric(
+            name="DaysUntilGraphApiSunset", unit=MetricUnit.NoUnit, value=round(report.graph_api_sunset_days, 3)
+        )
     if report.earliest_expiry_days is not None:
         metrics.add_metric(
             name="DaysUntilEarliestTokenExpiry", unit=MetricUnit.NoUnit, value=round(report.earliest_expiry_days, 3)

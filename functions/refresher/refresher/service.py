@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from igdm.contracts.account_status import AccountChange
 from igdm.contracts.profile import MessengerProfile
 from igdm.meta.instagram_login import LONG_LIVED_SECONDS, IssuedToken, LoginError, Profile, missing_fields
+from igdm.meta.versions import days_to_sunset
 from igdm.runtime.observability import logger
 from igdm.store.accounts import ACTIVE, EXPIRING, NEEDS_REAUTHORISATION, Account
 from igdm.store.tokens import CURRENT, PENDING, TokenDocument
@@ -141,6 +142,7 @@ class RunReport:
     rescued: list[str] = field(default_factory=list)  # new tokens kept in the table, Secrets Manager refusing
     profiles_restored: list[str] = field(default_factory=list)  # ice breakers or menu applied again after drift
     profile_failed: list[str] = field(default_factory=list)  # Meta would not show or take the profile
+    graph_api_sunset_days: float | None = None  # until Meta retires the pinned Graph API version (None: unknown)
 
     @property
     def retry_worthy(self) -> bool:
@@ -167,6 +169,9 @@ class RunReport:
             "rescued": self.rescued,
             "profiles_restored": self.profiles_restored,
             "profile_failed": self.profile_failed,
+            "graph_api_sunset_days": (
+                None if self.graph_api_sunset_days is None else round(self.graph_api_sunset_days, 1)
+            ),
             "earliest_expiry_days": (
                 None if self.earliest_expiry_days is None else round(self.earliest_expiry_days, 2)
             ),
@@ -191,7 +196,9 @@ class Refresher:
         warning_seconds: float,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        graph_api_version: str | None = None,
     ) -> None:
+        self.graph_api_version = graph_api_version
         self.accounts = accounts
         self.vault = vault
         self.rescue = rescue
@@ -207,6 +214,13 @@ class Refresher:
     def run(self) -> RunReport:
         now = self.clock()
         report = RunReport()
+        if self.graph_api_version is not None:
+            report.graph_api_sunset_days = days_to_sunset(self.graph_api_version, now)
+            if report.graph_api_sunset_days is None:
+                logger.warning(
+                    "the Graph API version's sunset date is unknown: add it to igdm/meta/versions.py",
+                    extra={"graph_api_version": self.graph_api_version},
+                )
         changes: list[AccountChange] = []
         for account in self.accounts.all():
             report.accounts += 1

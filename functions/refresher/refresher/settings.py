@@ -2,6 +2,7 @@
 
 from pydantic import Field
 
+from igdm.meta.versions import DEFAULT_GRAPH_API_VERSION
 from igdm.runtime.config import CommaList, LocalStackSettings, TokenUrl
 
 
@@ -10,7 +11,7 @@ class RefresherSettings(LocalStackSettings):
     events_queue_url: str = Field(min_length=1, description="account_status events go here.")
     account_secret_prefix: str = Field(min_length=1, description="Token secrets are named <prefix><account id>.")
     graph_api_base_url: TokenUrl = Field("https://graph.instagram.com", min_length=1)
-    graph_api_version: str = Field("v24.0", pattern=r"^v\d+\.\d+$")
+    graph_api_version: str = Field(DEFAULT_GRAPH_API_VERSION, pattern=r"^v\d+\.\d+$")
     refresh_window_days: float = Field(
         30,
         gt=1,

@@ -28,6 +28,7 @@ def service() -> Refresher:
         webhook_fields=settings.webhook_fields,
         window_seconds=settings.refresh_window_days * DAY,
         warning_seconds=settings.token_expiry_warning_days * DAY,
+        graph_api_version=settings.graph_api_version,
     )
 
 

@@ -2,6 +2,7 @@
 which accounts' items and events say so. The refresh decision's edges are in test_refresh_decision.py."""
 
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import pytest
 
@@ -413,3 +414,11 @@ def test_accounts_without_a_declared_profile_are_not_asked_for_one() -> None:
     w.add(A, "token-a", age_days=2)
     w.run()
     assert not [r for r in w.instagram.requests if "profile" in r.endpoint]
+
+
+def test_each_run_reports_the_days_until_meta_retires_the_pinned_graph_version() -> None:
+    w = world()
+    w.refresher.graph_api_version = "v25.0"
+    assert w.run().graph_api_sunset_days == pytest.approx((datetime(2028, 7, 29, tzinfo=UTC).timestamp() - NOW) / DAY)
+    w.refresher.graph_api_version = "v99.0"
+    assert w.run().graph_api_sunset_days is None  # unknown: logged, no metric
