@@ -30,13 +30,12 @@ from igdm.contracts.account_status import AccountChange
 from igdm.contracts.profile import MessengerProfile
 from igdm.meta.connect import AccountConnector
 from igdm.meta.instagram_login import InstagramLogin, LoginError
+from igdm.meta.webhook_fields import DEFAULT_FIELDS as WEBHOOK_FIELD_NAMES
 from igdm.queues.account_publisher import AccountEventPublisher
 from igdm.store.accounts import Account, AccountTable
 from igdm.store.tokens import TokenDocument, TokenVault
 
-DEFAULT_FIELDS = (
-    "messages,message_reactions,messaging_postbacks,messaging_seen,messaging_referral,messaging_optins,comments"
-)
+DEFAULT_FIELDS = ",".join(WEBHOOK_FIELD_NAMES)
 
 
 def register_account(

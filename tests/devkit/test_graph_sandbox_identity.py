@@ -633,7 +633,7 @@ def test_subscribed_fields_may_come_as_a_json_or_form_body(sandbox: GraphSandbox
 
 MATRIX = (
     "messages, message_reactions, messaging_postbacks, messaging_seen, messaging_referral, messaging_optins, "
-    "message_echoes, messaging_handover, standby, comments, live_comments"
+    "message_echoes, message_edit, messaging_handover, standby, comments, live_comments"
 )
 SEND_DOC = MATRIX.replace("message_reactions", "messaging_reactions").replace(
     "messaging_referral", "messaging_referrals"

@@ -75,6 +75,7 @@ class FakeInstagram:
         self.faults: list[_Fault] = []
         self.requests: list[LoginRequest] = []
         self.profiles: dict[str, dict[str, Any]] = {}  # what Meta shows of each account's messenger_profile
+        self.not_offered: set[str] = set()  # webhook fields Meta accepts under no spelling (reported as unsupported)
 
     # --- the test's side
 
@@ -159,9 +160,9 @@ class FakeInstagram:
 
     def subscribe(self, token: str, wanted: list[str]) -> tuple[list[str], list[str]]:
         holder = self._call("subscribe", token)
-        fields = list(dict.fromkeys(wanted))
+        fields = [f for f in dict.fromkeys(wanted) if f not in self.not_offered]
         self.subscriptions[holder.account_id] = set(fields)
-        return fields, []
+        return fields, [f for f in dict.fromkeys(wanted) if f in self.not_offered]
 
     def messenger_profile(self, token: str, fields: list[str]) -> dict[str, Any]:
         holder = self._call("messenger_profile", token)

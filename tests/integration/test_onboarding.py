@@ -33,7 +33,10 @@ def test_start_redirects_to_instagram_with_the_scopes_a_signed_state_and_a_cooki
     assert f"{location.scheme}://{location.netloc}{location.path}" == f"{accounts.sandbox.base_url}/oauth/authorize"
     query = dict(parse_qsl(location.query))
     assert query["client_id"] == APP_ID and query["response_type"] == "code"
-    assert query["scope"] == "instagram_business_basic,instagram_business_manage_messages"
+    assert (
+        query["scope"]
+        == "instagram_business_basic,instagram_business_manage_messages,instagram_business_manage_comments"
+    )
     assert query["redirect_uri"] == f"{accounts.api_url}/oauth/callback"
     nonce = query["state"].split(".")[0]
     assert start.cookies.get("igdm_oauth") == nonce

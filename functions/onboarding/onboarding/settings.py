@@ -3,6 +3,7 @@
 from pydantic import Field
 
 from igdm.meta.versions import DEFAULT_GRAPH_API_VERSION
+from igdm.meta.webhook_fields import DEFAULT_FIELDS, scopes_for
 from igdm.runtime.config import CommaList, LocalStackSettings, TokenUrl
 
 
@@ -23,7 +24,7 @@ class OnboardingSettings(LocalStackSettings):
         min_length=1,
         description="Where the login's code and the app secret go.",
     )
-    instagram_scopes: str = Field("instagram_business_basic,instagram_business_manage_messages", min_length=1)
+    instagram_scopes: str = Field(",".join(scopes_for(DEFAULT_FIELDS)), min_length=1)
     oauth_redirect_uri: str = Field(
         "",
         description="The redirect URI registered with Meta; empty: this API's "

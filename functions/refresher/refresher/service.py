@@ -615,6 +615,13 @@ class _AccountRun:
                 )
             )
             return sorted(subscribed)
+        dropped = [f for f in missing if f not in unsupported]
+        if not dropped:
+            # Fields Meta does not offer this account at all (the 2026 Unified Login list lacks the handover
+            # fields): nothing was dropped, so nothing is announced; the next run asks again, in case it does.
+            logger.info("webhook fields Meta does not offer", extra={"account_id": self.id, "fields": unsupported})
+            return sorted(fields)
+        missing = dropped
         self.report.resubscribed.append(self.id)
         detail = f"Meta had dropped {', '.join(missing)}; subscribed again"
         if unsupported:

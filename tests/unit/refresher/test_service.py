@@ -422,3 +422,18 @@ def test_each_run_reports_the_days_until_meta_retires_the_pinned_graph_version()
     assert w.run().graph_api_sunset_days == pytest.approx((datetime(2028, 7, 29, tzinfo=UTC).timestamp() - NOW) / DAY)
     w.refresher.graph_api_version = "v99.0"
     assert w.run().graph_api_sunset_days is None  # unknown: logged, no metric
+
+
+def test_fields_meta_does_not_offer_the_account_are_not_announced_as_dropped_every_day() -> None:
+    w = world()
+    w.refresher.webhook_fields = [*FIELDS, "standby"]
+    w.instagram.not_offered = {"standby"}  # the 2026 Unified Login field list has no standby
+    w.add(A, "token-a", age_days=2)
+    report = w.run()
+    assert (report.resubscribed, report.subscription_failed) == ([], [])
+    assert w.changes() == [] and w.instagram.subscriptions[A] == set(FIELDS)
+    w.instagram.subscriptions[A] = {"messages"}  # and when Meta does drop fields it offers, that is said
+    report = w.run()
+    assert report.resubscribed == [A]
+    [(_, change, _)] = w.changes()
+    assert change == "subscription_restored"
