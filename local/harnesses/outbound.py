@@ -98,7 +98,16 @@ class Loop:
 
     def webhook(self, *items: dict[str, Any], account: str = ACCOUNT) -> None:
         """Meta delivers ``items`` (signed, through the real webhook handler)."""
-        body = m.body(m.envelope(*items, account=account))
+        self.post(m.envelope(*items, account=account))
+
+    def comment(self, comment_id: str = "17999999999999999", account: str = ACCOUNT) -> None:
+        """A customer comments on one of the account's posts: Meta's `comments` webhook, now."""
+        entry = {"id": account, "time": int(time.time()), "changes": [m.comment_change(comment_id)]}
+        self.post({"object": "instagram", "entry": [entry]})
+
+    def post(self, document: dict[str, Any]) -> None:
+        """Meta delivers ``document`` (signed, through the real webhook handler)."""
+        body = m.body(document)
         event = http_api_event("POST", "/webhook", headers={"x-hub-signature-256": sign(body, APP_SECRET)}, body=body)
         assert webhook_handler.lambda_handler(event, LambdaContext("WebhookFunction"))["statusCode"] == 200
 

@@ -16,6 +16,7 @@ from igdm.contracts.events import InboundEvent
 from igdm.meta.echoes import Echo, Unsettled
 from igdm.store.account_directory import AccountLookupFailed, AccountUnavailable
 from igdm.store.accounts import NEEDS_REAUTHORISATION, Account
+from igdm.store.comments import CommentItem
 from igdm.store.conversation_state import ConversationView
 from igdm.store.outbound_records import (
     DELIVERED,
@@ -373,3 +374,23 @@ class LastMessages:
 
     def owner(self, account_id: str, customer_id: str) -> str | None:
         return self.owners.get((account_id, customer_id), (None, 0))[0]
+
+
+@dataclass
+class MemoryComments:
+    """The customers' comments the webhook recorded, and the private reply each got (igdm.store.comments)."""
+
+    items: dict[tuple[str, str], CommentItem] = field(default_factory=dict)
+
+    def seen(self, account_id: str, comment_id: str, at_ms: int, commenter: str = "5550001") -> None:
+        self.items[(account_id, comment_id)] = CommentItem(account_id, comment_id, commenter, at_ms)
+
+    def get(self, account_id: str, comment_id: str) -> CommentItem | None:
+        return self.items.get((account_id, comment_id))
+
+    def mark_replied(self, account_id: str, comment_id: str, idempotency_key: str) -> bool:
+        item = self.items.get((account_id, comment_id))
+        if item is None or item.replied_by not in (None, idempotency_key):
+            return False
+        self.items[(account_id, comment_id)] = replace(item, replied_by=idempotency_key)
+        return True

@@ -446,10 +446,18 @@ def test_if_meta_refuses_the_metadata_field_the_message_goes_without_it(loop: Lo
 
 
 def test_a_private_reply_is_delivered_by_its_echo_to_the_commenter(loop: Loop) -> None:
-    """A private reply names a comment, not a customer: its echo, to the commenter, still settles it."""
+    """A private reply names a comment, not a customer: its echo, to the commenter, still settles it. Meta
+    allows one per comment: a second is refused before any call."""
+    loop.comment()  # the customer's comment, which the private reply answers
     loop.enqueue(out.private_reply(key="private-1"))
     loop.run()
     assert loop.status_names("private-1") == ["SENT", "DELIVERED"]
+    loop.enqueue(out.private_reply(key="private-2"))
+    loop.enqueue(out.private_reply(key="to-a-comment-never-seen") | {"recipient": {"comment_id": "17999999999999998"}})
+    loop.run()
+    assert [s["reason"] for s in loop.statuses("private-2")] == ["private_reply_already_sent"]
+    assert [s["reason"] for s in loop.statuses("to-a-comment-never-seen")] == ["comment_unknown"]
+    assert len(loop.sent_to_meta()) == 1
 
 
 def test_a_message_past_its_validity_ends_expired_through_the_real_sender_and_meta_hears_nothing(loop: Loop) -> None:

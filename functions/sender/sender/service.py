@@ -37,6 +37,7 @@ from igdm.runtime.unicode import without_lone_surrogates
 from igdm.store import outbound_records as st
 from igdm.store.account_directory import AccountUnavailable
 from igdm.store.accounts import Account
+from igdm.store.comments import PRIVATE_REPLY_DAYS, CommentItem
 from igdm.store.conversation_state import GATEWAY_OWNER, ConversationView
 from igdm.store.outbound_records import OutboundRecord
 from igdm.store.rate_limits import Slot
@@ -143,6 +144,14 @@ class Conversations(Protocol):
     def record_owner(self, account_id: str, customer_id: str, owner: str | None, at_ms: int) -> bool: ...
 
 
+class Comments(Protocol):
+    """The customers' comments private replies answer (igdm.store.comments.Comments)."""
+
+    def get(self, account_id: str, comment_id: str) -> CommentItem | None: ...
+
+    def mark_replied(self, account_id: str, comment_id: str, idempotency_key: str) -> bool: ...
+
+
 class Metrics(Protocol):
     def count(self, name: str, value: int = 1, **dimensions: str) -> None: ...
 
@@ -156,6 +165,7 @@ class Sender:
     statuses: Statuses
     conversations: Conversations
     metrics: Metrics
+    comments: Comments | None = None  # None: private replies are not checked against their comment
     max_receive_count: int = 10  # the queue's: the last receive before SQS moves a message to the DLQ
     max_attempts: int = MAX_SEND_ATTEMPTS
     clock: Callable[[], float] = time.time
@@ -201,9 +211,9 @@ class Sender:
         )
         if not created:
             resumed = self._resume(record, message)
-            if resumed == st.SENT and message.kind in THREAD_CONTROL_KINDS:
-                self._handed_over(message, record)  # again: the attempt that sent it may have died before
             if resumed is not None:
+                # Again: the attempt that sent it may have died before recording what it changes.
+                self._after_sending(message, record, resumed)
                 return resumed
         return self._proceed(record, message, account, receive_count)
 
@@ -222,6 +232,9 @@ class Sender:
                 "token_invalid",
                 f"account {account.account_id} needs re-authorisation; nothing was sent",
             )
+        refusal = self._private_reply_refusal(message, account, record)
+        if refusal is not None:
+            return self._settle(record, st.FAILED, *refusal)
         view = self._view(message, account)
         decision = decide(message, view.last_user_message_at, int(self.clock() * 1000))
         if not decision.allowed:
@@ -235,10 +248,51 @@ class Sender:
                 return ended
         sends = build_requests(message, human_agent_tag=decision.human_agent_tag, markers=self.echo_markers)
         status = self._send_parts(record, account, sends, receive_count, _epoch_ms_of(message.valid_until))
+        self._after_sending(message, record, status)
+        return status
+
+    def _after_sending(self, message: OutboundMessage, record: OutboundRecord, status: str) -> None:
+        """What a message that went (or may have) changes: a conversation's owner, a comment's one reply."""
         if status == st.SENT and message.kind in THREAD_CONTROL_KINDS:
             current = self.records.get(record.idempotency_key)
             self._handed_over(message, current or record)
-        return status
+        if status in (st.SENT, st.DELIVERED, st.READ, st.UNKNOWN):  # UNKNOWN: it may have gone
+            self._replied(message, record)
+
+    # ------------------------------------------------------------------ private replies
+
+    def _private_reply_refusal(
+        self, message: OutboundMessage, account: Account, record: OutboundRecord
+    ) -> tuple[str, str] | None:
+        """Meta's rules for a private reply, before the call: only to a comment (the gateway must have seen
+        it), within 7 days of it, and once per comment. A reason and detail, or None when it may go."""
+        comment_id = message.recipient.comment_id
+        if comment_id is None or self.comments is None or record.parts_sent:
+            return None
+        comment = self.comments.get(account.account_id, comment_id)
+        if comment is None:
+            return "comment_unknown", (
+                f"no comment {comment_id} of account {account.account_id} reached the gateway in the last "
+                f"{PRIVATE_REPLY_DAYS} days: Meta allows a private reply only to a comment, within "
+                f"{PRIVATE_REPLY_DAYS} days of it; nothing was sent"
+            )
+        age_days = (self.clock() * 1000 - comment.occurred_at_ms) / 86_400_000
+        if age_days > PRIVATE_REPLY_DAYS:
+            return "private_reply_window_closed", (
+                f"the comment is {age_days:.1f} days old: Meta allows a private reply within "
+                f"{PRIVATE_REPLY_DAYS} days of a comment; nothing was sent"
+            )
+        if comment.replied_by not in (None, record.idempotency_key):
+            return "private_reply_already_sent", (
+                f"message {comment.replied_by} already replied privately to this comment: Meta allows one "
+                "private reply per comment; nothing was sent"
+            )
+        return None
+
+    def _replied(self, message: OutboundMessage, record: OutboundRecord) -> None:
+        comment_id = message.recipient.comment_id
+        if comment_id is not None and self.comments is not None and record.account_id is not None:
+            self.comments.mark_replied(record.account_id, comment_id, record.idempotency_key)
 
     # ------------------------------------------------------------------ steps
 

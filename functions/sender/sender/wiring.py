@@ -11,6 +11,7 @@ from igdm.runtime.config import cached_settings
 from igdm.runtime.fifo_consumer import FifoConsumer
 from igdm.runtime.observability import Counts
 from igdm.store.account_directory import AccountDirectory
+from igdm.store.comments import Comments
 from igdm.store.conversation_state import ConversationState
 from igdm.store.outbound_records import OutboundRecords
 from igdm.store.rate_limits import RateLimiter, intervals
@@ -43,6 +44,7 @@ def service() -> Sender:
         statuses=StatusPublisher(aws.client("sqs"), settings.events_queue_url, settings.callback_queue_url),
         conversations=ConversationState(dynamodb, settings.table_name, settings.event_retention_days),
         metrics=Counts(),
+        comments=Comments(dynamodb, settings.table_name),
         max_receive_count=settings.max_receive_count,
         allow_local_callbacks=settings.allow_local_callbacks,
     )

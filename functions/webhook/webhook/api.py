@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
-from igdm.inbound.ingest import EventPublisher, EventStore, HandoverHook, Receipts, StorageUnavailable
+from igdm.inbound.ingest import AfterIngest, EventPublisher, EventStore, Receipts, StorageUnavailable
 from igdm.queues.status_publisher import StatusNotPublished
 from igdm.runtime import observability
 from igdm.runtime.config import ConfigurationError
@@ -36,7 +36,7 @@ class Ports:
     heartbeat: Heartbeat
     max_body_bytes: int
     max_event_age_ms: int
-    handovers: HandoverHook | None = None
+    after: tuple[AfterIngest, ...] = ()
 
 
 # API Gateway's routeKey for each route in template.yaml (a test keeps the two the same).
@@ -106,7 +106,7 @@ class WebhookApi:
             publisher=ports.publisher,
             receipts=ports.receipts,
             max_event_age_ms=ports.max_event_age_ms,
-            handovers=ports.handovers,
+            after=ports.after,
         )
         ports.heartbeat.seen(result.accounts)
         metrics.add_metric(name="EventsPublished", unit=MetricUnit.Count, value=result.published)

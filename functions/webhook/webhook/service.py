@@ -11,7 +11,7 @@ from typing import Any, NamedTuple, Protocol
 
 from pydantic import ValidationError
 
-from igdm.inbound.ingest import EventPublisher, EventStore, HandoverHook, IngestResult, Receipts, ingest
+from igdm.inbound.ingest import AfterIngest, EventPublisher, EventStore, IngestResult, Receipts, ingest
 from igdm.inbound.meta_payload import Envelope
 from igdm.runtime.unicode import without_lone_surrogates
 from webhook.signature import matching_secret
@@ -149,7 +149,7 @@ def receive(
     publisher: EventPublisher,
     receipts: Receipts | None = None,
     max_event_age_ms: int | None = None,
-    handovers: HandoverHook | None = None,
+    after: Sequence[AfterIngest] = (),
 ) -> IngestResult:
     """A webhook POST: verified against the app secrets (refetched once if they may have rotated)."""
     secret = secrets.current()
@@ -173,7 +173,7 @@ def receive(
         receipts,
         gateway_app_ids=secret.app_ids,
         max_event_age_ms=max_event_age_ms,
-        handovers=handovers,
+        after=after,
     )
     return replace(result, secret_index=verified.secret_index)
 

@@ -13,6 +13,7 @@ from igdm.queues.status_publisher import StatusPublisher
 from igdm.runtime import aws
 from igdm.runtime.config import cached_settings
 from igdm.store.accounts import AccountTable
+from igdm.store.comments import Comments
 from igdm.store.conversation_state import ConversationState
 from igdm.store.outbound_records import OutboundRecords
 from webhook.api import Ports, WebhookApi
@@ -38,10 +39,13 @@ def ports() -> Ports:
         heartbeat=WebhookHeartbeat(AccountTable(dynamodb, settings.table_name)),
         max_body_bytes=settings.max_body_bytes,
         max_event_age_ms=settings.max_event_age_ms,
-        handovers=Handovers(
-            ConversationState(dynamodb, settings.table_name, settings.event_retention_days),
-            OutboundQueue(sqs, settings.outbound_queue_url) if settings.outbound_queue_url else None,
-            settings.handover_payload or None,
+        after=(
+            Handovers(
+                ConversationState(dynamodb, settings.table_name, settings.event_retention_days),
+                OutboundQueue(sqs, settings.outbound_queue_url) if settings.outbound_queue_url else None,
+                settings.handover_payload or None,
+            ),
+            Comments(dynamodb, settings.table_name),
         ),
     )
 

@@ -38,6 +38,7 @@ ACCOUNTS = table.ACCOUNTS_PK  # the one partition of account items
 OAUTH_STATES = family(table.oauth_state_pk(_ANY))  # the onboarding's single-use OAuth states
 TOKEN_RESCUE = family(table.token_rescue_pk(_ANY))  # a renewed token Secrets Manager refused (TokenRescue)
 UNSETTLED = family(table.unsettled_pk(_ANY))  # each account's UNKNOWN messages, for the reconciler
+COMMENTS = family(table.comment_pk(_ANY, _ANY))  # customers' comments, for the private-reply rules
 
 SAMPLE_KEYS = {
     CONVERSATIONS: table.conversation_pk("17841400000000001", "1234567890"),
@@ -48,6 +49,7 @@ SAMPLE_KEYS = {
     OAUTH_STATES: table.oauth_state_pk("nonce"),
     TOKEN_RESCUE: TOKEN_RESCUE.removesuffix("*") + "17841400000000001",
     UNSETTLED: table.unsettled_pk("17841400000000001"),
+    COMMENTS: table.comment_pk("17841400000000001", "17999999999999999"),
 }
 
 # function -> key family -> the DynamoDB actions its code uses there (and so its role is granted).
@@ -61,6 +63,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         MESSAGE_IDS: {"UpdateItem"},  # receipts: receipt, claim_echo
         ACCOUNTS: {"UpdateItem"},  # webhook.heartbeat -> AccountTable.record_webhook
         UNSETTLED: {"DeleteItem"},  # receipts: remove_unsettled, the account's copy of the marker
+        COMMENTS: {"UpdateItem"},  # igdm.store.comments.Comments.seen
     },
     "SenderFunction": {
         # igdm.store.conversation_state (GetItem of the window); igdm.store.outbound_records: stored_echoes
@@ -71,6 +74,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         ACCOUNTS: {"Query", "UpdateItem"},  # AccountDirectory: all, mark_needs_reauthorisation
         RATES: {"UpdateItem"},  # igdm.store.rate_limits.RateLimiter
         UNSETTLED: {"PutItem", "DeleteItem"},  # add_unsettled, remove_unsettled: the account's copy
+        COMMENTS: {"GetItem", "UpdateItem"},  # igdm.store.comments.Comments: get, mark_replied
     },
     "CallbackFunction": {},
     "OnboardingFunction": {
@@ -117,6 +121,7 @@ def test_the_families_are_the_codes_prefixes() -> None:
     ]
     assert TOKEN_RESCUE == "TOKEN_RESCUE#*"
     assert UNSETTLED == "UNSETTLED#*"
+    assert COMMENTS == "COMMENT#*"
 
 
 @pytest.mark.parametrize("pattern", sorted(SAMPLE_KEYS))
@@ -142,13 +147,14 @@ def test_the_keys_the_code_builds_are_allowed_for_what_it_does_with_them(functio
 
 def test_the_internet_facing_webhook_cannot_create_or_delete_anything_but_its_conversation_items() -> None:
     webhook = granted("WebhookFunction")
-    assert set(webhook) <= {CONVERSATIONS, OUTBOUND, MESSAGE_IDS, ACCOUNTS, UNSETTLED}
+    assert set(webhook) <= {CONVERSATIONS, OUTBOUND, MESSAGE_IDS, ACCOUNTS, UNSETTLED, COMMENTS}
+    assert webhook[COMMENTS] == {"UpdateItem"}  # a customer's comment: when it came (updates, never a delete)
     # The account's copy of an UNKNOWN message's marker, once its echo settles it: deleted, nothing else. At
     # worst a message then waits for an echo only, never sent twice.
     assert webhook[UNSETTLED] == {"DeleteItem"}
     for pattern, actions in webhook.items():
         assert not actions & {"Scan", "BatchWriteItem"}, pattern
-        if pattern not in (CONVERSATIONS, UNSETTLED):
+        if pattern not in (CONVERSATIONS, UNSETTLED, COMMENTS):
             # Records, message ids and accounts are only updated: never created whole or deleted.
             assert actions <= {"GetItem", "UpdateItem"}, pattern
     assert webhook[ACCOUNTS] == {"UpdateItem"}  # the heartbeat; it reads no account

@@ -27,6 +27,7 @@ from tests.fakes.sender import (
     GraphRequest,
     LastMessages,
     MemoryAccounts,
+    MemoryComments,
     MemoryLimiter,
     MemoryRecords,
     PublishedStatuses,
@@ -41,6 +42,7 @@ NOW_MS = int(NOW * 1000)
 HOUR_MS = 3_600_000
 TEXT = out.KINDS["text"]["text"]
 TO_CUSTOMER = {"recipient": {"id": CUSTOMER}}
+COMMENT = "17999999999999999"  # out.private_reply's comment
 
 
 @dataclass
@@ -54,6 +56,7 @@ class World:
     conversations: LastMessages
     metrics: CountedMetrics
     sender: Sender
+    comments: MemoryComments
 
     def send(self, message: dict[str, Any], *, receive_count: int = 1, sqs_message_id: str = "sqs-1") -> str:
         return self.sender.process(json.dumps(message), sqs_message_id=sqs_message_id, receive_count=receive_count)
@@ -70,7 +73,7 @@ def world(*, said_hours_ago: float | None = 1, account_status: str = ACTIVE, max
     records = MemoryRecords(clock)
     accounts = MemoryAccounts(Account(ACCOUNT, account_status, f"accounts/{ACCOUNT}", "shop"), tokens={ACCOUNT: TOKEN})
     graph, limiter, statuses = ScriptedGraph(), MemoryLimiter(clock), PublishedStatuses()
-    conversations, metrics = LastMessages(), CountedMetrics()
+    conversations, metrics, comments = LastMessages(), CountedMetrics(), MemoryComments()
     if said_hours_ago is not None:
         conversations.said(ACCOUNT, CUSTOMER, NOW_MS - int(said_hours_ago * HOUR_MS))
     sender = Sender(
@@ -84,8 +87,9 @@ def world(*, said_hours_ago: float | None = 1, account_status: str = ACTIVE, max
         max_receive_count=max_receive_count,
         clock=clock,
         sleep=clock.sleep,
+        comments=comments,
     )
-    return World(clock, records, accounts, graph, limiter, statuses, conversations, metrics, sender)
+    return World(clock, records, accounts, graph, limiter, statuses, conversations, metrics, sender, comments)
 
 
 def text_body(key: str, part: int = 0, text: str = TEXT, **envelope: Any) -> dict[str, Any]:
@@ -261,6 +265,7 @@ def test_past_7_days_even_a_human_agents_message_is_refused() -> None:
 
 def test_a_private_reply_is_governed_by_its_comment_not_a_conversation_window() -> None:
     w = world(said_hours_ago=None)
+    w.comments.seen(ACCOUNT, COMMENT, NOW_MS - HOUR_MS)  # the comment's webhook came an hour ago
     assert w.send(out.private_reply(key="private-1")) == "SENT"
     assert w.graph.bodies == [
         {
@@ -823,3 +828,34 @@ def test_quick_replies_meta_disabled_in_2026_are_refused_naming_the_rule(content
     record = w.record(content_type)
     assert record.reason == "invalid_message" and "disabled by Meta since 2026-10-05" in (record.detail or "")
     assert w.graph.requests == []
+
+
+# ---- private replies: Meta's rules before the call
+
+
+def test_a_private_reply_to_a_comment_the_gateway_never_saw_is_refused_naming_the_rule() -> None:
+    w = world()
+    assert w.send(out.private_reply(key="unseen")) == "FAILED"
+    record = w.record("unseen")
+    assert record.reason == "comment_unknown" and "only to a comment, within 7 days" in (record.detail or "")
+    assert w.graph.requests == []
+
+
+def test_a_private_reply_more_than_seven_days_after_the_comment_is_refused() -> None:
+    w = world()
+    w.comments.seen(ACCOUNT, COMMENT, NOW_MS - 8 * 24 * HOUR_MS)
+    assert w.send(out.private_reply(key="late")) == "FAILED"
+    assert (w.record("late").reason, w.graph.requests) == ("private_reply_window_closed", [])
+
+
+def test_one_private_reply_per_comment_and_the_same_one_again_is_not_a_second() -> None:
+    w = world()
+    w.comments.seen(ACCOUNT, COMMENT, NOW_MS - HOUR_MS)
+    first = out.private_reply(key="first")
+    assert w.send(first) == "SENT"
+    assert w.comments.items[(ACCOUNT, COMMENT)].replied_by == "first"
+    assert w.send(first, receive_count=2) == "SENT"  # its redelivery is the same reply, not a second
+    assert w.send(out.private_reply(key="second")) == "FAILED"
+    second = w.record("second")
+    assert second.reason == "private_reply_already_sent" and "message first already replied" in (second.detail or "")
+    assert len(w.graph.requests) == 1

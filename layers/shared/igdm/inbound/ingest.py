@@ -27,7 +27,6 @@ from igdm.inbound.normalize import deletion_event_id, normalize
 from igdm.meta.echoes import sent_by_gateway
 
 PUBLISH_CHUNK = 100  # events published, then stored (one transaction), before the next chunk
-HANDOVER_KINDS = (EventKind.HANDOVER, EventKind.QUICK_REPLY, EventKind.POSTBACK)  # what a HandoverHook sees
 
 
 class StorageUnavailable(Exception):
@@ -83,9 +82,10 @@ class Receipts(Protocol):
         ...
 
 
-class HandoverHook(Protocol):
+class AfterIngest(Protocol):
     def apply(self, events: Iterable[InboundEvent], gateway_app_ids: frozenset[str] = frozenset()) -> int:
-        """Handover webhooks and handover taps: the conversation's owner, the pass a tap asks for."""
+        """What some events change once durable (igdm.inbound.handovers, igdm.store.comments); each picks its
+        own kinds. A failure answers 503, and Meta's retry applies it again: each must be idempotent."""
         ...
 
 
@@ -117,7 +117,7 @@ def ingest(
     receipts: Receipts | None = None,
     gateway_app_ids: frozenset[str] = frozenset(),
     max_event_age_ms: int | None = None,
-    handovers: HandoverHook | None = None,
+    after: Sequence[AfterIngest] = (),
 ) -> IngestResult:
     """Meta's webhook payload, normalised, then ingested."""
     return ingest_events(
@@ -128,7 +128,7 @@ def ingest(
         receipts,
         gateway_app_ids=gateway_app_ids,
         max_event_age_ms=max_event_age_ms,
-        handovers=handovers,
+        after=after,
     )
 
 
@@ -140,7 +140,7 @@ def ingest_events(
     receipts: Receipts | None = None,
     gateway_app_ids: frozenset[str] = frozenset(),
     max_event_age_ms: int | None = None,
-    handovers: HandoverHook | None = None,
+    after: Sequence[AfterIngest] = (),
 ) -> IngestResult:
     """Events already normalised (the reconciler's, from the Conversations API): stored and published once."""
     events = _in_occurrence_order(_attributed(events, gateway_app_ids))
@@ -188,9 +188,9 @@ def ingest_events(
     if receipts is not None:
         # Also for redelivered echoes and reads: a failure here answers 503, and Meta's retry finishes it.
         receipts.apply(e for e in durable() if e.kind in (EventKind.ECHO, EventKind.READ))
-    if handovers is not None:
-        # Redelivered taps too: the pass is keyed by the tap's event id, so it is sent once whatever happens.
-        handovers.apply((e for e in durable() if e.kind in HANDOVER_KINDS), gateway_app_ids)
+    for hook in after:
+        # Redelivered events too (a tap whose pass was not queued yet): each hook is idempotent.
+        hook.apply(durable(), gateway_app_ids)
     kinds: dict[str, int] = {}
     for event in events:
         kinds[event.kind.value] = kinds.get(event.kind.value, 0) + 1

@@ -105,3 +105,12 @@ OAUTH_STATE_SK = "STATE"
 
 def oauth_state_pk(nonce: str) -> str:
     return f"{OAUTH_STATE_PK_PREFIX}{nonce}"
+
+
+# A comment a customer wrote on one of the account's posts (COMMENT#<account>#<comment id> / COMMENT): when it
+# came, and the private reply sent to it. Meta allows one private reply per comment, within 7 days.
+COMMENT_SK = "COMMENT"
+
+
+def comment_pk(account_id: str, comment_id: str) -> str:
+    return f"COMMENT#{account_id}#{comment_id}"
