@@ -17,7 +17,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run say send refresh reconcile invite register accounts pause resume profile invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events clean
+.PHONY: help install run say send refresh reconcile invite register accounts pause resume profile deauthorize invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events clean
 
 help:
 	@echo "make install   create .venv (Python 3.13, pinned deps) and .venv-sam (AWS SAM CLI)"
@@ -30,6 +30,7 @@ help:
 	@echo "make register  (with make run) register an account from a long-lived token read on stdin"
 	@echo "make pause ACCOUNT=<id> / make resume ACCOUNT=<id>   (with make run) stop or restart sending for one account"
 	@echo "make profile ACCOUNT=<id> FILE=profile.json   (with make run) the account's ice breakers and menu"
+	@echo "make deauthorize [ACCOUNT=<id>]   (with make run) Meta's deauthorize callback: the owner removed the app"
 	@echo "make invoke FUNCTION=WebhookFunction EVENT=events/apigw_webhook_text.json"
 	@echo "make test      unit, integration and end-to-end tests, with the product's coverage and its floor"
 	@echo "make lint      ruff format --check, ruff, mypy, cfn-lint, sam validate --lint"
@@ -86,6 +87,10 @@ register: $(VENV)/.installed
 
 accounts: $(VENV)/.installed
 	$(BIN)/python -m tools.accounts list --local
+
+# Meta's deauthorize callback for one account of the running local stack (its owner removed the app)
+deauthorize: $(VENV)/.installed
+	ACCOUNT=$(ACCOUNT) $(BIN)/python -m local.try_it deauthorize
 
 # An account's ice breakers and menu on the running local stack: make profile ACCOUNT=<id> FILE=profile.json
 profile: $(VENV)/.installed

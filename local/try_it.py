@@ -4,6 +4,7 @@
     make say TEXT="where is it?"
     make send                      the account answers (a text on the outbound queue), then its status
     make send KIND=choice          any kind from docs/messages.md (local/samples/outbound.py)
+    make deauthorize               Meta's deauthorize callback for the local account (ACCOUNT=<id> for another)
 
 Messages from `make send` ask for status callbacks to the local callback inbox, which prints each
 one it receives with whether its signature checked out.
@@ -15,10 +16,13 @@ import sys
 import time
 import uuid
 from typing import Any
+from urllib.error import HTTPError
+from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
 import boto3
 
+from igdm.meta.signed_request import sign_request
 from igdm.store.keys import ACCOUNTS_PK, OUTBOUND_SK, account_sk, key, outbound_pk
 from local.aws.template import REGION, Stack, load
 from local.samples import outbound as outbound_samples
@@ -101,6 +105,20 @@ def _paused(table: Any, table_name: str, account_id: str) -> bool:
     return "paused_at" in item
 
 
+def deauthorize(config: LocalConfig, account_id: str) -> None:
+    """Meta's deauthorize callback for ``account_id``, signed with the local Instagram app secret, as Meta
+    sends it when the account's owner removes the app."""
+    payload = {"algorithm": "HMAC-SHA256", "issued_at": int(time.time()), "user_id": account_id}
+    body = urlencode({"signed_request": sign_request(payload, config.instagram_app_secret)}).encode()
+    url = f"http://{LOOPBACK}:{config.api_port}/meta/deauthorize"
+    request = Request(url, data=body, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urlopen(request, timeout=10) as response:  # noqa: S310  # nosec B310 # an http URL to loopback
+            print(f"deauthorize {account_id}: {response.status} {response.read().decode()}")
+    except HTTPError as error:
+        print(f"deauthorize {account_id}: {error.code} {error.read().decode()}")
+
+
 def main() -> None:
     config = LocalConfig.from_environment()
     os.environ.update(config.aws_environment())  # the emulator's endpoint and dummy credentials
@@ -109,6 +127,8 @@ def main() -> None:
         say(config, os.environ.get("TEXT") or "Hi! Is the blue hoodie in stock?")
     elif command == "send":
         send(config, os.environ.get("KIND") or "text", os.environ.get("TEXT"))
+    elif command == "deauthorize":
+        deauthorize(config, os.environ.get("ACCOUNT") or config.account_id)
     else:
         raise SystemExit(__doc__)
 

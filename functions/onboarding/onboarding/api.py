@@ -13,21 +13,26 @@ from onboarding.pages import page
 from onboarding.service import Onboarding
 
 # API Gateway's routeKey for each route in template.yaml.
-ROUTES = ("GET /oauth/start", "GET /oauth/callback")
+ROUTES = ("GET /oauth/start", "GET /oauth/callback", "POST /meta/deauthorize")
 
 
 class OnboardingApi:
-    def __init__(self, onboarding: Callable[[], Onboarding]) -> None:
+    def __init__(
+        self, onboarding: Callable[[], Onboarding], deauthorize: Callable[[], Callable[[HttpApiRequest], Reply]]
+    ) -> None:
         self._onboarding = onboarding  # built at the first request (a misconfiguration fails the invocation)
+        self._deauthorize = deauthorize
 
     def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
         try:
             request = HttpApiRequest.model_validate(event)
         except ValidationError:
             return page(400, "Bad request", ["The request could not be read."], outcome="bad_request").to_api_gateway()
-        onboarding = self._onboarding()
         if request.route_key not in ROUTES:
             return page(404, "Not found", ["No such page."], outcome="not_found").to_api_gateway()
+        if request.route_key == "POST /meta/deauthorize":
+            return self._callback(request).to_api_gateway()
+        onboarding = self._onboarding()
         try:
             route = onboarding.start if request.route_key == "GET /oauth/start" else onboarding.callback
             reply: Reply = route(request)
@@ -43,3 +48,11 @@ class OnboardingApi:
                 outcome="unavailable",
             )
         return reply.to_api_gateway()
+
+    def _callback(self, request: HttpApiRequest) -> Reply:
+        """Meta's server-to-server callbacks: JSON answers; a service not answering is a 503 Meta retries."""
+        try:
+            return self._deauthorize()(request)
+        except Exception as exc:
+            logger.exception("deauthorize callback failed", extra={"error": type(exc).__name__})
+            return Reply.of_json(503, {"error": "not finished; retry"})

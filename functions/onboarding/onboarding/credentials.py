@@ -24,6 +24,14 @@ class SecretsManagerCredentials:
             return None
         return AppCredentials(*(str(v).strip() for v in values))
 
+    def signing_secrets(self) -> list[str]:
+        """The secrets Meta may sign a callback's signed_request with: the Instagram app's, then the Meta
+        app secrets of `app_secrets` (the same app secret JSON the webhook verifies with)."""
+        app = self._get(self._names[0])
+        listed = app.get("app_secrets")
+        candidates = [app.get("instagram_app_secret"), *(listed if isinstance(listed, list) else [])]
+        return [str(s).strip() for s in candidates if isinstance(s, str) and s.strip()]
+
     def _get(self, name: str) -> dict[str, Any]:
         value = self._provider.get(name, transform="json", max_age=self._max_age)
         return value if isinstance(value, dict) else {}

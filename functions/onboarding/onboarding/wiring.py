@@ -13,6 +13,7 @@ from igdm.store.accounts import AccountTable
 from igdm.store.tokens import TokenVault
 from onboarding.api import OnboardingApi
 from onboarding.credentials import SecretsManagerCredentials
+from onboarding.deauthorize import Deauthorize
 from onboarding.service import Onboarding
 from onboarding.settings import OnboardingSettings
 from onboarding.state import StateStore
@@ -35,12 +36,7 @@ def service() -> Onboarding:
         webhook_fields=settings.webhook_fields,
     )
     return Onboarding(
-        credentials=SecretsManagerCredentials(
-            aws.client("secretsmanager"),
-            settings.app_secret_name,
-            settings.onboarding_secret_name,
-            settings.secret_max_age_seconds,
-        ),
+        credentials=credentials(),
         states=lambda key: StateStore(dynamodb, settings.table_name, key),
         login=login,
         connector=connector,
@@ -50,10 +46,34 @@ def service() -> Onboarding:
     )
 
 
-api = OnboardingApi(service)
+@cache
+def deauthorize() -> Deauthorize:
+    settings = cached_settings(OnboardingSettings)
+    return Deauthorize(
+        signing_secrets=credentials().signing_secrets,
+        accounts=AccountTable(aws.client("dynamodb"), settings.table_name),
+        vault=TokenVault(aws.client("secretsmanager"), settings.account_secret_prefix),
+        events=AccountEventPublisher(aws.client("sqs"), settings.events_queue_url),
+    )
+
+
+@cache
+def credentials() -> SecretsManagerCredentials:
+    settings = cached_settings(OnboardingSettings)
+    return SecretsManagerCredentials(
+        aws.client("secretsmanager"),
+        settings.app_secret_name,
+        settings.onboarding_secret_name,
+        settings.secret_max_age_seconds,
+    )
+
+
+api = OnboardingApi(service, deauthorize)
 
 
 def reset() -> None:
     """Forget what was built, the clients, the settings and the cached secrets."""
     service.cache_clear()
+    deauthorize.cache_clear()
+    credentials.cache_clear()
     runtime.reset()

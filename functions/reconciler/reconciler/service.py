@@ -34,7 +34,7 @@ from igdm.inbound.normalize import event_id, normalize
 from igdm.meta.echoes import CLOCK_SKEW_MS, Echo, Lookup, Unsettled, fingerprint, look_up
 from igdm.meta.instagram_login import LoginError, missing_fields
 from igdm.runtime.observability import logger
-from igdm.store.accounts import NEEDS_REAUTHORISATION, Account
+from igdm.store.accounts import Account
 from igdm.store.outbound_records import FAILED, UNKNOWN, OutboundRecord, UnsettledMarker
 from igdm.store.rate_limits import CONVERSATIONS, Slot
 from reconciler.conversations import Conversation, MessageDetail, MessageGone, MessageRef
@@ -197,8 +197,8 @@ class Reconciler:
     def run(self) -> RunReport:
         self._report = RunReport()
         for account in self.accounts.all():
-            if account.status == NEEDS_REAUTHORISATION:
-                continue  # nothing can be read until someone logs in again
+            if not account.can_send:
+                continue  # nothing can be read until someone logs in again (or connects it again)
             self._report.accounts += 1
             try:
                 self._account(account)

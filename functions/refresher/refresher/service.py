@@ -25,7 +25,7 @@ from igdm.contracts.profile import MessengerProfile
 from igdm.meta.instagram_login import LONG_LIVED_SECONDS, IssuedToken, LoginError, Profile, missing_fields
 from igdm.meta.versions import days_to_sunset
 from igdm.runtime.observability import logger
-from igdm.store.accounts import ACTIVE, EXPIRING, NEEDS_REAUTHORISATION, Account
+from igdm.store.accounts import ACTIVE, DISCONNECTED, EXPIRING, NEEDS_REAUTHORISATION, Account
 from igdm.store.tokens import CURRENT, PENDING, TokenDocument
 
 DAY = 86_400
@@ -223,6 +223,8 @@ class Refresher:
                 )
         changes: list[AccountChange] = []
         for account in self.accounts.all():
+            if account.status == DISCONNECTED:
+                continue  # removed by its owner: no token to check until it is connected again
             report.accounts += 1
             try:
                 _AccountRun(self, account, now, report, changes).check()

@@ -36,7 +36,7 @@ from igdm.runtime.observability import logger
 from igdm.runtime.unicode import without_lone_surrogates
 from igdm.store import outbound_records as st
 from igdm.store.account_directory import AccountUnavailable
-from igdm.store.accounts import Account
+from igdm.store.accounts import DISCONNECTED, Account
 from igdm.store.comments import PRIVATE_REPLY_DAYS, CommentItem
 from igdm.store.conversation_state import GATEWAY_OWNER, ConversationView
 from igdm.store.outbound_records import OutboundRecord
@@ -225,6 +225,9 @@ class Sender:
             return self._settle(record, st.FAILED, "expired", expired)
         if account.paused_at is not None:
             return self._held(record, account, message, receive_count)
+        if account.status == DISCONNECTED:
+            detail = f"account {account.account_id} was removed from the app by its owner; nothing was sent"
+            return self._settle(record, st.FAILED, "account_disconnected", detail)
         if not account.can_send:
             return self._settle(
                 record,

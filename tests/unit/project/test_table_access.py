@@ -79,7 +79,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "CallbackFunction": {},
     "OnboardingFunction": {
         OAUTH_STATES: {"PutItem", "DeleteItem"},  # igdm.store.oauth_states (add, take) via onboarding.state
-        ACCOUNTS: {"UpdateItem"},  # igdm.meta.connect -> AccountTable.save, record_check
+        ACCOUNTS: {"GetItem", "UpdateItem"},  # igdm.meta.connect -> save, record_check; deauthorize: get, set_status
     },
     "RefresherFunction": {
         ACCOUNTS: {"Query", "UpdateItem"},  # AccountTable.all, record_check, record_refresh, set_status

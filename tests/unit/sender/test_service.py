@@ -859,3 +859,9 @@ def test_one_private_reply_per_comment_and_the_same_one_again_is_not_a_second() 
     second = w.record("second")
     assert second.reason == "private_reply_already_sent" and "message first already replied" in (second.detail or "")
     assert len(w.graph.requests) == 1
+
+
+def test_a_disconnected_account_sends_nothing_and_says_why() -> None:
+    w = world(account_status="disconnected")
+    assert w.send(out.outbound("text", key="removed")) == "FAILED"
+    assert (w.record("removed").reason, w.graph.requests) == ("account_disconnected", [])

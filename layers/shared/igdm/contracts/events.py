@@ -170,9 +170,10 @@ class MessageStatus(_Part):
 class AccountStatus(_Part):
     """What the gateway found about one of its Instagram accounts (kind account_status)."""
 
-    status: Literal["active", "expiring", "needs_reauthorisation"] = Field(
+    status: Literal["active", "expiring", "needs_reauthorisation", "disconnected"] = Field(
         description="The account's status after this change. needs_reauthorisation: nothing can be sent or "
-        "refreshed until someone logs in again through the onboarding pages."
+        "refreshed until someone logs in again through the onboarding pages; disconnected: the account's owner "
+        "removed the app (its token is deleted), until they connect it again."
     )
     change: Literal[
         "connected",
@@ -186,6 +187,7 @@ class AccountStatus(_Part):
         "paused",
         "resumed",
         "profile_restored",
+        "deauthorized",
     ] = Field(
         description="connected: onboarded or re-authorised; token_dead: Meta answered 190 (expired, revoked, "
         "password changed); token_expiring: within the alarm threshold of expiry and not refreshed; "
@@ -196,7 +198,8 @@ class AccountStatus(_Part):
         "history_imported: the reconciler's first complete run for the account read its conversations of the "
         "last HistoryImportDays; paused, resumed: an operator stopped or restarted sending for the account "
         "(tools.accounts pause, resume); inbound keeps flowing while it is paused; profile_restored: the refresher "
-        "found the account's ice breakers or menu changed at Meta and applied the declared ones again."
+        "found the account's ice breakers or menu changed at Meta and applied the declared ones again; "
+        "deauthorized: Meta's deauthorize callback said the owner removed the app (status disconnected)."
     )
     reason: str | None = Field(
         None, description="A stable code: token_expired, token_revoked, refresh_refused, fields_missing ..."

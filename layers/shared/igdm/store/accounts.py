@@ -25,7 +25,8 @@ from igdm.store.tokens import TokenDocument
 ACTIVE = "active"
 EXPIRING = "expiring"
 NEEDS_REAUTHORISATION = "needs_reauthorisation"
-STATUSES = (ACTIVE, EXPIRING, NEEDS_REAUTHORISATION)
+DISCONNECTED = "disconnected"  # the owner removed the app (Meta's deauthorize callback): no token, nothing sent
+STATUSES = (ACTIVE, EXPIRING, NEEDS_REAUTHORISATION, DISCONNECTED)
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class Account:
 
     @property
     def can_send(self) -> bool:
-        return self.status != NEEDS_REAUTHORISATION
+        return self.status not in (NEEDS_REAUTHORISATION, DISCONNECTED)
 
     def to_item(self) -> dict[str, Any]:
         """The attributes an Account reads. The item holds more, each set by the update that knows it
