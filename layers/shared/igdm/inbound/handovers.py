@@ -9,13 +9,17 @@
   once, in the conversation's order; the sender publishes the handover event once Meta took it.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from igdm.contracts.events import EventKind, InboundEvent
-from igdm.contracts.outbound import OutboundMessage, Recipient, ThreadControl
 from igdm.store.conversation_state import GATEWAY_OWNER
+
+if TYPE_CHECKING:  # the outbound contract's models cost the webhook's cold start ~15 ms; a tap is rare
+    from igdm.contracts.outbound import OutboundMessage
 
 OWNER_CHANGES = ("pass_thread_control", "take_thread_control")
 
@@ -64,6 +68,8 @@ class Handovers:
         )
 
     def pass_for(self, tap: InboundEvent) -> OutboundMessage:
+        from igdm.contracts.outbound import OutboundMessage, Recipient, ThreadControl
+
         return OutboundMessage(
             idempotency_key=f"handover-{tap.event_id}",
             account_id=tap.account_id,

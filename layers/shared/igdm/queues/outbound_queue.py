@@ -2,15 +2,19 @@
 conversation (account and recipient: ordered within it, parallel across them), its deduplication id the
 idempotency key, so a repeat within five minutes is dropped by SQS itself (and by the sender after that)."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from igdm.contracts.outbound import OutboundMessage, validation_reason
 from igdm.inbound.ingest import StorageUnavailable
 from igdm.queues.event_queue import group_id
 from igdm.runtime.aws import error_code
+
+if TYPE_CHECKING:  # imported when a message is enqueued: the webhook's cold start does without it
+    from igdm.contracts.outbound import OutboundMessage
 
 
 def message_group_id(message: OutboundMessage) -> str:
@@ -20,6 +24,8 @@ def message_group_id(message: OutboundMessage) -> str:
 
 def enqueue(sqs: Any, queue_url: str, message: OutboundMessage | dict[str, Any]) -> str:
     """Validates and sends; returns SQS's MessageId. An invalid message raises ValueError saying what is wrong."""
+    from igdm.contracts.outbound import OutboundMessage, validation_reason
+
     if not isinstance(message, OutboundMessage):
         try:
             message = OutboundMessage.model_validate(message)
