@@ -27,6 +27,7 @@ import boto3
 from pydantic import ValidationError
 
 from igdm.contracts.account_status import AccountChange
+from igdm.contracts.outbound import validation_reason
 from igdm.contracts.profile import MessengerProfile
 from igdm.meta.connect import AccountConnector
 from igdm.meta.instagram_login import InstagramLogin, LoginError
@@ -220,9 +221,7 @@ def set_profile(target: Target, account_id: str, text: str, *, now: float | None
     try:
         profile = MessengerProfile.model_validate_json(text)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"] for e in exc.errors()
-        )
+        problems = validation_reason(exc.errors(include_url=False, include_input=False))
         raise SystemExit(f"profile not applied: {problems}") from None
     table = AccountTable(target.clients["dynamodb"], target.table)
     account = table.get(account_id)
