@@ -63,7 +63,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         MESSAGE_IDS: {"UpdateItem"},  # receipts: receipt, claim_echo
         ACCOUNTS: {"UpdateItem"},  # webhook.heartbeat -> AccountTable.record_webhook
         UNSETTLED: {"DeleteItem"},  # receipts: remove_unsettled, the account's copy of the marker
-        COMMENTS: {"UpdateItem"},  # igdm.store.comments.Comments.seen
+        COMMENTS: {"UpdateItem"},  # igdm.store.comments.Comments.apply (a transaction of updates)
     },
     "SenderFunction": {
         # igdm.store.conversation_state (GetItem of the window); igdm.store.outbound_records: stored_echoes

@@ -2,7 +2,7 @@
 field-2026: story and ad-post comments included): when each came, and which message privately replied to it.
 
 Meta allows a private reply only to a comment, within 7 days of it, and only one per comment. The webhook
-records each customer comment it ingests (Comments.seen, after the comment's event is durable); the sender
+records each customer comment it ingests (Comments.apply, after the comment's event is durable); the sender
 reads the comment before a private reply (get) and records the reply once Meta took it, or may have
 (mark_replied). The item expires 8 days after the comment: a reply is refused by then anyway.
 """
@@ -19,6 +19,7 @@ from igdm.store.attributes import from_attributes, to_attributes
 from igdm.store.keys import COMMENT_SK, TTL_ATTRIBUTE, comment_pk, key
 
 PRIVATE_REPLY_DAYS = 7
+TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
 KEPT_SECONDS = (PRIVATE_REPLY_DAYS + 1) * 86_400
 
 
@@ -50,36 +51,42 @@ class Comments:
     # --- the webhook's side
 
     def apply(self, events: Any, gateway_app_ids: frozenset[str] = frozenset()) -> int:
-        """Record the customer comments among ``events`` (durable ones); returns how many."""
-        recorded = 0
+        """Record the customer comments among ``events`` (durable ones); returns how many. Up to 100 per
+        request (TransactWriteItems of updates, no condition): a viral post's 1000 comments in one POST
+        are 10 requests, not 1000, inside the webhook's time."""
+        updates = {}
         for event in events:
             comment_id = _customer_comment_id(event)
             if comment_id is not None:
-                self.seen(event, comment_id)
-                recorded += 1
-        return recorded
+                updates[(event.account_id, comment_id)] = self._seen(event, comment_id)  # one per item
+        actions = list(updates.values())
+        for start in range(0, len(actions), TRANSACTION_ITEMS):
+            self._client.transact_write_items(TransactItems=actions[start : start + TRANSACTION_ITEMS])
+        return len(actions)
 
-    def seen(self, event: InboundEvent, comment_id: str) -> None:
+    def _seen(self, event: InboundEvent, comment_id: str) -> dict[str, Any]:
         at = int(event.occurred_at.timestamp() * 1000)
-        self._client.update_item(
-            TableName=self._table,
-            Key=key(comment_pk(event.account_id, comment_id), COMMENT_SK),
-            # A redelivery keeps the first time and never touches replied_by.
-            UpdateExpression=(
-                "SET account_id = :account, comment_id = :comment, commenter_id = :commenter, "
-                "occurred_at = if_not_exists(occurred_at, :at), #ttl = if_not_exists(#ttl, :expires)"
-            ),
-            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-            ExpressionAttributeValues=to_attributes(
-                {
-                    ":account": event.account_id,
-                    ":comment": comment_id,
-                    ":commenter": event.customer_id,
-                    ":at": at,
-                    ":expires": at // 1000 + KEPT_SECONDS,
-                }
-            ),
-        )
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": key(comment_pk(event.account_id, comment_id), COMMENT_SK),
+                # A redelivery keeps the first time and never touches replied_by.
+                "UpdateExpression": (
+                    "SET account_id = :account, comment_id = :comment, commenter_id = :commenter, "
+                    "occurred_at = if_not_exists(occurred_at, :at), #ttl = if_not_exists(#ttl, :expires)"
+                ),
+                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+                "ExpressionAttributeValues": to_attributes(
+                    {
+                        ":account": event.account_id,
+                        ":comment": comment_id,
+                        ":commenter": event.customer_id,
+                        ":at": at,
+                        ":expires": at // 1000 + KEPT_SECONDS,
+                    }
+                ),
+            }
+        }
 
     # --- the sender's side
 
