@@ -6,6 +6,7 @@ deep nesting answered 500, codes 1/2 given up after one request, waiting message
 status, invalid messages with a lone surrogate never settled, cross-field reasons naming no field, an absurd
 entry.time answered 500, a multi-part message reported DELIVERED with parts never sent, a refresh whose
 promotion half-failed declaring a working account dead, an UNKNOWN message settled by another message's
-echo, and a refreshed token lost when Secrets Manager refused its writes three times in a row.)"""
+echo, a refreshed token lost when Secrets Manager refused its writes three times in a row, and a part's three
+tries for codes 1 and 2 spent by the refusals of the parts before it.)"""
 
 KNOWN_BUGS: dict[str, str] = {}

@@ -102,6 +102,7 @@ class MemoryRecords:
             "message_ids": [*record.message_ids, *([message_id] if message_id else [])],
             "inflight_part": None,
             "inflight_at": None,
+            "refusals": 0,  # each part has its own tries
         }
         if last:
             changes["status"] = SENT

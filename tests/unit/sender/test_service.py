@@ -865,3 +865,20 @@ def test_a_disconnected_account_sends_nothing_and_says_why() -> None:
     w = world(account_status="disconnected")
     assert w.send(out.outbound("text", key="removed")) == "FAILED"
     assert (w.record("removed").reason, w.graph.requests) == ("account_disconnected", [])
+
+
+def test_each_part_has_its_own_three_tries_for_metas_codes_1_and_2() -> None:
+    """Found by make chaos (seed 1409860460): a refusal of part 1 counted against part 2's three tries."""
+    w = world()
+    message = out.outbound("text_with_media", key="two-tries-each")
+    w.graph.answer(refused(500, 2, transient=True))  # part 1: code 2 once, then it goes
+    with pytest.raises(Retry):
+        w.send(message)
+    w.graph.answer(Accepted("m_1", CUSTOMER, None), refused(500, 2, transient=True))  # part 2: code 2 twice
+    with pytest.raises(Retry):
+        w.send(message, receive_count=2)
+    w.graph.answer(refused(500, 2, transient=True))
+    with pytest.raises(Retry):
+        w.send(message, receive_count=3)
+    assert w.send(message, receive_count=4) == "SENT"  # its third try
+    assert len(w.graph.requests) == 5

@@ -70,7 +70,7 @@ class OutboundRecord:
     parts_total: int
     parts_sent: int
     inflight_part: int | None
-    refusals: int = 0  # error answers from Meta so far
+    refusals: int = 0  # error answers from Meta for the part being sent
     inflight_at: str | None = None  # when the part in flight went out (ISO 8601)
     message_ids: list[str] = field(default_factory=list)
     correlation_id: str | None = None
@@ -329,10 +329,11 @@ class OutboundRecords:
         )
 
     def part_sent(self, idempotency_key: str, part: int, message_id: str | None, last: bool) -> OutboundRecord | None:
-        """Record that Meta accepted part ``part``; SENT when it was the last one."""
+        """Record that Meta accepted part ``part``; SENT when it was the last one. Its refusals go: each part
+        has its own tries (three for Meta's codes 1 and 2), whatever the parts before it met."""
         expression = (
             "SET parts_sent = :next, message_ids = list_append(message_ids, :mid), updated_at = :now "
-            "REMOVE inflight_part"
+            "REMOVE inflight_part, refusals"
         )
         values: dict[str, Any] = {":next": part + 1, ":part": part, ":mid": [message_id] if message_id else []}
         if last:
@@ -342,7 +343,7 @@ class OutboundRecords:
 
     def part_not_sent(self, idempotency_key: str, part: int) -> int:
         """Meta definitely did not take the part (an error answer): it may be tried again. Returns how many
-        answers Meta has refused this message with so far (its retry limits count requests, not receives)."""
+        answers Meta has refused this part with so far (its retry limits count requests, not receives)."""
         record = self._update(
             idempotency_key,
             "SET updated_at = :now ADD refusals :one REMOVE inflight_part",
