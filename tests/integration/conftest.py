@@ -1,6 +1,7 @@
 """The integration tests' fixtures: the harnesses of local/harnesses, each set up and stopped per test."""
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -39,18 +40,25 @@ MOTO_REGION = "us-east-1"
 MOTO_TABLE = "gateway"
 
 
-@pytest.fixture
-def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto's DynamoDB in this process (no server, no endpoint), with one empty table MOTO_TABLE keyed as
-    GatewayTable is; the client."""
+@contextmanager
+def in_process_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto in this process: no server, no endpoint (an AWS_ENDPOINT_URL left set would send the clients
+    elsewhere), dummy credentials, the region the tests use."""
     for name, value in {
         "AWS_DEFAULT_REGION": MOTO_REGION,
-        "AWS_ACCESS_KEY_ID": "t",
-        "AWS_SECRET_ACCESS_KEY": "t",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
+        yield
+
+
+@pytest.fixture
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's DynamoDB in this process, with one empty table MOTO_TABLE keyed as GatewayTable is; the client."""
+    with in_process_aws(monkeypatch):
         client = boto3.client("dynamodb", region_name=MOTO_REGION)
         client.create_table(
             TableName=MOTO_TABLE,

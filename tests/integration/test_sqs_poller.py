@@ -17,11 +17,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 from moto.sqs.models import SQSBackend
 
 from local.aws.sqs_poller import BACKOFF_SECONDS, QueueSubscription, SqsPoller, pollers, queue_subscriptions
 from local.aws.template import REGION, Stack, TemplateError, load
+from tests.integration.conftest import in_process_aws
 
 SAM_EVENT = json.loads(
     (Path(__file__).parent.parent / "fixtures" / "sam_generate_event_sqs_receive_message.json").read_text(
@@ -66,15 +66,8 @@ def _release_expired_in_flight_messages(monkeypatch: pytest.MonkeyPatch) -> None
 
 @pytest.fixture
 def queues(monkeypatch: pytest.MonkeyPatch) -> Iterator[Queues]:
-    for key, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     _release_expired_in_flight_messages(monkeypatch)
-    with mock_aws():
+    with in_process_aws(monkeypatch):
         sqs = boto3.client("sqs", region_name=REGION)
         dlq_url = sqs.create_queue(QueueName="poller-test-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
         redrive = {"deadLetterTargetArn": _arn(sqs, dlq_url), "maxReceiveCount": MAX_RECEIVE_COUNT}
