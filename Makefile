@@ -12,12 +12,12 @@ SCAN_VENV := .venv-scan
 CHECKOV_VERSION := 3.3.30
 
 # Mirrors Lambda's /var/task + /opt/python for the tools that import the functions.
-export PYTHONPATH := functions/webhook:functions/sender:functions/callback:functions/onboarding:functions/refresher:functions/reconciler:layers/shared:.
+export PYTHONPATH := functions/webhook:functions/sender:functions/callback:functions/onboarding:functions/refresher:functions/reconciler:functions/eraser:layers/shared:.
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run say send refresh reconcile invite register accounts pause resume profile deauthorize invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events clean
+.PHONY: help install run say send refresh reconcile invite register accounts pause resume profile deauthorize delete-data forget invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events clean
 
 help:
 	@echo "make install   create .venv (Python 3.13, pinned deps) and .venv-sam (AWS SAM CLI)"
@@ -31,6 +31,8 @@ help:
 	@echo "make pause ACCOUNT=<id> / make resume ACCOUNT=<id>   (with make run) stop or restart sending for one account"
 	@echo "make profile ACCOUNT=<id> FILE=profile.json   (with make run) the account's ice breakers and menu"
 	@echo "make deauthorize [ACCOUNT=<id>]   (with make run) Meta's deauthorize callback: the owner removed the app"
+	@echo "make delete-data ID=<id>         (with make run) Meta's data deletion callback: everything about the id goes"
+	@echo "make forget CUSTOMER=<igsid>     (with make run) erase a customer now and say what was deleted"
 	@echo "make invoke FUNCTION=WebhookFunction EVENT=events/apigw_webhook_text.json"
 	@echo "make test      unit, integration and end-to-end tests, with the product's coverage and its floor"
 	@echo "make lint      ruff format --check, ruff, mypy, cfn-lint, sam validate --lint"
@@ -91,6 +93,16 @@ accounts: $(VENV)/.installed
 # Meta's deauthorize callback for one account of the running local stack (its owner removed the app)
 deauthorize: $(VENV)/.installed
 	ACCOUNT=$(ACCOUNT) $(BIN)/python -m local.try_it deauthorize
+
+# Meta's data deletion callback for a customer's (or an account's) id, on the running local stack
+delete-data: $(VENV)/.installed
+	@test -n "$(ID)" || { echo "usage: make delete-data ID=<customer or account id>"; exit 2; }
+	USER_ID=$(ID) $(BIN)/python -m local.try_it delete-data
+
+# Erase one customer of the running local stack at once (tools.accounts forget): make forget CUSTOMER=<igsid>
+forget: $(VENV)/.installed
+	@test -n "$(CUSTOMER)" || { echo "usage: make forget CUSTOMER=<customer IGSID>"; exit 2; }
+	$(BIN)/python -m tools.accounts forget --local --customer $(CUSTOMER)
 
 # An account's ice breakers and menu on the running local stack: make profile ACCOUNT=<id> FILE=profile.json
 profile: $(VENV)/.installed

@@ -12,7 +12,10 @@ a transaction) and write request units (1 per KB of item, 2 in a transaction); S
 64 KB chunk of payload; Secrets Manager per API call. Item sizes are estimated from the request (the
 attribute names and values written), so an UpdateItem is counted at the size of what it sets: a lower
 bound when the item holds more than the update writes. An item that is not found still costs the
-minimum unit.
+minimum unit. The table's index (AccountCustomer, keys only) adds one write unit for each item written with
+both of its key attributes (an event, an outbound record's claim): for a put that is exact; for an update that
+sets both it is an upper bound, since DynamoDB writes the index only when the update creates the item or
+changes a key, which a request does not show.
 """
 
 import base64
@@ -182,20 +185,45 @@ def _dynamodb_units(operation: str, body: dict[str, Any]) -> tuple[float, float]
         reads = sum((1.0 if t.get("ConsistentRead") else 0.5) * len(t["Keys"]) for t in body["RequestItems"].values())
         return reads, 0.0
     if operation == "PutItem":
-        return 0.0, _units(_item_bytes(body["Item"]), WRITE_UNIT_BYTES)
+        return 0.0, _units(_item_bytes(body["Item"]), WRITE_UNIT_BYTES) + _index_put(body["Item"])
     if operation == "UpdateItem":
-        return 0.0, _units(_update_bytes(body), WRITE_UNIT_BYTES)
+        return 0.0, _units(_update_bytes(body), WRITE_UNIT_BYTES) + _index_update(body)
     if operation == "DeleteItem":
         return 0.0, _units(_item_bytes(body["Key"]), WRITE_UNIT_BYTES)
     if operation == "TransactWriteItems":
-        return 0.0, sum(2 * _units(_action_bytes(a), WRITE_UNIT_BYTES) for a in body["TransactItems"])
+        return 0.0, sum(
+            2 * _units(_action_bytes(a), WRITE_UNIT_BYTES) + _index_action(a) for a in body["TransactItems"]
+        )
     if operation == "BatchWriteItem":
         writes = [w for table in body["RequestItems"].values() for w in table]
         return 0.0, sum(
             _units(_item_bytes(w.get("PutRequest", w.get("DeleteRequest", {})).get("Item", {})), WRITE_UNIT_BYTES)
+            + _index_put(w.get("PutRequest", {}).get("Item", {}))
             for w in writes
         )
     return 0.0, 0.0  # DescribeTable and the like: not billed per request
+
+
+INDEX_ATTRIBUTES = ("account_id", "customer_id")  # the AccountCustomer index's keys (igdm.store.keys)
+
+
+def _index_put(item: dict[str, Any]) -> float:
+    """One write unit when the item goes into the index (it has both key attributes; keys only: under 1 KB)."""
+    return 1.0 if all(name in item for name in INDEX_ATTRIBUTES) else 0.0
+
+
+def _index_update(update: dict[str, Any]) -> float:
+    names = update.get("ExpressionAttributeNames", {})
+    targets = {names.get(n, n) for n in _set_targets(str(update.get("UpdateExpression", "")))}
+    return 1.0 if all(name in targets for name in INDEX_ATTRIBUTES) else 0.0
+
+
+def _index_action(action: dict[str, Any]) -> float:
+    if "Put" in action:
+        return _index_put(action["Put"]["Item"])
+    if "Update" in action:
+        return _index_update(action["Update"])
+    return 0.0
 
 
 def _units(size: int, unit: int) -> float:

@@ -35,6 +35,7 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "OnboardingFunction": ("dynamodb", "sqs", "secretsmanager"),
     "RefresherFunction": ("dynamodb", "sqs", "secretsmanager"),
     "ReconcilerFunction": ("dynamodb", "sqs", "secretsmanager"),
+    "EraserFunction": ("dynamodb", "sqs", "secretsmanager"),
 }
 SHORT_NAMES = {
     "WebhookFunction": "webhook",
@@ -43,6 +44,7 @@ SHORT_NAMES = {
     "OnboardingFunction": "onboarding",
     "RefresherFunction": "refresher",
     "ReconcilerFunction": "reconciler",
+    "EraserFunction": "eraser",
 }
 
 

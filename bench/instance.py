@@ -30,6 +30,7 @@ CALLBACK_BATCHES = 3
 LOGINS = 3
 REFRESHER_RUNS = 2
 RECONCILER_RUNS = 2
+ERASURES = 6  # customers the sender wrote to, erased one job per invocation (the erasure queue's BatchSize)
 BATCH_SIZE = 10
 CHILD_TIME_LIMIT = 120.0
 WORKLOADS = {
@@ -38,6 +39,7 @@ WORKLOADS = {
     "OnboardingFunction": "complete Instagram logins",
     "RefresherFunction": "runs that renew and check every account's token",
     "ReconcilerFunction": "runs that read every account's conversations (the sender's messages among them)",
+    "EraserFunction": "erasure requests, each for a customer the sender wrote to",
 }
 
 
@@ -88,6 +90,8 @@ def measure() -> dict[str, InstanceRun]:
 
 def _plans(world: "World") -> dict[str, dict[str, Any]]:
     from bench.world import ONBOARDING_ACCOUNT, SENDER_ACCOUNT, customer
+    from igdm.queues.erasure_queue import ErasureJob
+    from igdm.store.erasure import ErasureRequest, ErasureRequests
     from local.samples import outbound as out
     from onboarding.state import make_invite
 
@@ -100,6 +104,13 @@ def _plans(world: "World") -> dict[str, dict[str, Any]]:
         for n in range(SENDER_BATCHES * BATCH_SIZE)
     ]
     jobs = [world.callback_job(n) for n in range(CALLBACK_BATCHES * BATCH_SIZE)]
+    erasures = world.stack.attributes[("ErasureQueue", "Arn")]
+    requests = ErasureRequests(world.clients["dynamodb"], world.stack.refs["GatewayTable"])
+    erasure_jobs = []
+    for n in range(ERASURES):
+        request = ErasureRequest.new(customer(n), "operator", now=time.time())
+        requests.add(request)
+        erasure_jobs.append(ErasureJob(request.code, customer(n)).to_json())
     return {
         "SenderFunction": {
             "batches": [
@@ -123,6 +134,24 @@ def _plans(world: "World") -> dict[str, dict[str, Any]]:
         },
         "RefresherFunction": {"runs": REFRESHER_RUNS},
         "ReconcilerFunction": {"runs": RECONCILER_RUNS},
+        # Last: the customers the sender (and the reconciler) stored something about.
+        "EraserFunction": {"batches": [[_standard_record(job, erasures)] for job in erasure_jobs]},
+    }
+
+
+def _standard_record(body: str, queue_arn: str) -> dict[str, Any]:
+    """One record from a standard queue (no group, no deduplication id, no sequence number)."""
+    now = str(int(time.time() * 1000))
+    return {
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": uuid.uuid4().hex,
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": now, "SenderId": "AIDABENCH"},
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": "us-east-1",
     }
 
 
@@ -242,6 +271,7 @@ def child(logical_id: str, plan_path: str, result_path: str) -> None:
         "OnboardingFunction": _logins,
         "RefresherFunction": _runs,
         "ReconcilerFunction": _runs,
+        "EraserFunction": _batches,
     }[logical_id]
     workload(handler, plan, timer, context)
     # The cold invocation's requests and logs (clients created, secrets read) stay out of the per-unit figures.

@@ -5,6 +5,8 @@
     make send                      the account answers (a text on the outbound queue), then its status
     make send KIND=choice          any kind from docs/messages.md (local/samples/outbound.py)
     make deauthorize               Meta's deauthorize callback for the local account (ACCOUNT=<id> for another)
+    make delete-data ID=<id>       Meta's data deletion callback for a customer (or an account): everything
+                                   stored about the id is deleted; prints the status page's address
 
 Messages from `make send` ask for status callbacks to the local callback inbox, which prints each
 one it receives with whether its signature checked out.
@@ -105,18 +107,35 @@ def _paused(table: Any, table_name: str, account_id: str) -> bool:
     return "paused_at" in item
 
 
-def deauthorize(config: LocalConfig, account_id: str) -> None:
-    """Meta's deauthorize callback for ``account_id``, signed with the local Instagram app secret, as Meta
-    sends it when the account's owner removes the app."""
-    payload = {"algorithm": "HMAC-SHA256", "issued_at": int(time.time()), "user_id": account_id}
+def meta_callback(config: LocalConfig, path: str, user_id: str) -> tuple[int, str]:
+    """One of Meta's callbacks (``path``: deauthorize, data-deletion) for ``user_id``, signed with the local
+    Instagram app secret as Meta signs it; the status and the answer."""
+    payload = {"algorithm": "HMAC-SHA256", "issued_at": int(time.time()), "user_id": user_id}
     body = urlencode({"signed_request": sign_request(payload, config.instagram_app_secret)}).encode()
-    url = f"http://{LOOPBACK}:{config.api_port}/meta/deauthorize"
+    url = f"http://{LOOPBACK}:{config.api_port}/meta/{path}"
     request = Request(url, data=body, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"})
     try:
         with urlopen(request, timeout=10) as response:  # noqa: S310  # nosec B310 # an http URL to loopback
-            print(f"deauthorize {account_id}: {response.status} {response.read().decode()}")
+            return response.status, response.read().decode()
     except HTTPError as error:
-        print(f"deauthorize {account_id}: {error.code} {error.read().decode()}")
+        return error.code, error.read().decode()
+
+
+def deauthorize(config: LocalConfig, account_id: str) -> None:
+    """As Meta sends it when the account's owner removes the app."""
+    status, answer = meta_callback(config, "deauthorize", account_id)
+    print(f"deauthorize {account_id}: {status} {answer}")
+
+
+def delete_data(config: LocalConfig, user_id: str) -> None:
+    """As Meta sends it when someone asks Meta to delete what the app holds about them: the eraser runs on the
+    erasure queue within a second or two; the status page says when it is done and what it deleted."""
+    status, answer = meta_callback(config, "data-deletion", user_id)
+    if status != 200:
+        raise SystemExit(f"data deletion for {user_id}: {status} {answer}")
+    document = json.loads(answer)
+    print(f"data deletion for {user_id}: confirmation code {document['confirmation_code']}")
+    print(f"status page: {document['url']}")
 
 
 def main() -> None:
@@ -129,6 +148,8 @@ def main() -> None:
         send(config, os.environ.get("KIND") or "text", os.environ.get("TEXT"))
     elif command == "deauthorize":
         deauthorize(config, os.environ.get("ACCOUNT") or config.account_id)
+    elif command == "delete-data" and os.environ.get("USER_ID"):
+        delete_data(config, os.environ["USER_ID"])
     else:
         raise SystemExit(__doc__)
 

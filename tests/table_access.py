@@ -16,6 +16,9 @@ and "Using IAM with DynamoDB transactions"):
   must be allowed by the same statement, so the judgement holds however IAM groups their keys;
 - Scan (and any request without a key): no leading key at all, and ``ForAllValues`` over an empty set
   is true, so a Scan in a scoped statement would read the whole table. No statement may hold Scan.
+- Query on an index: its resource is the index's ARN (``<table ARN>/index/<name>``), which a statement on the
+  table does not cover. A statement naming an index may hold Query alone; it is read here as a grant on the key
+  pattern ``index:<name>`` (INDEX_PREFIX), and a query of the index is judged against that.
 """
 
 import re
@@ -38,6 +41,9 @@ _TRANSACTION_ACTIONS = {
     "ConditionCheck": "ConditionCheckItem",
     "Get": "GetItem",
 }
+
+
+INDEX_PREFIX = "index:"
 
 
 class GrantError(AssertionError):
@@ -121,8 +127,14 @@ def table_grants(template: dict[str, Any] | None = None, *, strict: bool = True)
             where = f"{function_id} {sid}"
             if statement.get("Effect") != "Allow" or "NotAction" in statement or "NotResource" in statement:
                 raise GrantError(f"{where}: only Allow statements with Action and Resource are understood")
+            index = _index_of(statement["Resource"])
+            if index is not None:
+                if {a.removeprefix("dynamodb:") for a in actions} != {"Query"}:
+                    raise GrantError(f"{where}: a statement on an index holds Query alone")
+                grants[function_id].append(Grant(sid, frozenset({"Query"}), (INDEX_PREFIX + index,)))
+                continue
             if _as_list(statement["Resource"]) != [{"Fn::GetAtt": [TABLE, "Arn"]}]:
-                raise GrantError(f"{where}: a DynamoDB statement names exactly the table, no index or other table")
+                raise GrantError(f"{where}: a DynamoDB statement names exactly the table or one of its indexes")
             condition = statement.get("Condition", {})
             names = {a.removeprefix("dynamodb:") for a in actions}
             if not strict and not condition:
@@ -139,6 +151,15 @@ def table_grants(template: dict[str, Any] | None = None, *, strict: bool = True)
     return grants
 
 
+def _index_of(resource: Any) -> str | None:
+    """The index a statement's resource names (``!Sub ${GatewayTable.Arn}/index/<name>``), else None."""
+    text = resource.get("Fn::Sub") if isinstance(resource, dict) else None
+    prefix = "${" + TABLE + ".Arn}/index/"
+    if isinstance(text, str) and text.startswith(prefix) and "*" not in text:
+        return text.removeprefix(prefix)
+    return None
+
+
 def authorisations(operation: str, params: dict[str, Any], partition_key: str) -> list[Authorisation]:
     """What IAM checks for one DynamoDB API call (botocore's operation name and parameters)."""
 
@@ -149,6 +170,8 @@ def authorisations(operation: str, params: dict[str, Any], partition_key: str) -
         return [(Part(operation, (key_of(params["Key"]),)),)]
     if operation == "PutItem":
         return [(Part(operation, (key_of(params["Item"]),)),)]
+    if operation == "Query" and params.get("IndexName"):
+        return [(Part(operation, (INDEX_PREFIX + params["IndexName"],)),)]
     if operation == "Query":
         return [(Part(operation, _query_keys(params, partition_key)),)]
     if operation == "BatchGetItem":

@@ -8,6 +8,9 @@ Meta's App Dashboard, and a listing.
   python -m tools.accounts resume   --stack NAME --account ID   send again: the messages that waited go, in order
   python -m tools.accounts profile  --stack NAME --account ID --file profile.json
                                     the account's ice breakers and menu: applied now, restored by the refresher
+  python -m tools.accounts forget   --stack NAME --customer IGSID
+                                    erase a customer: every event, conversation state and message record that
+                                    names them is deleted, and a customer_forgotten event tells your systems
 
 The deployed stack's table, queue and secrets come from its CloudFormation outputs and parameters, with
 the AWS credentials of the shell. The token is read from stdin (or a hidden prompt), never from the
@@ -243,6 +246,45 @@ def set_profile(target: Target, account_id: str, text: str, *, now: float | None
     return f"applied to {account_id} (@{account.username or '?'}): {profile.summary()}; the refresher keeps them"
 
 
+def forget(target: Target, customer_id: str, *, now: float | None = None) -> str:
+    """Erase a customer (GDPR's right to erasure) with the eraser's own code, here and now: the request is
+    recorded as Meta's data-deletion callback records it (requested_by operator), carried out, and summarised."""
+    from eraser.service import Eraser  # the eraser function's own code, so both always agree
+    from igdm.queues.erasure_queue import ErasureJob
+    from igdm.queues.event_queue import SqsEventPublisher
+    from igdm.runtime.observability import Counts
+    from igdm.store.erasure import FAMILIES, ErasureRequest, ErasureRequests, StoredData
+
+    now = time.time() if now is None else now
+    if not customer_id.isdigit():
+        raise SystemExit("--customer takes the customer's Instagram-scoped id (IGSID): digits only")
+    dynamodb, sqs = target.clients["dynamodb"], target.clients["sqs"]
+    data = StoredData(dynamodb, target.table)
+    if customer_id in data.accounts():
+        raise SystemExit(f"{customer_id} is an account of this stack, not a customer: nothing was erased")
+    requests = ErasureRequests(dynamodb, target.table)
+    request = ErasureRequest.new(customer_id, "operator", now=now)
+    requests.add(request)
+    vault = TokenVault(target.clients["secretsmanager"], target.secret_prefix)
+    eraser = Eraser(
+        requests=requests,
+        data=data,
+        vault=vault,
+        events=SqsEventPublisher(sqs, target.events_queue_url),
+        account_events=AccountEventPublisher(sqs, target.events_queue_url),
+        secret_name=vault.secret_name,
+        metrics=Counts(),
+        clock=lambda: now,
+    )
+    done = eraser.erase(ErasureJob(request.code, customer_id))
+    deleted = done.deleted if done else {}
+    counted = ", ".join(f"{deleted[name]} {name.replace('_', ' ')}" for name in FAMILIES if deleted.get(name))
+    return (
+        f"forgot customer {customer_id}: deleted {counted or 'nothing (nothing was stored about them)'}; "
+        f"customer_forgotten events published for each account; confirmation code {request.code}"
+    )
+
+
 def _profile_line(profile_json: str, checked_at: str | None) -> str:
     try:
         summary = MessengerProfile.model_validate_json(profile_json).summary()
@@ -260,38 +302,51 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.accounts", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=("invite", "register", "list", "pause", "resume", "profile"))
+    parser.add_argument("command", choices=("invite", "register", "list", "pause", "resume", "profile", "forget"))
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--stack", help="the deployed stack's name")
     where.add_argument("--local", action="store_true", help="the stack `make run` runs on this machine")
     parser.add_argument("--hours", type=float, default=72, help="how long an invite link works (default 72)")
     parser.add_argument("--account", help="pause, resume, profile: the account's id (as `list` shows it)")
     parser.add_argument("--file", help="profile: a JSON file with ice_breakers and/or persistent_menu")
+    parser.add_argument("--customer", help="forget: the customer's Instagram-scoped id (IGSID)")
     args = parser.parse_args(argv)
-    if args.command in ("pause", "resume", "profile") and not args.account:
-        parser.error(f"{args.command} needs --account <id>")
+    needs = {"pause": "account", "resume": "account", "profile": "account", "forget": "customer"}
+    if args.command in needs and not getattr(args, needs[args.command]):
+        parser.error(f"{args.command} needs --{needs[args.command]} <id>")
     if args.command == "profile" and not args.file:
         parser.error("profile needs --file <profile.json>")
     target = local() if args.local else deployed(args.stack)
-    if args.command == "profile":
-        with open(args.file, encoding="utf-8") as document:
-            print(set_profile(target, args.account, document.read()))
-    elif args.command in ("pause", "resume"):
-        print(set_paused(target, args.account, args.command == "pause"))
-    elif args.command == "invite":
-        print(invite(target, args.hours))
-    elif args.command == "list":
-        print(listing(target))
-    else:
-        token = _read_token()
-        if not token:
-            print("no token given", file=sys.stderr)
-            return 2
-        try:
-            print(register(target, token))
-        except LoginError as error:
-            print(f"not registered: Meta refused the token ({error.detail})", file=sys.stderr)
-            return 1
+    if args.command == "register":
+        return _register(target)
+    print(
+        {
+            "forget": lambda: forget(target, args.customer),
+            "profile": lambda: set_profile(target, args.account, _read_file(args.file)),
+            "pause": lambda: set_paused(target, args.account, True),
+            "resume": lambda: set_paused(target, args.account, False),
+            "invite": lambda: invite(target, args.hours),
+            "list": lambda: listing(target),
+        }[args.command]()
+    )
+    return 0
+
+
+def _read_file(path: str) -> str:
+    with open(path, encoding="utf-8") as document:
+        return document.read()
+
+
+def _register(target: Target) -> int:
+    token = _read_token()
+    if not token:
+        print("no token given", file=sys.stderr)
+        return 2
+    try:
+        print(register(target, token))
+    except LoginError as error:
+        print(f"not registered: Meta refused the token ({error.detail})", file=sys.stderr)
+        return 1
     return 0
 
 

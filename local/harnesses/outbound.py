@@ -15,6 +15,8 @@ import pytest
 
 from callback import handler as callback_handler
 from callback import wiring as callback_wiring
+from eraser import handler as eraser_handler
+from eraser import wiring as eraser_wiring
 from local.aws.apigw import LambdaContext, http_api_event
 from local.aws.runtime import FunctionRuntime
 from local.aws.sqs_poller import SqsPoller, queue_subscriptions
@@ -44,7 +46,7 @@ CUSTOMER = out.CUSTOMER
 
 
 def reset_function_state() -> None:
-    for wiring in (webhook_wiring, sender_wiring, callback_wiring, reconciler_wiring):
+    for wiring in (webhook_wiring, sender_wiring, callback_wiring, reconciler_wiring, eraser_wiring):
         wiring.reset()
 
 
@@ -52,12 +54,19 @@ class Loop:
     """Outbound queue -> sender -> sandbox -> echo webhook -> webhook -> statuses on the events queue."""
 
     def __init__(
-        self, stack: Stack, sandbox: GraphSandbox, sqs: Any, inbox: CallbackInbox, monkeypatch: pytest.MonkeyPatch
+        self,
+        stack: Stack,
+        sandbox: GraphSandbox,
+        clients: dict[str, Any],
+        inbox: CallbackInbox,
+        monkeypatch: pytest.MonkeyPatch,
+        api_url: str,
     ) -> None:
         self._monkeypatch = monkeypatch
         self.stack = stack
         self.sandbox = sandbox
-        self.sqs = sqs
+        self.stack_clients = clients  # moto's dynamodb, sqs and secretsmanager, as the functions see them
+        sqs = self.sqs = clients["sqs"]
         self.inbox = inbox
         self.outbound_url = stack.refs["OutboundQueue"]
         self.events_url = stack.refs["EventsQueue"]
@@ -80,6 +89,16 @@ class Loop:
             subscriptions["CallbackFunction"],
             wait_seconds=0,
         )
+        self.erasure_url = stack.refs["ErasureQueue"]
+        self.eraser_poller = SqsPoller(
+            sqs,
+            self.erasure_url,
+            stack.attributes[("ErasureQueue", "Arn")],
+            lambda event: eraser_handler.lambda_handler(event, LambdaContext("EraserFunction", timeout_seconds=900)),
+            subscriptions["EraserFunction"],
+            wait_seconds=0,
+        )
+        self.api_url = api_url  # the local API server: the webhook, the onboarding pages, Meta's callbacks
         self._events: list[dict[str, Any]] = []
 
     def answer_timeout(self, seconds: float) -> float:
@@ -134,6 +153,10 @@ class Loop:
         )
         self.sandbox.drain_webhooks(timeout=10)
         return summary
+
+    def erase(self) -> None:
+        """Carry out the erasure queue's requests with the real eraser handler, as its event source mapping."""
+        self._drain(self.eraser_poller, self.erasure_url, 0.0)
 
     def run_callbacks(self, *, seconds: float = 0.0) -> None:
         """Deliver the callback queue's jobs the same way (after `run`, which queued them)."""
@@ -228,7 +251,13 @@ def outbound_loop(
         stack,
         clients,
     ):
-        for function in ("WebhookFunction", "SenderFunction", "CallbackFunction", "ReconcilerFunction"):
+        for function in (
+            "WebhookFunction",
+            "SenderFunction",
+            "CallbackFunction",
+            "ReconcilerFunction",
+            "EraserFunction",
+        ):
             for key, value in stack.function_environment(function).items():
                 patch.setenv(key, value)
         patch.setenv("ALLOW_LOCAL_CALLBACKS", "true")  # the inbox is on 127.0.0.1, as in make run
@@ -270,4 +299,4 @@ def outbound_loop(
                 access_token=TOKEN,
             )
             reset_function_state()
-            yield Loop(stack, sandbox, clients["sqs"], inbox, patch)
+            yield Loop(stack, sandbox, clients, inbox, patch, f"http://127.0.0.1:{api.server_address[1]}")

@@ -31,7 +31,7 @@ class Accounts(Protocol):
 
 
 class Vault(Protocol):
-    def delete(self, secret_id: str) -> None: ...
+    def delete(self, secret_id: str) -> bool: ...
 
 
 class AccountEvents(Protocol):

@@ -1,4 +1,4 @@
-"""Lambda entry point for GET /oauth/start and GET /oauth/callback (onboarding.wiring builds it;
+"""Lambda entry point for the onboarding pages and Meta's callbacks (onboarding.wiring builds it;
 onboarding.api answers)."""
 
 from typing import Any

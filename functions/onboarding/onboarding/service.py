@@ -191,9 +191,7 @@ class Onboarding:
         request and the code exchange, and registered in Meta's App Dashboard."""
         if self._redirect_uri:
             return self._redirect_uri
-        host = request.header("host") or "localhost"
-        scheme = (request.header("x-forwarded-proto") or "https").split(",")[0].strip()
-        return f"{scheme}://{host}{CALLBACK_PATH}"
+        return f"{request.base_url()}{CALLBACK_PATH}"
 
 
 def _denied(request: HttpApiRequest) -> Reply | None:

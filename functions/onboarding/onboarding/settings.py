@@ -31,6 +31,9 @@ class OnboardingSettings(LocalStackSettings):
         "own /oauth/callback, from the request's host.",
     )
     webhook_fields: CommaList = Field(min_length=1)
+    erasure_queue_url: str = Field(
+        min_length=1, description="Meta's data-deletion requests go here, for the eraser (igdm.queues.erasure_queue)."
+    )
 
     @property
     def scopes(self) -> list[str]:

@@ -7,12 +7,15 @@ from igdm import runtime
 from igdm.meta.connect import AccountConnector
 from igdm.meta.instagram_login import InstagramLogin
 from igdm.queues.account_publisher import AccountEventPublisher
+from igdm.queues.erasure_queue import ErasureQueue
 from igdm.runtime import aws
 from igdm.runtime.config import cached_settings
 from igdm.store.accounts import AccountTable
+from igdm.store.erasure import ErasureRequests
 from igdm.store.tokens import TokenVault
 from onboarding.api import OnboardingApi
 from onboarding.credentials import SecretsManagerCredentials
+from onboarding.data_deletion import DataDeletion
 from onboarding.deauthorize import Deauthorize
 from onboarding.service import Onboarding
 from onboarding.settings import OnboardingSettings
@@ -58,6 +61,16 @@ def deauthorize() -> Deauthorize:
 
 
 @cache
+def data_deletion() -> DataDeletion:
+    settings = cached_settings(OnboardingSettings)
+    return DataDeletion(
+        signing_secrets=credentials().signing_secrets,
+        requests=ErasureRequests(aws.client("dynamodb"), settings.table_name),
+        jobs=ErasureQueue(aws.client("sqs"), settings.erasure_queue_url),
+    )
+
+
+@cache
 def credentials() -> SecretsManagerCredentials:
     settings = cached_settings(OnboardingSettings)
     return SecretsManagerCredentials(
@@ -68,12 +81,13 @@ def credentials() -> SecretsManagerCredentials:
     )
 
 
-api = OnboardingApi(service, deauthorize)
+api = OnboardingApi(service, deauthorize, data_deletion)
 
 
 def reset() -> None:
     """Forget what was built, the clients, the settings and the cached secrets."""
     service.cache_clear()
     deauthorize.cache_clear()
+    data_deletion.cache_clear()
     credentials.cache_clear()
     runtime.reset()

@@ -23,6 +23,7 @@ from igdm.contracts.callbacks import url_refusal
 from igdm.contracts.events import Handover, InboundEvent
 from igdm.contracts.handover import gateway_handover_event
 from igdm.contracts.outbound import (
+    ID_PATTERN,
     IDEMPOTENCY_KEY_PATTERN,
     INSTAGRAM_INBOX_APP_ID,
     THREAD_CONTROL_KINDS,
@@ -746,7 +747,7 @@ class Sender:
             idempotency_key=key,
             payload_hash=payload_hash,
             kind=kind,
-            account_id=text("account_id"),
+            account_id=_id_or_none(document.get("account_id")),
             customer_id=without_lone_surrogates(customer) if customer else None,
             parts_total=0,
             correlation_id=text("correlation_id"),
@@ -755,6 +756,12 @@ class Sender:
         )
         self.metrics.count("InvalidMessages")
         return self._refuse(record, created, payload_hash, "invalid_message", problem)
+
+
+def _id_or_none(value: Any) -> str | None:
+    """An invalid message's account as its record keeps it: only what could be an id (an index key must be a
+    short, non-empty string; the record is how the producer and an erasure find the message)."""
+    return value if isinstance(value, str) and re.fullmatch(ID_PATTERN, value) else None
 
 
 def _log_status(record: OutboundRecord, status: str, reason: str | None = None, detail: str | None = None) -> None:

@@ -18,6 +18,7 @@ REQUIRED = {  # what the template (Globals and the function) always sets, other 
     "TABLE_NAME": "gw-table",
     "EVENTS_QUEUE_URL": "https://sqs.example/events.fifo",
     "OUTBOUND_QUEUE_URL": "https://sqs.example/outbound.fifo",
+    "ERASURE_QUEUE_URL": "https://sqs.example/erasure",
     "ACCOUNT_SECRET_PREFIX": "gw/accounts/",
     "APP_SECRET_NAME": "gw/app",
     "ONBOARDING_SECRET_NAME": "gw/onboarding",

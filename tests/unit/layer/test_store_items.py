@@ -3,6 +3,7 @@ each writes (a change of wire format fails here, not in a deployed table), and i
 previous, hand-mapped version wrote still read back the same."""
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -246,6 +247,7 @@ CLAIMED_ATTRIBUTES = {
     "updated_at": {"S": "2025-01-01T00:00:01.123456+00:00"},
     "expires_at": {"N": "1743465601"},
     "account_id": {"S": ACCOUNT},
+    "customer_id": {"S": "-"},  # a private reply names no customer: NO_PARTY, so the index holds it too
     "correlation_id": {"S": "c-1"},
     "callback_data": {"S": ""},
 }
@@ -254,6 +256,16 @@ CLAIMED_ATTRIBUTES = {
 def test_a_claimed_record() -> None:
     assert CLAIMED.to_item(created_at=WRITTEN, expires_at=1743465601) == CLAIMED_ATTRIBUTES
     assert OutboundRecord.from_item(CLAIMED_ATTRIBUTES) == CLAIMED
+
+
+def test_a_record_without_account_or_customer_is_indexed_under_no_party_and_reads_back_as_none() -> None:
+    nobody = replace(CLAIMED, account_id=None, customer_id=None)
+    item = nobody.to_item(created_at=WRITTEN, expires_at=1)
+    assert (item["account_id"], item["customer_id"]) == ({"S": "-"}, {"S": "-"})
+    assert OutboundRecord.from_item(item) == nobody
+    # A record written before NO_PARTY, with the attributes absent, reads the same.
+    older = {k: v for k, v in item.items() if k not in ("account_id", "customer_id")}
+    assert OutboundRecord.from_item(older) == nobody
 
 
 def test_a_record_further_on_round_trips() -> None:

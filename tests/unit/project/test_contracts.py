@@ -19,7 +19,8 @@ def test_committed_json_schema_matches_the_event_model() -> None:
 def test_schema_validates_a_real_event_and_names_every_kind() -> None:
     schema = json.loads((ROOT / "schemas" / "inbound-event.v1.json").read_text(encoding="utf-8"))
     kinds = schema["$defs"]["EventKind"]["enum"]
-    assert {"unknown", "gap", "story_reply", "message_status", "account_status"} <= set(kinds) and len(kinds) == 22
+    assert {"unknown", "gap", "story_reply", "message_status", "account_status", "customer_forgotten"} <= set(kinds)
+    assert len(kinds) == 23
     assert set(schema["required"]) >= {"event_id", "kind", "account_id", "occurred_at", "raw"}
     assert set(schema["properties"]) == set(InboundEvent.model_fields)
 

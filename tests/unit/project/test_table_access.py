@@ -13,6 +13,7 @@ import pytest
 
 from igdm.store import keys as table
 from tests.table_access import (
+    INDEX_PREFIX,
     Grant,
     GrantError,
     Part,
@@ -39,6 +40,8 @@ OAUTH_STATES = family(table.oauth_state_pk(_ANY))  # the onboarding's single-use
 TOKEN_RESCUE = family(table.token_rescue_pk(_ANY))  # a renewed token Secrets Manager refused (TokenRescue)
 UNSETTLED = family(table.unsettled_pk(_ANY))  # each account's UNKNOWN messages, for the reconciler
 COMMENTS = family(table.comment_pk(_ANY, _ANY))  # customers' comments, for the private-reply rules
+ERASURES = family(table.erasure_pk(_ANY))  # erasure requests' audit items
+INDEX = INDEX_PREFIX + table.ACCOUNT_CUSTOMER_INDEX  # what names an account and a customer, keys only
 
 SAMPLE_KEYS = {
     CONVERSATIONS: table.conversation_pk("17841400000000001", "1234567890"),
@@ -50,6 +53,8 @@ SAMPLE_KEYS = {
     TOKEN_RESCUE: TOKEN_RESCUE.removesuffix("*") + "17841400000000001",
     UNSETTLED: table.unsettled_pk("17841400000000001"),
     COMMENTS: table.comment_pk("17841400000000001", "17999999999999999"),
+    ERASURES: table.erasure_pk("Yx3kq0_confirmation-code"),
+    INDEX: INDEX,
 }
 
 # function -> key family -> the DynamoDB actions its code uses there (and so its role is granted).
@@ -80,6 +85,21 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "OnboardingFunction": {
         OAUTH_STATES: {"PutItem", "DeleteItem"},  # igdm.store.oauth_states (add, take) via onboarding.state
         ACCOUNTS: {"GetItem", "UpdateItem"},  # igdm.meta.connect -> save, record_check; deauthorize: get, set_status
+        ERASURES: {"PutItem", "GetItem"},  # onboarding.data_deletion: the request recorded, its status page
+    },
+    "EraserFunction": {
+        # igdm.store.erasure.StoredData: indexed (the index), partition (Query), existing (BatchGetItem), delete
+        # (BatchWriteItem), delete_if_present (DeleteItem); ErasureRequests: get, started/deleted/complete
+        INDEX: {"Query"},
+        CONVERSATIONS: {"Query", "BatchWriteItem"},
+        ACCOUNTS: {"Query", "DeleteItem"},
+        UNSETTLED: {"Query", "BatchWriteItem"},
+        OUTBOUND: {"BatchGetItem", "BatchWriteItem"},
+        MESSAGE_IDS: {"BatchGetItem", "BatchWriteItem"},
+        COMMENTS: {"BatchGetItem", "BatchWriteItem"},
+        RATES: {"DeleteItem"},
+        TOKEN_RESCUE: {"DeleteItem"},  # deleted if present, never read
+        ERASURES: {"GetItem", "PutItem", "UpdateItem"},
     },
     "RefresherFunction": {
         ACCOUNTS: {"Query", "UpdateItem"},  # AccountTable.all, record_check, record_refresh, set_status
@@ -111,6 +131,7 @@ def granted(function: str) -> dict[str, set[str]]:
 
 
 def test_the_families_are_the_codes_prefixes() -> None:
+    assert ERASURES == "ERASURE#*" and INDEX == "index:AccountCustomer"
     assert [CONVERSATIONS, OUTBOUND, MESSAGE_IDS, RATES, ACCOUNTS, OAUTH_STATES] == [
         "CONV#*",
         "OUT#*",
@@ -166,8 +187,14 @@ def test_the_internet_facing_webhook_cannot_create_or_delete_anything_but_its_co
         assert not authorised(grants()["WebhookFunction"], (Part("PutItem", (key,)),)), key
 
 
-def test_only_the_refresher_may_touch_rescued_tokens() -> None:
-    assert [f for f in EXPECTED if TOKEN_RESCUE in granted(f)] == ["RefresherFunction"]
+def test_only_the_refresher_may_touch_rescued_tokens_and_the_eraser_delete_them() -> None:
+    assert sorted(f for f in EXPECTED if TOKEN_RESCUE in granted(f)) == ["EraserFunction", "RefresherFunction"]
+    assert granted("EraserFunction")[TOKEN_RESCUE] == {"DeleteItem"}  # never a read
+
+
+def test_only_the_eraser_may_read_the_index_or_delete_in_batches() -> None:
+    assert [f for f in EXPECTED if INDEX in granted(f)] == ["EraserFunction"]
+    assert [f for f in EXPECTED if any("BatchWriteItem" in a for a in granted(f).values())] == ["EraserFunction"]
 
 
 def test_no_role_may_scan_the_table() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from igdm.contracts.events import AccountStatus, EventKind, GraphError, InboundEvent
+from igdm.contracts.events import AccountStatus, Erasure, EventKind, GraphError, InboundEvent
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class AccountChange:
     subscribed_fields: list[str] = field(default_factory=list)
     error: dict[str, Any] | None = None
     moment: str | None = None  # a change that may happen several times a day: part of its event id
+    erasure: Erasure | None = None  # data_deleted: the request and what it deleted
 
 
 def account_event(change: AccountChange, *, now: float) -> InboundEvent:
@@ -59,5 +60,6 @@ def account_event(change: AccountChange, *, now: float) -> InboundEvent:
             subscribed_fields=change.subscribed_fields,
             error=GraphError.model_validate(change.error) if change.error else None,
         ),
+        erasure=change.erasure,
         raw={},
     )

@@ -37,6 +37,7 @@ class EventKind(StrEnum):
     GAP = "gap"
     MESSAGE_STATUS = "message_status"
     ACCOUNT_STATUS = "account_status"
+    CUSTOMER_FORGOTTEN = "customer_forgotten"
 
 
 # Kinds that can carry the content of a message that gets deleted (its text and media are removed then).
@@ -188,6 +189,7 @@ class AccountStatus(_Part):
         "resumed",
         "profile_restored",
         "deauthorized",
+        "data_deleted",
     ] = Field(
         description="connected: onboarded or re-authorised; token_dead: Meta answered 190 (expired, revoked, "
         "password changed); token_expiring: within the alarm threshold of expiry and not refreshed; "
@@ -199,7 +201,9 @@ class AccountStatus(_Part):
         "last HistoryImportDays; paused, resumed: an operator stopped or restarted sending for the account "
         "(tools.accounts pause, resume); inbound keeps flowing while it is paused; profile_restored: the refresher "
         "found the account's ice breakers or menu changed at Meta and applied the declared ones again; "
-        "deauthorized: Meta's deauthorize callback said the owner removed the app (status disconnected)."
+        "deauthorized: Meta's deauthorize callback said the owner removed the app (status disconnected); "
+        "data_deleted: everything the gateway stored about the account was deleted (Meta's data-deletion "
+        "callback, or an operator), its token included: delete what you keep about it too."
     )
     reason: str | None = Field(
         None, description="A stable code: token_expired, token_revoked, refresh_refused, fields_missing ..."
@@ -210,6 +214,22 @@ class AccountStatus(_Part):
     missing_fields: list[str] = Field(default_factory=list, description="Webhook fields Meta had dropped.")
     subscribed_fields: list[str] = Field(default_factory=list, description="Webhook fields subscribed now.")
     error: GraphError | None = Field(None, description="Meta's error, when Meta refused a call.")
+
+
+class Erasure(_Part):
+    """A request to delete everything about an id (kind customer_forgotten, and account_status data_deleted)."""
+
+    confirmation_code: str = Field(
+        description="The request's code: Meta's confirmation_code, shown on GET /meta/deletion-status?code=..."
+    )
+    requested_by: Literal["meta", "operator"] = Field(
+        description="meta: Meta's data-deletion callback; operator: tools.accounts forget."
+    )
+    deleted: dict[str, int] = Field(
+        default_factory=dict,
+        description="How many items of each kind the gateway deleted (events, conversation_states, "
+        "outbound_messages, message_ids, comments, ...), over all of the stack's accounts.",
+    )
 
 
 class InboundEvent(BaseModel):
@@ -292,6 +312,11 @@ class InboundEvent(BaseModel):
     )
     account: AccountStatus | None = Field(
         None, description="On account_status events: what changed about the account's token or webhook subscription."
+    )
+    erasure: Erasure | None = Field(
+        None,
+        description="On customer_forgotten events (and account_status data_deleted): the gateway deleted what it "
+        "stored about the customer (or account); delete what you keep about them too.",
     )
     raw: dict[str, Any] = Field(description="The item exactly as Meta sent it.")
 

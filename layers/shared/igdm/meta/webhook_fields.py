@@ -44,9 +44,17 @@ WEBHOOK_FIELDS: dict[str, tuple[str, frozenset[EventKind]]] = {
 DEFAULT_FIELDS = tuple(WEBHOOK_FIELDS)
 
 # Kinds no subscribed field brings: mentions come with the Facebook Login edge only (FBL); the rest the gateway
-# makes itself (unknown: an item it could not read; gap, message_status, account_status: its own reports).
+# makes itself (unknown: an item it could not read; gap, message_status, account_status, customer_forgotten: its
+# own reports).
 NOT_FROM_A_FIELD = frozenset(
-    {EventKind.MENTION, EventKind.UNKNOWN, EventKind.GAP, EventKind.MESSAGE_STATUS, EventKind.ACCOUNT_STATUS}
+    {
+        EventKind.MENTION,
+        EventKind.UNKNOWN,
+        EventKind.GAP,
+        EventKind.MESSAGE_STATUS,
+        EventKind.ACCOUNT_STATUS,
+        EventKind.CUSTOMER_FORGOTTEN,
+    }
 )
 
 

@@ -64,6 +64,12 @@ class HttpApiRequest(BaseModel):
                 return value.strip()
         return None
 
+    def base_url(self) -> str:
+        """This API's own address as the caller reached it (API Gateway says https in X-Forwarded-Proto)."""
+        host = self.header("host") or "localhost"
+        scheme = (self.header("x-forwarded-proto") or "https").split(",")[0].strip()
+        return f"{scheme}://{host}"
+
     def raw_body(self) -> bytes | None:
         """The exact bytes sent (API Gateway base64-encodes what it cannot pass as text); None if the
         body claims base64 but is not."""

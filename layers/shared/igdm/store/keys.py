@@ -20,6 +20,15 @@ CONVERSATION_STATE_SK = "STATE"
 EVENT_SK_PREFIX = "EVT#"
 NO_CUSTOMER = "-"
 
+# Every item that names both an account and a customer (events, conversation states, outbound records) is
+# in this index, keys only: an erasure finds a customer's items, or an account's customers, with a Query,
+# never a Scan (igdm.store.erasure). An outbound record without one of the two writes NO_PARTY instead, so
+# that it is found too; an index key may not be an empty string.
+ACCOUNT_CUSTOMER_INDEX = "AccountCustomer"
+INDEX_ACCOUNT = "account_id"
+INDEX_CUSTOMER = "customer_id"
+NO_PARTY = "-"
+
 
 def conversation_pk(account_id: str, customer_id: str | None) -> str:
     """All items of one conversation share this partition (events, and its state item)."""
@@ -114,3 +123,13 @@ COMMENT_SK = "COMMENT"
 
 def comment_pk(account_id: str, comment_id: str) -> str:
     return f"COMMENT#{account_id}#{comment_id}"
+
+
+# An erasure request (Meta's data-deletion callback, tools.accounts forget): its confirmation code, a hash of the
+# id, what was deleted and when. Never the id itself (igdm.store.erasure).
+ERASURE_PK_PREFIX = "ERASURE#"
+ERASURE_SK = "ERASURE"
+
+
+def erasure_pk(code: str) -> str:
+    return f"{ERASURE_PK_PREFIX}{code}"

@@ -23,6 +23,7 @@ from igdm.store.keys import (
     EVENT_SK_PREFIX,
     MESSAGE_ID_PK_PREFIX,
     MESSAGE_ID_SK,
+    NO_PARTY,
     OUTBOUND_SK,
     TTL_ATTRIBUTE,
     UNSETTLED_PK_PREFIX,
@@ -98,8 +99,10 @@ class OutboundRecord:
                     "created_at": created_at.isoformat(),
                     "updated_at": created_at.isoformat(),
                     TTL_ATTRIBUTE: expires_at,
-                    "account_id": self.account_id,
-                    "customer_id": self.customer_id,
+                    # Both always, NO_PARTY for a missing one: the AccountCustomer index then holds every record, so
+                    # an erasure finds a private reply (no customer) and a record that named no account.
+                    "account_id": self.account_id or NO_PARTY,
+                    "customer_id": self.customer_id or NO_PARTY,
                     "correlation_id": self.correlation_id,
                     "callback_url": self.callback_url,
                     "callback_data": self.callback_data,
@@ -120,8 +123,8 @@ class OutboundRecord:
         return cls(
             idempotency_key=attributes["idempotency_key"],
             status=attributes["status"],
-            account_id=attributes.get("account_id"),
-            customer_id=attributes.get("customer_id"),
+            account_id=_party(attributes.get("account_id")),
+            customer_id=_party(attributes.get("customer_id")),
             kind=attributes.get("kind") or "",
             payload_hash=attributes.get("payload_hash") or "",
             parts_total=attributes.get("parts_total") or 0,
@@ -389,8 +392,11 @@ class OutboundRecords:
         condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
         if conversation is not None:
             # A private reply names a comment, so its record has no customer: any of its account's will do.
-            condition += " AND account_id = :account AND (customer_id = :customer OR attribute_not_exists(customer_id))"
-            values.update({":account": conversation[0], ":customer": conversation[1]})
+            condition += (
+                " AND account_id = :account"
+                " AND (customer_id IN (:customer, :nobody) OR attribute_not_exists(customer_id))"
+            )
+            values.update({":account": conversation[0], ":customer": conversation[1], ":nobody": NO_PARTY})
         remove = " REMOVE inflight_part" if status in (FAILED, UNKNOWN) else ""
         return self._update(idempotency_key, "SET " + ", ".join(sets) + remove, condition, values)
 
@@ -681,3 +687,8 @@ def in_conversation(record: OutboundRecord, account_id: str, customer_id: str) -
     """Whether a receipt in this conversation may be about the record's message (a private reply's
     record names no customer: any of its account's)."""
     return record.account_id == account_id and record.customer_id in (None, customer_id)
+
+
+def _party(value: str | None) -> str | None:
+    """An account or customer id as a record holds it: NO_PARTY (or nothing, in records written before it) is none."""
+    return None if value in (None, NO_PARTY) else value

@@ -163,6 +163,8 @@ def intervals(
 
 
 CONVERSATIONS = "conversations"
+# Every class an account has a RATE# item for: the sender's (intervals) and the reconciler's.
+RATE_CLASSES = ("text", "media", "private_reply", CONVERSATIONS)
 
 
 def conversations_limits(calls_per_second: float, headroom: float) -> dict[str, tuple[float, float]]:

@@ -92,14 +92,16 @@ class TokenVault:
             self._client.put_secret_value(SecretId=name, SecretString=document.to_json())
         return name
 
-    def delete(self, secret_id: str) -> None:
+    def delete(self, secret_id: str) -> bool:
         """Delete the account's token secret now, without the recovery window (the owner removed the app:
-        nothing may keep the token); a secret already gone is not an error."""
+        nothing may keep the token); a secret already gone is not an error. Whether there was one."""
         try:
             self._client.delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                 raise
+            return False
+        return True
 
     def stage(self, secret_id: str, document: TokenDocument) -> str:
         """Write `document` as the pending version; the current one stays what every reader gets."""

@@ -1,0 +1,130 @@
+"""Meta's data deletion callback, POST /meta/data-deletion, and the page it links to, GET /meta/deletion-status.
+
+Meta sends a form field `signed_request` (igdm.meta.signed_request) naming a user id: an account's, or a
+customer's. One that is not signed with the app's secret, or is more than a day old, is answered 400 and changes
+nothing. Otherwise the request is recorded (an ERASURE# audit item: the confirmation code and a hash of the id,
+never the id) and put on the erasure queue for the eraser, and Meta gets what it asks for:
+`{"url": <the status page>, "confirmation_code": <code>}`. The deletion itself takes seconds (minutes for a large
+account); the status page says whether it is done, what was deleted, and when.
+"""
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+from urllib.parse import parse_qs, quote
+
+from igdm.meta.signed_request import SignedRequestRefused, verify_signed_request
+from igdm.queues.erasure_queue import ErasureJob
+from igdm.runtime.http_api import HttpApiRequest, Reply
+from igdm.runtime.observability import logger
+from igdm.store.erasure import COMPLETED, FAMILIES, ErasureRequest, Requester
+from onboarding.pages import page
+
+MAX_FORM_BYTES = 16_384
+STATUS_PATH = "/meta/deletion-status"
+CODE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+# What the status page calls each kind of item (igdm.store.erasure.FAMILIES).
+LABELS = {
+    "events": "messages and other events",
+    "conversation_states": "conversation states",
+    "unsettled_markers": "markers of messages awaiting confirmation",
+    "outbound_messages": "records of messages sent",
+    "message_ids": "message id records",
+    "comments": "comment records",
+    "rate_states": "rate-limit records",
+    "rescued_tokens": "kept access tokens",
+    "accounts": "account records",
+    "token_secrets": "stored access tokens",
+}
+
+
+class Requests(Protocol):
+    def add(self, request: ErasureRequest) -> None: ...
+
+    def get(self, code: str) -> ErasureRequest | None: ...
+
+
+class Jobs(Protocol):
+    def send(self, job: ErasureJob) -> None: ...
+
+
+def record_request(requests: Requests, jobs: Jobs, user_id: str, *, requested_by: Requester, now: float) -> str:
+    """The audit item first, then the job: a job always finds its request. Returns the confirmation code."""
+    request = ErasureRequest.new(user_id, requested_by, now=now)
+    requests.add(request)
+    jobs.send(ErasureJob(request.code, user_id))
+    return request.code
+
+
+@dataclass
+class DataDeletion:
+    signing_secrets: Callable[[], Sequence[str]]  # the Instagram app's secret and the Meta app's
+    requests: Requests
+    jobs: Jobs
+    clock: Callable[[], float] = field(default=time.time)
+
+    def callback(self, request: HttpApiRequest) -> Reply:
+        now = self.clock()
+        raw = request.raw_body() or b""
+        if len(raw) > MAX_FORM_BYTES:
+            return Reply.of_json(413, {"error": "the form is too large"})
+        form = parse_qs(raw.decode("utf-8", "replace"))
+        try:
+            signed = verify_signed_request(
+                next(iter(form.get("signed_request", [])), None), self.signing_secrets(), now
+            )
+        except SignedRequestRefused as refused:
+            logger.warning("data deletion callback refused", extra={"reason": str(refused)})
+            return Reply.of_json(400, {"error": str(refused)})
+        code = record_request(self.requests, self.jobs, signed.user_id, requested_by="meta", now=now)
+        logger.warning("data deletion requested by Meta", extra={"code": code})
+        return Reply.of_json(
+            200, {"url": f"{request.base_url()}{STATUS_PATH}?code={quote(code)}", "confirmation_code": code}
+        )
+
+    def status(self, request: HttpApiRequest) -> Reply:
+        code = request.query.get("code", "")
+        found = self.requests.get(code) if CODE.fullmatch(code) else None
+        if found is None:
+            return page(
+                404,
+                "No such deletion request",
+                ["This confirmation code names no data deletion request. Check the link Instagram gave you."],
+                outcome="unknown_code",
+            )
+        done = found.status == COMPLETED
+        deleted = [f"{found.deleted[name]} {LABELS[name]}" for name in FAMILIES if found.deleted.get(name)]
+        lines = [
+            f"Confirmation code: {found.code}",
+            f"Requested: {_shown(found.requested_at)}",
+            f"Completed: {_shown(found.completed_at)}"
+            if done
+            else "Status: in progress. This page shows the result once it is done.",
+        ]
+        if done:
+            lines.append(
+                "Deleted: " + "; ".join(deleted) + "."
+                if deleted
+                else "Nothing was stored about you: there was nothing to delete."
+            )
+            lines.append(
+                "The systems that read this business's Instagram messages were told to delete what they keep too."
+            )
+        return page(
+            200,
+            "Your data deletion request" + (" is complete" if done else " is in progress"),
+            lines,
+            outcome="deletion_completed" if done else "deletion_pending",
+        )
+
+
+def _shown(iso: str | None) -> str:
+    if not iso:
+        return "unknown"
+    try:
+        return datetime.fromisoformat(iso).astimezone(UTC).strftime("%d %B %Y, %H:%M UTC")
+    except ValueError:
+        return iso
