@@ -830,6 +830,23 @@ def test_quick_replies_meta_disabled_in_2026_are_refused_naming_the_rule(content
     assert w.graph.requests == []
 
 
+@pytest.mark.parametrize(
+    "tag", ["ACCOUNT_UPDATE", "CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "CUSTOMER_FEEDBACK"]
+)
+def test_message_tags_meta_retired_are_refused_naming_the_rule(tag: str) -> None:
+    w = world(said_hours_ago=30)
+    assert w.send(out.outbound("text", key=tag, tag=tag)) == "FAILED"
+    record = w.record(tag)
+    assert record.reason == "invalid_message" and "retired" in (record.detail or "") and tag in (record.detail or "")
+    assert w.graph.requests == []
+
+
+def test_the_human_agent_tag_from_a_messenger_producer_is_the_human_agent_flag() -> None:
+    w = world(said_hours_ago=30)
+    assert w.send(out.outbound("text", key="tagged", tag="HUMAN_AGENT")) == "SENT"
+    assert w.graph.bodies == [text_body("tagged", messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT")]
+
+
 # ---- private replies: Meta's rules before the call
 
 

@@ -88,6 +88,12 @@ class Media(_Strict):
 # contract still knows them, so a producer learns why rather than reading "unknown content_type".
 RETIRED_QUICK_REPLIES = frozenset({"user_email", "user_phone_number"})
 
+# Message tags: HUMAN_AGENT is Instagram's only one. Meta retired three others on 2026-04-27 (field-2026), and
+# CUSTOMER_FEEDBACK was never available on Instagram; the contract knows them so that a producer moving from
+# Messenger learns which rule refused its message.
+HUMAN_AGENT_TAG = "HUMAN_AGENT"
+RETIRED_TAGS = frozenset({"ACCOUNT_UPDATE", "CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "CUSTOMER_FEEDBACK"})
+
 
 class QuickReply(_Strict):
     content_type: Literal["text", "user_email", "user_phone_number"] = "text"
@@ -431,6 +437,15 @@ class OutboundMessage(_Strict):
         description="A person wrote this message. Only such messages may be sent "
         "between 24 hours and 7 days after the customer's last message (HUMAN_AGENT tag).",
     )
+    tag: (
+        Literal["HUMAN_AGENT", "ACCOUNT_UPDATE", "CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "CUSTOMER_FEEDBACK"]
+        | None
+    ) = Field(
+        None,
+        description="Messenger's message tag, for producers that send one: HUMAN_AGENT is the same as human_agent: "
+        "true; the others are refused (Meta retired them on 2026-04-27; CUSTOMER_FEEDBACK never existed on "
+        "Instagram). The gateway itself decides when the HUMAN_AGENT tag goes to Meta.",
+    )
     correlation_id: str | None = Field(
         None, min_length=1, max_length=256, description="Yours; repeated on every status event of this message."
     )
@@ -455,6 +470,14 @@ class OutboundMessage(_Strict):
     def _callback(cls, value: str | None) -> str | None:
         return None if value is None else _url(value, https_only=False)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _human_agent_tag(cls, data: Any) -> Any:
+        """The HUMAN_AGENT tag says a person wrote the message, as human_agent does."""
+        if isinstance(data, dict) and data.get("tag") == HUMAN_AGENT_TAG and "human_agent" not in data:
+            return {**data, "human_agent": True}
+        return data
+
     @model_validator(mode="after")
     def _combinations(self) -> Self:
         # These rules span fields, so pydantic reports them at the top level: each reason names its field.
@@ -467,6 +490,14 @@ class OutboundMessage(_Strict):
             raise ValueError(
                 "message.quick_replies: a private reply to a comment (recipient.comment_id) cannot carry quick replies"
             )
+        if self.tag in RETIRED_TAGS:
+            raise ValueError(
+                f"tag: {self.tag} is not a message tag on Instagram (Meta retired ACCOUNT_UPDATE, "
+                "CONFIRMED_EVENT_UPDATE and POST_PURCHASE_UPDATE on 2026-04-27; CUSTOMER_FEEDBACK never existed "
+                "there): outside the 24-hour window only a message a person wrote may go, with human_agent: true"
+            )
+        if self.tag == HUMAN_AGENT_TAG and not self.human_agent:
+            raise ValueError("tag: HUMAN_AGENT says a person wrote the message, but human_agent is false")
         if self.reply_to_message_id is not None and kind in {
             "react",
             "unreact",
