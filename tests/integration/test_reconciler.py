@@ -11,12 +11,16 @@ import pytest
 from local.harnesses.outbound import ACCOUNT, CUSTOMER, Loop, outbound_loop
 from local.samples import outbound as out
 
-RATE = 20  # the sandbox's and the reconciler's Conversations API limit here (Meta's is 2): a quicker test
+RATE = 20  # the reconciler's Conversations API limit here (Meta's is 2): a quicker test
+# The sandbox allows twice that: at the exact limit, a request the loaded test machine holds back by more than the
+# limiter's 40 ms jitter allowance arrives next to the one after it and is throttled, and these tests are about
+# what is backfilled, not about the limit (test_rate_limiter.py holds the same limiter to its limit).
+SANDBOX_RATE = 2 * RATE
 
 
 @pytest.fixture
 def loop(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loop]:
-    with outbound_loop(monkeypatch, conversations_rate_per_second=RATE) as running:
+    with outbound_loop(monkeypatch, conversations_rate_per_second=SANDBOX_RATE) as running:
         monkeypatch.setenv("CONVERSATIONS_RATE_PER_SECOND", str(RATE))
         yield running
 

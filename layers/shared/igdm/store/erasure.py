@@ -167,7 +167,7 @@ class ErasureRequest:
             requested_by="operator" if a["requested_by"] == "operator" else "meta",
             requested_at=a["requested_at"],
             status=a.get("status", PENDING),
-            deleted={k: int(v) for k, v in (a.get("deleted") or {}).items()},
+            deleted={k: int(v) for k, v in (a.get("deleted") or {}).items() if int(v)},  # what was deleted
             completed_at=a.get("completed_at"),
             attempts=int(a.get("attempts") or 0),
         )
