@@ -26,18 +26,18 @@ from onboarding.pages import page
 MAX_FORM_BYTES = 16_384
 STATUS_PATH = "/meta/deletion-status"
 CODE = re.compile(r"[A-Za-z0-9_-]{16,64}")
-# What the status page calls each kind of item (igdm.store.erasure.FAMILIES).
+# What the status page calls each kind of item (igdm.store.erasure.FAMILIES): one, and more than one.
 LABELS = {
-    "events": "messages and other events",
-    "conversation_states": "conversation states",
-    "unsettled_markers": "markers of messages awaiting confirmation",
-    "outbound_messages": "records of messages sent",
-    "message_ids": "message id records",
-    "comments": "comment records",
-    "rate_states": "rate-limit records",
-    "rescued_tokens": "kept access tokens",
-    "accounts": "account records",
-    "token_secrets": "stored access tokens",
+    "events": ("message or other event", "messages and other events"),
+    "conversation_states": ("conversation state", "conversation states"),
+    "unsettled_markers": ("marker of a message awaiting confirmation", "markers of messages awaiting confirmation"),
+    "outbound_messages": ("record of a message sent", "records of messages sent"),
+    "message_ids": ("message id record", "message id records"),
+    "comments": ("comment record", "comment records"),
+    "rate_states": ("rate-limit record", "rate-limit records"),
+    "rescued_tokens": ("kept access token", "kept access tokens"),
+    "accounts": ("account record", "account records"),
+    "token_secrets": ("stored access token", "stored access tokens"),
 }
 
 
@@ -96,7 +96,11 @@ class DataDeletion:
                 outcome="unknown_code",
             )
         done = found.status == COMPLETED
-        deleted = [f"{found.deleted[name]} {LABELS[name]}" for name in FAMILIES if found.deleted.get(name)]
+        deleted = [
+            f"{found.deleted[name]} {LABELS[name][found.deleted[name] > 1]}"
+            for name in FAMILIES
+            if found.deleted.get(name)
+        ]
         lines = [
             f"Confirmation code: {found.code}",
             f"Requested: {_shown(found.requested_at)}",
