@@ -199,8 +199,10 @@ def figures(single: SinglePosts, sender: InstanceRun) -> list[Figure]:
             method=(
                 "Inbound: from the webhook's one-event POSTs (figure 2's child process): the measured duration "
                 "and CPU, the AWS requests counted at botocore with their DynamoDB request units (estimated "
-                "from the items written and read: 1 per KB written, twice that in a transaction; 1 per 4 KB "
-                "read strongly, half that eventually) and SQS 64 KB chunks, and the bytes the function "
+                "from the items written and read: 1 per KB written, twice that in a transaction, plus 1 for the "
+                "AccountCustomer index entry of an item written with an account and a customer, which for an "
+                "update is an upper bound; 1 per 4 KB read strongly, half that eventually) and SQS 64 KB chunks, "
+                "and the bytes the function "
                 "logged, priced for the configured MemorySize "
                 f"({memory_size_mb('WebhookFunction')} MB, arm64). The floor is the least any "
                 "webhook-to-queue design pays: one HTTP API request, a 1 ms invocation, one SQS request. "
