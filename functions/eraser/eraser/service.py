@@ -204,7 +204,7 @@ class Eraser:
         for pk in sorted(conversations):
             found.add_items(self.data.partition(pk))
         found.add_items(self.data.partition(unsettled_pk(account_id)))
-        self._naming(conversation_pk(UNREADABLE_ACCOUNT, None), account_id, found)
+        # Unreadable entries naming the id were found as the customer's (_as_customer reads that partition).
 
     def _naming(self, pk: str, user_id: str, found: Found) -> None:
         """The items of a no-customer partition whose content names the id (a mention, an unreadable entry)."""

@@ -196,20 +196,24 @@ class ErasureRequests:
         """Add to the counts (each family's attribute exists from add: a nested SET needs its map)."""
         counts = {name: n for name, n in counts.items() if n and name in FAMILIES}
         if counts:
-            sets = ", ".join(f"deleted.{name} = deleted.{name} + :{name}" for name in counts)
-            self._update(code, f"SET {sets}", {f":{name}": n for name, n in counts.items()})
+            # Every name through a placeholder: some families' names may be DynamoDB reserved words.
+            names = {"#deleted": "deleted", **{f"#f{i}": name for i, name in enumerate(counts)}}
+            sets = ", ".join(f"#deleted.#f{i} = #deleted.#f{i} + :f{i}" for i in range(len(counts)))
+            self._update(code, f"SET {sets}", {f":f{i}": n for i, n in enumerate(counts.values())}, names)
 
     def complete(self, code: str, at: str) -> None:
-        self._update(code, "SET #status = :done, completed_at = :at", {":done": COMPLETED, ":at": at}, status=True)
+        self._update(
+            code, "SET #status = :done, completed_at = :at", {":done": COMPLETED, ":at": at}, {"#status": "status"}
+        )
 
-    def _update(self, code: str, expression: str, values: dict[str, Any], *, status: bool = False) -> None:
+    def _update(self, code: str, expression: str, values: dict[str, Any], names: dict[str, str] | None = None) -> None:
         self._client.update_item(
             TableName=self._table,
             Key=key(erasure_pk(code), ERASURE_SK),
             UpdateExpression=expression,
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=to_attributes(values),
-            **({"ExpressionAttributeNames": {"#status": "status"}} if status else {}),
+            **({"ExpressionAttributeNames": names} if names else {}),
         )
 
 
