@@ -180,12 +180,7 @@ class Eraser:
     def _as_customer(self, customer_id: str, accounts: list[str], found: Found) -> None:
         conversations = {conversation_pk(a, customer_id) for a in accounts}
         for account_id in [*accounts, NO_PARTY]:
-            for item_key, _ in self.data.indexed(account_id, customer_id):
-                found.keys.add(item_key)
-                if item_key[0].startswith(CONVERSATION_PK_PREFIX):
-                    conversations.add(item_key[0])
-                elif item_key[1] == OUTBOUND_SK:
-                    found.records.add(item_key)
+            conversations |= self._indexed(found, account_id, customer_id)
         for pk in sorted(conversations):
             found.add_items(self.data.partition(pk))
         for account_id in accounts:
@@ -194,17 +189,23 @@ class Eraser:
             self._naming(conversation_pk(account_id, None), customer_id, found)
 
     def _as_account(self, account_id: str, found: Found) -> None:
-        conversations = {conversation_pk(account_id, None)}
-        for item_key, _ in self.data.indexed(account_id):
+        conversations = {conversation_pk(account_id, None)} | self._indexed(found, account_id)
+        for pk in sorted(conversations):
+            found.add_items(self.data.partition(pk))
+        found.add_items(self.data.partition(unsettled_pk(account_id)))
+        # Unreadable entries naming the id were found as the customer's (_as_customer reads that partition).
+
+    def _indexed(self, found: Found, account_id: str, customer_id: str | None = None) -> set[str]:
+        """What the index holds for the account (and customer): kept, records to follow; the conversations it
+        names, to be read whole (their markers are not in the index)."""
+        conversations = set()
+        for item_key, _ in self.data.indexed(account_id, customer_id):
             found.keys.add(item_key)
             if item_key[0].startswith(CONVERSATION_PK_PREFIX):
                 conversations.add(item_key[0])
             elif item_key[1] == OUTBOUND_SK:
                 found.records.add(item_key)
-        for pk in sorted(conversations):
-            found.add_items(self.data.partition(pk))
-        found.add_items(self.data.partition(unsettled_pk(account_id)))
-        # Unreadable entries naming the id were found as the customer's (_as_customer reads that partition).
+        return conversations
 
     def _naming(self, pk: str, user_id: str, found: Found) -> None:
         """The items of a no-customer partition whose content names the id (a mention, an unreadable entry)."""
