@@ -242,12 +242,13 @@ class Eraser:
         account_id = job.user_id
         if time_left() < SAFETY_SECONDS:
             raise OutOfTime("the account's own items are left")
-        counts = {"rate_states": 0, "rescued_tokens": 0, "token_secrets": 0, "accounts": 0}
-        for rate_class in RATE_CLASSES:
-            counts["rate_states"] += self.data.delete_if_present(rate_pk(account_id, rate_class), RATE_SK)
-        counts["rescued_tokens"] += self.data.delete_if_present(token_rescue_pk(account_id), TOKEN_RESCUE_SK)
-        counts["token_secrets"] += self.vault.delete(self.secret_name(account_id))
-        self.requests.deleted(job.code, counts)
+        rates = sum(self.data.delete_if_present(rate_pk(account_id, c), RATE_SK) for c in RATE_CLASSES)
+        rescued = self.data.delete_if_present(token_rescue_pk(account_id), TOKEN_RESCUE_SK)
+        secret = self.vault.delete(self.secret_name(account_id))
+        self.requests.deleted(
+            job.code,
+            dict(zip(("rate_states", "rescued_tokens", "token_secrets"), (rates, rescued, secret), strict=True)),
+        )
         done = self.requests.get(job.code)
         change = AccountChange(
             account_id,

@@ -194,7 +194,7 @@ class ErasureRequests:
 
     def deleted(self, code: str, counts: dict[str, int]) -> None:
         """Add to the counts (each family's attribute exists from add: a nested SET needs its map)."""
-        counts = {name: n for name, n in counts.items() if n and name in FAMILIES}
+        counts = {name: int(n) for name, n in counts.items() if n and name in FAMILIES}  # a bool counts as 1
         if counts:
             # Every name through a placeholder: some families' names may be DynamoDB reserved words.
             names = {"#deleted": "deleted", **{f"#f{i}": name for i, name in enumerate(counts)}}
