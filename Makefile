@@ -12,12 +12,12 @@ SCAN_VENV := .venv-scan
 CHECKOV_VERSION := 3.3.30
 
 # Mirrors Lambda's /var/task + /opt/python for the tools that import the functions.
-export PYTHONPATH := functions/webhook:functions/sender:functions/callback:functions/onboarding:functions/refresher:functions/reconciler:functions/eraser:layers/shared:.
+export PYTHONPATH := functions/webhook:functions/sender:functions/callback:functions/onboarding:functions/refresher:functions/reconciler:functions/eraser:functions/authorizer:functions/api:layers/shared:.
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run say send refresh reconcile invite register accounts pause resume profile deauthorize delete-data forget invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events clean
+.PHONY: help install run say send refresh reconcile invite register accounts pause resume profile deauthorize delete-data forget key invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events clean
 
 help:
 	@echo "make install   create .venv (Python 3.13, pinned deps) and .venv-sam (AWS SAM CLI)"
@@ -33,6 +33,7 @@ help:
 	@echo "make deauthorize [ACCOUNT=<id>]   (with make run) Meta's deauthorize callback: the owner removed the app"
 	@echo "make delete-data ID=<id>         (with make run) Meta's data deletion callback: everything about the id goes"
 	@echo "make forget CUSTOMER=<igsid>     (with make run) erase a customer now and say what was deleted"
+	@echo "make key                         (with make run) an HTTP API key (send, read), alone on the last line"
 	@echo "make invoke FUNCTION=WebhookFunction EVENT=events/apigw_webhook_text.json"
 	@echo "make test      unit, integration and end-to-end tests, with the product's coverage and its floor"
 	@echo "make lint      ruff format --check, ruff, mypy, cfn-lint, sam validate --lint"
@@ -103,6 +104,10 @@ delete-data: $(VENV)/.installed
 forget: $(VENV)/.installed
 	@test -n "$(CUSTOMER)" || { echo "usage: make forget CUSTOMER=<customer IGSID>"; exit 2; }
 	$(BIN)/python -m tools.accounts forget --local --customer $(CUSTOMER)
+
+# A key for the running local stack's HTTP API (docs/http-api.md), printed alone on the last line
+key: $(VENV)/.installed
+	@$(BIN)/python -m tools.keys create --local --name local --scopes send,read
 
 # An account's ice breakers and menu on the running local stack: make profile ACCOUNT=<id> FILE=profile.json
 profile: $(VENV)/.installed

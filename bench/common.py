@@ -36,6 +36,8 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "RefresherFunction": ("dynamodb", "sqs", "secretsmanager"),
     "ReconcilerFunction": ("dynamodb", "sqs", "secretsmanager"),
     "EraserFunction": ("dynamodb", "sqs", "secretsmanager"),
+    "AuthorizerFunction": ("dynamodb",),
+    "ApiFunction": ("dynamodb", "sqs"),
 }
 SHORT_NAMES = {
     "WebhookFunction": "webhook",
@@ -45,6 +47,8 @@ SHORT_NAMES = {
     "RefresherFunction": "refresher",
     "ReconcilerFunction": "reconciler",
     "EraserFunction": "eraser",
+    "AuthorizerFunction": "authorizer",
+    "ApiFunction": "api",
 }
 
 

@@ -31,6 +31,7 @@ LOGINS = 3
 REFRESHER_RUNS = 2
 RECONCILER_RUNS = 2
 ERASURES = 6  # customers the sender wrote to, erased one job per invocation (the erasure queue's BatchSize)
+API_REQUESTS = 50  # authorizer checks, and POST /v1/messages
 BATCH_SIZE = 10
 CHILD_TIME_LIMIT = 120.0
 WORKLOADS = {
@@ -40,6 +41,8 @@ WORKLOADS = {
     "RefresherFunction": "runs that renew and check every account's token",
     "ReconcilerFunction": "runs that read every account's conversations (the sender's messages among them)",
     "EraserFunction": "erasure requests, each for a customer the sender wrote to",
+    "AuthorizerFunction": "requests to /v1 routes, each with the same API key",
+    "ApiFunction": "POST /v1/messages, text messages from one API key",
 }
 
 
@@ -91,7 +94,9 @@ def measure() -> dict[str, InstanceRun]:
 def _plans(world: "World") -> dict[str, dict[str, Any]]:
     from bench.world import ONBOARDING_ACCOUNT, SENDER_ACCOUNT, customer
     from igdm.queues.erasure_queue import ErasureJob
+    from igdm.store.api_keys import ApiKey, ApiKeys
     from igdm.store.erasure import ErasureRequest, ErasureRequests
+    from local.aws.apigw import http_api_event
     from local.samples import outbound as out
     from onboarding.state import make_invite
 
@@ -111,6 +116,21 @@ def _plans(world: "World") -> dict[str, dict[str, Any]]:
         request = ErasureRequest.new(customer(n), "operator", now=time.time())
         requests.add(request)
         erasure_jobs.append(ErasureJob(request.code, customer(n)).to_json())
+    api_key, presented = ApiKey.new("bench", ("send", "read"), None, now=time.time())
+    ApiKeys(world.clients["dynamodb"], world.stack.refs["GatewayTable"]).add(api_key)
+    caller = {"key_id": api_key.key_id, "scopes": "send,read", "account_id": ""}
+    posts = []
+    for n in range(API_REQUESTS):
+        message = out.outbound("text", key=f"bench-api-{n}", account_id=SENDER_ACCOUNT, recipient={"id": customer(n)})
+        event = http_api_event(
+            "POST", "/v1/messages", headers={"content-type": "application/json"}, body=json.dumps(message).encode()
+        )
+        event["requestContext"]["authorizer"] = {"lambda": caller}
+        posts.append(event)
+    checks = [
+        {**http_api_event("GET", "/v1/messages/x", headers={"authorization": f"Bearer {presented}"}), "type": "REQUEST"}
+        for _ in range(API_REQUESTS)
+    ]
     return {
         "SenderFunction": {
             "batches": [
@@ -139,6 +159,8 @@ def _plans(world: "World") -> dict[str, dict[str, Any]]:
             "batches": [[_standard_record(job, erasures)] for job in erasure_jobs],
             "timeout_seconds": 900,  # template.yaml's Timeout
         },
+        "AuthorizerFunction": {"requests": checks, "expect": "isAuthorized"},
+        "ApiFunction": {"requests": posts, "expect": 202},
     }
 
 
@@ -248,6 +270,19 @@ def _logins(handler: Any, plan: dict[str, Any], timer: _Timer, context: Any) -> 
             raise AssertionError(f"/oauth/callback answered {page['statusCode']}: {page['body'][:300]}")
 
 
+def _requests(handler: Any, plan: dict[str, Any], timer: _Timer, context: Any) -> None:
+    """API Gateway's invocations: the authorizer's identifies the key; the API function's answers 202."""
+    for event in plan["requests"]:
+        answer = timer.time(1, handler.lambda_handler, event, context)
+        good = (
+            answer.get("statusCode") == plan["expect"]
+            if plan["expect"] != "isAuthorized"
+            else (answer.get("isAuthorized") is True and answer.get("context", {}).get("key_id"))
+        )
+        if not good:
+            raise AssertionError(f"unexpected answer: {str(answer)[:300]}")
+
+
 def _runs(handler: Any, plan: dict[str, Any], timer: _Timer, context: Any) -> None:
     for _ in range(plan["runs"]):
         summary = timer.time(1, handler.lambda_handler, {}, context)
@@ -279,6 +314,8 @@ def child(logical_id: str, plan_path: str, result_path: str) -> None:
         "RefresherFunction": _runs,
         "ReconcilerFunction": _runs,
         "EraserFunction": _batches,
+        "AuthorizerFunction": _requests,
+        "ApiFunction": _requests,
     }[logical_id]
     workload(handler, plan, timer, context)
     # The cold invocation's requests and logs (clients created, secrets read) stay out of the per-unit figures.

@@ -174,10 +174,39 @@ class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, port: int, routes: list[Route], runtime: FunctionRuntime) -> None:
-        self.routes = {(r.method, r.path): r for r in routes}
+        self.routes = routes
         self.runtime = runtime
         self.invoke_lock = threading.Lock()
+        # An authorizer's answers, by its identity sources' values, as API Gateway caches them (ReauthorizeEvery).
+        self.authorized: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
         super().__init__((LOOPBACK, port), _RouteHandler)
+
+    def route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            found = route.match(method, path)
+            if found is not None:
+                return route, found
+        return None
+
+    def authorize(self, route: Route, event: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        """API Gateway's part of a Lambda authorizer (payload 2.0, simple responses): 401 without an identity
+        source, the function's answer otherwise (cached), 403 when it is not authorized; the context it gives."""
+        authorizer = route.authorizer
+        if authorizer is None:
+            return 200, None
+        identity = tuple(event["headers"].get(h, "") for h in authorizer.headers)
+        if not all(identity):
+            return 401, None
+        cached = self.authorized.get((authorizer.function_id, identity))
+        if cached is None or cached[0] < time.monotonic():
+            request = {**event, "type": "REQUEST", "identitySource": list(identity), "routeArn": "arn:local"}
+            answer = self.runtime.invoke(authorizer.function_id, request)
+            cached = (time.monotonic() + authorizer.cache_seconds, answer)
+            self.authorized[(authorizer.function_id, identity)] = cached
+        answer = cached[1]
+        if not isinstance(answer, dict) or answer.get("isAuthorized") is not True:
+            return 403, None
+        return 200, dict(answer.get("context") or {})
 
 
 class _RouteHandler(BaseHTTPRequestHandler):
@@ -210,10 +239,11 @@ class _RouteHandler(BaseHTTPRequestHandler):
             self._reply(413, {"Content-Type": "application/json"}, b'{"message":"Request Entity Too Large"}')
             self.close_connection = True
             return
-        route = self.server.routes.get((self.command, path))
-        if route is None:
+        matched = self.server.route(self.command, path)
+        if matched is None:
             self._reply(404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}')
             return
+        route, parameters = matched
         event = http_api_event(
             self.command,
             path,
@@ -223,8 +253,17 @@ class _RouteHandler(BaseHTTPRequestHandler):
             route_key=f"{route.method} {route.path}",
             source_ip=self.client_address[0],
         )
+        if parameters:
+            event["pathParameters"] = parameters
         with self.server.invoke_lock:
             try:
+                status, context = self.server.authorize(route, event)
+                if status != 200:
+                    message = b'{"message":"Unauthorized"}' if status == 401 else b'{"message":"Forbidden"}'
+                    self._reply(status, {"Content-Type": "application/json"}, message)
+                    return
+                if context is not None:
+                    event["requestContext"]["authorizer"] = {"lambda": context}
                 result = self.server.runtime.invoke(route.function_id, event)
             except Exception as exc:  # Lambda answers an unhandled error with 500; so do we
                 sys.stderr.write(f"{route.function_id} raised {type(exc).__name__}: {exc}\n")

@@ -135,8 +135,35 @@ def _find_in_maps(value: Any, mappings: dict[str, Any]) -> Any:
 @dataclass(frozen=True)
 class Route:
     method: str
-    path: str
+    path: str  # may hold {name} segments, as API Gateway's route keys do
     function_id: str
+    authorizer: "Authorizer | None" = None
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """The path parameters when ``method`` and ``path`` are this route's, else None."""
+        if method != self.method:
+            return None
+        wanted, given = self.path.split("/"), path.split("/")
+        if len(wanted) != len(given):
+            return None
+        found = {}
+        for part, value in zip(wanted, given, strict=True):
+            if part.startswith("{") and part.endswith("}"):
+                if not value:
+                    return None
+                found[part[1:-1]] = value
+            elif part != value:
+                return None
+        return found
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    """An HttpApi Lambda authorizer (payload 2.0, simple responses) as the template declares it."""
+
+    function_id: str
+    headers: tuple[str, ...]  # the identity sources: request headers
+    cache_seconds: int
 
 
 @dataclass
@@ -225,8 +252,32 @@ class Stack:
             for event in resource["Properties"].get("Events", {}).values():
                 if event.get("Type") == "HttpApi":
                     props = event["Properties"]
-                    found.append(Route(props["Method"].upper(), props["Path"], logical_id))
+                    name = (props.get("Auth") or {}).get("Authorizer")
+                    authorizer = self._authorizer(props.get("ApiId"), name) if name and name != "NONE" else None
+                    found.append(Route(props["Method"].upper(), props["Path"], logical_id, authorizer))
         return found
+
+    def _authorizer(self, api: Any, name: str) -> Authorizer:
+        api_id = api.get("Ref") if isinstance(api, dict) else None
+        declared = (self.template["Resources"].get(api_id, {}).get("Properties", {}).get("Auth") or {}).get(
+            "Authorizers", {}
+        )
+        if name not in declared:
+            raise TemplateError(f"the HttpApi {api_id} declares no authorizer {name}")
+        config = declared[name]
+        function = config.get("FunctionArn", {}).get("Fn::GetAtt", [None])[0]
+        if (
+            function is None
+            or config.get("AuthorizerPayloadFormatVersion") != "2.0"
+            or not config.get("EnableSimpleResponses")
+        ):
+            raise TemplateError(
+                f"{name}: the local stack plays Lambda authorizers with payload 2.0 and simple responses"
+            )
+        identity = config.get("Identity") or {}
+        return Authorizer(
+            function, tuple(h.lower() for h in identity.get("Headers", [])), int(identity.get("ReauthorizeEvery", 300))
+        )
 
     def scheduled_functions(self) -> list[str]:
         """Functions a schedule invokes (Schedule and ScheduleV2 events): `make run` runs them at start."""

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from api import wiring as api_wiring
+from authorizer import wiring as authorizer_wiring
 from callback import handler as callback_handler
 from callback import wiring as callback_wiring
 from eraser import handler as eraser_handler
@@ -46,7 +48,15 @@ CUSTOMER = out.CUSTOMER
 
 
 def reset_function_state() -> None:
-    for wiring in (webhook_wiring, sender_wiring, callback_wiring, reconciler_wiring, eraser_wiring):
+    for wiring in (
+        webhook_wiring,
+        sender_wiring,
+        callback_wiring,
+        reconciler_wiring,
+        eraser_wiring,
+        authorizer_wiring,
+        api_wiring,
+    ):
         wiring.reset()
 
 

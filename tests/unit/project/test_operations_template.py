@@ -328,6 +328,8 @@ SETTINGS = {
     "RefresherFunction": "refresher.settings.RefresherSettings",
     "ReconcilerFunction": "reconciler.settings.ReconcilerSettings",
     "EraserFunction": "eraser.settings.EraserSettings",
+    "AuthorizerFunction": "authorizer.settings.AuthorizerSettings",
+    "ApiFunction": "api.settings.ApiSettings",
 }
 
 

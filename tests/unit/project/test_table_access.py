@@ -41,6 +41,8 @@ TOKEN_RESCUE = family(table.token_rescue_pk(_ANY))  # a renewed token Secrets Ma
 UNSETTLED = family(table.unsettled_pk(_ANY))  # each account's UNKNOWN messages, for the reconciler
 COMMENTS = family(table.comment_pk(_ANY, _ANY))  # customers' comments, for the private-reply rules
 ERASURES = family(table.erasure_pk(_ANY))  # erasure requests' audit items
+API_KEYS = table.API_KEYS_PK  # the one partition of the HTTP API's keys
+KEY_RATES = family(table.rate_pk("key:" + _ANY, "api"))  # each API key's own rate: a part of the RATE# family
 INDEX = INDEX_PREFIX + table.ACCOUNT_CUSTOMER_INDEX  # what names an account and a customer, keys only
 
 SAMPLE_KEYS = {
@@ -54,8 +56,11 @@ SAMPLE_KEYS = {
     UNSETTLED: table.unsettled_pk("17841400000000001"),
     COMMENTS: table.comment_pk("17841400000000001", "17999999999999999"),
     ERASURES: table.erasure_pk("Yx3kq0_confirmation-code"),
+    API_KEYS: table.API_KEYS_PK,
     INDEX: INDEX,
 }
+# Keys of a family within another (RATE#key:... is RATE#...): checked for what they allow, not in the family test.
+SAMPLE_KEYS_WITHIN = {KEY_RATES: table.rate_pk("key:0123456789ab", "api")}
 
 # function -> key family -> the DynamoDB actions its code uses there (and so its role is granted).
 EXPECTED: dict[str, dict[str, set[str]]] = {
@@ -86,6 +91,11 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         OAUTH_STATES: {"PutItem", "DeleteItem"},  # igdm.store.oauth_states (add, take) via onboarding.state
         ACCOUNTS: {"GetItem", "UpdateItem"},  # igdm.meta.connect -> save, record_check; deauthorize: get, set_status
         ERASURES: {"PutItem", "GetItem"},  # onboarding.data_deletion: the request recorded, its status page
+    },
+    "AuthorizerFunction": {API_KEYS: {"GetItem"}},  # igdm.store.api_keys.ApiKeys.get
+    "ApiFunction": {
+        OUTBOUND: {"GetItem"},  # igdm.store.outbound_records.OutboundRecords.view
+        KEY_RATES: {"UpdateItem"},  # igdm.store.rate_limits.RateLimiter, class api, per key
     },
     "EraserFunction": {
         # igdm.store.erasure.StoredData: indexed (the index), partition (Query), existing (BatchGetItem), delete
@@ -162,8 +172,11 @@ def test_each_role_is_granted_exactly_what_its_code_does_on_each_key_family(func
 @pytest.mark.parametrize("function", sorted(EXPECTED))
 def test_the_keys_the_code_builds_are_allowed_for_what_it_does_with_them(function: str) -> None:
     for pattern, actions in EXPECTED[function].items():
+        sample = {**SAMPLE_KEYS, **SAMPLE_KEYS_WITHIN}[pattern]
         for action in actions:
-            assert authorised(grants()[function], (Part(action, (SAMPLE_KEYS[pattern],)),)), (function, action, pattern)
+            assert authorised(grants()[function], (Part(action, (sample,)),)), (function, action, pattern)
+    if function == "ApiFunction":  # its rate grant reaches the keys' rates, never an account's
+        assert not authorised(grants()[function], (Part("UpdateItem", (SAMPLE_KEYS[RATES],)),))
 
 
 def test_the_internet_facing_webhook_cannot_create_or_delete_anything_but_its_conversation_items() -> None:

@@ -17,15 +17,17 @@ TEXT_PLAIN = "text/plain"
 APPLICATION_JSON = "application/json"
 
 
+def _none_as_empty(value: Any) -> Any:
+    return {} if value is None else value
+
+
 class RequestContext(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     request_id: str = Field("", alias="requestId")
     time_epoch: int = Field(alias="timeEpoch")
-
-
-def _none_as_empty(value: Any) -> Any:
-    return {} if value is None else value
+    # A Lambda authorizer's answer (payload 2.0, simple responses): {"lambda": <its context>}.
+    authorizer: Annotated[dict[str, Any], BeforeValidator(_none_as_empty)] = Field(default_factory=dict)
 
 
 def _none_as_list(value: Any) -> Any:
@@ -47,6 +49,9 @@ class HttpApiRequest(BaseModel):
     )
     headers: Annotated[dict[str, str], BeforeValidator(_none_as_empty)] = Field(default_factory=dict)
     cookies: Annotated[list[str], BeforeValidator(_none_as_list)] = Field(default_factory=list)
+    path_parameters: Annotated[dict[str, str], BeforeValidator(_none_as_empty)] = Field(
+        default_factory=dict, alias="pathParameters"
+    )
     body: str | None = None
     is_base64_encoded: Annotated[bool, BeforeValidator(_none_as_false)] = Field(False, alias="isBase64Encoded")
     request_context: RequestContext = Field(alias="requestContext")

@@ -133,3 +133,12 @@ ERASURE_SK = "ERASURE"
 
 def erasure_pk(code: str) -> str:
     return f"{ERASURE_PK_PREFIX}{code}"
+
+
+# The HTTP API's keys: one partition, so tools.keys lists them with one Query; the authorizer reads one by its id,
+# which every key carries (igdm.store.api_keys). The key itself is never stored, only its SHA-256.
+API_KEYS_PK = "APIKEYS"
+
+
+def api_key_sk(key_id: str) -> str:
+    return f"KEY#{key_id}"

@@ -319,6 +319,36 @@ class OutboundRecords:
         item = response.get("Item")
         return OutboundRecord.from_item(item) if item else None
 
+    def view(self, idempotency_key: str) -> dict[str, Any] | None:
+        """What a producer may see of a message (GET /v1/messages/{key}): its record without the gateway's own
+        bookkeeping, and its status history from the time each status was reached."""
+        item = self._call("get_item", TableName=self._table, Key=_key(idempotency_key), ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        record, attributes = OutboundRecord.from_item(item), from_attributes(item)
+        history = sorted(
+            ({"status": status, "at": attributes[field]} for status, field in _MOMENTS if attributes.get(field)),
+            key=lambda step: step["at"],
+        )
+        return {
+            "idempotency_key": record.idempotency_key,
+            "status": record.status,
+            "kind": record.kind,
+            "account_id": record.account_id,
+            "customer_id": record.customer_id,
+            "correlation_id": record.correlation_id,
+            "callback_data": record.callback_data,
+            "parts_total": record.parts_total,
+            "parts_sent": record.parts_sent,
+            "message_ids": record.message_ids,
+            "reason": record.reason,
+            "detail": record.detail,
+            "error": record.error,
+            "created_at": attributes.get("created_at"),
+            "updated_at": attributes.get("updated_at"),
+            "history": history,
+        }
+
     def begin_part(self, idempotency_key: str, part: int) -> bool:
         """Mark part ``part`` in flight; False when the record is not waiting for exactly that part."""
         return (
@@ -687,6 +717,17 @@ def in_conversation(record: OutboundRecord, account_id: str, customer_id: str) -
     """Whether a receipt in this conversation may be about the record's message (a private reply's
     record names no customer: any of its account's)."""
     return record.account_id == account_id and record.customer_id in (None, customer_id)
+
+
+# Each status and the attribute that records when the message reached it (PENDING: when it was claimed).
+_MOMENTS = (
+    (PENDING, "created_at"),
+    (SENT, "sent_at"),
+    (UNKNOWN, "unknown_at"),
+    (DELIVERED, "delivered_at"),
+    (READ, "read_at"),
+    (FAILED, "failed_at"),
+)
 
 
 def _party(value: str | None) -> str | None:

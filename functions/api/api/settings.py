@@ -1,0 +1,10 @@
+"""The HTTP API function's configuration (environment variables set by template.yaml)."""
+
+from pydantic import BaseModel, Field
+
+
+class ApiSettings(BaseModel):
+    table_name: str = Field(min_length=1)
+    outbound_queue_url: str = Field(min_length=1, description="POST /v1/messages puts messages here.")
+    api_key_rate_per_second: float = Field(50, gt=0, description="Requests per second one API key may make.")
+    api_key_burst: int = Field(100, ge=1, description="Requests one idle API key may make at once.")

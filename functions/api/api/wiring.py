@@ -1,0 +1,51 @@
+"""Builds the HTTP API function from its settings, once per execution environment; reset() is for tests."""
+
+from functools import cache
+from typing import Any
+
+from api.service import API_RATE_CLASS, Api
+from api.settings import ApiSettings
+from igdm import runtime
+from igdm.queues.outbound_queue import enqueue
+from igdm.runtime import aws
+from igdm.runtime.config import cached_settings
+from igdm.runtime.http_api import HttpApiRequest, Reply
+from igdm.store.outbound_records import OutboundRecords
+from igdm.store.rate_limits import RateLimiter
+
+
+class OutboundQueue:
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs, self._queue_url = sqs, queue_url
+
+    def enqueue(self, message: dict[str, Any]) -> str:
+        return enqueue(self._sqs, self._queue_url, message)
+
+
+@cache
+def service() -> Api:
+    settings = cached_settings(ApiSettings)
+    dynamodb = aws.client("dynamodb")
+    interval = 1 / settings.api_key_rate_per_second
+    return Api(
+        outbound=OutboundQueue(aws.client("sqs"), settings.outbound_queue_url),
+        records=OutboundRecords(dynamodb, settings.table_name, retention_days=1),  # reads only
+        limiter=RateLimiter(
+            dynamodb, settings.table_name, {API_RATE_CLASS: (interval, interval * settings.api_key_burst)}
+        ),
+    )
+
+
+def api(event: dict[str, Any]) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    try:
+        request = HttpApiRequest.model_validate(event)
+    except ValidationError:
+        return Reply.of_json(400, {"error": "the request could not be read"}).to_api_gateway()
+    return service()(request).to_api_gateway()
+
+
+def reset() -> None:
+    service.cache_clear()
+    runtime.reset()
