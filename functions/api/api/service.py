@@ -23,6 +23,9 @@ from igdm.runtime.http_api import HttpApiRequest, Reply
 from igdm.runtime.observability import logger
 from igdm.store.rate_limits import Slot
 
+# API Gateway's routeKey for each route in template.yaml (tests/unit/project/test_contracts.py holds them equal).
+SEND, READ = "POST /v1/messages", "GET /v1/messages/{idempotency_key}"
+ROUTES = (SEND, READ)
 API_RATE_CLASS = "api"
 MAX_BODY_BYTES = 262_144  # SQS's message limit: the outbound queue takes nothing larger
 
@@ -64,10 +67,12 @@ class Api:
     limiter: Limiter
 
     def __call__(self, request: HttpApiRequest) -> Reply:
+        if request.route_key not in ROUTES:
+            return _error(404, "no such route")
         caller = Caller.of(request)
         if isinstance(caller, str):
             return _error(401, caller)
-        scope = "send" if request.route_key == "POST /v1/messages" else "read"
+        scope = "send" if request.route_key == SEND else "read"
         if scope not in caller.scopes:
             return _error(403, f"this API key has no {scope} scope")
         slot = self.limiter.acquire(f"key:{caller.key_id}", API_RATE_CLASS)
@@ -75,7 +80,7 @@ class Api:
             retry = max(1, math.ceil(slot.wait))
             reply = _error(429, f"this API key's rate is spent: retry in {retry} s")
             return Reply(reply.status, reply.body, reply.content_type, (("Retry-After", str(retry)),))
-        if request.route_key == "POST /v1/messages":
+        if request.route_key == SEND:
             return self._send(request, caller)
         return self._message(request, caller)
 

@@ -101,6 +101,7 @@ def test_the_api_functions_other_answers() -> None:
     assert call(api, b"{not json")[0] == 400
     assert call(api, b"x" * 300_000)[0] == 413
     assert call(api, b"")[0] == 400
+    assert call(api, b"", "DELETE /v1/messages")[0] == 404  # a route this function does not serve
     assert call(api, b"", "GET /v1/messages/{idempotency_key}")[0] == 404  # no parameter: nothing to find
     status, _ = call(api, json.dumps({"idempotency_key": "k1", "recipient": {"id": "9"}, "message": {}}).encode())
     assert status == 202 and queue.queued[0]["account_id"] == "1"  # the key's account sends

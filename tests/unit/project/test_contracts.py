@@ -56,3 +56,12 @@ def test_the_handlers_routes_are_the_templates() -> None:
 
     routes = {f"{r.method} {r.path}" for r in Stack("t", load()).routes() if r.function_id == "WebhookFunction"}
     assert set(ROUTES) == routes
+
+
+def test_the_api_functions_routes_are_the_templates() -> None:
+    from api.service import ROUTES
+    from local.aws.template import Stack
+
+    routes = {f"{r.method} {r.path}" for r in Stack("t", load()).routes() if r.function_id == "ApiFunction"}
+    assert set(ROUTES) == routes
+    assert all(r.authorizer is not None for r in Stack("t", load()).routes() if r.function_id == "ApiFunction")
