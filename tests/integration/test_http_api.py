@@ -114,3 +114,29 @@ def test_tools_keys_prints_a_key_once_lists_it_by_id_and_revokes_it(loop: Loop) 
         revoke(target, "000000000000")
     with pytest.raises(SystemExit, match="scopes"):
         create(target, "x", ("admin",), None)
+
+
+def test_a_customer_is_erased_through_the_api_by_a_key_allowed_to(loop: Loop) -> None:
+    loop.say("hi")
+    loop.enqueue(out.outbound("text", "before-erasure"))
+    loop.run()
+
+    def erase(customer: str, key: str) -> requests.Response:
+        return requests.delete(
+            f"{loop.api_url}/v1/customers/{customer}", headers={"Authorization": f"Bearer {key}"}, timeout=10
+        )
+
+    assert erase(CUSTOMER, new_key(loop)).status_code == 403  # send and read only
+    restricted = erase(CUSTOMER, new_key(loop, ("erase",), account=ACCOUNT))
+    assert restricted.status_code == 403 and "every account" in restricted.json()["error"]
+    eraser = new_key(loop, ("erase",))
+    assert erase(ACCOUNT, eraser).status_code == 400  # an account is not erased as a customer
+    assert erase("not-digits", eraser).status_code == 400
+    answer = erase(CUSTOMER, eraser)
+    assert answer.status_code == 202 and answer.json()["status"] == "pending"
+    assert answer.json()["status_url"].endswith(f"/meta/deletion-status?code={answer.json()['confirmation_code']}")
+    loop.erase()
+    table = loop.stack_clients["dynamodb"].scan(TableName=loop.stack.refs["GatewayTable"])["Items"]
+    assert [i for i in table if CUSTOMER in str(i)] == []
+    forgotten = [e for e in loop.events() if e["kind"] == "customer_forgotten"]
+    assert [(e["customer_id"], e["erasure"]["requested_by"]) for e in forgotten] == [(CUSTOMER, "operator")]

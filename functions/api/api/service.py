@@ -6,6 +6,10 @@
   drops a repeat within five minutes, the sender's record after that). Invalid -> 400 naming the field, before
   anything is queued.
 - GET /v1/messages/{idempotency_key}: the message's record and its status history.
+- DELETE /v1/customers/{customer_id}: erase a customer (docs/security.md, "Erasure and data deletion"), as Meta's
+  data-deletion callback and tools.accounts forget do: the request is recorded and handed to the eraser -> 202
+  with its confirmation code and status page. Only a key with the erase scope and no account restriction (an
+  erasure covers every account of the stack) may; an account's id is refused.
 
 The authorizer (functions/authorizer) says who the key is, or why it is refused; here a refusal is a 401, a
 missing scope or another account's message a 403 (a message of another account reads as not found), and a key
@@ -14,7 +18,9 @@ past its rate a 429 with Retry-After.
 
 import json
 import math
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,8 +30,9 @@ from igdm.runtime.observability import logger
 from igdm.store.rate_limits import Slot
 
 # API Gateway's routeKey for each route in template.yaml (tests/unit/project/test_contracts.py holds them equal).
-SEND, READ = "POST /v1/messages", "GET /v1/messages/{idempotency_key}"
-ROUTES = (SEND, READ)
+SEND, READ, ERASE = "POST /v1/messages", "GET /v1/messages/{idempotency_key}", "DELETE /v1/customers/{customer_id}"
+ROUTES = (SEND, READ, ERASE)
+SCOPE = {SEND: "send", READ: "read", ERASE: "erase"}
 API_RATE_CLASS = "api"
 MAX_BODY_BYTES = 262_144  # SQS's message limit: the outbound queue takes nothing larger
 
@@ -38,6 +45,16 @@ class Outbound(Protocol):
 
 class Records(Protocol):
     def view(self, idempotency_key: str) -> dict[str, Any] | None: ...
+
+
+class Accounts(Protocol):
+    def get(self, account_id: str) -> Any: ...
+
+
+class Erasures(Protocol):
+    def request(self, customer_id: str, *, now: float) -> str:
+        """Record an erasure request and queue it for the eraser; its confirmation code."""
+        ...
 
 
 class Limiter(Protocol):
@@ -65,6 +82,9 @@ class Api:
     outbound: Outbound
     records: Records
     limiter: Limiter
+    accounts: Accounts
+    erasures: Erasures
+    clock: Callable[[], float] = field(default=time.time)
 
     def __call__(self, request: HttpApiRequest) -> Reply:
         if request.route_key not in ROUTES:
@@ -72,7 +92,7 @@ class Api:
         caller = Caller.of(request)
         if isinstance(caller, str):
             return _error(401, caller)
-        scope = "send" if request.route_key == SEND else "read"
+        scope = SCOPE[request.route_key]
         if scope not in caller.scopes:
             return _error(403, f"this API key has no {scope} scope")
         slot = self.limiter.acquire(f"key:{caller.key_id}", API_RATE_CLASS)
@@ -82,6 +102,8 @@ class Api:
             return Reply(reply.status, reply.body, reply.content_type, (("Retry-After", str(retry)),))
         if request.route_key == SEND:
             return self._send(request, caller)
+        if request.route_key == ERASE:
+            return self._erase(request, caller)
         return self._message(request, caller)
 
     def _send(self, request: HttpApiRequest, caller: Caller) -> Reply:
@@ -118,6 +140,27 @@ class Api:
         if found is None or (caller.account_id is not None and found["account_id"] != caller.account_id):
             return _error(404, "no message with this idempotency key (it may not be processed yet)")
         return Reply.of_json(200, found)
+
+    def _erase(self, request: HttpApiRequest, caller: Caller) -> Reply:
+        if caller.account_id is not None:
+            return _error(
+                403, "an erasure covers every account of the stack: a key restricted to one may not ask for it"
+            )
+        customer_id = request.path_parameters.get("customer_id", "")
+        if not customer_id.isdigit() or len(customer_id) > 64:
+            return _error(400, "customer_id: a customer's Instagram-scoped id (IGSID), digits only")
+        if self.accounts.get(customer_id) is not None:
+            return _error(400, "customer_id: this is an account of the stack, not a customer: nothing was erased")
+        code = self.erasures.request(customer_id, now=self.clock())
+        logger.warning("erasure requested through the API", extra={"code": code, "key_id": caller.key_id})
+        return Reply.of_json(
+            202,
+            {
+                "confirmation_code": code,
+                "status": "pending",
+                "status_url": f"{request.base_url()}/meta/deletion-status?code={code}",
+            },
+        )
 
 
 def _error(status: int, reason: str) -> Reply:

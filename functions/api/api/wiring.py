@@ -6,10 +6,13 @@ from typing import Any
 from api.service import API_RATE_CLASS, Api
 from api.settings import ApiSettings
 from igdm import runtime
+from igdm.queues.erasure_queue import ErasureQueue, request_erasure
 from igdm.queues.outbound_queue import enqueue
 from igdm.runtime import aws
 from igdm.runtime.config import cached_settings
 from igdm.runtime.http_api import HttpApiRequest, Reply
+from igdm.store.accounts import AccountTable
+from igdm.store.erasure import ErasureRequests
 from igdm.store.outbound_records import OutboundRecords
 from igdm.store.rate_limits import RateLimiter
 
@@ -22,6 +25,14 @@ class OutboundQueue:
         return enqueue(self._sqs, self._queue_url, message)
 
 
+class Erasures:
+    def __init__(self, requests: ErasureRequests, queue: ErasureQueue) -> None:
+        self._requests, self._queue = requests, queue
+
+    def request(self, customer_id: str, *, now: float) -> str:
+        return request_erasure(self._requests, self._queue, customer_id, requested_by="operator", now=now)
+
+
 @cache
 def service() -> Api:
     settings = cached_settings(ApiSettings)
@@ -30,6 +41,10 @@ def service() -> Api:
     return Api(
         outbound=OutboundQueue(aws.client("sqs"), settings.outbound_queue_url),
         records=OutboundRecords(dynamodb, settings.table_name, retention_days=1),  # reads only
+        accounts=AccountTable(dynamodb, settings.table_name),
+        erasures=Erasures(
+            ErasureRequests(dynamodb, settings.table_name), ErasureQueue(aws.client("sqs"), settings.erasure_queue_url)
+        ),
         limiter=RateLimiter(
             dynamodb, settings.table_name, {API_RATE_CLASS: (interval, interval * settings.api_key_burst)}
         ),

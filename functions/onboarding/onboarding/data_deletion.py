@@ -17,10 +17,10 @@ from typing import Protocol
 from urllib.parse import parse_qs, quote
 
 from igdm.meta.signed_request import SignedRequestRefused, verify_signed_request
-from igdm.queues.erasure_queue import ErasureJob
+from igdm.queues.erasure_queue import ErasureJob, request_erasure
 from igdm.runtime.http_api import HttpApiRequest, Reply
 from igdm.runtime.observability import logger
-from igdm.store.erasure import COMPLETED, FAMILIES, ErasureRequest, Requester
+from igdm.store.erasure import COMPLETED, FAMILIES, ErasureRequest
 from onboarding.pages import page
 
 MAX_FORM_BYTES = 16_384
@@ -51,14 +51,6 @@ class Jobs(Protocol):
     def send(self, job: ErasureJob) -> None: ...
 
 
-def record_request(requests: Requests, jobs: Jobs, user_id: str, *, requested_by: Requester, now: float) -> str:
-    """The audit item first, then the job: a job always finds its request. Returns the confirmation code."""
-    request = ErasureRequest.new(user_id, requested_by, now=now)
-    requests.add(request)
-    jobs.send(ErasureJob(request.code, user_id))
-    return request.code
-
-
 @dataclass
 class DataDeletion:
     signing_secrets: Callable[[], Sequence[str]]  # the Instagram app's secret and the Meta app's
@@ -79,7 +71,7 @@ class DataDeletion:
         except SignedRequestRefused as refused:
             logger.warning("data deletion callback refused", extra={"reason": str(refused)})
             return Reply.of_json(400, {"error": str(refused)})
-        code = record_request(self.requests, self.jobs, signed.user_id, requested_by="meta", now=now)
+        code = request_erasure(self.requests, self.jobs, signed.user_id, requested_by="meta", now=now)
         logger.warning("data deletion requested by Meta", extra={"code": code})
         return Reply.of_json(
             200, {"url": f"{request.base_url()}{STATUS_PATH}?code={quote(code)}", "confirmation_code": code}

@@ -82,6 +82,16 @@ class Records:
         return None
 
 
+class NoAccounts:
+    def get(self, account_id: str) -> None:
+        return None
+
+
+class NoErasures:
+    def request(self, customer_id: str, *, now: float) -> str:
+        raise AssertionError("not asked for here")
+
+
 class Limiter:
     def acquire(self, account_id: str, rate_class: str, max_wait: float = 0.0) -> Slot:
         return Slot(True, 0.0)
@@ -97,7 +107,7 @@ def call(api: Api, body: bytes, route: str = "POST /v1/messages") -> tuple[int, 
 
 def test_the_api_functions_other_answers() -> None:
     queue = Queue()
-    api = Api(queue, Records(), Limiter())
+    api = Api(queue, Records(), Limiter(), NoAccounts(), NoErasures())
     assert call(api, b"{not json")[0] == 400
     assert call(api, b"x" * 300_000)[0] == 413
     assert call(api, b"")[0] == 400
@@ -105,6 +115,8 @@ def test_the_api_functions_other_answers() -> None:
     assert call(api, b"", "GET /v1/messages/{idempotency_key}")[0] == 404  # no parameter: nothing to find
     status, _ = call(api, json.dumps({"idempotency_key": "k1", "recipient": {"id": "9"}, "message": {}}).encode())
     assert status == 202 and queue.queued[0]["account_id"] == "1"  # the key's account sends
-    down = Api(Queue(EndpointConnectionError(endpoint_url="https://sqs")), Records(), Limiter())
+    down = Api(
+        Queue(EndpointConnectionError(endpoint_url="https://sqs")), Records(), Limiter(), NoAccounts(), NoErasures()
+    )
     status, document = call(down, json.dumps({"idempotency_key": "k2"}).encode())
     assert status == 503 and "same idempotency key" in document["error"]

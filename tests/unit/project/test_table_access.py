@@ -96,6 +96,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "ApiFunction": {
         OUTBOUND: {"GetItem"},  # igdm.store.outbound_records.OutboundRecords.view
         KEY_RATES: {"UpdateItem"},  # igdm.store.rate_limits.RateLimiter, class api, per key
+        ACCOUNTS: {"GetItem"},  # DELETE /v1/customers/{id}: AccountTable.get refuses an account's id
+        ERASURES: {"PutItem"},  # DELETE /v1/customers/{id}: ErasureRequests.add
     },
     "EraserFunction": {
         # igdm.store.erasure.StoredData: indexed (the index), partition (Query), existing (BatchGetItem), delete

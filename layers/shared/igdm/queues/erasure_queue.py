@@ -4,7 +4,9 @@ a hash of the id, and the queue keeps a job no longer than its retention (14 day
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+from igdm.store.erasure import ErasureRequest, Requester
 
 
 class BadJob(ValueError):
@@ -40,3 +42,20 @@ class ErasureQueue:
 
     def send(self, job: ErasureJob) -> None:
         self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=job.to_json())
+
+
+class Requests(Protocol):
+    def add(self, request: ErasureRequest) -> None: ...
+
+
+class Jobs(Protocol):
+    def send(self, job: ErasureJob) -> None: ...
+
+
+def request_erasure(requests: Requests, jobs: Jobs, user_id: str, *, requested_by: Requester, now: float) -> str:
+    """Record an erasure request, then hand it to the eraser: the audit item first, so a job always finds its
+    request. Returns the confirmation code."""
+    request = ErasureRequest.new(user_id, requested_by, now=now)
+    requests.add(request)
+    jobs.send(ErasureJob(request.code, user_id))
+    return request.code
