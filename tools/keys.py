@@ -5,8 +5,9 @@
   python -m tools.keys revoke --stack NAME --id KEY_ID   refused within a minute (the authorizer's cache)
   python -m tools.keys list   --stack NAME               id, name, scopes, account, created, revoked
 
-A key is sent as `Authorization: Bearer <key>`. `send` lets it POST messages, `read` read them; `--account`
-restricts it to one account's messages.
+A key is sent as `Authorization: Bearer <key>`. `send` lets it POST messages, `read` read them, `erase` erase a
+customer (DELETE /v1/customers/<id>; never given by default); `--account` restricts it to one account's messages
+(such a key cannot erase: an erasure covers every account).
 """
 
 import argparse
