@@ -41,3 +41,27 @@ def test_a_posts_thousand_comments_are_recorded_in_ten_requests_and_a_redelivery
     seen = comments.get(ACCOUNT, "c7")
     assert seen is not None and (seen.occurred_at_ms, seen.replied_by) == (1_800_000_000_000, "reply-7")
     assert not comments.mark_replied(ACCOUNT, "c7", "another-reply")
+
+
+def test_a_comment_meta_sent_without_its_author_is_recorded_without_a_commenter(dynamodb: Any) -> None:
+    """Found by make chaos (webhook fuzzing, seed 674385262): a comment without "from" left the update naming a
+    value it did not define, and the webhook answered 503 to every redelivery."""
+    moment = datetime.fromtimestamp(1_800_000_000, UTC)
+    anonymous = InboundEvent(
+        event_id="e-anonymous",
+        kind=EventKind.COMMENT,
+        account_id=ACCOUNT,
+        customer_id=None,
+        conversation_id=ACCOUNT,
+        direction="inbound",
+        source="changes",
+        user_initiated=False,
+        occurred_at=moment,
+        received_at=moment,
+        comment=Comment(field="comments", comment_id="c-anonymous"),
+        raw={},
+    )
+    comments = Comments(dynamodb, MOTO_TABLE)
+    assert comments.apply([anonymous]) == 1
+    seen = comments.get(ACCOUNT, "c-anonymous")
+    assert seen is not None and (seen.commenter_id, seen.occurred_at_ms) == (None, 1_800_000_000_000)

@@ -70,10 +70,12 @@ class Comments:
             "Update": {
                 "TableName": self._table,
                 "Key": key(comment_pk(event.account_id, comment_id), COMMENT_SK),
-                # A redelivery keeps the first time and never touches replied_by.
+                # A redelivery keeps the first time and never touches replied_by. A comment Meta sent without its
+                # author ("from") is still a comment a private reply may answer: kept without a commenter_id.
                 "UpdateExpression": (
-                    "SET account_id = :account, comment_id = :comment, commenter_id = :commenter, "
-                    "occurred_at = if_not_exists(occurred_at, :at), #ttl = if_not_exists(#ttl, :expires)"
+                    "SET account_id = :account, comment_id = :comment, "
+                    + ("commenter_id = :commenter, " if event.customer_id else "")
+                    + "occurred_at = if_not_exists(occurred_at, :at), #ttl = if_not_exists(#ttl, :expires)"
                 ),
                 "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
                 "ExpressionAttributeValues": to_attributes(
