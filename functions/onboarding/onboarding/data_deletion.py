@@ -14,16 +14,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
-from urllib.parse import parse_qs, quote
+from urllib.parse import quote
 
-from igdm.meta.signed_request import SignedRequestRefused, verify_signed_request
 from igdm.queues.erasure_queue import ErasureJob, request_erasure
 from igdm.runtime.http_api import HttpApiRequest, Reply
 from igdm.runtime.observability import logger
 from igdm.store.erasure import COMPLETED, FAMILIES, ErasureRequest
+from onboarding.meta_callback import signed_request
 from onboarding.pages import page
 
-MAX_FORM_BYTES = 16_384
 STATUS_PATH = "/meta/deletion-status"
 CODE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 # What the status page calls each kind of item (igdm.store.erasure.FAMILIES): one, and more than one.
@@ -60,17 +59,9 @@ class DataDeletion:
 
     def callback(self, request: HttpApiRequest) -> Reply:
         now = self.clock()
-        raw = request.raw_body() or b""
-        if len(raw) > MAX_FORM_BYTES:
-            return Reply.of_json(413, {"error": "the form is too large"})
-        form = parse_qs(raw.decode("utf-8", "replace"))
-        try:
-            signed = verify_signed_request(
-                next(iter(form.get("signed_request", [])), None), self.signing_secrets(), now
-            )
-        except SignedRequestRefused as refused:
-            logger.warning("data deletion callback refused", extra={"reason": str(refused)})
-            return Reply.of_json(400, {"error": str(refused)})
+        signed = signed_request(request, self.signing_secrets(), now, "data deletion")
+        if isinstance(signed, Reply):
+            return signed
         code = request_erasure(self.requests, self.jobs, signed.user_id, requested_by="meta", now=now)
         logger.warning("data deletion requested by Meta", extra={"code": code})
         return Reply.of_json(

@@ -13,15 +13,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import parse_qs
 
 from igdm.contracts.account_status import AccountChange
-from igdm.meta.signed_request import SignedRequestRefused, verify_signed_request
 from igdm.runtime.http_api import HttpApiRequest, Reply
 from igdm.runtime.observability import logger
 from igdm.store.accounts import DISCONNECTED, Account
-
-MAX_FORM_BYTES = 16_384
+from onboarding.meta_callback import signed_request
 
 
 class Accounts(Protocol):
@@ -48,17 +45,9 @@ class Deauthorize:
 
     def __call__(self, request: HttpApiRequest) -> Reply:
         now = self.clock()
-        raw = request.raw_body() or b""
-        if len(raw) > MAX_FORM_BYTES:
-            return Reply.of_json(413, {"error": "the form is too large"})
-        form = parse_qs(raw.decode("utf-8", "replace"))
-        try:
-            signed = verify_signed_request(
-                next(iter(form.get("signed_request", [])), None), self.signing_secrets(), now
-            )
-        except SignedRequestRefused as refused:
-            logger.warning("deauthorize callback refused", extra={"reason": str(refused)})
-            return Reply.of_json(400, {"error": str(refused)})
+        signed = signed_request(request, self.signing_secrets(), now, "deauthorize")
+        if isinstance(signed, Reply):
+            return signed
         account = self.accounts.get(signed.user_id)
         if account is None:
             logger.info("deauthorize callback for no account of this stack")
