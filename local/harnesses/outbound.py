@@ -83,31 +83,23 @@ class Loop:
         self.callback_url = stack.refs["CallbackQueue"]
         self.callback_dlq_url = stack.refs["CallbackDeadLetterQueue"]
         subscriptions = {s.function_id: s for s in queue_subscriptions(stack)}
-        self.poller = SqsPoller(
-            sqs,
-            self.outbound_url,
-            stack.attributes[("OutboundQueue", "Arn")],
-            lambda event: sender_handler.lambda_handler(event, LambdaContext("SenderFunction")),
-            subscriptions["SenderFunction"],
-            wait_seconds=0,
-        )
-        self.callback_poller = SqsPoller(
-            sqs,
-            self.callback_url,
-            stack.attributes[("CallbackQueue", "Arn")],
-            lambda event: callback_handler.lambda_handler(event, LambdaContext("CallbackFunction", timeout_seconds=60)),
-            subscriptions["CallbackFunction"],
-            wait_seconds=0,
-        )
+
+        def poller(queue: str, function: str, handler: Any, timeout_seconds: float) -> SqsPoller:
+            """The function's event source mapping on its queue, invoking its real handler (a context per
+            invocation: its deadline starts with it)."""
+            return SqsPoller(
+                sqs,
+                stack.refs[queue],
+                stack.attributes[(queue, "Arn")],
+                lambda event: handler.lambda_handler(event, LambdaContext(function, timeout_seconds=timeout_seconds)),
+                subscriptions[function],
+                wait_seconds=0,
+            )
+
+        self.poller = poller("OutboundQueue", "SenderFunction", sender_handler, 30)
+        self.callback_poller = poller("CallbackQueue", "CallbackFunction", callback_handler, 60)
         self.erasure_url = stack.refs["ErasureQueue"]
-        self.eraser_poller = SqsPoller(
-            sqs,
-            self.erasure_url,
-            stack.attributes[("ErasureQueue", "Arn")],
-            lambda event: eraser_handler.lambda_handler(event, LambdaContext("EraserFunction", timeout_seconds=900)),
-            subscriptions["EraserFunction"],
-            wait_seconds=0,
-        )
+        self.eraser_poller = poller("ErasureQueue", "EraserFunction", eraser_handler, 900)
         self.api_url = api_url  # the local API server: the webhook, the onboarding pages, Meta's callbacks
         self._events: list[dict[str, Any]] = []
 
