@@ -15,7 +15,15 @@ import trustme
 
 from callback.http_client import CallbackClient, Delivered, RetryLater, Undeliverable
 from callback.service import CallbackDelivery
-from igdm.contracts.callbacks import address_refusal, embedded_ipv4, signature, signed_headers, url_refusal, verify
+from igdm.contracts.callbacks import (
+    address_refusal,
+    embedded_ipv4,
+    signature,
+    signed_headers,
+    standard_webhooks_secret,
+    url_refusal,
+    verify,
+)
 from igdm.runtime.fifo_consumer import Retry
 
 SECRET = "a-signing-secret-of-some-length-0123456789"
@@ -135,6 +143,25 @@ def test_a_signed_callback_verifies_and_any_change_breaks_it() -> None:
     assert not verify(SECRET, body, "-5", mac)
     assert not verify(SECRET, body, "\u00b2", mac)  # a digit to isdigit(), not to int()
     assert not verify(SECRET, body, stamp, "sha256=\u00e9" + mac[8:], now=1_700_000_100)  # non-ASCII header
+
+
+def test_a_callback_verifies_with_the_standard_webhooks_library_and_any_change_breaks_it() -> None:
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+    body = b'{"event_id":"e1","status":{"status":"SENT"}}'
+    headers = signed_headers(SECRET, "e1", body)  # now: the library checks the timestamp against its clock
+    receiver = Webhook(standard_webhooks_secret(SECRET))
+    assert receiver.verify(body, headers) == {"event_id": "e1", "status": {"status": "SENT"}}
+    assert headers["webhook-id"] == headers["X-Gateway-Event-Id"] == "e1"
+    assert headers["webhook-timestamp"] == headers["X-Gateway-Timestamp"]
+    for changed_body, changed_headers, secret in (
+        (body + b" ", headers, SECRET),
+        (body, {**headers, "webhook-id": "e2"}, SECRET),
+        (body, headers, SECRET + "x"),
+        (body, {**headers, "webhook-timestamp": str(int(headers["webhook-timestamp"]) - 600)}, SECRET),
+    ):
+        with pytest.raises(WebhookVerificationError):
+            Webhook(standard_webhooks_secret(secret)).verify(changed_body, changed_headers)
 
 
 # ------------------------------------------------------------------ the HTTP client, against 127.0.0.1

@@ -12,8 +12,19 @@ Each POST carries three headers:
 
 Signing the timestamp with the body lets a receiver refuse a replayed request; `verify` is the
 receiver's side, for Python consumers.
+
+The same POST is also signed as Standard Webhooks (standardwebhooks.com) specifies, so a receiver can verify it
+with that project's ready-made libraries (every common language) instead of our own code:
+
+  webhook-id         the same stable id as X-Gateway-Event-Id
+  webhook-timestamp  the same Unix seconds
+  webhook-signature  v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<raw body>">
+
+Its libraries take the key as `whsec_` and the key's base64: `standard_webhooks_secret` gives that form of the
+signing secret (docs/messages.md, "Verifying a callback").
 """
 
+import base64
 import hashlib
 import hmac
 import ipaddress
@@ -23,6 +34,9 @@ from urllib.parse import urlsplit
 EVENT_ID_HEADER = "X-Gateway-Event-Id"
 TIMESTAMP_HEADER = "X-Gateway-Timestamp"
 SIGNATURE_HEADER = "X-Gateway-Signature-256"
+STANDARD_ID_HEADER = "webhook-id"
+STANDARD_TIMESTAMP_HEADER = "webhook-timestamp"
+STANDARD_SIGNATURE_HEADER = "webhook-signature"
 DEFAULT_TOLERANCE_SECONDS = 300
 MAX_URL_LENGTH = 2048
 
@@ -124,6 +138,16 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"sha256={digest.hexdigest()}"
 
 
+def standard_signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).digest()).decode()
+
+
+def standard_webhooks_secret(secret: str) -> str:
+    """The signing secret as Standard Webhooks libraries take it."""
+    return "whsec_" + base64.b64encode(secret.encode("utf-8")).decode()
+
+
 def signed_headers(secret: str, event_id: str, body: bytes, *, now: float | None = None) -> dict[str, str]:
     timestamp = int(time.time() if now is None else now)
     return {
@@ -131,6 +155,9 @@ def signed_headers(secret: str, event_id: str, body: bytes, *, now: float | None
         EVENT_ID_HEADER: event_id,
         TIMESTAMP_HEADER: str(timestamp),
         SIGNATURE_HEADER: signature(secret, timestamp, body),
+        STANDARD_ID_HEADER: event_id,
+        STANDARD_TIMESTAMP_HEADER: str(timestamp),
+        STANDARD_SIGNATURE_HEADER: standard_signature(secret, event_id, timestamp, body),
     }
 
 
