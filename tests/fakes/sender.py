@@ -60,6 +60,7 @@ class MemoryRecords:
         correlation_id: str | None,
         callback_url: str | None,
         callback_data: str | None,
+        dialect: str | None = None,
     ) -> tuple[OutboundRecord, bool]:
         existing = self.records.get(idempotency_key)
         if existing is not None:
@@ -77,6 +78,7 @@ class MemoryRecords:
             correlation_id=correlation_id,
             callback_url=callback_url,
             callback_data=callback_data,
+            dialect=dialect,
         )
         self.records[idempotency_key] = record
         return record, True

@@ -6,6 +6,13 @@
   drops a repeat within five minutes, the sender's record after that). Invalid -> 400 naming the field, before
   anything is queued.
 - GET /v1/messages/{idempotency_key}: the message's record and its status history.
+- POST /compat/webex-connect/v1/messages, POST /compat/sinch/v1/projects/{project_id}/messages:send and
+  POST /compat/cm/v1.0/message: the seed vendors' own requests (igdm.contracts.dialects, docs/migrating.md),
+  translated into outbound messages, queued as POST /v1/messages queues them, and answered in the vendor's shape;
+  their status callbacks go in the vendor's shape too. Each request is new messages (a fresh key) unless it
+  carries an Idempotency-Key header: the same header again is the same answer and no second send. CM.com's
+  route also takes the key as CM.com's producttoken (in the body, or the X-CM-PRODUCTTOKEN header), so it has no
+  authorizer in front: this function checks the key itself.
 - DELETE /v1/customers/{customer_id}: erase a customer (docs/security.md, "Erasure and data deletion"), as Meta's
   data-deletion callback and tools.accounts forget do: the request is recorded and handed to the eraser -> 202
   with its confirmation code and status page. Only a key with the erase scope and no account restriction (an
@@ -18,21 +25,33 @@ past its rate a 429 with Retry-After.
 
 import json
 import math
+import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from igdm.queues.outbound_queue import NotQueued
 from igdm.runtime.http_api import HttpApiRequest, Reply
 from igdm.runtime.observability import logger
+from igdm.store.api_keys import ApiKey, identify
 from igdm.store.rate_limits import Slot
 
 # API Gateway's routeKey for each route in template.yaml (tests/unit/project/test_contracts.py holds them equal).
 SEND, READ, ERASE = "POST /v1/messages", "GET /v1/messages/{idempotency_key}", "DELETE /v1/customers/{customer_id}"
-ROUTES = (SEND, READ, ERASE)
-SCOPE = {SEND: "send", READ: "read", ERASE: "erase"}
+COMPAT = {
+    "POST /compat/webex-connect/v1/messages": "webex-connect",
+    "POST /compat/sinch/v1/projects/{project_id}/messages:send": "sinch",
+    "POST /compat/cm/v1.0/message": "cm",
+}
+CM_ROUTE = "POST /compat/cm/v1.0/message"  # no authorizer: CM.com's key may come in the body
+ROUTES = (SEND, READ, ERASE, *COMPAT)
+SCOPE = {SEND: "send", READ: "read", ERASE: "erase", **dict.fromkeys(COMPAT, "send")}
+IDEMPOTENCY_HEADER = "idempotency-key"
+_IDEMPOTENCY_VALUE = re.compile(r"^[!-~]{1,100}$")
 API_RATE_CLASS = "api"
 MAX_BODY_BYTES = 262_144  # SQS's message limit: the outbound queue takes nothing larger
 
@@ -41,6 +60,14 @@ class Outbound(Protocol):
     def enqueue(self, message: dict[str, Any]) -> str:
         """Validate and queue; ValueError says what is invalid."""
         ...
+
+    def enqueue_all(self, messages: list[dict[str, Any]]) -> None:
+        """Validate all, then queue all in order; ValueError says which is invalid and why."""
+        ...
+
+
+class Keys(Protocol):
+    def get(self, key_id: str) -> ApiKey | None: ...
 
 
 class Records(Protocol):
@@ -70,7 +97,10 @@ class Caller:
     @classmethod
     def of(cls, request: HttpApiRequest) -> "Caller | str":
         """The key the authorizer found, or why there is none."""
-        context = request.request_context.authorizer.get("lambda") or {}
+        return cls.of_context(request.request_context.authorizer.get("lambda") or {})
+
+    @classmethod
+    def of_context(cls, context: dict[str, Any]) -> "Caller | str":
         if not context.get("key_id"):
             return str(context.get("refused") or "no API key")
         scopes = frozenset(s for s in str(context.get("scopes", "")).split(",") if s)
@@ -84,22 +114,26 @@ class Api:
     limiter: Limiter
     accounts: Accounts
     erasures: Erasures
+    keys: Keys
     clock: Callable[[], float] = field(default=time.time)
 
     def __call__(self, request: HttpApiRequest) -> Reply:
         if request.route_key not in ROUTES:
             return _error(404, "no such route")
-        caller = Caller.of(request)
+        dialect = COMPAT.get(request.route_key)
+        caller = self._cm_caller(request) if request.route_key == CM_ROUTE else Caller.of(request)
         if isinstance(caller, str):
-            return _error(401, caller)
+            return _error(401, caller, dialect)
         scope = SCOPE[request.route_key]
         if scope not in caller.scopes:
-            return _error(403, f"this API key has no {scope} scope")
+            return _error(403, f"this API key has no {scope} scope", dialect)
         slot = self.limiter.acquire(f"key:{caller.key_id}", API_RATE_CLASS)
         if not slot.reserved:
             retry = max(1, math.ceil(slot.wait))
-            reply = _error(429, f"this API key's rate is spent: retry in {retry} s")
+            reply = _error(429, f"this API key's rate is spent: retry in {retry} s", dialect)
             return Reply(reply.status, reply.body, reply.content_type, (("Retry-After", str(retry)),))
+        if dialect is not None:
+            return self._compat(request, caller, dialect)
         if request.route_key == SEND:
             return self._send(request, caller)
         if request.route_key == ERASE:
@@ -134,6 +168,68 @@ class Api:
         logger.info("message queued", extra={"idempotency_key": message["idempotency_key"], "key_id": caller.key_id})
         return Reply.of_json(202, {"idempotency_key": message["idempotency_key"], "status": "QUEUED"})
 
+    def _cm_caller(self, request: HttpApiRequest) -> "Caller | str":
+        """CM.com's route has no authorizer in front (its key may be in the body): the same check, made here."""
+        authorization = request.header("authorization") or ""
+        presented = authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
+        presented = presented or request.header("x-cm-producttoken")
+        if not presented:
+            from igdm.contracts.dialects.cm import product_token
+
+            raw = request.raw_body()
+            try:
+                presented = product_token(json.loads(raw)) if raw and len(raw) <= MAX_BODY_BYTES else None
+            except ValueError:
+                presented = None
+        if not presented:
+            return "send the key as Authorization: Bearer <key>, or as CM.com's producttoken"
+        return Caller.of_context(identify(self.keys, presented))
+
+    def _compat(self, request: HttpApiRequest, caller: Caller, name: str) -> Reply:
+        """A seed vendor's request: translated, every message checked, then all queued, answered as the vendor."""
+        from igdm.contracts.dialects import DialectError, dialect
+
+        vendor = dialect(name)
+        raw = request.raw_body()
+        if raw is None or len(raw) > MAX_BODY_BYTES:
+            return _error(413 if raw else 400, "the body must be one request as JSON, at most 256 KiB", name)
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
+            return _error(400, "the body is not JSON", name)
+        given = request.header(IDEMPOTENCY_HEADER)
+        if given is not None and not _IDEMPOTENCY_VALUE.match(given):
+            return _error(400, "Idempotency-Key: 1 to 100 printable ASCII characters, no spaces", name)
+        key = f"{name}-{given or uuid.uuid4().hex}"
+        try:
+            messages = vendor.messages(body, key)
+        except DialectError as refused:
+            return _error(400, str(refused), name)
+        for message in messages:
+            named = message.get("account_id")
+            if caller.account_id is not None and named not in (None, caller.account_id):
+                return _error(403, "this API key may send for its own account only", name)
+            if caller.account_id is not None:
+                message["account_id"] = caller.account_id
+        try:
+            self.outbound.enqueue_all(messages)
+        except ValueError as invalid:
+            return _error(400, f"as an Instagram message: {invalid}", name)
+        except (ClientError, BotoCoreError, NotQueued) as exc:
+            logger.warning("the outbound queue refused a message", extra={"error": type(exc).__name__})
+            reason = "the outbound queue did not take the message: send it again"
+            return _error(503, reason + (", with the same Idempotency-Key" if given else ""), name)
+        logger.info(
+            "vendor request queued",
+            extra={
+                "dialect": name,
+                "idempotency_keys": [m["idempotency_key"] for m in messages],
+                "key_id": caller.key_id,
+            },
+        )
+        status, answer = vendor.accepted(messages, _now(self.clock()))
+        return Reply.of_json(status, answer)
+
     def _message(self, request: HttpApiRequest, caller: Caller) -> Reply:
         wanted = request.path_parameters.get("idempotency_key", "")
         found = self.records.view(wanted) if wanted else None
@@ -163,5 +259,16 @@ class Api:
         )
 
 
-def _error(status: int, reason: str) -> Reply:
-    return Reply.of_json(status, {"error": reason})
+def _error(status: int, reason: str, dialect: str | None = None) -> Reply:
+    """Our error body, or the vendor's for its own routes (with our status code)."""
+    if dialect is None:
+        return Reply.of_json(status, {"error": reason})
+    from igdm.contracts.dialects import dialect as vendor
+
+    return Reply.of_json(status, vendor(dialect).refused(reason)[1])
+
+
+def _now(epoch: float) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC)

@@ -7,11 +7,12 @@ from api.service import API_RATE_CLASS, Api
 from api.settings import ApiSettings
 from igdm import runtime
 from igdm.queues.erasure_queue import ErasureQueue, request_erasure
-from igdm.queues.outbound_queue import enqueue
+from igdm.queues.outbound_queue import enqueue, enqueue_all
 from igdm.runtime import aws
 from igdm.runtime.config import cached_settings
 from igdm.runtime.http_api import HttpApiRequest, Reply
 from igdm.store.accounts import AccountTable
+from igdm.store.api_keys import ApiKeys
 from igdm.store.erasure import ErasureRequests
 from igdm.store.outbound_records import OutboundRecords
 from igdm.store.rate_limits import RateLimiter
@@ -23,6 +24,9 @@ class OutboundQueue:
 
     def enqueue(self, message: dict[str, Any]) -> str:
         return enqueue(self._sqs, self._queue_url, message)
+
+    def enqueue_all(self, messages: list[dict[str, Any]]) -> None:
+        enqueue_all(self._sqs, self._queue_url, messages)
 
 
 class Erasures:
@@ -45,6 +49,7 @@ def service() -> Api:
         erasures=Erasures(
             ErasureRequests(dynamodb, settings.table_name), ErasureQueue(aws.client("sqs"), settings.erasure_queue_url)
         ),
+        keys=ApiKeys(dynamodb, settings.table_name),  # CM.com's route, whose key may be in the body
         limiter=RateLimiter(
             dynamodb, settings.table_name, {API_RATE_CLASS: (interval, interval * settings.api_key_burst)}
         ),

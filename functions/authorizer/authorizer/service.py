@@ -11,7 +11,7 @@ per Authorization header, so a revocation takes up to a minute to apply.
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from igdm.store.api_keys import ApiKey, key_id_of
+from igdm.store.api_keys import ApiKey, identify
 
 BEARER = "bearer "
 
@@ -31,11 +31,4 @@ class Authorizer:
     def identify(self, authorization: Any) -> dict[str, str]:
         if not isinstance(authorization, str) or not authorization.lower().startswith(BEARER):
             return {"refused": "send the key as Authorization: Bearer <key>"}
-        presented = authorization[len(BEARER) :].strip()
-        key_id = key_id_of(presented)
-        found = self.keys.get(key_id) if key_id else None
-        if found is None or not found.matches(presented):
-            return {"refused": "unknown API key"}
-        if found.revoked_at:
-            return {"refused": f"this API key was revoked at {found.revoked_at}"}
-        return {"key_id": found.key_id, "scopes": ",".join(found.scopes), "account_id": found.account_id or ""}
+        return identify(self.keys, authorization[len(BEARER) :].strip())

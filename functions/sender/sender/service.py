@@ -78,6 +78,7 @@ class Records(Protocol):
         correlation_id: str | None,
         callback_url: str | None,
         callback_data: str | None,
+        dialect: str | None = None,
     ) -> tuple[OutboundRecord, bool]: ...
 
     def get(self, idempotency_key: str) -> OutboundRecord | None: ...
@@ -179,7 +180,30 @@ class Sender:
 
     def handle(self, message: QueuedMessage) -> str:
         self.remaining_seconds = message.remaining_seconds
+        if message.dialect is not None:
+            return self._vendor_body(message)
         return self.process(message.body, sqs_message_id=message.message_id, receive_count=message.receive_count)
+
+    def _vendor_body(self, queued: QueuedMessage) -> str:
+        """A body in a seed vendor's format (the queue's dialect attribute): translated into outbound messages
+        keyed by the SQS message id (a redelivery finds them done), each processed in order. One the translation
+        refuses ends FAILED invalid_message with the vendor's field named, as an invalid message of ours does."""
+        from igdm.contracts.dialects import DIALECTS, DialectError, dialect
+
+        key = f"{queued.dialect}-{queued.message_id}"
+        try:
+            if queued.dialect not in DIALECTS:
+                raise DialectError(f"the dialect attribute is one of {', '.join(DIALECTS)}, not {queued.dialect!r}")
+            messages = dialect(queued.dialect).messages(json.loads(queued.body), key)
+        except (DialectError, ValueError, RecursionError) as exc:
+            reason = str(exc) if isinstance(exc, DialectError) else "body is not JSON"
+            problem = f"{queued.dialect} body: {reason}"
+            return self._invalid(queued.body, {"idempotency_key": key}, problem, queued.message_id)
+        outcomes = [
+            self.process(json.dumps(m), sqs_message_id=queued.message_id, receive_count=queued.receive_count)
+            for m in messages
+        ]
+        return ", ".join(outcomes)
 
     def backoff_seconds(self, receive_count: int) -> float:
         """After an unexpected failure (DynamoDB, SQS or Secrets Manager unavailable): as after Meta's."""
@@ -209,6 +233,7 @@ class Sender:
             correlation_id=message.correlation_id,
             callback_url=message.callback_url,
             callback_data=message.callback_data,
+            dialect=message.dialect,
         )
         if not created:
             resumed = self._resume(record, message)
@@ -705,6 +730,7 @@ class Sender:
             correlation_id=message.correlation_id,
             callback_url=message.callback_url,
             callback_data=message.callback_data,
+            dialect=message.dialect,
         )
         return self._refuse(record, created, payload_hash, reason, detail)
 

@@ -76,6 +76,10 @@ class Queue:
         self.queued.append(message)
         return "id"
 
+    def enqueue_all(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            self.enqueue(message)
+
 
 class Records:
     def view(self, idempotency_key: str) -> dict[str, Any] | None:
@@ -107,7 +111,7 @@ def call(api: Api, body: bytes, route: str = "POST /v1/messages") -> tuple[int, 
 
 def test_the_api_functions_other_answers() -> None:
     queue = Queue()
-    api = Api(queue, Records(), Limiter(), NoAccounts(), NoErasures())
+    api = Api(queue, Records(), Limiter(), NoAccounts(), NoErasures(), {})
     assert call(api, b"{not json")[0] == 400
     assert call(api, b"x" * 300_000)[0] == 413
     assert call(api, b"")[0] == 400
@@ -116,7 +120,7 @@ def test_the_api_functions_other_answers() -> None:
     status, _ = call(api, json.dumps({"idempotency_key": "k1", "recipient": {"id": "9"}, "message": {}}).encode())
     assert status == 202 and queue.queued[0]["account_id"] == "1"  # the key's account sends
     down = Api(
-        Queue(EndpointConnectionError(endpoint_url="https://sqs")), Records(), Limiter(), NoAccounts(), NoErasures()
+        Queue(EndpointConnectionError(endpoint_url="https://sqs")), Records(), Limiter(), NoAccounts(), NoErasures(), {}
     )
     status, document = call(down, json.dumps({"idempotency_key": "k2"}).encode())
     assert status == 503 and "same idempotency key" in document["error"]

@@ -98,6 +98,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         KEY_RATES: {"UpdateItem"},  # igdm.store.rate_limits.RateLimiter, class api, per key
         ACCOUNTS: {"GetItem"},  # DELETE /v1/customers/{id}: AccountTable.get refuses an account's id
         ERASURES: {"PutItem"},  # DELETE /v1/customers/{id}: ErasureRequests.add
+        API_KEYS: {"GetItem"},  # CM.com's route: its key may be the producttoken in the body (api.service)
     },
     "EraserFunction": {
         # igdm.store.erasure.StoredData: indexed (the index), partition (Query), existing (BatchGetItem), delete

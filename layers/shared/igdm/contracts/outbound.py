@@ -453,6 +453,12 @@ class OutboundMessage(_Strict):
         None, description="Each status change is POSTed here, signed (https only in a deployed stack)."
     )
     callback_data: str | None = Field(None, max_length=4096, description="Repeated in every callback.")
+    dialect: Literal["webex-connect", "sinch", "cm"] | None = Field(
+        None,
+        description="The vendor format this message came in (docs/migrating.md): its status callbacks to "
+        "callback_url go in that vendor's status report shape rather than as message_status events. Set by the "
+        "compat routes and by the outbound queue's dialect message attribute.",
+    )
     take_control: bool = Field(
         False,
         description="When another app (the Instagram Inbox) answers the conversation: take it back first "

@@ -58,7 +58,12 @@ class StatusPublisher:
             # The body goes as the exact text to POST, so every attempt signs the same bytes. One message
             # group per outbound message keeps its callbacks in order (SENT before DELIVERED) without
             # one slow receiver holding up other messages' callbacks.
-            job = {"url": record.callback_url, "event_id": event.event_id, "body": serialized.body}
+            body = serialized.body
+            if record.dialect:  # a vendor's status report, for a caller that sent in its format
+                from igdm.contracts.dialects import dialect
+
+                body = json.dumps(dialect(record.dialect).status_report(json.loads(body)), ensure_ascii=True)
+            job = {"url": record.callback_url, "event_id": event.event_id, "body": body}
             try:
                 self._sqs.send_message(
                     QueueUrl=self._callback_queue_url,

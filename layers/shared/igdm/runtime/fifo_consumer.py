@@ -43,6 +43,7 @@ class QueuedMessage:
     group_id: str | None
     receive_count: int  # SQS's ApproximateReceiveCount: 1 on the first delivery
     remaining_seconds: Callable[[], float]  # how long the invocation has left: no work may outlive it
+    dialect: str | None = None  # the message attribute "dialect": a vendor's body (igdm.contracts.dialects)
 
 
 class QueueService(Protocol):
@@ -88,8 +89,14 @@ class FifoConsumer:
 
     def _record(self, record: SQSRecord) -> None:
         receive_count = int(record.attributes.approximate_receive_count or 1)
+        dialect = (record.raw_event.get("messageAttributes") or {}).get("dialect") or {}
         message = QueuedMessage(
-            record.body, record.message_id, record.attributes.message_group_id, receive_count, self._remaining
+            record.body,
+            record.message_id,
+            record.attributes.message_group_id,
+            receive_count,
+            self._remaining,
+            dialect.get("stringValue"),
         )
         try:
             outcome = self._service.handle(message)

@@ -28,6 +28,18 @@ def key_id_of(presented: str) -> str | None:
     return found.group(1) if found else None
 
 
+def identify(keys: Any, presented: str) -> dict[str, str]:
+    """Who a presented key is, as the authorizer hands it on (key_id, scopes, account_id), or why it is refused
+    (refused). ``keys`` has get(key_id) -> ApiKey | None: ApiKeys, or a test's dictionary."""
+    key_id = key_id_of(presented)
+    found = keys.get(key_id) if key_id else None
+    if found is None or not found.matches(presented):
+        return {"refused": "unknown API key"}
+    if found.revoked_at:
+        return {"refused": f"this API key was revoked at {found.revoked_at}"}
+    return {"key_id": found.key_id, "scopes": ",".join(found.scopes), "account_id": found.account_id or ""}
+
+
 def _digest(presented: str) -> str:
     return hashlib.sha256(presented.encode()).hexdigest()
 

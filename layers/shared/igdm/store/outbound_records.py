@@ -80,6 +80,7 @@ class OutboundRecord:
     reason: str | None = None
     detail: str | None = None
     error: dict[str, Any] | None = None
+    dialect: str | None = None  # the vendor format its callbacks take (igdm.contracts.dialects); None: ours
     sent_at: str | None = None  # when it became SENT (ISO 8601); written by part_sent only, never by claim
 
     def to_item(self, *, created_at: datetime, expires_at: int) -> dict[str, Any]:
@@ -106,6 +107,7 @@ class OutboundRecord:
                     "correlation_id": self.correlation_id,
                     "callback_url": self.callback_url,
                     "callback_data": self.callback_data,
+                    "dialect": self.dialect,
                     "inflight_part": self.inflight_part,
                     "inflight_at": self.inflight_at,
                     "refusals": self.refusals or None,  # ADD creates it at the first refusal; absent is none
@@ -137,6 +139,7 @@ class OutboundRecord:
             correlation_id=attributes.get("correlation_id"),
             callback_url=attributes.get("callback_url"),
             callback_data=attributes.get("callback_data"),
+            dialect=attributes.get("dialect"),
             reason=attributes.get("reason"),
             detail=attributes.get("detail"),
             error=_json_loads(error) if error else None,
@@ -278,6 +281,7 @@ class OutboundRecords:
         correlation_id: str | None,
         callback_url: str | None,
         callback_data: str | None,
+        dialect: str | None = None,
     ) -> tuple[OutboundRecord, bool]:
         """Create the record (PENDING); or return the one that exists. True when this call created it."""
         now = datetime.now(UTC)
@@ -294,6 +298,7 @@ class OutboundRecords:
             correlation_id=correlation_id,
             callback_url=callback_url,
             callback_data=callback_data,
+            dialect=dialect,
         )
         try:
             self._client.put_item(
