@@ -1,11 +1,17 @@
-"""`make schemas`: writes the JSON Schemas of the public contracts under schemas/."""
+"""`make schemas`: writes the JSON Schemas of the public contracts, and the HTTP API's OpenAPI document, under
+schemas/."""
 
 import json
 
 from igdm.contracts import events, outbound
+from local import openapi
 from local.aws.template import ROOT
 
-SCHEMAS = {"inbound-event.v1.json": events.json_schema, "outbound-message.v1.json": outbound.json_schema}
+SCHEMAS = {
+    "inbound-event.v1.json": events.json_schema,
+    "outbound-message.v1.json": outbound.json_schema,
+    "openapi.v1.json": openapi.document,
+}
 
 
 def render(schema: dict[str, object]) -> str:

@@ -2,6 +2,7 @@
 the template's Lambda authorizer (its identity source, its cache), the real API function, moto, and the outbound
 loop behind them (sender, Graph sandbox). The auth table, and a message posted twice that is sent once."""
 
+import json
 import time
 from typing import Any
 
@@ -11,7 +12,9 @@ import requests
 from api import wiring as api_wiring
 from igdm.store.api_keys import ApiKey, ApiKeys
 from local.harnesses.outbound import ACCOUNT, CUSTOMER, Loop
+from local.samples import meta as m
 from local.samples import outbound as out
+from tests.unit.project.test_openapi import answers
 from tools.accounts import Target
 from tools.keys import create, listing, revoke
 
@@ -42,6 +45,7 @@ def test_a_message_posted_twice_with_one_key_is_sent_once_and_its_status_read_ba
     first, again = post(loop, message, key), post(loop, message, key)
     assert (first.status_code, first.json()) == (202, {"idempotency_key": "api-once", "status": "QUEUED"})
     assert (again.status_code, again.json()) == (202, first.json())
+    answers("POST", "/v1/messages", 202, first.json())
     loop.run()
     assert [b["message"]["text"] for b in loop.sent_to_meta()] == [message["message"]["text"]]
     assert loop.status_names("api-once")[-1] == "DELIVERED"
@@ -50,6 +54,7 @@ def test_a_message_posted_twice_with_one_key_is_sent_once_and_its_status_read_ba
     document = shown.json()
     assert (document["status"], document["account_id"], document["customer_id"]) == ("DELIVERED", ACCOUNT, CUSTOMER)
     assert [h["status"] for h in document["history"]] == ["PENDING", "SENT", "DELIVERED"]
+    answers("GET", "/v1/messages/{idempotency_key}", 200, document)
     assert get(loop, "never-sent", key).status_code == 404
 
 
@@ -57,6 +62,7 @@ def test_an_invalid_message_is_refused_naming_the_field_and_nothing_is_queued(lo
     key = new_key(loop)
     bad = post(loop, {"idempotency_key": "bad-1", "recipient": {"id": CUSTOMER}, "message": {"type": "text"}}, key)
     assert bad.status_code == 400 and "message.text" in bad.json()["error"]
+    answers("POST", "/v1/messages", 400, bad.json())
     assert post(loop, ["not", "an", "object"], key).status_code == 400
     loop.run()
     assert loop.sent_to_meta() == [] and loop.statuses() == []
@@ -140,3 +146,42 @@ def test_a_customer_is_erased_through_the_api_by_a_key_allowed_to(loop: Loop) ->
     assert [i for i in table if CUSTOMER in str(i)] == []
     forgotten = [e for e in loop.events() if e["kind"] == "customer_forgotten"]
     assert [(e["customer_id"], e["erasure"]["requested_by"]) for e in forgotten] == [(CUSTOMER, "operator")]
+
+
+def read_json(loop: Loop, path: str, key: str) -> requests.Response:
+    return requests.get(f"{loop.api_url}{path}", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+
+
+def test_conversations_and_their_events_are_listed_newest_first_by_cursor_without_deleted_content(
+    loop: Loop,
+) -> None:
+    other_customer = "7947908538583299"
+    now = int(time.time() * 1000)
+    loop.webhook(m.text(mid="m_first", words="first", ts=now - 3000))
+    loop.webhook(m.text(mid="m_secret", words="my address is 1 Main St", ts=now - 2000))
+    loop.webhook(m.text(mid="m_other", words="hello", customer=other_customer, ts=now - 1000))
+    loop.webhook({**m.deleted("m_secret"), "timestamp": now})
+    key = new_key(loop, ("read",))
+
+    first = read_json(loop, f"/v1/accounts/{ACCOUNT}/conversations?limit=1", key)
+    assert first.status_code == 200, first.text
+    [newest] = first.json()["conversations"]
+    assert (newest["customer_id"], newest["conversation_id"]) == (other_customer, f"{ACCOUNT}:{other_customer}")
+    cursor = first.json()["next_cursor"]
+    second = read_json(loop, f"/v1/accounts/{ACCOUNT}/conversations?limit=1&cursor={cursor}", key).json()
+    assert [c["customer_id"] for c in second["conversations"]] == [CUSTOMER] and second["next_cursor"] is None
+    answers("GET", "/v1/accounts/{account_id}/conversations", 200, first.json())
+
+    events = read_json(loop, f"/v1/conversations/{ACCOUNT}:{CUSTOMER}/events?limit=2", key).json()
+    assert [e["message_id"] for e in events["events"]] == ["m_secret", "m_secret"]  # the deletion, the message
+    assert "1 Main St" not in json.dumps(events)  # the deleted message's text is not kept
+    answers("GET", "/v1/conversations/{conversation_id}/events", 200, events)
+    rest = read_json(loop, f"/v1/conversations/{ACCOUNT}:{CUSTOMER}/events?cursor={events['next_cursor']}", key)
+    assert [e["text"] for e in rest.json()["events"]] == ["first"] and rest.json()["next_cursor"] is None
+
+    assert read_json(loop, f"/v1/accounts/{ACCOUNT}/conversations?cursor=bogus", key).status_code == 400
+    assert read_json(loop, f"/v1/accounts/{ACCOUNT}/conversations?limit=500", key).status_code == 400
+    assert read_json(loop, f"/v1/conversations/{ACCOUNT}/events", key).status_code == 400
+    elsewhere = new_key(loop, ("read",), account=OTHER_ACCOUNT)
+    assert read_json(loop, f"/v1/accounts/{ACCOUNT}/conversations", elsewhere).status_code == 403
+    assert read_json(loop, f"/v1/accounts/{ACCOUNT}/conversations", new_key(loop, ("send",))).status_code == 403

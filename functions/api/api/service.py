@@ -13,6 +13,9 @@
   carries an Idempotency-Key header: the same header again is the same answer and no second send. CM.com's
   route also takes the key as CM.com's producttoken (in the body, or the X-CM-PRODUCTTOKEN header), so it has no
   authorizer in front: this function checks the key itself.
+- GET /v1/accounts/{account_id}/conversations and GET /v1/conversations/{conversation_id}/events: what the
+  gateway stored (igdm.store.history), newest first, `limit` (1-100, 25 by default) per page and the next page's
+  `cursor`; what a customer deleted is not there (it is scrubbed when the deletion comes).
 - DELETE /v1/customers/{customer_id}: erase a customer (docs/security.md, "Erasure and data deletion"), as Meta's
   data-deletion callback and tools.accounts forget do: the request is recorded and handed to the eraser -> 202
   with its confirmation code and status page. Only a key with the erase scope and no account restriction (an
@@ -48,8 +51,18 @@ COMPAT = {
     "POST /compat/cm/v1.0/message": "cm",
 }
 CM_ROUTE = "POST /compat/cm/v1.0/message"  # no authorizer: CM.com's key may come in the body
-ROUTES = (SEND, READ, ERASE, *COMPAT)
-SCOPE = {SEND: "send", READ: "read", ERASE: "erase", **dict.fromkeys(COMPAT, "send")}
+CONVERSATIONS = "GET /v1/accounts/{account_id}/conversations"
+EVENTS = "GET /v1/conversations/{conversation_id}/events"
+ROUTES = (SEND, READ, ERASE, CONVERSATIONS, EVENTS, *COMPAT)
+SCOPE = {
+    SEND: "send",
+    READ: "read",
+    ERASE: "erase",
+    CONVERSATIONS: "read",
+    EVENTS: "read",
+    **dict.fromkeys(COMPAT, "send"),
+}
+_ID = re.compile(r"^[0-9]{1,64}$")
 IDEMPOTENCY_HEADER = "idempotency-key"
 _IDEMPOTENCY_VALUE = re.compile(r"^[!-~]{1,100}$")
 API_RATE_CLASS = "api"
@@ -64,6 +77,16 @@ class Outbound(Protocol):
     def enqueue_all(self, messages: list[dict[str, Any]]) -> None:
         """Validate all, then queue all in order; ValueError says which is invalid and why."""
         ...
+
+
+class History(Protocol):
+    def conversations(
+        self, account_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+    def events(
+        self, account_id: str, customer_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
 
 
 class Keys(Protocol):
@@ -115,6 +138,7 @@ class Api:
     accounts: Accounts
     erasures: Erasures
     keys: Keys
+    history: History
     clock: Callable[[], float] = field(default=time.time)
 
     def __call__(self, request: HttpApiRequest) -> Reply:
@@ -138,6 +162,8 @@ class Api:
             return self._send(request, caller)
         if request.route_key == ERASE:
             return self._erase(request, caller)
+        if request.route_key in (CONVERSATIONS, EVENTS):
+            return self._history(request, caller)
         return self._message(request, caller)
 
     def _send(self, request: HttpApiRequest, caller: Caller) -> Reply:
@@ -229,6 +255,32 @@ class Api:
         )
         status, answer = vendor.accepted(messages, _now(self.clock()))
         return Reply.of_json(status, answer)
+
+    def _history(self, request: HttpApiRequest, caller: Caller) -> Reply:
+        from igdm.store.history import DEFAULT_PAGE, MAX_PAGE, BadCursor
+
+        limit_given = request.query.get("limit", str(DEFAULT_PAGE))
+        if not limit_given.isdigit() or not 1 <= int(limit_given) <= MAX_PAGE:
+            return _error(400, f"limit: a whole number from 1 to {MAX_PAGE}")
+        limit, cursor = int(limit_given), request.query.get("cursor") or None
+        if request.route_key == CONVERSATIONS:
+            account, customer = request.path_parameters.get("account_id", ""), None
+        else:
+            account, _, customer = request.path_parameters.get("conversation_id", "").partition(":")
+            if not customer or not _ID.match(customer):
+                return _error(400, "conversation_id: <account id>:<customer id>, as events name it")
+        if not _ID.match(account):
+            return _error(400, "account_id: an Instagram account's id, digits only")
+        if caller.account_id is not None and account != caller.account_id:
+            return _error(403, "this API key may read its own account only")
+        try:
+            if customer is None:
+                found, following = self.history.conversations(account, limit, cursor)
+                return Reply.of_json(200, {"conversations": found, "next_cursor": following})
+            found, following = self.history.events(account, customer, limit, cursor)
+            return Reply.of_json(200, {"events": found, "next_cursor": following})
+        except BadCursor as bad:
+            return _error(400, str(bad))
 
     def _message(self, request: HttpApiRequest, caller: Caller) -> Reply:
         wanted = request.path_parameters.get("idempotency_key", "")

@@ -14,6 +14,7 @@ from igdm.runtime.http_api import HttpApiRequest, Reply
 from igdm.store.accounts import AccountTable
 from igdm.store.api_keys import ApiKeys
 from igdm.store.erasure import ErasureRequests
+from igdm.store.history import ConversationHistory
 from igdm.store.outbound_records import OutboundRecords
 from igdm.store.rate_limits import RateLimiter
 
@@ -49,7 +50,8 @@ def service() -> Api:
         erasures=Erasures(
             ErasureRequests(dynamodb, settings.table_name), ErasureQueue(aws.client("sqs"), settings.erasure_queue_url)
         ),
-        keys=ApiKeys(dynamodb, settings.table_name),  # CM.com's route, whose key may be in the body
+        keys=ApiKeys(dynamodb, settings.table_name),
+        history=ConversationHistory(dynamodb, settings.table_name),  # CM.com's route, whose key may be in the body
         limiter=RateLimiter(
             dynamodb, settings.table_name, {API_RATE_CLASS: (interval, interval * settings.api_key_burst)}
         ),

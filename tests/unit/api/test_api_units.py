@@ -111,7 +111,7 @@ def call(api: Api, body: bytes, route: str = "POST /v1/messages") -> tuple[int, 
 
 def test_the_api_functions_other_answers() -> None:
     queue = Queue()
-    api = Api(queue, Records(), Limiter(), NoAccounts(), NoErasures(), {})
+    api = Api(queue, Records(), Limiter(), NoAccounts(), NoErasures(), {}, None)
     assert call(api, b"{not json")[0] == 400
     assert call(api, b"x" * 300_000)[0] == 413
     assert call(api, b"")[0] == 400
@@ -120,7 +120,13 @@ def test_the_api_functions_other_answers() -> None:
     status, _ = call(api, json.dumps({"idempotency_key": "k1", "recipient": {"id": "9"}, "message": {}}).encode())
     assert status == 202 and queue.queued[0]["account_id"] == "1"  # the key's account sends
     down = Api(
-        Queue(EndpointConnectionError(endpoint_url="https://sqs")), Records(), Limiter(), NoAccounts(), NoErasures(), {}
+        Queue(EndpointConnectionError(endpoint_url="https://sqs")),
+        Records(),
+        Limiter(),
+        NoAccounts(),
+        NoErasures(),
+        {},
+        None,
     )
     status, document = call(down, json.dumps({"idempotency_key": "k2"}).encode())
     assert status == 503 and "same idempotency key" in document["error"]

@@ -99,6 +99,10 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         ACCOUNTS: {"GetItem"},  # DELETE /v1/customers/{id}: AccountTable.get refuses an account's id
         ERASURES: {"PutItem"},  # DELETE /v1/customers/{id}: ErasureRequests.add
         API_KEYS: {"GetItem"},  # CM.com's route: its key may be the producttoken in the body (api.service)
+        # igdm.store.history: an account's conversation states (BatchGetItem), a conversation's events (Query),
+        # its customers through the index
+        CONVERSATIONS: {"Query", "BatchGetItem"},
+        INDEX: {"Query"},
     },
     "EraserFunction": {
         # igdm.store.erasure.StoredData: indexed (the index), partition (Query), existing (BatchGetItem), delete
@@ -208,8 +212,10 @@ def test_only_the_refresher_may_touch_rescued_tokens_and_the_eraser_delete_them(
     assert granted("EraserFunction")[TOKEN_RESCUE] == {"DeleteItem"}  # never a read
 
 
-def test_only_the_eraser_may_read_the_index_or_delete_in_batches() -> None:
-    assert [f for f in EXPECTED if INDEX in granted(f)] == ["EraserFunction"]
+def test_only_the_eraser_and_the_api_may_read_the_index_and_only_the_eraser_delete_in_batches() -> None:
+    # The API reads it to list an account's conversations (igdm.store.history), keys only, nothing more.
+    assert sorted(f for f in EXPECTED if INDEX in granted(f)) == ["ApiFunction", "EraserFunction"]
+    assert granted("ApiFunction")[INDEX] == {"Query"}
     assert [f for f in EXPECTED if any("BatchWriteItem" in a for a in granted(f).values())] == ["EraserFunction"]
 
 
