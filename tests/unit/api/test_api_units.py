@@ -81,6 +81,16 @@ class Queue:
             self.enqueue(message)
 
 
+class NoHistory:
+    def conversations(self, account_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        return [], None
+
+    def events(
+        self, account_id: str, customer_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        return [], None
+
+
 class Records:
     def view(self, idempotency_key: str) -> dict[str, Any] | None:
         return None
@@ -111,7 +121,7 @@ def call(api: Api, body: bytes, route: str = "POST /v1/messages") -> tuple[int, 
 
 def test_the_api_functions_other_answers() -> None:
     queue = Queue()
-    api = Api(queue, Records(), Limiter(), NoAccounts(), NoErasures(), {}, None)
+    api = Api(queue, Records(), Limiter(), NoAccounts(), NoErasures(), {}, NoHistory())
     assert call(api, b"{not json")[0] == 400
     assert call(api, b"x" * 300_000)[0] == 413
     assert call(api, b"")[0] == 400
@@ -126,7 +136,7 @@ def test_the_api_functions_other_answers() -> None:
         NoAccounts(),
         NoErasures(),
         {},
-        None,
+        NoHistory(),
     )
     status, document = call(down, json.dumps({"idempotency_key": "k2"}).encode())
     assert status == 503 and "same idempotency key" in document["error"]
