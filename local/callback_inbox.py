@@ -101,10 +101,8 @@ class _InboxHandler(BaseHTTPRequestHandler):
 
     def _print(self, body: bytes, ok: bool, status: int) -> None:
         try:
-            document = json.loads(body)
-            state = document.get("status") or {}
-            what = f"{state.get('status')} {state.get('idempotency_key')}"
-        except (ValueError, AttributeError):
+            what = _summary(json.loads(body))
+        except (ValueError, AttributeError, TypeError):
             what = f"{len(body)} bytes"
         sys.stderr.write(f"callback inbox: {what} (signature {'ok' if ok else 'INVALID'}) -> {status}\n")
 
@@ -115,3 +113,20 @@ class _InboxHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # _print says what matters
+
+
+def _summary(document: dict[str, Any]) -> str:
+    """What a POST held, in a few words: a status callback (the gateway's shape, or a vendor's), or an event."""
+    if isinstance(document.get("status"), dict):  # the gateway's message_status event
+        return f"{document['status'].get('status')} {document['status'].get('idempotency_key')}"
+    if "message_delivery_report" in document:  # Sinch
+        report = document["message_delivery_report"]
+        return f"sinch {report.get('status')} {report.get('message_id')}"
+    if isinstance(document.get("messages"), dict):  # CM.com
+        msg = document["messages"].get("msg") or {}
+        return f"cm status {(msg.get('status') or {}).get('code')} {msg.get('messageId')}"
+    if "messageId" in document:  # Webex Connect
+        return f"webex-connect {document.get('status')} {document.get('messageId')}"
+    if "kind" in document:  # an event webhook's delivery
+        return f"event {document.get('kind')} {document.get('conversation_id')}"
+    return "a JSON body"

@@ -317,7 +317,7 @@ def _error(status: int, reason: str, dialect: str | None = None) -> Reply:
         return Reply.of_json(status, {"error": reason})
     from igdm.contracts.dialects import dialect as vendor
 
-    return Reply.of_json(status, vendor(dialect).refused(reason)[1])
+    return Reply.of_json(status, vendor(dialect).refused(reason, status))
 
 
 def _now(epoch: float) -> Any:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from igdm.contracts.callbacks import url_refusal
+from igdm.contracts.dialects import DIALECTS
 from igdm.contracts.events import Handover, InboundEvent
 from igdm.contracts.handover import gateway_handover_event
 from igdm.contracts.outbound import (
@@ -188,7 +189,7 @@ class Sender:
         """A body in a seed vendor's format (the queue's dialect attribute): translated into outbound messages
         keyed by the SQS message id (a redelivery finds them done), each processed in order. One the translation
         refuses ends FAILED invalid_message with the vendor's field named, as an invalid message of ours does."""
-        from igdm.contracts.dialects import DIALECTS, DialectError, dialect
+        from igdm.contracts.dialects import DialectError, dialect
 
         key = f"{queued.dialect}-{queued.message_id}"
         try:
@@ -779,6 +780,7 @@ class Sender:
             correlation_id=text("correlation_id"),
             callback_url=callback_url,
             callback_data=text("callback_data"),
+            dialect=document.get("dialect") if document.get("dialect") in DIALECTS else None,
         )
         self.metrics.count("InvalidMessages")
         return self._refuse(record, created, payload_hash, "invalid_message", problem)

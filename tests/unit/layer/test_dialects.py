@@ -234,3 +234,62 @@ def test_each_status_in_each_vendors_report(
     assert msg["status"]["errorCode"] == reason
     wxc = dialect("webex-connect").status_report(event)
     assert (wxc["status"], wxc["callbackData"], wxc["correlationId"], wxc["reason"]) == (webex, "data", "c-1", reason)
+
+
+def test_a_refusal_carries_its_http_status_in_each_vendors_shape() -> None:
+    assert dialect("sinch").refused("no", 403)["error"] == {
+        "code": 403,
+        "message": "no",
+        "status": "PERMISSION_DENIED",
+        "details": [],
+    }
+    assert dialect("sinch").refused("slow", 429)["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert dialect("webex-connect").refused("who", 401) == {"code": "401", "description": "who"}
+    assert dialect("cm").refused("bad", 400) == {"details": "bad", "errorCode": 999, "messages": []}
+
+
+def test_what_the_translation_cannot_honour_is_refused_by_name_not_dropped() -> None:
+    explicit = {
+        "recipient": {"contact_id": CUSTOMER},
+        "message": {"text_message": {"text": "x"}, "explicit_channel_message": {"INSTAGRAM": "{}"}},
+    }
+    with pytest.raises(DialectError, match=r"message\.explicit_channel_message"):
+        translate("sinch", explicit)
+    strategy = {
+        "recipient": {"contact_id": CUSTOMER},
+        "message": {"text_message": {"text": "x"}},
+        "processing_strategy": "DISPATCH_ONLY",
+    }
+    with pytest.raises(DialectError, match="processing_strategy"):
+        translate("sinch", strategy)
+    open_url = {
+        "to": [{"number": CUSTOMER}],
+        "richContent": {
+            "conversation": [
+                {"text": "t", "suggestions": [{"action": "OpenUrl", "label": "l", "url": "https://cm.com"}]}
+            ]
+        },
+    }
+    with pytest.raises(DialectError, match="an OpenUrl goes in a card"):
+        translate("cm", cm(open_url))
+
+
+def test_a_location_choice_links_to_the_map_as_a_location_message_does() -> None:
+    card = {
+        "recipient": {"contact_id": CUSTOMER},
+        "message": {
+            "card_message": {
+                "title": "Shop",
+                "choices": [
+                    {
+                        "location_message": {
+                            "title": "Here",
+                            "coordinates": {"latitude": 55.610479, "longitude": 13.002873},
+                        }
+                    }
+                ],
+            }
+        },
+    }
+    [message] = translate("sinch", card)
+    assert message["message"]["choices"][0]["url"].endswith("query=55.610479%2C13.002873")

@@ -8,7 +8,7 @@ Each dialect module has the same four functions:
                           vendor would refuse, or that Instagram cannot show, raises DialectError naming the
                           vendor's own field.
   accepted(messages, now) the vendor's answer to an accepted request: (HTTP status, body)
-  refused(reason)         the vendor's answer to a refused one: (HTTP status, body), always a 400
+  refused(reason, status) the vendor's body for a refusal with that HTTP status (400, 401, 403, 413, 429, 503)
   status_report(status)   a message_status event (its `status` part and ids) -> the vendor's status report
 
 The translation never drops what Instagram cannot show: it is transcoded as the vendor documents it (a location
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 WEBEX_CONNECT, SINCH, CM = "webex-connect", "sinch", "cm"
 DIALECTS = (WEBEX_CONNECT, SINCH, CM)
@@ -34,7 +35,7 @@ class Dialect:
     name: str
     messages: Callable[[Any, str], list[dict[str, Any]]]
     accepted: Callable[[list[dict[str, Any]], datetime], tuple[int, dict[str, Any]]]
-    refused: Callable[[str], tuple[int, dict[str, Any]]]
+    refused: Callable[[str, int], dict[str, Any]]
     status_report: Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -73,7 +74,8 @@ def with_scheme(url: Any) -> Any:
 
 
 def maps_url(latitude: float, longitude: float) -> str:
-    return f"https://www.google.com/maps/search/?api=1&query={latitude},{longitude}"
+    """The same link the sender makes of a location message (sender.graph_requests)."""
+    return f"https://www.google.com/maps/search/?api=1&query={quote(f'{latitude:.6f},{longitude:.6f}')}"
 
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".ico", ".webp")

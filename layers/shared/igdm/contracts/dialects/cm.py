@@ -13,11 +13,15 @@
   status report); `validityPeriod` ("10m", "1h", "1d" ...) -> valid_until.
 - `producttoken` may carry the gateway's API key instead of the Authorization header.
 
+`customGrouping` (CM.com's reporting tag) and `body.type` (its SMS encoding) have no Instagram meaning: accepted,
+not sent.
+
 The answer is 200 {"details": "Created N message(s)", "errorCode": 0, "messages": [{"to", "status": "Accepted",
-"reference", "parts": 1, "messageDetails": null, "messageErrorCode": 0}]}; a refusal 400 {"details": reason,
-"errorCode": 999, "messages": []} (999: the gateway's, not one of CM.com's codes). Status reports have CM.com's
-shape: {"messages": {"msg": {"received", "to", "reference", "status": {"code", "errorCode",
-"errorDescription"}, "channel": "Instagram", "messageId"}}}, code 0 accepted (SENT), 2 delivered, 3 failed, 4 read.
+"reference", "parts": 1, "messageDetails": null, "messageErrorCode": 0, "messageId" (the idempotency key)}]};
+a refusal {"details": reason, "errorCode": 999, "messages": []} (999: the gateway's, not one of CM.com's codes).
+Status reports have CM.com's shape: {"messages": {"msg": {"received", "to", "reference", "status": {"code",
+"errorCode", "errorDescription"}, "channel": "Instagram", "messageId"}}}, code 0 accepted (SENT), 2 delivered,
+3 failed, 4 read; UNKNOWN (Meta's answer never came: it may yet be delivered) is 0 with the reason filled in.
 """
 
 import re
@@ -163,8 +167,8 @@ def _card(card: dict[str, Any], where: str) -> dict[str, Any]:
 
 def _reply(suggestion: Any, where: str) -> dict[str, Any]:
     suggestion = object_at(suggestion, where[:-1])
-    only_known(suggestion, frozenset({"action", "label", "postbackdata"}), where)
-    if suggestion.get("action", "Reply") != "Reply":
+    only_known(suggestion, frozenset({"action", "label", "postbackdata", "url"}), where)
+    if suggestion.get("action", "Reply") != "Reply" or "url" in suggestion:
         raise DialectError(f"{where}action: Instagram's quick replies are Reply only; an OpenUrl goes in a card")
     label = require(suggestion, "label", where)
     return {"title": label, "payload": suggestion.get("postbackdata") or label}
@@ -207,8 +211,8 @@ def accepted(messages: list[dict[str, Any]], now: datetime) -> tuple[int, dict[s
     }
 
 
-def refused(reason: str) -> tuple[int, dict[str, Any]]:
-    return 400, {"details": reason, "errorCode": 999, "messages": []}
+def refused(reason: str, status: int = 400) -> dict[str, Any]:
+    return {"details": reason, "errorCode": 999, "messages": []}
 
 
 def status_report(event: dict[str, Any]) -> dict[str, Any]:

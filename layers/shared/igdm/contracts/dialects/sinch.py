@@ -15,10 +15,15 @@
   `callback_url` -> callback_url (Sinch's per-message override of the app's delivery webhook), `ttl` ("600s" or
   seconds) -> valid_until.
 
-The answer is 200 {"message_id", "accepted_time"}; a refusal 400 {"error": {"code", "message", "status":
-"INVALID_ARGUMENT", "details"}}. Status reports are Sinch's MESSAGE_DELIVERY: {"app_id", "accepted_time",
-"event_time", "project_id", "message_delivery_report": {"message_id", "conversation_id", "status"
-(QUEUED_ON_CHANNEL, DELIVERED, READ, FAILED), "channel_identity", "contact_id", "metadata", "reason"}}.
+A card's `height` and a media message's `thumbnail_url` are display hints Instagram has no use for: accepted,
+not sent. `explicit_channel_message` and Sinch's other message kinds are refused by name.
+
+The answer is 200 {"message_id", "accepted_time"}; a refusal {"error": {"code" (the HTTP status), "message",
+"status" (INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED, UNAVAILABLE), "details"}}.
+Status reports are Sinch's MESSAGE_DELIVERY: {"app_id", "accepted_time", "event_time", "project_id" (null: the
+gateway has no Sinch project), "message_delivery_report": {"message_id", "conversation_id", "status"
+(QUEUED_ON_CHANNEL for SENT and UNKNOWN, DELIVERED, READ, FAILED), "channel_identity", "contact_id", "metadata",
+"reason" (FAILED and UNKNOWN)}, "correlation_id"}.
 """
 
 import re
@@ -59,7 +64,6 @@ _KNOWN = frozenset(
         "correlation_id",
         "callback_url",
         "ttl",
-        "processing_strategy",
     }
 )
 _TTL = re.compile(r"^(\d{1,7})(?:\.\d+)?s?$")
@@ -67,7 +71,6 @@ STATUSES = {"SENT": "QUEUED_ON_CHANNEL", "DELIVERED": "DELIVERED", "READ": "READ
 # The gateway's reasons as Sinch's reason codes; channel_code keeps the gateway's own.
 REASON_CODES = {
     "window_closed": "OUTSIDE_ALLOWED_SENDING_WINDOW",
-    "human_agent_window_closed": "OUTSIDE_ALLOWED_SENDING_WINDOW",
     "invalid_message": "BAD_REQUEST",
     "expired": "DELIVERY_TIMED_OUT",
     "token_invalid": "CHANNEL_BAD_CONFIGURATION",
@@ -126,9 +129,7 @@ def _customer(recipient: Any) -> str:
 def _content(message: Any) -> dict[str, Any]:
     message = object_at(message, "message")
     given = [k for k in message if k in KINDS or k in OTHER_KINDS]
-    unknown = sorted(
-        set(message) - set(KINDS) - set(OTHER_KINDS) - {"explicit_channel_message", "explicit_channel_omni_message"}
-    )
+    unknown = sorted(set(message) - set(KINDS) - set(OTHER_KINDS))
     if unknown:
         raise DialectError(f"message.{unknown[0]}: not a Conversation API message kind")
     if len(given) != 1:
@@ -279,8 +280,21 @@ def accepted(messages: list[dict[str, Any]], now: datetime) -> tuple[int, dict[s
     return 200, {"message_id": messages[0]["idempotency_key"], "accepted_time": _time(now)}
 
 
-def refused(reason: str) -> tuple[int, dict[str, Any]]:
-    return 400, {"error": {"code": 400, "message": reason, "status": "INVALID_ARGUMENT", "details": []}}
+# Google's canonical error statuses, as Sinch's errors carry them.
+ERROR_STATUSES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    503: "UNAVAILABLE",
+}
+
+
+def refused(reason: str, status: int = 400) -> dict[str, Any]:
+    return {
+        "error": {"code": status, "message": reason, "status": ERROR_STATUSES.get(status, "UNKNOWN"), "details": []}
+    }
 
 
 def status_report(event: dict[str, Any]) -> dict[str, Any]:
@@ -297,7 +311,7 @@ def status_report(event: dict[str, Any]) -> dict[str, Any]:
         "contact_id": event.get("customer_id"),
         "metadata": status.get("callback_data") or "",
     }
-    if status.get("reason"):  # FAILED, and UNKNOWN (it may yet be DELIVERED: Meta's echo says)
+    if status.get("reason") and status["status"] in ("FAILED", "UNKNOWN"):  # UNKNOWN may yet be DELIVERED
         report["reason"] = {
             "code": REASON_CODES.get(status["reason"], "UNKNOWN"),
             "description": status.get("detail") or status["reason"],

@@ -10,7 +10,8 @@ the sender, `to` the customer's IGSID, with callbackUrl, callbackData and correl
 - messagingType RESPONSE or UPDATE, or MESSAGE_TAG with `tag` HUMAN_AGENT; notificationType is accepted and
   has no Instagram meaning.
 
-The answer is 202 {"messageId", "correlationId", "status": "queued"}; a refusal 400 {"code", "description"}.
+The answer is 202 {"messageId", "correlationId", "status": "queued"}; a refusal {"code" (the HTTP status),
+"description"}.
 Status reports go to callbackUrl: {"messageId", "correlationId", "callbackData", "channel": "instagram",
 "from", "to", "status" (sent, delivered, read, failed, unknown), "reason", "description", "messageIds",
 "timestamp"}.
@@ -171,8 +172,8 @@ def accepted(messages: list[dict[str, Any]], now: datetime) -> tuple[int, dict[s
     }
 
 
-def refused(reason: str) -> tuple[int, dict[str, Any]]:
-    return 400, {"code": "400", "description": reason}
+def refused(reason: str, status: int = 400) -> dict[str, Any]:
+    return {"code": str(status), "description": reason}
 
 
 def status_report(event: dict[str, Any]) -> dict[str, Any]:
@@ -185,8 +186,8 @@ def status_report(event: dict[str, Any]) -> dict[str, Any]:
         "from": event.get("account_id"),
         "to": event.get("customer_id"),
         "status": status["status"].lower(),
-        "reason": status.get("reason"),
-        "description": status.get("detail"),
+        "reason": status.get("reason") if status["status"] in ("FAILED", "UNKNOWN") else None,
+        "description": status.get("detail") if status["status"] in ("FAILED", "UNKNOWN") else None,
         "messageIds": status.get("message_ids", []),
         "timestamp": event.get("occurred_at"),
     }
