@@ -12,7 +12,7 @@ SCAN_VENV := .venv-scan
 CHECKOV_VERSION := 3.3.30
 
 # Mirrors Lambda's /var/task + /opt/python for the tools that import the functions.
-export PYTHONPATH := functions/webhook:functions/sender:functions/callback:functions/onboarding:functions/refresher:functions/reconciler:functions/eraser:functions/authorizer:functions/api:layers/shared:.
+export PYTHONPATH := functions/webhook:functions/sender:functions/callback:functions/onboarding:functions/refresher:functions/reconciler:functions/eraser:functions/authorizer:functions/api:functions/fanout:layers/shared:.
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
@@ -107,7 +107,7 @@ forget: $(VENV)/.installed
 
 # A key for the running local stack's HTTP API (docs/http-api.md), printed alone on the last line
 key: $(VENV)/.installed
-	@$(BIN)/python -m tools.keys create --local --name local --scopes send,read
+	@$(BIN)/python -m tools.keys create --local --name local --scopes send,read,webhooks
 
 # An account's ice breakers and menu on the running local stack: make profile ACCOUNT=<id> FILE=profile.json
 profile: $(VENV)/.installed

@@ -38,6 +38,7 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "EraserFunction": ("dynamodb", "sqs", "secretsmanager"),
     "AuthorizerFunction": ("dynamodb",),
     "ApiFunction": ("dynamodb", "sqs"),
+    "FanoutFunction": ("dynamodb", "sqs"),
 }
 SHORT_NAMES = {
     "WebhookFunction": "webhook",
@@ -49,6 +50,7 @@ SHORT_NAMES = {
     "EraserFunction": "eraser",
     "AuthorizerFunction": "authorizer",
     "ApiFunction": "api",
+    "FanoutFunction": "fanout",
 }
 
 

@@ -32,6 +32,7 @@ REFRESHER_RUNS = 2
 RECONCILER_RUNS = 2
 ERASURES = 6  # customers the sender wrote to, erased one job per invocation (the erasure queue's BatchSize)
 API_REQUESTS = 50  # authorizer checks, and POST /v1/messages
+FANOUT_RECORDS = 300  # three batches of the stream's BatchSize (100)
 BATCH_SIZE = 10
 CHILD_TIME_LIMIT = 120.0
 WORKLOADS = {
@@ -43,6 +44,7 @@ WORKLOADS = {
     "EraserFunction": "erasure requests, each for a customer the sender wrote to",
     "AuthorizerFunction": "requests to /v1 routes, each with the same API key",
     "ApiFunction": "POST /v1/messages, text messages from one API key",
+    "FanoutFunction": "stream records of stored text events, batches of 100, one event webhook wanting them",
 }
 
 
@@ -161,7 +163,67 @@ def _plans(world: "World") -> dict[str, dict[str, Any]]:
         },
         "AuthorizerFunction": {"requests": checks, "expect": "isAuthorized"},
         "ApiFunction": {"requests": posts, "expect": 202},
+        "FanoutFunction": {"batches": _stream_batches(world)},
     }
+
+
+def _stream_batches(world: "World") -> list[list[dict[str, Any]]]:
+    """The table's stream as Lambda hands it to the fan-out: INSERTs of stored text events, with one event
+    webhook registered that wants them (its URL is never called here: the jobs only reach the callback queue)."""
+    from datetime import UTC, datetime
+
+    from bench.world import SENDER_ACCOUNT, customer
+    from igdm.contracts.events import EventKind, InboundEvent, conversation_id
+    from igdm.contracts.serialized import SerializedEvent
+    from igdm.store.webhooks import Webhook, Webhooks
+
+    table = world.stack.refs["GatewayTable"]
+    Webhooks(world.clients["dynamodb"], table).add(
+        Webhook.new("http://127.0.0.1:9/bench", ("text",), None, None, "bench")
+    )
+    now = datetime.now(UTC)
+    records = []
+    for n in range(FANOUT_RECORDS):
+        customer_id = customer(n % BATCH_SIZE)
+        event = InboundEvent(
+            event_id=f"{n:032x}",
+            kind=EventKind.TEXT,
+            account_id=SENDER_ACCOUNT,
+            customer_id=customer_id,
+            conversation_id=conversation_id(SENDER_ACCOUNT, customer_id),
+            direction="inbound",
+            source="messaging",
+            user_initiated=True,
+            occurred_at=now,
+            received_at=now,
+            message_id=f"m_bench_fanout_{n}",
+            text="Hi, is this in stock?",
+            raw={
+                "sender": {"id": customer_id},
+                "message": {"mid": f"m_bench_fanout_{n}", "text": "Hi, is this in stock?"},
+            },
+        )
+        body = SerializedEvent.of(event).body
+        keys = {"pk": {"S": f"CONV#{SENDER_ACCOUNT}#{customer_id}"}, "sk": {"S": f"EVT#{event.event_id}"}}
+        records.append(
+            {
+                "eventID": f"{n:032x}",
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": now.timestamp(),
+                    "Keys": keys,
+                    "NewImage": {**keys, "event": {"S": body}, "kind": {"S": "text"}},
+                    "SequenceNumber": f"{n + 1:021d}",
+                    "SizeBytes": len(body),
+                    "StreamViewType": "NEW_AND_OLD_IMAGES",
+                },
+                "eventSourceARN": f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/bench",
+            }
+        )
+    return [records[i : i + 100] for i in range(0, len(records), 100)]
 
 
 def _standard_record(body: str, queue_arn: str) -> dict[str, Any]:
@@ -316,6 +378,7 @@ def child(logical_id: str, plan_path: str, result_path: str) -> None:
         "EraserFunction": _batches,
         "AuthorizerFunction": _requests,
         "ApiFunction": _requests,
+        "FanoutFunction": _batches,
     }[logical_id]
     workload(handler, plan, timer, context)
     # The cold invocation's requests and logs (clients created, secrets read) stay out of the per-unit figures.

@@ -75,6 +75,51 @@ class EventsPage(_Answer):
     next_cursor: str | None = Field(description="Give it as `cursor` for the next page; null on the last.")
 
 
+class WebhookView(_Answer):
+    webhook_id: str
+    url: str
+    kinds: list[str]
+    dialect: Literal["sinch", "cm"] | None
+    account_id: str | None = Field(description="Only this account's events (the key's account); null: every account's.")
+    created_at: str
+
+
+class Webhooks(_Answer):
+    webhooks: list[WebhookView]
+
+
+class WebhookDeleted(_Answer):
+    webhook_id: str
+    deleted: Literal[True]
+
+
+class DeliveryView(_Answer):
+    delivery_id: str
+    event_id: str
+    kind: str
+    conversation_id: str
+    state: Literal["pending", "delivered", "failed"]
+    attempts: int
+    redeliveries: int
+    last_http_status: int | None
+    last_detail: str | None
+    created_at: str
+    last_attempt_at: str | None
+    delivered_at: str | None
+    body: str = Field(description="The exact body POSTed (signed as status callbacks are).")
+
+
+class DeliveriesPage(_Answer):
+    deliveries: list[DeliveryView] = Field(description="Newest first; kept 30 days.")
+    next_cursor: str | None
+
+
+class Redelivery(_Answer):
+    delivery_id: str
+    state: Literal["pending"]
+    redelivery: int = Field(description="Which redelivery this is: 1, 2, ...")
+
+
 VENDOR = {
     "webex-connect": ("Webex Connect's Instagram message", 202),
     "sinch": ("Sinch Conversation API's messages:send, for the INSTAGRAM channel", 200),
@@ -87,6 +132,16 @@ ANSWERS: dict[str, tuple[int, type[BaseModel] | None, str]] = {
     "DELETE /v1/customers/{customer_id}": (202, Erasure, "The erasure is recorded and queued."),
     "GET /v1/accounts/{account_id}/conversations": (200, ConversationsPage, "The account's conversations."),
     "GET /v1/conversations/{conversation_id}/events": (200, EventsPage, "The conversation's stored events."),
+    "POST /v1/webhooks": (201, WebhookView, "Registers an event webhook: {url, kinds, dialect}."),
+    "GET /v1/webhooks": (200, Webhooks, "The event webhooks this key may see."),
+    "GET /v1/webhooks/{webhook_id}": (200, WebhookView, "One event webhook."),
+    "DELETE /v1/webhooks/{webhook_id}": (200, WebhookDeleted, "Deletes an event webhook; its log expires."),
+    "GET /v1/webhooks/{webhook_id}/deliveries": (200, DeliveriesPage, "The webhook's delivery log."),
+    "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": (
+        202,
+        Redelivery,
+        "Sends a logged delivery again, signed anew.",
+    ),
 }
 
 
@@ -140,7 +195,12 @@ def document() -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": ref(OutboundMessage, "validation")}},
                 }
-            if model in (ConversationsPage, EventsPage):
+            if route == "POST /v1/webhooks":
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            if model in (ConversationsPage, EventsPage, DeliveriesPage):
                 operation["parameters"] += [
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                     {"name": "cursor", "in": "query", "schema": {"type": "string"}},

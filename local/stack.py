@@ -3,7 +3,7 @@
 moto in server mode on 127.0.0.1 emulates DynamoDB, SQS and Secrets Manager; the template's tables,
 queues and secrets are created in it from template.yaml; the template's HTTP routes are served on
 127.0.0.1 by invoking the real handlers in this process with real API Gateway events; the template's
-SQS event sources are polled as Lambda would; and a Graph API sandbox on 127.0.0.1 answers the
+SQS event sources and the table's stream are polled as Lambda would; and a Graph API sandbox on 127.0.0.1 answers the
 sender like Meta and sends the echo webhooks back (or GRAPH_API_BASE_URL names another endpoint).
 A callback inbox on 127.0.0.1 receives the status callbacks `make send` asks for, and checks their
 signatures.
@@ -26,7 +26,8 @@ import boto3
 
 from local.aws.apigw import http_api_event
 from local.aws.runtime import FunctionRuntime
-from local.aws.sqs_poller import pollers
+from local.aws.sqs_poller import SqsPoller, pollers
+from local.aws.stream_poller import StreamPoller, stream_pollers
 from local.aws.template import REGION, Route, Stack, provision
 from local.callback_inbox import CallbackInbox
 from local.meta.graph_sandbox import GraphSandbox
@@ -441,7 +442,11 @@ def main() -> None:
         with api.invoke_lock:  # one process: the API and the pollers take turns, like one warm instance each
             return runtime.invoke(function_id, event)
 
-    queue_pollers = pollers(stack, sqs, invoke, region=REGION)
+    streams = boto3.client("dynamodbstreams", endpoint_url=config.endpoint, region_name=REGION)
+    queue_pollers: list[SqsPoller | StreamPoller] = [
+        *pollers(stack, sqs, invoke, region=REGION),
+        *stream_pollers(stack, streams, invoke),  # the table's stream -> the fan-out (event webhooks)
+    ]
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -366,10 +366,15 @@ def _create_table(
         request["SSESpecification"] = {"Enabled": sse.pop("SSEEnabled", True), **sse}
     if request["BillingMode"] == "PROVISIONED":
         request["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+    if "StreamSpecification" in props:  # CloudFormation has no StreamEnabled: a view type enables it
+        request["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
     try:
-        arn = ddb.create_table(**request)["TableDescription"]["TableArn"]
+        table = ddb.create_table(**request)["TableDescription"]
     except ddb.exceptions.ResourceInUseException:
-        arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+        table = ddb.describe_table(TableName=name)["Table"]
+    arn = table["TableArn"]
+    if table.get("LatestStreamArn"):
+        stack.attributes[(logical_id, "StreamArn")] = table["LatestStreamArn"]
     ttl = props.get("TimeToLiveSpecification")
     if ttl and ttl.get("Enabled"):
         ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import boto3
 import pytest
 
 from api import wiring as api_wiring
@@ -19,10 +20,13 @@ from callback import handler as callback_handler
 from callback import wiring as callback_wiring
 from eraser import handler as eraser_handler
 from eraser import wiring as eraser_wiring
+from fanout import handler as fanout_handler
+from fanout import wiring as fanout_wiring
 from local.aws.apigw import LambdaContext, http_api_event
 from local.aws.runtime import FunctionRuntime
 from local.aws.sqs_poller import SqsPoller, queue_subscriptions
-from local.aws.template import Stack
+from local.aws.stream_poller import StreamPoller, stream_subscriptions
+from local.aws.template import REGION, Stack
 from local.callback_inbox import CallbackInbox
 from local.harnesses.aws import in_process_aws
 from local.meta.graph_sandbox import GraphSandbox
@@ -56,6 +60,7 @@ def reset_function_state() -> None:
         eraser_wiring,
         authorizer_wiring,
         api_wiring,
+        fanout_wiring,
     ):
         wiring.reset()
 
@@ -102,6 +107,18 @@ class Loop:
         self.eraser_poller = poller("ErasureQueue", "EraserFunction", eraser_handler, 900)
         self.api_url = api_url  # the local API server: the webhook, the onboarding pages, Meta's callbacks
         self._events: list[dict[str, Any]] = []
+        # The table's stream to the fan-out (event webhooks), read from now on. moto in this process answers the
+        # stream API at its regional name: botocore would otherwise send it to an account-specific host.
+        streams = boto3.client(
+            "dynamodbstreams", region_name=REGION, endpoint_url=f"https://streams.dynamodb.{REGION}.amazonaws.com"
+        )
+        [fanout] = stream_subscriptions(stack)
+        self.fanout_poller = StreamPoller(
+            streams,
+            stack.attributes[(fanout.table_logical_id, "StreamArn")],
+            lambda event: fanout_handler.lambda_handler(event, LambdaContext("FanoutFunction", timeout_seconds=60)),
+            fanout,
+        )
 
     def answer_timeout(self, seconds: float) -> float:
         """The sender gives up on Meta's answer after ``seconds`` (from its next message on); returns how long
@@ -159,6 +176,16 @@ class Loop:
     def erase(self) -> None:
         """Carry out the erasure queue's requests with the real eraser handler, as its event source mapping."""
         self._drain(self.eraser_poller, self.erasure_url, 0.0)
+
+    def fan_out(self) -> int:
+        """The table's stream so far through the real fan-out handler (event webhooks' deliveries onto the
+        callback queue); the records it was handed."""
+        return self.fanout_poller.poll_once()
+
+    def deliver_webhooks(self, *, seconds: float = 0.0) -> None:
+        """Fan out, then deliver the callback queue's jobs (status callbacks and event webhooks alike)."""
+        self.fan_out()
+        self.run_callbacks(seconds=seconds)
 
     def run_callbacks(self, *, seconds: float = 0.0) -> None:
         """Deliver the callback queue's jobs the same way (after `run`, which queued them)."""
@@ -259,6 +286,7 @@ def outbound_loop(
             "CallbackFunction",
             "ReconcilerFunction",
             "EraserFunction",
+            "FanoutFunction",
         ):
             for key, value in stack.function_environment(function).items():
                 patch.setenv(key, value)

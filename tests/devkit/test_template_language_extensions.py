@@ -89,7 +89,7 @@ def test_the_project_template_expands_to_one_log_group_and_one_alarm_per_functio
     assert written == json.loads(json.dumps(load()))
     resources = written["Resources"]
     functions = sorted(k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function")
-    assert len(functions) == 9
+    assert len(functions) == 10
     assert not [k for k in resources if k.startswith("Fn::")]
     for function in functions:
         log_group = function.removesuffix("Function") + "LogGroup"

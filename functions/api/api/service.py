@@ -16,6 +16,10 @@
 - GET /v1/accounts/{account_id}/conversations and GET /v1/conversations/{conversation_id}/events: what the
   gateway stored (igdm.store.history), newest first, `limit` (1-100, 25 by default) per page and the next page's
   `cursor`; what a customer deleted is not there (it is scrubbed when the deletion comes).
+- POST/GET /v1/webhooks, GET/DELETE /v1/webhooks/{webhook_id}, GET /v1/webhooks/{webhook_id}/deliveries and
+  POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver: event webhooks (igdm.store.webhooks), behind
+  the webhooks scope: an https target (refused for private and loopback addresses in a deployed stack), the event
+  kinds it wants, optionally a dialect; its delivery log for 30 days, newest first; a delivery sent again.
 - DELETE /v1/customers/{customer_id}: erase a customer (docs/security.md, "Erasure and data deletion"), as Meta's
   data-deletion callback and tools.accounts forget do: the request is recorded and handed to the eraser -> 202
   with its confirmation code and status page. Only a key with the erase scope and no account restriction (an
@@ -42,6 +46,7 @@ from igdm.runtime.http_api import HttpApiRequest, Reply
 from igdm.runtime.observability import logger
 from igdm.store.api_keys import ApiKey, identify
 from igdm.store.rate_limits import Slot
+from igdm.store.webhooks import Webhook
 
 # API Gateway's routeKey for each route in template.yaml (tests/unit/project/test_contracts.py holds them equal).
 SEND, READ, ERASE = "POST /v1/messages", "GET /v1/messages/{idempotency_key}", "DELETE /v1/customers/{customer_id}"
@@ -53,7 +58,15 @@ COMPAT = {
 CM_ROUTE = "POST /compat/cm/v1.0/message"  # no authorizer: CM.com's key may come in the body
 CONVERSATIONS = "GET /v1/accounts/{account_id}/conversations"
 EVENTS = "GET /v1/conversations/{conversation_id}/events"
-ROUTES = (SEND, READ, ERASE, CONVERSATIONS, EVENTS, *COMPAT)
+HOOK_ROUTES = (
+    ADD_HOOK := "POST /v1/webhooks",
+    LIST_HOOKS := "GET /v1/webhooks",
+    GET_HOOK := "GET /v1/webhooks/{webhook_id}",
+    DELETE_HOOK := "DELETE /v1/webhooks/{webhook_id}",
+    DELIVERIES := "GET /v1/webhooks/{webhook_id}/deliveries",
+    REDELIVER := "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+)
+ROUTES = (SEND, READ, ERASE, CONVERSATIONS, EVENTS, *HOOK_ROUTES, *COMPAT)
 SCOPE = {
     SEND: "send",
     READ: "read",
@@ -61,6 +74,7 @@ SCOPE = {
     CONVERSATIONS: "read",
     EVENTS: "read",
     **dict.fromkeys(COMPAT, "send"),
+    **dict.fromkeys(HOOK_ROUTES, "webhooks"),
 }
 _ID = re.compile(r"^[0-9]{1,64}$")
 IDEMPOTENCY_HEADER = "idempotency-key"
@@ -87,6 +101,28 @@ class History(Protocol):
     def events(
         self, account_id: str, customer_id: str, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+
+class Hooks(Protocol):
+    def add(self, hook: Webhook) -> None: ...
+
+    def get(self, webhook_id: str) -> Webhook | None: ...
+
+    def all(self) -> list[Webhook]: ...
+
+    def delete(self, webhook_id: str) -> bool: ...
+
+    def deliveries(
+        self, webhook_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+    def delivery(self, webhook_id: str, delivery_id: str) -> dict[str, Any] | None: ...
+
+    def redelivering(self, webhook_id: str, delivery_id: str) -> int: ...
+
+
+class Redeliveries(Protocol):
+    def send(self, body: str, group: str, deduplication_id: str) -> None: ...
 
 
 class Keys(Protocol):
@@ -139,6 +175,9 @@ class Api:
     erasures: Erasures
     keys: Keys
     history: History
+    hooks: Hooks
+    redeliveries: Redeliveries
+    allow_local_callbacks: bool = False
     clock: Callable[[], float] = field(default=time.time)
 
     def __call__(self, request: HttpApiRequest) -> Reply:
@@ -164,6 +203,8 @@ class Api:
             return self._erase(request, caller)
         if request.route_key in (CONVERSATIONS, EVENTS):
             return self._history(request, caller)
+        if request.route_key in HOOK_ROUTES:
+            return self._hooks(request, caller)
         return self._message(request, caller)
 
     def _send(self, request: HttpApiRequest, caller: Caller) -> Reply:
@@ -281,6 +322,83 @@ class Api:
             return Reply.of_json(200, {"events": found, "next_cursor": following})
         except BadCursor as bad:
             return _error(400, str(bad))
+
+    def _hooks(self, request: HttpApiRequest, caller: Caller) -> Reply:
+        route = request.route_key
+        if route == ADD_HOOK:
+            return self._add_hook(request, caller)
+        if route == LIST_HOOKS:
+            hooks = [h.view() for h in self.hooks.all() if caller.account_id in (None, h.account_id)]
+            return Reply.of_json(200, {"webhooks": sorted(hooks, key=lambda h: h["created_at"])})
+        hook = self.hooks.get(request.path_parameters.get("webhook_id", ""))
+        if hook is None or caller.account_id not in (None, hook.account_id):
+            return _error(404, "no such webhook")
+        if route == GET_HOOK:
+            return Reply.of_json(200, hook.view())
+        if route == DELETE_HOOK:
+            self.hooks.delete(hook.webhook_id)
+            logger.info("event webhook deleted", extra={"webhook_id": hook.webhook_id, "key_id": caller.key_id})
+            return Reply.of_json(200, {"webhook_id": hook.webhook_id, "deleted": True})
+        if route == DELIVERIES:
+            limit = request.query.get("limit", "25")
+            if not limit.isdigit() or not 1 <= int(limit) <= 100:
+                return _error(400, "limit: a whole number from 1 to 100")
+            try:
+                found, following = self.hooks.deliveries(hook.webhook_id, int(limit), request.query.get("cursor"))
+            except ValueError as bad:
+                return _error(400, str(bad))
+            return Reply.of_json(200, {"deliveries": found, "next_cursor": following})
+        return self._redeliver(request, hook)
+
+    def _add_hook(self, request: HttpApiRequest, caller: Caller) -> Reply:
+        from igdm.contracts.callbacks import url_refusal
+        from igdm.contracts.event_webhooks import DIALECTS, kinds_wanted
+
+        raw = request.raw_body()
+        try:
+            wanted = json.loads(raw or "")
+        except ValueError:
+            return _error(400, "the body is not JSON")
+        if not isinstance(wanted, dict):
+            return _error(400, 'the body must be a JSON object: {"url", "kinds", "dialect"}')
+        unknown = sorted(set(wanted) - {"url", "kinds", "dialect"})
+        if unknown:
+            return _error(400, f"{unknown[0]}: not a field of a webhook (url, kinds, dialect)")
+        url, dialect = wanted.get("url"), wanted.get("dialect")
+        if not isinstance(url, str) or not url:
+            return _error(400, "url: required, the https URL to POST events to")
+        refusal = url_refusal(url, allow_local=self.allow_local_callbacks)
+        if refusal is not None:
+            return _error(400, f"url: {refusal}")
+        if dialect is not None and dialect not in DIALECTS:
+            return _error(400, f"dialect: one of {', '.join(DIALECTS)}, or none for the gateway's own events")
+        try:
+            kinds = kinds_wanted(wanted.get("kinds"), dialect)
+        except ValueError as invalid:
+            return _error(400, str(invalid))
+        hook = Webhook.new(url, kinds, dialect, caller.account_id, caller.key_id)
+        self.hooks.add(hook)
+        logger.info("event webhook registered", extra={"webhook_id": hook.webhook_id, "key_id": caller.key_id})
+        return Reply.of_json(201, hook.view())
+
+    def _redeliver(self, request: HttpApiRequest, hook: Webhook) -> Reply:
+        from igdm.store.webhooks import Delivery, job
+
+        delivery_id = request.path_parameters.get("delivery_id", "")
+        found = self.hooks.delivery(hook.webhook_id, delivery_id) if delivery_id else None
+        if found is None:
+            return _error(404, "no such delivery (the log keeps 30 days)")
+        delivery = Delivery(
+            hook.webhook_id, delivery_id, found["event_id"], found["kind"], found["conversation_id"], found["body"]
+        )
+        count = self.hooks.redelivering(hook.webhook_id, delivery_id)
+        body, group, dedup = job(hook, delivery, redelivery=count)
+        try:
+            self.redeliveries.send(json.dumps(body), group, dedup)
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("the callback queue refused a redelivery", extra={"error": type(exc).__name__})
+            return _error(503, "the redelivery was not queued: ask again")
+        return Reply.of_json(202, {"delivery_id": delivery_id, "state": "pending", "redelivery": count})
 
     def _message(self, request: HttpApiRequest, caller: Caller) -> Reply:
         wanted = request.path_parameters.get("idempotency_key", "")

@@ -17,6 +17,7 @@ from igdm.store.erasure import ErasureRequests
 from igdm.store.history import ConversationHistory
 from igdm.store.outbound_records import OutboundRecords
 from igdm.store.rate_limits import RateLimiter
+from igdm.store.webhooks import Webhooks
 
 
 class OutboundQueue:
@@ -28,6 +29,18 @@ class OutboundQueue:
 
     def enqueue_all(self, messages: list[dict[str, Any]]) -> None:
         enqueue_all(self._sqs, self._queue_url, messages)
+
+
+class CallbackQueue:
+    """A redelivery, as the callback function's job."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self._sqs, self._queue_url = sqs, queue_url
+
+    def send(self, body: str, group: str, deduplication_id: str) -> None:
+        self._sqs.send_message(
+            QueueUrl=self._queue_url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=deduplication_id
+        )
 
 
 class Erasures:
@@ -51,7 +64,10 @@ def service() -> Api:
             ErasureRequests(dynamodb, settings.table_name), ErasureQueue(aws.client("sqs"), settings.erasure_queue_url)
         ),
         keys=ApiKeys(dynamodb, settings.table_name),
-        history=ConversationHistory(dynamodb, settings.table_name),  # CM.com's route, whose key may be in the body
+        history=ConversationHistory(dynamodb, settings.table_name),
+        hooks=Webhooks(dynamodb, settings.table_name),
+        redeliveries=CallbackQueue(aws.client("sqs"), settings.callback_queue_url),
+        allow_local_callbacks=settings.allow_local_callbacks,  # CM.com's route, whose key may be in the body
         limiter=RateLimiter(
             dynamodb, settings.table_name, {API_RATE_CLASS: (interval, interval * settings.api_key_burst)}
         ),

@@ -24,12 +24,22 @@ from igdm.runtime.fifo_consumer import QueuedMessage, Retry
 from igdm.runtime.observability import logger
 
 
+class HookDelivery(BaseModel):
+    """An event webhook's delivery (functions/fanout): each attempt is recorded in its log."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    webhook_id: str = Field(min_length=1, max_length=64)
+    delivery_id: str = Field(min_length=1, max_length=200)
+
+
 class CallbackJob(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     url: str = Field(min_length=1)
     event_id: str = Field(min_length=1, max_length=128)
     body: str
+    hook: HookDelivery | None = None
 
 
 class Client(Protocol):
@@ -41,6 +51,12 @@ class Client(Protocol):
 
 class DeadLetters(Protocol):
     def put(self, job_body: str, *, group_id: str | None, deduplication_id: str, reason: str, detail: str) -> None: ...
+
+
+class DeliveryLog(Protocol):
+    def attempted(
+        self, webhook_id: str, delivery_id: str, state: str, *, http_status: int | None, detail: str
+    ) -> None: ...
 
 
 class Metrics(Protocol):
@@ -58,6 +74,7 @@ class CallbackDelivery:
     retry_cap_seconds: float = 900.0
     remaining_seconds: Callable[[], float] = lambda: 60.0
     clock: Callable[[], float] = time.time
+    log: DeliveryLog | None = None  # event webhooks' delivery log; None: status callbacks only
 
     def handle(self, message: QueuedMessage) -> str:
         self.remaining_seconds = message.remaining_seconds
@@ -88,24 +105,34 @@ class CallbackDelivery:
         if isinstance(result, Delivered):
             self.metrics.count("CallbacksDelivered")
             logger.info("callback delivered", extra={**context, "http_status": result.status})
+            self._logged(job, "delivered", result.status, f"answered {result.status}")
             return "delivered"
         if isinstance(result, Undeliverable):
+            self._logged(job, "failed", None, f"{result.reason}: {result.detail}")
             return self._dead_letter(job_body, group_id, job.event_id, result.reason, result.detail)
         if not isinstance(result, RetryLater):  # the last of the three Result kinds (callback.http_client)
             raise TypeError(f"unexpected delivery result {type(result).__name__}")
         if receive_count >= self.max_receive_count:
-            return self._dead_letter(
-                job_body,
-                group_id,
-                job.event_id,
-                "retries_exhausted",
-                f"{receive_count} attempts; the last: {result.detail}",
-            )
+            detail = f"{receive_count} attempts; the last: {result.detail}"
+            self._logged(job, "failed", None, f"retries_exhausted: {detail}")
+            return self._dead_letter(job_body, group_id, job.event_id, "retries_exhausted", detail)
+        self._logged(job, "pending", None, f"{result.reason}: {result.detail}; retried")
         self.metrics.count("CallbacksRetried", reason=result.reason)
         delay = self.backoff_seconds(receive_count)
         if result.retry_after is not None:
             delay = min(max(delay, result.retry_after), self.retry_cap_seconds)
         raise Retry(delay, result.detail)
+
+    def _logged(self, job: CallbackJob, state: str, http_status: int | None, detail: str) -> None:
+        """An event webhook's attempt in its delivery log. Best effort: the POST happened whatever the log says,
+        and failing the job for its log would POST it again."""
+        if job.hook is None or self.log is None:
+            return
+        try:
+            self.log.attempted(job.hook.webhook_id, job.hook.delivery_id, state, http_status=http_status, detail=detail)
+        except Exception:  # the table refused or the log expired: counted, never a second POST
+            self.metrics.count("DeliveryLogMisses")
+            logger.warning("a delivery's attempt was not logged", extra={"delivery_id": job.hook.delivery_id})
 
     def backoff_seconds(self, receive_count: int) -> float:
         """Exponential backoff with jitter, by how many times the job was received."""

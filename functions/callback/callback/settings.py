@@ -22,6 +22,9 @@ class CallbackSettings(BaseModel):
     callback_read_timeout_seconds: float = Field(10, gt=0, le=30)
     callback_retry_base_seconds: float = Field(5, gt=0, description="First retry delay; it doubles per attempt.")
     callback_retry_cap_seconds: float = Field(900, gt=0)
+    table_name: str | None = Field(
+        None, description="The table holding event webhooks' delivery logs; None: the attempts are not logged."
+    )
     allow_local_callbacks: bool = Field(
         False,
         description="Local stack only: accept http and private-address callback URLs. Never set in a deployed stack.",

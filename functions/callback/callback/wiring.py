@@ -13,6 +13,23 @@ from igdm.runtime import aws
 from igdm.runtime.config import cached_settings
 from igdm.runtime.fifo_consumer import FifoConsumer
 from igdm.runtime.observability import Counts
+from igdm.store.webhooks import Webhooks
+
+
+class DeliveryLog:
+    """Event webhooks' delivery log, its DynamoDB client made at the first event webhook's job: a function that
+    only delivers status callbacks never pays for it at its cold start."""
+
+    def __init__(self, table_name: str) -> None:
+        self._table_name = table_name
+
+    def attempted(self, webhook_id: str, delivery_id: str, state: str, *, http_status: int | None, detail: str) -> None:
+        _webhooks(self._table_name).attempted(webhook_id, delivery_id, state, http_status=http_status, detail=detail)
+
+
+@cache
+def _webhooks(table_name: str) -> Webhooks:
+    return Webhooks(aws.client("dynamodb"), table_name)
 
 
 @cache
@@ -31,6 +48,7 @@ def service() -> CallbackDelivery:
         max_receive_count=settings.callback_max_receive_count,
         retry_base_seconds=settings.callback_retry_base_seconds,
         retry_cap_seconds=settings.callback_retry_cap_seconds,
+        log=DeliveryLog(settings.table_name) if settings.table_name else None,
     )
 
 
@@ -49,6 +67,7 @@ def consumer() -> FifoConsumer:
 
 def reset() -> None:
     """Forget what was built, the clients, the settings and the cached secrets."""
+    _webhooks.cache_clear()
     service.cache_clear()
     consumer.cache_clear()
     runtime.reset()

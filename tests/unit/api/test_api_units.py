@@ -121,7 +121,7 @@ def call(api: Api, body: bytes, route: str = "POST /v1/messages") -> tuple[int, 
 
 def test_the_api_functions_other_answers() -> None:
     queue = Queue()
-    api = Api(queue, Records(), Limiter(), NoAccounts(), NoErasures(), {}, NoHistory())
+    api = Api(queue, Records(), Limiter(), NoAccounts(), NoErasures(), {}, NoHistory(), None, None)  # type: ignore[arg-type]
     assert call(api, b"{not json")[0] == 400
     assert call(api, b"x" * 300_000)[0] == 413
     assert call(api, b"")[0] == 400
@@ -137,6 +137,8 @@ def test_the_api_functions_other_answers() -> None:
         NoErasures(),
         {},
         NoHistory(),
+        None,  # type: ignore[arg-type]  # no webhooks route here
+        None,  # type: ignore[arg-type]
     )
     status, document = call(down, json.dumps({"idempotency_key": "k2"}).encode())
     assert status == 503 and "same idempotency key" in document["error"]

@@ -2,6 +2,7 @@
 only to checked addresses (with TLS still verified against the URL's host name)."""
 
 import ipaddress
+import json
 import random
 import ssl
 import threading
@@ -406,3 +407,44 @@ def test_an_invocation_about_to_time_out_hands_the_job_back_without_calling() ->
     with pytest.raises(Retry):
         service.process(JOB, sqs_message_id="m", group_id="k", receive_count=1)
     assert client.posts == []
+
+
+HOOK_JOB = json.dumps(
+    {
+        "url": "https://hooks.example.com/in",
+        "event_id": "e2",
+        "body": '{"kind":"text"}',
+        "hook": {"webhook_id": "0123456789ab", "delivery_id": "1796560001500-e2"},
+    }
+)
+
+
+class _Log:
+    def __init__(self, fail: bool = False) -> None:
+        self.attempts: list[tuple[str, str, str, int | None]] = []
+        self.fail = fail
+
+    def attempted(self, webhook_id: str, delivery_id: str, state: str, *, http_status: int | None, detail: str) -> None:
+        if self.fail:
+            raise RuntimeError("ResourceNotFoundException")
+        self.attempts.append((webhook_id, delivery_id, state, http_status))
+
+
+def test_an_event_webhooks_attempts_are_logged_and_a_status_callbacks_are_not() -> None:
+    log = _Log()
+    service, _, _ = delivery(_FakeClient(RetryLater("http_5xx", "503"), Delivered(204), Delivered(200)), log=log)
+    with pytest.raises(Retry):
+        service.process(HOOK_JOB, sqs_message_id="m", group_id="g", receive_count=1)
+    assert service.process(HOOK_JOB, sqs_message_id="m", group_id="g", receive_count=2) == "delivered"
+    assert service.process(JOB, sqs_message_id="m", group_id="g", receive_count=1) == "delivered"
+    assert log.attempts == [
+        ("0123456789ab", "1796560001500-e2", "pending", None),
+        ("0123456789ab", "1796560001500-e2", "delivered", 204),
+    ]
+
+
+def test_a_log_that_cannot_be_written_never_posts_the_delivery_again() -> None:
+    client = _FakeClient(Delivered(200))
+    service, _, metrics = delivery(client, log=_Log(fail=True))
+    assert service.process(HOOK_JOB, sqs_message_id="m", group_id="g", receive_count=1) == "delivered"
+    assert len(client.posts) == 1 and ("DeliveryLogMisses", {}) in metrics.counted

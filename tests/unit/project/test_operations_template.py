@@ -83,13 +83,14 @@ def test_every_dead_letter_queue_has_a_depth_alarm(queue: str) -> None:
     assert ALARMS[watching[0]]["Threshold"] == 1  # one parked message is already worth a look
 
 
-def test_the_dead_letter_queues_are_the_five_expected() -> None:
+def test_the_dead_letter_queues_are_the_six_expected() -> None:
     assert dead_letter_queues() == {
         "EventsDeadLetterQueue",
         "OutboundDeadLetterQueue",
         "CallbackDeadLetterQueue",
         "RefresherDeadLetterQueue",
         "ErasureDeadLetterQueue",
+        "FanoutDeadLetterQueue",
     }
 
 
@@ -330,6 +331,7 @@ SETTINGS = {
     "EraserFunction": "eraser.settings.EraserSettings",
     "AuthorizerFunction": "authorizer.settings.AuthorizerSettings",
     "ApiFunction": "api.settings.ApiSettings",
+    "FanoutFunction": "fanout.settings.FanoutSettings",
 }
 
 

@@ -44,6 +44,8 @@ ERASURES = family(table.erasure_pk(_ANY))  # erasure requests' audit items
 API_KEYS = table.API_KEYS_PK  # the one partition of the HTTP API's keys
 KEY_RATES = family(table.rate_pk("key:" + _ANY, "api"))  # each API key's own rate: a part of the RATE# family
 INDEX = INDEX_PREFIX + table.ACCOUNT_CUSTOMER_INDEX  # what names an account and a customer, keys only
+WEBHOOKS = table.WEBHOOKS_PK  # the one partition of event webhooks' registrations
+DELIVERIES = family(table.deliveries_pk(_ANY))  # each event webhook's delivery log
 
 SAMPLE_KEYS = {
     CONVERSATIONS: table.conversation_pk("17841400000000001", "1234567890"),
@@ -58,6 +60,8 @@ SAMPLE_KEYS = {
     ERASURES: table.erasure_pk("Yx3kq0_confirmation-code"),
     API_KEYS: table.API_KEYS_PK,
     INDEX: INDEX,
+    WEBHOOKS: table.WEBHOOKS_PK,
+    DELIVERIES: table.deliveries_pk("0123456789ab"),
 }
 # Keys of a family within another (RATE#key:... is RATE#...): checked for what they allow, not in the family test.
 SAMPLE_KEYS_WITHIN = {KEY_RATES: table.rate_pk("key:0123456789ab", "api")}
@@ -86,7 +90,11 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         UNSETTLED: {"PutItem", "DeleteItem"},  # add_unsettled, remove_unsettled: the account's copy
         COMMENTS: {"GetItem", "UpdateItem"},  # igdm.store.comments.Comments: get, mark_replied
     },
-    "CallbackFunction": {},
+    "CallbackFunction": {DELIVERIES: {"UpdateItem"}},  # igdm.store.webhooks.Webhooks.attempted: each attempt logged
+    "FanoutFunction": {
+        WEBHOOKS: {"Query"},  # igdm.store.webhooks.Webhooks.all, once per batch
+        DELIVERIES: {"PutItem"},  # Webhooks.record: each delivery before it is queued
+    },
     "OnboardingFunction": {
         OAUTH_STATES: {"PutItem", "DeleteItem"},  # igdm.store.oauth_states (add, take) via onboarding.state
         ACCOUNTS: {"GetItem", "UpdateItem"},  # igdm.meta.connect -> save, record_check; deauthorize: get, set_status
@@ -103,6 +111,9 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         # its customers through the index
         CONVERSATIONS: {"Query", "BatchGetItem"},
         INDEX: {"Query"},
+        # event webhooks: igdm.store.webhooks (add, get, all, delete; deliveries, delivery, redelivering)
+        WEBHOOKS: {"PutItem", "GetItem", "Query", "DeleteItem"},
+        DELIVERIES: {"Query", "GetItem", "UpdateItem"},
     },
     "EraserFunction": {
         # igdm.store.erasure.StoredData: indexed (the index), partition (Query), existing (BatchGetItem), delete

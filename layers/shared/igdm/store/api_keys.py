@@ -2,8 +2,8 @@
 
 A key reads `igw_<key id>_<secret>`: the id (12 hex digits) says which item to read, the SHA-256 of the whole key
 proves it (compared in constant time), so the table never holds a key that works. Each key has scopes (`send`,
-`read`, `erase`), an optional account it is restricted to, and once revoked a `revoked_at`: the authorizer then
-refuses it.
+`read`, `erase`, `webhooks`), an optional account it is restricted to, and once revoked a `revoked_at`: the
+authorizer then refuses it.
 """
 
 import hashlib
@@ -17,7 +17,7 @@ from typing import Any
 from igdm.store.attributes import from_attributes, to_attributes
 from igdm.store.keys import API_KEYS_PK, api_key_sk, key
 
-SCOPES = ("send", "read", "erase")
+SCOPES = ("send", "read", "erase", "webhooks")
 PREFIX = "igw_"
 _KEY = re.compile(r"igw_([0-9a-f]{12})_[A-Za-z0-9_-]{32,64}")
 

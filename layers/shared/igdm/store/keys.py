@@ -142,3 +142,22 @@ API_KEYS_PK = "APIKEYS"
 
 def api_key_sk(key_id: str) -> str:
     return f"KEY#{key_id}"
+
+
+# Event webhooks (igdm.store.webhooks): the registrations in one partition (the fan-out reads them all with one
+# Query per batch of events), each registration's delivery log in its own, sorted by time.
+WEBHOOKS_PK = "WEBHOOKS"
+DELIVERIES_PK_PREFIX = "HOOK#"
+DELIVERY_SK_PREFIX = "DLV#"
+
+
+def webhook_sk(webhook_id: str) -> str:
+    return f"HOOK#{webhook_id}"
+
+
+def deliveries_pk(webhook_id: str) -> str:
+    return f"{DELIVERIES_PK_PREFIX}{webhook_id}"
+
+
+def delivery_sk(delivery_id: str) -> str:
+    return f"{DELIVERY_SK_PREFIX}{delivery_id}"

@@ -26,6 +26,7 @@ gateway has no Sinch project), "message_delivery_report": {"message_id", "conver
 "reason" (FAILED and UNKNOWN)}, "correlation_id"}.
 """
 
+import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -330,3 +331,119 @@ def status_report(event: dict[str, Any]) -> dict[str, Any]:
 
 def _time(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
+
+
+# ------------------------------------------------------------------ event webhooks in Sinch's shapes
+# Sinch's webhook triggers and the gateway's event kinds each carries (igdm.contracts.event_webhooks).
+TRIGGERS = {
+    "MESSAGE_INBOUND": ("text", "attachments", "story_reply", "reply", "quick_reply", "postback"),
+    "MESSAGE_DELIVERY": ("message_status",),
+    "UNSUPPORTED": ("unsupported", "unknown"),
+    "EVENT_INBOUND": (
+        "reaction",
+        "reaction_removed",
+        "read",
+        "message_deleted",
+        "message_edited",
+        "echo",
+        "referral",
+        "optin",
+        "handover",
+        "comment",
+        "mention",
+        "gap",
+    ),
+}
+
+
+def event_bodies(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """A gateway event in Sinch's webhook shape for its trigger: MESSAGE_INBOUND (one per attachment, as each is
+    its own message to Sinch), MESSAGE_DELIVERY, UNSUPPORTED, or EVENT_INBOUND, whose `contact_event` holds the
+    gateway's own event under its kind (Sinch has no Instagram events of these kinds). [] for a kind Sinch's
+    triggers do not carry (account_status, customer_forgotten)."""
+    kind = event.get("kind")
+    common = {
+        "app_id": event.get("account_id"),
+        "accepted_time": event.get("received_at"),
+        "event_time": event.get("occurred_at"),
+        "project_id": None,
+    }
+    identity = {"channel": CHANNEL, "identity": event.get("customer_id"), "app_id": event.get("account_id")}
+    around = {
+        "channel_identity": identity,
+        "conversation_id": event.get("conversation_id"),
+        "contact_id": event.get("customer_id"),
+        "metadata": "",
+        "accept_time": event.get("received_at"),
+    }
+    if kind == "message_status":
+        return [{**status_report(event), "accepted_time": event.get("received_at")}]
+    if kind in TRIGGERS["UNSUPPORTED"]:
+        return [{**common, "unsupported_callback": {"channel": CHANNEL, "payload": json.dumps(event.get("raw") or {})}}]
+    if kind in TRIGGERS["MESSAGE_INBOUND"]:
+        return [
+            {
+                **common,
+                "message": {
+                    "id": event.get("message_id") or event["event_id"],
+                    "direction": "TO_APP",
+                    "contact_message": message,
+                    **around,
+                },
+            }
+            for message in _contact_messages(event)
+        ]
+    if kind in TRIGGERS["EVENT_INBOUND"]:
+        inner = {k: v for k, v in event.items() if k not in ("raw", "schema_version") and v not in (None, [], {})}
+        return [
+            {
+                **common,
+                "event": {
+                    "id": event["event_id"],
+                    "direction": "TO_APP",
+                    "contact_event": {f"{kind}_event": inner},
+                    **around,
+                },
+            }
+        ]
+    return []
+
+
+def _contact_messages(event: dict[str, Any]) -> list[dict[str, Any]]:
+    kind, text = event.get("kind"), event.get("text")
+    reply_to = event.get("reply_to") or {}
+    if kind == "story_reply":
+        story = reply_to.get("story") or {}
+        return [{"media_card_message": {"url": story.get("url") or "", "caption": text or ""}}]
+    if kind == "quick_reply":
+        return [
+            {
+                "choice_response_message": {
+                    "message_id": event.get("message_id"),
+                    "postback_data": event.get("quick_reply_payload"),
+                }
+            }
+        ]
+    if kind == "postback":
+        postback = event.get("postback") or {}
+        return [
+            {
+                "choice_response_message": {
+                    "message_id": event.get("message_id"),
+                    "postback_data": postback.get("payload"),
+                }
+            }
+        ]
+    messages: list[dict[str, Any]] = []
+    if text:
+        messages.append({"text_message": {"text": text}})
+    for attachment in event.get("attachments") or []:
+        if attachment.get("url"):
+            messages.append({"media_message": {"url": attachment["url"]}})
+        else:  # a post or reel Meta names by id only: as Sinch hands on what it cannot render
+            messages.append(
+                {"fallback_message": {"raw_message": json.dumps(attachment), "reason": {"code": "UNKNOWN"}}}
+            )
+    if kind == "reply" and messages and reply_to.get("message_id"):
+        messages[0]["reply_to"] = {"message_id": reply_to["message_id"]}
+    return messages or [{"text_message": {"text": ""}}]

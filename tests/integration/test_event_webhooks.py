@@ -1,0 +1,151 @@
+"""Event webhooks through the whole loop: registered through the HTTP API (the real authorizer and API function),
+fed by the table's stream (the real fan-out handler, the template's filters), delivered by the real callback
+function to a receiver on 127.0.0.1 with both signatures, logged, and redelivered from the log."""
+
+import time
+from typing import Any
+
+import requests
+from standardwebhooks.webhooks import Webhook as StandardWebhook
+
+from igdm.contracts.callbacks import standard_webhooks_secret
+from igdm.store.api_keys import ApiKey, ApiKeys
+from local.harnesses.outbound import ACCOUNT, CUSTOMER, SIGNING_SECRET, Loop
+from local.samples import meta as m
+from local.samples import outbound as out
+from tests.unit.project.test_openapi import answers
+
+
+def hooks_key(loop: Loop, account: str | None = None) -> str:
+    api_key, presented = ApiKey.new("hooks", ("webhooks", "send"), account, now=time.time())
+    ApiKeys(loop.stack_clients["dynamodb"], loop.stack.refs["GatewayTable"]).add(api_key)
+    return presented
+
+
+def call(loop: Loop, method: str, path: str, key: str, body: Any = None) -> requests.Response:
+    return requests.request(
+        method, f"{loop.api_url}{path}", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
+
+
+def register(loop: Loop, key: str, **fields: Any) -> dict[str, Any]:
+    answer = call(loop, "POST", "/v1/webhooks", key, {"url": loop.inbox.url, **fields})
+    assert answer.status_code == 201, answer.text
+    answers("POST", "/v1/webhooks", 201, answer.json())
+    return dict(answer.json())
+
+
+def test_every_inbound_kind_reaches_the_webhook_in_order_with_valid_standard_webhooks_signatures(loop: Loop) -> None:
+    key = hooks_key(loop)
+    hook = register(loop, key)
+    now = int(time.time() * 1000)
+    items = [
+        m.text(mid="m_1", words="first", ts=now - 9000),
+        {**m.attachment("image", mid="m_2"), "timestamp": now - 8000},
+        {**m.story_reply("m_3"), "timestamp": now - 7000},
+        {**m.reply("m_4", to="m_1"), "timestamp": now - 6000},
+        {**m.quick_reply("m_5"), "timestamp": now - 5000},
+        {**m.postback("m_6"), "timestamp": now - 4000},
+        {**m.reaction("m_1"), "timestamp": now - 3000},
+        {**m.read("m_1"), "timestamp": now - 2000},
+        {**m.edited("m_1"), "timestamp": now - 1500},
+        {**m.unsupported("m_7"), "timestamp": now - 1000},
+        {**m.deleted("m_2"), "timestamp": now - 500},
+    ]
+    for item in items:  # one POST each: Meta's order, as the conversation's stored order
+        loop.webhook(item)
+    loop.deliver_webhooks()
+    received = loop.inbox.wait_for(len(items))
+    kinds = [r.document["kind"] for r in received]
+    assert kinds == [
+        "text",
+        "attachments",
+        "story_reply",
+        "reply",
+        "quick_reply",
+        "postback",
+        "reaction",
+        "read",
+        "message_edited",
+        "unsupported",
+        "message_deleted",
+    ]
+    verifier = StandardWebhook(standard_webhooks_secret(SIGNING_SECRET))
+    for r in received:
+        assert r.signature_ok  # the gateway's own X-Gateway-Signature-256
+        verifier.verify(r.body, r.headers)  # and Standard Webhooks', with its own library
+        assert r.document["account_id"] == ACCOUNT and r.document["customer_id"] == CUSTOMER
+    log = call(loop, "GET", f"/v1/webhooks/{hook['webhook_id']}/deliveries?limit=100", key)
+    answers("GET", "/v1/webhooks/{webhook_id}/deliveries", 200, log.json())
+    deliveries = log.json()["deliveries"]
+    assert [d["kind"] for d in reversed(deliveries)] == kinds  # newest first
+    assert {(d["state"], d["attempts"], d["last_http_status"]) for d in deliveries} == {("delivered", 1, 200)}
+
+
+def test_a_failed_delivery_is_retried_logged_and_redelivered_from_the_log(loop: Loop) -> None:
+    key = hooks_key(loop)
+    hook = register(loop, key, kinds=["text"])
+    loop.inbox.fail_next(1, status=410)  # Gone: never retried, the delivery fails at once
+    loop.say("hello there")
+    loop.deliver_webhooks()
+    assert (loop.inbox.attempts, loop.inbox.received) == (1, [])
+    [failed] = call(loop, "GET", f"/v1/webhooks/{hook['webhook_id']}/deliveries", key).json()["deliveries"]
+    assert (failed["state"], failed["attempts"], failed["kind"]) == ("failed", 1, "text")
+    assert "gone" in failed["last_detail"]
+    again = call(loop, "POST", f"/v1/webhooks/{hook['webhook_id']}/deliveries/{failed['delivery_id']}/redeliver", key)
+    assert again.status_code == 202
+    assert again.json() == {"delivery_id": failed["delivery_id"], "state": "pending", "redelivery": 1}
+    loop.run_callbacks()
+    [delivered] = loop.inbox.wait_for(1)
+    assert delivered.document["text"] == "hello there" and delivered.signature_ok
+    [logged] = call(loop, "GET", f"/v1/webhooks/{hook['webhook_id']}/deliveries", key).json()["deliveries"]
+    assert (logged["state"], logged["attempts"], logged["redeliveries"]) == ("delivered", 2, 1)
+    missing = call(loop, "POST", f"/v1/webhooks/{hook['webhook_id']}/deliveries/0000000000000-nope/redeliver", key)
+    assert missing.status_code == 404
+
+
+def test_statuses_reach_a_sinch_webhook_as_message_delivery_and_inbound_as_message_inbound(loop: Loop) -> None:
+    key = hooks_key(loop)
+    register(loop, key, dialect="sinch", kinds=["MESSAGE_INBOUND", "MESSAGE_DELIVERY"])
+    loop.say("hi")
+    loop.enqueue(out.outbound("text", "hook-status"))
+    loop.run()
+    loop.deliver_webhooks()
+    documents = [r.document for r in loop.inbox.wait_for(3)]
+    assert documents[0]["message"]["contact_message"] == {"text_message": {"text": "hi"}}
+    assert documents[0]["message"]["channel_identity"] == {
+        "channel": "INSTAGRAM",
+        "identity": CUSTOMER,
+        "app_id": ACCOUNT,
+    }
+    reports = [d["message_delivery_report"] for d in documents[1:]]
+    assert [(r["message_id"], r["status"]) for r in reports] == [
+        ("hook-status", "QUEUED_ON_CHANNEL"),
+        ("hook-status", "DELIVERED"),
+    ]
+
+
+def test_registration_refuses_what_it_cannot_honour_and_keys_see_their_own_account_only(loop: Loop) -> None:
+    key = hooks_key(loop)
+    assert call(loop, "POST", "/v1/webhooks", key, {"url": "ftp://example.com/x"}).status_code == 400
+    for body, reason in (
+        ({"url": loop.inbox.url, "kinds": ["account_status"]}, "events queue only"),
+        ({"url": loop.inbox.url, "kinds": ["texts"]}, "not one of the gateway's event kinds"),
+        ({"url": loop.inbox.url, "dialect": "cm", "kinds": ["text"]}, "status reports only"),
+        ({"url": loop.inbox.url, "dialect": "whatsapp"}, "dialect"),
+        ({"url": loop.inbox.url, "secret": "x"}, "secret: not a field"),
+    ):
+        answer = call(loop, "POST", "/v1/webhooks", key, body)
+        assert answer.status_code == 400 and reason in answer.json()["error"], answer.text
+    mine = register(loop, hooks_key(loop, account=ACCOUNT))
+    assert mine["account_id"] == ACCOUNT
+    other = hooks_key(loop, account="17841499999999999")
+    assert call(loop, "GET", f"/v1/webhooks/{mine['webhook_id']}", other).status_code == 404
+    assert call(loop, "GET", "/v1/webhooks", other).json() == {"webhooks": []}
+    assert call(loop, "GET", f"/v1/webhooks/{mine['webhook_id']}", key).status_code == 200
+    deleted = call(loop, "DELETE", f"/v1/webhooks/{mine['webhook_id']}", key)
+    assert deleted.json() == {"webhook_id": mine["webhook_id"], "deleted": True}
+    assert call(loop, "GET", f"/v1/webhooks/{mine['webhook_id']}", key).status_code == 404
+    sender_only = ApiKey.new("s", ("send",), None, now=time.time())
+    ApiKeys(loop.stack_clients["dynamodb"], loop.stack.refs["GatewayTable"]).add(sender_only[0])
+    assert call(loop, "GET", "/v1/webhooks", sender_only[1]).status_code == 403
