@@ -149,3 +149,19 @@ def test_registration_refuses_what_it_cannot_honour_and_keys_see_their_own_accou
     sender_only = ApiKey.new("s", ("send",), None, now=time.time())
     ApiKeys(loop.stack_clients["dynamodb"], loop.stack.refs["GatewayTable"]).add(sender_only[0])
     assert call(loop, "GET", "/v1/webhooks", sender_only[1]).status_code == 403
+
+
+def test_an_erasure_deletes_the_deliveries_that_name_the_customer(loop: Loop) -> None:
+    key = hooks_key(loop)
+    hook = register(loop, key)
+    loop.say("my address is 1 Main St")
+    loop.deliver_webhooks()
+    assert len(call(loop, "GET", f"/v1/webhooks/{hook['webhook_id']}/deliveries", key).json()["deliveries"]) == 1
+    eraser = ApiKey.new("privacy", ("erase",), None, now=time.time())
+    ApiKeys(loop.stack_clients["dynamodb"], loop.stack.refs["GatewayTable"]).add(eraser[0])
+    assert call(loop, "DELETE", f"/v1/customers/{CUSTOMER}", eraser[1]).status_code == 202
+    loop.erase()
+    table = loop.stack_clients["dynamodb"].scan(TableName=loop.stack.refs["GatewayTable"])["Items"]
+    assert [i for i in table if CUSTOMER in str(i)] == []
+    assert call(loop, "GET", f"/v1/webhooks/{hook['webhook_id']}/deliveries", key).json()["deliveries"] == []
+    assert call(loop, "GET", f"/v1/webhooks/{hook['webhook_id']}", key).status_code == 200  # the registration stays

@@ -390,7 +390,7 @@ class Api:
             return _error(404, "no such delivery (the log keeps 30 days)")
         delivery = Delivery(
             hook.webhook_id, delivery_id, found["event_id"], found["kind"], found["conversation_id"], found["body"]
-        )
+        )  # only its job is made again: the item keeps its account and customer
         count = self.hooks.redelivering(hook.webhook_id, delivery_id)
         body, group, dedup = job(hook, delivery, redelivery=count)
         try:

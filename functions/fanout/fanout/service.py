@@ -90,6 +90,8 @@ class Fanout:
                     kind=event["kind"],
                     conversation_id=event.get("conversation_id") or event["account_id"],
                     body=body,
+                    account_id=event.get("account_id"),
+                    customer_id=event.get("customer_id"),
                 )
                 self.hooks.record(delivery, self.clock())
                 payload, group, dedup = job(hook, delivery)

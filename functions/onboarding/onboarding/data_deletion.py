@@ -35,6 +35,7 @@ LABELS = {
     "comments": ("comment record", "comment records"),
     "rate_states": ("rate-limit record", "rate-limit records"),
     "rescued_tokens": ("kept access token", "kept access tokens"),
+    "webhook_deliveries": ("event webhook delivery", "event webhook deliveries"),
     "accounts": ("account record", "account records"),
     "token_secrets": ("stored access token", "stored access tokens"),
 }

@@ -128,6 +128,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         RATES: {"DeleteItem"},
         TOKEN_RESCUE: {"DeleteItem"},  # deleted if present, never read
         ERASURES: {"GetItem", "PutItem", "UpdateItem"},
+        DELIVERIES: {"BatchWriteItem"},  # event webhooks' deliveries naming the id, found through the index
     },
     "RefresherFunction": {
         ACCOUNTS: {"Query", "UpdateItem"},  # AccountTable.all, record_check, record_refresh, set_status

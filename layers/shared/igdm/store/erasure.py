@@ -58,6 +58,7 @@ FAMILIES = (
     "comments",
     "rate_states",
     "rescued_tokens",
+    "webhook_deliveries",
     "accounts",
     "token_secrets",
 )
@@ -86,6 +87,7 @@ def family(pk: str, sk: str) -> str:
         (MESSAGE_ID_PK_PREFIX, "message_ids"),
         ("COMMENT#", "comments"),
         ("RATE#", "rate_states"),
+        ("HOOK#", "webhook_deliveries"),
         (TOKEN_RESCUE_PK_PREFIX, "rescued_tokens"),
         (ACCOUNTS_PK, "accounts"),
     ):

@@ -24,6 +24,7 @@ from igdm.runtime.aws import error_code
 from igdm.store.attributes import from_attributes, to_attributes
 from igdm.store.keys import (
     DELIVERY_SK_PREFIX,
+    NO_PARTY,
     TTL_ATTRIBUTE,
     WEBHOOKS_PK,
     deliveries_pk,
@@ -96,6 +97,8 @@ class Delivery:
     kind: str
     conversation_id: str
     body: str
+    account_id: str | None = None  # with the customer, what puts the delivery in the AccountCustomer index:
+    customer_id: str | None = None  # an erasure finds and deletes the bodies that name the customer
 
     @staticmethod
     def id_of(at_ms: int, event_id: str, part: int | None = None) -> str:
@@ -116,6 +119,8 @@ class Delivery:
                     "body": self.body,
                     "state": PENDING,
                     "attempts": 0,
+                    "account_id": self.account_id or NO_PARTY,
+                    "customer_id": self.customer_id or NO_PARTY,
                     "created_at": now.isoformat(),
                     TTL_ATTRIBUTE: int(now.timestamp()) + DELIVERY_LOG_DAYS * 86_400,
                 }
