@@ -196,6 +196,7 @@ def document() -> dict[str, Any]:
                     "content": {"application/json": {"schema": ref(OutboundMessage, "validation")}},
                 }
             if route == "POST /v1/webhooks":
+                operation["responses"]["409"] = error  # the stack's most event webhooks
                 operation["requestBody"] = {
                     "required": True,
                     "content": {"application/json": {"schema": {"type": "object"}}},

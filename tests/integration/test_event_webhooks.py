@@ -165,3 +165,14 @@ def test_an_erasure_deletes_the_deliveries_that_name_the_customer(loop: Loop) ->
     assert [i for i in table if CUSTOMER in str(i)] == []
     assert call(loop, "GET", f"/v1/webhooks/{hook['webhook_id']}/deliveries", key).json()["deliveries"] == []
     assert call(loop, "GET", f"/v1/webhooks/{hook['webhook_id']}", key).status_code == 200  # the registration stays
+
+
+def test_a_stack_holds_at_most_its_number_of_webhooks(loop: Loop, monkeypatch: Any) -> None:
+    from api import service
+
+    monkeypatch.setattr(service, "MAX_WEBHOOKS", 2)
+    key = hooks_key(loop)
+    register(loop, key)
+    register(loop, key)
+    third = call(loop, "POST", "/v1/webhooks", key, {"url": loop.inbox.url})
+    assert third.status_code == 409 and "delete one first" in third.json()["error"]

@@ -77,6 +77,8 @@ SCOPE = {
     **dict.fromkeys(HOOK_ROUTES, "webhooks"),
 }
 _ID = re.compile(r"^[0-9]{1,64}$")
+# Every stored event is offered to every registration: a bound keeps one event's fan-out (and its log writes) small.
+MAX_WEBHOOKS = 25
 IDEMPOTENCY_HEADER = "idempotency-key"
 _IDEMPOTENCY_VALUE = re.compile(r"^[!-~]{1,100}$")
 API_RATE_CLASS = "api"
@@ -376,6 +378,8 @@ class Api:
             kinds = kinds_wanted(wanted.get("kinds"), dialect)
         except ValueError as invalid:
             return _error(400, str(invalid))
+        if len(self.hooks.all()) >= MAX_WEBHOOKS:
+            return _error(409, f"this stack has {MAX_WEBHOOKS} event webhooks, its most: delete one first")
         hook = Webhook.new(url, kinds, dialect, caller.account_id, caller.key_id)
         self.hooks.add(hook)
         logger.info("event webhook registered", extra={"webhook_id": hook.webhook_id, "key_id": caller.key_id})
