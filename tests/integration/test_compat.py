@@ -293,3 +293,9 @@ def test_a_vendor_body_on_the_outbound_queue_with_a_dialect_attribute_is_sent(lo
     failed = [s for s in loop.statuses() if s["status"] == "FAILED"]
     assert [(s["reason"], s["idempotency_key"].startswith("cm-")) for s in failed] == [("invalid_message", True)]
     assert failed[0]["detail"] == "cm body: messages.msg: required"
+
+
+def test_sinchs_route_answers_messages_send_only(loop: Loop) -> None:
+    body = seed_examples.sinch(ACCOUNT, CUSTOMER)["text"]
+    other = post(loop, SINCH_ROUTE.replace("messages:send", "messages:list"), body, new_key(loop))
+    assert other.status_code == 404 and other.json()["error"]["status"] == "NOT_FOUND"

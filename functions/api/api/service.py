@@ -6,7 +6,8 @@
   drops a repeat within five minutes, the sender's record after that). Invalid -> 400 naming the field, before
   anything is queued.
 - GET /v1/messages/{idempotency_key}: the message's record and its status history.
-- POST /compat/webex-connect/v1/messages, POST /compat/sinch/v1/projects/{project_id}/messages:send and
+- POST /compat/webex-connect/v1/messages, POST /compat/sinch/v1/projects/{project_id}/messages:send (its route
+  /compat/sinch/v1/projects/{project_id}/{method}: API Gateway's HTTP APIs take no colon in a path) and
   POST /compat/cm/v1.0/message: the seed vendors' own requests (igdm.contracts.dialects, docs/migrating.md),
   translated into outbound messages, queued as POST /v1/messages queues them, and answered in the vendor's shape;
   their status callbacks go in the vendor's shape too. Each request is new messages (a fresh key) unless it
@@ -52,9 +53,10 @@ from igdm.store.webhooks import Webhook
 SEND, READ, ERASE = "POST /v1/messages", "GET /v1/messages/{idempotency_key}", "DELETE /v1/customers/{customer_id}"
 COMPAT = {
     "POST /compat/webex-connect/v1/messages": "webex-connect",
-    "POST /compat/sinch/v1/projects/{project_id}/messages:send": "sinch",
+    "POST /compat/sinch/v1/projects/{project_id}/{method}": "sinch",  # {method}: messages:send only
     "POST /compat/cm/v1.0/message": "cm",
 }
+SINCH_METHOD = "messages:send"
 CM_ROUTE = "POST /compat/cm/v1.0/message"  # no authorizer: CM.com's key may come in the body
 CONVERSATIONS = "GET /v1/accounts/{account_id}/conversations"
 EVENTS = "GET /v1/conversations/{conversation_id}/events"
@@ -198,6 +200,8 @@ class Api:
             reply = _error(429, f"this API key's rate is spent: retry in {retry} s", dialect)
             return Reply(reply.status, reply.body, reply.content_type, (("Retry-After", str(retry)),))
         if dialect is not None:
+            if dialect == "sinch" and request.path_parameters.get("method") != SINCH_METHOD:
+                return _error(404, f"no such route: Sinch's is .../projects/{{project_id}}/{SINCH_METHOD}", dialect)
             return self._compat(request, caller, dialect)
         if request.route_key == SEND:
             return self._send(request, caller)
