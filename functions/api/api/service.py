@@ -200,9 +200,10 @@ class Api:
             reply = _error(429, f"this API key's rate is spent: retry in {retry} s", dialect)
             return Reply(reply.status, reply.body, reply.content_type, (("Retry-After", str(retry)),))
         if dialect is not None:
-            if dialect == "sinch" and request.path_parameters.get("method") != SINCH_METHOD:
-                return _error(404, f"no such route: Sinch's is .../projects/{{project_id}}/{SINCH_METHOD}", dialect)
             return self._compat(request, caller, dialect)
+        return self._route(request, caller)
+
+    def _route(self, request: HttpApiRequest, caller: Caller) -> Reply:
         if request.route_key == SEND:
             return self._send(request, caller)
         if request.route_key == ERASE:
@@ -262,6 +263,8 @@ class Api:
         """A seed vendor's request: translated, every message checked, then all queued, answered as the vendor."""
         from igdm.contracts.dialects import DialectError, dialect
 
+        if name == "sinch" and request.path_parameters.get("method") != SINCH_METHOD:
+            return _error(404, f"no such route: Sinch's is .../projects/{{project_id}}/{SINCH_METHOD}", name)
         vendor = dialect(name)
         raw = request.raw_body()
         if raw is None or len(raw) > MAX_BODY_BYTES:
