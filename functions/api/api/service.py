@@ -266,13 +266,9 @@ class Api:
         if name == "sinch" and request.path_parameters.get("method") != SINCH_METHOD:
             return _error(404, f"no such route: Sinch's is .../projects/{{project_id}}/{SINCH_METHOD}", name)
         vendor = dialect(name)
-        raw = request.raw_body()
-        if raw is None or len(raw) > MAX_BODY_BYTES:
-            return _error(413 if raw else 400, "the body must be one request as JSON, at most 256 KiB", name)
-        try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError):
-            return _error(400, "the body is not JSON", name)
+        body = _json_body(request, name)
+        if isinstance(body, Reply):
+            return body
         given = request.header(IDEMPOTENCY_HEADER)
         if given is not None and not _IDEMPOTENCY_VALUE.match(given):
             return _error(400, "Idempotency-Key: 1 to 100 printable ASCII characters, no spaces", name)
@@ -438,6 +434,17 @@ class Api:
                 "status_url": f"{request.base_url()}/meta/deletion-status?code={code}",
             },
         )
+
+
+def _json_body(request: HttpApiRequest, dialect: str) -> Any:
+    """The request's JSON, or the vendor-shaped refusal of a body that is missing, too large or not JSON."""
+    raw = request.raw_body()
+    if raw is None or len(raw) > MAX_BODY_BYTES:
+        return _error(413 if raw else 400, "the body must be one request as JSON, at most 256 KiB", dialect)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return _error(400, "the body is not JSON", dialect)
 
 
 def _error(status: int, reason: str, dialect: str | None = None) -> Reply:
