@@ -1,6 +1,6 @@
 """The HTTP API's keys (docs/http-api.md), for a deployed stack or `make run` (--local):
 
-  python -m tools.keys create --stack NAME --name NAME [--scopes send,read] [--account ID]
+  python -m tools.keys create --stack NAME --name NAME [--scopes send,read,erase,webhooks] [--account ID]
                                prints the new key once, alone on the last line: it is never stored, only its hash
   python -m tools.keys revoke --stack NAME --id KEY_ID   refused within a minute (the authorizer's cache)
   python -m tools.keys list   --stack NAME               id, name, scopes, account, created, revoked
@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--stack", help="the deployed stack's name")
     where.add_argument("--local", action="store_true", help="the stack `make run` runs on this machine")
     parser.add_argument("--name", help="create: what the key is for (shown by list)")
-    parser.add_argument("--scopes", default="send,read", help="create: send, read or both (default send,read)")
+    parser.add_argument(
+        "--scopes",
+        default="send,read",
+        help="create: a comma-separated subset of send, read, erase, webhooks (default send,read)",
+    )
     parser.add_argument("--account", help="create: restrict the key to this account's messages")
     parser.add_argument("--id", help="revoke: the key's id (as list shows it)")
     args = parser.parse_args(argv)

@@ -398,13 +398,14 @@ class Api:
         delivery = Delivery(
             hook.webhook_id, delivery_id, found["event_id"], found["kind"], found["conversation_id"], found["body"]
         )  # only its job is made again: the item keeps its account and customer
-        count = self.hooks.redelivering(hook.webhook_id, delivery_id)
-        body, group, dedup = job(hook, delivery, redelivery=count)
+        # Queued first, then logged: a refused send leaves the log as it was (and the caller asks again).
+        body, group, dedup = job(hook, delivery, redelivery=str(int(self.clock() * 1000)))
         try:
             self.redeliveries.send(json.dumps(body), group, dedup)
         except (ClientError, BotoCoreError) as exc:
             logger.warning("the callback queue refused a redelivery", extra={"error": type(exc).__name__})
             return _error(503, "the redelivery was not queued: ask again")
+        count = self.hooks.redelivering(hook.webhook_id, delivery_id)
         return Reply.of_json(202, {"delivery_id": delivery_id, "state": "pending", "redelivery": count})
 
     def _message(self, request: HttpApiRequest, caller: Caller) -> Reply:

@@ -63,11 +63,11 @@ def service() -> Api:
         erasures=Erasures(
             ErasureRequests(dynamodb, settings.table_name), ErasureQueue(aws.client("sqs"), settings.erasure_queue_url)
         ),
-        keys=ApiKeys(dynamodb, settings.table_name),
+        keys=ApiKeys(dynamodb, settings.table_name),  # CM.com's route, whose key may be in the body
         history=ConversationHistory(dynamodb, settings.table_name),
         hooks=Webhooks(dynamodb, settings.table_name),
         redeliveries=CallbackQueue(aws.client("sqs"), settings.callback_queue_url),
-        allow_local_callbacks=settings.allow_local_callbacks,  # CM.com's route, whose key may be in the body
+        allow_local_callbacks=settings.allow_local_callbacks,  # event webhooks' targets: the local stack's only
         limiter=RateLimiter(
             dynamodb, settings.table_name, {API_RATE_CLASS: (interval, interval * settings.api_key_burst)}
         ),

@@ -9,6 +9,7 @@ deduplicate on X-Gateway-Event-Id. Nothing is dropped: what cannot be delivered 
 dead-letter queue, from which it can be replayed.
 """
 
+import hashlib
 import json
 import random
 import time
@@ -107,15 +108,16 @@ class CallbackDelivery:
             logger.info("callback delivered", extra={**context, "http_status": result.status})
             self._logged(job, "delivered", result.status, f"answered {result.status}")
             return "delivered"
+        parked = _parked_id(job)
         if isinstance(result, Undeliverable):
             self._logged(job, "failed", None, f"{result.reason}: {result.detail}")
-            return self._dead_letter(job_body, group_id, job.event_id, result.reason, result.detail)
+            return self._dead_letter(job_body, group_id, parked, result.reason, result.detail)
         if not isinstance(result, RetryLater):  # the last of the three Result kinds (callback.http_client)
             raise TypeError(f"unexpected delivery result {type(result).__name__}")
         if receive_count >= self.max_receive_count:
             detail = f"{receive_count} attempts; the last: {result.detail}"
             self._logged(job, "failed", None, f"retries_exhausted: {detail}")
-            return self._dead_letter(job_body, group_id, job.event_id, "retries_exhausted", detail)
+            return self._dead_letter(job_body, group_id, parked, "retries_exhausted", detail)
         self._logged(job, "pending", None, f"{result.reason}: {result.detail}; retried")
         self.metrics.count("CallbacksRetried", reason=result.reason)
         delay = self.backoff_seconds(receive_count)
@@ -149,6 +151,14 @@ class CallbackDelivery:
             extra={"reason": reason, "detail": detail, "event_id": _event_id(job_body)},
         )
         return "dead_lettered"
+
+
+def _parked_id(job: CallbackJob) -> str:
+    """The dead-letter queue's deduplication id: the event's for a status callback; for an event webhook's
+    delivery its registration and delivery, or the same event failing at two webhooks would park once."""
+    if job.hook is None:
+        return job.event_id
+    return hashlib.sha256(f"{job.hook.webhook_id}|{job.hook.delivery_id}".encode()).hexdigest()
 
 
 def _event_id(job_body: str) -> str | None:

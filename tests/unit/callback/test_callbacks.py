@@ -448,3 +448,12 @@ def test_a_log_that_cannot_be_written_never_posts_the_delivery_again() -> None:
     service, _, metrics = delivery(client, log=_Log(fail=True))
     assert service.process(HOOK_JOB, sqs_message_id="m", group_id="g", receive_count=1) == "delivered"
     assert len(client.posts) == 1 and ("DeliveryLogMisses", {}) in metrics.counted
+
+
+def test_one_event_failing_at_two_webhooks_is_parked_twice() -> None:
+    other = json.loads(HOOK_JOB)
+    other["hook"]["webhook_id"] = "ba9876543210"
+    service, dead, _ = delivery(_FakeClient(Undeliverable("gone", "410"), Undeliverable("gone", "410")))
+    service.process(HOOK_JOB, sqs_message_id="m1", group_id="g1", receive_count=1)
+    service.process(json.dumps(other), sqs_message_id="m2", group_id="g2", receive_count=1)
+    assert len({j["deduplication_id"] for j in dead.jobs}) == 2

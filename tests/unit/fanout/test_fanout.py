@@ -163,3 +163,18 @@ def test_a_sinch_registration_gets_sinchs_shape_and_one_delivery_per_part() -> N
     [body] = [json.loads(json.loads(b)["body"]) for b, _, _ in jobs.sent]
     assert body["message"]["contact_message"] == {"text_message": {"text": "message 1"}}
     assert body["message"]["direction"] == "TO_APP" and body["app_id"] == ACCOUNT
+
+
+def test_each_part_of_a_delivery_in_parts_has_its_own_id_on_the_wire() -> None:
+    event = json.loads(stored(1)["dynamodb"]["NewImage"]["event"]["S"])
+    event["attachments"] = [
+        {"type": "image", "url": "https://cdn.example/a.jpg"},
+        {"type": "image", "url": "https://cdn.example/b.jpg"},
+    ]
+    record = stored(1)
+    record["dynamodb"]["NewImage"]["event"]["S"] = json.dumps(event)
+    jobs = Jobs()
+    Fanout(Hooks(hook(dialect="sinch")), jobs, Metrics()).handle([record])
+    ids = [json.loads(body)["event_id"] for body, _, _ in jobs.sent]
+    assert ids == [f"{1:032x}.1", f"{1:032x}.2", f"{1:032x}.3"]  # the text, then each attachment
+    assert len({dedup for _, _, dedup in jobs.sent}) == 3

@@ -5,7 +5,8 @@
   status reports) and, for a key restricted to one account, that account.
 - A delivery: HOOK#<id> / DLV#<delivery id>, one per event and registration, kept 30 days (TTL): the exact body
   POSTed, its state (pending, delivered, failed), how many attempts and the last answer. The delivery id begins
-  with the time in milliseconds, so the log reads newest first with one Query.
+  with the stream record's time in milliseconds (DynamoDB gives it to the second; within one second the log orders
+by event id), so the log reads newest first with one Query.
 
 The fan-out (functions/fanout) records a delivery before it queues it; the callback function records each attempt;
 the API lists the log and redelivers from it.
@@ -280,19 +281,22 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def job(hook: Webhook, delivery: Delivery, *, redelivery: int = 0) -> tuple[dict[str, Any], str, str]:
+def job(hook: Webhook, delivery: Delivery, *, redelivery: str = "") -> tuple[dict[str, Any], str, str]:
     """The callback queue's job for a delivery, its message group (the registration and the conversation: in
     order per conversation, one slow conversation holding up no other) and its deduplication id."""
     import hashlib
 
+    # A delivery in parts (Sinch's one message per attachment) gives each part its own id on the wire
+    # (X-Gateway-Event-Id, webhook-id): a receiver deduplicating on it must not drop the second part.
+    part = delivery.delivery_id.partition("-")[2].removeprefix(delivery.event_id)
     body = {
         "url": hook.url,
-        "event_id": delivery.event_id,
+        "event_id": delivery.event_id + part,
         "body": delivery.body,
         "hook": {"webhook_id": hook.webhook_id, "delivery_id": delivery.delivery_id},
     }
     conversation = hashlib.sha256(delivery.conversation_id.encode()).hexdigest()[:32]
-    dedup = delivery.delivery_id + (f".r{redelivery}" if redelivery else "")
+    dedup = delivery.delivery_id + (f".r{redelivery}" if redelivery else "")  # a redelivery is a new message
     return body, f"hook:{hook.webhook_id}:{conversation}", hashlib.sha256(dedup.encode()).hexdigest()
 
 
