@@ -106,6 +106,7 @@ class DeliveryView(_Answer):
     created_at: str
     last_attempt_at: str | None
     delivered_at: str | None
+    content_deleted: bool = Field(description="The customer deleted the message: the body no longer holds it.")
     body: str = Field(description="The exact body POSTed (signed as status callbacks are).")
 
 
@@ -201,6 +202,8 @@ def document() -> dict[str, Any]:
                     "required": True,
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 }
+            if route.endswith("/redeliver"):
+                operation["responses"]["409"] = error  # the customer deleted the message
             if model in (ConversationsPage, EventsPage, DeliveriesPage):
                 operation["parameters"] += [
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},

@@ -2,6 +2,7 @@
 fed by the table's stream (the real fan-out handler, the template's filters), delivered by the real callback
 function to a receiver on 127.0.0.1 with both signatures, logged, and redelivered from the log."""
 
+import json
 import time
 from typing import Any
 
@@ -176,3 +177,23 @@ def test_a_stack_holds_at_most_its_number_of_webhooks(loop: Loop, monkeypatch: A
     register(loop, key)
     third = call(loop, "POST", "/v1/webhooks", key, {"url": loop.inbox.url})
     assert third.status_code == 409 and "delete one first" in third.json()["error"]
+
+
+def test_a_message_the_customer_deletes_leaves_the_delivery_log_and_is_never_sent_again(loop: Loop) -> None:
+    key = hooks_key(loop)
+    hook = register(loop, key)
+    sinch = register(loop, key, dialect="sinch", kinds=["MESSAGE_INBOUND"])
+    now = int(time.time() * 1000)
+    loop.webhook(m.text(mid="m_secret", words="my address is 1 Main St", ts=now - 1000))
+    loop.deliver_webhooks()
+    loop.webhook({**m.deleted("m_secret"), "timestamp": now})
+    loop.deliver_webhooks()
+    for registration in (hook, sinch):
+        log = call(loop, "GET", f"/v1/webhooks/{registration['webhook_id']}/deliveries", key).json()["deliveries"]
+        assert "1 Main St" not in json.dumps(log)
+        [message] = [d for d in log if d["kind"] == "text"]
+        assert message["content_deleted"] is True
+        again = f"/v1/webhooks/{registration['webhook_id']}/deliveries/{message['delivery_id']}/redeliver"
+        assert call(loop, "POST", again, key).status_code == 409
+    kept = [d for d in call(loop, "GET", f"/v1/webhooks/{hook['webhook_id']}/deliveries", key).json()["deliveries"]]
+    assert json.loads(next(d for d in kept if d["kind"] == "text")["body"])["message_id"] == "m_secret"

@@ -395,6 +395,8 @@ class Api:
         found = self.hooks.delivery(hook.webhook_id, delivery_id) if delivery_id else None
         if found is None:
             return _error(404, "no such delivery (the log keeps 30 days)")
+        if found["content_deleted"]:
+            return _error(409, "the customer deleted this message: its content is no longer kept, nor sent again")
         delivery = Delivery(
             hook.webhook_id, delivery_id, found["event_id"], found["kind"], found["conversation_id"], found["body"]
         )  # only its job is made again: the item keeps its account and customer

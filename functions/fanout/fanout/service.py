@@ -32,6 +32,8 @@ class Hooks(Protocol):
 
     def record(self, delivery: Delivery, now: datetime) -> bool: ...
 
+    def scrub_message(self, account_id: str, customer_id: str, message_id: str) -> int: ...
+
 
 class Jobs(Protocol):
     def send(self, jobs: list[tuple[str, str, str]]) -> None:
@@ -61,6 +63,7 @@ class Fanout:
             try:
                 for at_ms, event, canonical in events:
                     queued.extend(self._deliveries(hooks, at_ms, event, canonical))
+                    self._forget_deleted(event)
             except Exception:  # DynamoDB refused: this record and the rest come again
                 logger.exception("a stream record was not fanned out", extra={"sequence": _sequence(record)})
                 failed_at = _sequence(record)
@@ -73,6 +76,14 @@ class Fanout:
         else:
             self.metrics.count("WebhookDeliveriesQueued", len(queued))
         return {"batchItemFailures": [{"itemIdentifier": failed_at}] if failed_at else []}
+
+    def _forget_deleted(self, event: dict[str, Any]) -> None:
+        """The customer deleted a message: the logged deliveries of it lose its content, as the stored event
+        did (a registration deleted since included: its log is kept 30 days)."""
+        if event.get("kind") == "message_deleted" and event.get("message_id") and event.get("customer_id"):
+            scrubbed = self.hooks.scrub_message(event["account_id"], event["customer_id"], event["message_id"])
+            if scrubbed:
+                self.metrics.count("WebhookDeliveriesScrubbed", scrubbed)
 
     def _deliveries(
         self, hooks: list[Webhook], at_ms: int, event: dict[str, Any], canonical: str
@@ -92,6 +103,7 @@ class Fanout:
                     body=body,
                     account_id=event.get("account_id"),
                     customer_id=event.get("customer_id"),
+                    message_id=event.get("message_id"),
                 )
                 self.hooks.record(delivery, self.clock())
                 payload, group, dedup = job(hook, delivery)

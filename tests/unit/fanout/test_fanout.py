@@ -78,6 +78,7 @@ class Hooks:
     def __init__(self, *hooks: Webhook, fail_on: str | None = None) -> None:
         self.hooks, self.fail_on = list(hooks), fail_on
         self.recorded: list[Delivery] = []
+        self.scrubbed: list[str] = []
 
     def all(self) -> list[Webhook]:
         return self.hooks
@@ -87,6 +88,10 @@ class Hooks:
             raise RuntimeError("ProvisionedThroughputExceededException")
         self.recorded.append(delivery)
         return True
+
+    def scrub_message(self, account_id: str, customer_id: str, message_id: str) -> int:
+        self.scrubbed.append(message_id)
+        return 1
 
 
 class Jobs:

@@ -93,7 +93,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "CallbackFunction": {DELIVERIES: {"UpdateItem"}},  # igdm.store.webhooks.Webhooks.attempted: each attempt logged
     "FanoutFunction": {
         WEBHOOKS: {"Query"},  # igdm.store.webhooks.Webhooks.all, once per batch
-        DELIVERIES: {"PutItem"},  # Webhooks.record: each delivery before it is queued
+        DELIVERIES: {"PutItem", "BatchGetItem", "UpdateItem"},  # Webhooks.record; scrub_message: read, scrubbed
+        INDEX: {"Query"},  # Webhooks.scrub_message: a deleted message's deliveries, through its conversation
     },
     "OnboardingFunction": {
         OAUTH_STATES: {"PutItem", "DeleteItem"},  # igdm.store.oauth_states (add, take) via onboarding.state
@@ -224,10 +225,11 @@ def test_only_the_refresher_may_touch_rescued_tokens_and_the_eraser_delete_them(
     assert granted("EraserFunction")[TOKEN_RESCUE] == {"DeleteItem"}  # never a read
 
 
-def test_only_the_eraser_and_the_api_may_read_the_index_and_only_the_eraser_delete_in_batches() -> None:
-    # The API reads it to list an account's conversations (igdm.store.history), keys only, nothing more.
-    assert sorted(f for f in EXPECTED if INDEX in granted(f)) == ["ApiFunction", "EraserFunction"]
-    assert granted("ApiFunction")[INDEX] == {"Query"}
+def test_only_the_eraser_api_and_fanout_may_read_the_index_and_only_the_eraser_delete_in_batches() -> None:
+    # The API reads it to list an account's conversations (igdm.store.history), the fan-out to find a deleted
+    # message's deliveries (igdm.store.webhooks): keys only, nothing more.
+    assert sorted(f for f in EXPECTED if INDEX in granted(f)) == ["ApiFunction", "EraserFunction", "FanoutFunction"]
+    assert granted("ApiFunction")[INDEX] == granted("FanoutFunction")[INDEX] == {"Query"}
     assert [f for f in EXPECTED if any("BatchWriteItem" in a for a in granted(f).values())] == ["EraserFunction"]
 
 

@@ -24,7 +24,11 @@ from botocore.exceptions import ClientError
 from igdm.runtime.aws import error_code
 from igdm.store.attributes import from_attributes, to_attributes
 from igdm.store.keys import (
+    ACCOUNT_CUSTOMER_INDEX,
+    DELIVERIES_PK_PREFIX,
     DELIVERY_SK_PREFIX,
+    INDEX_ACCOUNT,
+    INDEX_CUSTOMER,
     NO_PARTY,
     TTL_ATTRIBUTE,
     WEBHOOKS_PK,
@@ -100,6 +104,7 @@ class Delivery:
     body: str
     account_id: str | None = None  # with the customer, what puts the delivery in the AccountCustomer index:
     customer_id: str | None = None  # an erasure finds and deletes the bodies that name the customer
+    message_id: str | None = None  # the message it is or is about: scrubbed when the customer deletes it
 
     @staticmethod
     def id_of(at_ms: int, event_id: str, part: int | None = None) -> str:
@@ -122,6 +127,7 @@ class Delivery:
                     "attempts": 0,
                     "account_id": self.account_id or NO_PARTY,
                     "customer_id": self.customer_id or NO_PARTY,
+                    "message_id": self.message_id,
                     "created_at": now.isoformat(),
                     TTL_ATTRIBUTE: int(now.timestamp()) + DELIVERY_LOG_DAYS * 86_400,
                 }
@@ -219,6 +225,55 @@ class Webhooks:
         )
         return int(from_attributes(answer["Attributes"])["redeliveries"])
 
+    def scrub_message(self, account_id: str, customer_id: str, message_id: str) -> int:
+        """The customer deleted a message: every logged delivery of it keeps its ids and times, not its content
+        (a canonical event as the stored one is scrubbed, any other body a stub). Found through the index (the
+        deliveries of this conversation), read in batches; how many were scrubbed."""
+        keys: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": ACCOUNT_CUSTOMER_INDEX,
+            "KeyConditionExpression": "#a = :a AND #c = :c",
+            "FilterExpression": "begins_with(pk, :hook)",
+            "ExpressionAttributeNames": {"#a": INDEX_ACCOUNT, "#c": INDEX_CUSTOMER},
+            "ExpressionAttributeValues": to_attributes(
+                {":a": account_id, ":c": customer_id, ":hook": DELIVERIES_PK_PREFIX}
+            ),
+        }
+        while True:
+            answer = self._client.query(**request)
+            keys.extend({"pk": i["pk"], "sk": i["sk"]} for i in answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                break
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        scrubbed = 0
+        for start in range(0, len(keys), 100):
+            wanted: dict[str, Any] = {
+                self._table: {"Keys": keys[start : start + 100], "ProjectionExpression": "pk, sk, message_id, body"}
+            }
+            while wanted:
+                answer = self._client.batch_get_item(RequestItems=wanted)
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    found = from_attributes(item)
+                    if found.get("message_id") == message_id:
+                        self._scrub(found["pk"], found["sk"], without_content_body(found["body"], message_id))
+                        scrubbed += 1
+                wanted = answer.get("UnprocessedKeys") or {}
+        return scrubbed
+
+    def _scrub(self, pk: str, sk: str, body: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key(pk, sk),
+                UpdateExpression="SET body = :body, content_deleted = :yes",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=to_attributes({":body": body, ":yes": True}),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":  # expired meanwhile: nothing to scrub
+                raise
+
     def delivery(self, webhook_id: str, delivery_id: str) -> dict[str, Any] | None:
         item = self._client.get_item(
             TableName=self._table, Key=key(deliveries_pk(webhook_id), delivery_sk(delivery_id)), ConsistentRead=True
@@ -259,8 +314,22 @@ def _delivery_view(a: dict[str, Any]) -> dict[str, Any]:
         "created_at": a["created_at"],
         "last_attempt_at": a.get("last_attempt_at"),
         "delivered_at": a.get("delivered_at"),
+        "content_deleted": bool(a.get("content_deleted")),
         "body": a["body"],
     }
+
+
+def without_content_body(body: str, message_id: str) -> str:
+    """A logged body without what the customer deleted: the gateway's event as the stored one is scrubbed
+    (igdm.inbound.ingest.without_content), a vendor's shape replaced by a stub naming the message."""
+    from igdm.contracts.events import InboundEvent
+    from igdm.contracts.serialized import SerializedEvent
+    from igdm.inbound.ingest import without_content
+
+    try:
+        return SerializedEvent.of(without_content(InboundEvent.model_validate_json(body))).body
+    except ValueError:
+        return as_json({"message_id": message_id, "content_deleted": True})
 
 
 def _encode(delivery_id: str) -> str:
