@@ -197,3 +197,25 @@ def test_a_message_the_customer_deletes_leaves_the_delivery_log_and_is_never_sen
         assert call(loop, "POST", again, key).status_code == 409
     kept = [d for d in call(loop, "GET", f"/v1/webhooks/{hook['webhook_id']}/deliveries", key).json()["deliveries"]]
     assert json.loads(next(d for d in kept if d["kind"] == "text")["body"])["message_id"] == "m_secret"
+
+
+def test_cm_status_reports_reach_a_webhook_registered_in_cms_dialect(loop: Loop) -> None:
+    """CM.com sends status reports to a webhook configured once, not per message: here an event webhook with the
+    cm dialect, for the messages sent through CM.com's route."""
+    from tests.vendor import seed_examples
+
+    key = hooks_key(loop)
+    register(loop, key, dialect="cm", kinds=["message_status"])
+    loop.say("hi")
+    body = seed_examples.cm(ACCOUNT, CUSTOMER, key)["text"]
+    body["messages"]["msg"][0]["reference"] = "order-9"
+    sent = requests.post(f"{loop.api_url}/compat/cm/v1.0/message", json=body, timeout=10)
+    assert sent.status_code == 200, sent.text
+    loop.run()
+    loop.deliver_webhooks()
+    reports = [r.document["messages"]["msg"] for r in loop.inbox.wait_for(2)]
+    assert [(r["status"]["code"], r["reference"], r["to"], r["channel"]) for r in reports] == [
+        ("0", "order-9", CUSTOMER, "Instagram"),
+        ("2", "order-9", CUSTOMER, "Instagram"),
+    ]
+    assert {r["messageId"] for r in reports} == {sent.json()["messages"][0]["messageId"]}
