@@ -74,7 +74,7 @@ REASON_CODES = {
     "window_closed": "OUTSIDE_ALLOWED_SENDING_WINDOW",
     "invalid_message": "BAD_REQUEST",
     "expired": "DELIVERY_TIMED_OUT",
-    "token_invalid": "CHANNEL_BAD_CONFIGURATION",
+    "token_invalid": "CHANNEL_BAD_CONFIGURATION",  # nosec B105 # a reason code, not a secret
     "account_disconnected": "CHANNEL_BAD_CONFIGURATION",
     "no_account": "CHANNEL_CONFIGURATION_MISSING",
     "meta_rejected": "CHANNEL_REJECT",
