@@ -166,7 +166,7 @@ def provision_stack(config: LocalConfig) -> Stack:
         s: boto3.client(s, endpoint_url=config.endpoint, region_name=REGION)
         for s in ("dynamodb", "sqs", "secretsmanager")
     }
-    return provision(clients, config.stack_name, config.secret_strings())
+    return provision(clients, config.stack_name, config.secret_strings(), streams=True)  # the fan-out polls it
 
 
 class ApiServer(ThreadingHTTPServer):

@@ -39,6 +39,13 @@ ThreadedMotoServer starts. Four defects, each fixed as narrowly as it allows:
    cost more than the last (29 ms per POST with an empty queue, 261 ms with 5,000 events on it). An
    SQS send does not depend on the queue's depth. Fixed: while moto sends, those counts are not
    computed (nothing a send returns contains them); GetQueueAttributes still counts.
+
+5. A table's stream keeps every record forever (moto/dynamodb/models/table.py, StreamShard.add, line 231):
+   DynamoDB keeps a stream's records 24 hours; moto appends each write's record, with its images, to a list
+   that never shrinks, so a long `make run` (whose table has a stream for the fan-out) grows by every write.
+   Fixed: a shard keeps its last STREAM_RECORDS_KEPT records, its starting sequence number moving with the
+   oldest one kept, so every sequence number still names the same record; an iterator older than what is kept
+   reads from the oldest record kept (DynamoDB would answer TrimmedDataAccessException), where moto asserted.
 """
 
 import copy
@@ -61,7 +68,7 @@ def apply() -> None:
     import moto.dynamodb.models as dynamodb_models
     from moto.core.common_models import BaseModel
     from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.table import Table
+    from moto.dynamodb.models.table import StreamShard, Table
     from moto.sqs.models import Queue, SQSBackend
 
     counts: dict[str, Any] = {name: vars(Queue).get(name) for name in _QUEUE_COUNTS}
@@ -69,6 +76,7 @@ def apply() -> None:
         vars(dynamodb_models).get("copy") is not copy
         or "__new__" not in vars(BaseModel)
         or not all(isinstance(count, property) for count in counts.values())
+        or not {"add", "get"} <= set(vars(StreamShard))
     ):
         raise RuntimeError("moto has changed: review local/aws/emulator_fixes.py against the new version")
     patches: list[tuple[Any, str, Any]] = [
@@ -76,6 +84,8 @@ def apply() -> None:
         (DynamoDBBackend, "transact_write_items", _transact_write_items),
         (BaseModel, "__new__", staticmethod(_new_tracked_weakly)),
         (Queue, "add_message", _add_message),
+        (StreamShard, "add", _add_stream_record),
+        (StreamShard, "get", _stream_records),
         (SQSBackend, "send_message", _sending("send_message")),
         (SQSBackend, "send_message_batch", _sending("send_message_batch")),
         *((Queue, name, _not_counted_while_sending(count)) for name, count in counts.items()),
@@ -301,3 +311,18 @@ def _not_counted_while_sending(count: property) -> property:
         return 0 if getattr(_send_in_progress, "depth", 0) else counted(self)
 
     return property(fget)
+
+
+STREAM_RECORDS_KEPT = 10_000  # a stream poller reads within a second; minutes of writes stay readable
+
+
+def _add_stream_record(self: Any, old: Any, new: Any) -> None:
+    _original("add")(self, old, new)
+    extra = len(self.items) - STREAM_RECORDS_KEPT
+    if extra > 0:
+        del self.items[:extra]
+        self.starting_sequence_number += extra
+
+
+def _stream_records(self: Any, start: int, quantity: int) -> list[dict[str, Any]]:
+    return _original("get")(self, max(start, self.starting_sequence_number), quantity)  # type: ignore[no-any-return]

@@ -21,13 +21,15 @@ def in_process_aws(
     *,
     parameters: dict[str, int] | None = None,
     one_request_at_a_time: bool = False,
+    streams: bool = False,
 ) -> Iterator[tuple[Stack, dict[str, Any]]]:
     """The stack ``name`` provisioned from the template in moto, and a client per service.
 
     ``parameters`` override the template's defaults, as ``sam deploy --parameter-overrides`` would.
     ``one_request_at_a_time``: DynamoDB and SQS apply each request atomically; moto's in-process backends do
     not (a transaction copies the table while another thread writes to it, and fails). When handlers run in
-    several threads at once (chaos), they are served one request at a time, as a service would."""
+    several threads at once (chaos), they are served one request at a time, as a service would. ``streams``:
+    the tables' streams, for a harness that reads them (local.aws.template.provision says why not always)."""
     dummy = "testing"  # moto accepts any credentials; these never leave this process
     for key, value in {
         "AWS_DEFAULT_REGION": REGION,
@@ -54,4 +56,4 @@ def in_process_aws(
         template = load()
         for parameter, default in (parameters or {}).items():
             template["Parameters"][parameter]["Default"] = default
-        yield provision(clients, name, secrets, template), clients
+        yield provision(clients, name, secrets, template, streams=streams), clients

@@ -276,7 +276,9 @@ def outbound_loop(
         "CallbackSigningSecret": json.dumps({"signing_secret": SIGNING_SECRET}),
     }
     parameters = {"OutboundMaxReceiveCount": max_receive_count} if max_receive_count else None
-    with in_process_aws(patch, name, secrets, parameters=parameters, one_request_at_a_time=one_request_at_a_time) as (
+    with in_process_aws(
+        patch, name, secrets, parameters=parameters, one_request_at_a_time=one_request_at_a_time, streams=True
+    ) as (
         stack,
         clients,
     ):

@@ -68,7 +68,10 @@ def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
             for s in ("dynamodb", "sqs", "secretsmanager")
         }
         stack = provision(
-            clients, "emulator-test", {"AppSecret": json.dumps({"app_secrets": [APP_SECRET], "verify_token": "t"})}
+            clients,
+            "emulator-test",
+            {"AppSecret": json.dumps({"app_secrets": [APP_SECRET], "verify_token": "t"})},
+            streams=True,  # as make run provisions it: the fan-out reads the table's stream
         )
         yield Emulator(config.endpoint, stack, clients)
     finally:
@@ -405,3 +408,41 @@ def test_5000_webhook_events_cost_the_same_per_post_and_memory_stays_bounded(
         f"{EVENTS} events in {elapsed:.1f} s, at most {copies['most']} items copied per POST, {stored} items "
         f"stored, {live_items} moto items alive, RSS +{growth:.0f} MB"
     )
+
+
+# The table's stream ------------------------------------------------------------------------------------
+
+
+def test_a_stream_keeps_its_latest_records_and_every_sequence_number_still_names_its_record(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emulator_fixes, "STREAM_RECORDS_KEPT", 5)
+    ddb, table = emulator.clients["dynamodb"], emulator.stack.refs["GatewayTable"]
+    streams = boto3.client(
+        "dynamodbstreams",
+        endpoint_url=emulator.endpoint,
+        region_name=REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    arn = emulator.stack.attributes[("GatewayTable", "StreamArn")]
+    [shard] = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+
+    def iterator() -> str:
+        return str(
+            streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST")[
+                "ShardIterator"
+            ]
+        )
+
+    before = iterator()
+    for n in range(8):
+        ddb.put_item(TableName=table, Item={"pk": {"S": f"STREAM#{n}"}, "sk": {"S": "X"}})
+    kept = streams.get_records(ShardIterator=before)["Records"]  # its first three records are gone
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in kept] == [f"STREAM#{n}" for n in range(3, 8)]
+    numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in kept]
+    assert numbers == list(range(numbers[0], numbers[0] + 5))
+    after = iterator()
+    ddb.put_item(TableName=table, Item={"pk": {"S": "STREAM#8"}, "sk": {"S": "X"}})
+    [latest] = streams.get_records(ShardIterator=after)["Records"]
+    assert int(latest["dynamodb"]["SequenceNumber"]) == numbers[-1] + 1
