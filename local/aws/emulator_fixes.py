@@ -3,7 +3,7 @@
 Written against moto 5.2.5 (the pin in requirements-dev.txt); tests/integration/test_local_emulator.py
 pins the behaviour, so a moto upgrade that changes what is patched here fails there first. ``apply()``
 patches moto's classes in this process; ``start_emulator`` (local/stack.py) calls it before the
-ThreadedMotoServer starts. Four defects, each fixed as narrowly as it allows:
+ThreadedMotoServer starts. Five defects, each fixed as narrowly as it allows:
 
 1. TransactWriteItems copies whole tables (moto/dynamodb/models/__init__.py, transact_write_items,
    lines 607-615): to be able to roll back, moto deep-copies every table the transaction names, once
