@@ -13,6 +13,7 @@ the API lists the log and redelivers from it.
 """
 
 import base64
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -353,7 +354,6 @@ def _now() -> str:
 def job(hook: Webhook, delivery: Delivery, *, redelivery: str = "") -> tuple[dict[str, Any], str, str]:
     """The callback queue's job for a delivery, its message group (the registration and the conversation: in
     order per conversation, one slow conversation holding up no other) and its deduplication id."""
-    import hashlib
 
     # A delivery in parts (Sinch's one message per attachment) gives each part its own id on the wire
     # (X-Gateway-Event-Id, webhook-id): a receiver deduplicating on it must not drop the second part.
