@@ -1,6 +1,6 @@
 """`make invoke FUNCTION=<LogicalId> EVENT=events/<file>.json`: one function, one event, as
-`sam local invoke` would run it, against the local emulator (started for the call if not running),
-the Graph sandbox's port and the callback inbox's (they answer when `make run` is up)."""
+`sam local invoke` would run it, against the running local stack (`make run`): its emulator, its Graph sandbox
+and its callback inbox. Without one it says so, rather than run against an empty emulator of its own."""
 
 import argparse
 import json
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from local.aws.runtime import FunctionRuntime
-from local.stack import LOOPBACK, LocalConfig, emulator_running, provision_stack, start_emulator
+from local.stack import LOOPBACK, LocalConfig, provision_stack, require_running
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,22 +19,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     event = json.loads(args.event.read_text(encoding="utf-8"))
     config = LocalConfig.from_environment()
-    emulator = None if emulator_running(config) else start_emulator(config)
-    try:
-        stack = provision_stack(config)
-        if args.function not in stack.resources("AWS::Serverless::Function"):
-            names = ", ".join(stack.resources("AWS::Serverless::Function"))
-            print(f"no function {args.function!r} in template.yaml; functions: {names}", file=sys.stderr)
-            return 2
-        # As in make run: the Graph sandbox's address (GRAPH_API_BASE_URL overrides it) and the local
-        # callback inbox allowed, so an invoked function talks to nothing but 127.0.0.1.
-        graph_url = config.graph_api_base_url or f"http://{LOOPBACK}:{config.graph_port}"
-        result = FunctionRuntime(stack, config.function_environment(graph_url)).invoke(args.function, event)
-        print(json.dumps(result) if args.one_line else json.dumps(result, indent=2))
-        return 0
-    finally:
-        if emulator is not None:
-            emulator.stop()
+    require_running(config)
+    stack = provision_stack(config)
+    if args.function not in stack.resources("AWS::Serverless::Function"):
+        names = ", ".join(stack.resources("AWS::Serverless::Function"))
+        print(f"no function {args.function!r} in template.yaml; functions: {names}", file=sys.stderr)
+        return 2
+    # As in make run: the Graph sandbox's address (GRAPH_API_BASE_URL overrides it) and the local
+    # callback inbox allowed, so an invoked function talks to nothing but 127.0.0.1.
+    graph_url = config.graph_api_base_url or f"http://{LOOPBACK}:{config.graph_port}"
+    result = FunctionRuntime(stack, config.function_environment(graph_url)).invoke(args.function, event)
+    print(json.dumps(result) if args.one_line else json.dumps(result, indent=2))
+    return 0
 
 
 if __name__ == "__main__":

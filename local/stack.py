@@ -10,6 +10,7 @@ signatures.
 """
 
 import base64
+import dataclasses
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -28,7 +30,7 @@ from local.aws.apigw import http_api_event
 from local.aws.runtime import FunctionRuntime
 from local.aws.sqs_poller import SqsPoller, pollers
 from local.aws.stream_poller import StreamPoller, stream_pollers
-from local.aws.template import REGION, Route, Stack, provision
+from local.aws.template import REGION, ROOT, Route, Stack, provision
 from local.callback_inbox import CallbackInbox
 from local.meta.graph_sandbox import GraphSandbox
 
@@ -72,20 +74,29 @@ class LocalConfig:
 
     @classmethod
     def from_environment(cls) -> "LocalConfig":
+        """Each setting from its environment variable; else, for a second terminal, from the running `make run`'s
+        state file (local_state); else its default."""
+        saved = running_state() or {}
+
+        def setting(variable: str, field: str, default: str) -> str:
+            return os.environ.get(variable) or str(saved.get(field) or default)
+
         return cls(
-            aws_port=int(os.environ.get("LOCAL_AWS_PORT", "5000")),
-            api_port=int(os.environ.get("LOCAL_API_PORT", "3000")),
-            app_secret=os.environ.get("APP_SECRET", DEFAULT_APP_SECRET),
-            verify_token=os.environ.get("VERIFY_TOKEN", DEFAULT_VERIFY_TOKEN),
-            stack_name=os.environ.get("LOCAL_STACK_NAME", DEFAULT_STACK_NAME),
-            account_id=os.environ.get("IG_ACCOUNT_ID", DEFAULT_ACCOUNT_ID),
-            access_token=os.environ.get("IG_ACCESS_TOKEN", DEFAULT_ACCESS_TOKEN),
-            graph_api_base_url=os.environ.get("GRAPH_API_BASE_URL") or None,
-            graph_port=int(os.environ.get("LOCAL_GRAPH_PORT", "8081")),
-            callback_port=int(os.environ.get("LOCAL_CALLBACK_PORT", str(DEFAULT_CALLBACK_PORT))),
-            callback_signing_secret=os.environ.get("CALLBACK_SIGNING_SECRET", DEFAULT_CALLBACK_SIGNING_SECRET),
-            instagram_app_id=os.environ.get("INSTAGRAM_APP_ID", DEFAULT_INSTAGRAM_APP_ID),
-            instagram_app_secret=os.environ.get("INSTAGRAM_APP_SECRET", DEFAULT_INSTAGRAM_APP_SECRET),
+            aws_port=int(setting("LOCAL_AWS_PORT", "aws_port", "5000")),
+            api_port=int(setting("LOCAL_API_PORT", "api_port", "3000")),
+            app_secret=setting("APP_SECRET", "app_secret", DEFAULT_APP_SECRET),
+            verify_token=setting("VERIFY_TOKEN", "verify_token", DEFAULT_VERIFY_TOKEN),
+            stack_name=setting("LOCAL_STACK_NAME", "stack_name", DEFAULT_STACK_NAME),
+            account_id=setting("IG_ACCOUNT_ID", "account_id", DEFAULT_ACCOUNT_ID),
+            access_token=setting("IG_ACCESS_TOKEN", "access_token", DEFAULT_ACCESS_TOKEN),
+            graph_api_base_url=setting("GRAPH_API_BASE_URL", "graph_api_base_url", "") or None,
+            graph_port=int(setting("LOCAL_GRAPH_PORT", "graph_port", "8081")),
+            callback_port=int(setting("LOCAL_CALLBACK_PORT", "callback_port", str(DEFAULT_CALLBACK_PORT))),
+            callback_signing_secret=setting(
+                "CALLBACK_SIGNING_SECRET", "callback_signing_secret", DEFAULT_CALLBACK_SIGNING_SECRET
+            ),
+            instagram_app_id=setting("INSTAGRAM_APP_ID", "instagram_app_id", DEFAULT_INSTAGRAM_APP_ID),
+            instagram_app_secret=setting("INSTAGRAM_APP_SECRET", "instagram_app_secret", DEFAULT_INSTAGRAM_APP_SECRET),
         )
 
     @property
@@ -136,6 +147,39 @@ class LocalConfig:
             "INSTAGRAM_AUTHORIZE_URL": f"{graph_url}/oauth/authorize",
             "INSTAGRAM_TOKEN_URL": f"{graph_url}/oauth/access_token",
         }
+
+
+# Where `make run` says how to reach it (its ports, stack name and local secrets), so that `make say`, `send`,
+# `refresh` ... in another terminal need no variables. Removed when it stops; ignored when its process is gone.
+def state_file() -> Path:
+    return Path(os.environ.get("LOCAL_STATE_DIR") or ROOT / ".local") / "stack.json"
+
+
+def write_state(config: LocalConfig) -> Path:
+    path = state_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"pid": os.getpid(), **dataclasses.asdict(config)}, indent=2))
+    path.chmod(0o600)  # the local secrets: this user's only
+    return path
+
+
+def running_state() -> dict[str, Any] | None:
+    """The running `make run`'s state, or None (no file, an unreadable one, or its process gone)."""
+    try:
+        state = json.loads(state_file().read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def require_running(config: LocalConfig) -> None:
+    """One line, not a traceback, when there is no local stack to talk to."""
+    if not emulator_running(config):
+        raise SystemExit(
+            f"the local stack is not running (nothing on 127.0.0.1:{config.aws_port}): "
+            "start it with `make run` in another terminal"
+        )
 
 
 def emulator_running(config: LocalConfig) -> bool:
@@ -454,8 +498,10 @@ def main() -> None:
     for poller in queue_pollers:
         poller.start()
     run_scheduled(stack, invoke)
+    state = write_state(config)
     print(banner(config, stack, graph_url, sandbox is not None), flush=True)
     stop.wait()
+    state.unlink(missing_ok=True)
     for poller in queue_pollers:
         poller.stop()
     api.shutdown()

@@ -28,7 +28,7 @@ from igdm.meta.signed_request import sign_request
 from igdm.store.keys import ACCOUNTS_PK, OUTBOUND_SK, account_sk, key, outbound_pk
 from local.aws.template import REGION, Stack, load
 from local.samples import outbound as outbound_samples
-from local.stack import DEFAULT_CUSTOMER_ID, LOOPBACK, LocalConfig
+from local.stack import DEFAULT_CUSTOMER_ID, LOOPBACK, LocalConfig, require_running
 from tools.producer import enqueue
 from webhook.signature import sign
 
@@ -140,6 +140,7 @@ def delete_data(config: LocalConfig, user_id: str) -> None:
 
 def main() -> None:
     config = LocalConfig.from_environment()
+    require_running(config)
     os.environ.update(config.aws_environment())  # the emulator's endpoint and dummy credentials
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "say":

@@ -100,11 +100,10 @@ def deployed(stack_name: str) -> Target:
 
 
 def local() -> Target:
-    from local.stack import LOOPBACK, LocalConfig, emulator_running, provision_stack
+    from local.stack import LOOPBACK, LocalConfig, provision_stack, require_running
 
     config = LocalConfig.from_environment()
-    if not emulator_running(config):
-        raise SystemExit("the local stack is not running: start it with `make run` in another terminal")
+    require_running(config)
     stack = provision_stack(config)
     environment = stack.function_environment("RefresherFunction")
     clients = {

@@ -63,10 +63,11 @@ class RunningStack:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[RunningStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     aws_port, api_port, graph_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
+        "LOCAL_STATE_DIR": str(tmp_path_factory.mktemp("local-state")),  # never a developer's own make run's
         "LOCAL_AWS_PORT": str(aws_port),
         "LOCAL_API_PORT": str(api_port),
         "LOCAL_GRAPH_PORT": str(graph_port),
@@ -260,3 +261,43 @@ def test_an_outbound_message_goes_through_the_sender_and_the_sandbox_and_ends_de
             seen.append(item["status"]["S"])
         time.sleep(0.1)
     assert seen and seen[-1] == "DELIVERED", "".join(stack.output[-30:])
+
+
+def second_terminal(stack: RunningStack) -> dict[str, str]:
+    """A plain shell beside `make run`: none of the stack's variables, only where the project keeps its state."""
+    names = (
+        "LOCAL_AWS_PORT",
+        "LOCAL_API_PORT",
+        "LOCAL_GRAPH_PORT",
+        "LOCAL_CALLBACK_PORT",
+        "APP_SECRET",
+        "VERIFY_TOKEN",
+    )
+    return {k: v for k, v in stack.env.items() if k not in names}
+
+
+def test_a_second_terminal_reaches_the_running_stack_with_no_variables(stack: RunningStack) -> None:
+    before = event_count(stack)
+    said = subprocess.run(
+        [sys.executable, "-m", "local.try_it", "say"],
+        cwd=ROOT,
+        env={**second_terminal(stack), "TEXT": "from the second terminal"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert said.returncode == 0, said.stdout + said.stderr
+    assert event_count(stack) == before + 1
+    drain(stack)
+
+
+def test_without_a_running_stack_a_command_says_so_in_one_line(tmp_path: Any) -> None:
+    env = {**os.environ, "LOCAL_STATE_DIR": str(tmp_path), "LOCAL_AWS_PORT": str(free_port())}
+    for command in (["local.try_it", "say"], ["local.invoke", "RefresherFunction", "events/scheduler_refresher.json"]):
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode != 0
+        assert done.stdout == "" and done.stderr.strip().count("\n") == 0, done.stderr
+        assert "the local stack is not running" in done.stderr and "make run" in done.stderr
