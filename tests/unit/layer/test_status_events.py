@@ -71,3 +71,29 @@ def test_no_delivered_callback_while_sent_is_not_on_the_queue() -> None:
     with pytest.raises(StatusNotPublished):
         StatusPublisher(queues, "events", "callbacks").publish(delivered())
     assert queues.callbacks == []  # the retry publishes SENT, then both callbacks in order
+
+
+def test_a_delivered_that_settles_an_unknown_carries_no_reason() -> None:
+    from igdm.contracts.message_status import status_event
+    from igdm.store.outbound_records import OutboundRecord
+
+    def record(status: str) -> OutboundRecord:
+        return OutboundRecord(
+            idempotency_key="k",
+            status=status,
+            account_id="17841400000000001",
+            customer_id="6543210987654321",
+            kind="text",
+            payload_hash="h",
+            parts_total=1,
+            parts_sent=1,
+            inflight_part=None,
+            message_ids=["m_1"],
+            reason="ambiguous_outcome",
+            detail="Meta's answer never came",
+        )
+
+    delivered = status_event(record("DELIVERED")).status
+    assert delivered is not None and (delivered.reason, delivered.detail) == (None, None)
+    unknown = status_event(record("UNKNOWN")).status
+    assert unknown is not None and unknown.reason == "ambiguous_outcome"
