@@ -73,7 +73,7 @@ def test_no_delivered_callback_while_sent_is_not_on_the_queue() -> None:
     assert queues.callbacks == []  # the retry publishes SENT, then both callbacks in order
 
 
-def test_a_delivered_that_settles_an_unknown_carries_no_reason() -> None:
+def test_a_delivered_that_settles_an_unknown_keeps_its_reason_and_tells_its_detail_as_past() -> None:
     from igdm.contracts.message_status import status_event
     from igdm.store.outbound_records import OutboundRecord
 
@@ -94,6 +94,9 @@ def test_a_delivered_that_settles_an_unknown_carries_no_reason() -> None:
         )
 
     delivered = status_event(record("DELIVERED")).status
-    assert delivered is not None and (delivered.reason, delivered.detail) == (None, None)
+    assert delivered is not None and (delivered.reason, delivered.detail) == (
+        "ambiguous_outcome",
+        "before Instagram confirmed it: Meta's answer never came",
+    )
     unknown = status_event(record("UNKNOWN")).status
-    assert unknown is not None and unknown.reason == "ambiguous_outcome"
+    assert unknown is not None and (unknown.reason, unknown.detail) == ("ambiguous_outcome", "Meta's answer never came")

@@ -15,10 +15,11 @@ from igdm.store.outbound_records import OutboundRecord
 def status_event(record: OutboundRecord, *, account_id: str | None = None) -> InboundEvent:
     account = record.account_id or account_id or "unknown"
     now = datetime.now(UTC)
-    # A reason belongs to FAILED and UNKNOWN: a DELIVERED or READ that settles an UNKNOWN (its echo came) keeps
-    # the record's ambiguous_outcome, which must not reach a consumer as the delivered message's reason.
+    # The reason stays on later statuses (docs/events.md: the DELIVERED that settles an UNKNOWN still says
+    # ambiguous_outcome), but its detail describes the UNKNOWN: on a DELIVERED or READ it is told as what was.
     troubled = record.status in ("FAILED", "UNKNOWN")
-    error = GraphError.model_validate(record.error) if record.error and troubled else None
+    detail = record.detail if troubled or not record.detail else f"before Instagram confirmed it: {record.detail}"
+    error = GraphError.model_validate(record.error) if record.error else None
     return InboundEvent(
         event_id=hashlib.sha256(f"status|{record.idempotency_key}|{record.status}".encode()).hexdigest()[:32],
         kind=EventKind.MESSAGE_STATUS,
@@ -38,8 +39,8 @@ def status_event(record: OutboundRecord, *, account_id: str | None = None) -> In
             callback_data=record.callback_data,
             message_ids=record.message_ids,
             parts_total=record.parts_total or None,
-            reason=record.reason if troubled else None,
-            detail=record.detail if troubled else None,
+            reason=record.reason,
+            detail=detail,
             error=error,
         ),
         raw={},
