@@ -17,7 +17,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run say send refresh reconcile invite register accounts pause resume profile deauthorize delete-data forget key invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events clean
+.PHONY: help install run say send refresh reconcile invite register accounts pause resume profile deauthorize delete-data forget key invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events sample-events clean
 
 help:
 	@echo "make install   create .venv (Python 3.13, pinned deps) and .venv-sam (AWS SAM CLI)"
@@ -43,7 +43,8 @@ help:
 	@echo "make deploy    sam build && sam deploy --guided"
 	@echo "make bench     every performance figure against its floor; writes docs/performance.md and .png"
 	@echo "make chaos     fault injection and fuzzing; ends with the lost/duplicated/out-of-order counts"
-	@echo "make schemas / make events   regenerate schemas/ and events/"
+	@echo "make events    the running local stack's latest events, one line each (LIMIT=20)"
+	@echo "make schemas / make sample-events   regenerate schemas/ and events/"
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed $(SCAN_VENV)/.installed
 
@@ -182,7 +183,11 @@ chaos: $(VENV)/.installed
 schemas: $(VENV)/.installed
 	$(BIN)/python -m local.export_schemas
 
+# The running local stack's latest stored events, one line each; the events queue is left as it is.
 events: $(VENV)/.installed
+	@$(BIN)/python -m local.show_events
+
+sample-events: $(VENV)/.installed
 	$(BIN)/python -m local.generate_events
 
 clean:

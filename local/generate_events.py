@@ -1,4 +1,4 @@
-"""`make events`: writes events/*.json: API Gateway events signed with the local default app secret, and
+"""`make sample-events`: writes events/*.json: API Gateway events signed with the local default app secret, and
 SQS events carrying an outbound message of every kind, and a status callback job.
 
 Deterministic (fixed request id and time) so a test can check the committed files are current.

@@ -301,3 +301,28 @@ def test_without_a_running_stack_a_command_says_so_in_one_line(tmp_path: Any) ->
         assert done.returncode != 0
         assert done.stdout == "" and done.stderr.strip().count("\n") == 0, done.stderr
         assert "the local stack is not running" in done.stderr and "make run" in done.stderr
+
+
+def test_make_events_prints_the_latest_stored_events_and_leaves_the_queue_as_it_is(stack: RunningStack) -> None:
+    said = subprocess.run(
+        [sys.executable, "-m", "local.try_it", "say"],
+        cwd=ROOT,
+        env={**second_terminal(stack), "TEXT": "what make events shows"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert said.returncode == 0
+    shown = subprocess.run(
+        [sys.executable, "-m", "local.show_events"],
+        cwd=ROOT,
+        env={**second_terminal(stack), "LIMIT": "3"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = shown.stdout.strip().splitlines()
+    assert 1 <= len(lines) <= 3 and "text" in lines[-1] and "'what make events shows'" in lines[-1]
+    assert [e["text"] for e in drain(stack) if e["kind"] == "text"] == ["what make events shows"]  # still queued

@@ -42,7 +42,7 @@ def test_committed_sample_events_are_current_and_signed_with_the_local_secret() 
         **generate_events.schedule_events(),
     }.items():
         committed = (ROOT / "events" / name).read_text(encoding="utf-8")
-        assert committed == generate_events.render(event), f"events/{name} is stale: run `make events`"
+        assert committed == generate_events.render(event), f"events/{name} is stale: run `make sample-events`"
         if "requestContext" in event and event["requestContext"]["http"]["method"] == "POST":
             signed = matching_secret(
                 event["body"].encode(), event["headers"]["x-hub-signature-256"], [DEFAULT_APP_SECRET]
