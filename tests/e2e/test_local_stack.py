@@ -276,17 +276,16 @@ def second_terminal(stack: RunningStack) -> dict[str, str]:
     return {k: v for k, v in stack.env.items() if k not in names}
 
 
+def run_module(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m <args>`` from the repository, as a make target runs it: its output, never raising."""
+    return subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 def test_a_second_terminal_reaches_the_running_stack_with_no_variables(stack: RunningStack) -> None:
     before = event_count(stack)
-    said = subprocess.run(
-        [sys.executable, "-m", "local.try_it", "say"],
-        cwd=ROOT,
-        env={**second_terminal(stack), "TEXT": "from the second terminal"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    said = run_module(["local.try_it", "say"], {**second_terminal(stack), "TEXT": "from the second terminal"})
     assert said.returncode == 0, said.stdout + said.stderr
     assert event_count(stack) == before + 1
     drain(stack)
@@ -295,34 +294,17 @@ def test_a_second_terminal_reaches_the_running_stack_with_no_variables(stack: Ru
 def test_without_a_running_stack_a_command_says_so_in_one_line(tmp_path: Any) -> None:
     env = {**os.environ, "LOCAL_STATE_DIR": str(tmp_path), "LOCAL_AWS_PORT": str(free_port())}
     for command in (["local.try_it", "say"], ["local.invoke", "RefresherFunction", "events/scheduler_refresher.json"]):
-        done = subprocess.run(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
-        )
+        done = run_module(command, env)
         assert done.returncode != 0
         assert done.stdout == "" and done.stderr.strip().count("\n") == 0, done.stderr
         assert "the local stack is not running" in done.stderr and "make run" in done.stderr
 
 
 def test_make_events_prints_the_latest_stored_events_and_leaves_the_queue_as_it_is(stack: RunningStack) -> None:
-    said = subprocess.run(
-        [sys.executable, "-m", "local.try_it", "say"],
-        cwd=ROOT,
-        env={**second_terminal(stack), "TEXT": "what make events shows"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert said.returncode == 0
-    shown = subprocess.run(
-        [sys.executable, "-m", "local.show_events"],
-        cwd=ROOT,
-        env={**second_terminal(stack), "LIMIT": "3"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    said = run_module(["local.try_it", "say"], {**second_terminal(stack), "TEXT": "what make events shows"})
+    assert said.returncode == 0, said.stdout + said.stderr
+    shown = run_module(["local.show_events"], {**second_terminal(stack), "LIMIT": "3"})
+    assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.strip().splitlines()
     assert 1 <= len(lines) <= 3 and "text" in lines[-1] and "'what make events shows'" in lines[-1]
     assert [e["text"] for e in drain(stack) if e["kind"] == "text"] == ["what make events shows"]  # still queued

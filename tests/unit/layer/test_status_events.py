@@ -1,6 +1,7 @@
 """message_status events and their callback jobs against a stub SQS that answers entry by entry."""
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -75,26 +76,12 @@ def test_no_delivered_callback_while_sent_is_not_on_the_queue() -> None:
 
 def test_a_delivered_that_settles_an_unknown_keeps_its_reason_and_tells_its_detail_as_past() -> None:
     from igdm.contracts.message_status import status_event
-    from igdm.store.outbound_records import OutboundRecord
 
     def record(status: str) -> OutboundRecord:
-        return OutboundRecord(
-            idempotency_key="k",
-            status=status,
-            account_id="17841400000000001",
-            customer_id="6543210987654321",
-            kind="text",
-            payload_hash="h",
-            parts_total=1,
-            parts_sent=1,
-            inflight_part=None,
-            message_ids=["m_1"],
-            reason="ambiguous_outcome",
-            detail="Meta's answer never came",
-        )
+        return replace(delivered(), status=status, reason="ambiguous_outcome", detail="Meta's answer never came")
 
-    delivered = status_event(record("DELIVERED")).status
-    assert delivered is not None and (delivered.reason, delivered.detail) == (
+    settled = status_event(record("DELIVERED")).status
+    assert settled is not None and (settled.reason, settled.detail) == (
         "ambiguous_outcome",
         "before Instagram confirmed it: Meta's answer never came",
     )
