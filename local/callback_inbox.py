@@ -3,13 +3,13 @@ signature, keeps what it received, prints it, and can be told to fail the next N
 callback function's retries can be watched and tested)."""
 
 import json
-import sys
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from igdm.contracts.callbacks import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from local import narration
 
 LOOPBACK = "127.0.0.1"
 MAX_BODY = 1024 * 1024
@@ -101,10 +101,11 @@ class _InboxHandler(BaseHTTPRequestHandler):
 
     def _print(self, body: bytes, ok: bool, status: int) -> None:
         try:
-            what = _summary(json.loads(body))
+            what = summary(json.loads(body))
         except (ValueError, AttributeError, TypeError):
             what = f"{len(body)} bytes"
-        sys.stderr.write(f"callback inbox: {what} (signature {'ok' if ok else 'INVALID'}) -> {status}\n")
+        tone = "good" if ok and status == 200 else "bad"
+        narration.say("callback", f"{what} (signature {'ok' if ok else 'INVALID'}) -> {status}", tone)
 
     def _answer(self, status: int) -> None:
         self.send_response(status)
@@ -115,7 +116,7 @@ class _InboxHandler(BaseHTTPRequestHandler):
         pass  # _print says what matters
 
 
-def _summary(document: dict[str, Any]) -> str:
+def summary(document: dict[str, Any]) -> str:
     """What a POST held, in a few words: a status callback (the gateway's shape, or a vendor's), or an event."""
     if isinstance(document.get("status"), dict):  # the gateway's message_status event
         return f"{document['status'].get('status')} {document['status'].get('idempotency_key')}"

@@ -11,18 +11,15 @@ import boto3
 from igdm.store.accounts import AccountTable
 from igdm.store.history import ConversationHistory
 from local.aws.template import REGION
+from local.narration import describe_event
 from local.stack import LocalConfig, provision_stack, require_running
 
 PER_CONVERSATION = 100  # the newest of each conversation; the latest LIMIT of all are shown
 
 
 def line(event: dict[str, Any]) -> str:
-    text = event.get("text") or ""
-    status = event.get("status")
-    if not text and isinstance(status, dict):
-        text = f"{status.get('status')} {status.get('idempotency_key')}"
     when = str(event.get("occurred_at", ""))[:19].replace("T", " ")
-    return f"{when}  {event.get('kind', '?'):<16} {event.get('conversation_id', '')}  {str(text)[:80]!r}"
+    return f"{when}  {describe_event(event)}"
 
 
 def main() -> None:

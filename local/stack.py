@@ -16,9 +16,10 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,12 +27,14 @@ from typing import Any
 
 import boto3
 
+from local import narration
 from local.aws.apigw import http_api_event
 from local.aws.runtime import FunctionRuntime
 from local.aws.sqs_poller import SqsPoller, pollers
-from local.aws.stream_poller import StreamPoller, stream_pollers
+from local.aws.stream_poller import StreamPoller, StreamSubscription, stream_pollers
 from local.aws.template import REGION, ROOT, Route, Stack, provision
 from local.callback_inbox import CallbackInbox
+from local.console import console_pages
 from local.meta.graph_sandbox import GraphSandbox
 
 LOOPBACK = "127.0.0.1"
@@ -146,6 +149,7 @@ class LocalConfig:
             "ALLOW_LOCAL_CALLBACKS": "true",
             "INSTAGRAM_AUTHORIZE_URL": f"{graph_url}/oauth/authorize",
             "INSTAGRAM_TOKEN_URL": f"{graph_url}/oauth/access_token",
+            "BUSINESS_NAME": "Local Coffee Shop",  # who the onboarding pages say asks; no logo: https only
         }
 
 
@@ -153,6 +157,11 @@ class LocalConfig:
 # `refresh` ... in another terminal need no variables. Removed when it stops; ignored when its process is gone.
 def state_file() -> Path:
     return Path(os.environ.get("LOCAL_STATE_DIR") or ROOT / ".local") / "stack.json"
+
+
+def log_file() -> Path:
+    """Where `make run` writes the functions' own logs (make logs tails it)."""
+    return state_file().with_name("functions.log")
 
 
 def write_state(config: LocalConfig) -> Path:
@@ -213,6 +222,10 @@ def provision_stack(config: LocalConfig) -> Stack:
     return provision(clients, config.stack_name, config.secret_strings(), streams=True)  # the fan-out polls it
 
 
+# (method, path, query, body) -> (status, headers, payload)
+ConsolePages = Callable[[str, str, str, bytes], tuple[int, dict[str, str], bytes]]
+
+
 class ApiServer(ThreadingHTTPServer):
     """The template's HttpApi routes; one invocation at a time, like one warm Lambda instance."""
 
@@ -224,6 +237,8 @@ class ApiServer(ThreadingHTTPServer):
         self.invoke_lock = threading.Lock()
         # An authorizer's answers, by its identity sources' values, as API Gateway caches them (ReauthorizeEvery).
         self.authorized: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
+        # The local console's pages (local/console): not the template's, never deployed.
+        self.console: ConsolePages | None = None
         super().__init__((LOOPBACK, port), _RouteHandler)
 
     def route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
@@ -284,6 +299,9 @@ class _RouteHandler(BaseHTTPRequestHandler):
             self._reply(413, {"Content-Type": "application/json"}, b'{"message":"Request Entity Too Large"}')
             self.close_connection = True
             return
+        if self.server.console is not None and (path == "/console" or path.startswith("/console/")):
+            self._reply(*self.server.console(self.command, path, query, body))
+            return
         matched = self.server.route(self.command, path)
         if matched is None:
             self._reply(404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}')
@@ -310,8 +328,11 @@ class _RouteHandler(BaseHTTPRequestHandler):
                 if context is not None:
                     event["requestContext"]["authorizer"] = {"lambda": context}
                 result = self.server.runtime.invoke(route.function_id, event)
+                if path == "/webhook" and self.command == "POST":
+                    self.held = narration.webhook_held(body)
             except Exception as exc:  # Lambda answers an unhandled error with 500; so do we
-                sys.stderr.write(f"{route.function_id} raised {type(exc).__name__}: {exc}\n")
+                traceback.print_exc()  # into the functions' log, as Lambda's runtime logs it
+                narration.say("error", f"{route.function_id} raised {type(exc).__name__}: {exc}", "bad")
                 self._reply(500, {"Content-Type": "application/json"}, b'{"message":"Internal Server Error"}')
                 return
         self._reply_from_lambda(result)
@@ -355,34 +376,51 @@ class _RouteHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    held: str | None = None  # what a POST to /webhook held, for its line
+
     def log_message(self, format: str, *args: Any) -> None:
-        sys.stderr.write(f"api: {self.command} {self.path.partition('?')[0]} -> {args[1] if len(args) > 1 else ''}\n")
+        path = self.path.partition("?")[0]
+        if path == "/console" or path.startswith("/console/"):
+            return  # the console polls every second: its requests are not news
+        status = str(args[1]) if len(args) > 1 else ""
+        tone = "bad" if status.startswith("5") else "warn" if status.startswith("4") else "dim"
+        if self.held is not None:
+            narration.say("webhook", f"{self.held} -> {status}", tone)
+            self.held = None
+        else:
+            narration.say("api", f"{self.command} {path} -> {status}", tone)
 
 
-def banner(config: LocalConfig, stack: Stack, graph_url: str, sandboxed: bool) -> str:
+def banner(config: LocalConfig, stack: Stack, graph_url: str, sandboxed: bool, logs: Path | None) -> str:
     queues = [stack.attributes[(q, "QueueName")] for q in stack.resources("AWS::SQS::Queue")]
-    tables = [stack.refs[t] for t in stack.resources("AWS::DynamoDB::Table")]
-    routes = ", ".join(f"{r.method} {r.path}" for r in stack.routes())
+    events_queue = next(q for q in queues if q.endswith("-events.fifo"))
+    table = stack.refs["GatewayTable"]
+    where_logs = f"{_shown(logs)}   (make logs; VERBOSE=1 make run shows them here)" if logs else "inline (VERBOSE)"
     return "\n".join(
         [
             "Instagram DM gateway, local stack (no AWS account, no Docker)",
-            f"  webhook URL   http://{LOOPBACK}:{config.api_port}/webhook   ({routes})",
-            f"  verify token  {config.verify_token}",
-            "  app secret    from APP_SECRET (signs test webhooks; see README)",
-            f"  AWS emulator  {config.endpoint}   (aws --endpoint-url {config.endpoint} ...)",
-            f"  table         {', '.join(tables)}",
-            f"  queues        {', '.join(queues)}",
+            f"  webhook URL   {config.api_url}/webhook   verify token {config.verify_token}",
+            f"  console       {config.api_url}/console",
+            f"  HTTP API      {config.api_url}/v1/...   (make key; docs/http-api.md)",
+            f"  onboarding    make invite prints a link; log in as {ONBOARDING_USERNAME}",
+            f"  account       {config.account_id} ({DEFAULT_USERNAME}), customer {DEFAULT_CUSTOMER_ID}",
             f"  Graph API     {graph_url}   ({'the local sandbox' if sandboxed else 'GRAPH_API_BASE_URL'})",
-            f"  account       {config.account_id}   (IG_ACCOUNT_ID; its token from IG_ACCESS_TOKEN)",
-            f"  callbacks     {config.callback_url}   (signing secret from CALLBACK_SIGNING_SECRET)",
-            f"  onboarding    {config.api_url}/oauth/start   "
-            f"(make invite prints a link; log in as {ONBOARDING_USERNAME})",
-            "  refresher     ran at start; make refresh runs it again",
-            "  reconciler    ran at start; make reconcile runs it again (messages whose webhook never came)",
-            "  try           make say   then   make send",
+            f"  callbacks     {config.callback_url}",
+            f"  AWS emulator  {config.endpoint}   ({len(queues)} queues, table {table})",
+            f"  events queue  {events_queue}   (make events shows the latest)",
+            f"  logs          {where_logs}",
+            "  try           make say   then   make send   (in another terminal)",
             "ready",
         ]
     )
+
+
+def _shown(path: Path) -> str:
+    """A path as short as it reads: relative to the repository when it is inside."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def register_local_account(config: LocalConfig, stack: Stack, sandbox_url: str | None = None) -> None:
@@ -446,11 +484,20 @@ def start_sandbox(config: LocalConfig) -> GraphSandbox | None:
 def run_scheduled(stack: Stack, invoke: Any) -> None:
     """What the template's schedules invoke (the token refresher, the reconciler), once, as `make run` starts."""
     for function_id in stack.scheduled_functions():
+        name = function_id.removesuffix("Function").lower()
         try:
-            summary = invoke(function_id, scheduler_event())
-            print(f"{function_id}: {json.dumps(summary)}", flush=True)
+            narration.say(name, narration.summary(invoke(function_id, scheduler_event())), "good")
         except Exception as exc:  # a failed run is reported, and the stack keeps running
-            print(f"{function_id} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            traceback.print_exc()
+            narration.say(name, f"failed: {type(exc).__name__}: {exc}", "bad")
+
+
+def narrated_changes(stack: Stack, streams: Any) -> StreamPoller:
+    """The table's stream read once more, for the terminal's event and message lines (narration.stored_changes)."""
+    every_change = StreamSubscription("narration", "GatewayTable", 1000, (), report_batch_item_failures=False)
+    return StreamPoller(
+        streams, stack.attributes[("GatewayTable", "StreamArn")], narration.stored_changes, every_change, interval=0.1
+    )
 
 
 def scheduler_event() -> dict[str, Any]:
@@ -458,7 +505,30 @@ def scheduler_event() -> dict[str, Any]:
     return {}
 
 
+def powertools_overrides() -> dict[str, str]:
+    """POWERTOOLS_LOG_LEVEL=DEBUG make run and the like: the user's Powertools settings win over the template's."""
+    return {k: v for k, v in os.environ.items() if k.startswith("POWERTOOLS_")}
+
+
 def main() -> None:
+    """The stack, its terminal showing one line per happening; a problem at start up in one line there too."""
+    verbose = os.environ.get("VERBOSE", "") not in ("", "0")
+    logs = None if verbose else log_file()
+    narrator = narration.to_terminal(logs)
+    try:
+        run(narrator, logs)
+    except SystemExit as stop:
+        if isinstance(stop.code, str):
+            narrator.plain(stop.code)
+            raise SystemExit(1) from None
+        raise
+    except Exception as exc:
+        traceback.print_exc()
+        narrator.plain(f"the local stack failed: {type(exc).__name__}: {exc} (details in {logs or 'the output above'})")
+        raise SystemExit(1) from None
+
+
+def run(narrator: narration.Narrator, logs: Path | None) -> None:
     config = LocalConfig.from_environment()
     emulator = start_emulator(config)
     sandbox: GraphSandbox | None = None
@@ -467,10 +537,11 @@ def main() -> None:
         stack = provision_stack(config)
         sandbox = start_sandbox(config)
         graph_url = config.graph_api_base_url or (sandbox.base_url if sandbox else "")
-        runtime = FunctionRuntime(stack, config.function_environment(graph_url))
+        runtime = FunctionRuntime(stack, {**config.function_environment(graph_url), **powertools_overrides()})
         register_local_account(config, stack, sandbox.base_url if sandbox else None)
         inbox = CallbackInbox(config.callback_signing_secret, config.callback_port, echo=True).start()
         api = ApiServer(config.api_port, stack.routes(), runtime)
+        api.console = console_pages(config, stack, inbox)
     except OSError as exc:
         if inbox:
             inbox.stop()
@@ -490,6 +561,7 @@ def main() -> None:
     queue_pollers: list[SqsPoller | StreamPoller] = [
         *pollers(stack, sqs, invoke, region=REGION),
         *stream_pollers(stack, streams, invoke),  # the table's stream -> the fan-out (event webhooks)
+        narrated_changes(stack, streams),
     ]
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -499,7 +571,7 @@ def main() -> None:
         poller.start()
     run_scheduled(stack, invoke)
     state = write_state(config)
-    print(banner(config, stack, graph_url, sandbox is not None), flush=True)
+    narrator.plain(banner(config, stack, graph_url, sandbox is not None, logs))
     stop.wait()
     state.unlink(missing_ok=True)
     for poller in queue_pollers:
@@ -509,7 +581,7 @@ def main() -> None:
     if sandbox:
         sandbox.stop()
     emulator.stop()
-    print("stopped", flush=True)
+    narrator.plain("stopped")
 
 
 if __name__ == "__main__":

@@ -73,10 +73,7 @@ def send(config: LocalConfig, kind: str, text: str | None) -> None:
     table = boto3.client("dynamodb", endpoint_url=config.endpoint, region_name=REGION)
     table_name = next(t for t in table.list_tables()["TableNames"] if t.startswith(config.stack_name))
     key = f"local-{uuid.uuid4().hex[:12]}"
-    message = outbound_samples.outbound(kind, key=key, account_id=config.account_id)
-    message["callback_url"] = config.callback_url
-    if text and kind == "text":
-        message["message"] = {"type": "text", "text": text}
+    message = outbound_samples.local_reply(kind, key, config.account_id, config.callback_url, text=text)
     enqueue(sqs, sqs.get_queue_url(QueueName=queue_name)["QueueUrl"], message)
     print(f"queued {kind} message {key}; its status:")
     seen = None

@@ -16,13 +16,13 @@ The subscriptions come from the template's `Type: SQS` function events, like the
 
 import base64
 import json
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from local import narration
 from local.aws.template import REGION, Stack, TemplateError
 
 # ReceiveMessage and DeleteMessageBatch take at most 10 messages per call.
@@ -350,7 +350,7 @@ class SqsPoller:
         return f"{self.subscription.function_id} <- {self.queue_arn.rsplit(':', 1)[-1]}"
 
     def _say(self, text: str) -> None:
-        sys.stderr.write(f"sqs {self._name}: {text}\n")
+        narration.say(f"sqs {self._name}", text, "bad")
 
 
 def _batch_item_failures(result: Any, every_id: set[str]) -> set[str] | None:

@@ -10,7 +10,6 @@ without a request leaving the process.
 """
 
 import json
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from moto.events.models import EventPattern
 
+from local import narration
 from local.aws.template import Stack, TemplateError
 
 BACKOFF_SECONDS = 0.5
@@ -65,9 +65,15 @@ class StreamPoller:
     with it; ``start`` does so on a thread until ``stop``."""
 
     def __init__(
-        self, streams: Any, stream_arn: str, invoke: Callable[[dict[str, Any]], Any], subscription: StreamSubscription
+        self,
+        streams: Any,
+        stream_arn: str,
+        invoke: Callable[[dict[str, Any]], Any],
+        subscription: StreamSubscription,
+        interval: float = BACKOFF_SECONDS,
     ) -> None:
         self.subscription = subscription
+        self._interval = interval
         self.invocations = 0
         self.errors = 0
         self._streams = streams
@@ -114,7 +120,7 @@ class StreamPoller:
             except Exception as exc:  # the emulator restarting must not end local delivery for good
                 self.errors += 1
                 self._say(f"polling failed ({type(exc).__name__}: {exc}); retrying")
-            self._stop.wait(BACKOFF_SECONDS)
+            self._stop.wait(self._interval)
 
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
         for _ in range(MAX_ATTEMPTS):
@@ -142,7 +148,7 @@ class StreamPoller:
         return {**record, "dynamodb": change, "eventSourceARN": self._arn}
 
     def _say(self, text: str) -> None:
-        sys.stderr.write(f"stream {self.subscription.function_id}: {text}\n")
+        narration.say(f"stream {self.subscription.function_id}", text, "bad")
 
 
 def stream_pollers(stack: Stack, streams: Any, invoke: Callable[[str, dict[str, Any]], Any]) -> list[StreamPoller]:

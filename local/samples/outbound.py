@@ -112,6 +112,17 @@ def outbound(kind: str, key: str | None = None, **fields: Any) -> dict[str, Any]
     return message
 
 
+def local_reply(
+    kind: str, key: str, account_id: str, callback_url: str, *, text: str | None = None, **fields: Any
+) -> dict[str, Any]:
+    """What `make send` and the local console's reply box queue: a message of ``kind`` from the account (a text's
+    text replaced by ``text``), its status callbacks asked for to the local callback inbox."""
+    message = outbound(kind, key=key, account_id=account_id, callback_url=callback_url, **fields)
+    if text and kind == "text":
+        message["message"] = {"type": "text", "text": text}
+    return message
+
+
 def private_reply(key: str = "example-private-reply-0001") -> dict[str, Any]:
     return {
         "idempotency_key": key,

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -64,6 +65,11 @@ class RunningStack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    yield from started_stack(tmp_path_factory, {"APP_SECRET": APP_SECRET, "VERIFY_TOKEN": VERIFY_TOKEN})
+
+
+def started_stack(tmp_path_factory: pytest.TempPathFactory, settings: dict[str, str]) -> Iterator[RunningStack]:
+    """`python -m local.stack` on free ports with ``settings`` on top of the defaults, until the module is done."""
     aws_port, api_port, graph_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
@@ -73,9 +79,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         "LOCAL_GRAPH_PORT": str(graph_port),
         "LOCAL_CALLBACK_PORT": str(free_port()),
         "PYTHONPATH": os.pathsep.join(sys.path),  # as the Makefile sets it
-        "APP_SECRET": APP_SECRET,
-        "VERIFY_TOKEN": VERIFY_TOKEN,
         "PYTHONUNBUFFERED": "1",
+        **settings,
     }
     # As from a plain shell: tests/conftest.py sets Powertools' variables, which the stack must set itself.
     for inherited in (
@@ -173,8 +178,11 @@ def test_make_run_connects_its_account_and_runs_the_refresher_and_the_reconciler
         ("account_status", "connected"),
         ("account_status", "history_imported"),
     ]
-    assert any(line.startswith("RefresherFunction: ") and '"accounts": 1' in line for line in stack.output)
-    assert any(line.startswith("ReconcilerFunction: ") and '"errors": 0' in line for line in stack.output)
+    # One line each, the summary's non-empty parts: an error count would show.
+    refresher = [line for line in stack.output if line[9:].startswith("refresher ")]
+    reconciler = [line for line in stack.output if line[9:].startswith("reconciler ")]
+    assert len(refresher) == 1 and "accounts 1" in refresher[0] and "failed" not in refresher[0], stack.output
+    assert len(reconciler) == 1 and "accounts 1" in reconciler[0] and "errors" not in reconciler[0], stack.output
 
 
 def test_meta_verification_handshake(stack: RunningStack) -> None:
@@ -308,3 +316,38 @@ def test_make_events_prints_the_latest_stored_events_and_leaves_the_queue_as_it_
     lines = shown.stdout.strip().splitlines()
     assert 1 <= len(lines) <= 3 and "text" in lines[-1] and "'what make events shows'" in lines[-1]
     assert [e["text"] for e in drain(stack) if e["kind"] == "text"] == ["what make events shows"]  # still queued
+
+
+def test_make_run_shows_one_short_line_per_happening_and_writes_the_functions_logs_to_a_file(
+    stack: RunningStack,
+) -> None:
+    said = run_module(["local.try_it", "say"], {**second_terminal(stack), "TEXT": "a narrated hello"})
+    assert said.returncode == 0, said.stdout + said.stderr
+    sent = run_module(["local.try_it", "send"], second_terminal(stack))
+    assert sent.returncode == 0 and "DELIVERED" in sent.stdout, sent.stdout + sent.stderr
+    key = sent.stdout.split()[3].rstrip(";")  # "queued text message <key>; its status:"
+
+    def shown(fragment: str) -> list[str]:
+        deadline = time.monotonic() + 60  # the stream is read every 0.1 s: a loaded machine, not a slow one
+        while time.monotonic() < deadline:
+            found = [line for line in list(stack.output) if fragment in line]
+            if found:
+                return found
+            time.sleep(0.2)
+        raise AssertionError(f"no line with {fragment!r} in:\n" + "".join(stack.output[-30:]))
+
+    assert shown("webhook    message -> 200")
+    assert shown("event      text") and shown("'a narrated hello'")
+    assert shown(f"message    sending text {key} to ")
+    for status in ("SENT", "DELIVERED"):
+        assert shown(f"message    {status:<10}{key}")
+        assert shown(f"callback   {status} {key} (signature ok) -> 200")
+    # Each status called back once (a SENT once came twice locally: the sender's and the echo's).
+    assert len([line for line in stack.output if f"callback   SENT {key} " in line]) == 1, stack.output
+    # The functions' JSON logs, metrics and library warnings are in the log file, not on the terminal. A loaded
+    # machine may add a poller's problem line (a timeout of the emulator's), which may be longer: not counted.
+    assert not [line for line in stack.output if line.lstrip().startswith("{") or "Warning" in line]
+    happenings = [line for line in stack.output if not line[9:].startswith(("sqs ", "stream ", "error "))]
+    assert all(len(line) <= 160 for line in happenings), max(happenings, key=len)
+    logged = (Path(stack.env["LOCAL_STATE_DIR"]) / "functions.log").read_text()
+    assert '"message":"webhook accepted"' in logged and '"CloudWatchMetrics"' in logged
