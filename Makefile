@@ -17,10 +17,10 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run say send refresh reconcile invite register accounts pause resume profile deauthorize delete-data forget key invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events sample-events clean
+.PHONY: help install run say send refresh reconcile invite register accounts pause resume profile deauthorize delete-data forget key invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events logs sample-events clean
 
 help:
-	@echo "make install   create .venv (Python 3.13, pinned deps) and .venv-sam (AWS SAM CLI)"
+	@echo "make install   create .venv (Python 3.13, pinned deps, ~650 MB) and .venv-sam (AWS SAM CLI, ~330 MB)"
 	@echo "make run       the whole gateway locally: AWS emulator, webhook on http://127.0.0.1:3000, sender, Graph sandbox"
 	@echo "make say       (with make run) the sample customer writes: TEXT=\"...\""
 	@echo "make send      (with make run) the account answers; KIND=<kind> for any kind in docs/messages.md"
@@ -44,28 +44,32 @@ help:
 	@echo "make bench     every performance figure against its floor; writes docs/performance.md and .png"
 	@echo "make chaos     fault injection and fuzzing; ends with the lost/duplicated/out-of-order counts"
 	@echo "make events    the running local stack's latest events, one line each (LIMIT=20)"
+	@echo "make logs      the running local stack's function logs, as they come (VERBOSE=1 make run: inline)"
 	@echo "make schemas / make sample-events   regenerate schemas/ and events/"
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed $(SCAN_VENV)/.installed
+# What make install builds (make scan builds .venv-scan, checkov's 270 MB, the first time it runs).
+install: $(VENV)/.installed $(SAM_VENV)/.installed
+	@echo "installed: .venv (the gateway, its tests and the local stack) and .venv-sam (the AWS SAM CLI)"
+
+NEED_PYTHON := echo "Python 3.13 not found: install it (e.g. pyenv install 3.13) and retry"; exit 1
+# A step's line, then pip's own output only when it fails; the seconds it took at the end.
+define venv_step
+	@test -n "$(PYTHON)" || { $(NEED_PYTHON); }
+	@echo "$(1): $(2) ..."
+	@start=$$(date +%s); $(PYTHON) -m venv $(1) && $(1)/bin/pip install --quiet --upgrade pip && \
+		$(1)/bin/pip install --quiet $(3) && \
+		echo "$(1): ready in $$(( $$(date +%s) - start )) s, $$(du -sh $(1) | cut -f1)"
+	@touch $@
+endef
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
-	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (e.g. pyenv install 3.13) and retry"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	@touch $@
+	$(call venv_step,$(VENV),Python 3.13 with the pinned packages of the gateway and its tests (about 650 MB; 1-4 minutes),-r requirements-dev.txt)
 
 $(SAM_VENV)/.installed:
-	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (e.g. pyenv install 3.13) and retry"; exit 1; }
-	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
-	@touch $@
+	$(call venv_step,$(SAM_VENV),the AWS SAM CLI $(SAM_CLI_VERSION) for lint/build/deploy (about 330 MB; 1-2 minutes),aws-sam-cli==$(SAM_CLI_VERSION))
 
 $(SCAN_VENV)/.installed:
-	@test -n "$(PYTHON)" || { echo "Python 3.13 not found: install it (e.g. pyenv install 3.13) and retry"; exit 1; }
-	$(PYTHON) -m venv $(SCAN_VENV)
-	$(SCAN_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
-	@touch $@
+	$(call venv_step,$(SCAN_VENV),checkov $(CHECKOV_VERSION) for make scan (about 270 MB; 1-2 minutes),checkov==$(CHECKOV_VERSION))
 
 run: $(VENV)/.installed
 	$(BIN)/python -m local.stack
@@ -186,6 +190,13 @@ schemas: $(VENV)/.installed
 # The running local stack's latest stored events, one line each; the events queue is left as it is.
 events: $(VENV)/.installed
 	@$(BIN)/python -m local.show_events
+
+# The functions' own logs (Powertools JSON, metrics) of the running local stack, as they come; make run shows one
+# line per happening instead. VERBOSE=1 make run prints them inline.
+LOCAL_LOG := $(or $(LOCAL_STATE_DIR),.local)/functions.log
+logs:
+	@test -f $(LOCAL_LOG) || { echo "no $(LOCAL_LOG) yet: start the local stack with make run"; exit 1; }
+	@tail -n 40 -F $(LOCAL_LOG)
 
 sample-events: $(VENV)/.installed
 	$(BIN)/python -m local.generate_events
