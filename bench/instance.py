@@ -303,6 +303,7 @@ def _logins(handler: Any, plan: dict[str, Any], timer: _Timer, context: Any) -> 
     import requests
 
     from local.aws.apigw import http_api_event
+    from onboarding.explainer import continue_url
 
     host = {"host": "127.0.0.1:3000"}  # the redirect URI the gateway names; never called here
     for _ in range(plan["logins"]):
@@ -312,9 +313,9 @@ def _logins(handler: Any, plan: dict[str, Any], timer: _Timer, context: Any) -> 
             http_api_event("GET", "/oauth/start", query=f"invite={plan['invite']}", headers=host),
             context,
         )
-        if start["statusCode"] != 302:
+        if start["statusCode"] != 200:
             raise AssertionError(f"/oauth/start answered {start['statusCode']}")
-        location, cookie = start["headers"]["Location"], start["headers"]["Set-Cookie"].split(";")[0]
+        location, cookie = continue_url(start["body"]), start["headers"]["Set-Cookie"].split(";")[0]
         consent = requests.post(
             location.partition("?")[0],
             allow_redirects=False,

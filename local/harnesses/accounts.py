@@ -25,6 +25,7 @@ from local.harnesses.aws import in_process_aws
 from local.meta.graph_sandbox import GraphSandbox
 from local.stack import ApiServer
 from onboarding import wiring as onboarding_wiring
+from onboarding.explainer import continue_url
 from onboarding.state import make_invite
 from refresher import wiring as refresher_wiring
 from refresher.service import DAY, Refresher, RunReport
@@ -219,12 +220,14 @@ def follow_login(
     decision: str = "allow",
     account_id: str = "17841400000000077",
 ) -> requests.Response:
-    """Invite -> /oauth/start -> the sandbox's consent page -> Allow/Cancel -> the gateway's callback."""
+    """Invite -> /oauth/start's explainer -> its Continue button -> the sandbox's consent page -> Allow/Cancel ->
+    the gateway's callback."""
     start = session.get(harness.invite(), allow_redirects=False, timeout=10)
-    assert start.status_code == 302, start.text
-    consent = session.get(start.headers["Location"], timeout=10)
+    assert start.status_code == 200 and 'data-outcome="explainer"' in start.text, start.text
+    authorize = continue_url(start.text)
+    consent = session.get(authorize, timeout=10)
     assert consent.status_code == 200 and 'id="allow"' in consent.text
-    params = dict(parse_qsl(urlsplit(start.headers["Location"]).query))
+    params = dict(parse_qsl(urlsplit(authorize).query))
     answer = session.post(
         f"{harness.sandbox.base_url}/oauth/authorize",
         allow_redirects=False,

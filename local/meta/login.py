@@ -297,10 +297,38 @@ def _check_time(name: str, value: Any, *, positive: bool = False) -> float:
 # --- pages -----------------------------------------------------------------------------------------------
 
 
+# Every sandbox page says what it is, first and plainly: a person trying `make run` must never take it for
+# Instagram's (or type a real password into it: it asks for none).
+SANDBOX_NOTICE = (
+    '<p id="sandbox-notice"><strong>Local sandbox: this is not Instagram.</strong> This page stands in for '
+    "Instagram's login page while you try the gateway on your own computer. It asks for no password, and "
+    "nothing you choose here leaves this computer.</p>"
+)
+_STYLE = (
+    "*{box-sizing:border-box}"
+    "body{margin:0;background:#fafafa;color:#262626;font:1rem/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}"
+    "#sandbox-notice{margin:0;padding:.75rem 1.25rem;background:#fff3cd;border-bottom:2px solid #e0a800;"
+    "color:#4d3800;font-size:.92rem}"
+    "main{width:calc(100% - 1.5rem);max-width:26rem;margin:1.5rem auto;padding:1.5rem 1.25rem;background:#fff;"
+    "border:1px solid #dbdbdb;border-radius:12px}"
+    "h1{font-size:1.35rem;margin:0 0 1rem}"
+    "#scopes{margin:.5rem 0 1.25rem;padding-left:1.2rem;font:.85rem/1.6 ui-monospace,Menlo,Consolas,monospace;"
+    "overflow-wrap:anywhere}"
+    "label{display:block;font-weight:600;margin:0 0 .35rem}"
+    "select{width:100%;padding:.6rem;font-size:1rem;border:1px solid #dbdbdb;border-radius:8px;background:#fff}"
+    ".buttons{display:flex;gap:.75rem;margin-top:1.25rem}"
+    "button{flex:1;padding:.75rem;font-size:1rem;font-weight:600;border-radius:8px;border:1px solid #dbdbdb;"
+    "background:#efefef;color:#262626}"
+    "#allow{background:#0095f6;border-color:#0095f6;color:#fff}"
+)
+
+
 def _page(title: str, body: str) -> bytes:
     return (
         '<!doctype html>\n<html lang="en">\n<head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title></head>\n<body>\n{body}\n</body>\n</html>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n{SANDBOX_NOTICE}\n"
+        f"<main>\n{body}\n</main>\n</body>\n</html>\n"
     ).encode()
 
 
@@ -335,8 +363,10 @@ def _consent_page(request: _AuthRequest, accounts: list[tuple[str, str]]) -> Ans
             *fields,
             '<label for="account">Log in as</label>',
             f'<select id="account" name="account_id">\n{options}\n</select>',
+            '<div class="buttons">',
             '<button id="allow" type="submit" name="decision" value="allow">Allow</button>',
             '<button id="cancel" type="submit" name="decision" value="cancel">Cancel</button>',
+            "</div>",
             "</form>",
         ]
     )

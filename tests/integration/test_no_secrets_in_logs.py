@@ -24,6 +24,7 @@ from local.harnesses.accounts import INSTAGRAM_APP_SECRET, STATE_KEY, AccountsHa
 from local.harnesses.outbound import APP_SECRET, SIGNING_SECRET, TOKEN, Loop
 from local.samples import meta as m
 from local.samples import outbound as out
+from onboarding.explainer import continue_url
 from refresher import handler as refresher_handler
 from refresher.scheduled_run import RefreshIncomplete
 from tests.integration.log_capture import Line, Secrets, WireTap, capture_logs, invoke_like_lambda
@@ -158,7 +159,7 @@ def _onboarding_and_refresher(accounts: AccountsHarness) -> None:
     # The first login's code, already used, with a fresh state.
     code = dict(parse_qsl(urlsplit(connected.url).query))["code"]
     start = session.get(accounts.invite(), allow_redirects=False, timeout=10)
-    state = dict(parse_qsl(urlsplit(start.headers["Location"]).query))["state"]
+    state = dict(parse_qsl(urlsplit(continue_url(start.text)).query))["state"]
     reused = session.get(f"{accounts.api_url}/oauth/callback", params={"code": code, "state": state}, timeout=10)
     assert reused.status_code == 400 and 'data-outcome="code_refused"' in reused.text
 

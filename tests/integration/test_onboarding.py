@@ -1,5 +1,6 @@
 """Onboarding through Instagram Business Login: the real onboarding handler behind the local API server,
-the Graph sandbox as Instagram's login pages and token endpoints, moto as AWS."""
+the Graph sandbox as Instagram's login pages and token endpoints, moto as AWS. The invite link opens the
+explainer page; its "Continue to Instagram" button is the authorise URL, with the login's state."""
 
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -10,6 +11,7 @@ import requests
 from igdm.store.accounts import ACTIVE
 from local.aws.apigw import LambdaContext, http_api_event
 from local.harnesses.accounts import APP_ID, AccountsHarness, follow_login
+from onboarding.explainer import continue_url
 from onboarding.handler import lambda_handler
 
 NEW = "17841400000000077"
@@ -20,16 +22,37 @@ def _new_shop_can_log_in(accounts: AccountsHarness) -> None:
     accounts.sandbox.add_login(NEW, "new_shop")
 
 
+def _continue(accounts: AccountsHarness, session: requests.Session) -> dict[str, str]:
+    """Open the invite link in `session`: the authorise request behind the explainer's button, as parameters."""
+    start = session.get(accounts.invite(), allow_redirects=False, timeout=10)
+    assert start.status_code == 200 and 'data-outcome="explainer"' in start.text, start.text
+    return dict(parse_qsl(urlsplit(continue_url(start.text)).query))
+
+
+def _allowed(accounts: AccountsHarness, session: requests.Session, params: dict[str, str]) -> dict[str, str]:
+    """Choose Allow on the sandbox's page, as the new shop: what Instagram sends back to the callback."""
+    answer = session.post(
+        f"{accounts.sandbox.base_url}/oauth/authorize",
+        allow_redirects=False,
+        timeout=10,
+        data={**params, "account_id": NEW, "decision": "allow"},
+    )
+    return dict(parse_qsl(urlsplit(answer.headers["Location"]).query))
+
+
 def _stored_nothing(accounts: AccountsHarness) -> None:
     assert accounts.table.all() == []
     assert accounts.token(NEW) is None
     assert accounts.account_events() == []
 
 
-def test_start_redirects_to_instagram_with_the_scopes_a_signed_state_and_a_cookie(accounts: AccountsHarness) -> None:
+def test_start_explains_then_leads_to_instagram_with_the_scopes_a_signed_state_and_a_cookie(
+    accounts: AccountsHarness,
+) -> None:
     start = requests.get(accounts.invite(), allow_redirects=False, timeout=10)
-    assert start.status_code == 302
-    location = urlsplit(start.headers["Location"])
+    assert start.status_code == 200 and "Location" not in start.headers
+    assert "asks to connect your Instagram professional account" in start.text
+    location = urlsplit(continue_url(start.text))
     assert f"{location.scheme}://{location.netloc}{location.path}" == f"{accounts.sandbox.base_url}/oauth/authorize"
     query = dict(parse_qsl(location.query))
     assert query["client_id"] == APP_ID and query["response_type"] == "code"
@@ -49,7 +72,7 @@ def test_start_redirects_to_instagram_with_the_scopes_a_signed_state_and_a_cooki
 def test_a_login_connects_the_account_stores_its_long_lived_token_and_subscribes_it(accounts: AccountsHarness) -> None:
     page = follow_login(accounts, requests.Session(), account_id=NEW)
     assert page.status_code == 200, page.text
-    assert 'data-outcome="connected"' in page.text and "@new_shop" in page.text
+    assert 'data-outcome="connected"' in page.text and "@new_shop is now connected" in page.text
     account = accounts.account(NEW)
     assert account.status == ACTIVE and account.username == "new_shop"
     document = accounts.token(NEW)
@@ -66,7 +89,7 @@ def test_a_login_connects_the_account_stores_its_long_lived_token_and_subscribes
 def test_a_denied_login_stores_nothing_and_says_why(accounts: AccountsHarness) -> None:
     page = follow_login(accounts, requests.Session(), decision="cancel")
     assert page.status_code == 400 and 'data-outcome="denied"' in page.text
-    assert "The user denied your request" in page.text
+    assert "You chose Cancel on Instagram&#x27;s page" in page.text
     _stored_nothing(accounts)
 
 
@@ -76,6 +99,7 @@ def test_a_replayed_state_is_refused(accounts: AccountsHarness) -> None:
     assert first.status_code == 200
     again = session.get(first.url, allow_redirects=False, timeout=10)
     assert again.status_code == 400 and 'data-outcome="state_refused"' in again.text
+    assert "This page was already used" in again.text
 
 
 def test_a_reused_code_is_refused_and_stores_nothing(accounts: AccountsHarness) -> None:
@@ -83,8 +107,7 @@ def test_a_reused_code_is_refused_and_stores_nothing(accounts: AccountsHarness) 
     first = follow_login(accounts, session, account_id=NEW)
     code = dict(parse_qsl(urlsplit(first.url).query))["code"]
     # A second login flow (a fresh state and cookie) presenting the first flow's code.
-    start = session.get(accounts.invite(), allow_redirects=False, timeout=10)
-    state = dict(parse_qsl(urlsplit(start.headers["Location"]).query))["state"]
+    state = _continue(accounts, session)["state"]
     page = session.get(f"{accounts.api_url}/oauth/callback", params={"code": code, "state": state}, timeout=10)
     assert page.status_code == 400 and 'data-outcome="code_refused"' in page.text
     assert "Matching code was not found or was already used" in page.text
@@ -92,34 +115,19 @@ def test_a_reused_code_is_refused_and_stores_nothing(accounts: AccountsHarness) 
 
 def test_an_expired_code_is_refused_and_stores_nothing(accounts: AccountsHarness) -> None:
     session = requests.Session()
-    start = session.get(accounts.invite(), allow_redirects=False, timeout=10)
-    params = dict(parse_qsl(urlsplit(start.headers["Location"]).query))
-    answer = session.post(
-        f"{accounts.sandbox.base_url}/oauth/authorize",
-        allow_redirects=False,
-        timeout=10,
-        data={**params, "account_id": NEW, "decision": "allow"},
-    )
+    back = _allowed(accounts, session, _continue(accounts, session))
     accounts.sandbox.advance(3601)  # codes live one hour
-    page = session.get(answer.headers["Location"], allow_redirects=False, timeout=10)
+    page = session.get(f"{accounts.api_url}/oauth/callback", params=back, allow_redirects=False, timeout=10)
     assert page.status_code == 400 and 'data-outcome="code_refused"' in page.text
     _stored_nothing(accounts)
 
 
 def test_the_trailing_hash_underscore_is_stripped_from_the_code(accounts: AccountsHarness) -> None:
     session = requests.Session()
-    start = session.get(accounts.invite(), allow_redirects=False, timeout=10)
-    params = dict(parse_qsl(urlsplit(start.headers["Location"]).query))
-    answer = session.post(
-        f"{accounts.sandbox.base_url}/oauth/authorize",
-        allow_redirects=False,
-        timeout=10,
-        data={**params, "account_id": NEW, "decision": "allow"},
-    )
-    code = dict(parse_qsl(urlsplit(answer.headers["Location"]).query))["code"]
+    back = _allowed(accounts, session, _continue(accounts, session))
     # Pasted from a browser's address bar, the code can arrive with Meta's "#_" still on it.
     page = session.get(
-        f"{accounts.api_url}/oauth/callback", params={"code": code + "#_", "state": params["state"]}, timeout=10
+        f"{accounts.api_url}/oauth/callback", params={"code": back["code"] + "#_", "state": back["state"]}, timeout=10
     )
     assert page.status_code == 200, page.text
     assert accounts.account(NEW).status == ACTIVE
@@ -130,15 +138,7 @@ def test_the_trailing_hash_underscore_is_stripped_from_the_code(accounts: Accoun
 )
 def test_a_bad_state_is_refused_and_stores_nothing(accounts: AccountsHarness, tamper: str) -> None:
     session = requests.Session()
-    start = session.get(accounts.invite(), allow_redirects=False, timeout=10)
-    params = dict(parse_qsl(urlsplit(start.headers["Location"]).query))
-    answer = session.post(
-        f"{accounts.sandbox.base_url}/oauth/authorize",
-        allow_redirects=False,
-        timeout=10,
-        data={**params, "account_id": NEW, "decision": "allow"},
-    )
-    query = dict(parse_qsl(urlsplit(answer.headers["Location"]).query))
+    query = _allowed(accounts, session, _continue(accounts, session))
     if tamper == "forged":
         nonce, expires, _ = query["state"].split(".")
         query["state"] = f"{nonce}.{int(expires) + 3600}.{'A' * 43}"
@@ -175,7 +175,7 @@ def test_a_bad_state_is_refused_and_stores_nothing(accounts: AccountsHarness, ta
 def test_start_without_a_valid_invite_is_refused(accounts: AccountsHarness, invite: str) -> None:
     page = requests.get(f"{accounts.api_url}/oauth/start{invite}", allow_redirects=False, timeout=10)
     assert page.status_code == 403 and 'data-outcome="invite_refused"' in page.text
-    assert "Location" not in page.headers
+    assert "Set-Cookie" not in page.headers and 'id="continue"' not in page.text  # no state was issued
 
 
 def _invoke(path: str, query: dict[str, str], cookies: list[str] | None = None) -> dict[str, Any]:
@@ -195,8 +195,7 @@ def test_half_a_surrogate_pair_is_refused_with_the_usual_page(accounts: Accounts
         invite = "1790003600.\ud800" if where == "invite" else "\ud800.abc"
         reply = _invoke("/oauth/start", {"invite": invite})
     else:
-        start = requests.get(accounts.invite(), allow_redirects=False, timeout=10)
-        state = dict(parse_qsl(urlsplit(start.headers["Location"]).query))["state"]
+        state = _continue(accounts, requests.Session())["state"]
         nonce, expires, signature = state.split(".")
         forged = _invoke(
             "/oauth/callback", {"state": f"{nonce}.{expires}.{'A' * 43}", "code": "c"}, [f"igdm_oauth={nonce}"]
@@ -212,6 +211,6 @@ def test_half_a_surrogate_pair_is_refused_with_the_usual_page(accounts: Accounts
     assert reply["statusCode"] == forged["statusCode"] == (403 if where.startswith("invite") else 400), reply
     outcome = 'data-outcome="invite_refused"' if where.startswith("invite") else 'data-outcome="state_refused"'
     assert outcome in reply["body"] and outcome in forged["body"]
-    assert reply["headers"].keys() == forged["headers"].keys()  # the usual page: no-store, CSP, no Location
-    assert "Location" not in reply["headers"]
+    assert reply["headers"] == forged["headers"]  # the usual page: no-store, CSP, and no cookie but a cleared one
+    assert "Max-Age=900" not in reply["headers"].get("Set-Cookie", "")  # no state was issued
     _stored_nothing(accounts)

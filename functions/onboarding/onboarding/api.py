@@ -1,6 +1,6 @@
 """The onboarding function's HTTP API: the pages (GET /oauth/start, GET /oauth/callback, GET
 /meta/deletion-status) and Meta's callbacks (POST /meta/deauthorize, POST /meta/data-deletion). An API Gateway
-event in, a page or a JSON answer out, whatever happens: a service the gateway depends on not answering is a
+event in, a page or a JSON answer out, whatever happens: a service the pages depend on not answering is a
 page that says so (or a 503 Meta retries), never a bare 500."""
 
 from collections.abc import Callable
@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from igdm.runtime.http_api import HttpApiRequest, Reply
 from igdm.runtime.observability import logger
 from onboarding.data_deletion import DataDeletion
-from onboarding.pages import page
+from onboarding.pages import Next, page
 from onboarding.service import Onboarding
 
 # API Gateway's routeKey for each route in template.yaml.
@@ -40,9 +40,11 @@ class OnboardingApi:
         try:
             request = HttpApiRequest.model_validate(event)
         except ValidationError:
-            return page(400, "Bad request", ["The request could not be read."], outcome="bad_request").to_api_gateway()
+            return page(400, "Bad request", ["This page could not be read."], outcome="bad_request").to_api_gateway()
         if request.route_key not in ROUTES:
-            return page(404, "Not found", ["No such page."], outcome="not_found").to_api_gateway()
+            return page(
+                404, "Page not found", ["No such page. Check the link you were given."], outcome="not_found"
+            ).to_api_gateway()
         if request.route_key == "POST /meta/deauthorize":
             return self._callback(request, lambda: self._deauthorize()(request)).to_api_gateway()
         if request.route_key == "POST /meta/data-deletion":
@@ -57,14 +59,14 @@ class OnboardingApi:
         except Exception as exc:  # AWS unreachable, a secret unreadable: say so rather than a bare 500
             logger.exception("onboarding failed", extra={"error": type(exc).__name__})
             again = (
-                "Reload this page in a few minutes."
+                "Please reload this page in a few minutes."
                 if request.route_key == "GET /meta/deletion-status"
-                else "Start again from your invite link in a few minutes; connecting an account twice is harmless."
+                else "Please open your invite link again in a few minutes. Trying again is safe."
             )
             reply = page(
                 503,
-                "The gateway could not finish this step",
-                [f"A service the gateway depends on did not answer. {again}"],
+                "Something went wrong on our side",
+                ["A service this page needs did not answer, so this step could not be finished.", Next(again)],
                 outcome="unavailable",
             )
         return reply.to_api_gateway()

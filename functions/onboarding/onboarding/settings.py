@@ -5,6 +5,11 @@ from pydantic import Field
 from igdm.meta.versions import DEFAULT_GRAPH_API_VERSION
 from igdm.meta.webhook_fields import DEFAULT_FIELDS, scopes_for
 from igdm.runtime.config import CommaList, LocalStackSettings, TokenUrl
+from onboarding.pages import Business
+
+# An https address with a plain host (what the pages may put in their Content-Security-Policy), or nothing:
+# the same expression as the AllowedPattern of BusinessLogoUrl and BusinessPrivacyPolicyUrl in template.yaml.
+BUSINESS_URL_PATTERN = r"^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#]\S*)?)?$"
 
 
 class OnboardingSettings(LocalStackSettings):
@@ -34,6 +39,13 @@ class OnboardingSettings(LocalStackSettings):
     erasure_queue_url: str = Field(
         min_length=1, description="Meta's data-deletion requests go here, for the eraser (igdm.queues.erasure_queue)."
     )
+    business_name: str = Field("", max_length=100, description="Who asks, on every page; empty: neutral words.")
+    business_logo_url: str = Field("", pattern=BUSINESS_URL_PATTERN, description="Shown next to the name.")
+    business_privacy_policy_url: str = Field("", pattern=BUSINESS_URL_PATTERN, description="Linked on the first page.")
+
+    @property
+    def business(self) -> Business:
+        return Business(self.business_name.strip(), self.business_logo_url, self.business_privacy_policy_url)
 
     @property
     def scopes(self) -> list[str]:

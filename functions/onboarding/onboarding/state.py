@@ -13,6 +13,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from igdm.store.oauth_states import OAuthStates
@@ -20,8 +21,23 @@ from igdm.store.oauth_states import OAuthStates
 STATE_SECONDS = 15 * 60  # a login takes a minute or two; a state older than this is refused
 
 
+class Refusal(StrEnum):
+    """Why a state or an invite was refused: each has a page of its own (onboarding.service), in plain words."""
+
+    MISSING = "missing"
+    NOT_ISSUED_HERE = "not_issued_here"
+    EXPIRED = "expired"
+    OTHER_BROWSER = "other_browser"
+    USED = "used"
+
+
 class StateRefused(Exception):
-    """The state (or invite) is missing, forged, expired or already used; the message says which."""
+    """The state (or invite) is missing, forged, expired or already used: the message says which, for the log;
+    `reason` says which to the page (None: not said, and the page says what covers them all)."""
+
+    def __init__(self, message: str, reason: Refusal | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _key(secret: str, purpose: str) -> bytes:
@@ -47,13 +63,15 @@ def make_invite(secret: str, *, valid_seconds: int, now: float | None = None) ->
 
 def check_invite(secret: str, invite: str | None, *, now: float | None = None) -> None:
     if not invite:
-        raise StateRefused("this page needs an invite link: ask the gateway's operator for one")
+        raise StateRefused("this page needs an invite link: ask the gateway's operator for one", Refusal.MISSING)
     expires, _, signature = invite.partition(".")
     # Every invite this module makes is ASCII; isdigit() alone would also take "²", which int() refuses.
     if not (invite.isascii() and expires.isdigit()) or not _equal(signature, _sign(_key(secret, "invite"), expires)):
-        raise StateRefused("this invite link is not valid: ask the gateway's operator for a new one")
+        raise StateRefused(
+            "this invite link is not valid: ask the gateway's operator for a new one", Refusal.NOT_ISSUED_HERE
+        )
     if int(expires) < (time.time() if now is None else now):
-        raise StateRefused("this invite link has expired: ask the gateway's operator for a new one")
+        raise StateRefused("this invite link has expired: ask the gateway's operator for a new one", Refusal.EXPIRED)
 
 
 @dataclass(frozen=True)
@@ -76,7 +94,7 @@ class StateStore:
     def consume(self, value: str | None, *, cookie_nonce: str | None, now: float) -> str:
         """The state's nonce, once: raises StateRefused for anything else."""
         if not value:
-            raise StateRefused("the answer from Instagram carries no state")
+            raise StateRefused("the answer from Instagram carries no state", Refusal.MISSING)
         nonce, expires, signature = [*value.split("."), "", ""][:3]
         # Every state this module issues is ASCII; refused before _sign, which cannot encode half a
         # surrogate pair in the nonce.
@@ -86,12 +104,16 @@ class StateStore:
             or not expires.isdigit()
             or not _equal(signature, _sign(self._key, nonce, expires))
         ):
-            raise StateRefused("the state in the answer from Instagram is not one this gateway issued")
+            raise StateRefused(
+                "the state in the answer from Instagram is not one this gateway issued", Refusal.NOT_ISSUED_HERE
+            )
         if int(expires) < now:
-            raise StateRefused("this login took too long and its state expired")
+            raise StateRefused("this login took too long and its state expired", Refusal.EXPIRED)
         if cookie_nonce is None or not _equal(cookie_nonce, nonce):
             # Bound to the browser that started it: a link someone else started cannot be completed here.
-            raise StateRefused("this login was started in another browser (or its cookie was blocked)")
+            raise StateRefused(
+                "this login was started in another browser (or its cookie was blocked)", Refusal.OTHER_BROWSER
+            )
         if not self._states.take(nonce):
-            raise StateRefused("this login was already completed (its state was used)")
+            raise StateRefused("this login was already completed (its state was used)", Refusal.USED)
         return nonce

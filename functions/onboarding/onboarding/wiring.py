@@ -46,6 +46,7 @@ def service() -> Onboarding:
         authorize_url=settings.instagram_authorize_url,
         scopes=settings.scopes,
         redirect_uri=settings.oauth_redirect_uri,
+        business=settings.business,
     )
 
 

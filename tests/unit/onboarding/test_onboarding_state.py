@@ -1,11 +1,13 @@
 """Invite links and OAuth states: whatever arrives in place of one (non-ASCII, half a surrogate pair) is
-refused as invalid, never raised as an error (which the handler answers with a 503)."""
+refused as invalid, never raised as an error (which the handler answers with a 503); each refusal says why, for
+the page that tells the person what to do."""
 
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-from onboarding.state import StateRefused, StateStore, check_invite, make_invite
+from onboarding.state import Refusal, StateRefused, StateStore, check_invite, make_invite
 
 SECRET = "an-onboarding-state-key-0123456789abcdef"
 NOW = 1_790_000_000.0
@@ -21,7 +23,10 @@ class _Table:
         self.items.add(call["Item"]["pk"]["S"])
 
     def delete_item(self, **call: Any) -> None:
-        self.items.remove(call["Key"]["pk"]["S"])
+        pk = call["Key"]["pk"]["S"]
+        if pk not in self.items:
+            raise ClientError({"Error": {"Code": "ConditionalCheckFailedException"}}, "DeleteItem")
+        self.items.remove(pk)
 
 
 def test_a_valid_invite_passes() -> None:
@@ -104,3 +109,25 @@ def test_a_non_ascii_cookie_is_refused_as_another_browsers(cookie: str) -> None:
     with pytest.raises(StateRefused, match="another browser"):
         store.consume(state.value, cookie_nonce=cookie, now=NOW)
     assert len(table.items) == 1
+
+
+def _refusal(refused: Any) -> Refusal | None:
+    with pytest.raises(StateRefused) as caught:
+        refused()
+    return caught.value.reason
+
+
+def test_each_refusal_names_its_reason_for_the_page() -> None:
+    invite = make_invite(SECRET, valid_seconds=60, now=NOW)
+    assert _refusal(lambda: check_invite(SECRET, None, now=NOW)) == Refusal.MISSING
+    assert _refusal(lambda: check_invite(SECRET, "1.abc", now=NOW)) == Refusal.NOT_ISSUED_HERE
+    assert _refusal(lambda: check_invite(SECRET, invite, now=NOW + 61)) == Refusal.EXPIRED
+    store = StateStore(_Table(), "t", SECRET)
+    state = store.issue(now=NOW)
+    assert _refusal(lambda: store.consume("", cookie_nonce=state.nonce, now=NOW)) == Refusal.MISSING
+    forged = state.value.rsplit(".", 1)[0] + ".forged"
+    assert _refusal(lambda: store.consume(forged, cookie_nonce=state.nonce, now=NOW)) == Refusal.NOT_ISSUED_HERE
+    assert _refusal(lambda: store.consume(state.value, cookie_nonce=state.nonce, now=NOW + 901)) == Refusal.EXPIRED
+    assert _refusal(lambda: store.consume(state.value, cookie_nonce="another", now=NOW)) == Refusal.OTHER_BROWSER
+    assert store.consume(state.value, cookie_nonce=state.nonce, now=NOW) == state.nonce
+    assert _refusal(lambda: store.consume(state.value, cookie_nonce=state.nonce, now=NOW)) == Refusal.USED
