@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
         return run()
 
     cold = stage("cold", "cold starts, each against boto3 + its clients", cold_start.measure)
-    hook = stage("webhook", "webhook: signed 1000-event POSTs, AWS stubbed", webhook.measure)
+    hook = stage("webhook", "webhook: signed 1000-event POSTs, AWS over HTTP on loopback", webhook.measure)
     sending = stage("sender", "sender: 1 and 10 accounts against the Graph sandbox", sender.measure)
     instances = stage("instances", "one instance of each other function, against moto", instance.measure)
     e2e = stage("e2e", "end to end: 1000 POSTs through the local stack", end_to_end.measure)

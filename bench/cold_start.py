@@ -1,11 +1,11 @@
 """Figure 1: each function's cold start in a fresh interpreter, against the floor `import boto3` plus the
 boto3 clients that function creates; and, from the same processes, the memory floor of figure 5.
 
-As on Lambda, the standard library is compiled (the runtime ships its .pyc files) and nothing else is:
-the deployment zip and the layer hold sources only. A warm-up import of every handler writes a bytecode
-cache (PYTHONPYCACHEPREFIX); the standard library's part of it is copied to a second cache, which each
-measured interpreter reads without writing to it. The full cache gives the webhook as deployed: the
-layer is built with its bytecode (layers/shared/Makefile), since Lambda's read-only /opt cannot cache it.
+The headline is the cold start as deployed: the layer is built with its bytecode (layers/shared/Makefile),
+since Lambda's read-only /opt cannot cache it, and the runtime ships the standard library's. A warm-up import
+of every handler writes a bytecode cache (PYTHONPYCACHEPREFIX) that the measured interpreters and their floors
+read without writing to it: both sides compiled alike. The case with sources only (the standard library's
+part of that cache copied to a second one) is kept in the details: what a layer without bytecode would cost.
 
 The handlers create their clients on the first request, not at import. The measured side is therefore
 the import of the handler module plus the creation of the same clients through igdm.runtime.aws.client, i.e.
@@ -37,11 +37,13 @@ from bench.common import (
     stand_in_stack,
 )
 
-TARGET_RATIO = 1.3
+# Meta waits on the webhook's cold starts: it is held closest to its floor.
 TARGET_FUNCTION = "WebhookFunction"
-ROUNDS = {TARGET_FUNCTION: 7}  # the figure with a target gets more rounds
+TARGET_RATIOS = {TARGET_FUNCTION: 1.2}
+DEFAULT_TARGET_RATIO = 1.4
+ROUNDS = {TARGET_FUNCTION: 7}  # the figure with the tightest target gets more rounds
 DEFAULT_ROUNDS = 3
-COMPILED_ROUNDS = 3  # the webhook again, with the bytecode its layer ships (layers/shared/Makefile)
+SOURCE_ROUNDS = 3  # each function again with sources only, for the details
 RUN_TIME_LIMIT = 60.0
 
 # The peak resident set is read from /proc/self/status (VmHWM): see bench.lambda_child.peak_rss_mb.
@@ -152,51 +154,52 @@ def measure() -> ColdStarts:
             clients = CLIENTS[logical_id]
             handler = _TIMED.format(body=_HANDLER.format(module=handler_module(logical_id), clients=clients))
             floor = _TIMED.format(body=_FLOOR.format(clients=clients))
-            environment = _environment(logical_id, stdlib_only, write=False)
-            measured, floors = _alternate(handler, floor, environment, ROUNDS.get(logical_id, DEFAULT_ROUNDS))
+            deployed = _environment(logical_id, everything, write=False)
+            measured, floors = _alternate(handler, floor, deployed, ROUNDS.get(logical_id, DEFAULT_ROUNDS))
             floor_rss[logical_id] = median([f["rss_mb"] for f in floors])
             # One more import, under -X importtime: where the time goes (the option itself slows it a little).
-            attribution = _run(handler, environment, "-X", "importtime")
-            compiled = None
-            if logical_id == TARGET_FUNCTION:  # as deployed: the layer carries its bytecode
-                compiled = _alternate(
-                    handler, floor, _environment(logical_id, everything, write=False), COMPILED_ROUNDS
-                )
-            figures.append(_figure(logical_id, measured, floors, attribution, compiled))
+            attribution = _run(handler, deployed, "-X", "importtime")
+            sources = _alternate(handler, floor, _environment(logical_id, stdlib_only, write=False), SOURCE_ROUNDS)
+            figures.append(_figure(logical_id, measured, floors, attribution, sources))
     return ColdStarts(figures, floor_rss)
 
 
 def _figure(
-    logical_id: str, measured: Runs, floors: Runs, attribution: dict[str, float], compiled: tuple[Runs, Runs] | None
+    logical_id: str, measured: Runs, floors: Runs, attribution: dict[str, float], sources: tuple[Runs, Runs]
 ) -> Figure:
     name = SHORT_NAMES[logical_id]
     value, floor = median([m["ms"] for m in measured]), median([f["ms"] for f in floors])
     import_only = median([m["import_ms"] for m in measured])
     boto3_only = median([f["import_ms"] for f in floors])
-    has_target = logical_id == TARGET_FUNCTION
+    ratio = TARGET_RATIOS.get(logical_id, DEFAULT_TARGET_RATIO)
+    first = logical_id == TARGET_FUNCTION  # the method is written once, on the first row
     return Figure(
         f"cold_{name}",
         f"Cold start: {handler_module(logical_id)} + {len(CLIENTS[logical_id])} clients",
         value,
         floor,
         "ms",
-        f"<= {TARGET_RATIO}x floor" if has_target else f"({TARGET_RATIO}x, informational)",
-        value / floor <= TARGET_RATIO if has_target else None,
+        f"<= {ratio}x floor",
+        value / floor <= ratio,
         method=(
             f"For each function, fresh interpreters ({len(measured)} for the webhook, "
             f"{DEFAULT_ROUNDS} for the others) import the handler module and create the function's clients "
             "through `igdm.runtime.aws.client`, alternating with as many that `import boto3` and create the same "
             "clients with `boto3.client`: the floor. The handlers create their clients on the first request, "
-            "not at import; that is still part of the cold start Meta waits for, so the measured side includes "
-            "them, like the floor (the import alone is in the details). Timed inside each process with "
+            "not at import; that is still part of the cold start the caller waits for, so the measured side "
+            "includes them, like the floor (the import alone is in the details). Timed inside each process with "
             "`time.perf_counter()`, so the interpreter's own start-up, the same for both, is left out; medians. "
-            "As on Lambda, only the standard library has bytecode (`PYTHONPYCACHEPREFIX` pointing at a cache "
-            "that holds the standard library's alone): the deployment zip and the layer hold sources. One more "
-            "import per function under `-X importtime` says where the time goes."
-            if has_target
+            "As deployed: the layer ships its bytecode (layers/shared/Makefile) and the runtime the standard "
+            "library's, so both sides read one bytecode cache (`PYTHONPYCACHEPREFIX`) without writing to it; the "
+            "function's own few modules are counted compiled too, which Lambda's read-only /var/task does not "
+            "give them (a few milliseconds). With sources only, as a layer built without its bytecode would run, "
+            "in the details. One more import per function under `-X importtime` says where the time goes. "
+            f"Targets: the webhook, which Meta waits on, <= {TARGET_RATIOS[TARGET_FUNCTION]}x its floor; every "
+            f"other function <= {DEFAULT_TARGET_RATIO}x."
+            if first
             else ""
         ),
-        target_value=TARGET_RATIO * floor,
+        target_value=ratio * floor,
         details=[
             f"import of the module alone: {import_only:.0f} ms ({import_only / floor:.2f}x the floor); "
             f"import boto3 alone: {boto3_only:.0f} ms; the clients: {floor - boto3_only:.0f} ms",
@@ -206,17 +209,16 @@ def _figure(
                 for group, ms in sorted(attribution.items(), key=lambda kv: -kv[1])
                 if group in _GROUPS
             ),
-            *([] if compiled is None else [_compiled_detail(*compiled)]),
+            _sources_detail(*sources),
         ],
     )
 
 
-def _compiled_detail(measured: Runs, floors: Runs) -> str:
+def _sources_detail(measured: Runs, floors: Runs) -> str:
     value, floor = median([m["ms"] for m in measured]), median([f["ms"] for f in floors])
     return (
-        f"as deployed, the layer built with its bytecode (layers/shared/Makefile; the function's own few "
-        f"modules are counted compiled too): {value:.0f} ms against a floor with the same bytecode of "
-        f"{floor:.0f} ms, {value / floor:.2f}x ({len(measured)} runs each)"
+        f"with sources only (a layer without bytecode, only the standard library compiled): {value:.0f} ms "
+        f"against a floor of {floor:.0f} ms, {value / floor:.2f}x ({len(measured)} runs each)"
     )
 
 

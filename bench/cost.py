@@ -4,8 +4,8 @@ functions' configured MemorySize, at us-east-1 list prices. An estimate: no free
 no tiered discounts, and the assumptions below stated where they are made.
 
 Inbound: one event per webhook POST, as Meta mostly delivers them. Outbound: one text message, from
-the producer's SendMessage to the sender's status event; its echo comes back as a webhook, counted as
-one inbound event.
+the producer's SendMessage to the sender's status event: the sender's own part; its echo comes back as a
+webhook, priced apart as one inbound event.
 """
 
 import math
@@ -140,8 +140,8 @@ def inbound(single: SinglePosts) -> Estimate:
     return Estimate(sum(parts.values()) * 1e6, {k: v * 1e6 for k, v in parts.items()}, usage)
 
 
-def outbound(sender: InstanceRun, echo: Estimate) -> Estimate:
-    """Per text message, from one sender instance's warm batches (bench.instance), plus its echo webhook."""
+def outbound(sender: InstanceRun) -> Estimate:
+    """Per text message, from one sender instance's warm batches (bench.instance): the sender's own part."""
     ledger = sender.ledger
     requests = ledger["requests"]
     aws_requests = sum(requests.values()) / sender.units
@@ -160,7 +160,6 @@ def outbound(sender: InstanceRun, echo: Estimate) -> Estimate:
         "CloudWatch Logs": _logs(sender.log_bytes_per_unit, sender.log_lines_per_unit),
     }
     parts = {k: v * 1e6 for k, v in parts.items()}
-    parts["echo webhook"] = echo.total
     return Estimate(sum(parts.values()), parts, _usage(requests, ledger, sender.units, duration_per_message))
 
 
@@ -173,8 +172,9 @@ def _usage(requests: dict[str, int], ledger: dict[str, Any], units: int, duratio
 
 
 def floor_inbound() -> float:
-    """The least any webhook-to-queue design pays per event: the API request, a 1 ms invocation, one SQS request."""
-    return (HTTP_API_PER_REQUEST + _lambda(1, memory_size_mb("WebhookFunction"), 1) + SQS_FIFO_PER_REQUEST) * 1e6
+    """The least any webhook-to-queue design pays per event: a 1 ms invocation behind a Lambda function URL (which
+    costs nothing of its own) and one SQS request."""
+    return (_lambda(1, memory_size_mb("WebhookFunction"), 1) + SQS_FIFO_PER_REQUEST) * 1e6
 
 
 def floor_outbound() -> float:
@@ -184,9 +184,13 @@ def floor_outbound() -> float:
     return (3 * SQS_FIFO_PER_REQUEST + _lambda(wait, memory_size_mb("SenderFunction"), 1)) * 1e6
 
 
+INBOUND_TARGET = 4.50
+OUTBOUND_TARGET = 5.00
+
+
 def figures(single: SinglePosts, sender: InstanceRun) -> list[Figure]:
     event = inbound(single)
-    message = outbound(sender, event)
+    message = outbound(sender)
     return [
         Figure(
             "cost_inbound",
@@ -194,8 +198,8 @@ def figures(single: SinglePosts, sender: InstanceRun) -> list[Figure]:
             event.total,
             floor_inbound(),
             "$",
-            "-",
-            None,
+            f"<= ${INBOUND_TARGET:.2f}",
+            event.total <= INBOUND_TARGET,
             method=(
                 "Inbound: from the webhook's one-event POSTs (figure 2's child process): the measured duration "
                 "and CPU, the AWS requests counted at botocore with their DynamoDB request units (estimated "
@@ -205,9 +209,12 @@ def figures(single: SinglePosts, sender: InstanceRun) -> list[Figure]:
                 "and the bytes the function "
                 "logged, priced for the configured MemorySize "
                 f"({memory_size_mb('WebhookFunction')} MB, arm64). The floor is the least any "
-                "webhook-to-queue design pays: one HTTP API request, a 1 ms invocation, one SQS request. "
-                "Inbound events are priced one per POST, as Meta mostly delivers them."
+                "webhook-to-queue design pays: a 1 ms invocation behind a Lambda function URL, which costs nothing "
+                "of its own (the gateway's HTTP API costs $1.00 per million requests), and one SQS request. "
+                "Inbound events are priced one per POST, as Meta mostly delivers them. "
+                f"Target <= ${INBOUND_TARGET:.2f}."
             ),
+            target_value=INBOUND_TARGET,
             details=[f"by service: {event.line()}", f"priced per event: {event.usage}"],
         ),
         Figure(
@@ -216,16 +223,23 @@ def figures(single: SinglePosts, sender: InstanceRun) -> list[Figure]:
             message.total,
             floor_outbound(),
             "$",
-            "-",
-            None,
+            f"<= ${OUTBOUND_TARGET:.2f}",
+            message.total <= OUTBOUND_TARGET,
             method=(
-                "Outbound: from one sender instance's warm batches against moto and the Graph sandbox "
-                "(figure 5's child process): CPU, AWS requests and their units, and log bytes per message; "
-                "plus the outbound queue's SendMessage and the event source mapping's receive and delete, and "
-                "the message's echo webhook, priced as one inbound event (the DELIVERED update the echo leads "
+                "Outbound: the sender's own part, from one sender instance's warm batches against moto and the Graph "
+                "sandbox (figure 5's child process): CPU, AWS requests and their units, and log bytes per message; "
+                "plus the outbound queue's SendMessage and the event source mapping's receive and delete. The "
+                "message's echo webhook is priced apart, as one inbound event (the DELIVERED update the echo leads "
                 "to, about three more requests, is left out). The floor is the least any queue-to-Meta design "
-                "pays: the queue's three requests and an invocation that waits for Meta's answer."
+                "pays: the queue's three requests and an invocation that waits for Meta's answer. "
+                f"Target <= ${OUTBOUND_TARGET:.2f}."
             ),
-            details=[f"by service: {message.line()}", f"priced per message (the sender's own part): {message.usage}"],
+            target_value=OUTBOUND_TARGET,
+            details=[
+                f"by service: {message.line()}",
+                f"priced per message (the sender's own part): {message.usage}",
+                f"its echo webhook, apart: ${event.total:.2f} per million (as an inbound event), so "
+                f"${message.total + event.total:.2f} per million with it",
+            ],
         ),
     ]

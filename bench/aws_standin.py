@@ -1,0 +1,130 @@
+"""AWS for the bench, over HTTP on loopback: a process of its own that answers the JSON protocol requests
+(DynamoDB, SQS, Secrets Manager) of a function under measurement with bench.aws_ledger.StubAnswers, after an
+optional latency. The function's botocore therefore does all it does in Lambda (serialise, sign, send through
+urllib3, read and parse the answer), and the stand-in's own CPU is another process's: it is not counted.
+
+    python -m bench.aws_standin <port file> <secret string> [latency ms] [time limit s]
+
+It binds 127.0.0.1 on a free port, writes the port to the file, and stops by itself after the time limit (or
+when its parent kills it). `StandIn` starts one and stops it.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from bench.aws_ledger import StubAnswers
+from bench.common import LOOPBACK, ROOT
+
+# X-Amz-Target's prefix: the service it addresses (JSON protocol).
+SERVICES = {"DynamoDB_20120810": "dynamodb", "AmazonSQS": "sqs", "secretsmanager": "secretsmanager"}
+DEFAULT_TIME_LIMIT = 600.0
+START_TIME_LIMIT = 30.0
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, answers: StubAnswers, latency: float) -> None:
+        self.answers = answers
+        self.latency = latency
+        super().__init__((LOOPBACK, 0), _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"  # keep-alive, as AWS's endpoints: botocore's pool reuses the connection
+    disable_nagle_algorithm = True
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        prefix, _, operation = (self.headers.get("X-Amz-Target") or "").partition(".")
+        service = SERVICES.get(prefix)
+        if service is None:
+            self._answer(400, {"__type": "UnknownOperationException", "message": f"no target {prefix!r}"})
+            return
+        try:
+            answer = self.server.answers.answer(service, operation, body)
+        except NotImplementedError as exc:
+            self._answer(400, {"__type": "UnknownOperationException", "message": str(exc)})
+            return
+        if self.server.latency:
+            time.sleep(self.server.latency)
+        self._answer(200, answer)
+
+    def _answer(self, status: int, document: dict[str, Any]) -> None:
+        payload = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("x-amzn-RequestId", "bench")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # a line per request would be the bench's own noise
+
+
+class StandIn:
+    """The stand-in in its own process, for a `with` block: ``url`` is its endpoint."""
+
+    def __init__(self, secret_string: str, latency_ms: float = 0.0, time_limit: float = DEFAULT_TIME_LIMIT) -> None:
+        self._scratch = tempfile.TemporaryDirectory(prefix="bench-aws-")
+        port_file = Path(self._scratch.name) / "port"
+        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [
+                sys.executable,
+                "-m",
+                "bench.aws_standin",
+                str(port_file),
+                secret_string,
+                str(latency_ms),
+                str(time_limit),
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        deadline = time.monotonic() + START_TIME_LIMIT
+        while not port_file.exists() or not port_file.read_text().strip():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the AWS stand-in did not start")
+            time.sleep(0.05)
+        self.url = f"http://{LOOPBACK}:{int(port_file.read_text())}"
+
+    def __enter__(self) -> "StandIn":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=5)
+        self._scratch.cleanup()
+
+
+def main(port_file: str, secret_string: str, latency_ms: str = "0", time_limit: str = str(DEFAULT_TIME_LIMIT)) -> None:
+    server = _Server(StubAnswers(secret_string), float(latency_ms) / 1000)
+    # Bounded: the server stops by itself however its parent ends.
+    threading.Timer(float(time_limit), server.shutdown).start()
+    written = Path(port_file).with_suffix(".tmp")
+    written.write_text(str(server.server_address[1]))
+    written.replace(port_file)  # whole, never half-written
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
