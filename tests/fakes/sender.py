@@ -61,6 +61,7 @@ class MemoryRecords:
         callback_url: str | None,
         callback_data: str | None,
         dialect: str | None = None,
+        inflight_at: str | None = None,
     ) -> tuple[OutboundRecord, bool]:
         existing = self.records.get(idempotency_key)
         if existing is not None:
@@ -74,7 +75,8 @@ class MemoryRecords:
             payload_hash=payload_hash,
             parts_total=parts_total,
             parts_sent=0,
-            inflight_part=None,
+            inflight_part=None if inflight_at is None else 0,  # with inflight_at, the claim also begins part 0
+            inflight_at=inflight_at,
             correlation_id=correlation_id,
             callback_url=callback_url,
             callback_data=callback_data,
@@ -109,6 +111,15 @@ class MemoryRecords:
         if last:
             changes["status"] = SENT
         return self._update(idempotency_key, lambda r: True, **changes)
+
+    def part_sent_linked(self, record: OutboundRecord, part: int, message_id: str, last: bool) -> OutboundRecord | None:
+        """part_sent and link_message_id at once, as OutboundRecords' transaction: both or neither, and neither
+        once anything is recorded for the mid (a receipt that came first)."""
+        stored = self.records.get(record.idempotency_key)
+        if message_id in self.mids or stored is None or (stored.inflight_part, stored.parts_sent) != (part, part):
+            return None
+        self.link_message_id(message_id, record)
+        return self.part_sent(record.idempotency_key, part, message_id, last)
 
     def part_not_sent(self, idempotency_key: str, part: int) -> int:
         record = self.records.get(idempotency_key)

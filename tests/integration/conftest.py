@@ -23,8 +23,11 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
 
 @pytest.fixture
 def loop(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loop]:
-    """The outbound loop: sender, callback and webhook handlers, the Graph sandbox, a callback inbox."""
-    with outbound_loop(monkeypatch) as running:
+    """The outbound loop: sender, callback and webhook handlers, the Graph sandbox, a callback inbox. One AWS
+    request at a time, as DynamoDB applies each atomically: the sender's transaction (a part sent and its mid's
+    link) runs while the echo webhooks write from the API server's thread, and moto's copy of the table for a
+    transaction fails when another thread writes meanwhile."""
+    with outbound_loop(monkeypatch, one_request_at_a_time=True) as running:
         yield running
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from igdm.store.rate_limits import RateLimiter, Slot, intervals
+from igdm.store.rate_limits import BUSY_MEMORY_SECONDS, RateLimiter, Slot, intervals
 from tests.integration.conftest import MOTO_TABLE
 
 
@@ -96,9 +96,10 @@ def test_slots_are_handed_out_in_order_and_refused_beyond_max_wait(dynamodb: Any
 
     limiter = RateLimiter(Counted(), MOTO_TABLE, intervals(100, 10, 750, 0.96), clock=lambda: now[0])
     slots = [limiter.acquire("acct", "text", max_wait=0.05) for _ in range(7)]
-    # One conditional update per call on a busy account, reserved or refused; the first call finds the
-    # account idle, which takes a second one.
-    assert len(updates) == 7 + 1, updates
+    # One conditional update per call, reserved or refused: the first finds the account idle (this limiter has
+    # not seen it yet, and takes it for idle), the next ones busy behind the slot it took itself.
+    assert len(updates) == 7, updates
+    assert updates[:2] == ["attribute_not_exists(tat) OR tat <= :now", "tat > :now AND tat <= :limit"]
     interval, tolerance = intervals(100, 10, 750, 0.96)["text"]
     assert [s.reserved for s in slots] == [True] * 5 + [False] * 2
     # The first goes at once; each next one an interval later (less the small burst tolerance).
@@ -121,3 +122,42 @@ def test_a_throttle_pause_holds_every_sender(dynamodb: Any) -> None:
         slot = limiter.acquire("acct", rate_class, max_wait=1.0)
         assert not slot.reserved and 4.5 < slot.wait <= 5.0, (rate_class, slot)
     assert limiter.acquire("other", "text") == Slot(True, 0.0)  # other accounts are not slowed
+
+
+def test_each_call_tries_the_update_for_what_this_instance_last_saw_of_the_account(dynamodb: Any) -> None:
+    now = [1000.0]
+    updates: list[str] = []
+    busy = "tat > :now AND tat <= :limit"  # the busy account's update; the other is the idle one's
+
+    class Counted:
+        def update_item(self, **kwargs: Any) -> Any:
+            updates.append("busy" if kwargs["ConditionExpression"] == busy else "idle")
+            return dynamodb.update_item(**kwargs)
+
+    limits = intervals(100, 10, 750, 0.96)
+    mine = RateLimiter(Counted(), MOTO_TABLE, limits, clock=lambda: now[0])
+    another = RateLimiter(Counted(), MOTO_TABLE, limits, clock=lambda: now[0])  # another Lambda instance
+    for _ in range(3):  # an idle account: one update a call
+        assert mine.acquire("acct", "text", max_wait=1.0) == Slot(True, 0.0)
+        now[0] += 1.0
+    assert updates == ["idle"] * 3
+    updates.clear()
+    for _ in range(3):  # another instance keeps the account busy
+        assert another.acquire("acct", "text", max_wait=1.0).reserved
+    assert updates == ["idle", "busy", "busy"]
+    updates.clear()
+    # This instance saw it idle: its guess is refused, the item comes back, and the next try takes the slot
+    # behind the other instance's. From then on it knows the account busy.
+    slots = [mine.acquire("acct", "text", max_wait=1.0) for _ in range(2)]
+    assert [s.reserved for s in slots] == [True, True] and 0 < slots[0].wait < slots[1].wait
+    assert updates == ["idle", "busy", "busy"]
+    updates.clear()
+    # Within BUSY_MEMORY_SECONDS of the tat it saw, it still takes the account for busy (the other senders'
+    # reservations usually keep it so); were it idle by then, that costs one update more.
+    now[0] += BUSY_MEMORY_SECONDS / 2
+    assert mine.acquire("acct", "text", max_wait=1.0) == Slot(True, 0.0)
+    assert updates == ["busy", "idle"]
+    updates.clear()
+    now[0] += 10  # long idle since: idle again, one update
+    assert mine.acquire("acct", "text", max_wait=1.0) == Slot(True, 0.0)
+    assert updates == ["idle"]

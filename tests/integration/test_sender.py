@@ -156,12 +156,15 @@ def test_a_sender_that_died_after_meta_answered_does_not_send_again(loop: Loop) 
     dynamodb = aws.client("dynamodb")
     state = {"armed": True}
 
-    def die_recording_the_send(params: dict[str, Any], **_: Any) -> None:
-        if state["armed"] and "parts_sent = :next" in str(params.get("UpdateExpression", "")):
+    def die_recording_the_send(params: dict[str, Any], model: Any, **_: Any) -> None:
+        # The write that records Meta's answer: part_sent's update, alone or in a transaction with the mid's link.
+        updates = [params, *(item.get("Update", {}) for item in params.get("TransactItems", []))]
+        if state["armed"] and any("parts_sent = :next" in str(u.get("UpdateExpression", "")) for u in updates):
             state["armed"] = False
-            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "injected"}}, "UpdateItem")
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "injected"}}, model.name)
 
-    dynamodb.meta.events.register("before-parameter-build.dynamodb.UpdateItem", die_recording_the_send)
+    for operation in ("UpdateItem", "TransactWriteItems"):
+        dynamodb.meta.events.register(f"before-parameter-build.dynamodb.{operation}", die_recording_the_send)
     loop.enqueue(out.outbound("text", key="crash"))
     loop.run(seconds=1)
     assert len(loop.sent_to_meta()) == 1

@@ -1,7 +1,12 @@
 """What the sender does with one outbound message, from the queue's body to its final status.
 
-  validate -> account -> record (the never-twice guard) -> window policy -> for each part still to
-  send: rate limit, mark in flight, call Meta, record the answer -> publish each status change.
+  validate -> account -> window policy -> for each part still to send: rate limit, mark in flight
+  (the never-twice guard), call Meta, record the answer -> publish each status change.
+
+On a first receive, a message's record is written once its checks are done: right before its first part goes
+out (created with that part in flight, one write), or when it ends or is handed back to the queue first. A
+receive after the first reads it first, by claiming it, since it decides everything (sent already, half
+sent, in flight when an attempt died).
 
 Retry decisions are returned as `Retry` (the handler hides the message for the delay, and SQS
 redelivers it after); everything that can never succeed ends FAILED with its reason at once.
@@ -117,6 +122,32 @@ class Records(Protocol):
     def remove_unsettled(self, account_id: str, customer_id: str, idempotency_key: str) -> None: ...
 
 
+class MergedWrites(Protocol):
+    """Two of Records' steps in one request each (igdm.store.outbound_records.OutboundRecords): the record
+    created with its first part in flight (claim, then begin_part), and a part Meta accepted recorded with
+    its mid's link (part_sent, then link_message_id). Each method's docstring says why a crash is still safe."""
+
+    def claim(
+        self,
+        *,
+        idempotency_key: str,
+        payload_hash: str,
+        kind: str,
+        account_id: str | None,
+        customer_id: str | None,
+        parts_total: int,
+        correlation_id: str | None,
+        callback_url: str | None,
+        callback_data: str | None,
+        dialect: str | None = None,
+        inflight_at: str | None = None,
+    ) -> tuple[OutboundRecord, bool]: ...
+
+    def part_sent_linked(
+        self, record: OutboundRecord, part: int, message_id: str, last: bool
+    ) -> OutboundRecord | None: ...
+
+
 class Accounts(Protocol):
     def resolve(self, account_id: str | None) -> Account: ...
 
@@ -178,6 +209,9 @@ class Sender:
     # Meta's metadata field marks each message for its echo (igdm.meta.echoes); off for the rest of this container's
     # life once Meta refuses the field, and echoes are then matched by app id and content.
     echo_markers: bool = True
+    # The records' writes that merge two steps into one request (the wiring passes its OutboundRecords as both);
+    # None: each step is a request of its own, for a Records that has only those.
+    merged_writes: MergedWrites | None = None
 
     def handle(self, message: QueuedMessage) -> str:
         self.remaining_seconds = message.remaining_seconds
@@ -224,18 +258,32 @@ class Sender:
         except AccountUnavailable as exc:
             return self._fail_unclaimed(message, message.account_id, exc.reason, exc.detail)
         sends = build_requests(message, human_agent_tag=False, markers=self.echo_markers)
-        record, created = self.records.claim(
+        draft = _Unclaimed(
             idempotency_key=message.idempotency_key,
-            payload_hash=_payload_hash(message),
-            kind=message.kind,
+            status=st.PENDING,
             account_id=account.account_id,
             customer_id=message.recipient.id,
+            kind=message.kind,
+            payload_hash=_payload_hash(message),
             parts_total=len(sends),
+            parts_sent=0,
+            inflight_part=None,
             correlation_id=message.correlation_id,
             callback_url=message.callback_url,
             callback_data=message.callback_data,
             dialect=message.dialect,
         )
+        if receive_count > 1:  # received before: its record most likely exists, and it decides what happens now
+            return self._from_record(*self._claim(draft), message, account, receive_count)
+        try:
+            return self._proceed(draft, message, account, receive_count)
+        except _ClaimedBefore as claimed:  # the key was taken before all the same: go on as a later receive does
+            return self._from_record(claimed.record, False, message, account, receive_count)
+
+    def _from_record(
+        self, record: OutboundRecord, created: bool, message: OutboundMessage, account: Account, receive_count: int
+    ) -> str:
+        """The message with its record, the one this receive created or one that existed: go on from it."""
         if not created:
             resumed = self._resume(record, message)
             if resumed is not None:
@@ -245,8 +293,8 @@ class Sender:
         return self._proceed(record, message, account, receive_count)
 
     def _proceed(self, record: OutboundRecord, message: OutboundMessage, account: Account, receive_count: int) -> str:
-        """A PENDING message of this stack: the checks before any call (validity, account, window, who answers
-        the conversation), then its parts."""
+        """A PENDING message of this stack (its record, or on a first receive the record it will have): the
+        checks before any call (validity, account, window, who answers the conversation), then its parts."""
         expired = _expiry(message, self.clock())
         if expired is not None:
             return self._settle(record, st.FAILED, "expired", expired)
@@ -273,6 +321,9 @@ class Sender:
         if owner is not None and record.parts_sent == 0:  # a message half sent goes on: its first part went
             if not message.take_control:
                 return self._settle(record, st.FAILED, "thread_owned_by_inbox", _owned_detail(owner))
+            # Taking the conversation from a person changes it: only for a message whose record this receive
+            # holds, never for a repeat of a message its first sending took the conversation for already.
+            record = self._written(record)
             ended = self._take_control(record, account, message, receive_count, owner)
             if ended is not None:
                 return ended
@@ -325,6 +376,35 @@ class Sender:
             self.comments.mark_replied(record.account_id, comment_id, record.idempotency_key)
 
     # ------------------------------------------------------------------ steps
+
+    def _claim(self, draft: OutboundRecord, inflight_at: str | None = None) -> tuple[OutboundRecord, bool]:
+        """Write the message's record (PENDING), with its first part in flight since ``inflight_at`` when given
+        and the records can in the same write; or find the one that exists. True when this call wrote it."""
+        fields: dict[str, Any] = {
+            "idempotency_key": draft.idempotency_key,
+            "payload_hash": draft.payload_hash,
+            "kind": draft.kind,
+            "account_id": draft.account_id,
+            "customer_id": draft.customer_id,
+            "parts_total": draft.parts_total,
+            "correlation_id": draft.correlation_id,
+            "callback_url": draft.callback_url,
+            "callback_data": draft.callback_data,
+            "dialect": draft.dialect,
+        }
+        if inflight_at is not None and self.merged_writes is not None:
+            return self.merged_writes.claim(**fields, inflight_at=inflight_at)
+        return self.records.claim(**fields)
+
+    def _written(self, record: OutboundRecord, inflight_at: str | None = None) -> OutboundRecord:
+        """The record as stored: a first receive's is written now (_claim); one that existed already means the
+        key was taken before this receive, which then goes on as a later receive does (_ClaimedBefore)."""
+        if not isinstance(record, _Unclaimed):
+            return record
+        written, created = self._claim(record, inflight_at)
+        if not created:
+            raise _ClaimedBefore(written)
+        return written
 
     def _seen_before(self, record: OutboundRecord, payload_hash: str) -> str | None:
         """A record that existed before this receive: None when it is this message's and still PENDING
@@ -381,6 +461,7 @@ class Sender:
                 record, st.FAILED, "expired", f"{since} past the message's valid_until; nothing was sent"
             )
         self.metrics.count("MessagesHeld", reason="account_paused")
+        self._written(record)  # it waits PENDING, as GET /v1/messages shows it
         raise Retry(delay, since)
 
     # ------------------------------------------------------------------ handover
@@ -487,8 +568,7 @@ class Sender:
             )
         if attempt.valid_until_ms is not None and self.clock() * 1000 >= attempt.valid_until_ms:
             return self._settle(attempt.record, st.FAILED, "expired", _expired_detail(attempt.record))
-        if not self.records.begin_part(attempt.record.idempotency_key, attempt.part):
-            raise Retry(1.0, "the record changed under this attempt")
+        self._mark_in_flight(attempt)
         started_ms = int(self.clock() * 1000)
         outcome = self.graph.send(token, send.body, send.endpoint)
         if isinstance(outcome, Accepted):
@@ -513,16 +593,43 @@ class Sender:
             raise TypeError(f"unexpected send outcome {type(outcome).__name__}")
         return self._refused(attempt, outcome, started_ms)
 
+    def _mark_in_flight(self, attempt: "_Attempt") -> None:
+        """The last write before the part's request goes out: a part found in flight later is taken as possibly
+        sent. On a first receive it is the record's creation, its first part in flight in the same write (see
+        OutboundRecords.claim for why a crash on either side of it is safe)."""
+        marked = False
+        if isinstance(attempt.record, _Unclaimed):
+            now = datetime.fromtimestamp(self.clock(), UTC).isoformat()
+            attempt.record = self._written(attempt.record, inflight_at=now)
+            marked = attempt.record.inflight_part == attempt.part
+        if not marked and not self.records.begin_part(attempt.record.idempotency_key, attempt.part):
+            raise Retry(1.0, "the record changed under this attempt")
+
     def _accepted(self, attempt: "_Attempt", outcome: Accepted) -> str | None:
-        key, last = attempt.record.idempotency_key, attempt.part == len(attempt.sends) - 1
-        updated = self.records.part_sent(key, attempt.part, outcome.message_id, last=last)
-        if updated is None:
-            raise Retry(1.0, "the record changed while its part was sent")
+        last = attempt.part == len(attempt.sends) - 1
+        updated, receipts = self._record_sent(attempt, outcome.message_id, last)
         attempt.record = updated
-        receipts = self.records.link_message_id(outcome.message_id, updated) if outcome.message_id else {}
         self.metrics.count("MessagesSent", kind=updated.kind)
         attempt.part += 1
         return self._sent(updated, receipts) if last else None
+
+    def _record_sent(
+        self, attempt: "_Attempt", message_id: str | None, last: bool
+    ) -> tuple[OutboundRecord, dict[str, Any]]:
+        """Meta accepted the attempt's part: the record moves on (SENT after the last part), and the mid points
+        at the message; with any receipt of the mid that came before (an echo can outrun the answer). One
+        transaction while nothing is known of the mid (OutboundRecords.part_sent_linked says why that is
+        safe); otherwise, or without it, the two writes in that order: a receipt that comes between them finds
+        the message SENT once the mid is linked, and one that came before is in link_message_id's answer."""
+        key, part = attempt.record.idempotency_key, attempt.part
+        if message_id is not None and self.merged_writes is not None:
+            updated = self.merged_writes.part_sent_linked(attempt.record, part, message_id, last)
+            if updated is not None:
+                return updated, {}  # it applies only while no receipt of the mid is recorded
+        moved = self.records.part_sent(key, part, message_id, last=last)
+        if moved is None:
+            raise Retry(1.0, "the record changed while its part was sent")
+        return moved, self.records.link_message_id(message_id, moved) if message_id else {}
 
     def _refused(self, attempt: "_Attempt", outcome: Refused, started_ms: int) -> str | None:
         record, send = attempt.record, attempt.sends[attempt.part]
@@ -648,6 +755,7 @@ class Sender:
         if valid_until_ms is not None and (self.clock() + wait) * 1000 >= valid_until_ms:
             expired = f"{_expired_detail(record)} (the next try, after: {detail}, would come too late)"
             return self._settle(record, st.FAILED, "expired", expired, error.as_dict() if error is not None else None)
+        self._written(record)  # it waits PENDING, as GET /v1/messages shows it
         raise Retry(wait, detail)
 
     def _sent(self, record: OutboundRecord, receipts: dict[str, Any]) -> str:
@@ -709,6 +817,7 @@ class Sender:
         detail: str | None,
         error: dict[str, Any] | None = None,
     ) -> str:
+        record = self._written(record)  # a first receive's message gets its record: PENDING, then this status
         moved = self.records.settle(record.idempotency_key, status, reason=reason, detail=detail, error=error)
         if moved is None:  # someone settled it first (an echo, a concurrent attempt): report that
             current = self.records.get(record.idempotency_key)
@@ -830,6 +939,22 @@ def _parse(body: str) -> tuple[OutboundMessage | None, str | None, Any]:
         return OutboundMessage.model_validate(raw), None, raw
     except ValidationError as exc:
         return None, validation_reason(exc.errors(include_url=False, include_input=False)), raw
+
+
+class _Unclaimed(OutboundRecord):
+    """The record a message taken for the first time will have, before it is written (_written): right before
+    its first part goes out, with that part in flight in the same write; or before a take of the conversation;
+    or, when it goes no further, to end in its status or to wait PENDING on the queue (a rate slot too far off,
+    a paused account). Only a receive that fails unexpectedly before any of these leaves nothing behind."""
+
+
+class _ClaimedBefore(Exception):
+    """The record a first receive went to write existed already: its key was taken before (the producer
+    queued the message again, or SQS counted a receive as the first that was not)."""
+
+    def __init__(self, record: OutboundRecord) -> None:
+        super().__init__(record.idempotency_key)
+        self.record = record
 
 
 @dataclass

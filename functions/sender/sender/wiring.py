@@ -30,8 +30,9 @@ def service() -> Sender:
         settings.private_replies_per_hour,
         settings.rate_headroom,
     )
+    records = OutboundRecords(dynamodb, settings.table_name, settings.event_retention_days)
     return Sender(
-        records=OutboundRecords(dynamodb, settings.table_name, settings.event_retention_days),
+        records=records,
         accounts=AccountDirectory(
             dynamodb,
             settings.table_name,
@@ -47,6 +48,7 @@ def service() -> Sender:
         comments=Comments(dynamodb, settings.table_name),
         max_receive_count=settings.max_receive_count,
         allow_local_callbacks=settings.allow_local_callbacks,
+        merged_writes=records,
     )
 
 

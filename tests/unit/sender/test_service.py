@@ -18,6 +18,7 @@ from igdm.runtime.fifo_consumer import Retry
 from igdm.store.account_directory import AccountLookupFailed
 from igdm.store.accounts import ACTIVE, NEEDS_REAUTHORISATION, Account
 from igdm.store.outbound_records import DELIVERED, OutboundRecord
+from igdm.store.rate_limits import Slot
 from local.samples import outbound as out
 from sender.graph import Accepted, Ambiguous, NotSent
 from sender.service import Sender
@@ -67,8 +68,15 @@ class World:
         return record
 
 
-def world(*, said_hours_ago: float | None = 1, account_status: str = ACTIVE, max_receive_count: int = 10) -> World:
-    """One account with one customer, who last wrote ``said_hours_ago`` (None: never)."""
+def world(
+    *,
+    said_hours_ago: float | None = 1,
+    account_status: str = ACTIVE,
+    max_receive_count: int = 10,
+    merged_writes: bool = True,
+) -> World:
+    """One account with one customer, who last wrote ``said_hours_ago`` (None: never). ``merged_writes``:
+    the records' one-request writes are given to the sender, as the wiring does (else each step on its own)."""
     clock = ManualClock(NOW)
     records = MemoryRecords(clock)
     accounts = MemoryAccounts(Account(ACCOUNT, account_status, f"accounts/{ACCOUNT}", "shop"), tokens={ACCOUNT: TOKEN})
@@ -88,6 +96,7 @@ def world(*, said_hours_ago: float | None = 1, account_status: str = ACTIVE, max
         clock=clock,
         sleep=clock.sleep,
         comments=comments,
+        merged_writes=records if merged_writes else None,
     )
     return World(clock, records, accounts, graph, limiter, statuses, conversations, metrics, sender, comments)
 
@@ -339,6 +348,71 @@ def test_a_part_left_in_flight_by_an_attempt_that_died_is_unknown_and_never_rese
     assert (waiting.started_ms, waiting.ended_ms) == (NOW_MS, NOW_MS + 200_000)  # the attempt that died
 
 
+# ---- when the record is written
+
+
+def test_a_first_receive_writes_the_record_only_as_its_first_part_goes_out_already_in_flight() -> None:
+    w = world()
+    w.graph.answer(TimeoutError("the invocation ended in the middle of the call"))
+    message = out.outbound("text", key="one-write")
+    with pytest.raises(TimeoutError):
+        w.send(message)
+    record = w.record("one-write")  # created and marked at once: nothing can fall between the two
+    assert (record.status, record.inflight_part, record.inflight_at) == ("PENDING", 0, iso(NOW))
+    assert w.send(message, receive_count=2) == "UNKNOWN"
+    assert len(w.graph.requests) == 1
+
+
+@pytest.mark.parametrize("merged_writes", [True, False], ids=["merged", "step-by-step"])
+def test_records_without_the_merged_writes_take_each_step_on_its_own_to_the_same_end(merged_writes: bool) -> None:
+    w = world(merged_writes=merged_writes)
+    assert w.send(out.outbound("text_with_media", key="two")) == "SENT"
+    record = w.record("two")
+    assert (record.parts_sent, record.message_ids, record.inflight_part) == (2, ["m_1", "m_2"], None)
+    assert [w.records.mids[m]["idempotency_key"] for m in record.message_ids] == ["two", "two"]
+    assert w.statuses.of("two") == [record]
+
+
+def test_a_key_taken_before_a_first_receive_is_not_failed_by_a_check_that_no_longer_passes() -> None:
+    w = world()
+    message = out.outbound("text", key="sent-before")
+    assert w.send(message) == "SENT"
+    w.conversations.said(ACCOUNT, CUSTOMER, NOW_MS - 30 * HOUR_MS)  # the window has closed since
+    # The producer queues it again: SQS counts a first receive, and its record is found, not failed.
+    assert w.send(message, sqs_message_id="sqs-2") == "SENT"
+    assert w.statuses.names("sent-before") == ["SENT", "SENT"]
+    assert w.record("sent-before").reason is None
+
+
+def test_a_message_queued_again_after_it_took_the_conversation_back_does_not_take_it_again() -> None:
+    w = world()
+    w.conversations.record_owner(ACCOUNT, CUSTOMER, INBOX, NOW_MS - 1000)
+    message = out.outbound("text", key="take-once", take_control=True)
+    assert w.send(message) == "SENT"
+    w.conversations.record_owner(ACCOUNT, CUSTOMER, INBOX, NOW_MS + 1000)  # a person took the conversation since
+    assert w.send(message, sqs_message_id="sqs-2") == "SENT"
+    assert [r.endpoint for r in w.graph.requests] == ["take_thread_control", "messages"]
+    assert w.conversations.owner(ACCOUNT, CUSTOMER) == INBOX
+
+
+def test_a_key_taken_while_a_first_receive_waited_for_its_slot_is_sent_once() -> None:
+    w = world()
+    message = out.outbound("text", key="raced")
+    raced: list[str] = []
+
+    class AnotherReceiveMeanwhile(MemoryLimiter):
+        def acquire(self, account_id: str, rate_class: str, max_wait: float = 0.0) -> Slot:
+            if not raced:  # the same key, in another message group, gets there first
+                raced.append("racing")
+                raced.append(w.send(message, receive_count=2, sqs_message_id="sqs-2"))
+            return super().acquire(account_id, rate_class, max_wait)
+
+    w.sender.limiter = AnotherReceiveMeanwhile(w.clock)
+    assert w.send(message) == "SENT" and raced == ["racing", "SENT"]
+    assert len(w.graph.requests) == 1
+    assert w.statuses.names("raced") == ["SENT", "SENT"]  # found sent: its status again, nothing more
+
+
 # ---- several parts
 
 
@@ -543,8 +617,7 @@ def test_a_token_that_cannot_be_read_is_retried_and_never_taken_as_a_possible_se
     message = out.outbound("text", key="secret-hiccup")
     with pytest.raises(AccountLookupFailed):
         w.send(message)
-    record = w.record("secret-hiccup")
-    assert (record.status, record.inflight_part) == ("PENDING", None)  # nothing was in flight
+    assert w.records.get("secret-hiccup") is None  # nothing in flight: nothing written at all
     assert w.send(message, receive_count=2) == "SENT"
     assert len(w.graph.requests) == 1
 

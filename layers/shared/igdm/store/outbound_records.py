@@ -10,7 +10,7 @@ earlier attempt died after sending it, or while: the outcome is unknown, so it i
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -282,8 +282,16 @@ class OutboundRecords:
         callback_url: str | None,
         callback_data: str | None,
         dialect: str | None = None,
+        inflight_at: str | None = None,
     ) -> tuple[OutboundRecord, bool]:
-        """Create the record (PENDING); or return the one that exists. True when this call created it."""
+        """Create the record (PENDING); or return the one that exists. True when this call created it.
+
+        With ``inflight_at`` (ISO 8601), the record is created with its first part in flight since then, as
+        begin_part(0) would leave it: one write where the claim and the mark were two. The sender claims so
+        only right before that part's request goes out, after every check. A crash before this write leaves
+        nothing (the next receive starts over, and nothing was sent); a crash after it leaves the part in
+        flight, exactly as a crash after begin_part did: the message becomes UNKNOWN, never sent again. The
+        state between the two old writes (claimed, nothing in flight) is simply skipped."""
         now = datetime.now(UTC)
         record = OutboundRecord(
             idempotency_key=idempotency_key,
@@ -294,16 +302,20 @@ class OutboundRecords:
             payload_hash=payload_hash,
             parts_total=parts_total,
             parts_sent=0,
-            inflight_part=None,
+            inflight_part=None if inflight_at is None else 0,
+            inflight_at=inflight_at,
             correlation_id=correlation_id,
             callback_url=callback_url,
             callback_data=callback_data,
             dialect=dialect,
         )
+        item = record.to_item(created_at=now, expires_at=int(now.timestamp()) + self._retention_seconds)
+        if inflight_at is not None:
+            item.update(to_attributes({"attempts": 1}))  # begin_part's ADD attempts 1
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item=record.to_item(created_at=now, expires_at=int(now.timestamp()) + self._retention_seconds),
+                Item=item,
                 ConditionExpression="attribute_not_exists(pk)",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -369,15 +381,48 @@ class OutboundRecords:
     def part_sent(self, idempotency_key: str, part: int, message_id: str | None, last: bool) -> OutboundRecord | None:
         """Record that Meta accepted part ``part``; SENT when it was the last one. Its refusals go: each part
         has its own tries (three for Meta's codes 1 and 2), whatever the parts before it met."""
-        expression = (
-            "SET parts_sent = :next, message_ids = list_append(message_ids, :mid), updated_at = :now "
-            "REMOVE inflight_part, refusals"
-        )
-        values: dict[str, Any] = {":next": part + 1, ":part": part, ":mid": [message_id] if message_id else []}
-        if last:
-            expression = expression.replace("updated_at = :now", "updated_at = :now, #status = :sent, sent_at = :now")
-            values[":sent"] = SENT
+        expression, values = _part_sent_change(part, message_id, last)
         return self._update(idempotency_key, expression, "inflight_part = :part", values)
+
+    def part_sent_linked(self, record: OutboundRecord, part: int, message_id: str, last: bool) -> OutboundRecord | None:
+        """part_sent and link_message_id in one transaction, when nothing is known of the mid yet (the usual
+        case): the record as part_sent leaves it. None when the transaction did not apply: nothing was written,
+        and the caller takes the two steps, in their order, as before (part_sent, then link_message_id).
+
+        ``record`` is the record as the sender holds it, part ``part`` in flight; the condition that its
+        ``parts_sent`` is still ``part`` makes the record returned, built from it, the one stored.
+
+        The two writes become one: a crash can no longer fall between them (before, it left the message SENT
+        with its mid unlinked, so that the echo could not settle it); a crash before the transaction leaves the
+        part in flight, as a crash before part_sent did (UNKNOWN, never resent). The mid's item must not exist:
+        a receipt recorded before the link is what link_message_id's answer reports, and a transaction returns
+        nothing; a receipt that comes after the transaction finds the message SENT and its mid linked, as one
+        after link_message_id did. The status changes in this one write, so the table's stream has one MODIFY
+        of the record carrying SENT, as before."""
+        now = datetime.now(UTC)
+        expression, values = _part_sent_change(part, message_id, last)
+        sent = self._update_request(
+            record.idempotency_key, expression, "inflight_part = :part AND parts_sent = :part", values, now
+        )
+        linked = {**self._link_request(message_id, record, now), "ConditionExpression": "attribute_not_exists(pk)"}
+        try:
+            self._client.transact_write_items(TransactItems=[{"Update": sent}, {"Update": linked}])
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                return None
+            raise RecordsUnavailable(f"DynamoDB transact_write_items failed: {error_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise RecordsUnavailable(f"DynamoDB transact_write_items failed: {type(exc).__name__}") from exc
+        return replace(
+            record,
+            status=SENT if last else record.status,
+            sent_at=now.isoformat() if last else record.sent_at,
+            parts_sent=part + 1,
+            message_ids=[*record.message_ids, message_id],
+            inflight_part=None,
+            inflight_at=None,
+            refusals=0,
+        )
 
     def part_not_sent(self, idempotency_key: str, part: int) -> int:
         """Meta definitely did not take the part (an error answer): it may be tried again. Returns how many
@@ -438,7 +483,16 @@ class OutboundRecords:
     def link_message_id(self, message_id: str, record: OutboundRecord) -> dict[str, Any]:
         """Point Meta's mid at the message; returns any echo or read of it that came first from the message's
         own conversation (one recorded from another conversation is not its receipt)."""
-        now = datetime.now(UTC)
+        response = self._call(
+            "update_item", **self._link_request(message_id, record, datetime.now(UTC)), ReturnValues="ALL_OLD"
+        )
+        before = from_attributes(response.get("Attributes", {}))
+        scope = before.get("conversation_id")
+        account, _, customer = (scope or "").partition(":")
+        return before if scope is None or in_conversation(record, account, customer) else {}
+
+    def _link_request(self, message_id: str, record: OutboundRecord, now: datetime) -> dict[str, Any]:
+        """The update that points the mid's item at the message (and its conversation)."""
         values: dict[str, Any] = {
             ":key": record.idempotency_key,
             ":now": now.isoformat(),
@@ -448,19 +502,13 @@ class OutboundRecords:
         if record.customer_id:  # a private reply's customer is known only from its echo
             expression += ", conversation_id = :conversation"
             values[":conversation"] = f"{record.account_id}:{record.customer_id}"
-        response = self._call(
-            "update_item",
-            TableName=self._table,
-            Key=key(message_id_pk(message_id), MESSAGE_ID_SK),
-            UpdateExpression=expression,
-            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-            ExpressionAttributeValues=to_attributes(values),
-            ReturnValues="ALL_OLD",
-        )
-        before = from_attributes(response.get("Attributes", {}))
-        scope = before.get("conversation_id")
-        account, _, customer = (scope or "").partition(":")
-        return before if scope is None or in_conversation(record, account, customer) else {}
+        return {
+            "TableName": self._table,
+            "Key": key(message_id_pk(message_id), MESSAGE_ID_SK),
+            "UpdateExpression": expression,
+            "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+            "ExpressionAttributeValues": to_attributes(values),
+        }
 
     def unsettled(self, account_id: str, customer_id: str) -> list[Unsettled]:
         """The conversation's UNKNOWN messages, each with its uncertain part's fingerprint and attempt."""
@@ -658,19 +706,25 @@ class OutboundRecords:
         self, idempotency_key: str, expression: str, condition: str, values: dict[str, Any]
     ) -> OutboundRecord | None:
         """``values`` as plain values, by placeholder; :now is added."""
+        request = self._update_request(idempotency_key, expression, condition, values, datetime.now(UTC))
+        response = self._conditional_update({**request, "ReturnValues": "ALL_NEW"})
+        return OutboundRecord.from_item(response["Attributes"]) if response is not None else None
+
+    def _update_request(
+        self, idempotency_key: str, expression: str, condition: str, values: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        """The record's conditional update; ``now`` is :now."""
         names = {placeholder: placeholder[1:] for placeholder in re.findall(r"#\w+", expression + condition)}
         request: dict[str, Any] = {
             "TableName": self._table,
             "Key": _key(idempotency_key),
             "UpdateExpression": expression,
             "ConditionExpression": condition,
-            "ExpressionAttributeValues": to_attributes({**values, ":now": datetime.now(UTC).isoformat()}),
-            "ReturnValues": "ALL_NEW",
+            "ExpressionAttributeValues": to_attributes({**values, ":now": now.isoformat()}),
         }
         if names:
             request["ExpressionAttributeNames"] = names
-        response = self._conditional_update(request)
-        return OutboundRecord.from_item(response["Attributes"]) if response is not None else None
+        return request
 
     def _conditional_update(self, request: dict[str, Any]) -> dict[str, Any] | None:
         """UpdateItem's response; None when its condition did not hold."""
@@ -712,6 +766,19 @@ def _error_json(error: dict[str, Any] | None) -> str | None:
         if len(text) <= MAX_TEXT_ATTRIBUTE
         else json.dumps({k: error.get(k) for k in ("http_status", "code", "subcode", "type", "fbtrace_id")})
     )
+
+
+def _part_sent_change(part: int, message_id: str | None, last: bool) -> tuple[str, dict[str, Any]]:
+    """The record's update once Meta accepted part ``part``, and its values (:now apart)."""
+    expression = (
+        "SET parts_sent = :next, message_ids = list_append(message_ids, :mid), updated_at = :now "
+        "REMOVE inflight_part, refusals"
+    )
+    values: dict[str, Any] = {":next": part + 1, ":part": part, ":mid": [message_id] if message_id else []}
+    if last:
+        expression = expression.replace("updated_at = :now", "updated_at = :now, #status = :sent, sent_at = :now")
+        values[":sent"] = SENT
+    return expression, values
 
 
 def _key(idempotency_key: str) -> dict[str, Any]:

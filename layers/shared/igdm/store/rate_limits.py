@@ -6,6 +6,10 @@ The item holds the theoretical arrival time (tat) of the next allowed call. A ca
 allowed at tat - tolerance, and moves tat on by one emission interval; a sender reserves that slot
 when it comes soon enough, and waits for it. Throttling answers from Meta push tat into the future,
 which pauses every sender of that account at once.
+
+A busy account (tat ahead of now) and an idle one (tat in the past, or none) take different updates, and
+the limiter never reads the item first: it tries the update that what it last saw of the account calls for.
+A wrong guess is refused by its condition and returns the item, so it costs one update more, never a slot.
 """
 
 import time
@@ -22,6 +26,12 @@ from igdm.store.keys import RATE_SK, TTL_ATTRIBUTE, key, rate_pk
 
 # How much closer together two calls may arrive at Meta than they left here (network and scheduling).
 JITTER_ALLOWANCE_SECONDS = 0.04
+# An account this instance found busy is taken to be busy still for this long past the tat it saw: the other
+# senders' reservations keep it ahead while this one waits for Meta's answer and takes its next message.
+BUSY_MEMORY_SECONDS = 1.0
+# Updates one acquire may make: a wrong first guess, then races lost to other senders, each of which returns
+# the item and so makes the next try an informed one.
+MAX_UPDATES = 6
 
 
 class RateStateUnavailable(Exception):
@@ -67,43 +77,59 @@ class RateLimiter:
         self._table = table
         self._limits = limits  # (seconds between calls, burst tolerance in seconds) by rate class
         self._clock = clock
+        # What this instance last saw of each (account, rate class): the item's tat after its latest update
+        # (0 for none), and whether the account was busy then. Only the choice of update depends on it.
+        self._seen: dict[tuple[str, str], tuple[float, bool]] = {}
 
     def acquire(self, account_id: str, rate_class: str, max_wait: float = 0.0) -> Slot:
         """Reserve the account's next slot if it comes within ``max_wait`` seconds.
 
         A reservation, rather than asking again until a slot is free, costs one conditional update
-        per call however many senders wait on the account, and hands the slots out in order."""
+        per call however many senders wait on the account, and hands the slots out in order. The update
+        tried first is the one for the state this instance last saw the account in (busy or idle)."""
         interval, tolerance = self._limits[rate_class]
-        for _ in range(3):  # lost races to other senders only
+        reach = tolerance + max(max_wait, 0.0)  # how far ahead a slot may be and still be reserved
+        seen = (account_id, rate_class)
+        for _ in range(MAX_UPDATES):
             now = self._clock()
-            # Busy account: tat is ahead of now; the slot it gives is at tat - tolerance.
-            applied, old = self._update(
-                account_id,
-                rate_class,
-                now,
-                "SET tat = tat + :t",
-                "tat > :now AND tat <= :limit",
-                {":t": interval, ":now": now, ":limit": now + tolerance + max(max_wait, 0.0)},
-            )
-            if applied:
-                return Slot(True, max((now if old.tat is None else old.tat) - tolerance - now, 0.0))
-            tat = old.tat
-            if tat is not None and tat > now:
-                if tat <= now + tolerance + max(max_wait, 0.0):
-                    continue  # moved on between our reading and our write
+            if self._looks_busy(seen, now):
+                # Busy account: tat is ahead of now; the slot it gives is at tat - tolerance.
+                applied, old = self._update(
+                    account_id,
+                    rate_class,
+                    now,
+                    "SET tat = tat + :t",
+                    "tat > :now AND tat <= :limit",
+                    {":t": interval, ":now": now, ":limit": now + reach},
+                )
+                if applied:
+                    before = now if old.tat is None else old.tat
+                    self._seen[seen] = (before + interval, True)
+                    return Slot(True, max(before - tolerance - now, 0.0))
+            else:
+                # Idle account: no tat, or tat in the past.
+                applied, old = self._update(
+                    account_id,
+                    rate_class,
+                    now,
+                    "SET tat = :next",
+                    "attribute_not_exists(tat) OR tat <= :now",
+                    {":next": now + interval, ":now": now},
+                )
+                if applied:
+                    self._seen[seen] = (now + interval, False)
+                    return Slot(True, 0.0)
+            # Refused: the item came back, so the next try is the right one, unless another sender moves tat
+            # on between this answer and that try.
+            tat = old.tat if old.tat is not None else 0.0
+            self._seen[seen] = (tat, tat > now)
+            if tat > now + reach:
                 return Slot(False, tat - tolerance - now)
-            # Idle account: no tat, or tat in the past.
-            applied, _ = self._update(
-                account_id,
-                rate_class,
-                now,
-                "SET tat = :next",
-                "attribute_not_exists(tat) OR tat <= :now",
-                {":next": now + interval, ":now": now},
-            )
-            if applied:
-                return Slot(True, 0.0)
         return Slot(False, interval)
+
+    def _looks_busy(self, seen: tuple[str, str], now: float) -> bool:
+        tat, busy = self._seen.get(seen, (0.0, False))
+        return now < tat or (busy and now < tat + BUSY_MEMORY_SECONDS)
 
     def pause(self, account_id: str, seconds: float) -> None:
         """Meta throttled this account: no call of any class before ``seconds`` from now. A call is
@@ -119,6 +145,7 @@ class RateLimiter:
                 "attribute_not_exists(tat) OR tat < :until",
                 {":until": until},
             )
+            self._seen[(account_id, rate_class)] = (until, True)  # tat is at least that, applied or not
 
     def _update(
         self, account_id: str, rate_class: str, now: float, expression: str, condition: str, values: dict[str, float]
