@@ -71,3 +71,54 @@ def test_the_owners_of_mids_are_those_recorded_sent_or_claimed(records: Outbound
     records.receipt("m_echo_only", DELIVERED, 1, ACCOUNT, "9000000000000001")  # an echo of nothing we know
     mids = ["m_claimed", "m_echo_only", "m_never_seen", *(f"m_{n}" for n in range(150))]
     assert records.owners(mids) == {"m_claimed": "k"}  # 153 mids: two requests of at most 100 keys
+
+
+def test_a_late_echo_of_an_answered_part_leaves_an_unknown_message_unknown_and_the_uncertain_parts_settles_it(
+    records: OutboundRecords,
+) -> None:
+    """A 2-part message: part 1 answered (its mid linked), part 2 without an answer. Part 1's echo, however late,
+    says nothing of part 2 (chaos found it DELIVERED with part 2 never seen by Meta); part 2's echo, delivered
+    again after its mid was linked but before the message was settled, settles it."""
+    from igdm.contracts.events import EventKind
+    from igdm.inbound.meta_payload import Envelope
+    from igdm.inbound.normalize import normalize
+    from igdm.inbound.receipts import OutboundReceipts
+    from local.samples import meta as m
+
+    customer = m.CUSTOMER
+    records.claim(
+        idempotency_key="two",
+        payload_hash="h",
+        kind="text_with_media",
+        account_id=ACCOUNT,
+        customer_id=customer,
+        parts_total=2,
+        correlation_id=None,
+        callback_url=None,
+        callback_data=None,
+    )
+    records.begin_part("two", 0)
+    sent = records.part_sent("two", 0, "m_part_one", last=False)
+    assert sent is not None
+    records.link_message_id("m_part_one", sent)
+    records.begin_part("two", 1)
+    records.settle("two", UNKNOWN, reason="ambiguous_outcome", detail="no answer")
+    published: list[str] = []
+
+    class Statuses:
+        def publish(self, record: Any) -> None:
+            published.append(record.status)
+
+    receipts = OutboundReceipts(records, Statuses())  # type: ignore[arg-type]
+
+    def echo(mid: str) -> Any:
+        (event,) = normalize(Envelope.model_validate(m.envelope(m.echo(mid=mid))), m.RECEIVED_MS)
+        assert event.kind == EventKind.ECHO and event.account_id == ACCOUNT
+        return event.model_copy(update={"sent_by_gateway": True})
+
+    assert receipts.apply([echo("m_part_one")]) == 0
+    assert records.get("two").status == UNKNOWN  # type: ignore[union-attr]
+    # Part 2's echo, whose first delivery linked its mid and stopped there.
+    assert records.claim_echo("m_part_two", "two")
+    assert receipts.apply([echo("m_part_two")]) == 1
+    assert records.get("two").status == DELIVERED and published == [DELIVERED]  # type: ignore[union-attr]

@@ -33,7 +33,12 @@ class OutboundReceipts:
             key = self._records.receipt(event.message_id, status, at_ms, *conversation)
             record = None
             if key is not None:
-                record = self._records.settle(key, status, conversation=conversation)
+                # The mid was linked: Meta answered that part's send. An UNKNOWN message's uncertain part has no
+                # answer, so no linked mid: an earlier part's late echo or read must not settle it (a 2-part message
+                # would be DELIVERED with its second part never seen by Meta).
+                record = self._records.settle(key, status, conversation=conversation, settles_unknown=False)
+                if record is None and event.kind == EventKind.ECHO:
+                    record = self._uncertain_part_again(key, event.message_id, conversation)
             elif event.kind == EventKind.ECHO and event.sent_by_gateway:
                 key = self._settle_unknown(event, at_ms)
                 record = self._records.settle_by_echo(key) if key is not None else None
@@ -49,6 +54,19 @@ class OutboundReceipts:
             if current is not None and current.status == status and in_conversation(current, *conversation):
                 self._statuses.publish(current)
         return moved
+
+    def _uncertain_part_again(
+        self, key: str, message_id: str, conversation: tuple[str, str]
+    ) -> st.OutboundRecord | None:
+        """The echo of an UNKNOWN message's uncertain part, delivered again after an earlier delivery linked its mid
+        (claim_echo) but did not settle the message: settled now as it would have been then. Not a part Meta
+        answered (its mid is among the record's message ids): that one proves nothing of the uncertain part."""
+        current = self._records.get(key)
+        if current is None or current.status != st.UNKNOWN or message_id in current.message_ids:
+            return None
+        if not in_conversation(current, *conversation):
+            return None
+        return self._records.settle_by_echo(key)
 
     def _settle_unknown(self, echo: InboundEvent, at_ms: int) -> str | None:
         if echo.customer_id is None or echo.message_id is None:  # the caller checked; this narrows the types

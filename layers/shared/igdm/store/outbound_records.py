@@ -458,16 +458,19 @@ class OutboundRecords:
         detail: str | None = None,
         error: dict[str, Any] | None = None,
         conversation: tuple[str, str] | None = None,
+        settles_unknown: bool = True,
     ) -> OutboundRecord | None:
         """Move to ``status`` if allowed from the current one; None when it was not (already there or past,
-        or, with ``conversation`` (account, customer), when the message is not of that conversation)."""
+        or, with ``conversation`` (account, customer), when the message is not of that conversation).
+        ``settles_unknown=False`` leaves an UNKNOWN message as it is: a receipt of a part whose send Meta answered
+        says nothing of the part whose answer never came."""
         sets = ["#status = :status", "updated_at = :now", f"{status.lower()}_at = :now"]
         values: dict[str, Any] = {":status": status}
         for name, value in (("reason", reason), ("detail", detail), ("error", _error_json(error))):
             if value is not None:
                 sets.append(f"#{name} = :{name}")  # names, because some (error) are DynamoDB reserved words
                 values[f":{name}"] = value[:MAX_TEXT_ATTRIBUTE]
-        allowed = PREDECESSORS[status]
+        allowed = tuple(s for s in PREDECESSORS[status] if settles_unknown or s != UNKNOWN)
         values.update({f":from{i}": s for i, s in enumerate(allowed)})
         condition = f"#status IN ({', '.join(f':from{i}' for i in range(len(allowed)))})"
         if conversation is not None:
