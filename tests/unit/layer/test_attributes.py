@@ -28,14 +28,14 @@ plain = st.recursive(
 def boto3_or_error(value: Any) -> Any:
     try:
         return BOTO3.serialize(value)
-    except Exception as exc:  # noqa: BLE001 - the error itself is what is compared
+    except Exception as exc:
         return type(exc)
 
 
 def ours_or_error(value: Any) -> Any:
     try:
         return to_attribute(value)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return type(exc)
 
 

@@ -24,7 +24,7 @@ items = st.dictionaries(st.text(min_size=1, max_size=8), plain_values, min_size=
 
 
 def both(service: str, operation: str, parameters: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    botocore_client = boto3.client(service, region_name="us-east-1", config=aws.CLIENT_CONFIG)
+    botocore_client = boto3.client(service, region_name="us-east-1", config=aws.CLIENT_CONFIG)  # type: ignore[call-overload]
     model = botocore_client.meta.service_model.operation_model(operation)
     theirs = botocore_client._serializer.serialize_to_request(parameters, model)
     ours = aws.PlainJSONSerializer(botocore_client._serializer).serialize_to_request(parameters, model)
@@ -137,8 +137,8 @@ def test_the_gateways_clients_use_it_and_botocore_still_has_what_it_relies_on(mo
         for service in aws.PLAIN_JSON_SERVICES:
             made = aws.client(service)
             assert isinstance(made._serializer, aws.PlainJSONSerializer)
-            assert isinstance(made._serializer._botocore, JSONSerializer)
-            assert callable(made._serializer._botocore._expand_host_prefix)
+            wrapped: Any = made._serializer._botocore
+            assert isinstance(wrapped, JSONSerializer) and callable(getattr(wrapped, "_expand_host_prefix", None))
         assert not isinstance(aws.client("secretsmanager")._serializer, aws.PlainJSONSerializer)
     finally:
         aws.clear_clients()

@@ -93,7 +93,7 @@ class PlainJSONSerializer:
     def __init__(self, botocore_serializer: Any) -> None:
         if not isinstance(botocore_serializer, JSONSerializer):
             raise TypeError(f"expected botocore's JSONSerializer, got {type(botocore_serializer).__name__}")
-        self._botocore = botocore_serializer
+        self._botocore: Any = botocore_serializer  # its private _expand_host_prefix is not in the stubs
 
     def serialize_to_request(self, parameters: dict[str, Any], operation_model: Any) -> dict[str, Any]:
         try:
