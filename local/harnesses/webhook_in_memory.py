@@ -3,10 +3,11 @@ unit tests and the chaos fuzzer drive the real service on them."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from igdm.contracts.events import CONTENT_KINDS, InboundEvent
 from igdm.contracts.serialized import SerializedEvent
-from igdm.inbound.ingest import EventKey, WindowUpdate
+from igdm.inbound.ingest import EventKey, Found, WindowUpdate
 
 
 class MemoryStore:
@@ -14,18 +15,29 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.by_key: dict[EventKey, InboundEvent] = {}
+        self.tombstones: set[EventKey] = set()  # messages deleted before their event was stored
         self.windows: dict[tuple[str, str], WindowUpdate] = {}
 
     @property
     def items(self) -> dict[str, InboundEvent]:
         return {key.event_id: event for key, event in self.by_key.items()}
 
-    def stored_ids(self, keys: Sequence[EventKey]) -> set[str]:
-        return {k.event_id for k in keys if k in self.by_key}
+    def find(self, keys: Sequence[EventKey]) -> Found:
+        return Found(
+            stored=frozenset(k.event_id for k in keys if k in self.by_key),
+            tombstoned=frozenset(k.event_id for k in keys if k in self.tombstones),
+        )
 
     def save(self, events: Sequence[SerializedEvent]) -> None:
         for serialized in events:
-            self.by_key.setdefault(EventKey.of(serialized.event), serialized.event)
+            key = EventKey.of(serialized.event)
+            if key not in self.by_key:
+                self.by_key[key] = serialized.event
+                self.tombstones.discard(key)
+
+    def tombstone(self, key: EventKey, received_at: datetime) -> None:
+        if key not in self.by_key:
+            self.tombstones.add(key)
 
     def advance_windows(self, windows: Sequence[WindowUpdate]) -> None:
         for window in windows:

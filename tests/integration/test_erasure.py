@@ -127,6 +127,21 @@ def test_a_customers_data_deletion_leaves_no_item_holding_their_id_and_the_other
     assert [e["kind"] for e in loop.events()].count("customer_forgotten") == 1
 
 
+def test_the_tombstone_of_a_message_deleted_before_its_webhook_came_is_erased_with_the_customer(loop: Loop) -> None:
+    loop.say("hello", customer=OTHER)
+    loop.webhook({**m.deleted("m_unseen"), "timestamp": int(time.time() * 1000)})  # its message never came
+    tombstones = [i for i in table_items(loop) if "tombstone" in i]
+    assert [(t["pk"]["S"], t["customer_id"]["S"]) for t in tombstones] == [(f"CONV#{ACCOUNT}#{CUSTOMER}", CUSTOMER)]
+    others_before = holding(table_items(loop), OTHER)
+    assert data_deletion(loop, CUSTOMER).status_code == 200
+    loop.erase()
+    after = table_items(loop)
+    assert holding(after, CUSTOMER) == [] and [i for i in after if "tombstone" in i] == []
+    assert holding(after, OTHER) == others_before
+    [forgotten] = [e for e in loop.events() if e["kind"] == "customer_forgotten"]
+    assert forgotten["erasure"]["deleted"]["events"] == 2  # the deletion's event and the tombstone, at event keys
+
+
 def test_an_accounts_data_deletion_removes_the_account_its_token_and_everything_it_stored(populated: Loop) -> None:
     loop = populated
     answer = data_deletion(loop, ACCOUNT)

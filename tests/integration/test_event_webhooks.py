@@ -199,6 +199,25 @@ def test_a_message_the_customer_deletes_leaves_the_delivery_log_and_is_never_sen
     assert json.loads(next(d for d in kept if d["kind"] == "text")["body"])["message_id"] == "m_secret"
 
 
+def test_a_message_deleted_before_its_webhook_came_is_delivered_once_without_content_never_its_tombstone(
+    loop: Loop,
+) -> None:
+    key = hooks_key(loop)
+    hook = register(loop, key)
+    now = int(time.time() * 1000)
+    loop.webhook({**m.deleted("m_late"), "timestamp": now})  # the message's own POST failed: a tombstone waits
+    loop.deliver_webhooks()
+    loop.webhook(m.text(mid="m_late", words="my address is 1 Main St", ts=now - 1000))  # Meta's retry of it
+    loop.deliver_webhooks()
+    received = loop.inbox.wait_for(2)
+    assert [r.document["kind"] for r in received] == ["message_deleted", "text"]
+    message = received[1].document
+    assert (message["message_id"], message["text"], message["content_deleted"]) == ("m_late", None, True)
+    assert "1 Main St" not in json.dumps(message)
+    log = call(loop, "GET", f"/v1/webhooks/{hook['webhook_id']}/deliveries", key).json()["deliveries"]
+    assert [d["kind"] for d in reversed(log)] == ["message_deleted", "text"]  # the tombstone was never one
+
+
 def test_cm_status_reports_reach_a_webhook_registered_in_cms_dialect(loop: Loop) -> None:
     """CM.com sends status reports to a webhook configured once, not per message: here an event webhook with the
     cm dialect, for the messages sent through CM.com's route."""

@@ -2,13 +2,17 @@
 sandbox as Instagram, whose webhooks for some messages never come (or come late) through the real webhook
 handler. Every message ends on the events queue exactly once."""
 
+import json
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from igdm.store.keys import conversation_pk, event_sk, key
 from local.harnesses.outbound import ACCOUNT, CUSTOMER, Loop, outbound_loop
+from local.samples import meta as m
 from local.samples import outbound as out
 
 RATE = 20  # the reconciler's Conversations API limit here (Meta's is 2): a quicker test
@@ -76,6 +80,29 @@ def test_a_message_webhooked_first_and_found_again_by_the_reconciler_is_publishe
     events = message_events(loop)
     assert messages_by_mid(events) == Counter([delivered, missed])
     assert {e["message_id"]: e["source"] for e in events} == {delivered: "messaging", missed: "backfill"}
+
+
+def test_a_message_deleted_before_its_webhook_came_is_backfilled_without_its_content(loop: Loop) -> None:
+    customer = "9000000000000003"
+    loop.sandbox.drop_webhooks(1)
+    missed = loop.sandbox.customer_says(ACCOUNT, customer, "my address is 1 Main St")
+    loop.sandbox.drain_webhooks()
+    deletion = m.inbound(
+        {"message": {"mid": missed, "is_deleted": True}}, customer=customer, ts=int(time.time() * 1000)
+    )
+    loop.webhook(deletion)  # the deletion's webhook came: it left a tombstone where the message's event goes
+    summary = loop.reconcile()  # Meta still gives the message's details here
+    assert summary["backfilled"] == 1
+    [backfilled] = [e for e in message_events(loop) if e["kind"] == "text"]
+    assert (backfilled["message_id"], backfilled["source"], backfilled["text"]) == (missed, "backfill", None)
+    assert backfilled["content_deleted"] is True and "1 Main St" not in json.dumps(backfilled)
+    item = loop.stack_clients["dynamodb"].get_item(
+        TableName=loop.stack.refs["GatewayTable"],
+        Key=key(conversation_pk(ACCOUNT, customer), event_sk(backfilled["event_id"])),
+        ConsistentRead=True,
+    )["Item"]
+    assert "tombstone" not in item and json.loads(item["event"]["S"]) == backfilled  # in the tombstone's place
+    assert loop.reconcile()["backfilled"] == 0  # stored now: found by the next run
 
 
 def test_a_message_the_business_sent_from_the_instagram_app_arrives_as_its_echo(loop: Loop) -> None:

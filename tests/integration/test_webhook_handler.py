@@ -6,15 +6,19 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from igdm.inbound.ingest import PUBLISH_CHUNK
+from igdm.inbound.normalize import message_event_id
+from igdm.runtime import aws
 from igdm.runtime.observability import logger
 from igdm.store.accounts import AccountTable
-from igdm.store.keys import CONVERSATION_STATE_SK, conversation_pk
+from igdm.store.event_items import EventItem, Tombstone
+from igdm.store.keys import CONVERSATION_STATE_SK, conversation_pk, event_sk, key
 from local.aws.template import ROOT
 from local.harnesses.webhook import APP_SECRET, INSTAGRAM_APP_SECRET, VERIFY_TOKEN, Harness
 from local.samples import meta as p
@@ -147,15 +151,116 @@ def test_a_message_redelivered_after_its_deletion_is_stored_without_content(harn
     assert all("555-0100" not in m["Body"] for m in harness.drain())
 
 
+def retention_seconds(harness: Harness) -> int:
+    return int(harness.stack.function_environment("WebhookFunction")["EVENT_RETENTION_DAYS"]) * 86_400
+
+
+def stored_at(harness: Harness, event_id: str) -> dict[str, Any] | None:
+    """The item, as DynamoDB holds it, at the key of an event of the samples' conversation."""
+    item_key = key(conversation_pk(p.ACCOUNT, p.CUSTOMER), event_sk(event_id))
+    found: dict[str, Any] = harness.clients["dynamodb"].get_item(
+        TableName=harness.table, Key=item_key, ConsistentRead=True
+    )
+    return found.get("Item")
+
+
+def test_a_message_deleted_before_it_came_is_published_without_content_in_place_of_its_tombstone(
+    harness: Harness,
+) -> None:
+    message_id = message_event_id(p.ACCOUNT, "m_late")
+    deletion = harness.post(p.envelope(p.deleted(mid="m_late")))  # the message's own POST failed before
+    assert json.loads(deletion["body"])["published"] == 1
+    assert [json.loads(m["Body"])["kind"] for m in harness.drain()] == ["message_deleted"]
+    received = datetime.fromtimestamp(p.RECEIVED_MS / 1000, UTC)
+    assert (
+        stored_at(harness, message_id)
+        == Tombstone(
+            event_id=message_id,
+            account_id=p.ACCOUNT,
+            customer_id=p.CUSTOMER,
+            received_at=received.isoformat(),
+            expires_at=int(received.timestamp()) + retention_seconds(harness),
+        ).to_item()
+    )
+
+    retry = p.envelope(p.text(mid="m_late", words="my phone is 555-0100"))  # Meta's retry of that POST
+    assert json.loads(harness.post(retry)["body"]) == {"received": 1, "published": 1, "duplicates": 0, "stale": 0}
+    [published] = [json.loads(m["Body"]) for m in harness.drain()]
+    assert (published["event_id"], published["kind"], published["text"]) == (message_id, "text", None)
+    assert published["content_deleted"] is True and "555-0100" not in json.dumps(published)
+    stored = stored_at(harness, message_id)
+    assert stored is not None and "tombstone" not in stored  # the event took the tombstone's place
+    assert json.loads(stored["event"]["S"]) == published
+    assert sorted(i["kind"] for i in harness.event_items()) == ["message_deleted", "text"]
+
+    again = harness.post(retry)  # stored now: a duplicate like any other
+    assert json.loads(again["body"])["duplicates"] == 1 and harness.drain() == []
+
+
+def test_an_edit_of_a_message_deleted_earlier_comes_without_its_content(harness: Harness) -> None:
+    harness.post(p.envelope(p.deleted(mid="m_gone")))
+    harness.post(p.envelope(p.edited(mid="m_gone")))  # the edit's own POST failed before: Meta's retry
+    [edit] = [e for e in (json.loads(m["Body"]) for m in harness.drain()) if e["kind"] == "message_edited"]
+    assert edit["content_deleted"] is True and edit["text"] is None and "in blue" not in json.dumps(edit)
+
+
+def calls_from_now(harness: Harness) -> list[str]:
+    """The AWS operations the handler calls from now on, in order, as "service.Operation"."""
+    called: list[str] = []
+
+    def note(model: Any, **_: Any) -> None:
+        called.append(f"{model.service_model.endpoint_prefix}.{model.name}")
+
+    for service in ("dynamodb", "sqs", "secretsmanager"):
+        aws.client(service).meta.events.register("before-call", note)
+    return called
+
+
+def test_a_one_event_post_writes_with_plain_conditional_requests_not_transactions(harness: Harness) -> None:
+    harness.post(p.envelope(p.text(mid="m_first", ts=p.T0 - 60_000)))  # warm: the app secret is read and kept
+    harness.drain()
+    called = calls_from_now(harness)
+    assert json.loads(harness.post(p.envelope(p.text()))["body"])["published"] == 1
+    # The lookup, the publication, the event's conditional PutItem, the window's conditional UpdateItem.
+    assert called == ["dynamodb.BatchGetItem", "sqs.SendMessageBatch", "dynamodb.PutItem", "dynamodb.UpdateItem"]
+
+    [published] = [m["Body"] for m in harness.drain()]
+    event = json.loads(published)
+    received = datetime.fromtimestamp(p.RECEIVED_MS / 1000, UTC)
+    stored = stored_at(harness, event["event_id"])
+    assert stored is not None and EventItem.from_item(stored) == EventItem(
+        event_id=event["event_id"],
+        kind="text",
+        account_id=p.ACCOUNT,
+        customer_id=p.CUSTOMER,
+        message_id="m_text",
+        occurred_at=p.T0,
+        received_at=received.isoformat(),
+        event=published,
+        expires_at=int(received.timestamp()) + retention_seconds(harness),
+    )
+    state = next(i for i in harness.items() if i["sk"] == CONVERSATION_STATE_SK)
+    assert (state["last_user_message_id"], state["last_user_message_at"]) == ("m_text", p.T0)
+    assert state["expires_at"] == p.T0 // 1000 + retention_seconds(harness)
+
+    harness.post(p.envelope(p.text(mid="m_older", ts=p.T0 - 1000)))  # an older message: the window stays
+    state = next(i for i in harness.items() if i["sk"] == CONVERSATION_STATE_SK)
+    assert state["last_user_message_id"] == "m_text"
+    called.clear()
+    again = harness.post(p.envelope(p.text()))  # stored: found by the lookup, nothing written again
+    assert json.loads(again["body"])["duplicates"] == 1
+    assert called == ["dynamodb.BatchGetItem", "dynamodb.UpdateItem"]
+
+
 def test_a_1000_event_post_is_batched(harness: Harness) -> None:
     customers = [f"90000000000{i:05d}" for i in range(100)]
     items = [p.text(mid=f"m{i}", ts=p.T0 + i, customer=customers[i % 100]) for i in range(1000)]
     requests = harness.count_requests()
     response = harness.post(p.envelope(*items))
     assert json.loads(response["body"])["published"] == 1000
-    # 20 lookups (1000 event keys + 1000 deletion probes) + 100 queue batches + 10 event transactions
-    # + 1 window transaction (100 conversations) + 1 secret read + 1 account heartbeat (last_webhook_at)
-    assert requests() <= 133
+    # 10 lookups (1000 event keys) + 100 queue batches + 10 event transactions + 1 window transaction
+    # (100 conversations) + 1 secret read + 1 account heartbeat (last_webhook_at)
+    assert requests() <= 123
     assert harness.queue_depth() == 1000
     assert harness.count_event_items() == 1000
 

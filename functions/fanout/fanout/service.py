@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from igdm.contracts.event_webhooks import bodies
 from igdm.runtime.observability import logger
 from igdm.store.attributes import from_attributes
+from igdm.store.event_items import is_tombstone
 from igdm.store.keys import EVENT_SK_PREFIX, OUTBOUND_SK
 from igdm.store.webhooks import Delivery, Webhook, job
 
@@ -113,19 +114,33 @@ class Fanout:
 
 def events_of(record: dict[str, Any]) -> list[tuple[int, dict[str, Any], str]]:
     """The events one stream record carries: (when, the event, its JSON as published). A stored event (INSERT
-    of CONV# / EVT#), or a status an outbound message reached (MODIFY of OUT# / MESSAGE that changed its status:
-    the same message_status event the sender or the webhook published, SENT first when the echo's DELIVERED came
-    before the sender recorded SENT, as the publisher does)."""
+    of CONV# / EVT#, or the MODIFY that stores it in place of its tombstone: its message was deleted first), or a
+    status an outbound message reached (MODIFY of OUT# / MESSAGE that changed its status: the same message_status
+    event the sender or the webhook published, SENT first when the echo's DELIVERED came before the sender
+    recorded SENT, as the publisher does). A tombstone is no event, and a scrub (MODIFY of a stored event) is
+    not a new one."""
     change = record.get("dynamodb") or {}
     keys = from_attributes(change.get("Keys") or {})
     at_ms = int(float(change.get("ApproximateCreationDateTime") or 0) * 1000)
     sk = str(keys.get("sk", ""))
-    if record.get("eventName") == "INSERT" and sk.startswith(EVENT_SK_PREFIX):
-        canonical = from_attributes(change.get("NewImage") or {}).get("event")
-        return [(at_ms, json.loads(canonical), canonical)] if isinstance(canonical, str) else []
+    if sk.startswith(EVENT_SK_PREFIX):
+        new = from_attributes(change.get("NewImage") or {})
+        canonical = new.get("event")
+        if not isinstance(canonical, str) or not _stores_an_event(record.get("eventName"), new, change):
+            return []
+        return [(at_ms, json.loads(canonical), canonical)]
     if record.get("eventName") == "MODIFY" and sk == OUTBOUND_SK:
         return [(at_ms, e, c) for e, c in _statuses(change.get("OldImage") or {}, change.get("NewImage") or {})]
     return []
+
+
+def _stores_an_event(name: Any, new_image: dict[str, Any], change: dict[str, Any]) -> bool:
+    """Whether a write of an event key stored an event where none was: a new item, or one over a tombstone."""
+    if is_tombstone(new_image):
+        return False
+    if name == "INSERT":
+        return True
+    return name == "MODIFY" and is_tombstone(from_attributes(change.get("OldImage") or {}))
 
 
 def _statuses(old_image: dict[str, Any], new_image: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:

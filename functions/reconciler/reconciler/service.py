@@ -284,7 +284,9 @@ class Reconciler:
             )
             for r in candidates
         }
-        stored = self.store.stored_ids([key for pair in keys.values() for key in pair])
+        # A tombstone is no stored event: the message is read as missing, and its ingestion publishes it without
+        # its content (the customer deleted it before its webhook came).
+        stored = self.store.find([key for pair in keys.values() for key in pair]).stored
         missing = [r for r in candidates if not {k.event_id for k in keys[r.message_id]} & stored]
         events: list[InboundEvent] = []
         for ref in sorted(missing, key=lambda r: r.created_at):

@@ -6,12 +6,16 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from moto.events.models import EventPattern
+
 from fanout.service import Fanout, events_of
 from igdm.contracts.events import EventKind, InboundEvent, conversation_id
 from igdm.contracts.serialized import SerializedEvent
 from igdm.store.attributes import to_attributes
+from igdm.store.event_items import Tombstone
 from igdm.store.outbound_records import OutboundRecord
 from igdm.store.webhooks import Delivery, Webhook
+from local.aws.template import load
 
 ACCOUNT, CUSTOMER = "17841400000000001", "7947908538583264"
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -183,3 +187,47 @@ def test_each_part_of_a_delivery_in_parts_has_its_own_id_on_the_wire() -> None:
     ids = [json.loads(body)["event_id"] for body, _, _ in jobs.sent]
     assert ids == [f"{1:032x}.1", f"{1:032x}.2", f"{1:032x}.3"]  # the text, then each attachment
     assert len({dedup for _, _, dedup in jobs.sent}) == 3
+
+
+def tombstone_of(record: dict[str, Any]) -> dict[str, Any]:
+    """What a deletion that came first leaves at a stored record's event key: a tombstone (igdm.store.event_items)."""
+    event_id = record["dynamodb"]["Keys"]["sk"]["S"].removeprefix("EVT#")
+    return Tombstone(event_id, ACCOUNT, CUSTOMER, NOW.isoformat(), 1).to_item()
+
+
+def written(name: str, keys: dict[str, Any], new: dict[str, Any], old: dict[str, Any] | None = None) -> dict[str, Any]:
+    change = {"ApproximateCreationDateTime": 1796560200.0, "Keys": keys, "NewImage": new, "SequenceNumber": "950"}
+    return {"eventName": name, "dynamodb": change if old is None else {**change, "OldImage": old}}
+
+
+def test_a_tombstone_is_no_event_and_the_event_stored_in_its_place_is_one() -> None:
+    record = stored(7)
+    keys, image = record["dynamodb"]["Keys"], record["dynamodb"]["NewImage"]
+    tombstone = tombstone_of(record)
+    laid = written("INSERT", keys, tombstone)
+    replaced = written("MODIFY", keys, image, old=tombstone)
+    scrubbed = written("MODIFY", keys, image, old=image)  # a deleted message's stored event, scrubbed
+    assert events_of(laid) == [] and events_of(scrubbed) == []
+    assert [event["event_id"] for _, event, _ in events_of(replaced)] == [f"{7:032x}"]
+    hooks, jobs = Hooks(hook()), Jobs()
+    assert Fanout(hooks, jobs, Metrics()).handle([laid, replaced, scrubbed]) == {"batchItemFailures": []}
+    assert [d.event_id for d in hooks.recorded] == [f"{7:032x}"] and len(jobs.sent) == 1
+
+
+def test_the_streams_filter_passes_events_and_status_changes_never_a_tombstone_or_a_scrub() -> None:
+    """The template's FilterCriteria, matched as the local stack's stream poller matches them (moto's EventBridge
+    patterns, as Lambda's): Lambda is not even invoked for a tombstone."""
+    stream = load()["Resources"]["FanoutFunction"]["Properties"]["Events"]["TableStream"]["Properties"]
+    patterns = [EventPattern.load(f["Pattern"]) for f in stream["FilterCriteria"]["Filters"]]
+
+    def passes(record: dict[str, Any]) -> bool:
+        return any(pattern.matches_event(record) for pattern in patterns)  # type: ignore[arg-type]
+
+    record = stored(8)
+    keys, image = record["dynamodb"]["Keys"], record["dynamodb"]["NewImage"]
+    tombstone = tombstone_of(record)
+    assert passes(record) and passes(written("MODIFY", keys, image, old=tombstone))
+    assert passes(status_change("PENDING", "SENT"))
+    assert not passes(written("INSERT", keys, tombstone))
+    assert not passes(written("MODIFY", keys, image, old=image))
+    assert not passes({"eventName": "REMOVE", "dynamodb": {"Keys": keys, "OldImage": tombstone}})

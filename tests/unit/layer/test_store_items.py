@@ -16,7 +16,7 @@ from igdm.store import outbound_records
 from igdm.store.accounts import ACTIVE, EXPIRING, Account, AccountTable, RescuedToken, TokenRescue
 from igdm.store.attributes import from_attribute, from_attributes, to_attribute, to_attributes
 from igdm.store.conversation_state import ConversationStateItem
-from igdm.store.event_items import EventItem
+from igdm.store.event_items import EventItem, Tombstone, is_tombstone
 from igdm.store.keys import conversation_of, conversation_pk, key
 from igdm.store.oauth_states import OAuthStateItem, OAuthStates
 from igdm.store.outbound_records import (
@@ -142,8 +142,44 @@ def test_an_event_item() -> None:
     assert EVENT.to_item() == EVENT_ATTRIBUTES
     assert EventItem.from_item(EVENT_ATTRIBUTES) == EVENT
     assert EVENT.put_new("T") == {
-        "Put": {"TableName": "T", "Item": EVENT_ATTRIBUTES, "ConditionExpression": "attribute_not_exists(pk)"}
+        "Put": {
+            "TableName": "T",
+            "Item": EVENT_ATTRIBUTES,
+            "ConditionExpression": "attribute_not_exists(pk) OR attribute_exists(tombstone)",
+        }
     }
+    assert not is_tombstone(from_attributes(EVENT_ATTRIBUTES))
+
+
+def test_a_tombstone_holds_the_message_events_key_and_no_content() -> None:
+    tombstone = Tombstone(
+        event_id="e517133ab8a98972ad6e88de1da08f90",
+        account_id=ACCOUNT,
+        customer_id=CUSTOMER,
+        received_at="2025-01-01T00:00:01+00:00",
+        expires_at=1743465601,
+    )
+    attributes = {
+        "pk": {"S": "CONV#17841400000000001#6543210987654321"},
+        "sk": {"S": "EVT#e517133ab8a98972ad6e88de1da08f90"},
+        "event_id": {"S": "e517133ab8a98972ad6e88de1da08f90"},
+        "account_id": {"S": "17841400000000001"},
+        "customer_id": {"S": "6543210987654321"},
+        "tombstone": {"BOOL": True},
+        "received_at": {"S": "2025-01-01T00:00:01+00:00"},
+        "expires_at": {"N": "1743465601"},
+    }
+    assert tombstone.to_item() == attributes
+    assert tombstone.key() == EVENT.key()  # where the message's event goes
+    assert Tombstone.from_item(attributes) == tombstone
+    assert is_tombstone(from_attributes(attributes))
+    assert tombstone.put_new("T") == {
+        "TableName": "T",
+        "Item": attributes,
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }
+    nobody = replace(tombstone, customer_id=None)
+    assert nobody.to_item()["pk"] == {"S": "CONV#17841400000000001#-"} and "customer_id" not in nobody.to_item()
 
 
 def test_an_event_of_no_customer_and_no_message_has_neither_attribute() -> None:

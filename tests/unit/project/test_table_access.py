@@ -69,7 +69,7 @@ SAMPLE_KEYS_WITHIN = {KEY_RATES: table.rate_pk("key:0123456789ab", "api")}
 # function -> key family -> the DynamoDB actions its code uses there (and so its role is granted).
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "WebhookFunction": {
-        # igdm.inbound.event_store: stored_ids (BatchGetItem), save and advance_windows (a transaction's Put
+        # igdm.inbound.event_store: find (BatchGetItem), save and advance_windows (a transaction's Put
         # and Update), overwrite (PutItem), content_events (Query); igdm.store.outbound_records via
         # igdm.inbound.receipts: unsettled (Query), remove_unsettled (DeleteItem of an UNKNOWN message's marker)
         CONVERSATIONS: {"BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"},

@@ -7,8 +7,9 @@ import pytest
 
 from igdm.contracts.events import EventKind
 from igdm.contracts.serialized import MAX_EVENT_BYTES, SerializedEvent
-from igdm.inbound.ingest import StorageUnavailable, ingest
+from igdm.inbound.ingest import EventKey, StorageUnavailable, ingest
 from igdm.inbound.meta_payload import Envelope
+from igdm.inbound.normalize import message_event_id
 from local.harnesses.webhook_in_memory import MemoryQueue, MemoryStore, Secret, StaticSecrets
 from local.samples import meta as p
 from webhook.api import lag_sample
@@ -244,6 +245,24 @@ def test_a_message_redelivered_after_its_deletion_stays_without_content() -> Non
     original = next(e for e in queue.messages if e.kind == EventKind.TEXT)
     assert (original.text, original.content_deleted) == (None, True)
     assert "Main St" not in json.dumps(original.raw)
+
+
+def test_a_deletion_before_its_message_leaves_a_tombstone_that_the_message_takes_the_place_of() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    post(p.envelope(p.deleted(mid="m_late")), store, queue)
+    message = EventKey(p.ACCOUNT, p.CUSTOMER, message_event_id(p.ACCOUNT, "m_late"))
+    assert store.tombstones == {message} and message not in store.by_key
+    result = post(p.envelope(p.text(mid="m_late", words="my address is 1 Main St")), store, queue)
+    assert (result.published, result.duplicates) == (1, 0)
+    assert store.tombstones == set() and store.by_key[message].content_deleted
+    post(p.envelope(p.deleted(mid="m_late")), store, queue)  # Meta delivers the deletion again: nothing new
+    assert store.tombstones == set() and len(queue.messages) == 2
+
+
+def test_a_deletion_in_the_same_post_as_its_message_leaves_no_tombstone() -> None:
+    store, queue = MemoryStore(), MemoryQueue()
+    post(p.envelope(p.text(mid="gone"), p.deleted(mid="gone")), store, queue)
+    assert store.tombstones == set() and len(store.items) == 2
 
 
 def test_a_late_queue_failure_keeps_the_chunks_already_through() -> None:

@@ -1,5 +1,9 @@
-"""DynamoDB adapter: event items and conversation state in the single table (docs/data-model.md); the items'
-shapes are the store's (igdm.store.event_items, igdm.store.conversation_state)."""
+"""DynamoDB adapter: event items, their tombstones and conversation state in the single table
+(docs/data-model.md); the items' shapes are the store's (igdm.store.event_items, igdm.store.conversation_state).
+
+Conditional writes go in TransactWriteItems of up to 100 actions (BatchWriteItem takes no condition); a lone one
+is sent as the PutItem or UpdateItem it is, with the same condition: a transaction bills twice the write units.
+"""
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -9,11 +13,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from igdm.contracts.events import CONTENT_KINDS, InboundEvent
 from igdm.contracts.serialized import SerializedEvent
-from igdm.inbound.ingest import EventKey, StorageUnavailable, WindowUpdate
+from igdm.inbound.ingest import EventKey, Found, StorageUnavailable, WindowUpdate
 from igdm.runtime.aws import backoff, error_code
 from igdm.store.attributes import from_attribute, from_attributes, to_attributes
 from igdm.store.conversation_state import ConversationStateItem
-from igdm.store.event_items import EventItem
+from igdm.store.event_items import TOMBSTONE, EventItem, Tombstone, is_tombstone
 from igdm.store.keys import EVENT_SK_PREFIX, conversation_pk, event_sk, key
 
 _GET_BATCH = 100  # BatchGetItem's limit
@@ -21,6 +25,14 @@ _TRANSACTION_ACTIONS = 100  # TransactWriteItems' limit
 _TRANSACTION_BYTES = 3_500_000  # under the 4 MB transaction limit, with room for attribute names
 _ATTEMPTS = 5
 _RETRYABLE_CANCELLATIONS = {"None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+# The same causes, as a lone PutItem or UpdateItem meets them (botocore does not retry a conflict with a
+# transaction in progress on the item).
+_RETRYABLE_WRITE_ERRORS = {
+    "TransactionConflictException",
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+}
+_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class DynamoEventStore:
@@ -29,33 +41,52 @@ class DynamoEventStore:
         self._table = table_name
         self._retention_seconds = retention_days * 86_400
 
-    def stored_ids(self, keys: Sequence[EventKey]) -> set[str]:
+    def find(self, keys: Sequence[EventKey]) -> Found:
         stored: set[str] = set()
+        tombstoned: set[str] = set()
         unique = list(dict.fromkeys(keys))  # BatchGetItem refuses a key twice in one request
         for start in range(0, len(unique), _GET_BATCH):
             batch = [_item_key(k) for k in unique[start : start + _GET_BATCH]]
             request: dict[str, Any] = {
-                self._table: {"Keys": batch, "ConsistentRead": True, "ProjectionExpression": "event_id"}
+                self._table: {
+                    "Keys": batch,
+                    "ConsistentRead": True,
+                    "ProjectionExpression": f"event_id, {TOMBSTONE}",
+                }
             }
             for attempt in range(_ATTEMPTS):
                 response = self._call("batch_get_item", RequestItems=request)
-                found = response.get("Responses", {}).get(self._table, [])
-                stored.update(from_attributes(item)["event_id"] for item in found)
+                for item in map(from_attributes, response.get("Responses", {}).get(self._table, [])):
+                    (tombstoned if is_tombstone(item) else stored).add(item["event_id"])
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
                 backoff(attempt)
             else:
                 raise StorageUnavailable("DynamoDB left keys unprocessed after retries")
-        return stored
+        return Found(frozenset(stored), frozenset(tombstoned))
 
     def save(self, events: Sequence[SerializedEvent]) -> None:
-        for chunk in _chunks([self._event_item(e).put_new(self._table) for e in events]):
-            self._transact(chunk)
+        self._write([self._event_item(e).put_new(self._table) for e in events])
 
     def advance_windows(self, windows: Sequence[WindowUpdate]) -> None:
-        for chunk in _chunks([self._update_window(w) for w in windows]):
-            self._transact(chunk)
+        self._write([self._update_window(w) for w in windows])
+
+    def tombstone(self, key: EventKey, received_at: datetime) -> None:
+        tombstone = Tombstone(
+            event_id=key.event_id,
+            account_id=key.account_id,
+            customer_id=key.customer_id or None,
+            received_at=received_at.isoformat(),
+            expires_at=int(received_at.timestamp()) + self._retention_seconds,
+        )
+        try:
+            self._client.put_item(**tombstone.put_new(self._table))
+        except ClientError as exc:
+            if error_code(exc) != _CONDITION_FAILED:  # failed: the key holds the event, or this tombstone already
+                raise StorageUnavailable(f"DynamoDB put_item failed: {error_code(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"DynamoDB put_item failed: {type(exc).__name__}") from exc
 
     def content_events(self, account_id: str, customer_id: str, message_id: str) -> list[InboundEvent]:
         kinds = sorted(k.value for k in CONTENT_KINDS)
@@ -118,9 +149,35 @@ class DynamoEventStore:
         )
         return state.advance(self._table)
 
+    def _write(self, actions: list[dict[str, Any]]) -> None:
+        for chunk in _chunks(actions):
+            self._transact(chunk)
+
+    def _write_one(self, action: dict[str, Any]) -> None:
+        """One TransactWriteItems action as the plain request it names, handled as the transaction would handle
+        it: a failed condition drops it (stored already, or a newer window), a conflict is tried again."""
+        [(kind, request)] = action.items()
+        write = {"Put": self._client.put_item, "Update": self._client.update_item}[kind]
+        for attempt in range(_ATTEMPTS):
+            try:
+                write(**request)
+                return
+            except ClientError as exc:
+                if error_code(exc) == _CONDITION_FAILED:
+                    return
+                if error_code(exc) not in _RETRYABLE_WRITE_ERRORS:
+                    raise StorageUnavailable(f"DynamoDB write failed: {error_code(exc)}") from exc
+            except BotoCoreError as exc:
+                raise StorageUnavailable(f"DynamoDB write failed: {type(exc).__name__}") from exc
+            backoff(attempt)
+        raise StorageUnavailable("DynamoDB write kept conflicting")
+
     def _transact(self, actions: list[dict[str, Any]]) -> None:
         pending = actions
         for attempt in range(_ATTEMPTS):
+            if len(pending) == 1:  # a chunk of one, or what a cancelled transaction left to try again
+                self._write_one(pending[0])
+                return
             try:
                 self._client.transact_write_items(TransactItems=pending)
                 return

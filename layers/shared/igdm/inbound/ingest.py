@@ -3,11 +3,13 @@ The webhook ingests what Meta delivers; the reconciler what Instagram's Conversa
 delivered. Both give a message the same event id, so whichever comes second is a duplicate.
 
 Ingestion order is what makes redelivery safe and loses nothing:
-  1. one lookup: which events are already stored (an item exists only once its event was
-     published), and which messages here were deleted earlier (their content is removed);
+  1. one lookup of the events' keys: which events are already stored (an item exists only once its
+     event was published), and which messages here were deleted earlier (a tombstone holds their key:
+     their content is removed);
   2. for each chunk of 100 events: publish on the FIFO events queue (deduplication id = event id),
      then store them, so a late failure leaves the earlier chunks recorded;
-  3. move each conversation's last user-initiated message time forward; scrub deleted messages.
+  3. move each conversation's last user-initiated message time forward; remove deleted messages' content
+     (scrub what is stored, a tombstone where the message's event is not stored yet).
 Only then is the delivery acknowledged. A crash between publishing and storing a chunk leads Meta to
 redeliver; the FIFO queue drops the repeat within its five-minute deduplication window. (Meta's
 first retries come at once; were every retry for five minutes to fail too, the repeat would reach
@@ -23,7 +25,7 @@ from typing import Any, NamedTuple, Protocol
 from igdm.contracts.events import CONTENT_KINDS, EventKind, InboundEvent
 from igdm.contracts.serialized import SerializedEvent
 from igdm.inbound.meta_payload import Envelope
-from igdm.inbound.normalize import deletion_event_id, normalize
+from igdm.inbound.normalize import deletion_event_id, message_event_id, normalize
 from igdm.meta.echoes import sent_by_gateway
 
 PUBLISH_CHUNK = 100  # events published, then stored (one transaction), before the next chunk
@@ -56,13 +58,28 @@ class EventKey(NamedTuple):
         return cls(event.account_id, event.customer_id, event.event_id)
 
 
+@dataclass(frozen=True)
+class Found:
+    """What the store holds at some events' keys."""
+
+    stored: frozenset[str] = frozenset()  # the ids of the events stored
+    # The ids of message events not stored, whose message was deleted first: a tombstone holds their key.
+    tombstoned: frozenset[str] = frozenset()
+
+
 class EventStore(Protocol):
-    def stored_ids(self, keys: Sequence[EventKey]) -> set[str]:
-        """The event ids among ``keys`` that have an item (strongly consistent)."""
+    def find(self, keys: Sequence[EventKey]) -> Found:
+        """What is at ``keys``: stored events, and tombstones (strongly consistent)."""
         ...
 
     def save(self, events: Sequence[SerializedEvent]) -> None:
-        """Store events not stored yet; one stored by a concurrent delivery is left as it is."""
+        """Store events not stored yet, in place of a tombstone if one holds the key; one stored by a concurrent
+        delivery is left as it is."""
+        ...
+
+    def tombstone(self, key: EventKey, received_at: datetime) -> None:
+        """Mark the key of a message's event, not stored yet, as its deleted message's: unless an item holds it
+        already (the event, stored meanwhile, or the tombstone of an earlier delivery of the deletion)."""
         ...
 
     def advance_windows(self, windows: Sequence[WindowUpdate]) -> None:
@@ -153,12 +170,15 @@ def ingest_events(
         events = [e for e in events if e.occurred_at.timestamp() * 1000 >= cutoff]
         stale = received - len(events)
     # One lookup answers both questions: which events are stored, and which messages were deleted
-    # earlier (a message Meta redelivers after its deletion must not bring its content back).
+    # earlier (a message Meta redelivers after its deletion must not bring its content back). A deletion
+    # leaves a tombstone at its message's event key, so the events' own keys tell; the rare event that
+    # carries a message's content under another key (an edit) is asked the deletion's key as well.
     deletion_probes = _deletion_probes(events)
-    found = store.stored_ids([EventKey.of(e) for e in events] + list(deletion_probes))
-    deleted = {(k.account_id, mid) for k, mid in deletion_probes.items() if k.event_id in found}
+    found = store.find([EventKey.of(e) for e in events] + list(deletion_probes))
+    deleted = {(k.account_id, mid) for k, mid in deletion_probes.items() if k.event_id in found.stored}
+    deleted |= {(e.account_id, e.message_id) for e in events if e.event_id in found.tombstoned and e.message_id}
     events = _without_deleted_content(events, deleted)
-    stored = {e.event_id for e in events} & found
+    stored = {e.event_id for e in events} & found.stored
     fresh = [e for e in events if e.event_id not in stored]
     published: list[SerializedEvent] = []
 
@@ -184,7 +204,7 @@ def ingest_events(
         raise
     store.advance_windows(_window_updates(durable()))
     for deletion in (e for e in durable() if e.kind == EventKind.MESSAGE_DELETED):
-        _remove_stored_content(store, deletion)
+        _remove_content(store, deletion)
     if receipts is not None:
         # Also for redelivered echoes and reads: a failure here answers 503, and Meta's retry finishes it.
         receipts.apply(e for e in durable() if e.kind in (EventKind.ECHO, EventKind.READ))
@@ -246,11 +266,13 @@ def _in_occurrence_order(events: Iterable[InboundEvent]) -> list[InboundEvent]:
 
 
 def _deletion_probes(events: Iterable[InboundEvent]) -> dict[EventKey, str]:
-    """For each message with content here, the key its deletion event would have: message id by key."""
+    """For each event here with a message's content under a key that is not the message's own event's (an
+    edit, an item not understood), the key the message's deletion event would have: message id by key. A
+    message's own event needs none: a deletion that came first left a tombstone at its key."""
     return {
         EventKey(e.account_id, e.customer_id, deletion_event_id(e.account_id, e.message_id)): e.message_id
         for e in events
-        if e.kind in CONTENT_KINDS and e.message_id
+        if e.kind in CONTENT_KINDS and e.message_id and e.event_id != message_event_id(e.account_id, e.message_id)
     }
 
 
@@ -279,10 +301,22 @@ def _window_updates(events: Iterable[InboundEvent]) -> list[WindowUpdate]:
     ]
 
 
-def _remove_stored_content(store: EventStore, deletion: InboundEvent) -> None:
-    if not deletion.customer_id or not deletion.message_id:
+def _remove_content(store: EventStore, deletion: InboundEvent) -> None:
+    """The deleted message's stored events, scrubbed; and when its own event is not stored (yet), a tombstone at
+    that event's key, so that the lookup of a later delivery of it (Meta's retry of an earlier POST, the
+    reconciler) finds it deleted. Again for a redelivered deletion: a failure after it was stored is retried."""
+    if not deletion.message_id:
         return
-    found = store.content_events(deletion.account_id, deletion.customer_id, deletion.message_id)
+    found = (
+        store.content_events(deletion.account_id, deletion.customer_id, deletion.message_id)
+        if deletion.customer_id
+        else []
+    )
     scrubbed = [SerializedEvent.of(without_content(e)) for e in found if not e.content_deleted]
     if scrubbed:
         store.overwrite(scrubbed)
+    message = EventKey(
+        deletion.account_id, deletion.customer_id, message_event_id(deletion.account_id, deletion.message_id)
+    )
+    if message.event_id not in {e.event_id for e in found}:
+        store.tombstone(message, deletion.received_at)

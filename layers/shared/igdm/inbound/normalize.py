@@ -94,9 +94,18 @@ def event_id(account_id: str, natural_key: str) -> str:
     return hashlib.sha256(f"{account_id}|{natural_key}".encode()).hexdigest()[:32]
 
 
+def message_event_id(account_id: str, message_id: str) -> str:
+    """The id of the event a message is (whatever its kind: text, echo, ...), known before it arrives."""
+    return event_id(account_id, _message_key(message_id))
+
+
 def deletion_event_id(account_id: str, message_id: str) -> str:
     """The id the deletion of ``message_id`` has or will have, known before it arrives."""
     return event_id(account_id, _deletion_key(message_id))
+
+
+def _message_key(message_id: str) -> str:
+    return f"message|{message_id}"
 
 
 def _deletion_key(message_id: str) -> str:
@@ -226,7 +235,7 @@ def _from_other(
 
 
 def _from_message(message: MessagePart, build: "_Builder") -> InboundEvent:
-    key = f"message|{message.mid}"
+    key = _message_key(message.mid)
     if message.is_deleted:
         return build(EventKind.MESSAGE_DELETED, _deletion_key(message.mid), message_id=message.mid)
     content: dict[str, Any] = {

@@ -1,7 +1,7 @@
 """A conversation's state item (CONV#<account>#<customer> / STATE): the customer's last user-initiated
 message, which opens Meta's 24-hour and 7-day windows, and which app answers the conversation (its thread
-owner). The webhook moves the window forward as messages arrive (ConversationStateItem.advance, an action
-of the transaction that stores the events, in igdm.inbound.event_store) and records the owner Meta's
+owner). The webhook moves the window forward as messages arrive (ConversationStateItem.advance, sent by
+igdm.inbound.event_store in a transaction of the POST's conversations, or alone) and records the owner Meta's
 handover webhooks name; the sender records its own handovers and reads both before each send
 (ConversationState)."""
 
@@ -75,8 +75,9 @@ class ConversationStateItem:
         )
 
     def advance(self, table: str) -> dict[str, Any]:
-        """The TransactWriteItems action that moves the stored state to this one, unless it is already at
-        this message or a later one (an update, not a put: it only ever moves forward)."""
+        """The TransactWriteItems action (alone, sent as the UpdateItem it names) that moves the stored state to
+        this one, unless it is already at this message or a later one (an update, not a put: it only ever moves
+        forward)."""
         values = to_attributes(
             {
                 ":expires": self.expires_at,

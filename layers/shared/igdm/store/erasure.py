@@ -76,7 +76,7 @@ def subject_hash(user_id: str) -> str:
 def family(pk: str, sk: str) -> str:
     if pk.startswith(CONVERSATION_PK_PREFIX):
         if sk.startswith(EVENT_SK_PREFIX):
-            return "events"
+            return "events"  # a tombstone too (igdm.store.event_items): a deleted message's, at its event's key
         if sk == CONVERSATION_STATE_SK:
             return "conversation_states"
         if sk.startswith(UNSETTLED_SK_PREFIX):

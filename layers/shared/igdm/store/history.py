@@ -4,7 +4,8 @@ paged by an opaque cursor:
 - an account's conversations: its customers' conversation state items (CONV#<account>#<customer> / STATE, one
   per customer who wrote), found through the AccountCustomer index (keys only) and read in batches of 100;
 - a conversation's events: its event items (CONV#<account>#<customer> / EVT#<id>), each the event as it was
-  published, with what the customer deleted already scrubbed (igdm.inbound.ingest).
+  published, with what the customer deleted already scrubbed (igdm.inbound.ingest); never a tombstone, which is no
+  event (igdm.store.event_items).
 
 Neither order is a key's order (event ids are digests, not times), so each page reads the whole set and sorts it:
 reads grow with a conversation's stored events and an account's conversations, both bounded by the retention
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from igdm.store.attributes import from_attributes, to_attributes
+from igdm.store.event_items import NOT_A_TOMBSTONE
 from igdm.store.keys import (
     ACCOUNT_CUSTOMER_INDEX,
     CONVERSATION_STATE_SK,
@@ -106,6 +108,7 @@ class ConversationHistory:
         rows = []
         for item in self._query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            FilterExpression=NOT_A_TOMBSTONE,
             ExpressionAttributeNames={"#event": "event"},
             ExpressionAttributeValues=to_attributes(
                 {":pk": conversation_pk(account_id, customer_id), ":prefix": EVENT_SK_PREFIX}
