@@ -20,7 +20,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 .PHONY: help install run say send refresh reconcile invite register accounts pause resume profile deauthorize delete-data forget key invoke test test-unit test-integration test-e2e lint format scan build validate deploy bench chaos schemas events logs sample-events clean
 
 help:
-	@echo "make install   create .venv (Python 3.13, pinned deps, ~650 MB) and .venv-sam (AWS SAM CLI, ~330 MB)"
+	@echo "make install   create .venv (Python 3.13, pinned deps, ~800 MB) and .venv-sam (AWS SAM CLI, ~330 MB)"
 	@echo "make run       the whole gateway locally: AWS emulator, webhook on http://127.0.0.1:3000, sender, Graph sandbox"
 	@echo "make say       (with make run) the sample customer writes: TEXT=\"...\""
 	@echo "make send      (with make run) the account answers; KIND=<kind> for any kind in docs/messages.md"
@@ -63,7 +63,7 @@ define venv_step
 endef
 
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt
-	$(call venv_step,$(VENV),Python 3.13 with the pinned packages of the gateway and its tests (about 650 MB; 1-4 minutes),-r requirements-dev.txt)
+	$(call venv_step,$(VENV),Python 3.13 with the pinned packages of the gateway and its tests (about 800 MB; 1-4 minutes),-r requirements-dev.txt)
 
 $(SAM_VENV)/.installed:
 	$(call venv_step,$(SAM_VENV),the AWS SAM CLI $(SAM_CLI_VERSION) for lint/build/deploy (about 330 MB; 1-2 minutes),aws-sam-cli==$(SAM_CLI_VERSION))

@@ -89,11 +89,11 @@ class _LogFile:
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def start(self) -> None:
-        self._point_at_new_file()
+        self._point_at(self.path)
         threading.Thread(target=self._watch, name="log-rotation", daemon=True).start()
 
-    def _point_at_new_file(self) -> None:
-        descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    def _point_at(self, path: Path) -> None:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             for target in (1, 2):
                 os.dup2(descriptor, target)  # atomic: no write is lost between the old file and the new
@@ -105,11 +105,19 @@ class _LogFile:
             time.sleep(ROTATE_CHECK_SECONDS)
             try:
                 if self.path.stat().st_size > LOG_ROTATE_BYTES:
-                    sys.stdout.flush()
-                    os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-                    self._point_at_new_file()
+                    self._rotate()
             except OSError:
-                continue  # removed by hand: the next write recreates nothing, the next check tries again
+                continue  # removed by hand: the next check tries again
+
+    def _rotate(self) -> None:
+        """The writes go to a new file first, then the names move: once functions.log.1 and functions.log both
+        exist again, everything written since is in the new functions.log."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        fresh = self.path.with_name(self.path.name + ".new")
+        self._point_at(fresh)
+        os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+        os.replace(fresh, self.path)
 
 
 # ---- what the lines say ----

@@ -74,7 +74,7 @@ def test_the_functions_output_goes_to_the_log_file_which_is_moved_aside_when_it_
         warnings.warn("a library's warning")  # under the size that moves the file: it goes with what follows
         print("x" * 2000, flush=True)
         for _ in range(400):  # bounded: 20 s at most
-            if Path({str(log)!r} + ".1").exists():
+            if Path({str(log)!r} + ".1").exists() and Path({str(log)!r}).exists():
                 break
             time.sleep(0.05)
         print("after the move", flush=True)
