@@ -2,6 +2,7 @@
 DynamoDB and SQS requests the gateway makes; and leaves to botocore what it would change."""
 
 import json
+from functools import cache
 from typing import Any
 
 import boto3
@@ -23,8 +24,13 @@ items = st.dictionaries(st.text(min_size=1, max_size=8), plain_values, min_size=
 )
 
 
+@cache
+def botocore_client_of(service: str) -> Any:
+    return boto3.client(service, region_name="us-east-1", config=aws.CLIENT_CONFIG)  # type: ignore[call-overload]
+
+
 def both(service: str, operation: str, parameters: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    botocore_client = boto3.client(service, region_name="us-east-1", config=aws.CLIENT_CONFIG)  # type: ignore[call-overload]
+    botocore_client = botocore_client_of(service)
     model = botocore_client.meta.service_model.operation_model(operation)
     theirs = botocore_client._serializer.serialize_to_request(parameters, model)
     ours = aws.PlainJSONSerializer(botocore_client._serializer).serialize_to_request(parameters, model)
