@@ -96,7 +96,11 @@ class MemoryRecords:
     lock: threading.Lock = field(default_factory=threading.Lock)
     requests: int = 0
 
-    def claim(self, *, idempotency_key: str, **fields: Any) -> tuple[OutboundRecord, bool]:
+    def claim(
+        self, *, idempotency_key: str, inflight_at: str | None = None, **fields: Any
+    ) -> tuple[OutboundRecord, bool]:
+        """As OutboundRecords.claim: with ``inflight_at``, the record is created with its first part in flight
+        (the sender's merged claim and in-flight mark)."""
         with self.lock:
             self.requests += 1
             if idempotency_key in self.records:
@@ -105,7 +109,8 @@ class MemoryRecords:
                 idempotency_key=idempotency_key,
                 status="PENDING",
                 parts_sent=0,
-                inflight_part=None,
+                inflight_part=None if inflight_at is None else 0,
+                inflight_at=inflight_at,
                 message_ids=[],
                 **fields,
             )
@@ -172,6 +177,10 @@ class MemoryRecords:
         with self.lock:
             self.requests += 1
         return {}
+
+    def part_sent_linked(self, record: OutboundRecord, part: int, message_id: str, last: bool) -> OutboundRecord | None:
+        """As OutboundRecords.part_sent_linked: the part sent and its mid's link in one request (a transaction)."""
+        return self.part_sent(record.idempotency_key, part, message_id, last)
 
     def _change(self, key: str, allowed: Callable[[OutboundRecord], bool], **changes: Any) -> OutboundRecord | None:
         with self.lock:
