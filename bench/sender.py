@@ -265,7 +265,6 @@ def throughput(sandbox: SandboxProcess, accounts: list[str], messages: int, limi
     def instance() -> None:
         sender = Sender(
             records=records,  # type: ignore[arg-type]
-            merged_writes=records,  # as deployed (sender.wiring): the claim with its part in flight, one write each
             accounts=Accounts(accounts, token_of),
             graph=GraphClient(sandbox.base_url, GRAPH_VERSION, 10),
             limiter=RateLimiter(rates, "t", limits),

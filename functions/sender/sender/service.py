@@ -85,7 +85,11 @@ class Records(Protocol):
         callback_url: str | None,
         callback_data: str | None,
         dialect: str | None = None,
-    ) -> tuple[OutboundRecord, bool]: ...
+        inflight_at: str | None = None,
+    ) -> tuple[OutboundRecord, bool]:
+        """The message's record, PENDING; with ``inflight_at``, its first part already in flight since then: the
+        claim and begin_part in one write (OutboundRecords.claim says why a crash is still safe)."""
+        ...
 
     def get(self, idempotency_key: str) -> OutboundRecord | None: ...
 
@@ -94,6 +98,11 @@ class Records(Protocol):
     def part_sent(
         self, idempotency_key: str, part: int, message_id: str | None, last: bool
     ) -> OutboundRecord | None: ...
+
+    def part_sent_linked(self, record: OutboundRecord, part: int, message_id: str, last: bool) -> OutboundRecord | None:
+        """part_sent and link_message_id in one request, while nothing is recorded of the mid; None when it did
+        not apply, and the two steps are taken (OutboundRecords.part_sent_linked)."""
+        ...
 
     def part_not_sent(self, idempotency_key: str, part: int) -> int: ...
 
@@ -120,32 +129,6 @@ class Records(Protocol):
     def claim_echo(self, message_id: str, idempotency_key: str) -> bool: ...
 
     def remove_unsettled(self, account_id: str, customer_id: str, idempotency_key: str) -> None: ...
-
-
-class MergedWrites(Protocol):
-    """Two of Records' steps in one request each (igdm.store.outbound_records.OutboundRecords): the record
-    created with its first part in flight (claim, then begin_part), and a part Meta accepted recorded with
-    its mid's link (part_sent, then link_message_id). Each method's docstring says why a crash is still safe."""
-
-    def claim(
-        self,
-        *,
-        idempotency_key: str,
-        payload_hash: str,
-        kind: str,
-        account_id: str | None,
-        customer_id: str | None,
-        parts_total: int,
-        correlation_id: str | None,
-        callback_url: str | None,
-        callback_data: str | None,
-        dialect: str | None = None,
-        inflight_at: str | None = None,
-    ) -> tuple[OutboundRecord, bool]: ...
-
-    def part_sent_linked(
-        self, record: OutboundRecord, part: int, message_id: str, last: bool
-    ) -> OutboundRecord | None: ...
 
 
 class Accounts(Protocol):
@@ -211,7 +194,6 @@ class Sender:
     echo_markers: bool = True
     # The records' writes that merge two steps into one request (the wiring passes its OutboundRecords as both);
     # None: each step is a request of its own, for a Records that has only those.
-    merged_writes: MergedWrites | None = None
 
     def handle(self, message: QueuedMessage) -> str:
         self.remaining_seconds = message.remaining_seconds
@@ -392,9 +374,7 @@ class Sender:
             "callback_data": draft.callback_data,
             "dialect": draft.dialect,
         }
-        if inflight_at is not None and self.merged_writes is not None:
-            return self.merged_writes.claim(**fields, inflight_at=inflight_at)
-        return self.records.claim(**fields)
+        return self.records.claim(**fields, inflight_at=inflight_at)
 
     def _written(self, record: OutboundRecord, inflight_at: str | None = None) -> OutboundRecord:
         """The record as stored: a first receive's is written now (_claim); one that existed already means the
@@ -619,11 +599,11 @@ class Sender:
         """Meta accepted the attempt's part: the record moves on (SENT after the last part), and the mid points
         at the message; with any receipt of the mid that came before (an echo can outrun the answer). One
         transaction while nothing is known of the mid (OutboundRecords.part_sent_linked says why that is
-        safe); otherwise, or without it, the two writes in that order: a receipt that comes between them finds
+        safe); otherwise the two writes in that order: a receipt that comes between them finds
         the message SENT once the mid is linked, and one that came before is in link_message_id's answer."""
         key, part = attempt.record.idempotency_key, attempt.part
-        if message_id is not None and self.merged_writes is not None:
-            updated = self.merged_writes.part_sent_linked(attempt.record, part, message_id, last)
+        if message_id is not None:
+            updated = self.records.part_sent_linked(attempt.record, part, message_id, last)
             if updated is not None:
                 return updated, {}  # it applies only while no receipt of the mid is recorded
         moved = self.records.part_sent(key, part, message_id, last=last)

@@ -48,7 +48,6 @@ def service() -> Sender:
         comments=Comments(dynamodb, settings.table_name),
         max_receive_count=settings.max_receive_count,
         allow_local_callbacks=settings.allow_local_callbacks,
-        merged_writes=records,
     )
 
 

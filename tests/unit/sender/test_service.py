@@ -7,6 +7,7 @@ the statuses published, the Retry raised and its delay, the account's state.
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -73,12 +74,11 @@ def world(
     said_hours_ago: float | None = 1,
     account_status: str = ACTIVE,
     max_receive_count: int = 10,
-    merged_writes: bool = True,
+    records_of: Callable[[ManualClock], MemoryRecords] = MemoryRecords,
 ) -> World:
-    """One account with one customer, who last wrote ``said_hours_ago`` (None: never). ``merged_writes``:
-    the records' one-request writes are given to the sender, as the wiring does (else each step on its own)."""
+    """One account with one customer, who last wrote ``said_hours_ago`` (None: never)."""
     clock = ManualClock(NOW)
-    records = MemoryRecords(clock)
+    records = records_of(clock)
     accounts = MemoryAccounts(Account(ACCOUNT, account_status, f"accounts/{ACCOUNT}", "shop"), tokens={ACCOUNT: TOKEN})
     graph, limiter, statuses = ScriptedGraph(), MemoryLimiter(clock), PublishedStatuses()
     conversations, metrics, comments = LastMessages(), CountedMetrics(), MemoryComments()
@@ -96,7 +96,6 @@ def world(
         clock=clock,
         sleep=clock.sleep,
         comments=comments,
-        merged_writes=records if merged_writes else None,
     )
     return World(clock, records, accounts, graph, limiter, statuses, conversations, metrics, sender, comments)
 
@@ -363,9 +362,16 @@ def test_a_first_receive_writes_the_record_only_as_its_first_part_goes_out_alrea
     assert len(w.graph.requests) == 1
 
 
-@pytest.mark.parametrize("merged_writes", [True, False], ids=["merged", "step-by-step"])
-def test_records_without_the_merged_writes_take_each_step_on_its_own_to_the_same_end(merged_writes: bool) -> None:
-    w = world(merged_writes=merged_writes)
+class DecliningLinks(MemoryRecords):
+    """Records whose part_sent_linked never applies (a receipt of the mid came first, the record moved on)."""
+
+    def part_sent_linked(self, record: OutboundRecord, part: int, message_id: str, last: bool) -> OutboundRecord | None:
+        return None
+
+
+@pytest.mark.parametrize("declined", [False, True], ids=["one-transaction", "step-by-step"])
+def test_a_part_sent_is_recorded_and_linked_in_one_request_or_else_in_two_to_the_same_end(declined: bool) -> None:
+    w = world(records_of=DecliningLinks if declined else MemoryRecords)
     assert w.send(out.outbound("text_with_media", key="two")) == "SENT"
     record = w.record("two")
     assert (record.parts_sent, record.message_ids, record.inflight_part) == (2, ["m_1", "m_2"], None)
