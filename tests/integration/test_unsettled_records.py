@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from igdm.meta.echoes import Unsettled
-from igdm.store.outbound_records import DELIVERED, UNKNOWN, OutboundRecords
+from igdm.store.outbound_records import DELIVERED, UNKNOWN, OutboundRecord, OutboundRecords
 from tests.integration.conftest import MOTO_TABLE
 
 ACCOUNT = "17841400000000001"
@@ -17,18 +17,23 @@ def records(dynamodb: Any) -> OutboundRecords:
     return OutboundRecords(dynamodb, MOTO_TABLE, retention_days=90)
 
 
-def unknown(records: OutboundRecords, key: str, customer: str, ended_ms: int) -> Unsettled:
+def claimed(records: OutboundRecords, key: str, customer: str, kind: str = "text", parts: int = 1) -> OutboundRecord:
     record, _ = records.claim(
         idempotency_key=key,
         payload_hash="h",
-        kind="text",
+        kind=kind,
         account_id=ACCOUNT,
         customer_id=customer,
-        parts_total=1,
+        parts_total=parts,
         correlation_id=None,
         callback_url=None,
         callback_data=None,
     )
+    return record
+
+
+def unknown(records: OutboundRecords, key: str, customer: str, ended_ms: int) -> Unsettled:
+    record = claimed(records, key, customer)
     records.begin_part(key, 0)
     records.settle(key, UNKNOWN, reason="ambiguous_outcome", detail="no answer")
     waiting = Unsettled(key, "text:abc", f"igdm1:{key}:0", ended_ms - 1000, ended_ms)
@@ -85,18 +90,7 @@ def test_a_late_echo_of_an_answered_part_leaves_an_unknown_message_unknown_and_t
     from igdm.inbound.receipts import OutboundReceipts
     from local.samples import meta as m
 
-    customer = m.CUSTOMER
-    records.claim(
-        idempotency_key="two",
-        payload_hash="h",
-        kind="text_with_media",
-        account_id=ACCOUNT,
-        customer_id=customer,
-        parts_total=2,
-        correlation_id=None,
-        callback_url=None,
-        callback_data=None,
-    )
+    claimed(records, "two", m.CUSTOMER, kind="text_with_media", parts=2)
     records.begin_part("two", 0)
     sent = records.part_sent("two", 0, "m_part_one", last=False)
     assert sent is not None
