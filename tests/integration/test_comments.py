@@ -4,6 +4,8 @@ kept as first seen on a redelivery, and replied to once."""
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from igdm.contracts.events import Comment, EventKind, InboundEvent
 from igdm.store.comments import Comments
 from tests.integration.conftest import MOTO_TABLE
@@ -11,6 +13,7 @@ from tests.integration.conftest import MOTO_TABLE
 ACCOUNT = "17841400000000001"
 
 
+@pytest.mark.usefixtures("transactions_at_aws_cost")
 def test_a_posts_thousand_comments_are_recorded_in_ten_requests_and_a_redelivery_keeps_their_replies(
     dynamodb: Any,
 ) -> None:

@@ -252,6 +252,7 @@ def test_a_one_event_post_writes_with_plain_conditional_requests_not_transaction
     assert called == ["dynamodb.BatchGetItem", "dynamodb.UpdateItem"]
 
 
+@pytest.mark.usefixtures("transactions_at_aws_cost")
 def test_a_1000_event_post_is_batched(harness: Harness) -> None:
     customers = [f"90000000000{i:05d}" for i in range(100)]
     items = [p.text(mid=f"m{i}", ts=p.T0 + i, customer=customers[i % 100]) for i in range(1000)]
