@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.aws_ledger import StubAnswers
-from bench.common import LOOPBACK, ROOT
+from bench.common import LOOPBACK, ROOT, stop_process
 
 # X-Amz-Target's prefix: the service it addresses (JSON protocol).
 SERVICES = {"DynamoDB_20120810": "dynamodb", "AmazonSQS": "sqs", "secretsmanager": "secretsmanager"}
@@ -106,13 +106,7 @@ class StandIn:
         self.stop()
 
     def stop(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout=5)
+        stop_process(self._process, grace=10)
         self._scratch.cleanup()
 
 

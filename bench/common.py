@@ -191,6 +191,18 @@ def run_child(module: str, args: list[str], env: dict[str, str], timeout: float)
         return document
 
 
+def stop_process(process: "subprocess.Popen[Any]", grace: float) -> None:
+    """Terminate a child we started; killed if it has not ended within ``grace`` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
 def write_result(path: str, document: dict[str, Any]) -> None:
     Path(path).write_text(json.dumps(document))
 

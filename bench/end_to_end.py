@@ -33,7 +33,7 @@ from typing import Any, Self
 
 import boto3
 
-from bench.common import LOOPBACK, REGION, ROOT, Figure, clean_environment, free_port, percentile
+from bench.common import LOOPBACK, REGION, ROOT, Figure, clean_environment, free_port, percentile, stop_process
 
 MESSAGES = 1000
 CONVERSATIONS = 100
@@ -95,12 +95,7 @@ class LocalStack:
     ) -> None:
         if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=5)
+        stop_process(self._process, grace=15)
 
     def sqs(self) -> Any:
         session = boto3.session.Session(
