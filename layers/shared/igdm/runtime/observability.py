@@ -5,10 +5,27 @@ Service name and metrics namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOL
 every cold start for little gain on a path that makes three AWS calls per request.
 """
 
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-logger = Logger()
+# Lambda context keys inject_lambda_context puts on every line that say nothing the line's log group and the
+# invocation's REPORT line do not: the ARN (about 100 bytes in a deployed stack) and the memory size. Every byte
+# logged is paid for at ingestion; function_name, function_request_id and cold_start stay.
+REDUNDANT_CONTEXT_KEYS = frozenset({"function_arn", "function_memory_size"})
+
+
+class GatewayFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON lines, without the redundant context keys."""
+
+    def append_keys(self, **additional_keys: Any) -> None:
+        kept = {k: v for k, v in additional_keys.items() if k not in REDUNDANT_CONTEXT_KEYS}
+        super().append_keys(**kept)
+
+
+logger = Logger(logger_formatter=GatewayFormatter())
 metrics = Metrics()
 
 
