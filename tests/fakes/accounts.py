@@ -67,7 +67,9 @@ class MemoryAccountTable:
     def record_refresh(self, account_id: str, document: TokenDocument, *, now: float) -> None:
         account = self._existing(account_id)
         expires = document.expires_at if document.expires_at is not None else account.token_expires_at
-        self.accounts[account_id] = replace(account, status=ACTIVE, token_expires_at=expires, status_detail=None)
+        self.accounts[account_id] = replace(
+            account, status=ACTIVE, token_expires_at=expires, status_detail=None, last_checked_at=_iso(now)
+        )
         self.token_refreshed_at[account_id] = document.refreshed_at or int(now)
         self.last_checked_at[account_id] = now
         self.last_error.pop(account_id, None)
@@ -83,9 +85,10 @@ class MemoryAccountTable:
     def record_check(
         self, account_id: str, *, now: float, subscribed_fields: list[str] | None = None, error: str | None = None
     ) -> None:
-        account = self._existing(account_id)
+        account = replace(self._existing(account_id), last_checked_at=_iso(now))
         if subscribed_fields is not None:
-            self.accounts[account_id] = replace(account, subscribed_fields=tuple(sorted(subscribed_fields)))
+            account = replace(account, subscribed_fields=tuple(sorted(subscribed_fields)))
+        self.accounts[account_id] = account
         self.last_checked_at[account_id] = now
         if error:
             self.last_error[account_id] = error[:500]
@@ -229,3 +232,8 @@ class MemoryAccountEvents:
         """The events published since the last take."""
         taken, self.published = self.published, []
         return taken
+
+
+def _iso(epoch: float) -> str:
+    """As the table keeps its times (igdm.store.accounts)."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")

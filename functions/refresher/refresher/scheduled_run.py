@@ -1,8 +1,9 @@
-"""One scheduled run of the refresher, as Lambda sees it: every account checked, the run's figures as the
-metrics the template's alarms watch, one summary line, and, when a retry may fix what failed (Meta or AWS
-not answering), an exception after every account was checked, so Lambda's asynchronous retries try again
-within minutes and a run that never succeeds lands in the dead-letter queue. A dead token is not such a
-failure: its alarm and event say what to do."""
+"""One scheduled run of the refresher, as Lambda sees it: the accounts checked (every one, unless time ran out
+first), the run's figures as the metrics the template's alarms watch, one summary line, and, when a retry may
+fix what failed (Meta or AWS not answering) or finish what time cut short, an exception once the run is over,
+so Lambda's asynchronous retries try again within minutes (the accounts left go first) and a run that never
+succeeds lands in the dead-letter queue. A dead token is not such a failure: its alarm and event say what to
+do."""
 
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +50,7 @@ def publish_metrics(report: RunReport) -> None:
         ("TokensRescued", len(report.rescued)),
         ("ResubscriptionFailures", len(report.subscription_failed)),
         ("AccountCheckFailures", len(report.check_failed)),
+        ("AccountsDeferred", len(report.deferred)),
         ("ProfilesRestored", len(report.profiles_restored)),
         ("ProfileCheckFailures", len(report.profile_failed)),
     ):

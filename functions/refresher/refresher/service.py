@@ -13,6 +13,12 @@ For each account, independently (one account's failure never stops the others):
      and failing that mark the account needs_reauthorisation and say so on the events queue;
   4. compare subscribed_apps with the fields the gateway needs and subscribe again when Meta dropped any.
 The run ends with the metrics the template's alarms watch.
+
+Accounts are checked most urgent first: tokens to renew (soonest expiry first), then the rest, least recently
+checked first. A run stops ACCOUNT_RESERVE_SECONDS before the invocation's end rather than be cut off, reports
+the accounts it left, and asks for a retry: the next attempt (Lambda retries within minutes, or the next
+scheduled run) starts with them, since the accounts just checked have gone to the back. So a gateway with more
+accounts than one run reaches still renews every token in time, and checks everyone within a few runs.
 """
 
 import time
@@ -36,6 +42,9 @@ STAGE_BACKOFF_SECONDS = 0.2
 # closer than KEEP_RESERVE_SECONDS to the invocation's end): giving up loses the token.
 KEEP_BUDGET_SECONDS = 60.0
 KEEP_RESERVE_SECONDS = 30.0
+# No account is started with less time left than this: its check then ends (the keep loop above stopping
+# KEEP_RESERVE_SECONDS before the end) before Lambda cuts the run off, and the run reports what it left.
+ACCOUNT_RESERVE_SECONDS = KEEP_RESERVE_SECONDS + 15.0
 
 REFRESH = "refresh"
 NOT_DUE = "not_due"
@@ -143,12 +152,15 @@ class RunReport:
     profiles_restored: list[str] = field(default_factory=list)  # ice breakers or menu applied again after drift
     profile_failed: list[str] = field(default_factory=list)  # Meta would not show or take the profile
     graph_api_sunset_days: float | None = None  # until Meta retires the pinned Graph API version (None: unknown)
+    deferred: list[str] = field(default_factory=list)  # not checked: the run's time was up (the retry's first)
 
     @property
     def retry_worthy(self) -> bool:
-        """Failures another attempt soon may fix (Meta or AWS not answering); dead tokens are not."""
+        """Failures another attempt soon may fix (Meta or AWS not answering), and accounts the run had no time
+        for; dead tokens are not."""
         return bool(
-            self.refresh_failed
+            self.deferred
+            or self.refresh_failed
             or self.check_failed
             or self.subscription_failed
             or self.events_unpublished
@@ -169,6 +181,7 @@ class RunReport:
             "rescued": self.rescued,
             "profiles_restored": self.profiles_restored,
             "profile_failed": self.profile_failed,
+            "deferred": len(self.deferred),  # a count: there may be thousands
             "graph_api_sunset_days": (
                 None if self.graph_api_sunset_days is None else round(self.graph_api_sunset_days, 1)
             ),
@@ -222,9 +235,16 @@ class Refresher:
                     extra={"graph_api_version": self.graph_api_version},
                 )
         changes: list[AccountChange] = []
-        for account in self.accounts.all():
-            if account.status == DISCONNECTED:
-                continue  # removed by its owner: no token to check until it is connected again
+        connected = [a for a in self.accounts.all() if a.status != DISCONNECTED]  # removed: no token to check
+        ordered = check_order(connected, now, self.window_seconds)
+        for position, account in enumerate(ordered):
+            if self.remaining_seconds() < ACCOUNT_RESERVE_SECONDS:
+                report.deferred = [a.account_id for a in ordered[position:]]
+                logger.warning(
+                    "refresher run out of time: the accounts left go first next time",
+                    extra={"checked": report.accounts, "deferred": len(report.deferred)},
+                )
+                break
             report.accounts += 1
             try:
                 _AccountRun(self, account, now, report, changes).check()
@@ -236,6 +256,21 @@ class Refresher:
         if changes:
             report.events_unpublished = len(self.events.publish(changes, now=now))
         return report
+
+
+def check_order(accounts: list[Account], now: float, window_seconds: float) -> list[Account]:
+    """Tokens to renew first, soonest expiry first (an unknown expiry is renewed to learn it); then every other
+    account, least recently checked first (never checked: first of all), so that consecutive runs that each
+    reach only some of the accounts go round all of them. A dead account's token cannot be renewed: it waits
+    its turn with the rest."""
+
+    def due(account: Account) -> bool:
+        expires = account.token_expires_at
+        return account.status != NEEDS_REAUTHORISATION and (expires is None or expires - now <= window_seconds)
+
+    renew = sorted((a for a in accounts if due(a)), key=lambda a: a.token_expires_at or 0)
+    rest = sorted((a for a in accounts if not due(a)), key=lambda a: a.last_checked_at or "")
+    return renew + rest
 
 
 class _AccountRun:

@@ -10,7 +10,7 @@ from igdm.contracts.account_status import AccountChange
 from igdm.contracts.profile import MessengerProfile
 from igdm.store.accounts import ACTIVE, EXPIRING, NEEDS_REAUTHORISATION, Account
 from igdm.store.tokens import PENDING, PREVIOUS, TokenDocument
-from refresher.service import DAY, Refresher, RunReport
+from refresher.service import ACCOUNT_RESERVE_SECONDS, DAY, Refresher, RunReport, check_order
 from tests.fakes.accounts import MemoryAccountEvents, MemoryAccountTable, MemoryRescue, MemoryVault
 from tests.fakes.clock import ManualClock
 from tests.fakes.instagram import FakeInstagram, LoginRequest, token_dead, unavailable
@@ -246,11 +246,60 @@ def test_a_new_token_nowhere_to_be_kept_leaves_the_working_one_current() -> None
     w.add(A, "token-a", age_days=40)
     w.vault.refusals.refuse("stage")
     w.rescue.refusals.refuse("keep")
-    w.refresher.remaining_seconds = lambda: 30.0  # no time left to try again within the invocation
+    # Time enough to start the account; once it is refreshing, none left to try again within the invocation.
+    left = iter([ACCOUNT_RESERVE_SECONDS])
+    w.refresher.remaining_seconds = lambda: next(left, 30.0)
     report = w.run()
     assert (report.refresh_failed, report.rescued, report.refreshed) == ([A], [], [])
     assert w.current_token(A) == "token-a" and w.rescue.get(A) is None
     assert w.table.last_error[A].startswith("the new token could not be stored: Secrets Manager: Unavailable")
+
+
+# ---- more accounts than one run reaches
+
+
+def test_tokens_to_renew_go_first_soonest_expiry_first_then_the_least_recently_checked() -> None:
+    def account(account_id: str, expires_in_days: float | None, checked: str | None, status: str = ACTIVE) -> Account:
+        expires = None if expires_in_days is None else int(NOW + expires_in_days * DAY)
+        return Account(account_id, status, f"secret-{account_id}", token_expires_at=expires, last_checked_at=checked)
+
+    accounts = [
+        account("1", 50, "2027-01-03T00:00:00+00:00"),
+        account("2", 20, "2027-01-03T00:00:00+00:00"),  # inside the 30-day window
+        account("3", 50, None),  # never checked
+        account("4", None, "2027-01-03T00:00:00+00:00"),  # a pasted token: renewed to learn its expiry
+        account("5", 5, "2027-01-01T00:00:00+00:00"),
+        account("6", 50, "2027-01-02T00:00:00+00:00"),
+        account("7", -3, "2027-01-01T00:00:00+00:00", NEEDS_REAUTHORISATION),  # dead: waits its turn
+    ]
+    ordered = [a.account_id for a in check_order(accounts, NOW, 30 * DAY)]
+    assert ordered == ["4", "5", "2", "3", "7", "6", "1"]
+
+
+def test_a_run_out_of_time_leaves_the_rest_for_the_next_which_starts_with_them() -> None:
+    w = world()
+    ids = [f"178414000000001{i:02d}" for i in range(5)]
+    for account_id in ids:
+        w.add(account_id, f"token-{account_id}", age_days=2)  # none due: order is by last check
+    time_for = iter([300.0, 300.0])  # the run has time for two accounts
+    w.refresher.remaining_seconds = lambda: next(time_for, ACCOUNT_RESERVE_SECONDS - 1)
+
+    first = w.run()
+    assert (first.accounts, first.deferred, first.retry_worthy) == (2, ids[2:], True)
+    assert sorted(w.table.last_checked_at) == ids[:2]
+    assert first.summary()["deferred"] == 3
+
+    w.clock.advance(300)  # Lambda's retry, minutes later, again with time for two
+    time_for = iter([300.0, 300.0])
+    second = w.run()
+    assert (second.accounts, second.deferred) == (2, [ids[4], ids[0], ids[1]])
+    assert {a for a, at in w.table.last_checked_at.items() if at == w.clock.now} == set(ids[2:4])
+
+    w.clock.advance(300)
+    w.refresher.remaining_seconds = lambda: 300.0
+    third = w.run()
+    assert (third.accounts, third.deferred, third.retry_worthy) == (5, [], False)
+    assert all(at == w.clock.now for at in w.table.last_checked_at.values())
 
 
 # ---- dead and expiring tokens

@@ -45,6 +45,7 @@ class Account:
     paused_at: str | None = None  # ISO 8601: sending stopped by an operator (tools.accounts pause) since then
     messenger_profile: str | None = None  # JSON: its declared ice breakers and menu (igdm.contracts.profile)
     profile_checked_at: str | None = None  # ISO 8601: when the refresher last found Meta showing it (or restored it)
+    last_checked_at: str | None = None  # ISO 8601: the refresher's latest check of it (its runs go oldest first)
 
     @property
     def can_send(self) -> bool:
@@ -71,6 +72,7 @@ class Account:
                     "paused_at": self.paused_at,
                     "messenger_profile": self.messenger_profile,
                     "profile_checked_at": self.profile_checked_at,
+                    "last_checked_at": self.last_checked_at,
                 }
             ),
         }
@@ -94,6 +96,7 @@ class Account:
             paused_at=attributes.get("paused_at"),
             messenger_profile=attributes.get("messenger_profile"),
             profile_checked_at=attributes.get("profile_checked_at"),
+            last_checked_at=attributes.get("last_checked_at"),
         )
 
 
