@@ -274,6 +274,20 @@ def test_a_run_cut_short_by_its_budget_resumes_where_it_stopped_and_loses_nothin
     assert len(w.published()) == len(mids)
 
 
+def test_runs_cut_short_by_their_budget_go_round_every_account_the_longest_unread_first() -> None:
+    w = world(accounts=3, calls_per_run=1)  # a budget that reads one account a run
+    read_by_run = []
+    for _ in range(3):
+        before = {k: a.reconciled_until for k, a in w.accounts.accounts.items()}
+        report = w.reconciler.run()
+        read_by_run.append([k for k, a in w.accounts.accounts.items() if a.reconciled_until != before[k]])
+        assert len(report.unfinished) == 2
+        w.clock.advance(900)
+    assert read_by_run == [[ACCOUNT], ["17841400000000901"], ["17841400000000902"]]  # each once, never starved
+    w.reconciler.calls_per_run = 3  # and one that reads them all
+    assert w.reconciler.run().unfinished == []
+
+
 def test_every_call_waits_for_the_accounts_conversations_rate_slot() -> None:
     w = world()
     customers_wrote(w, conversations=2, messages_each=1)
