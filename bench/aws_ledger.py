@@ -9,13 +9,15 @@ request go on to the emulator.
 Billing units follow the AWS pricing pages (see bench.cost): DynamoDB on-demand read request units
 (1 per 4 KB of item for a strongly consistent read, half for an eventually consistent one; 2 per 4 KB in
 a transaction) and write request units (1 per KB of item, 2 in a transaction); SQS requests billed per
-64 KB chunk of payload; Secrets Manager per API call. Item sizes are estimated from the request (the
-attribute names and values written), so an UpdateItem is counted at the size of what it sets: a lower
-bound when the item holds more than the update writes. An item that is not found still costs the
-minimum unit. The table's index (AccountCustomer, keys only) adds one write unit for each item written with
-both of its key attributes (an event, an outbound record's claim): for a put that is exact; for an update that
-sets both it is an upper bound, since DynamoDB writes the index only when the update creates the item or
-changes a key, which a request does not show.
+64 KB chunk of payload; Secrets Manager per API call. Item sizes are estimated from the requests (the
+attribute names and values written). DynamoDB bills an UpdateItem (and a DeleteItem) at the size of the whole
+item, the larger of before and after, which the request alone does not show: the ledger keeps the size of each
+attribute of every item it saw written (ItemSizes), so an update of an item written earlier in the same run is
+billed at the item's size; an item it never saw written counts only what the update sets, a lower bound. An
+item that is not found still costs the minimum unit. The table's index (AccountCustomer, keys only) adds one
+write unit for each item written with both of its key attributes (an event, an outbound record's claim): for a
+put that is exact; for an update that sets both it is an upper bound, since DynamoDB writes the index only when
+the update creates the item or changes a key, which a request does not show.
 """
 
 import base64
@@ -49,6 +51,7 @@ class Ledger:
     # function spends, and would be counted as the function's.
     detailed: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    items: "ItemSizes" = field(default_factory=lambda: ItemSizes(), repr=False)
 
     @property
     def total(self) -> int:
@@ -104,9 +107,9 @@ class Ledger:
         service_id, operation = event_name.split(".", 2)[1:]
         service = SERVICE_NAMES.get(service_id, service_id)
         detailed = self.detailed and service == "dynamodb"
-        reads, writes = _dynamodb_units(operation, json.loads(_raw(request))) if detailed else (0.0, 0.0)
         billed = max(1, math.ceil(len(_raw(request)) / SQS_CHUNK_BYTES)) if service == "sqs" else 0
         with self.lock:
+            reads, writes = dynamodb_units(operation, json.loads(_raw(request)), self.items) if detailed else (0, 0)
             self.requests[f"{service}.{operation}"] += 1
             self.read_units += reads
             self.write_units += writes
@@ -174,8 +177,75 @@ def _raw(request: Any) -> bytes:
 # ------------------------------------------------------------------ DynamoDB request units
 
 
-def _dynamodb_units(operation: str, body: dict[str, Any]) -> tuple[float, float]:
-    """(read units, write units) of one DynamoDB request, from its parameters."""
+class ItemSizes:
+    """The size of each attribute of every item written through the ledger, by table and key: what an update or
+    a delete of the item is billed at. Conditions are not evaluated: a write refused by its condition is
+    counted as if it had been applied (a refused write is billed too, at the item's size)."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, dict[str, int]] = {}
+
+    def put(self, table: str, item: dict[str, Any]) -> int:
+        """The item's size; it replaces whatever the key held (billed at the larger of the two)."""
+        identity = _identity(table, item)
+        before = sum(self._items.get(identity, {}).values())
+        self._items[identity] = {name: len(name.encode()) + _value_bytes(value) for name, value in item.items()}
+        return max(before, sum(self._items[identity].values()))
+
+    def update(self, table: str, update: dict[str, Any]) -> int:
+        """The larger of the item's size before and after the update: its known attributes, with what the
+        update sets (at the size of the values it names) and without what it removes."""
+        identity = _identity(table, update["Key"])
+        known = self._items.get(identity) or {
+            name: len(name.encode()) + _value_bytes(value) for name, value in update["Key"].items()
+        }
+        after = dict(known)
+        names, values = update.get("ExpressionAttributeNames", {}), update.get("ExpressionAttributeValues", {})
+        clauses = _update_clauses(str(update.get("UpdateExpression", "")))
+        for target, expression in clauses.get("SET", []):
+            name = names.get(target, target)
+            placeholders = re.findall(r":[A-Za-z0-9_]+", expression)
+            after[name] = len(name.encode()) + sum(_value_bytes(values[p]) for p in placeholders if p in values)
+        for target, _ in clauses.get("REMOVE", []):
+            after.pop(names.get(target, target), None)
+        self._items[identity] = after
+        return max(sum(known.values()), sum(after.values()))
+
+    def delete(self, table: str, key: dict[str, Any]) -> int:
+        removed = self._items.pop(_identity(table, key), None)
+        return sum(removed.values()) if removed else _item_bytes(key)
+
+
+def _identity(table: str, item_or_key: dict[str, Any]) -> str:
+    key = {name: item_or_key[name] for name in ("pk", "sk") if name in item_or_key}  # the table's key schema
+    return f"{table}|{json.dumps(key, sort_keys=True)}"
+
+
+_CLAUSE = re.compile(r"\b(SET|REMOVE|ADD|DELETE)\b(.*?)(?=\b(?:SET|REMOVE|ADD|DELETE)\b|$)")
+
+
+def _update_clauses(expression: str) -> dict[str, list[tuple[str, str]]]:
+    """An UpdateExpression's SET and REMOVE parts as (target, expression) pairs; commas inside function calls
+    (if_not_exists(a, :v), list_append(...)) do not split."""
+    clauses: dict[str, list[tuple[str, str]]] = {}
+    for keyword, body in _CLAUSE.findall(expression):
+        parts, depth, current = [], 0, ""
+        for char in body:
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if char == "," and depth == 0:
+                parts.append(current)
+                current = ""
+            else:
+                current += char
+        parts.append(current)
+        for part in filter(str.strip, parts):
+            target, _, value = part.partition("=") if keyword == "SET" else (part, "", "")
+            clauses.setdefault(keyword, []).append((target.strip(), value.strip()))
+    return clauses
+
+
+def dynamodb_units(operation: str, body: dict[str, Any], items: ItemSizes) -> tuple[float, float]:
+    """(read units, write units) of one DynamoDB request, from its parameters and the items written before."""
     strong = 1.0 if body.get("ConsistentRead") else 0.5
     if operation == "GetItem":
         return strong, 0.0
@@ -185,22 +255,25 @@ def _dynamodb_units(operation: str, body: dict[str, Any]) -> tuple[float, float]
         reads = sum((1.0 if t.get("ConsistentRead") else 0.5) * len(t["Keys"]) for t in body["RequestItems"].values())
         return reads, 0.0
     if operation == "PutItem":
-        return 0.0, _units(_item_bytes(body["Item"]), WRITE_UNIT_BYTES) + _index_put(body["Item"])
+        return 0.0, _units(items.put(body["TableName"], body["Item"]), WRITE_UNIT_BYTES) + _index_put(body["Item"])
     if operation == "UpdateItem":
-        return 0.0, _units(_update_bytes(body), WRITE_UNIT_BYTES) + _index_update(body)
+        return 0.0, _units(items.update(body["TableName"], body), WRITE_UNIT_BYTES) + _index_update(body)
     if operation == "DeleteItem":
-        return 0.0, _units(_item_bytes(body["Key"]), WRITE_UNIT_BYTES)
+        return 0.0, _units(items.delete(body["TableName"], body["Key"]), WRITE_UNIT_BYTES)
     if operation == "TransactWriteItems":
         return 0.0, sum(
-            2 * _units(_action_bytes(a), WRITE_UNIT_BYTES) + _index_action(a) for a in body["TransactItems"]
+            2 * _units(_action_bytes(a, items), WRITE_UNIT_BYTES) + _index_action(a) for a in body["TransactItems"]
         )
     if operation == "BatchWriteItem":
-        writes = [w for table in body["RequestItems"].values() for w in table]
-        return 0.0, sum(
-            _units(_item_bytes(w.get("PutRequest", w.get("DeleteRequest", {})).get("Item", {})), WRITE_UNIT_BYTES)
-            + _index_put(w.get("PutRequest", {}).get("Item", {}))
-            for w in writes
-        )
+        units = 0.0
+        for table, writes in body["RequestItems"].items():
+            for write in writes:
+                if "PutRequest" in write:
+                    item = write["PutRequest"]["Item"]
+                    units += _units(items.put(table, item), WRITE_UNIT_BYTES) + _index_put(item)
+                else:
+                    units += _units(items.delete(table, write["DeleteRequest"]["Key"]), WRITE_UNIT_BYTES)
+        return 0.0, units
     return 0.0, 0.0  # DescribeTable and the like: not billed per request
 
 
@@ -230,25 +303,18 @@ def _units(size: int, unit: int) -> float:
     return float(max(1, math.ceil(size / unit)))
 
 
-def _action_bytes(action: dict[str, Any]) -> int:
+def _action_bytes(action: dict[str, Any], items: ItemSizes) -> int:
     if "Put" in action:
-        return _item_bytes(action["Put"]["Item"])
+        return items.put(action["Put"]["TableName"], action["Put"]["Item"])
     if "Update" in action:
-        return _update_bytes(action["Update"])
-    return _item_bytes(next(iter(action.values())).get("Key", {}))  # Delete, ConditionCheck
-
-
-def _update_bytes(update: dict[str, Any]) -> int:
-    names = update.get("ExpressionAttributeNames", {})
-    values = update.get("ExpressionAttributeValues", {})
-    expression = str(update.get("UpdateExpression", ""))
-    written = sum(len(names.get(n, n).encode()) for n in _set_targets(expression))
-    return _item_bytes(update["Key"]) + written + sum(_value_bytes(v) for v in values.values())
+        return items.update(action["Update"]["TableName"], action["Update"])
+    if "Delete" in action:
+        return items.delete(action["Delete"]["TableName"], action["Delete"]["Key"])
+    return _item_bytes(action["ConditionCheck"]["Key"])  # a check writes nothing; billed like a write of its key
 
 
 def _set_targets(expression: str) -> list[str]:
-    body = expression.partition("SET ")[2]
-    return [part.partition("=")[0].strip() for part in body.split(",") if "=" in part]
+    return [target for target, _ in _update_clauses(expression).get("SET", [])]
 
 
 def _item_bytes(item: dict[str, Any]) -> int:
