@@ -3,7 +3,7 @@ docs/performance.md and docs/performance.png.
 
     python -m bench                          every stage, then the docs
     python -m bench cold webhook ...         only these stages (cold, webhook, sender, instances, e2e,
-                                             reconciler); prints only
+                                             reconciler, simulation); prints only
 
 Each stage bounds itself (fixed counts, time limits) and stops what it started. A missed target is a
 result, reported as "NOT MET", not a failure of the run.
@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import cold_start, cost, end_to_end, instance, memory, reconciler, report, sender, webhook
+from bench import cold_start, cost, end_to_end, instance, memory, reconciler, report, sender, simulation, webhook
 from bench.common import CLIENTS, ROOT, Figure
 
-STAGES = ("cold", "webhook", "sender", "instances", "e2e", "reconciler")
+STAGES = ("cold", "webhook", "sender", "instances", "e2e", "reconciler", "simulation")
 
 
 def main(argv: list[str]) -> int:
@@ -42,6 +42,7 @@ def main(argv: list[str]) -> int:
     instances = stage("instances", "one instance of each other function, against moto", instance.measure)
     e2e = stage("e2e", "end to end: 1000 POSTs through the local stack", end_to_end.measure)
     reconciling = stage("reconciler", "reconciler: 100 conversations at Meta's 2 calls per second", reconciler.measure)
+    simulating = stage("simulation", "simulation: 1 to 1000 accounts in simulated time", simulation.measure)
 
     figures: list[Figure] = []
     figures += cold.figures if cold else []
@@ -49,6 +50,7 @@ def main(argv: list[str]) -> int:
     figures += sending or []
     figures += e2e or []
     figures += reconciling or []
+    figures += simulating or []
     warnings = [w for run in (instances or {}).values() if (w := run.warning()) is not None]
     if hook is not None and hook.clients != sorted(CLIENTS["WebhookFunction"]):
         warnings.append(f"webhook created clients {hook.clients}, bench.common.CLIENTS says otherwise")

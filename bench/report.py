@@ -63,6 +63,13 @@ SECTIONS = [  # (key prefix, heading, what the figure means, for a newcomer)
         "message ids and the details of each missing message (the newest one's details name the customer). No "
         "target: the figures say how long a backlog takes to catch up, and how close to the least calls it is.",
     ),
+    (
+        "simulation_",
+        "8. Simulation: 1 to 1,000 accounts",
+        "Where the sender bends as accounts are added: the real sender and rate limiter over simulated accounts, "
+        "Meta and AWS, on a simulated clock (docs/scaling.md explains what it shows). No target: the figures say "
+        "what limits a gateway with many accounts, and the template setting that moves each limit.",
+    ),
 ]
 
 
