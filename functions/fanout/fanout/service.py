@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from igdm.contracts.event_webhooks import bodies
+from igdm.contracts.stored_events import expanded
 from igdm.runtime.observability import logger
 from igdm.store.attributes import from_attributes
 from igdm.store.event_items import is_tombstone
@@ -125,9 +126,10 @@ def events_of(record: dict[str, Any]) -> list[tuple[int, dict[str, Any], str]]:
     sk = str(keys.get("sk", ""))
     if sk.startswith(EVENT_SK_PREFIX):
         new = from_attributes(change.get("NewImage") or {})
-        canonical = new.get("event")
-        if not isinstance(canonical, str) or not _stores_an_event(record.get("eventName"), new, change):
+        stored = new.get("event")
+        if not isinstance(stored, str) or not _stores_an_event(record.get("eventName"), new, change):
             return []
+        canonical = expanded(stored)  # the item keeps it without its default fields
         return [(at_ms, json.loads(canonical), canonical)]
     if record.get("eventName") == "MODIFY" and sk == OUTBOUND_SK:
         return [(at_ms, e, c) for e, c in _statuses(change.get("OldImage") or {}, change.get("NewImage") or {})]

@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from igdm.contracts.stored_events import expanded
 from igdm.store.attributes import from_attributes, to_attributes
 from igdm.store.event_items import NOT_A_TOMBSTONE
 from igdm.store.keys import (
@@ -116,7 +117,8 @@ class ConversationHistory:
             ProjectionExpression="#event, occurred_at, event_id",
         ):
             stored = from_attributes(item)
-            rows.append(((int(stored["occurred_at"]), stored["event_id"]), json.loads(stored["event"])))
+            event = json.loads(expanded(stored["event"]))  # the item keeps it without its default fields
+            rows.append(((int(stored["occurred_at"]), stored["event_id"]), event))
         return page(rows, limit, cursor)
 
     def _states(self, account_id: str, customers: list[str]) -> Iterator[dict[str, Any]]:
