@@ -196,10 +196,11 @@ class Reconciler:
 
     def run(self) -> RunReport:
         self._report = RunReport()
-        # The account read longest ago first (never read: first of all, its history to import): a run its budget
-        # or time cuts short leaves the rest with older watermarks, so the next run starts with them and
-        # consecutive runs go round every account however many there are.
-        for account in sorted(self.accounts.all(), key=lambda a: a.reconciled_until or ""):
+        # The account read longest ago first: a run its budget or time cuts short leaves the rest with older
+        # watermarks, so the next run starts with them and consecutive runs go round every account however many
+        # there are. Accounts still importing their history go after those that are caught up: an import may
+        # take many runs' budgets, and a message Meta failed to deliver today matters more than last month's.
+        for account in sorted(self.accounts.all(), key=_reading_order):
             if not account.can_send:
                 continue  # nothing can be read until someone logs in again (or connects it again)
             self._report.accounts += 1
@@ -594,3 +595,7 @@ def _gap(
 
 def _epoch(iso: str | None) -> float | None:
     return datetime.fromisoformat(iso).timestamp() if iso else None
+
+
+def _reading_order(account: Account) -> tuple[bool, str]:
+    return account.history_imported_at is None, account.reconciled_until or ""

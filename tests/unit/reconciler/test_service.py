@@ -288,6 +288,19 @@ def test_runs_cut_short_by_their_budget_go_round_every_account_the_longest_unrea
     assert w.reconciler.run().unfinished == []
 
 
+def test_an_account_importing_its_history_is_read_after_those_that_are_caught_up() -> None:
+    w = world(accounts=3, calls_per_run=1)
+    importing = w.accounts.accounts[ACCOUNT]
+    w.accounts.accounts[ACCOUNT] = replace(importing, history_imported_at=None)  # newly connected
+    w.reconciler.run()
+    w.clock.advance(900)
+    w.reconciler.run()
+    assert [k for k, a in w.accounts.accounts.items() if a.reconciled_until] == [
+        "17841400000000901",
+        "17841400000000902",
+    ]
+
+
 def test_every_call_waits_for_the_accounts_conversations_rate_slot() -> None:
     w = world()
     customers_wrote(w, conversations=2, messages_each=1)
