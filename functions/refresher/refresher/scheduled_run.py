@@ -1,9 +1,8 @@
 """One scheduled run of the refresher, as Lambda sees it: the accounts checked (every one, unless time ran out
-first), the run's figures as the metrics the template's alarms watch, one summary line, and, when a retry may
-fix what failed (Meta or AWS not answering) or finish what time cut short, an exception once the run is over,
-so Lambda's asynchronous retries try again within minutes (the accounts left go first) and a run that never
-succeeds lands in the dead-letter queue. A dead token is not such a failure: its alarm and event say what to
-do."""
+first: the next run starts with those left), the run's figures as the metrics the template's alarms watch, one
+summary line, and, when a retry may fix what failed (Meta or AWS not answering), an exception once the run is
+over, so Lambda's asynchronous retries try again within minutes and a run that never succeeds lands in the
+dead-letter queue. A dead token is not such a failure: its alarm and event say what to do."""
 
 from collections.abc import Callable
 from typing import Any

@@ -15,10 +15,11 @@ For each account, independently (one account's failure never stops the others):
 The run ends with the metrics the template's alarms watch.
 
 Accounts are checked most urgent first: tokens to renew (soonest expiry first), then the rest, least recently
-checked first. A run stops ACCOUNT_RESERVE_SECONDS before the invocation's end rather than be cut off, reports
-the accounts it left, and asks for a retry: the next attempt (Lambda retries within minutes, or the next
-scheduled run) starts with them, since the accounts just checked have gone to the back. So a gateway with more
-accounts than one run reaches still renews every token in time, and checks everyone within a few runs.
+checked first. A run stops ACCOUNT_RESERVE_SECONDS before the invocation's end rather than be cut off, and
+reports how many accounts it left (AccountsDeferred). That is not a failure: the next scheduled run starts with
+them, since the accounts just checked have gone to the back. So a gateway with more accounts than one run
+reaches still renews every due token first, and checks everyone within a few runs; a shorter RefreshSchedule
+adds runs when AccountsDeferred stays above 0.
 """
 
 import time
@@ -152,15 +153,15 @@ class RunReport:
     profiles_restored: list[str] = field(default_factory=list)  # ice breakers or menu applied again after drift
     profile_failed: list[str] = field(default_factory=list)  # Meta would not show or take the profile
     graph_api_sunset_days: float | None = None  # until Meta retires the pinned Graph API version (None: unknown)
-    deferred: list[str] = field(default_factory=list)  # not checked: the run's time was up (the retry's first)
+    deferred: list[str] = field(default_factory=list)  # not checked: the run's time was up (the next run's first)
 
     @property
     def retry_worthy(self) -> bool:
-        """Failures another attempt soon may fix (Meta or AWS not answering), and accounts the run had no time
-        for; dead tokens are not."""
+        """Failures another attempt soon may fix (Meta or AWS not answering); dead tokens are not, nor accounts
+        the run had no time for (the next run starts with them: retrying at once would raise an error alarm
+        every day for a gateway that simply has many accounts)."""
         return bool(
-            self.deferred
-            or self.refresh_failed
+            self.refresh_failed
             or self.check_failed
             or self.subscription_failed
             or self.events_unpublished
