@@ -1,5 +1,6 @@
-"""In-memory stand-ins for what the sender reads and writes in DynamoDB, SQS and Secrets Manager, for the
-throughput runs (bench.sender).
+"""In-memory stand-ins for what the sender reads and writes in DynamoDB, SQS and Secrets Manager, at the sender's
+ports rather than over HTTP: no botocore, so none of its CPU (figure 3, bench.sender, now sends every AWS request
+through botocore to bench.dynamo_standin instead; these are for runs that measure the sender's own logic).
 
 An emulator would spend milliseconds of CPU per call (moto about 2.5 ms), so on a 2-core machine the
 run would measure the emulator, not the sender. These keep the semantics the sender relies on: the rate
