@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from igdm.contracts.events import CONTENT_KINDS, InboundEvent
+from igdm.contracts.plain_event import as_model
 from igdm.contracts.serialized import SerializedEvent
 from igdm.inbound.ingest import EventKey, Found, WindowUpdate
 
@@ -32,7 +33,7 @@ class MemoryStore:
         for serialized in events:
             key = EventKey.of(serialized.event)
             if key not in self.by_key:
-                self.by_key[key] = serialized.event
+                self.by_key[key] = as_model(serialized.event)
                 self.tombstones.discard(key)
 
     def tombstone(self, key: EventKey, received_at: datetime) -> None:
@@ -56,7 +57,7 @@ class MemoryStore:
 
     def overwrite(self, events: Sequence[SerializedEvent]) -> None:
         for serialized in events:
-            self.by_key[EventKey.of(serialized.event)] = serialized.event
+            self.by_key[EventKey.of(serialized.event)] = as_model(serialized.event)
 
 
 class MemoryQueue:
@@ -71,7 +72,7 @@ class MemoryQueue:
         for serialized in events:
             if self.fail_after is not None and len(self.messages) >= self.fail_after:
                 break
-            self.messages.append(serialized.event)
+            self.messages.append(as_model(serialized.event))
             accepted.append(serialized)
         return accepted
 

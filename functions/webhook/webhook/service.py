@@ -6,13 +6,11 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any, NamedTuple, Protocol
 
-from pydantic import ValidationError
-
 from igdm.inbound.ingest import AfterIngest, EventPublisher, EventStore, IngestResult, Receipts, ingest
-from igdm.inbound.meta_payload import Envelope
+from igdm.inbound.meta_values import as_list
+from igdm.inbound.text_messages import Entries, SignedBody
 from igdm.runtime.unicode import without_lone_surrogates
 from webhook.signature import matching_secret
 
@@ -32,25 +30,38 @@ class Rejected(Exception):
 
 MAX_NESTING = 64
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+# An escaped backslash, or a surrogate's escape (group 1 holds a high one's third digit). Read left to right, a
+# backslash the first alternative does not take begins an escape: the JSON text \\ud83d (an escaped backslash,
+# then "ud83d") holds no surrogate.
+_SURROGATE_OR_BACKSLASH = re.compile(rb"\\\\|\\u[dD](?:([89abAB])|[c-fC-F])[0-9a-fA-F]{2}")
 
 
 def _nesting_depth(document: Any) -> int:
-    """How deep the parsed body goes, walked with a stack of our own (no recursion to run out of)."""
-    deepest, pending = 0, [(document, 1)]
-    while pending:
-        value, depth = pending.pop()
-        if isinstance(value, dict):
-            value = value.values()
-        elif not isinstance(value, list):
-            continue
-        deepest = max(deepest, depth)
-        pending.extend((child, depth + 1) for child in value if isinstance(child, dict | list))
-    return deepest
+    """How deep the parsed body goes, walked a level at a time (no recursion to run out of)."""
+    depth, level = 0, [document]
+    while level:
+        depth += 1
+        below = []
+        for container in level:
+            for child in container.values() if type(container) is dict else container:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level = below
+    return depth
+
+
+def _may_be_too_deep(body: bytes) -> bool:
+    """Whether the body has enough opening brackets to be nested deeper than MAX_NESTING: a scan at C speed,
+    so that a small body is not walked at all."""
+    return body.count(b"{") + body.count(b"[") > MAX_NESTING
 
 
 class AppSecretView(Protocol):
-    app_secrets: list[str]
-    verify_token: str | None
+    @property
+    def app_secrets(self) -> list[str]: ...
+
+    @property
+    def verify_token(self) -> str | None: ...
 
     @property
     def app_ids(self) -> frozenset[str]:
@@ -83,7 +94,7 @@ def handshake(params: dict[str, str], verify_token: str | None) -> str:
 
 
 class Verified(NamedTuple):
-    envelope: Envelope
+    envelope: Entries
     secret_index: int  # which configured app secret signed it: tells which one Meta uses
 
 
@@ -93,8 +104,20 @@ def verify_and_parse(body: bytes, signature: str | None, secrets: Sequence[str],
     document = _document(body)
     if document.get("object") != INSTAGRAM_OBJECT:
         raise Rejected(400, f"object must be 'instagram', got {document.get('object')!r}", "WrongObject")
+    if "entry" in document:  # Envelope's one field besides object (a lone entry or null is read as a list)
+        return Verified(SignedBody(INSTAGRAM_OBJECT, as_list(document["entry"])), secret_index)
+    return Verified(_envelope(document), secret_index)
+
+
+def _envelope(document: dict[str, Any]) -> Entries:
+    """The envelope as the pydantic model reads it, for a body the plain reading above does not take: its
+    refusal, with the model's own words."""
+    from pydantic import ValidationError
+
+    from igdm.inbound.meta_payload import Envelope
+
     try:
-        return Verified(Envelope.model_validate(document), secret_index)
+        return Envelope.model_validate(document)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -128,15 +151,36 @@ def _document(body: bytes) -> dict[str, Any]:
         raise Rejected(400, "body is nested too deeply", "MalformedBody") from None
     if not isinstance(document, dict):
         raise Rejected(400, "body must be a JSON object", "MalformedBody")
-    depth = _nesting_depth(document)
-    if depth > MAX_NESTING:
-        # Meta's bodies are a dozen levels deep. Far deeper, the recursive steps after this one (serialising
-        # the raw payload, replacing lone surrogates) would fail with a 500, and Meta would retry it forever.
-        raise Rejected(400, f"body is nested {depth} levels deep; the limit is {MAX_NESTING}", "MalformedBody")
-    if _ESCAPED_SURROGATE.search(body):  # emoji arrive as escaped surrogate pairs; a cut one leaves half
+    if _may_be_too_deep(body):
+        depth = _nesting_depth(document)
+        if depth > MAX_NESTING:
+            # Meta's bodies are a dozen levels deep. Far deeper, the recursive steps after this one (serialising
+            # the raw payload, replacing lone surrogates) would fail with a 500, and Meta would retry it forever.
+            raise Rejected(400, f"body is nested {depth} levels deep; the limit is {MAX_NESTING}", "MalformedBody")
+    # Emoji arrive as escaped surrogate pairs; a cut one leaves half. Only then is the document copied.
+    if _ESCAPED_SURROGATE.search(body) and _has_lone_surrogate(body):
         cleaned: dict[str, Any] = without_lone_surrogates(document)
         return cleaned
     return document
+
+
+def _has_lone_surrogate(body: bytes) -> bool:
+    """Whether the body escapes half a surrogate pair: a high one not followed at once by a low one, or a low one
+    not right after a high one (JSON's decoder joins exactly those pairs into one character)."""
+    low_expected_at = -1
+    for escape in _SURROGATE_OR_BACKSLASH.finditer(body):
+        if len(escape[0]) == 2:  # an escaped backslash
+            continue
+        high = escape[1] is not None
+        if low_expected_at >= 0:
+            if high or escape.start() != low_expected_at:
+                return True
+            low_expected_at = -1
+        elif high:
+            low_expected_at = escape.end()
+        else:
+            return True
+    return low_expected_at >= 0
 
 
 def receive(
@@ -175,7 +219,7 @@ def receive(
         max_event_age_ms=max_event_age_ms,
         after=after,
     )
-    return replace(result, secret_index=verified.secret_index)
+    return result._replace(secret_index=verified.secret_index)
 
 
 def _reject_constant(name: str) -> None:

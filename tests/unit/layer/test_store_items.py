@@ -178,7 +178,7 @@ def test_a_tombstone_holds_the_message_events_key_and_no_content() -> None:
         "Item": attributes,
         "ConditionExpression": "attribute_not_exists(pk)",
     }
-    nobody = replace(tombstone, customer_id=None)
+    nobody = tombstone._replace(customer_id=None)
     assert nobody.to_item()["pk"] == {"S": "CONV#17841400000000001#-"} and "customer_id" not in nobody.to_item()
 
 
@@ -504,7 +504,12 @@ def test_an_account_item_as_the_updates_left_it_reads() -> None:
         "last_error": {"S": "boom"},
     }
     assert Account.from_item(item) == Account(
-        ACCOUNT, ACTIVE, "s", subscribed_fields=("messages",), connected_at="2025-01-01T00:00:00+00:00"
+        ACCOUNT,
+        ACTIVE,
+        "s",
+        subscribed_fields=("messages",),
+        connected_at="2025-01-01T00:00:00+00:00",
+        last_checked_at="2025-01-01T00:00:00+00:00",
     )
 
 

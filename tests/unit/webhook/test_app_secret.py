@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from webhook.app_secrets import AppSecret
+from webhook.app_secret_model import AppSecret
 
 META_APP_SECRET = "0123456789abcdef0123456789abcdef"
 

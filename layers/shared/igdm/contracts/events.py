@@ -6,55 +6,14 @@ schemas/inbound-event.v1.json from this module and a test fails when the two dis
 """
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION: Literal["1"] = "1"
-
-
-class EventKind(StrEnum):
-    TEXT = "text"
-    ATTACHMENTS = "attachments"
-    STORY_REPLY = "story_reply"
-    REPLY = "reply"
-    QUICK_REPLY = "quick_reply"
-    POSTBACK = "postback"
-    REACTION = "reaction"
-    REACTION_REMOVED = "reaction_removed"
-    READ = "read"
-    MESSAGE_DELETED = "message_deleted"
-    MESSAGE_EDITED = "message_edited"
-    ECHO = "echo"
-    REFERRAL = "referral"
-    OPTIN = "optin"
-    HANDOVER = "handover"
-    COMMENT = "comment"
-    MENTION = "mention"
-    UNSUPPORTED = "unsupported"
-    UNKNOWN = "unknown"
-    GAP = "gap"
-    MESSAGE_STATUS = "message_status"
-    ACCOUNT_STATUS = "account_status"
-    CUSTOMER_FORGOTTEN = "customer_forgotten"
-
-
-# Kinds that can carry the content of a message that gets deleted (its text and media are removed then).
-# Echoes too: a business can unsend; unknown too: a message not understood keeps its content in raw.
-CONTENT_KINDS = frozenset(
-    {
-        EventKind.ECHO,
-        EventKind.UNKNOWN,
-        EventKind.TEXT,
-        EventKind.ATTACHMENTS,
-        EventKind.STORY_REPLY,
-        EventKind.REPLY,
-        EventKind.QUICK_REPLY,
-        EventKind.MESSAGE_EDITED,
-        EventKind.UNSUPPORTED,
-    }
-)
+from igdm.contracts.event_kinds import CONTENT_KINDS as CONTENT_KINDS
+from igdm.contracts.event_kinds import SCHEMA_VERSION as SCHEMA_VERSION
+from igdm.contracts.event_kinds import EventKind as EventKind
+from igdm.contracts.event_kinds import conversation_id as conversation_id
 
 
 # extra="ignore" keeps the published JSON Schema open (no additionalProperties: false), so a consumer
@@ -319,10 +278,6 @@ class InboundEvent(BaseModel):
         "stored about the customer (or account); delete what you keep about them too.",
     )
     raw: dict[str, Any] = Field(description="The item exactly as Meta sent it.")
-
-
-def conversation_id(account_id: str, customer_id: str | None) -> str:
-    return f"{account_id}:{customer_id}" if customer_id else account_id
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,8 +1,14 @@
 """An event serialised once, as ASCII JSON under the queue's and the table's size limits."""
 
-from typing import NamedTuple
+from __future__ import annotations
 
-from igdm.contracts.events import InboundEvent
+from typing import TYPE_CHECKING, NamedTuple
+
+from igdm.contracts.plain_event import PlainEvent
+
+if TYPE_CHECKING:  # a text message's event is a PlainEvent: the webhook's path for it does without pydantic
+    from igdm.contracts.events import InboundEvent
+    from igdm.contracts.plain_event import Event
 
 # Under SQS's 256 KiB message limit with room for attributes, and under DynamoDB's 400 KB item limit.
 MAX_EVENT_BYTES = 200_000
@@ -11,15 +17,15 @@ MAX_EVENT_BYTES = 200_000
 class SerializedEvent(NamedTuple):
     """An event and its JSON, serialised once for both the queue and the table."""
 
-    event: InboundEvent
+    event: Event
     body: str
 
     @classmethod
-    def of(cls, event: InboundEvent) -> "SerializedEvent":
-        body = _portable_json(event)
+    def of(cls, event: Event) -> SerializedEvent:
+        body = event.to_json() if isinstance(event, PlainEvent) else _portable_json(event)
         if len(body) > MAX_EVENT_BYTES:
-            event = _shrunk(event)
-            body = _portable_json(event)
+            shrunk = _shrunk(event.as_model() if isinstance(event, PlainEvent) else event)
+            return cls(shrunk, _portable_json(shrunk))
         return cls(event, body)
 
 
@@ -49,6 +55,8 @@ def _shrunk(event: InboundEvent) -> InboundEvent:
     )
     if len(_portable_json(cut)) <= MAX_EVENT_BYTES:
         return cut
+    from igdm.contracts.events import InboundEvent
+
     skeleton = {name: getattr(event, name) for name in _SKELETON_FIELDS}
     return InboundEvent(**skeleton, raw={}, truncated=True, error="content too large for the queue")
 

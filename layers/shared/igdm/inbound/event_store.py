@@ -5,13 +5,15 @@ Conditional writes go in TransactWriteItems of up to 100 actions (BatchWriteItem
 is sent as the PutItem or UpdateItem it is, with the same condition: a transaction bills twice the write units.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from igdm.contracts.events import CONTENT_KINDS, InboundEvent
+from igdm.contracts.event_kinds import CONTENT_KINDS
 from igdm.contracts.serialized import SerializedEvent
 from igdm.inbound.ingest import EventKey, Found, StorageUnavailable, WindowUpdate
 from igdm.runtime.aws import backoff, error_code
@@ -19,6 +21,9 @@ from igdm.store.attributes import from_attribute, from_attributes, to_attributes
 from igdm.store.conversation_state import ConversationStateItem
 from igdm.store.event_items import TOMBSTONE, EventItem, Tombstone, is_tombstone
 from igdm.store.keys import EVENT_SK_PREFIX, conversation_pk, event_sk, key
+
+if TYPE_CHECKING:  # read back only to remove a deleted message's content
+    from igdm.contracts.events import InboundEvent
 
 _GET_BATCH = 100  # BatchGetItem's limit
 _TRANSACTION_ACTIONS = 100  # TransactWriteItems' limit
@@ -89,6 +94,8 @@ class DynamoEventStore:
             raise StorageUnavailable(f"DynamoDB put_item failed: {type(exc).__name__}") from exc
 
     def content_events(self, account_id: str, customer_id: str, message_id: str) -> list[InboundEvent]:
+        from igdm.contracts.events import InboundEvent
+
         kinds = sorted(k.value for k in CONTENT_KINDS)
         values = to_attributes(
             {

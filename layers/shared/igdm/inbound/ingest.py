@@ -16,17 +16,21 @@ first retries come at once; were every retry for five minutes to fail too, the r
 the queue, which is why consumers also deduplicate on event_id.)
 """
 
+from __future__ import annotations
+
 import contextlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from igdm.contracts.events import CONTENT_KINDS, EventKind, InboundEvent
+from igdm.contracts.event_kinds import CONTENT_KINDS, EventKind
+from igdm.contracts.plain_event import PlainEvent, as_model
 from igdm.contracts.serialized import SerializedEvent
-from igdm.inbound.meta_payload import Envelope
-from igdm.inbound.normalize import deletion_event_id, message_event_id, normalize
-from igdm.meta.echoes import sent_by_gateway
+from igdm.inbound.text_messages import Entries, deletion_event_id, message_event_id, normalize_entries
+
+if TYPE_CHECKING:  # only the rarer events need the pydantic model: a text message's is a PlainEvent
+    from igdm.contracts.events import InboundEvent
+    from igdm.contracts.plain_event import Event
 
 PUBLISH_CHUNK = 100  # events published, then stored (one transaction), before the next chunk
 
@@ -35,8 +39,8 @@ class StorageUnavailable(Exception):
     """DynamoDB or SQS did not take every event; Meta must retry (the caller answers 5xx)."""
 
 
-@dataclass(frozen=True)
-class WindowUpdate:
+# A NamedTuple, not a dataclass: its class is built several times faster, on the webhook's cold start.
+class WindowUpdate(NamedTuple):
     """The latest user-initiated message of a conversation seen in one request."""
 
     account_id: str
@@ -54,12 +58,11 @@ class EventKey(NamedTuple):
     event_id: str
 
     @classmethod
-    def of(cls, event: InboundEvent) -> "EventKey":
+    def of(cls, event: Event) -> EventKey:
         return cls(event.account_id, event.customer_id, event.event_id)
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
     """What the store holds at some events' keys."""
 
     stored: frozenset[str] = frozenset()  # the ids of the events stored
@@ -94,13 +97,13 @@ class EventStore(Protocol):
 
 
 class Receipts(Protocol):
-    def apply(self, events: Iterable[InboundEvent]) -> int:
+    def apply(self, events: Iterable[Event]) -> int:
         """Echoes and reads of messages the gateway sent: their DELIVERED and READ statuses."""
         ...
 
 
 class AfterIngest(Protocol):
-    def apply(self, events: Iterable[InboundEvent], gateway_app_ids: frozenset[str] = frozenset()) -> int:
+    def apply(self, events: Iterable[Event], gateway_app_ids: frozenset[str] = frozenset()) -> int:
         """What some events change once durable (igdm.inbound.handovers, igdm.store.comments); each picks its
         own kinds. A failure answers 503, and Meta's retry applies it again: each must be idempotent."""
         ...
@@ -112,8 +115,7 @@ class EventPublisher(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class IngestResult:
+class IngestResult(NamedTuple):
     received: int
     published: int
     duplicates: int
@@ -127,7 +129,7 @@ class IngestResult:
 
 
 def ingest(
-    envelope: Envelope,
+    envelope: Entries,
     received_at_ms: int,
     store: EventStore,
     publisher: EventPublisher,
@@ -138,7 +140,7 @@ def ingest(
 ) -> IngestResult:
     """Meta's webhook payload, normalised, then ingested."""
     return ingest_events(
-        normalize(envelope, received_at_ms),
+        normalize_entries(envelope, received_at_ms),
         received_at_ms,
         store,
         publisher,
@@ -150,7 +152,7 @@ def ingest(
 
 
 def ingest_events(
-    events: list[InboundEvent],
+    events: Sequence[Event],
     received_at_ms: int,
     store: EventStore,
     publisher: EventPublisher,
@@ -182,7 +184,7 @@ def ingest_events(
     fresh = [e for e in events if e.event_id not in stored]
     published: list[SerializedEvent] = []
 
-    def durable() -> list[InboundEvent]:
+    def durable() -> list[Event]:
         durable_ids = stored | {s.event.event_id for s in published}
         return [e for e in events if e.event_id in durable_ids]
 
@@ -229,22 +231,26 @@ def ingest_events(
     )
 
 
-def _attributed(events: list[InboundEvent], gateway_app_ids: frozenset[str]) -> list[InboundEvent]:
+def _attributed(events: Sequence[Event], gateway_app_ids: frozenset[str]) -> list[Event]:
     """Echoes say whether the gateway sent them (igdm.meta.echoes): only those may settle its messages."""
+    if not any(e.kind == EventKind.ECHO for e in events):
+        return list(events)
+    from igdm.meta.echoes import sent_by_gateway  # imported for echoes only: most requests carry none
+
     return [
-        e.model_copy(update={"sent_by_gateway": sent_by_gateway(e.app_id, e.metadata, gateway_app_ids)})
+        as_model(e).model_copy(update={"sent_by_gateway": sent_by_gateway(e.app_id, e.metadata, gateway_app_ids)})
         if e.kind == EventKind.ECHO
         else e
         for e in events
     ]
 
 
-def without_content(event: InboundEvent) -> InboundEvent:
+def without_content(event: Event) -> InboundEvent:
     """What remains of a message the customer deleted: ids and times, no text, media or raw content."""
     raw: dict[str, Any] = {k: event.raw[k] for k in ("sender", "recipient", "timestamp") if k in event.raw}
     if event.message_id:
         raw["message"] = {"mid": event.message_id, "is_deleted": True}
-    return event.model_copy(
+    return as_model(event).model_copy(
         update={
             "text": None,
             "attachments": [],
@@ -257,26 +263,30 @@ def without_content(event: InboundEvent) -> InboundEvent:
     )
 
 
-def _in_occurrence_order(events: Iterable[InboundEvent]) -> list[InboundEvent]:
+def _in_occurrence_order(events: Iterable[Event]) -> list[Event]:
     """One event per id, sorted by when it happened (stable, so same-time items keep Meta's order)."""
-    unique: dict[str, InboundEvent] = {}
+    unique: dict[str, Event] = {}
     for event in events:
         unique.setdefault(event.event_id, event)
     return sorted(unique.values(), key=lambda e: e.occurred_at)
 
 
-def _deletion_probes(events: Iterable[InboundEvent]) -> dict[EventKey, str]:
+def _deletion_probes(events: Iterable[Event]) -> dict[EventKey, str]:
     """For each event here with a message's content under a key that is not the message's own event's (an
     edit, an item not understood), the key the message's deletion event would have: message id by key. A
-    message's own event needs none: a deletion that came first left a tombstone at its key."""
+    message's own event needs none: a deletion that came first left a tombstone at its key. A PlainEvent is
+    always its message's own event (igdm.inbound.text_messages), so its id is not hashed a second time."""
     return {
         EventKey(e.account_id, e.customer_id, deletion_event_id(e.account_id, e.message_id)): e.message_id
         for e in events
-        if e.kind in CONTENT_KINDS and e.message_id and e.event_id != message_event_id(e.account_id, e.message_id)
+        if e.kind in CONTENT_KINDS
+        and e.message_id
+        and not isinstance(e, PlainEvent)
+        and e.event_id != message_event_id(e.account_id, e.message_id)
     }
 
 
-def _without_deleted_content(events: list[InboundEvent], deleted_before: set[tuple[str, str]]) -> list[InboundEvent]:
+def _without_deleted_content(events: list[Event], deleted_before: set[tuple[str, str]]) -> list[Event]:
     deleted = deleted_before | {
         (e.account_id, e.message_id) for e in events if e.kind == EventKind.MESSAGE_DELETED and e.message_id
     }
@@ -287,8 +297,8 @@ def _without_deleted_content(events: list[InboundEvent], deleted_before: set[tup
     ]
 
 
-def _window_updates(events: Iterable[InboundEvent]) -> list[WindowUpdate]:
-    latest: dict[tuple[str, str], InboundEvent] = {}
+def _window_updates(events: Iterable[Event]) -> list[WindowUpdate]:
+    latest: dict[tuple[str, str], Event] = {}
     for event in events:
         if event.user_initiated and event.customer_id:
             key = (event.account_id, event.customer_id)
@@ -301,7 +311,7 @@ def _window_updates(events: Iterable[InboundEvent]) -> list[WindowUpdate]:
     ]
 
 
-def _remove_content(store: EventStore, deletion: InboundEvent) -> None:
+def _remove_content(store: EventStore, deletion: Event) -> None:
     """The deleted message's stored events, scrubbed; and when its own event is not stored (yet), a tombstone at
     that event's key, so that the lookup of a later delivery of it (Meta's retry of an earlier POST, the
     reconciler) finds it deleted. Again for a redelivered deletion: a failure after it was stored is retried."""

@@ -5,77 +5,22 @@ Unknown fields are kept, ids arrive as strings or JSON numbers (some exceed 2^53
 Items are validated one at a time by the normaliser, so one odd item never rejects its batch.
 """
 
-import math
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from igdm.inbound.meta_values import HANDOVER_KEYS as HANDOVER_KEYS
+from igdm.inbound.meta_values import ID_PATTERN as ID_PATTERN
+from igdm.inbound.meta_values import MAX_EPOCH_MS as MAX_EPOCH_MS
+from igdm.inbound.meta_values import as_epoch_ms, as_epoch_ms_or_none, as_id, as_list
 
-def _as_id(value: Any) -> Any:
-    # bool is an int subclass; an id of `true` is not an id.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-# Meta's ids are digits, and mids base64-like text: printable ASCII. Anything else in an id field is
-# not an id, and must not reach a table key or a queue's message group id.
-ID_PATTERN = r"^[!-~]{1,256}$"
-
-
-_SECONDS_CEILING = 100_000_000_000  # below this an epoch value is seconds (year 5138 in seconds)
-_MILLIS_CEILING = 100_000_000_000_000  # above this it is microseconds
-MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last instant a datetime can hold
-
-
-def _as_epoch_ms(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not a timestamp")  # pydantic would take true as 1
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = float(text) if "." in text or "e" in text.lower() else int(text)
-        except ValueError:
-            return value
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if value != value else -1  # NaN / infinities: let the range check reject them
-    if isinstance(value, (int, float)):
-        try:
-            if value < _SECONDS_CEILING:
-                value = value * 1000
-            elif value >= _MILLIS_CEILING:
-                value = value / 1000
-            return int(value)
-        except OverflowError:  # -1e306 * 1000 is -inf, 10**400 / 1000 no float: far out of range either way
-            return -1
-    return value
-
-
-def _as_epoch_ms_or_none(value: Any) -> int | None:
-    """entry.time is only a fallback: an unusable one is dropped, never a reason to refuse the batch."""
-    try:
-        converted = _as_epoch_ms(value)
-    except (ValueError, OverflowError):
-        return None
-    if isinstance(converted, int) and not isinstance(converted, bool) and 0 <= converted <= MAX_EPOCH_MS:
-        return converted
-    return None
-
-
-MetaId = Annotated[str, BeforeValidator(_as_id), Field(pattern=ID_PATTERN)]
-EpochMillis = Annotated[int, BeforeValidator(_as_epoch_ms), Field(ge=0, le=MAX_EPOCH_MS)]
-LenientEpochMillis = Annotated[int | None, BeforeValidator(_as_epoch_ms_or_none)]
+MetaId = Annotated[str, BeforeValidator(as_id), Field(pattern=ID_PATTERN)]
+EpochMillis = Annotated[int, BeforeValidator(as_epoch_ms), Field(ge=0, le=MAX_EPOCH_MS)]
+LenientEpochMillis = Annotated[int | None, BeforeValidator(as_epoch_ms_or_none)]
 
 
 class _Tolerant(BaseModel):
     model_config = ConfigDict(extra="allow")
-
-
-def _as_list(value: Any) -> list[Any]:
-    """null is no items, and a lone object one item: neither is a reason to refuse a signed batch."""
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
 
 
 class Entry(_Tolerant):
@@ -88,7 +33,7 @@ class Entry(_Tolerant):
     field: Any = None
     value: Any = None
 
-    _lists = field_validator("messaging", "standby", "changes", mode="before")(_as_list)
+    _lists = field_validator("messaging", "standby", "changes", mode="before")(as_list)
 
 
 class Envelope(_Tolerant):
@@ -96,7 +41,7 @@ class Envelope(_Tolerant):
     # Each entry is validated on its own by the normaliser, so one odd entry never rejects the others.
     entry: list[Any]
 
-    _entries = field_validator("entry", mode="before")(_as_list)
+    _entries = field_validator("entry", mode="before")(as_list)
 
 
 class Party(_Tolerant):
@@ -171,9 +116,6 @@ class MessagingItem(_Tolerant):
     read: ReadPart | None = None
     referral: dict[str, Any] | None = None
     optin: dict[str, Any] | None = None
-
-
-HANDOVER_KEYS = ("pass_thread_control", "take_thread_control", "request_thread_control", "app_roles")
 
 
 class CommentFrom(_Tolerant):

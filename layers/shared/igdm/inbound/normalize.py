@@ -7,7 +7,7 @@ so a new Meta type never crashes the pipeline or vanishes.
 import hashlib
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
@@ -33,11 +33,14 @@ from igdm.inbound.meta_payload import (
     Change,
     CommentValue,
     Entry,
-    Envelope,
     MentionValue,
     MessagePart,
     MessagingItem,
 )
+from igdm.inbound.text_messages import Entries, deletion_key, message_key, utc
+from igdm.inbound.text_messages import deletion_event_id as deletion_event_id
+from igdm.inbound.text_messages import event_id as event_id
+from igdm.inbound.text_messages import message_event_id as message_event_id
 from igdm.runtime.observability import logger
 
 Source = Literal["messaging", "standby", "changes"]
@@ -69,50 +72,30 @@ COMMENT_FIELDS = frozenset({"comments", "live_comments"})
 UNKNOWN_ACCOUNT = "unknown"  # the account_id of an entry that names no usable account
 
 
-def normalize(envelope: Envelope, received_at_ms: int) -> list[InboundEvent]:
-    received_at = _utc(received_at_ms)
+def normalize(envelope: Entries, received_at_ms: int) -> list[InboundEvent]:
+    received_at = utc(received_at_ms)
     events: list[InboundEvent] = []
     for raw_entry in envelope.entry:
-        try:
-            entry = Entry.model_validate(raw_entry)
-        except ValidationError as exc:
-            events.append(_unusable_entry(raw_entry, received_at, _reason(exc)))
-            continue
-        for item in entry.messaging:
-            events.append(_guarded(entry, item, "messaging", received_at))
-        for item in entry.standby:
-            events.append(_guarded(entry, item, "standby", received_at))
-        for change in entry.changes:
-            events.append(_guarded(entry, change, "changes", received_at))
-        if entry.field is not None:  # Instagram Login's unwrapped form: field/value on the entry
-            events.append(_guarded(entry, {"field": entry.field, "value": entry.value}, "changes", received_at))
+        events.extend(normalize_entry(raw_entry, received_at))
     return events
 
 
-def event_id(account_id: str, natural_key: str) -> str:
-    """Stable across Meta's redeliveries; distinct natural keys give distinct ids."""
-    return hashlib.sha256(f"{account_id}|{natural_key}".encode()).hexdigest()[:32]
+def normalize_entry(raw_entry: Any, received_at: datetime) -> list[InboundEvent]:
+    """One entry's events: every item's, or one unknown event when the entry names no usable account."""
+    try:
+        entry = Entry.model_validate(raw_entry)
+    except ValidationError as exc:
+        return [_unusable_entry(raw_entry, received_at, _reason(exc))]
+    events = [normalize_item(entry, item, "messaging", received_at) for item in entry.messaging]
+    events += [normalize_item(entry, item, "standby", received_at) for item in entry.standby]
+    events += [normalize_item(entry, change, "changes", received_at) for change in entry.changes]
+    if entry.field is not None:  # Instagram Login's unwrapped form: field/value on the entry
+        events.append(normalize_item(entry, {"field": entry.field, "value": entry.value}, "changes", received_at))
+    return events
 
 
-def message_event_id(account_id: str, message_id: str) -> str:
-    """The id of the event a message is (whatever its kind: text, echo, ...), known before it arrives."""
-    return event_id(account_id, _message_key(message_id))
-
-
-def deletion_event_id(account_id: str, message_id: str) -> str:
-    """The id the deletion of ``message_id`` has or will have, known before it arrives."""
-    return event_id(account_id, _deletion_key(message_id))
-
-
-def _message_key(message_id: str) -> str:
-    return f"message|{message_id}"
-
-
-def _deletion_key(message_id: str) -> str:
-    return f"message_deleted|{message_id}"
-
-
-def _guarded(entry: Entry, item: Any, source: Source, received_at: datetime) -> InboundEvent:
+def normalize_item(entry: Entry, item: Any, source: Source, received_at: datetime) -> InboundEvent:
+    """One item's event; an item not understood (or a bug here) gives an unknown event, never an error."""
     raw = item if isinstance(item, dict) else {"item": item}
     try:
         if source == "changes":
@@ -157,7 +140,7 @@ def _from_messaging(entry: Entry, raw: dict[str, Any], source: Source, received_
     ours = item.message is not None and (item.message.is_echo or item.message.is_self)
     outbound = _is_outbound(entry.id, sender, recipient, ours)
     customer = recipient if outbound else sender
-    occurred = _utc(item.timestamp) if item.timestamp is not None else _entry_time(entry, received_at)
+    occurred = utc(item.timestamp) if item.timestamp is not None else _entry_time(entry, received_at)
     ts = item.timestamp if item.timestamp is not None else ""
 
     def build(kind: EventKind, key: str, *, user_initiated: bool = False, **content: Any) -> InboundEvent:
@@ -235,9 +218,9 @@ def _from_other(
 
 
 def _from_message(message: MessagePart, build: "_Builder") -> InboundEvent:
-    key = _message_key(message.mid)
+    key = message_key(message.mid)
     if message.is_deleted:
-        return build(EventKind.MESSAGE_DELETED, _deletion_key(message.mid), message_id=message.mid)
+        return build(EventKind.MESSAGE_DELETED, deletion_key(message.mid), message_id=message.mid)
     content: dict[str, Any] = {
         "message_id": message.mid,
         "text": message.text,
@@ -449,8 +432,4 @@ def _raw_id(party: Any, key: str = "id") -> str | None:
 
 
 def _entry_time(entry: Entry, received_at: datetime) -> datetime:
-    return _utc(entry.time) if entry.time is not None else received_at
-
-
-def _utc(epoch_ms: int) -> datetime:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
+    return utc(entry.time) if entry.time is not None else received_at

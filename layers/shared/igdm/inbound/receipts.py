@@ -7,13 +7,19 @@ An echo of a message whose send had an unknown outcome (no mid came back) settle
 gateway's own app sent it and it names that message unambiguously (igdm.meta.echoes): never by resending.
 """
 
-from collections.abc import Iterable
+from __future__ import annotations
 
-from igdm.contracts.events import EventKind, InboundEvent
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from igdm.contracts.event_kinds import EventKind
 from igdm.meta.echoes import Echo, fingerprint, settled_by
 from igdm.queues.status_publisher import StatusPublisher
 from igdm.store import outbound_records as st
 from igdm.store.outbound_records import OutboundRecords, in_conversation
+
+if TYPE_CHECKING:
+    from igdm.contracts.plain_event import Event
 
 
 class OutboundReceipts:
@@ -21,7 +27,7 @@ class OutboundReceipts:
         self._records = records
         self._statuses = statuses
 
-    def apply(self, events: Iterable[InboundEvent]) -> int:
+    def apply(self, events: Iterable[Event]) -> int:
         """Returns how many statuses moved."""
         moved = 0
         for event in events:
@@ -68,7 +74,7 @@ class OutboundReceipts:
             return None
         return self._records.settle_by_echo(key)
 
-    def _settle_unknown(self, echo: InboundEvent, at_ms: int) -> str | None:
+    def _settle_unknown(self, echo: Event, at_ms: int) -> str | None:
         if echo.customer_id is None or echo.message_id is None:  # the caller checked; this narrows the types
             return None
         attachment = echo.attachments[0].type if echo.attachments else None

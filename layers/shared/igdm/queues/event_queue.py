@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
-from igdm.contracts.events import SCHEMA_VERSION
+from igdm.contracts.event_kinds import SCHEMA_VERSION
 from igdm.contracts.serialized import SerializedEvent
 from igdm.runtime.aws import backoff
 from igdm.runtime.observability import logger, metrics

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
 
 from igdm.inbound.ingest import StorageUnavailable
 from igdm.queues.event_queue import group_id
@@ -24,6 +23,8 @@ def message_group_id(message: OutboundMessage) -> str:
 
 def enqueue(sqs: Any, queue_url: str, message: OutboundMessage | dict[str, Any]) -> str:
     """Validates and sends; returns SQS's MessageId. An invalid message raises ValueError saying what is wrong."""
+    from pydantic import ValidationError
+
     from igdm.contracts.outbound import OutboundMessage, validation_reason
 
     if not isinstance(message, OutboundMessage):
@@ -51,6 +52,8 @@ def enqueue_all(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> Non
     """Validates every message before any is queued (ValueError names the first invalid one, by its position
     when there are several), then sends them in order with SendMessageBatch, ten per call: what one request
     made several (a vendor's message to many customers) costs a tenth of the requests."""
+    from pydantic import ValidationError
+
     from igdm.contracts.outbound import OutboundMessage, validation_reason
 
     valid = []

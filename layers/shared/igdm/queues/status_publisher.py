@@ -2,19 +2,21 @@
 (igdm.contracts.message_status); messages with a callback URL also get a callback job on the callback
 queue (functions/callback)."""
 
+from __future__ import annotations
+
 import json
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from igdm.contracts.events import InboundEvent
-from igdm.contracts.message_status import status_event
+from igdm.contracts.plain_event import as_model
 from igdm.contracts.serialized import SerializedEvent
 from igdm.queues.event_queue import SqsEventPublisher
+from igdm.runtime.unavailable import StatusNotPublished as StatusNotPublished
 from igdm.store.outbound_records import DELIVERED, SENT, OutboundRecord
 
-
-class StatusNotPublished(Exception):
-    """The events queue or the callback queue refused the status: the caller retries."""
+if TYPE_CHECKING:  # the webhook builds a publisher for every request and publishes with it rarely
+    from igdm.contracts.events import InboundEvent
+    from igdm.contracts.plain_event import Event
 
 
 class StatusPublisher:
@@ -29,6 +31,8 @@ class StatusPublisher:
         a consumer must still see SENT first. The repeat is dropped by the queue within its five-minute
         deduplication window, and by consumers after it (same event id); in the same batch, it costs no
         extra request to the events queue."""
+        from igdm.contracts.message_status import status_event
+
         records = [record]
         if record.status == DELIVERED and record.message_ids:
             records.insert(0, replace(record, status=SENT, reason=None, detail=None, error=None))
@@ -44,9 +48,9 @@ class StatusPublisher:
             raise StatusNotPublished(
                 f"the events queue took {len(published)} of {len(serialized)} message_status events"
             )
-        return serialized[-1].event
+        return as_model(serialized[-1].event)  # a status event is pydantic's already: as it is
 
-    def publish_event(self, event: InboundEvent) -> None:
+    def publish_event(self, event: Event) -> None:
         """An event the gateway raises itself about a conversation (a handover it made)."""
         serialized = SerializedEvent.of(event)
         if not self._events.publish([serialized]):

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError, ValidationInfo
 from pydantic_core import PydanticCustomError
 
+from igdm.runtime.configuration_error import ConfigurationError as ConfigurationError
+
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
 
@@ -17,10 +19,6 @@ def _split_commas(value: Any) -> Any:
 
 # A list given in one environment variable as "a,b,c" (how the template passes a CommaDelimitedList).
 CommaList = Annotated[list[str], BeforeValidator(_split_commas)]
-
-
-class ConfigurationError(RuntimeError):
-    """The function's environment is incomplete or invalid; the message names each variable."""
 
 
 # The only hosts the local stack may reach over http: its Graph sandbox listens on 127.0.0.1.

@@ -7,14 +7,13 @@ handler: importing that package loads every resolver it has (AppSync, Bedrock, .
 
 import base64
 import binascii
-import json
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-TEXT_PLAIN = "text/plain"
-APPLICATION_JSON = "application/json"
+from igdm.runtime.http_reply import APPLICATION_JSON as APPLICATION_JSON
+from igdm.runtime.http_reply import TEXT_PLAIN as TEXT_PLAIN
+from igdm.runtime.http_reply import Reply as Reply
 
 
 def _none_as_empty(value: Any) -> Any:
@@ -86,23 +85,3 @@ class HttpApiRequest(BaseModel):
             return base64.b64decode(self.body, validate=True)
         except (binascii.Error, ValueError):
             return None
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: str
-    content_type: str = APPLICATION_JSON
-    headers: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def of_json(cls, status: int, document: dict[str, Any]) -> "Reply":
-        return cls(status, json.dumps(document))
-
-    def to_api_gateway(self) -> dict[str, Any]:
-        return {
-            "statusCode": self.status,
-            "headers": {"Content-Type": self.content_type, **dict(self.headers)},
-            "body": self.body,
-            "isBase64Encoded": False,
-        }

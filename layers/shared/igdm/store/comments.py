@@ -7,16 +7,21 @@ reads the comment before a private reply (get) and records the reply once Meta t
 (mark_replied). The item expires 8 days after the comment: a reply is refused by then anyway.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from igdm.contracts.events import EventKind, InboundEvent
+from igdm.contracts.event_kinds import EventKind
 from igdm.runtime.aws import error_code
 from igdm.store.attributes import from_attributes, to_attributes
 from igdm.store.keys import COMMENT_SK, TTL_ATTRIBUTE, comment_pk, key
+
+if TYPE_CHECKING:
+    from igdm.contracts.plain_event import Event
 
 PRIVATE_REPLY_DAYS = 7
 TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
@@ -32,7 +37,7 @@ class CommentItem:
     replied_by: str | None = None  # the idempotency key of the private reply sent to it
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> "CommentItem":
+    def from_item(cls, item: dict[str, Any]) -> CommentItem:
         attributes = from_attributes(item)
         return cls(
             attributes["account_id"],
@@ -64,7 +69,7 @@ class Comments:
             self._client.transact_write_items(TransactItems=actions[start : start + TRANSACTION_ITEMS])
         return len(actions)
 
-    def _seen(self, event: InboundEvent, comment_id: str) -> dict[str, Any]:
+    def _seen(self, event: Event, comment_id: str) -> dict[str, Any]:
         at = int(event.occurred_at.timestamp() * 1000)
         return {
             "Update": {
@@ -117,7 +122,7 @@ class Comments:
         return True
 
 
-def _customer_comment_id(event: InboundEvent) -> str | None:
+def _customer_comment_id(event: Event) -> str | None:
     """The id of a comment a customer wrote (not the account's own); None for any other event."""
     if event.kind != EventKind.COMMENT or event.direction != "inbound" or event.comment is None:
         return None

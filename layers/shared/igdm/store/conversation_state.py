@@ -5,9 +5,8 @@ igdm.inbound.event_store in a transaction of the POST's conversations, or alone)
 handover webhooks name; the sender records its own handovers and reads both before each send
 (ConversationState)."""
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -28,8 +27,8 @@ _OWNER_FORWARD = "attribute_not_exists(thread_owner_at) OR thread_owner_at < :at
 GATEWAY_OWNER = "gateway"  # the gateway's own app answers the conversation (its app id is not always known)
 
 
-@dataclass(frozen=True)
-class ConversationStateItem:
+# A NamedTuple, not a dataclass: its class is built several times faster, on the webhook's cold start.
+class ConversationStateItem(NamedTuple):
     account_id: str
     customer_id: str
     last_user_message_at: int  # epoch milliseconds
@@ -102,8 +101,7 @@ class ConversationStateItem:
         }
 
 
-@dataclass(frozen=True)
-class ConversationView:
+class ConversationView(NamedTuple):
     """What the sender needs of a conversation before a send, read in one request."""
 
     last_user_message_at: int | None  # epoch milliseconds; None if the customer never wrote

@@ -7,8 +7,7 @@ tombstone at the key the message's event will have says so to the lookup that fi
 content and is no event: every reader of event items skips it (NOT_A_TOMBSTONE, is_tombstone), and the event,
 when it comes, is stored in its place."""
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from igdm.store.attributes import from_attributes, to_attributes
 from igdm.store.keys import TTL_ATTRIBUTE, conversation_pk, event_sk, key
@@ -27,8 +26,8 @@ def is_tombstone(attributes: dict[str, Any]) -> bool:
     return attributes.get(TOMBSTONE) is True
 
 
-@dataclass(frozen=True)
-class EventItem:
+# A NamedTuple, not a dataclass: its class is built several times faster, on the webhook's cold start.
+class EventItem(NamedTuple):
     event_id: str
     kind: str
     account_id: str
@@ -81,8 +80,7 @@ class EventItem:
         return {"Put": {"TableName": table, "Item": self.to_item(), "ConditionExpression": _NOT_STORED_YET}}
 
 
-@dataclass(frozen=True)
-class Tombstone:
+class Tombstone(NamedTuple):
     """At the key a message's event will have: the customer deleted the message before the event was stored."""
 
     event_id: str  # the message's event's (igdm.inbound.normalize.message_event_id)

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from igdm.meta.echoes import Echo, Unsettled, fingerprint
 from igdm.runtime.aws import backoff, error_code
+from igdm.runtime.unavailable import RecordsUnavailable as RecordsUnavailable
 from igdm.store.attributes import from_attributes, to_attributes
 from igdm.store.keys import (
     EVENT_SK_PREFIX,
@@ -54,10 +55,6 @@ PREDECESSORS = {
     FAILED: (PENDING, UNKNOWN),  # from UNKNOWN only by settle_by_echo: an echo proved some parts, not all
     UNKNOWN: (PENDING,),
 }
-
-
-class RecordsUnavailable(Exception):
-    """DynamoDB did not answer: the message is retried later."""
 
 
 @dataclass(frozen=True)
