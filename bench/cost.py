@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from bench.common import Figure, memory_size_mb
+from bench.common import Figure, memory_size_mb, template
 from bench.graph import LATENCY_SECONDS
 from bench.instance import InstanceRun
 from bench.webhook import SinglePosts
@@ -50,6 +50,21 @@ PLATFORM_LOG_BYTES = 350
 # The outbound queue's event source mapping receives and deletes each message alone: a quiet queue. A
 # busy one delivers batches of up to 10 (the template's BatchSize), which divides these requests by up to 10.
 MESSAGES_PER_BATCH = 1
+# What the HTTP API's access log line holds for one of Meta's POSTs: the template's Format with these values
+# (request id, Meta's address, time, route, status, answer bytes, latency, integration status and error,
+# Meta's user agent), measured by _access_log_bytes.
+ACCESS_LOG_SAMPLE = {
+    "requestId": "Jd3mEjV5oAMEbqA=",
+    "identity.sourceIp": "173.252.127.118",
+    "requestTime": "06/Dec/2026:19:42:03 +0000",
+    "routeKey": "POST /webhook",
+    "status": "200",
+    "responseLength": "52",
+    "responseLatency": "57",
+    "integrationStatus": "200",
+    "integrationErrorMessage": "-",
+    "identity.userAgent": "facebookexternalua",
+}
 
 
 PRICES_TAKEN = "2026-11-21"
@@ -119,22 +134,41 @@ def _logs(bytes_: float, lines: float) -> float:
     return ingested / 1e9 * CLOUDWATCH_LOGS_PER_GB
 
 
-def inbound(single: SinglePosts) -> Estimate:
-    """Per event, from the webhook's one-event POSTs (bench.webhook)."""
+def webhook_endpoint() -> str:
+    """The URL the template's WebhookUrl output gives Meta by default: FunctionUrl or HttpApi."""
+    return str(template()["Parameters"]["WebhookEndpoint"]["Default"])
+
+
+def _access_log_bytes() -> int:
+    """One access log line of the HTTP API, as the template's Format writes it for a POST of Meta's."""
+    line = " ".join(str(template()["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]["Format"]).split())
+    for variable in sorted(ACCESS_LOG_SAMPLE, key=len, reverse=True):  # longest first: no prefix eats another
+        line = line.replace(f"$context.{variable}", ACCESS_LOG_SAMPLE[variable])
+    if "$context." in line:
+        raise ValueError(f"no sample value for a variable of the access log format: {line}")
+    return len(line.encode())
+
+
+def inbound(single: SinglePosts, endpoint: str) -> Estimate:
+    """Per event, from the webhook's one-event POSTs (bench.webhook), for Meta posting to ``endpoint``: the
+    function's URL (FunctionUrl) or the HTTP API's /webhook route (HttpApi, which adds its request charge and
+    its access log line)."""
     ledger, events = single.ledger, single.events
     requests = ledger["requests"]
     aws_requests = sum(requests.values()) / events
     memory = memory_size_mb("WebhookFunction")
     duration = _duration_ms(single.cpu_ms, max(0.0, single.wall_ms - single.cpu_ms), aws_requests, memory)
     secret_calls = sum(n for k, n in requests.items() if k.startswith("secretsmanager.")) / events
+    via_api = endpoint == "HttpApi"
+    access_log = _access_log_bytes() + CLOUDWATCH_BYTES_PER_LOG_EVENT if via_api else 0
     parts = {
-        "API Gateway": math.ceil(single.body_bytes / HTTP_API_METERED_BYTES) * HTTP_API_PER_REQUEST,
+        "API Gateway": math.ceil(single.body_bytes / HTTP_API_METERED_BYTES) * HTTP_API_PER_REQUEST if via_api else 0,
         "Lambda": _lambda(duration, memory, 1),
         "DynamoDB": ledger["write_units"] / events * DYNAMODB_PER_WRITE_UNIT
         + ledger["read_units"] / events * DYNAMODB_PER_READ_UNIT,
         "SQS": ledger["sqs_billed"] / events * SQS_FIFO_PER_REQUEST,
         "Secrets Manager": secret_calls * SECRETS_MANAGER_PER_CALL,
-        "CloudWatch Logs": _logs(single.log_bytes, single.log_lines),
+        "CloudWatch Logs": _logs(single.log_bytes, single.log_lines) + access_log / 1e9 * CLOUDWATCH_LOGS_PER_GB,
     }
     usage = _usage(requests, ledger, events, duration)
     return Estimate(sum(parts.values()) * 1e6, {k: v * 1e6 for k, v in parts.items()}, usage)
@@ -189,7 +223,9 @@ OUTBOUND_TARGET = 5.00
 
 
 def figures(single: SinglePosts, sender: InstanceRun) -> list[Figure]:
-    event = inbound(single)
+    endpoint = webhook_endpoint()
+    other_endpoint = "HttpApi" if endpoint == "FunctionUrl" else "FunctionUrl"
+    event, otherwise = inbound(single, endpoint), inbound(single, other_endpoint)
     message = outbound(sender)
     return [
         Figure(
@@ -208,14 +244,21 @@ def figures(single: SinglePosts, sender: InstanceRun) -> list[Figure]:
                 "update is an upper bound; 1 per 4 KB read strongly, half that eventually) and SQS 64 KB chunks, "
                 "and the bytes the function "
                 "logged, priced for the configured MemorySize "
-                f"({memory_size_mb('WebhookFunction')} MB, arm64). The floor is the least any "
-                "webhook-to-queue design pays: a 1 ms invocation behind a Lambda function URL, which costs nothing "
-                "of its own (the gateway's HTTP API costs $1.00 per million requests), and one SQS request. "
+                f"({memory_size_mb('WebhookFunction')} MB, arm64). Meta posts to the URL the template's WebhookUrl "
+                f"output gives by default (WebhookEndpoint={endpoint}): the webhook function's own Lambda function "
+                "URL costs nothing of its own; the HTTP API's /webhook route (WebhookEndpoint=HttpApi) adds $1.00 "
+                f"per million requests and an access log line of {_access_log_bytes()} bytes, in the details. The "
+                "floor is the least any webhook-to-queue design pays: a 1 ms invocation behind a Lambda function "
+                "URL and one SQS request. "
                 "Inbound events are priced one per POST, as Meta mostly delivers them. "
                 f"Target <= ${INBOUND_TARGET:.2f}."
             ),
             target_value=INBOUND_TARGET,
-            details=[f"by service: {event.line()}", f"priced per event: {event.usage}"],
+            details=[
+                f"by service: {event.line()}",
+                f"priced per event: {event.usage}",
+                f"with WebhookEndpoint={other_endpoint}: ${otherwise.total:.2f} per million ({otherwise.line()})",
+            ],
         ),
         Figure(
             "cost_outbound",
