@@ -53,9 +53,3 @@ def test_the_stored_form_is_smaller_and_expands_to_the_published_json(name: str,
     assert len(stored) < len(published)
     defaults = {name: field.get_default(call_default_factory=True) for name, field in InboundEvent.model_fields.items()}
     assert [k for k, v in json.loads(stored).items() if v == defaults[k]] == []
-
-
-def test_a_text_messages_stored_event_fits_an_item_in_one_kilobyte() -> None:
-    (_, event), *_ = events()
-    stored = event.model_dump_json(ensure_ascii=True, exclude_defaults=True)
-    assert len(stored) < 700 < len(event.model_dump_json(ensure_ascii=True))

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from igdm.contracts.events import InboundEvent
 from igdm.contracts.plain_event import PlainEvent, as_model
 from igdm.contracts.serialized import MAX_EVENT_BYTES, SerializedEvent
+from igdm.contracts.stored_events import expanded
 from igdm.inbound.meta_payload import Envelope
 from igdm.inbound.normalize import normalize
 from igdm.inbound.text_messages import SignedBody, normalize_entries
@@ -44,6 +45,8 @@ def same_events(document: dict[str, Any], received_at_ms: int = RECEIVED_MS) -> 
         assert as_model(plain) == model
         body = SerializedEvent.of(plain).body
         assert body == SerializedEvent.of(model).body
+        # The item keeps the event without its default fields; the readers get the published JSON back.
+        assert expanded(SerializedEvent.of(plain).stored()) == body == expanded(SerializedEvent.of(model).stored())
         assert body.isascii() and len(body) <= MAX_EVENT_BYTES
         validator().validate(json.loads(body))
     return fast

@@ -150,6 +150,15 @@ class PlainEvent(NamedTuple):
 
     def to_json(self) -> str:
         """The event as InboundEvent.model_dump_json(ensure_ascii=True) writes it."""
+        return self._json(_DEFAULT_FIELDS)
+
+    def to_stored_json(self) -> str:
+        """The event as its item keeps it (igdm.contracts.stored_events): without the fields a text message never
+        carries, all at their defaults; as InboundEvent.model_dump_json(ensure_ascii=True, exclude_defaults=True)
+        would give it but for the fields before ``text``, written whatever their value."""
+        return self._json(_RAW_FIELD)
+
+    def _json(self, defaults: str) -> str:
         return "".join(
             (
                 '{"schema_version":',
@@ -178,7 +187,7 @@ class PlainEvent(NamedTuple):
                 _optional(self.message_id),
                 ',"text":',
                 _optional(self.text),
-                _DEFAULT_FIELDS,
+                defaults,
                 _raw_json(self.raw),
                 "}",
             )
@@ -211,6 +220,7 @@ _DEFAULT_FIELDS = (
     '"is_self":false,"app_id":null,"metadata":null,"sent_by_gateway":null,"content_deleted":false,'
     '"truncated":false,"error":null,"status":null,"account":null,"erasure":null,"raw":'
 )
+_RAW_FIELD = ',"raw":'  # in the stored form, text is followed by raw: the fields between are at their defaults
 
 
 def _string(text: str) -> str:

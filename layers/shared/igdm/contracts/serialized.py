@@ -28,6 +28,12 @@ class SerializedEvent(NamedTuple):
             return cls(shrunk, _portable_json(shrunk))
         return cls(event, body)
 
+    def stored(self) -> str:
+        """The event as its item keeps it: without its fields at their defaults (igdm.contracts.stored_events)."""
+        if isinstance(self.event, PlainEvent):
+            return self.event.to_stored_json()
+        return self.event.model_dump_json(ensure_ascii=True, exclude_defaults=True)
+
 
 def _portable_json(event: InboundEvent) -> str:
     """ASCII JSON: SQS refuses some characters customers can type (U+FFFF), and every parser accepts escapes."""

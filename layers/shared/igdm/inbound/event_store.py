@@ -137,7 +137,7 @@ class DynamoEventStore:
             message_id=event.message_id or None,
             occurred_at=_epoch_ms(event.occurred_at),
             received_at=event.received_at.isoformat(),
-            event=serialized.body,
+            event=serialized.stored(),  # without its default fields: a text message's item in one write unit
             expires_at=int(event.received_at.timestamp()) + self._retention_seconds,
         )
 

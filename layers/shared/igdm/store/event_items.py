@@ -35,7 +35,7 @@ class EventItem(NamedTuple):
     message_id: str | None  # absent from the item when the event has none
     occurred_at: int  # epoch milliseconds
     received_at: str  # ISO 8601
-    event: str  # the whole event as ASCII-only JSON, the body published on the queue
+    event: str  # the event as ASCII-only JSON without its default fields (igdm.contracts.stored_events)
     expires_at: int  # TTL, epoch seconds
 
     def key(self) -> dict[str, Any]:
