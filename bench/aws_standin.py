@@ -14,14 +14,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from bench.aws_ledger import StubAnswers
-from bench.common import LOOPBACK, ROOT, stop_process
+from bench.common import LOOPBACK, ROOT, serve_bounded, stop_process
 
 # X-Amz-Target's prefix: the service it addresses (JSON protocol).
 SERVICES = {"DynamoDB_20120810": "dynamodb", "AmazonSQS": "sqs", "secretsmanager": "secretsmanager"}
@@ -112,12 +111,7 @@ class StandIn:
 
 def main(port_file: str, secret_string: str, latency_ms: str = "0", time_limit: str = str(DEFAULT_TIME_LIMIT)) -> None:
     server = _Server(StubAnswers(secret_string), float(latency_ms) / 1000)
-    # Bounded: the server stops by itself however its parent ends.
-    threading.Timer(float(time_limit), server.shutdown).start()
-    written = Path(port_file).with_suffix(".tmp")
-    written.write_text(str(server.server_address[1]))
-    written.replace(port_file)  # whole, never half-written
-    server.serve_forever()
+    serve_bounded(server, port_file, float(time_limit))
 
 
 if __name__ == "__main__":

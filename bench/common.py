@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -201,6 +202,18 @@ def stop_process(process: "subprocess.Popen[Any]", grace: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=5)
+
+
+def serve_bounded(server: Any, port_file: str, time_limit: float) -> None:
+    """A stand-in's loopback server, serving until ``time_limit`` seconds have passed however its parent ends; its
+    port written to ``port_file`` whole (never half-written) once it listens."""
+    timer = threading.Timer(time_limit, server.shutdown)
+    timer.daemon = True
+    timer.start()
+    written = Path(port_file).with_suffix(".tmp")
+    written.write_text(str(server.server_address[1]))
+    written.replace(port_file)
+    server.serve_forever()
 
 
 def write_result(path: str, document: dict[str, Any]) -> None:

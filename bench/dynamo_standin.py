@@ -39,10 +39,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-from bench.common import LOOPBACK, REGION
+from bench.common import LOOPBACK, REGION, serve_bounded
 from bench.moto_standin import DEFAULT_LATENCY_MS, DEFAULT_TIME_LIMIT, StandInProcess
 
 ACCOUNT = "123456789012"
@@ -989,14 +988,7 @@ class DynamoStandIn(StandInProcess):
 
 def main(port_file: str, latency_ms: str = str(DEFAULT_LATENCY_MS), time_limit: str = str(DEFAULT_TIME_LIMIT)) -> None:
     server = _Server(float(latency_ms) / 1000)
-    # Bounded: the server stops by itself however its parent ends.
-    timer = threading.Timer(float(time_limit), server.shutdown)
-    timer.daemon = True
-    timer.start()
-    written = Path(port_file).with_suffix(".tmp")
-    written.write_text(str(server.server_address[1]))
-    written.replace(port_file)  # whole, never half-written
-    server.serve_forever()
+    serve_bounded(server, port_file, float(time_limit))
 
 
 if __name__ == "__main__":

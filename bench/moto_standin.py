@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Self
 
-from bench.common import LOOPBACK, REGION, ROOT, stop_process
+from bench.common import LOOPBACK, REGION, ROOT, serve_bounded, stop_process
 
 DEFAULT_LATENCY_MS = 5.0
 DEFAULT_TIME_LIMIT = 600.0
@@ -152,14 +152,7 @@ def process_cpu_seconds(pid: int) -> float:
 
 def main(port_file: str, latency_ms: str = str(DEFAULT_LATENCY_MS), time_limit: str = str(DEFAULT_TIME_LIMIT)) -> None:
     server = serve(float(latency_ms) / 1000)
-    # Bounded: the server stops by itself however its parent ends.
-    timer = threading.Timer(float(time_limit), server.shutdown)
-    timer.daemon = True
-    timer.start()
-    written = Path(port_file).with_suffix(".tmp")
-    written.write_text(str(server.server_address[1]))
-    written.replace(port_file)  # whole, never half-written
-    server.serve_forever()
+    serve_bounded(server, port_file, float(time_limit))
 
 
 if __name__ == "__main__":
