@@ -5,9 +5,9 @@ igdm.runtime.http_api.HttpApiRequest, imported then, so that what it refuses is 
 and what it accepts (a console test's nulls, numbers as strings) is read as before.
 """
 
-import base64
-import binascii
 from typing import Any, NamedTuple
+
+from igdm.runtime.http_body import decoded_body
 
 # A function URL has one route: its event's routeKey is this, and the method and path are the request's own.
 FUNCTION_URL_ROUTE_KEY = "$default"
@@ -36,16 +36,8 @@ class WebhookRequest(NamedTuple):
         return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
 
     def raw_body(self) -> bytes | None:
-        """The exact bytes sent (AWS base64-encodes what it cannot pass as text); None if the body claims
-        base64 but is not."""
-        if not self.body:
-            return b""
-        if not self.is_base64_encoded:
-            return self.body.encode("utf-8")
-        try:
-            return base64.b64decode(self.body, validate=True)
-        except (binascii.Error, ValueError):
-            return None
+        """The exact bytes sent; None if the body claims base64 but is not."""
+        return decoded_body(self.body, self.is_base64_encoded)
 
 
 def webhook_request(event: dict[str, Any]) -> WebhookRequest:
