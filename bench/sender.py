@@ -47,6 +47,7 @@ from bench.common import (
     LOOPBACK,
     REGION,
     Figure,
+    busiest_second,
     clean_environment,
     function_property,
     lambda_path,
@@ -647,20 +648,10 @@ def _summary(
         duplicates=duplicates,
         outcomes=outcomes,
         cpu_ms_per_send=cpu * 1000 / max(len(sent), 1),
-        busiest_second=max((_busiest_second(t) for t in by_account.values()), default=0),
+        busiest_second=max((busiest_second(t) for t in by_account.values()), default=0),
         limiter_updates_per_send=rate_updates / max(len(sent), 1),
         per_account=per_account,
     )
-
-
-def _busiest_second(times: list[float]) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, at in enumerate(times):
-        while at - times[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def measure(latency_ms: float | None = None) -> list[Figure]:

@@ -51,6 +51,7 @@ from typing import Any
 from bench.common import (
     LOOPBACK,
     Figure,
+    busiest_second,
     clean_environment,
     function_property,
     lambda_path,
@@ -440,10 +441,10 @@ def _summary(
         if span > 0
         else 0.0,
         "hottest_index_writes": _busiest_second_by_key(aws.writes, "record"),
-        "busiest_account_second": max((_busiest_second(t) for t in by_account.values()), default=0),
+        "busiest_account_second": max((busiest_second(t) for t in by_account.values()), default=0),
         "events_queue_batches_per_second": requests["sqs.SendMessageBatch"] / span if span > 0 else 0.0,
         "secret_reads_per_send": requests["secretsmanager.GetSecretValue"] / n,
-        "secret_reads_peak_second": _busiest_second([at for at in aws.secret_reads]),
+        "secret_reads_peak_second": busiest_second([at for at in aws.secret_reads]),
         "account_listings": aws.listings,
         "account_items_read": aws.account_items_read,
         "cpu_ms_per_send": cpu * 1000 / n,
@@ -455,17 +456,7 @@ def _busiest_second_by_key(writes: list[tuple[str, str, float]], kind: str) -> i
     for what, partition, at in writes:
         if what == kind:
             by_key.setdefault(partition, []).append(at)
-    return max((_busiest_second(t) for t in by_key.values()), default=0)
-
-
-def _busiest_second(times: list[float]) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, at in enumerate(times):
-        while at - times[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+    return max((busiest_second(t) for t in by_key.values()), default=0)
 
 
 # ------------------------------------------------------------------ the stage
