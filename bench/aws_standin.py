@@ -10,22 +10,18 @@ when its parent kills it). `StandIn` starts one and stops it.
 """
 
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 from bench.aws_ledger import StubAnswers
-from bench.common import LOOPBACK, ROOT, serve_bounded, stop_process
+from bench.common import LOOPBACK, serve_bounded
+from bench.moto_standin import StandInProcess
 
 # X-Amz-Target's prefix: the service it addresses (JSON protocol).
 SERVICES = {"DynamoDB_20120810": "dynamodb", "AmazonSQS": "sqs", "secretsmanager": "secretsmanager"}
 DEFAULT_TIME_LIMIT = 600.0
-START_TIME_LIMIT = 30.0
 
 
 class _Server(ThreadingHTTPServer):
@@ -71,42 +67,17 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # a line per request would be the bench's own noise
 
 
-class StandIn:
+class StandIn(StandInProcess):
     """The stand-in in its own process, for a `with` block: ``url`` is its endpoint."""
 
+    module = "bench.aws_standin"
+
     def __init__(self, secret_string: str, latency_ms: float = 0.0, time_limit: float = DEFAULT_TIME_LIMIT) -> None:
-        self._scratch = tempfile.TemporaryDirectory(prefix="bench-aws-")
-        port_file = Path(self._scratch.name) / "port"
-        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [
-                sys.executable,
-                "-m",
-                "bench.aws_standin",
-                str(port_file),
-                secret_string,
-                str(latency_ms),
-                str(time_limit),
-            ],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        deadline = time.monotonic() + START_TIME_LIMIT
-        while not port_file.exists() or not port_file.read_text().strip():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the AWS stand-in did not start")
-            time.sleep(0.05)
-        self.url = f"http://{LOOPBACK}:{int(port_file.read_text())}"
+        self._secret_string = secret_string
+        super().__init__(latency_ms, time_limit)
 
-    def __enter__(self) -> "StandIn":
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        stop_process(self._process, grace=10)
-        self._scratch.cleanup()
+    def arguments(self) -> list[str]:
+        return [self._secret_string]
 
 
 def main(port_file: str, secret_string: str, latency_ms: str = "0", time_limit: str = str(DEFAULT_TIME_LIMIT)) -> None:

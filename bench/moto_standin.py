@@ -87,8 +87,8 @@ def serve(latency_seconds: float) -> Any:
 
 
 class StandInProcess:
-    """A stand-in for AWS in its own process (``python -m <module> <port file> <latency ms> <time limit s>``), for a
-    `with` block: ``url`` is its endpoint."""
+    """A stand-in for AWS in its own process (``python -m <module> <port file> [arguments] <latency ms> <time limit
+    s>``), for a `with` block: ``url`` is its endpoint."""
 
     module = "bench.moto_standin"
 
@@ -97,7 +97,7 @@ class StandInProcess:
         self._scratch = tempfile.TemporaryDirectory(prefix="bench-aws-")
         port_file = Path(self._scratch.name) / "port"
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", self.module, str(port_file), str(latency_ms), str(time_limit)],
+            [sys.executable, "-m", self.module, str(port_file), *self.arguments(), str(latency_ms), str(time_limit)],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
@@ -108,6 +108,10 @@ class StandInProcess:
                 raise RuntimeError(f"{self.module} did not start")
             time.sleep(0.05)
         self.url = f"http://{LOOPBACK}:{int(port_file.read_text())}"
+
+    def arguments(self) -> list[str]:
+        """What the module's main takes between the port file and the latency."""
+        return []
 
     def __enter__(self) -> Self:
         return self
