@@ -9,14 +9,12 @@ It binds 127.0.0.1 on a free port, writes the port to the file, and stops by its
 when its parent kills it). `StandIn` starts one and stops it.
 """
 
-import json
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 
 from bench.aws_ledger import StubAnswers
-from bench.common import LOOPBACK, serve_bounded
+from bench.common import LOOPBACK, JsonAnswers, serve_bounded
 from bench.moto_standin import StandInProcess
 
 # X-Amz-Target's prefix: the service it addresses (JSON protocol).
@@ -33,7 +31,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__((LOOPBACK, 0), _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonAnswers):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as AWS's endpoints: botocore's pool reuses the connection
     disable_nagle_algorithm = True
@@ -43,28 +41,16 @@ class _Handler(BaseHTTPRequestHandler):
         prefix, _, operation = (self.headers.get("X-Amz-Target") or "").partition(".")
         service = SERVICES.get(prefix)
         if service is None:
-            self._answer(400, {"__type": "UnknownOperationException", "message": f"no target {prefix!r}"})
+            self.answer(400, {"__type": "UnknownOperationException", "message": f"no target {prefix!r}"})
             return
         try:
             answer = self.server.answers.answer(service, operation, body)
         except NotImplementedError as exc:
-            self._answer(400, {"__type": "UnknownOperationException", "message": str(exc)})
+            self.answer(400, {"__type": "UnknownOperationException", "message": str(exc)})
             return
         if self.server.latency:
             time.sleep(self.server.latency)
-        self._answer(200, answer)
-
-    def _answer(self, status: int, document: dict[str, Any]) -> None:
-        payload = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/x-amz-json-1.0")
-        self.send_header("x-amzn-RequestId", "bench")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # a line per request would be the bench's own noise
+        self.answer(200, answer)
 
 
 class StandIn(StandInProcess):

@@ -15,6 +15,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from functools import cache
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -202,6 +203,23 @@ def stop_process(process: "subprocess.Popen[Any]", grace: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=5)
+
+
+class JsonAnswers(BaseHTTPRequestHandler):
+    """A stand-in's request handler: answers as AWS's JSON protocol does, and no line per request (it would be the
+    bench's own noise)."""
+
+    def answer(self, status: int, document: dict[str, Any]) -> None:
+        payload = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("x-amzn-RequestId", "bench")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 def serve_bounded(server: Any, port_file: str, time_limit: float) -> None:

@@ -38,10 +38,10 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
-from bench.common import LOOPBACK, REGION, serve_bounded
+from bench.common import LOOPBACK, REGION, JsonAnswers, serve_bounded
 from bench.moto_standin import DEFAULT_LATENCY_MS, DEFAULT_TIME_LIMIT, StandInProcess
 
 ACCOUNT = "123456789012"
@@ -944,7 +944,7 @@ class _Server(ThreadingHTTPServer):
         self.lock = threading.Lock()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonAnswers):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as AWS's endpoints: botocore's pool reuses the connection
     disable_nagle_algorithm = True
@@ -966,18 +966,9 @@ class _Handler(BaseHTTPRequestHandler):
             status = error.status
         except Exception as exc:  # a request this stand-in reads wrong: the sender sees a 500, and it is counted
             answer, status = {"__type": "InternalServerError", "message": f"{type(exc).__name__}: {exc}"}, 500
-        payload = json.dumps(answer).encode()
         if self.server.half_latency:
             time.sleep(self.server.half_latency)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/x-amz-json-1.0")
-        self.send_header("x-amzn-RequestId", "bench")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # a line per request would be the bench's own noise
+        self.answer(status, answer)
 
 
 class DynamoStandIn(StandInProcess):
