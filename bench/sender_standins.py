@@ -153,6 +153,9 @@ class MemoryRecords:
         )
         return changed.refusals if changed is not None else 0
 
+    def part_released(self, idempotency_key: str, part: int) -> None:
+        self._change(idempotency_key, lambda r: r.inflight_part == part, inflight_part=None)
+
     def settle_by_echo(self, idempotency_key: str) -> OutboundRecord | None:
         return self.settle(idempotency_key, "DELIVERED")  # the bench's messages are one part each
 

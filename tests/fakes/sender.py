@@ -130,6 +130,9 @@ class MemoryRecords:
         )
         return updated.refusals if updated is not None else 0
 
+    def part_released(self, idempotency_key: str, part: int) -> None:
+        self._update(idempotency_key, lambda r: r.inflight_part == part, inflight_part=None)
+
     def settle(
         self,
         idempotency_key: str,

@@ -105,3 +105,14 @@ def test_a_record_no_longer_waiting_for_the_part_takes_neither_write(records: Ou
     assert item(dynamodb, message_id_pk("m_1"), MESSAGE_ID_SK) == {}
     stored = records.get("k")
     assert stored is not None and (stored.status, stored.message_ids) == ("UNKNOWN", [])
+
+
+def test_a_part_released_is_no_longer_in_flight_nor_an_attempt(records: OutboundRecords, dynamodb: Any) -> None:
+    claim(records, "late", inflight_at=IN_FLIGHT_SINCE)  # marked in flight, then it missed its rate slot
+    records.part_released("late", 0)
+    released = records.get("late")
+    assert released is not None and (released.status, released.inflight_part, released.refusals) == (PENDING, None, 0)
+    assert item(dynamodb, "OUT#late", "MESSAGE")["attempts"] == {"N": "0"}
+    assert records.begin_part("late", 0)  # the next receive marks it and sends it, as a first try
+    records.part_released("late", 1)  # another part than the one in flight: nothing changes
+    assert records.get("late").inflight_part == 0  # type: ignore[union-attr]

@@ -105,6 +105,8 @@ def test_slots_are_handed_out_in_order_and_refused_beyond_max_wait(dynamodb: Any
     # The first goes at once; each next one an interval later (less the small burst tolerance).
     expected = [0.0] + [k * interval - tolerance for k in (1, 2, 3, 4)]
     assert [s.wait for s in slots[:5]] == pytest.approx(expected, abs=1e-5)  # tat is stored to the microsecond
+    # Each slot also says when it opens, on the limiter's clock, so that a caller can keep to it.
+    assert [s.at for s in slots[:5]] == pytest.approx([now[0] + wait for wait in expected], abs=1e-5)
     assert slots[4].wait <= 0.05 < slots[5].wait  # the sixth slot is beyond max_wait: refused, nothing counted
     assert slots[6].wait == slots[5].wait
 

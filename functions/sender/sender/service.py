@@ -47,7 +47,7 @@ from igdm.store.accounts import DISCONNECTED, Account
 from igdm.store.comments import PRIVATE_REPLY_DAYS, CommentItem
 from igdm.store.conversation_state import GATEWAY_OWNER, ConversationView
 from igdm.store.outbound_records import OutboundRecord
-from igdm.store.rate_limits import Slot
+from igdm.store.rate_limits import ON_TIME_SECONDS, Slot
 from sender import errors
 from sender.errors import ErrorClass
 from sender.graph import Accepted, Ambiguous, NotSent, Outcome, Refused, regain_seconds
@@ -55,6 +55,7 @@ from sender.graph_requests import GraphSend, build_requests, without_marker
 from sender.policy import decide
 
 INLINE_WAIT_LIMIT = 1.0  # wait this long for a rate slot inside the invocation; longer, hand back to SQS
+MAX_SLOT_RETAKES = 2  # new slots a part may take after it missed its own (_keep_to_slot)
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0
 MAX_SEND_ATTEMPTS = 10  # failed requests to Meta before a message ends FAILED retries_exhausted
@@ -105,6 +106,8 @@ class Records(Protocol):
         ...
 
     def part_not_sent(self, idempotency_key: str, part: int) -> int: ...
+
+    def part_released(self, idempotency_key: str, part: int) -> None: ...
 
     def settle(
         self,
@@ -455,7 +458,8 @@ class Sender:
         customer = message.recipient.id or ""
         valid_until_ms = _epoch_ms_of(message.valid_until)
         try:
-            self._wait_for_rate(account.account_id, "text", valid_until_ms)
+            opens = self._wait_for_rate(account.account_id, "text", valid_until_ms)
+            self._keep_to_slot(account.account_id, "text", opens, valid_until_ms)
         except Retry as wait:
             return self._retry_or_fail(
                 record, receive_count, record.refusals, wait.reason, delay=wait.delay, valid_until_ms=valid_until_ms
@@ -536,7 +540,7 @@ class Sender:
         # (a part found in flight later is taken as possibly sent).
         token = self.accounts.token(attempt.account, fresh=attempt.token_refetched)
         try:
-            self._wait_for_rate(attempt.account.account_id, send.rate_class, attempt.valid_until_ms)
+            opens = self._wait_for_rate(attempt.account.account_id, send.rate_class, attempt.valid_until_ms)
         except Retry as wait:  # nothing was sent; on the last receive it must still end with a status
             return self._retry_or_fail(
                 attempt.record,
@@ -549,6 +553,18 @@ class Sender:
         if attempt.valid_until_ms is not None and self.clock() * 1000 >= attempt.valid_until_ms:
             return self._settle(attempt.record, st.FAILED, "expired", _expired_detail(attempt.record))
         self._mark_in_flight(attempt)
+        try:
+            self._keep_to_slot(attempt.account.account_id, send.rate_class, opens, attempt.valid_until_ms)
+        except Retry as wait:  # the part never left: no longer in flight, so a later receive sends it
+            self.records.part_released(attempt.record.idempotency_key, attempt.part)
+            return self._retry_or_fail(
+                attempt.record,
+                attempt.receive_count,
+                attempt.record.refusals,
+                wait.reason,
+                delay=wait.delay,
+                valid_until_ms=attempt.valid_until_ms,
+            )
         started_ms = int(self.clock() * 1000)
         outcome = self.graph.send(token, send.body, send.endpoint)
         if isinstance(outcome, Accepted):
@@ -695,7 +711,8 @@ class Sender:
         reason = errors.reason(error_class, error)
         return self._settle(record, st.FAILED, reason, error.message or "Meta refused the message", error.as_dict())
 
-    def _wait_for_rate(self, account_id: str, rate_class: str, valid_until_ms: int | None = None) -> None:
+    def _wait_for_rate(self, account_id: str, rate_class: str, valid_until_ms: int | None = None) -> float:
+        """Reserve the account's next slot and wait for it: when it opened (epoch seconds)."""
         # A slot further off than this goes back to SQS rather than hold the invocation (and the rest of
         # its batch), and never so late that the call could outlive the invocation, or the message's validity.
         max_wait = min(INLINE_WAIT_LIMIT, self.remaining_seconds() - 15)
@@ -704,8 +721,23 @@ class Sender:
         slot = self.limiter.acquire(account_id, rate_class, max_wait)
         if not slot.reserved:
             raise Retry(slot.wait, f"{rate_class} rate limit of account {account_id}")
-        if slot.wait > 0:
-            self.sleep(slot.wait)
+        opens = slot.at if slot.at is not None else self.clock() + slot.wait
+        if (wait := opens - self.clock()) > 0:
+            self.sleep(wait)
+        return opens
+
+    def _keep_to_slot(self, account_id: str, rate_class: str, opens: float, valid_until_ms: int | None) -> None:
+        """Go only within ON_TIME_SECONDS of the slot that opened at ``opens``; a call later than that takes
+        a new slot (the missed one goes unused), up to MAX_SLOT_RETAKES times, then Retry. Calls that leave
+        later than their slots by different amounts reach Meta closer together than the limiter spaced them:
+        in a burst's first second, every instance starting at once, enough to be throttled."""
+        for retake in range(MAX_SLOT_RETAKES + 1):
+            if self.clock() - opens <= ON_TIME_SECONDS:
+                return
+            self.metrics.count("RateSlotsMissed")
+            if retake < MAX_SLOT_RETAKES:
+                opens = self._wait_for_rate(account_id, rate_class, valid_until_ms)
+        raise Retry(1.0, f"missed {MAX_SLOT_RETAKES + 1} {rate_class} rate slots of account {account_id} in a row")
 
     def _retry_or_fail(
         self,

@@ -432,6 +432,16 @@ class OutboundRecords:
         )
         return record.refusals if record is not None else 0
 
+    def part_released(self, idempotency_key: str, part: int) -> None:
+        """Part ``part`` was marked in flight but never left (it missed its rate slot): no longer in flight, and
+        not counted as an attempt, so the next receive sends it rather than take it for possibly sent."""
+        self._update(
+            idempotency_key,
+            "SET updated_at = :now ADD attempts :less REMOVE inflight_part",
+            "inflight_part = :part",
+            {":part": part, ":less": -1},
+        )
+
     def settle_by_echo(self, idempotency_key: str) -> OutboundRecord | None:
         """An UNKNOWN message whose uncertain part's echo came: DELIVERED when that part was its last, else
         FAILED partially_sent, since the parts after it were never sent (a resend would repeat the rest)."""

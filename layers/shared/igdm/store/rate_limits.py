@@ -14,7 +14,7 @@ A wrong guess is refused by its condition and returns the item, so it costs one 
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -24,8 +24,13 @@ from igdm.runtime.aws import error_code
 from igdm.store.attributes import from_attributes, to_attributes
 from igdm.store.keys import RATE_SK, TTL_ATTRIBUTE, key, rate_pk
 
-# How much closer together two calls may arrive at Meta than they left here (network and scheduling).
+# How much closer together two calls may arrive at Meta than their slots are (scheduling and network).
 JITTER_ALLOWANCE_SECONDS = 0.04
+# The half of that allowance a call may spend between its slot and leaving for Meta (the AWS writes in
+# between, a busy instance); the other half is the network's. A caller later than this takes a new slot
+# rather than go: the first calls of a burst, held up by cold connections or a loaded instance, would
+# otherwise reach Meta together with the ones behind them that kept to their slots.
+ON_TIME_SECONDS = JITTER_ALLOWANCE_SECONDS / 2
 # An account this instance found busy is taken to be busy still for this long past the tat it saw: the other
 # senders' reservations keep it ahead while this one waits for Meta's answer and takes its next message.
 BUSY_MEMORY_SECONDS = 1.0
@@ -41,10 +46,15 @@ class RateStateUnavailable(Exception):
 @dataclass(frozen=True)
 class Slot:
     """``reserved``: the call is counted and goes out in ``wait`` seconds, without asking again.
-    Otherwise nothing was counted, and the account has no free slot for ``wait`` seconds."""
+    Otherwise nothing was counted, and the account has no free slot for ``wait`` seconds.
+
+    ``at`` is when the slot opens (epoch seconds, the limiter's clock): ``wait`` counts from the limiter's
+    reading of the clock before its update, so a caller that waits ``wait`` after the answer is late by the
+    update's round trip, and one that keeps to a slot waits until ``at``. Slots compare by what they grant."""
 
     reserved: bool
     wait: float
+    at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,7 @@ class RateLimiter:
                 if applied:
                     before = now if old.tat is None else old.tat
                     self._seen[seen] = (before + interval, True)
-                    return Slot(True, max(before - tolerance - now, 0.0))
+                    return Slot(True, max(before - tolerance - now, 0.0), before - tolerance)
             else:
                 # Idle account: no tat, or tat in the past.
                 applied, old = self._update(
@@ -118,14 +128,14 @@ class RateLimiter:
                 )
                 if applied:
                     self._seen[seen] = (now + interval, False)
-                    return Slot(True, 0.0)
+                    return Slot(True, 0.0, now)
             # Refused: the item came back, so the next try is the right one, unless another sender moves tat
             # on between this answer and that try.
             tat = old.tat if old.tat is not None else 0.0
             self._seen[seen] = (tat, tat > now)
             if tat > now + reach:
-                return Slot(False, tat - tolerance - now)
-        return Slot(False, interval)
+                return Slot(False, tat - tolerance - now, tat - tolerance)
+        return Slot(False, interval, self._clock() + interval)
 
     def _looks_busy(self, seen: tuple[str, str], now: float) -> bool:
         tat, busy = self._seen.get(seen, (0.0, False))
