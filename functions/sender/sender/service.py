@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import ValidationError
 
@@ -55,7 +55,6 @@ from sender.graph_requests import GraphSend, build_requests, without_marker
 from sender.policy import decide
 
 INLINE_WAIT_LIMIT = 1.0  # wait this long for a rate slot inside the invocation; longer, hand back to SQS
-MAX_SLOT_RETAKES = 2  # new slots a part may take after it missed its own (_keep_to_slot)
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0
 MAX_SEND_ATTEMPTS = 10  # failed requests to Meta before a message ends FAILED retries_exhausted
@@ -458,8 +457,8 @@ class Sender:
         customer = message.recipient.id or ""
         valid_until_ms = _epoch_ms_of(message.valid_until)
         try:
-            opens = self._wait_for_rate(account.account_id, "text", valid_until_ms)
-            self._keep_to_slot(account.account_id, "text", opens, valid_until_ms)
+            slot = self._reserve(account.account_id, "text", valid_until_ms)
+            self._go_at(slot, account.account_id, "text", valid_until_ms)
         except Retry as wait:
             return self._retry_or_fail(
                 record, receive_count, record.refusals, wait.reason, delay=wait.delay, valid_until_ms=valid_until_ms
@@ -540,7 +539,7 @@ class Sender:
         # (a part found in flight later is taken as possibly sent).
         token = self.accounts.token(attempt.account, fresh=attempt.token_refetched)
         try:
-            opens = self._wait_for_rate(attempt.account.account_id, send.rate_class, attempt.valid_until_ms)
+            slot = self._reserve(attempt.account.account_id, send.rate_class, attempt.valid_until_ms)
         except Retry as wait:  # nothing was sent; on the last receive it must still end with a status
             return self._retry_or_fail(
                 attempt.record,
@@ -554,7 +553,7 @@ class Sender:
             return self._settle(attempt.record, st.FAILED, "expired", _expired_detail(attempt.record))
         self._mark_in_flight(attempt)
         try:
-            self._keep_to_slot(attempt.account.account_id, send.rate_class, opens, attempt.valid_until_ms)
+            self._go_at(slot, attempt.account.account_id, send.rate_class, attempt.valid_until_ms)
         except Retry as wait:  # the part never left: no longer in flight, so a later receive sends it
             self.records.part_released(attempt.record.idempotency_key, attempt.part)
             return self._retry_or_fail(
@@ -711,8 +710,8 @@ class Sender:
         reason = errors.reason(error_class, error)
         return self._settle(record, st.FAILED, reason, error.message or "Meta refused the message", error.as_dict())
 
-    def _wait_for_rate(self, account_id: str, rate_class: str, valid_until_ms: int | None = None) -> float:
-        """Reserve the account's next slot and wait for it: when it opened (epoch seconds)."""
+    def _reserve(self, account_id: str, rate_class: str, valid_until_ms: int | None = None) -> "_Reserved":
+        """Reserve the account's next slot, or Retry when it is further off than this receive may wait."""
         # A slot further off than this goes back to SQS rather than hold the invocation (and the rest of
         # its batch), and never so late that the call could outlive the invocation, or the message's validity.
         max_wait = min(INLINE_WAIT_LIMIT, self.remaining_seconds() - 15)
@@ -722,22 +721,26 @@ class Sender:
         if not slot.reserved:
             raise Retry(slot.wait, f"{rate_class} rate limit of account {account_id}")
         opens = slot.at if slot.at is not None else self.clock() + slot.wait
-        if (wait := opens - self.clock()) > 0:
-            self.sleep(wait)
-        return opens
+        return _Reserved(opens, queued=slot.wait > 0)
 
-    def _keep_to_slot(self, account_id: str, rate_class: str, opens: float, valid_until_ms: int | None) -> None:
-        """Go only within ON_TIME_SECONDS of the slot that opened at ``opens``; a call later than that takes
-        a new slot (the missed one goes unused), up to MAX_SLOT_RETAKES times, then Retry. Calls that leave
-        later than their slots by different amounts reach Meta closer together than the limiter spaced them:
-        in a burst's first second, every instance starting at once, enough to be throttled."""
-        for retake in range(MAX_SLOT_RETAKES + 1):
-            if self.clock() - opens <= ON_TIME_SECONDS:
-                return
-            self.metrics.count("RateSlotsMissed")
-            if retake < MAX_SLOT_RETAKES:
-                opens = self._wait_for_rate(account_id, rate_class, valid_until_ms)
-        raise Retry(1.0, f"missed {MAX_SLOT_RETAKES + 1} {rate_class} rate slots of account {account_id} in a row")
+    def _go_at(self, slot: "_Reserved", account_id: str, rate_class: str, valid_until_ms: int | None) -> None:
+        """Wait for the reserved slot to open; the writes made since the reservation are part of that wait.
+
+        A slot that had to wait behind others is one of a run of slots at the account's rate. Calls of such a
+        run that leave later than their slots by different amounts reach Meta closer together than the limiter
+        spaced them: in a burst's first second, every instance starting on an idle account at once, enough to
+        be throttled. So a queued slot missed by more than ON_TIME_SECONDS is left unused and a new one taken,
+        once (behind the run, so usually far enough off to be kept); the call then goes whatever the clock says,
+        so a slow instance is slower, never stuck. A slot that did not wait is at the head of the account's
+        slots, with none due before it: its lateness bunches nothing."""
+        if (wait := slot.opens - self.clock()) > 0:
+            self.sleep(wait)
+        if not slot.queued or self.clock() - slot.opens <= ON_TIME_SECONDS:
+            return
+        self.metrics.count("RateSlotsMissed")
+        again = self._reserve(account_id, rate_class, valid_until_ms)
+        if (wait := again.opens - self.clock()) > 0:
+            self.sleep(wait)
 
     def _retry_or_fail(
         self,
@@ -967,6 +970,13 @@ class _ClaimedBefore(Exception):
     def __init__(self, record: OutboundRecord) -> None:
         super().__init__(record.idempotency_key)
         self.record = record
+
+
+class _Reserved(NamedTuple):
+    """A reserved rate slot: when it opens (epoch seconds), and whether it waited behind other slots."""
+
+    opens: float
+    queued: bool
 
 
 @dataclass
