@@ -1,7 +1,8 @@
 """What the sender does with one outbound message, from the queue's body to its final status.
 
-  validate -> account -> window policy -> for each part still to send: rate limit, mark in flight
-  (the never-twice guard), call Meta, record the answer -> publish each status change.
+  validate -> account -> window policy -> for each part still to send: reserve a rate slot, mark in
+  flight (the never-twice guard), wait for the slot, call Meta, record the answer -> publish each status
+  change.
 
 On a first receive, a message's record is written once its checks are done: right before its first part goes
 out (created with that part in flight, one write), or when it ends or is handed back to the queue first. A
