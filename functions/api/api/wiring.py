@@ -9,8 +9,8 @@ from igdm import runtime
 from igdm.queues.erasure_queue import ErasureQueue, request_erasure
 from igdm.queues.outbound_queue import enqueue, enqueue_all
 from igdm.runtime import aws
-from igdm.runtime.config import cached_settings
 from igdm.runtime.http_api import HttpApiRequest, Reply
+from igdm.runtime.plain_settings import cached_settings
 from igdm.store.accounts import AccountTable
 from igdm.store.api_keys import ApiKeys
 from igdm.store.erasure import ErasureRequests

@@ -1,7 +1,16 @@
-"""The authorizer's configuration (environment variables set by template.yaml)."""
+"""The authorizer's configuration (environment variables set by template.yaml), read without pydantic
+(igdm.runtime.plain_settings: the same rules and messages as the pydantic model it replaced)."""
 
-from pydantic import BaseModel, Field
+from dataclasses import dataclass
+from typing import ClassVar
+
+from igdm.runtime.plain_settings import PlainSettings, Setting
 
 
-class AuthorizerSettings(BaseModel):
-    table_name: str = Field(min_length=1, description="Holds the API keys (APIKEYS / KEY#<id>).")
+@dataclass(frozen=True)
+class AuthorizerSettings(PlainSettings):
+    table_name: str
+
+    model_fields: ClassVar[dict[str, Setting]] = {
+        "table_name": Setting(str, required=True, min_length=1, description="Holds the API keys (APIKEYS / KEY#<id>)."),
+    }

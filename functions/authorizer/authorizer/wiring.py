@@ -6,7 +6,7 @@ from authorizer.service import Authorizer
 from authorizer.settings import AuthorizerSettings
 from igdm import runtime
 from igdm.runtime import aws
-from igdm.runtime.config import cached_settings
+from igdm.runtime.plain_settings import cached_settings
 from igdm.store.api_keys import ApiKeys
 
 

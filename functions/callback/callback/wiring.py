@@ -10,9 +10,9 @@ from callback.settings import CallbackSettings
 from callback.signing_secret import SigningSecret
 from igdm import runtime
 from igdm.runtime import aws
-from igdm.runtime.config import cached_settings
 from igdm.runtime.fifo_consumer import FifoConsumer
 from igdm.runtime.observability import Counts
+from igdm.runtime.plain_settings import cached_settings
 from igdm.store.webhooks import Webhooks
 
 

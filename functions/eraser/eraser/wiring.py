@@ -10,8 +10,8 @@ from igdm import runtime
 from igdm.queues.account_publisher import AccountEventPublisher
 from igdm.queues.event_queue import SqsEventPublisher
 from igdm.runtime import aws
-from igdm.runtime.config import cached_settings
 from igdm.runtime.observability import Counts
+from igdm.runtime.plain_settings import cached_settings
 from igdm.store.erasure import ErasureRequests, StoredData
 from igdm.store.tokens import TokenVault
 

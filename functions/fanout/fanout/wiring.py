@@ -7,8 +7,8 @@ from fanout.service import Fanout
 from fanout.settings import FanoutSettings
 from igdm import runtime
 from igdm.runtime import aws
-from igdm.runtime.config import cached_settings
 from igdm.runtime.observability import Counts
+from igdm.runtime.plain_settings import cached_settings
 from igdm.store.webhooks import Webhooks
 
 SEND_BATCH_LIMIT = 10  # SendMessageBatch's entries per call
