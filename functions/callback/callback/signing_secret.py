@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
-from igdm.runtime.config import ConfigurationError
+from igdm.runtime.configuration_error import ConfigurationError
 
 MIN_SIGNING_SECRET_LENGTH = 32
 

@@ -13,7 +13,7 @@ gateway's account_status and customer_forgotten events are on the events queue o
 
 from typing import Any
 
-from igdm.contracts.events import EventKind
+from igdm.contracts.event_kinds import EventKind
 
 DIALECTS = ("sinch", "cm")
 NOT_STORED = frozenset({EventKind.ACCOUNT_STATUS.value, EventKind.CUSTOMER_FORGOTTEN.value})
