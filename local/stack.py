@@ -202,7 +202,7 @@ def start_emulator(config: LocalConfig) -> Any:
 
     from local.aws import emulator_fixes
 
-    if emulator_running(config):
+    if config.aws_port and emulator_running(config):
         raise SystemExit(f"port {config.aws_port} is taken: stop what uses it or set LOCAL_AWS_PORT")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per emulator call drowns the function logs
     # moto behaves as AWS does where a long run notices: the cost of a transaction or a send, memory, and
@@ -231,15 +231,26 @@ class ApiServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, port: int, routes: list[Route], runtime: FunctionRuntime) -> None:
+    def __init__(self, port: int, routes: list[Route], runtime: FunctionRuntime | None = None) -> None:
         self.routes = routes
-        self.runtime = runtime
+        # None until `make run` gives it one: it binds its port first, so the sandbox's webhooks know it.
+        self._runtime = runtime
         self.invoke_lock = threading.Lock()
         # An authorizer's answers, by its identity sources' values, as API Gateway caches them (ReauthorizeEvery).
         self.authorized: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
         # The local console's pages (local/console): not the template's, never deployed.
         self.console: ConsolePages | None = None
         super().__init__((LOOPBACK, port), _RouteHandler)
+
+    @property
+    def runtime(self) -> FunctionRuntime:
+        if self._runtime is None:
+            raise RuntimeError("the API server has no function runtime yet")
+        return self._runtime
+
+    @runtime.setter
+    def runtime(self, runtime: FunctionRuntime) -> None:
+        self._runtime = runtime
 
     def route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
@@ -531,22 +542,33 @@ def main() -> None:
 def run(narrator: narration.Narrator, logs: Path | None) -> None:
     config = LocalConfig.from_environment()
     emulator = start_emulator(config)
+    # A port of 0 (LOCAL_AWS_PORT=0 and the like) is any free one: from here on, config holds the ports taken,
+    # which the banner and the state file for a second terminal show.
+    config = dataclasses.replace(config, aws_port=emulator.get_host_and_port()[1])
+    api: ApiServer | None = None
     sandbox: GraphSandbox | None = None
     inbox: CallbackInbox | None = None
     try:
         stack = provision_stack(config)
+        api = ApiServer(config.api_port, stack.routes())  # bound before the sandbox, which sends webhooks to it
+        config = dataclasses.replace(config, api_port=api.server_port)
         sandbox = start_sandbox(config)
+        if sandbox:
+            config = dataclasses.replace(config, graph_port=sandbox.port)
         graph_url = config.graph_api_base_url or (sandbox.base_url if sandbox else "")
         runtime = FunctionRuntime(stack, {**config.function_environment(graph_url), **powertools_overrides()})
+        api.runtime = runtime
         register_local_account(config, stack, sandbox.base_url if sandbox else None)
         inbox = CallbackInbox(config.callback_signing_secret, config.callback_port, echo=True).start()
-        api = ApiServer(config.api_port, stack.routes(), runtime)
+        config = dataclasses.replace(config, callback_port=inbox.server_port)
         api.console = console_pages(config, stack, inbox)
     except OSError as exc:
         if inbox:
             inbox.stop()
         if sandbox:
             sandbox.stop()
+        if api:
+            api.server_close()
         emulator.stop()
         raise SystemExit(
             f"cannot start a local server: {exc} (set LOCAL_API_PORT / LOCAL_GRAPH_PORT / LOCAL_CALLBACK_PORT)"

@@ -1024,13 +1024,15 @@ def test_an_unreachable_webhook_is_counted_as_a_failure(
     make_sandbox: Callable[..., GraphSandbox], http: requests.Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(WebhookSender, "RETRY_BACKOFF", (0.01,) * 5)
-    with socket.socket() as probe:  # a port nothing listens on once the probe closes
+    # A port nothing listens on: bound and never listening, held so that nothing else (the other pytest-xdist
+    # worker's servers) can take it meanwhile.
+    with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    sandbox = make_sandbox(webhook_url=f"http://127.0.0.1:{port}/webhook", app_secret=SECRET)
-    assert send(http, sandbox, text()).status_code == 200
-    sandbox.drain_webhooks(timeout=5)
-    assert sandbox.echo_failures == 1
+        sandbox = make_sandbox(webhook_url=f"http://127.0.0.1:{port}/webhook", app_secret=SECRET)
+        assert send(http, sandbox, text()).status_code == 200
+        sandbox.drain_webhooks(timeout=5)
+        assert sandbox.echo_failures == 1
 
 
 def test_read_webhook_from_python_and_over_http(

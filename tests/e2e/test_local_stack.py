@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,16 @@ VERIFY_TOKEN = "e2e-verify-token"
 STARTUP_SECONDS = 60
 
 
-def free_port() -> int:
+PORTS = ("LOCAL_AWS_PORT", "LOCAL_API_PORT", "LOCAL_GRAPH_PORT", "LOCAL_CALLBACK_PORT")
+
+
+@contextmanager
+def unused_port() -> Iterator[int]:
+    """A port of 127.0.0.1 nothing listens on, and nothing can take (the other pytest-xdist worker included)
+    while it is held: bound, never listening, so a connection to it is refused."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1])
 
 
 @dataclass
@@ -69,15 +76,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 
 
 def started_stack(tmp_path_factory: pytest.TempPathFactory, settings: dict[str, str]) -> Iterator[RunningStack]:
-    """`python -m local.stack` on free ports with ``settings`` on top of the defaults, until the module is done."""
-    aws_port, api_port, graph_port = free_port(), free_port(), free_port()
+    """`python -m local.stack` on free ports with ``settings`` on top of the defaults, until the module is done.
+    Each port is 0, any free one, which the stack takes as it binds: a port picked here and released could be
+    taken meanwhile (pytest-xdist's other worker starts servers all the time). The ports it took are in its
+    state file once it is ready; ``env`` gets them, as a second terminal would."""
+    state_dir = tmp_path_factory.mktemp("local-state")  # never a developer's own make run's
     env = {
         **os.environ,
-        "LOCAL_STATE_DIR": str(tmp_path_factory.mktemp("local-state")),  # never a developer's own make run's
-        "LOCAL_AWS_PORT": str(aws_port),
-        "LOCAL_API_PORT": str(api_port),
-        "LOCAL_GRAPH_PORT": str(graph_port),
-        "LOCAL_CALLBACK_PORT": str(free_port()),
+        "LOCAL_STATE_DIR": str(state_dir),
+        **dict.fromkeys(PORTS, "0"),
         "PYTHONPATH": os.pathsep.join(sys.path),  # as the Makefile sets it
         "PYTHONUNBUFFERED": "1",
         **settings,
@@ -114,11 +121,14 @@ def started_stack(tmp_path_factory: pytest.TempPathFactory, settings: dict[str, 
     try:
         if not ready.wait(STARTUP_SECONDS):
             pytest.fail("local stack did not start:\n" + "".join(output[-40:]))
+        taken = json.loads((state_dir / "stack.json").read_text())  # written before "ready"
+        env.update({name: str(taken[name.removeprefix("LOCAL_").lower()]) for name in PORTS})
         session = boto3.session.Session(
             aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
         )
-        aws = {s: session.client(s, endpoint_url=f"http://127.0.0.1:{aws_port}") for s in ("dynamodb", "sqs")}
-        running = RunningStack(f"http://127.0.0.1:{api_port}", aws, output, env)
+        endpoint = f"http://127.0.0.1:{env['LOCAL_AWS_PORT']}"
+        aws = {s: session.client(s, endpoint_url=endpoint) for s in ("dynamodb", "sqs")}
+        running = RunningStack(f"http://127.0.0.1:{env['LOCAL_API_PORT']}", aws, output, env)
         # make run connects its account (as onboarding would) before it prints "ready": one event.
         running.startup_events = drain(running)
         yield running
@@ -273,14 +283,7 @@ def test_an_outbound_message_goes_through_the_sender_and_the_sandbox_and_ends_de
 
 def second_terminal(stack: RunningStack) -> dict[str, str]:
     """A plain shell beside `make run`: none of the stack's variables, only where the project keeps its state."""
-    names = (
-        "LOCAL_AWS_PORT",
-        "LOCAL_API_PORT",
-        "LOCAL_GRAPH_PORT",
-        "LOCAL_CALLBACK_PORT",
-        "APP_SECRET",
-        "VERIFY_TOKEN",
-    )
+    names = (*PORTS, "APP_SECRET", "VERIFY_TOKEN")
     return {k: v for k, v in stack.env.items() if k not in names}
 
 
@@ -300,12 +303,16 @@ def test_a_second_terminal_reaches_the_running_stack_with_no_variables(stack: Ru
 
 
 def test_without_a_running_stack_a_command_says_so_in_one_line(tmp_path: Any) -> None:
-    env = {**os.environ, "LOCAL_STATE_DIR": str(tmp_path), "LOCAL_AWS_PORT": str(free_port())}
-    for command in (["local.try_it", "say"], ["local.invoke", "RefresherFunction", "events/scheduler_refresher.json"]):
-        done = run_module(command, env)
-        assert done.returncode != 0
-        assert done.stdout == "" and done.stderr.strip().count("\n") == 0, done.stderr
-        assert "the local stack is not running" in done.stderr and "make run" in done.stderr
+    with unused_port() as port:
+        env = {**os.environ, "LOCAL_STATE_DIR": str(tmp_path), "LOCAL_AWS_PORT": str(port)}
+        for command in (
+            ["local.try_it", "say"],
+            ["local.invoke", "RefresherFunction", "events/scheduler_refresher.json"],
+        ):
+            done = run_module(command, env)
+            assert done.returncode != 0
+            assert done.stdout == "" and done.stderr.strip().count("\n") == 0, done.stderr
+            assert "the local stack is not running" in done.stderr and "make run" in done.stderr
 
 
 def test_make_events_prints_the_latest_stored_events_and_leaves_the_queue_as_it_is(stack: RunningStack) -> None:

@@ -9,7 +9,6 @@ AWS_ENDPOINT_URL, as in the local stack.
 import dataclasses
 import gc
 import json
-import socket
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -35,12 +34,6 @@ APP_SECRET = "emulator-test-app-secret"
 ACCOUNT = "17841400000000001"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Emulator:
     endpoint: str
@@ -51,11 +44,13 @@ class Emulator:
 @pytest.fixture
 def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     """moto in server mode on a free port of 127.0.0.1, started as `make run` starts it, with the
-    template's resources."""
-    config = dataclasses.replace(LocalConfig.from_environment(), aws_port=free_port())
+    template's resources. Port 0, the port the system gives it: one picked before could be taken meanwhile by
+    another process (pytest-xdist's other worker), and moto's server thread would then die before it is ready."""
+    config = dataclasses.replace(LocalConfig.from_environment(), aws_port=0)
+    server = start_emulator(config)
+    config = dataclasses.replace(config, aws_port=server.get_host_and_port()[1])
     for key, value in config.aws_environment().items():
         monkeypatch.setenv(key, value)
-    server = start_emulator(config)
     try:
         clients = {
             s: boto3.client(
