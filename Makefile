@@ -129,9 +129,12 @@ invoke: $(VENV)/.installed
 	$(BIN)/python -m local.invoke $(FUNCTION) $(EVENT)
 
 # Coverage of the product (functions/, the layer) is measured on every run, and below its floor the run
-# fails (pyproject.toml, [tool.coverage]).
+# fails (pyproject.toml, [tool.coverage]). Two pytest-xdist workers, a test file each at a time (--dist loadfile:
+# an end-to-end module's local stack starts once, and a file's tests keep their order); TEST_WORKERS=0 runs the
+# suite in one process, as pytest alone does.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed
-	$(BIN)/pytest tests --cov --cov-report=term
+	$(BIN)/pytest tests -n $(TEST_WORKERS) --dist loadfile --cov --cov-report=term
 
 test-unit: $(VENV)/.installed
 	$(BIN)/pytest tests/unit

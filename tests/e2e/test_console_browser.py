@@ -6,6 +6,8 @@ It saves two screenshots into SCREENSHOT_DIR (pytest's tmp_path by default); doc
 docs/images/console-conversation.png are made with SCREENSHOT_DIR=docs/images."""
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,19 @@ WAIT_SECONDS = 30  # a loaded machine; every wait ends as soon as the page shows
 EVERY_STATUS = ["QUEUED", "PENDING", "SENT", "DELIVERED"]
 
 
+def unstale[T](read: Callable[[], T]) -> T:
+    """``read()`` again when the console re-rendered a part of the page (console.js replaces a part's elements
+    when its data changes: a status, a callback) between finding an element and reading it."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(50):
+        try:
+            return read()
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    return read()
+
+
 def screenshot_dir(tmp_path: Path) -> Path:
     directory = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
     directory.mkdir(parents=True, exist_ok=True)
@@ -36,11 +51,13 @@ def test_the_console_follows_a_say_and_send_exchange_and_replies_from_its_box(
     browser: Any,  # noqa: F811
     tmp_path: Path,
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver = browser
-    wait = WebDriverWait(driver, WAIT_SECONDS)
+    # An element re-rendered while a wait reads it is read again at the wait's next try.
+    wait = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=[StaleElementReferenceException])
     shots = screenshot_dir(tmp_path)
     # The screenshots' size: a laptop's viewport, whatever window headless Chromium opens.
     driver.execute_cdp_cmd(
@@ -57,7 +74,7 @@ def test_the_console_follows_a_say_and_send_exchange_and_replies_from_its_box(
         lambda d: d.find_elements(By.CSS_SELECTOR, f"#accounts [data-account='{ACCOUNT}'][data-status='active']")
     )
     assert driver.title == "Local console · Instagram DM gateway"
-    assert "subscribed" in driver.find_element(By.ID, "accounts").text
+    assert "subscribed" in unstale(lambda: driver.find_element(By.ID, "accounts").text)
 
     # make say, then make send, from a second terminal, as a person would try the loop.
     said = run_module(["local.try_it", "say"], {**second_terminal(stack), "TEXT": CUSTOMER_TEXT})
@@ -66,15 +83,17 @@ def test_the_console_follows_a_say_and_send_exchange_and_replies_from_its_box(
     assert sent.returncode == 0 and "DELIVERED" in sent.stdout, sent.stdout + sent.stderr
     sent_key = sent.stdout.split("queued text message ", 1)[1].split(";", 1)[0]
 
-    link = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"a.conversation[data-conversation='{CONVERSATION}']"))
-    link[0].click()
+    conversation_link = f"a.conversation[data-conversation='{CONVERSATION}']"
+    unstale(lambda: wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, conversation_link))[0].click())
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline .entry.in .text"))
-    [customer_text] = driver.find_elements(By.CSS_SELECTOR, "#timeline .entry.in[data-kind='text'] .text")
-    assert customer_text.text == CUSTOMER_TEXT  # as typed: the customer's markup was never parsed
+    customer_texts = unstale(
+        lambda: [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#timeline .entry.in[data-kind='text'] .text")]
+    )
+    assert customer_texts == [CUSTOMER_TEXT]  # as typed: the customer's markup was never parsed
     assert driver.find_elements(By.CSS_SELECTOR, "#timeline b") == []
     sent_card = f"#timeline [data-key='{sent_key}']"
     wait.until(lambda d: statuses(sent_card) == EVERY_STATUS)
-    assert "Thanks! Your order ships tomorrow" in driver.find_element(By.CSS_SELECTOR, sent_card).text
+    assert "Thanks! Your order ships tomorrow" in unstale(lambda: driver.find_element(By.CSS_SELECTOR, sent_card).text)
 
     # An empty reply is refused, and the page says why.
     driver.find_element(By.ID, "reply-send").click()
@@ -88,8 +107,8 @@ def test_the_console_follows_a_say_and_send_exchange_and_replies_from_its_box(
     reply_key = driver.find_element(By.ID, "reply-notice").text.split("Queued as ", 1)[1].split(":", 1)[0]
     reply_card = f"#timeline [data-key='{reply_key}']"
     wait.until(lambda d: statuses(reply_card) == EVERY_STATUS)
-    card = driver.find_element(By.CSS_SELECTOR, reply_card)
-    assert REPLY_TEXT in card.text and "from this console" in card.text
+    card = unstale(lambda: driver.find_element(By.CSS_SELECTOR, reply_card).text)
+    assert REPLY_TEXT in card and "from this console" in card
     assert driver.find_element(By.ID, "reply-text").get_attribute("value") == ""
 
     # Both messages asked for callbacks to the local inbox: each status, signed and checked.
@@ -98,16 +117,18 @@ def test_the_console_follows_a_say_and_send_exchange_and_replies_from_its_box(
         return sorted(row.get_attribute("data-status") for row in rows)
 
     wait.until(lambda _: [callbacks_of(sent_key), callbacks_of(reply_key)] == [["DELIVERED", "SENT"]] * 2)
-    rows = driver.find_elements(By.CSS_SELECTOR, f"#callbacks tbody tr[data-key='{reply_key}']")
-    assert all(row.text.endswith("ok") for row in rows)
+    rows = unstale(
+        lambda: [
+            row.text for row in driver.find_elements(By.CSS_SELECTOR, f"#callbacks tbody tr[data-key='{reply_key}']")
+        ]
+    )
+    assert all(row.endswith("ok") for row in rows)
     driver.save_screenshot(str(shots / "console-conversation.png"))
 
     # The overview: no conversation chosen, the conversation listed with what it holds.
     driver.get(f"{stack.api}/console")
-    listed = wait.until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, f"a.conversation[data-conversation='{CONVERSATION}']")
-    )
-    assert "2 outbound" in listed[0].text
+    listed = wait.until(lambda d: [e.text for e in d.find_elements(By.CSS_SELECTOR, conversation_link)])
+    assert "2 outbound" in listed[0]
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#callbacks tbody tr")) >= 4)
     assert driver.find_element(By.ID, "conversation-empty").is_displayed()
     driver.save_screenshot(str(shots / "console.png"))

@@ -2,7 +2,7 @@
 .ci/run installs) driven by Selenium through `make run`'s pages at a phone's width: the invite link from
 `python -m tools.accounts invite --local`, the page that explains who asks for what, the sandbox's stand-in for
 Instagram's consent page, the gateway's callback. Each page is saved as a screenshot into SCREENSHOT_DIR (the
-test's own directory by default; `SCREENSHOT_DIR=docs/images` makes the ones docs/accounts.md shows)."""
+test's own tmp_path by default; `SCREENSHOT_DIR=docs/images` makes the ones docs/accounts.md shows)."""
 
 import base64
 import os
