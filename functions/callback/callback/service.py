@@ -17,30 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from callback.http_client import Delivered, Result, RetryLater, Undeliverable
+from callback.jobs import CallbackJob, JobRefused, read_job
 from igdm.contracts.callbacks import signed_headers
 from igdm.runtime.fifo_consumer import QueuedMessage, Retry
 from igdm.runtime.observability import logger
-
-
-class HookDelivery(BaseModel):
-    """An event webhook's delivery (functions/fanout): each attempt is recorded in its log."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    webhook_id: str = Field(min_length=1, max_length=64)
-    delivery_id: str = Field(min_length=1, max_length=200)
-
-
-class CallbackJob(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    url: str = Field(min_length=1)
-    event_id: str = Field(min_length=1, max_length=128)
-    body: str
-    hook: HookDelivery | None = None
 
 
 class Client(Protocol):
@@ -89,13 +70,9 @@ class CallbackDelivery:
     def process(self, job_body: str, *, sqs_message_id: str, group_id: str | None, receive_count: int) -> str:
         """Handle one job; returns what became of it (for logs), or raises Retry."""
         try:
-            job = CallbackJob.model_validate_json(job_body)
-        except ValidationError as exc:
-            detail = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'job'}: {e['msg']}"
-                for e in exc.errors(include_url=False, include_input=False)
-            )
-            return self._dead_letter(job_body, group_id, f"invalid-{sqs_message_id}", "invalid_job", detail)
+            job = read_job(job_body)
+        except JobRefused as refused:
+            return self._dead_letter(job_body, group_id, f"invalid-{sqs_message_id}", "invalid_job", refused.detail)
         if self.remaining_seconds() < self.client.longest_attempt_seconds + 2:
             raise Retry(0, "not enough time left in this invocation for another attempt")
         body = job.body.encode("utf-8")
