@@ -542,14 +542,7 @@ class Sender:
         try:
             slot = self._reserve(attempt.account.account_id, send.rate_class, attempt.valid_until_ms)
         except Retry as wait:  # nothing was sent; on the last receive it must still end with a status
-            return self._retry_or_fail(
-                attempt.record,
-                attempt.receive_count,
-                attempt.record.refusals,
-                wait.reason,
-                delay=wait.delay,
-                valid_until_ms=attempt.valid_until_ms,
-            )
+            return self._no_slot(attempt, wait)
         if attempt.valid_until_ms is not None and self.clock() * 1000 >= attempt.valid_until_ms:
             return self._settle(attempt.record, st.FAILED, "expired", _expired_detail(attempt.record))
         self._mark_in_flight(attempt)
@@ -557,14 +550,7 @@ class Sender:
             self._go_at(slot, attempt.account.account_id, send.rate_class, attempt.valid_until_ms)
         except Retry as wait:  # the part never left: no longer in flight, so a later receive sends it
             self.records.part_released(attempt.record.idempotency_key, attempt.part)
-            return self._retry_or_fail(
-                attempt.record,
-                attempt.receive_count,
-                attempt.record.refusals,
-                wait.reason,
-                delay=wait.delay,
-                valid_until_ms=attempt.valid_until_ms,
-            )
+            return self._no_slot(attempt, wait)
         started_ms = int(self.clock() * 1000)
         outcome = self.graph.send(token, send.body, send.endpoint)
         if isinstance(outcome, Accepted):
@@ -588,6 +574,18 @@ class Sender:
         if not isinstance(outcome, Refused):  # the last of the four Outcome kinds (sender.graph)
             raise TypeError(f"unexpected send outcome {type(outcome).__name__}")
         return self._refused(attempt, outcome, started_ms)
+
+    def _no_slot(self, attempt: "_Attempt", wait: Retry) -> str:
+        """No rate slot for the part this receive: it comes back when one is free (nothing was sent, so the
+        message's refusals stay as they are), or ends with a status on its last receive."""
+        return self._retry_or_fail(
+            attempt.record,
+            attempt.receive_count,
+            attempt.record.refusals,
+            wait.reason,
+            delay=wait.delay,
+            valid_until_ms=attempt.valid_until_ms,
+        )
 
     def _mark_in_flight(self, attempt: "_Attempt") -> None:
         """The last write before the part's request goes out: a part found in flight later is taken as possibly
