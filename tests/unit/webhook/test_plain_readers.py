@@ -1,15 +1,14 @@
 """What the webhook reads without pydantic (its settings, its app secret, its request) against the pydantic models
 that read them before: the same values, and the same refusals in the same words."""
 
-import os
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, Field
 
-from igdm.runtime.config import load_settings
 from igdm.runtime.configuration_error import ConfigurationError
 from local.aws.apigw import http_api_event
+from tests.settings_reference import answers
 from webhook.app_secret_model import AppSecret
 from webhook.app_secrets import AppSecretValues, app_secret_values
 from webhook.request import NotAnHttpRequest, WebhookRequest, _through_the_model, webhook_request
@@ -37,26 +36,7 @@ INTEGERS += ["1e3", "0x10", "1__0", "_1", "1_", "\u0663", "\u22125", "abc", "999
 
 def both(environment: dict[str, str]) -> tuple[str, str]:
     """Each reader's settings, or its error, as text."""
-    answers = []
-    for read in (
-        lambda: WebhookSettings.from_environment(environment),
-        lambda: _with_environment(environment, lambda: load_settings(PydanticWebhookSettings)),
-    ):
-        try:
-            settings = read()
-            answers.append(repr({name: getattr(settings, name) for name in WebhookSettings.model_fields}))
-        except ConfigurationError as exc:
-            answers.append(str(exc))
-    return answers[0], answers[1]
-
-
-def _with_environment(environment: dict[str, str], read: Any) -> Any:
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            patch.delenv(name)
-        for name, value in environment.items():
-            patch.setenv(name, value)
-        return read()
+    return answers(WebhookSettings, PydanticWebhookSettings, environment)
 
 
 @pytest.mark.parametrize(
