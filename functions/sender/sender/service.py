@@ -536,8 +536,8 @@ class Sender:
     def _send_part(self, attempt: "_Attempt") -> str | None:
         """Send the attempt's next part; the status the message ended in, or None to go on."""
         send = attempt.sends[attempt.part]
-        # The token first: a part is marked in flight only when nothing but the call itself can fail
-        # (a part found in flight later is taken as possibly sent).
+        # The token first: a part is marked in flight only when nothing but its slot and the call itself can fail
+        # (a part found in flight later is taken as possibly sent, so one that never left is released).
         token = self.accounts.token(attempt.account, fresh=attempt.token_refetched)
         try:
             slot = self._reserve(attempt.account.account_id, send.rate_class, attempt.valid_until_ms)
@@ -551,6 +551,12 @@ class Sender:
         except Retry as wait:  # the part never left: no longer in flight, so a later receive sends it
             self.records.part_released(attempt.record.idempotency_key, attempt.part)
             return self._no_slot(attempt, wait)
+        except Exception:  # the rate item failed on a new slot (RateStateUnavailable): the part never left either
+            self.records.part_released(attempt.record.idempotency_key, attempt.part)
+            raise
+        if attempt.valid_until_ms is not None and self.clock() * 1000 >= attempt.valid_until_ms:
+            self.records.part_released(attempt.record.idempotency_key, attempt.part)  # its validity ran out awaiting it
+            return self._settle(attempt.record, st.FAILED, "expired", _expired_detail(attempt.record))
         started_ms = int(self.clock() * 1000)
         outcome = self.graph.send(token, send.body, send.endpoint)
         if isinstance(outcome, Accepted):
@@ -588,9 +594,10 @@ class Sender:
         )
 
     def _mark_in_flight(self, attempt: "_Attempt") -> None:
-        """The last write before the part's request goes out: a part found in flight later is taken as possibly
-        sent. On a first receive it is the record's creation, its first part in flight in the same write (see
-        OutboundRecords.claim for why a crash on either side of it is safe)."""
+        """The write that marks the part in flight before its request goes out: a part found in flight later is
+        taken as possibly sent, so only its rate slot is awaited after it, and a part that does not leave after all
+        is released (OutboundRecords.part_released). On a first receive it is the record's creation, its first part
+        in flight in the same write (see OutboundRecords.claim for why a crash on either side of it is safe)."""
         marked = False
         if isinstance(attempt.record, _Unclaimed):
             now = datetime.fromtimestamp(self.clock(), UTC).isoformat()

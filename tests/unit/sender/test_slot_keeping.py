@@ -8,13 +8,14 @@ account's slots (no wait) bunches nothing and is never exchanged. The write that
 while the slot is awaited, so it makes no part late that had that long to wait.
 """
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from igdm.runtime.fifo_consumer import Retry
-from igdm.store.outbound_records import PENDING, SENT
-from igdm.store.rate_limits import ON_TIME_SECONDS, Slot
+from igdm.store.outbound_records import FAILED, PENDING, SENT
+from igdm.store.rate_limits import ON_TIME_SECONDS, RateStateUnavailable, Slot
 from local.samples import outbound as out
 from tests.fakes.clock import ManualClock
 from tests.fakes.sender import MemoryRecords, ScriptedGraph
@@ -160,3 +161,37 @@ def test_a_missed_slot_with_no_new_one_in_reach_goes_back_to_the_queue_not_in_fl
     limiter.acquire = first  # type: ignore[method-assign]
     assert w.send(out.outbound("text", key="unlucky"), receive_count=2) == SENT
     assert len(graph.requests) == 1
+
+
+def test_a_rate_item_failing_on_the_new_slot_leaves_the_part_not_in_flight() -> None:
+    w, limiter, graph = slow_world(ON_TIME_SECONDS + 0.02, ahead=0.01)
+    first = limiter.acquire
+
+    def unavailable_the_second_time(account_id: str, rate_class: str, max_wait: float = 0.0) -> Slot:
+        if limiter.given:
+            raise RateStateUnavailable("rate state update failed: ProvisionedThroughputExceededException")
+        return first(account_id, rate_class, max_wait)
+
+    limiter.acquire = unavailable_the_second_time  # type: ignore[method-assign]
+    with pytest.raises(RateStateUnavailable):  # the queue's consumer retries it after its backoff
+        w.send(out.outbound("text", key="store-down"))
+    assert graph.requests == []
+    record = w.record("store-down")
+    assert (record.status, record.inflight_part) == (PENDING, None)  # a later receive sends it, not UNKNOWN
+    limiter.acquire = first  # type: ignore[method-assign]
+    assert w.send(out.outbound("text", key="store-down"), receive_count=2) == SENT
+    assert len(graph.requests) == 1
+
+
+def test_a_message_whose_validity_runs_out_while_its_slot_is_awaited_is_not_sent() -> None:
+    w, limiter, graph = slow_world(ahead=0.5)  # a slot half a second off
+    message = out.outbound("text", key="too-late", valid_until=_iso(w.clock() + 0.2))
+    limiter.acquire = lambda account_id, rate_class, max_wait=0.0: Slot(True, 0.5, w.clock() + 0.5)  # type: ignore[method-assign]
+    assert w.send(message) == FAILED
+    record = w.record("too-late")
+    assert (record.reason, record.inflight_part) == ("expired", None)
+    assert graph.requests == []
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
