@@ -9,6 +9,10 @@ the same answers)."""
 import json
 from typing import Any, NamedTuple, TypeIs
 
+# The fields the gateway writes (igdm.queues.status_publisher, igdm.store.webhooks.job): a job with any other is
+# the model's to read, which ignores them but refuses some (nested too deep, a lone surrogate).
+FIELDS = frozenset({"url", "event_id", "body", "hook"})
+HOOK_FIELDS = frozenset({"webhook_id", "delivery_id"})
 # Field bounds, as callback.job_model declares them.
 EVENT_ID_MAX = 128
 WEBHOOK_ID_MAX = 64
@@ -46,9 +50,9 @@ def _plain(job_body: str) -> CallbackJob | None:
     """The job when every field is as the model requires; None for anything else, which the model then reads."""
     try:
         document = json.loads(job_body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the interpreter's stack
         return None
-    if not isinstance(document, dict):
+    if not isinstance(document, dict) or not document.keys() <= FIELDS:
         return None
     url, event_id, body = document.get("url"), document.get("event_id"), document.get("body")
     if not (_text(url, 1) and _text(event_id, 1, EVENT_ID_MAX) and _text(body, 0)):
@@ -56,7 +60,7 @@ def _plain(job_body: str) -> CallbackJob | None:
     hook = document.get("hook")
     if hook is None:
         return CallbackJob(url, event_id, body)
-    if not isinstance(hook, dict):
+    if not isinstance(hook, dict) or not hook.keys() <= HOOK_FIELDS:
         return None
     webhook_id, delivery_id = hook.get("webhook_id"), hook.get("delivery_id")
     if not (_text(webhook_id, 1, WEBHOOK_ID_MAX) and _text(delivery_id, 1, DELIVERY_ID_MAX)):
