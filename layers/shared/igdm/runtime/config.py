@@ -5,7 +5,7 @@ The functions whose settings are plain strings, numbers and flags read them with
 
 import os
 from functools import cache
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, ValidationError, ValidationInfo
@@ -14,8 +14,6 @@ from pydantic_core import PydanticCustomError
 from igdm.runtime import plain_settings
 from igdm.runtime.configuration_error import ConfigurationError as ConfigurationError
 from igdm.runtime.plain_settings import PlainSettings
-
-SettingsT = TypeVar("SettingsT", bound=BaseModel | PlainSettings)
 
 
 def _split_commas(value: Any) -> Any:
