@@ -46,7 +46,7 @@ class RateStateUnavailable(Exception):
 @dataclass(frozen=True)
 class Slot:
     """``reserved``: the call is counted and may go out in ``wait`` seconds, without asking again (the sender
-    leaves a slot it missed unused and reserves another: igdm's sender.service._go_at).
+    leaves a slot it missed unused and reserves another: sender.service._go_at).
     Otherwise nothing was counted, and the account has no free slot for ``wait`` seconds.
 
     ``at`` is when the slot opens (epoch seconds, the limiter's clock): ``wait`` counts from the limiter's
