@@ -1,7 +1,7 @@
 """Configuration as validated pydantic models, read from the environment once, on first use.
 
 The functions whose settings are plain strings, numbers and flags read them without pydantic
-(igdm.runtime.plain_settings); load_settings and cached_settings take those classes too."""
+(igdm.runtime.plain_settings); clear_settings_cache clears both caches."""
 
 import os
 from functools import cache
@@ -13,7 +13,6 @@ from pydantic_core import PydanticCustomError
 
 from igdm.runtime import plain_settings
 from igdm.runtime.configuration_error import ConfigurationError as ConfigurationError
-from igdm.runtime.plain_settings import PlainSettings
 
 
 def _split_commas(value: Any) -> Any:
@@ -72,10 +71,8 @@ def _https_unless_local_loopback(url: str, info: ValidationInfo) -> str:
 TokenUrl = Annotated[str, AfterValidator(_https_unless_local_loopback)]
 
 
-def load_settings[SettingsT: BaseModel | PlainSettings](model: type[SettingsT]) -> SettingsT:
+def load_settings[SettingsT: BaseModel](model: type[SettingsT]) -> SettingsT:
     """Build ``model`` from environment variables named after its fields in upper case."""
-    if issubclass(model, PlainSettings):
-        return model.from_environment()
     values = {name: os.environ[name.upper()] for name in model.model_fields if name.upper() in os.environ}
     try:
         return model.model_validate(values)
@@ -84,9 +81,7 @@ def load_settings[SettingsT: BaseModel | PlainSettings](model: type[SettingsT]) 
         raise ConfigurationError(f"invalid configuration: {problems}") from None
 
 
-def cached_settings[SettingsT: BaseModel | PlainSettings](model: type[SettingsT]) -> SettingsT:
-    if issubclass(model, PlainSettings):
-        return plain_settings.cached_settings(model)
+def cached_settings[SettingsT: BaseModel](model: type[SettingsT]) -> SettingsT:
     return _cached(model)  # type: ignore[return-value]
 
 
